@@ -1,0 +1,52 @@
+"""Shared type aliases and the small protocols that join Corral's modules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Protocol, Union
+
+JSON = Union[None, bool, int, float, str, bytes, list["JSON"], dict[str, "JSON"]]
+"""A value that crosses the ABI: MessagePack's data model (bytes included)."""
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """One pack call, with arguments already coerced to the parameter types."""
+
+    pack: str
+    formula: str
+    args: tuple[Any, ...]
+    connection_id: str | None = None
+    principal: str | None = None
+
+
+class Credentials(Protocol):
+    """What the fetch path needs from a connection. Secrets stay behind this seam."""
+
+    @property
+    def identity(self) -> str:
+        """A non-secret id for cache scoping (the connection id)."""
+
+    @property
+    def header_names(self) -> frozenset[str]:
+        """Lower-cased header names the host injects; a guest may not set them."""
+
+    @property
+    def param_names(self) -> frozenset[str]:
+        """Query parameter names the host injects; a guest may not set them."""
+
+    def applies_to(self, host: str, port: int | None = None) -> bool:
+        """Whether credentials may be sent to this (normalised) host."""
+
+    def apply(self, headers: dict[str, str], params: list[tuple[str, str]]) -> None:
+        """Add the auth headers / query parameters for one outgoing request."""
+
+    def refresh(self) -> bool:
+        """Called after a 401: refresh the token once; True if a retry is worth it."""
+
+
+class Clock(Protocol):
+    def __call__(self) -> float: ...
+
+
+Headers = Mapping[str, str]
