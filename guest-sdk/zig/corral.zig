@@ -1,0 +1,321 @@
+//! The Corral Zig SDK: write plain Zig functions, list them in the root file, and this
+//! module exports the ABI v1 entry points (see guest-sdk/ABI.md) and dispatches to them.
+//!
+//!     const corral = @import("corral");
+//!     comptime { corral.exportPack(@This()); }
+//!     pub const formulas = .{ .Greet = greet };
+//!     fn greet(ctx: *corral.Context, name: []const u8) ![]const u8 {
+//!         return ctx.print("Hello, {s}!", .{name});
+//!     }
+//!
+//! Declarations the root may provide (each optional): `formulas`, `actions`,
+//! `sync_tables`, `sync_updates`, `autocomplete`, `dynamic_urls`, `dynamic_schemas`,
+//! `connection_name`. A function may take `*corral.Context` as its first parameter; the
+//! other parameters are decoded from the call's arguments by type.
+
+const std = @import("std");
+pub const abi = @import("abi.zig");
+pub const msgpack = @import("msgpack.zig");
+pub const Value = msgpack.Value;
+pub const Writer = msgpack.Writer;
+
+pub const allocator = std.heap.wasm_allocator;
+
+/// The ABI version this SDK speaks; exported as the marker function `corral_abi_v1`.
+pub const abi_version = 1;
+
+/// Errors a pack function may return besides its own: `UserError` carries the message
+/// set by `Context.fail`, `FetchFailed` the host's fetch error.
+pub const PackError = error{ UserError, FetchFailed, BadArgument, OutOfMemory };
+
+pub const LogLevel = enum(i32) { debug = 0, info = 1, warn = 2, err = 3 };
+
+pub const Header = struct { name: []const u8, value: []const u8 };
+
+pub const FetchRequest = struct {
+    method: []const u8 = "GET",
+    url: []const u8,
+    headers: []const Header = &.{},
+    body: ?[]const u8 = null,
+    /// Send this value as a JSON body (the host encodes it and sets Content-Type).
+    json_body: ?Value = null,
+    cache_ttl_s: u32 = 0,
+    binary: bool = false,
+    /// Ask the host to parse the response body as JSON into `Response.json`.
+    json: bool = false,
+};
+
+pub const Response = struct {
+    status: i64,
+    headers: Value,
+    body: []const u8,
+    json: Value,
+
+    pub fn header(self: Response, name: []const u8) ?[]const u8 {
+        const value = self.headers.get(name) orelse return null;
+        return value.asStr();
+    }
+};
+
+/// One page of a sync table: rows plus an optional continuation for the next page.
+pub fn SyncPage(comptime Row: type) type {
+    return struct { rows: []const Row, continuation: ?Value = null };
+}
+
+/// Per-call state: the request's `ctx`, the arena, and the last error.
+pub const Context = struct {
+    request: Value,
+    message: []const u8 = "",
+    fetch_kind: []const u8 = "",
+    arena: std.mem.Allocator = allocator,
+
+    /// The connection, sync continuation and other fields the host put in `ctx`.
+    pub fn field(self: *Context, name: []const u8) ?Value {
+        const ctx = self.request.get("ctx") orelse return null;
+        return ctx.get(name);
+    }
+
+    pub fn continuation(self: *Context) ?Value {
+        const value = self.request.get("continuation") orelse return null;
+        return if (value == .nil) null else value;
+    }
+
+    pub fn print(self: *Context, comptime fmt: []const u8, args: anytype) ![]const u8 {
+        return std.fmt.allocPrint(self.arena, fmt, args);
+    }
+
+    /// Return `error.UserError` with a message the caller will see.
+    pub fn fail(self: *Context, comptime fmt: []const u8, args: anytype) PackError {
+        self.message = std.fmt.allocPrint(self.arena, fmt, args) catch "error";
+        return error.UserError;
+    }
+
+    pub fn log(self: *Context, level: LogLevel, comptime fmt: []const u8, args: anytype) void {
+        const text = std.fmt.allocPrint(self.arena, fmt, args) catch return;
+        abi.log(@intFromEnum(level), text.ptr, @intCast(text.len));
+    }
+
+    /// Fetch through the host. Host refusals and failures return `error.FetchFailed`
+    /// with `fetch_kind` and `message` set; a non-2xx status is a normal Response.
+    pub fn fetch(self: *Context, request: FetchRequest) PackError!Response {
+        var out = Writer.init(self.arena);
+        encodeFetchRequest(&out, request) catch return error.OutOfMemory;
+        const bytes = out.bytes();
+        const raw = abi.unpackSlice(abi.fetch(bytes.ptr, @intCast(bytes.len)));
+        const reply = msgpack.decode(self.arena, raw) catch {
+            self.fetch_kind = "network";
+            self.message = "the host's fetch response could not be decoded";
+            return error.FetchFailed;
+        };
+        if (reply.get("err")) |err| {
+            self.fetch_kind = (err.get("kind") orelse Value{ .str = "network" }).asStr() orelse "network";
+            self.message = (err.get("message") orelse Value{ .str = "" }).asStr() orelse "";
+            return error.FetchFailed;
+        }
+        const ok = reply.get("ok") orelse Value.nil;
+        return .{
+            .status = (ok.get("status") orelse Value{ .int = 0 }).asInt() orelse 0,
+            .headers = ok.get("headers") orelse Value.nil,
+            .body = (ok.get("body") orelse Value{ .str = "" }).asStr() orelse "",
+            .json = ok.get("json") orelse Value.nil,
+        };
+    }
+};
+
+fn encodeFetchRequest(out: *Writer, request: FetchRequest) !void {
+    try out.beginMap(8);
+    try out.writeStr("method");
+    try out.writeStr(request.method);
+    try out.writeStr("url");
+    try out.writeStr(request.url);
+    try out.writeStr("headers");
+    try out.beginMap(request.headers.len);
+    for (request.headers) |h| {
+        try out.writeStr(h.name);
+        try out.writeStr(h.value);
+    }
+    try out.writeStr("body");
+    if (request.body) |body| try out.writeStr(body) else try out.writeNil();
+    try out.writeStr("json_body");
+    if (request.json_body) |value| try out.writeValue(value) else try out.writeNil();
+    try out.writeStr("cache_ttl_s");
+    try out.writeInt(request.cache_ttl_s);
+    try out.writeStr("binary");
+    try out.writeBool(request.binary);
+    try out.writeStr("json");
+    try out.writeBool(request.json);
+}
+
+// -- decoding arguments ------------------------------------------------------------------
+
+/// Convert a decoded argument to the Zig type a pack function asks for.
+pub fn fromValue(comptime T: type, value: Value) PackError!T {
+    if (T == Value) return value;
+    switch (@typeInfo(T)) {
+        .bool => return value.asBool() orelse error.BadArgument,
+        .int => {
+            const i = value.asInt() orelse return error.BadArgument;
+            return std.math.cast(T, i) orelse error.BadArgument;
+        },
+        .float => return @floatCast(value.asFloat() orelse return error.BadArgument),
+        .optional => |info| return if (value == .nil) null else try fromValue(info.child, value),
+        .pointer => |info| {
+            if (info.size != .slice) @compileError("unsupported parameter type " ++ @typeName(T));
+            if (info.child == u8) return value.asStr() orelse error.BadArgument;
+            if (value != .array) return error.BadArgument;
+            const items = try allocator.alloc(info.child, value.array.len);
+            for (value.array, items) |src, *dst| dst.* = try fromValue(info.child, src);
+            return items;
+        },
+        .@"struct" => {
+            if (value != .map) return error.BadArgument;
+            var result: T = undefined;
+            inline for (comptime std.meta.fieldNames(T)) |name| {
+                const inner = value.get(name) orelse Value.nil;
+                @field(result, name) = try fromValue(@FieldType(T, name), inner);
+            }
+            return result;
+        },
+        else => @compileError("unsupported parameter type " ++ @typeName(T)),
+    }
+}
+
+// -- dispatch ----------------------------------------------------------------------------
+
+/// Export the ABI v1 entry points for the pack whose root file is `Root`.
+pub fn exportPack(comptime Root: type) void {
+    const Entry = struct {
+        fn alloc(size: i32) callconv(.c) i32 {
+            if (size < 0) return 0;
+            const mem = allocator.alloc(u8, @intCast(size)) catch return 0;
+            return @intCast(@intFromPtr(mem.ptr));
+        }
+
+        fn call(ptr: i32, len: i32) callconv(.c) i64 {
+            const start: usize = @intCast(@as(u32, @bitCast(ptr)));
+            const count: usize = @intCast(@as(u32, @bitCast(len)));
+            const many: [*]const u8 = @ptrFromInt(start);
+            return abi.packSlice(handle(Root, many[0..count]));
+        }
+
+        fn marker() callconv(.c) void {}
+    };
+    @export(&Entry.alloc, .{ .name = "corral_alloc" });
+    @export(&Entry.call, .{ .name = "corral_call" });
+    @export(&Entry.marker, .{ .name = "corral_abi_v1" });
+}
+
+fn handle(comptime Root: type, input: []const u8) []const u8 {
+    var out = Writer.init(allocator);
+    const request = msgpack.decode(allocator, input) catch {
+        writeError(&out, "bad_request", "the request is not valid MessagePack") catch {};
+        return out.bytes();
+    };
+    var ctx = Context{ .request = request };
+    dispatch(Root, &ctx, &out) catch |err| {
+        out.reset();
+        writeFailure(&out, &ctx, err) catch {};
+    };
+    return out.bytes();
+}
+
+fn writeError(out: *Writer, kind: []const u8, message: []const u8) !void {
+    try out.beginMap(1);
+    try out.writeStr("err");
+    try out.beginMap(2);
+    try out.writeStr("kind");
+    try out.writeStr(kind);
+    try out.writeStr("message");
+    try out.writeStr(message);
+}
+
+fn writeFailure(out: *Writer, ctx: *Context, err: anyerror) !void {
+    switch (err) {
+        error.UserError => try writeError(out, "user", ctx.message),
+        error.BadArgument => try writeError(out, "bad_args", "an argument has the wrong type"),
+        error.NotFound => try writeError(out, "not_found", ctx.message),
+        error.FetchFailed => {
+            try out.beginMap(1);
+            try out.writeStr("err");
+            try out.beginMap(3);
+            try out.writeStr("kind");
+            try out.writeStr("fetch");
+            try out.writeStr("fetch_kind");
+            try out.writeStr(ctx.fetch_kind);
+            try out.writeStr("message");
+            try out.writeStr(ctx.message);
+        },
+        else => try writeError(out, "internal", @errorName(err)),
+    }
+}
+
+fn opName(ctx: *Context) []const u8 {
+    const op = ctx.request.get("op") orelse return "";
+    return op.asStr() orelse "";
+}
+
+fn callName(ctx: *Context) []const u8 {
+    const name = ctx.request.get("name") orelse return "";
+    return name.asStr() orelse "";
+}
+
+fn dispatch(comptime Root: type, ctx: *Context, out: *Writer) !void {
+    const op = opName(ctx);
+    const args = ctx.request.get("args") orelse Value{ .array = &.{} };
+    if (std.mem.eql(u8, op, "formula")) return callTable(Root, "formulas", ctx, args, out);
+    if (std.mem.eql(u8, op, "action")) return callTable(Root, "actions", ctx, args, out);
+    if (std.mem.eql(u8, op, "sync")) return callTable(Root, "sync_tables", ctx, args, out);
+    if (std.mem.eql(u8, op, "sync_update")) return callTable(Root, "sync_updates", ctx, Value{ .array = &.{ctx.request.get("updates") orelse Value.nil} }, out);
+    if (std.mem.eql(u8, op, "autocomplete")) return callTable(Root, "autocomplete", ctx, Value{ .array = &.{ ctx.request.get("search") orelse Value{ .str = "" }, ctx.request.get("args") orelse Value.nil } }, out);
+    if (std.mem.eql(u8, op, "dynamic_urls")) return callTable(Root, "dynamic_urls", ctx, Value{ .array = &.{} }, out);
+    if (std.mem.eql(u8, op, "dynamic_schema")) return callTable(Root, "dynamic_schemas", ctx, Value{ .array = &.{ctx.request.get("url") orelse Value.nil} }, out);
+    if (std.mem.eql(u8, op, "connection_name")) {
+        if (@hasDecl(Root, "connection_name")) return callFunction(Root.connection_name, ctx, Value{ .array = &.{} }, out);
+        ctx.message = "this pack does not name connections";
+        return error.NotFound;
+    }
+    ctx.message = try ctx.print("unknown op '{s}'", .{op});
+    return error.NotFound;
+}
+
+fn callTable(comptime Root: type, comptime table: []const u8, ctx: *Context, args: Value, out: *Writer) !void {
+    const name = callName(ctx);
+    if (@hasDecl(Root, table)) {
+        const entries = @field(Root, table);
+        inline for (comptime std.meta.fieldNames(@TypeOf(entries))) |entry| {
+            if (std.mem.eql(u8, entry, name)) return callFunction(@field(entries, entry), ctx, args, out);
+        }
+    }
+    ctx.message = try ctx.print("no {s} entry named '{s}'", .{ table, name });
+    return error.NotFound;
+}
+
+fn callFunction(comptime function: anytype, ctx: *Context, args: Value, out: *Writer) !void {
+    const Fn = @TypeOf(function);
+    const info = @typeInfo(Fn).@"fn";
+    var tuple: std.meta.ArgsTuple(Fn) = undefined;
+    const items: []const Value = if (args == .array) args.array else &.{};
+    comptime var offset: usize = 0;
+    inline for (info.param_types, 0..) |param_type, i| {
+        const P = param_type.?;
+        if (P == *Context) {
+            tuple[i] = ctx;
+            offset += 1;
+        } else {
+            const index = i - offset;
+            const value = if (index < items.len) items[index] else Value.nil;
+            tuple[i] = fromValue(P, value) catch |err| {
+                ctx.message = try ctx.print("argument {d} has the wrong type", .{index + 1});
+                return if (err == error.BadArgument) error.UserError else err;
+            };
+        }
+    }
+    const result = @call(.auto, function, tuple);
+    const value = switch (@typeInfo(@TypeOf(result))) {
+        .error_union => try result,
+        else => result,
+    };
+    try out.beginMap(1);
+    try out.writeStr("ok");
+    try out.write(value);
+}
