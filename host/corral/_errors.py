@@ -39,7 +39,8 @@ the HTTP service and the metrics label all use it.
     │   ├── FormulaSyntaxError   with line, column and a caret under the source
     │   ├── FormulaEvalError     a type or value error while evaluating
     │   └── FormulaDeadlineExceeded
-    └── CacheError               internal to the caches; never fails a call
+    ├── CacheError               internal to the caches; never fails a call
+    └── ConfigError              the host's own configuration is invalid (names the setting)
 
 No message ever contains a secret: callers build messages from names, never values
 of credentials.
@@ -265,6 +266,16 @@ class FormulaDeadlineExceeded(FormulaError):
 
 class CacheError(CorralError):
     kind = "cache"
+
+
+class ConfigError(CorralError):
+    """The host's own configuration is invalid; ``setting`` names the bad setting."""
+
+    kind = "config"
+
+    def __init__(self, message: str, *, setting: str | None = None) -> None:
+        super().__init__(f"{setting}: {message}" if setting else message, setting=setting)
+        self.setting = setting
 
 
 def caret_context(source: str, line: int, column: int) -> str:
