@@ -1,0 +1,513 @@
+/* corral.h: the Corral guest SDK for C, ABI v1 (see guest-sdk/ABI.md).
+ *
+ * One header. In exactly one .c file of the pack:
+ *
+ *     #define CORRAL_IMPLEMENTATION
+ *     #include "corral.h"
+ *
+ *     static int greet(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+ *         const char *name; uint32_t len;
+ *         if (!corral_arg_str(ctx, args, 0, &name, &len)) return -1;
+ *         corral_write_fmt(out, "Hello, %.*s!", (int)len, name);
+ *         return 0;
+ *     }
+ *     CORRAL_PACK(
+ *         CORRAL_FORMULA("Greet", greet),
+ *     )
+ *
+ * A handler writes exactly one value into `out` and returns 0, or calls
+ * corral_fail() and returns -1. Built with `python -m ziglang cc --target=wasm32-wasi`
+ * (libc for memory and strings only: a pack that calls into WASI is refused at load).
+ */
+#ifndef CORRAL_H
+#define CORRAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CORRAL_ABI_VERSION 1
+
+/* ---- the raw ABI ------------------------------------------------------------------- */
+
+__attribute__((import_module("corral"), import_name("fetch")))
+int64_t corral_raw_fetch(const uint8_t *ptr, uint32_t len);
+__attribute__((import_module("corral"), import_name("log")))
+void corral_raw_log(int32_t level, const uint8_t *ptr, uint32_t len);
+
+/* ---- values ------------------------------------------------------------------------ */
+
+typedef enum {
+    CORRAL_NIL, CORRAL_BOOL, CORRAL_INT, CORRAL_FLOAT, CORRAL_STR, CORRAL_BIN,
+    CORRAL_ARRAY, CORRAL_MAP
+} corral_type;
+
+typedef struct corral_value corral_value;
+typedef struct corral_pair corral_pair;
+
+struct corral_value {
+    corral_type type;
+    union {
+        bool b;
+        int64_t i;
+        double f;
+        struct { const char *ptr; uint32_t len; } s;       /* STR and BIN */
+        struct { corral_value *items; uint32_t len; } array;
+        struct { corral_pair *pairs; uint32_t len; } map;
+    } as;
+};
+
+struct corral_pair { corral_value key; corral_value value; };
+
+typedef struct {
+    uint8_t *data;
+    uint32_t len;
+    uint32_t cap;
+    bool failed;
+} corral_writer;
+
+typedef struct {
+    corral_value request;
+    const char *message;
+    const char *fetch_kind;
+} corral_ctx;
+
+typedef int (*corral_handler)(corral_ctx *ctx, const corral_value *args, corral_writer *out);
+
+typedef struct {
+    const char *op;     /* "formula", "action", "sync", "sync_update", "autocomplete", ... */
+    const char *name;
+    corral_handler handler;
+} corral_entry;
+
+#define CORRAL_FORMULA(name, fn) { "formula", name, fn }
+#define CORRAL_ACTION(name, fn) { "action", name, fn }
+#define CORRAL_SYNC(name, fn) { "sync", name, fn }
+#define CORRAL_SYNC_UPDATE(name, fn) { "sync_update", name, fn }
+#define CORRAL_AUTOCOMPLETE(name, fn) { "autocomplete", name, fn }
+#define CORRAL_DYNAMIC_URLS(fn) { "dynamic_urls", "", fn }
+#define CORRAL_DYNAMIC_SCHEMA(fn) { "dynamic_schema", "", fn }
+#define CORRAL_CONNECTION_NAME(fn) { "connection_name", "", fn }
+#define CORRAL_PACK(...) const corral_entry corral_pack_entries[] = { __VA_ARGS__ { 0, 0, 0 } };
+
+/* Lookups on decoded values. */
+const corral_value *corral_get(const corral_value *map, const char *key);
+const corral_value *corral_index(const corral_value *array, uint32_t i);
+bool corral_str_eq(const corral_value *v, const char *s);
+bool corral_as_int(const corral_value *v, int64_t *out);
+bool corral_as_double(const corral_value *v, double *out);
+bool corral_arg_str(corral_ctx *ctx, const corral_value *args, uint32_t i, const char **ptr, uint32_t *len);
+bool corral_arg_double(corral_ctx *ctx, const corral_value *args, uint32_t i, double *out);
+bool corral_arg_int(corral_ctx *ctx, const corral_value *args, uint32_t i, int64_t *out);
+const corral_value *corral_continuation(corral_ctx *ctx);
+
+/* Writing MessagePack. */
+void corral_write_nil(corral_writer *w);
+void corral_write_bool(corral_writer *w, bool b);
+void corral_write_int(corral_writer *w, int64_t i);
+void corral_write_double(corral_writer *w, double f);
+void corral_write_strn(corral_writer *w, const char *s, uint32_t len);
+void corral_write_str(corral_writer *w, const char *s);
+void corral_write_bin(corral_writer *w, const uint8_t *b, uint32_t len);
+void corral_write_array(corral_writer *w, uint32_t n);
+void corral_write_map(corral_writer *w, uint32_t n);
+void corral_write_value(corral_writer *w, const corral_value *v);
+void corral_write_fmt(corral_writer *w, const char *fmt, ...);
+
+/* Errors, logs and fetch. */
+int corral_fail(corral_ctx *ctx, const char *fmt, ...);
+void corral_log(int level, const char *fmt, ...);
+
+typedef struct {
+    const char *method;             /* default "GET" */
+    const char *url;
+    const char *const *headers;     /* name, value, name, value, ..., NULL */
+    const char *body;               /* NULL for none */
+    uint32_t body_len;
+    uint32_t cache_ttl_s;
+    bool json;                      /* ask the host to parse the JSON body into `json` */
+} corral_fetch_request;
+
+typedef struct {
+    int64_t status;
+    const corral_value *headers;
+    const char *body;
+    uint32_t body_len;
+    const corral_value *json;
+} corral_response;
+
+/* 0 on a response (any status); -1 on a host refusal or failure (ctx->fetch_kind set). */
+int corral_fetch(corral_ctx *ctx, const corral_fetch_request *req, corral_response *resp);
+
+#ifdef CORRAL_IMPLEMENTATION
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const corral_entry corral_pack_entries[];
+
+/* ---- decoding ---------------------------------------------------------------------- */
+
+typedef struct { const uint8_t *p; uint32_t len; uint32_t pos; int depth; } corral__reader;
+
+static bool corral__take(corral__reader *r, uint32_t n, const uint8_t **out) {
+    if (n > r->len - r->pos) return false;
+    *out = r->p + r->pos;
+    r->pos += n;
+    return true;
+}
+
+static bool corral__uint(corral__reader *r, int bytes, uint64_t *out) {
+    const uint8_t *b;
+    if (!corral__take(r, (uint32_t)bytes, &b)) return false;
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; i++) v = (v << 8) | b[i];
+    *out = v;
+    return true;
+}
+
+static bool corral__read(corral__reader *r, corral_value *v);
+
+static bool corral__read_items(corral__reader *r, corral_value *v, uint64_t n, bool map) {
+    if (n > r->len - r->pos) return false;
+    if (map) {
+        corral_pair *pairs = calloc(n ? n : 1, sizeof(corral_pair));
+        if (!pairs) return false;
+        for (uint64_t i = 0; i < n; i++)
+            if (!corral__read(r, &pairs[i].key) || !corral__read(r, &pairs[i].value)) return false;
+        v->type = CORRAL_MAP; v->as.map.pairs = pairs; v->as.map.len = (uint32_t)n;
+    } else {
+        corral_value *items = calloc(n ? n : 1, sizeof(corral_value));
+        if (!items) return false;
+        for (uint64_t i = 0; i < n; i++) if (!corral__read(r, &items[i])) return false;
+        v->type = CORRAL_ARRAY; v->as.array.items = items; v->as.array.len = (uint32_t)n;
+    }
+    return true;
+}
+
+static bool corral__read_str(corral__reader *r, corral_value *v, uint64_t n, corral_type t) {
+    const uint8_t *b;
+    if (n > 0xffffffffu || !corral__take(r, (uint32_t)n, &b)) return false;
+    v->type = t; v->as.s.ptr = (const char *)b; v->as.s.len = (uint32_t)n;
+    return true;
+}
+
+static bool corral__read(corral__reader *r, corral_value *v) {
+    const uint8_t *tagp;
+    uint64_t n;
+    if (++r->depth > 64) return false;
+    if (!corral__take(r, 1, &tagp)) return false;
+    uint8_t tag = *tagp;
+    bool ok = true;
+    if (tag <= 0x7f) { v->type = CORRAL_INT; v->as.i = tag; }
+    else if (tag >= 0xe0) { v->type = CORRAL_INT; v->as.i = (int8_t)tag; }
+    else if ((tag & 0xf0) == 0x80) ok = corral__read_items(r, v, tag & 0x0f, true);
+    else if ((tag & 0xf0) == 0x90) ok = corral__read_items(r, v, tag & 0x0f, false);
+    else if ((tag & 0xe0) == 0xa0) ok = corral__read_str(r, v, tag & 0x1f, CORRAL_STR);
+    else switch (tag) {
+        case 0xc0: v->type = CORRAL_NIL; break;
+        case 0xc2: v->type = CORRAL_BOOL; v->as.b = false; break;
+        case 0xc3: v->type = CORRAL_BOOL; v->as.b = true; break;
+        case 0xc4: case 0xc5: case 0xc6:
+            ok = corral__uint(r, 1 << (tag - 0xc4), &n) && corral__read_str(r, v, n, CORRAL_BIN); break;
+        case 0xca: { uint64_t bits; ok = corral__uint(r, 4, &bits); uint32_t b32 = (uint32_t)bits; float f;
+                     memcpy(&f, &b32, 4); v->type = CORRAL_FLOAT; v->as.f = f; break; }
+        case 0xcb: { uint64_t bits; ok = corral__uint(r, 8, &bits); double d; memcpy(&d, &bits, 8);
+                     v->type = CORRAL_FLOAT; v->as.f = d; break; }
+        case 0xcc: case 0xcd: case 0xce: case 0xcf:
+            ok = corral__uint(r, 1 << (tag - 0xcc), &n); v->type = CORRAL_INT; v->as.i = (int64_t)n; break;
+        case 0xd0: ok = corral__uint(r, 1, &n); v->type = CORRAL_INT; v->as.i = (int8_t)n; break;
+        case 0xd1: ok = corral__uint(r, 2, &n); v->type = CORRAL_INT; v->as.i = (int16_t)n; break;
+        case 0xd2: ok = corral__uint(r, 4, &n); v->type = CORRAL_INT; v->as.i = (int32_t)n; break;
+        case 0xd3: ok = corral__uint(r, 8, &n); v->type = CORRAL_INT; v->as.i = (int64_t)n; break;
+        case 0xd9: case 0xda: case 0xdb:
+            ok = corral__uint(r, 1 << (tag - 0xd9), &n) && corral__read_str(r, v, n, CORRAL_STR); break;
+        case 0xdc: ok = corral__uint(r, 2, &n) && corral__read_items(r, v, n, false); break;
+        case 0xdd: ok = corral__uint(r, 4, &n) && corral__read_items(r, v, n, false); break;
+        case 0xde: ok = corral__uint(r, 2, &n) && corral__read_items(r, v, n, true); break;
+        case 0xdf: ok = corral__uint(r, 4, &n) && corral__read_items(r, v, n, true); break;
+        default: ok = false;
+    }
+    r->depth--;
+    return ok;
+}
+
+static bool corral__decode(const uint8_t *p, uint32_t len, corral_value *v) {
+    corral__reader r = { p, len, 0, 0 };
+    return corral__read(&r, v) && r.pos == len;
+}
+
+const corral_value *corral_get(const corral_value *map, const char *key) {
+    if (!map || map->type != CORRAL_MAP) return NULL;
+    for (uint32_t i = 0; i < map->as.map.len; i++)
+        if (corral_str_eq(&map->as.map.pairs[i].key, key)) return &map->as.map.pairs[i].value;
+    return NULL;
+}
+
+const corral_value *corral_index(const corral_value *array, uint32_t i) {
+    if (!array || array->type != CORRAL_ARRAY || i >= array->as.array.len) return NULL;
+    return &array->as.array.items[i];
+}
+
+bool corral_str_eq(const corral_value *v, const char *s) {
+    size_t n = strlen(s);
+    return v && v->type == CORRAL_STR && v->as.s.len == n && memcmp(v->as.s.ptr, s, n) == 0;
+}
+
+bool corral_as_int(const corral_value *v, int64_t *out) {
+    if (!v) return false;
+    if (v->type == CORRAL_INT) { *out = v->as.i; return true; }
+    if (v->type == CORRAL_FLOAT && v->as.f == (double)(int64_t)v->as.f) { *out = (int64_t)v->as.f; return true; }
+    return false;
+}
+
+bool corral_as_double(const corral_value *v, double *out) {
+    if (!v) return false;
+    if (v->type == CORRAL_FLOAT) { *out = v->as.f; return true; }
+    if (v->type == CORRAL_INT) { *out = (double)v->as.i; return true; }
+    return false;
+}
+
+bool corral_arg_str(corral_ctx *ctx, const corral_value *args, uint32_t i, const char **ptr, uint32_t *len) {
+    const corral_value *v = corral_index(args, i);
+    if (!v || v->type != CORRAL_STR) { corral_fail(ctx, "argument %u must be a string", i + 1); return false; }
+    *ptr = v->as.s.ptr; *len = v->as.s.len;
+    return true;
+}
+
+bool corral_arg_double(corral_ctx *ctx, const corral_value *args, uint32_t i, double *out) {
+    if (!corral_as_double(corral_index(args, i), out)) { corral_fail(ctx, "argument %u must be a number", i + 1); return false; }
+    return true;
+}
+
+bool corral_arg_int(corral_ctx *ctx, const corral_value *args, uint32_t i, int64_t *out) {
+    if (!corral_as_int(corral_index(args, i), out)) { corral_fail(ctx, "argument %u must be an integer", i + 1); return false; }
+    return true;
+}
+
+const corral_value *corral_continuation(corral_ctx *ctx) {
+    const corral_value *c = corral_get(&ctx->request, "continuation");
+    return (c && c->type != CORRAL_NIL) ? c : NULL;
+}
+
+/* ---- encoding ---------------------------------------------------------------------- */
+
+static void corral__raw(corral_writer *w, const void *data, uint32_t n) {
+    if (w->failed) return;
+    if (w->len + n > w->cap) {
+        uint32_t cap = w->cap ? w->cap : 256;
+        while (cap < w->len + n) cap *= 2;
+        uint8_t *grown = realloc(w->data, cap);
+        if (!grown) { w->failed = true; return; }
+        w->data = grown; w->cap = cap;
+    }
+    memcpy(w->data + w->len, data, n);
+    w->len += n;
+}
+
+static void corral__tagged(corral_writer *w, uint8_t tag, uint64_t v, int bytes) {
+    uint8_t buf[9];
+    buf[0] = tag;
+    for (int i = 0; i < bytes; i++) buf[1 + i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
+    corral__raw(w, buf, (uint32_t)bytes + 1);
+}
+
+void corral_write_nil(corral_writer *w) { uint8_t t = 0xc0; corral__raw(w, &t, 1); }
+void corral_write_bool(corral_writer *w, bool b) { uint8_t t = b ? 0xc3 : 0xc2; corral__raw(w, &t, 1); }
+
+void corral_write_int(corral_writer *w, int64_t i) {
+    if (i >= 0 && i <= 0x7f) { uint8_t t = (uint8_t)i; corral__raw(w, &t, 1); }
+    else if (i < 0 && i >= -32) { uint8_t t = (uint8_t)(int8_t)i; corral__raw(w, &t, 1); }
+    else corral__tagged(w, 0xd3, (uint64_t)i, 8);
+}
+
+void corral_write_double(corral_writer *w, double f) {
+    uint64_t bits; memcpy(&bits, &f, 8); corral__tagged(w, 0xcb, bits, 8);
+}
+
+void corral_write_strn(corral_writer *w, const char *s, uint32_t len) {
+    if (len < 32) { uint8_t t = 0xa0 | (uint8_t)len; corral__raw(w, &t, 1); }
+    else corral__tagged(w, 0xdb, len, 4);
+    corral__raw(w, s, len);
+}
+
+void corral_write_str(corral_writer *w, const char *s) { corral_write_strn(w, s, (uint32_t)strlen(s)); }
+
+void corral_write_bin(corral_writer *w, const uint8_t *b, uint32_t len) {
+    corral__tagged(w, 0xc6, len, 4);
+    corral__raw(w, b, len);
+}
+
+void corral_write_array(corral_writer *w, uint32_t n) {
+    if (n < 16) { uint8_t t = 0x90 | (uint8_t)n; corral__raw(w, &t, 1); }
+    else corral__tagged(w, 0xdd, n, 4);
+}
+
+void corral_write_map(corral_writer *w, uint32_t n) {
+    if (n < 16) { uint8_t t = 0x80 | (uint8_t)n; corral__raw(w, &t, 1); }
+    else corral__tagged(w, 0xdf, n, 4);
+}
+
+void corral_write_value(corral_writer *w, const corral_value *v) {
+    switch (v->type) {
+        case CORRAL_NIL: corral_write_nil(w); break;
+        case CORRAL_BOOL: corral_write_bool(w, v->as.b); break;
+        case CORRAL_INT: corral_write_int(w, v->as.i); break;
+        case CORRAL_FLOAT: corral_write_double(w, v->as.f); break;
+        case CORRAL_STR: corral_write_strn(w, v->as.s.ptr, v->as.s.len); break;
+        case CORRAL_BIN: corral_write_bin(w, (const uint8_t *)v->as.s.ptr, v->as.s.len); break;
+        case CORRAL_ARRAY:
+            corral_write_array(w, v->as.array.len);
+            for (uint32_t i = 0; i < v->as.array.len; i++) corral_write_value(w, &v->as.array.items[i]);
+            break;
+        case CORRAL_MAP:
+            corral_write_map(w, v->as.map.len);
+            for (uint32_t i = 0; i < v->as.map.len; i++) {
+                corral_write_value(w, &v->as.map.pairs[i].key);
+                corral_write_value(w, &v->as.map.pairs[i].value);
+            }
+            break;
+    }
+}
+
+static char *corral__strndup(const char *s, uint32_t n) {
+    char *copy = malloc((size_t)n + 1);
+    if (!copy) return NULL;
+    memcpy(copy, s, n);
+    copy[n] = 0;
+    return copy;
+}
+
+static char *corral__vformat(const char *fmt, va_list ap) {
+    va_list copy;
+    va_copy(copy, ap);
+    int n = vsnprintf(NULL, 0, fmt, copy);
+    va_end(copy);
+    if (n < 0) return NULL;
+    char *buf = malloc((size_t)n + 1);
+    if (buf) vsnprintf(buf, (size_t)n + 1, fmt, ap);
+    return buf;
+}
+
+void corral_write_fmt(corral_writer *w, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = corral__vformat(fmt, ap);
+    va_end(ap);
+    if (text) corral_write_str(w, text); else w->failed = true;
+}
+
+int corral_fail(corral_ctx *ctx, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = corral__vformat(fmt, ap);
+    va_end(ap);
+    ctx->message = text ? text : "error";
+    return -1;
+}
+
+void corral_log(int level, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = corral__vformat(fmt, ap);
+    va_end(ap);
+    if (text) corral_raw_log(level, (const uint8_t *)text, (uint32_t)strlen(text));
+}
+
+/* ---- fetch ------------------------------------------------------------------------- */
+
+int corral_fetch(corral_ctx *ctx, const corral_fetch_request *req, corral_response *resp) {
+    corral_writer w = {0};
+    uint32_t nheaders = 0;
+    while (req->headers && req->headers[2 * nheaders]) nheaders++;
+    corral_write_map(&w, 6);
+    corral_write_str(&w, "method"); corral_write_str(&w, req->method ? req->method : "GET");
+    corral_write_str(&w, "url"); corral_write_str(&w, req->url);
+    corral_write_str(&w, "headers"); corral_write_map(&w, nheaders);
+    for (uint32_t i = 0; i < nheaders; i++) {
+        corral_write_str(&w, req->headers[2 * i]);
+        corral_write_str(&w, req->headers[2 * i + 1]);
+    }
+    corral_write_str(&w, "body");
+    if (req->body) corral_write_strn(&w, req->body, req->body_len); else corral_write_nil(&w);
+    corral_write_str(&w, "cache_ttl_s"); corral_write_int(&w, req->cache_ttl_s);
+    corral_write_str(&w, "json"); corral_write_bool(&w, req->json);
+    if (w.failed) return corral_fail(ctx, "out of memory building a fetch request");
+    int64_t packed = corral_raw_fetch(w.data, w.len);
+    uint32_t ptr = (uint32_t)((uint64_t)packed >> 32), len = (uint32_t)packed;
+    corral_value *reply = calloc(1, sizeof(corral_value));
+    if (!reply || !corral__decode((const uint8_t *)(uintptr_t)ptr, len, reply)) {
+        ctx->fetch_kind = "network";
+        return corral_fail(ctx, "the host's fetch response could not be decoded");
+    }
+    const corral_value *err = corral_get(reply, "err");
+    if (err) {
+        const corral_value *kind = corral_get(err, "kind"), *msg = corral_get(err, "message");
+        ctx->fetch_kind = kind && kind->type == CORRAL_STR ? corral__strndup(kind->as.s.ptr, kind->as.s.len) : "network";
+        return corral_fail(ctx, "%.*s", msg && msg->type == CORRAL_STR ? (int)msg->as.s.len : 0,
+                           msg && msg->type == CORRAL_STR ? msg->as.s.ptr : "");
+    }
+    const corral_value *ok = corral_get(reply, "ok");
+    const corral_value *status = corral_get(ok, "status"), *body = corral_get(ok, "body");
+    resp->status = 0;
+    corral_as_int(status, &resp->status);
+    resp->headers = corral_get(ok, "headers");
+    resp->body = body && (body->type == CORRAL_STR || body->type == CORRAL_BIN) ? body->as.s.ptr : "";
+    resp->body_len = body && (body->type == CORRAL_STR || body->type == CORRAL_BIN) ? body->as.s.len : 0;
+    resp->json = corral_get(ok, "json");
+    return 0;
+}
+
+/* ---- exports ----------------------------------------------------------------------- */
+
+__attribute__((export_name("corral_abi_v1"))) void corral_abi_v1(void) {}
+
+__attribute__((export_name("corral_alloc"))) uint8_t *corral_alloc(int32_t size) {
+    if (size < 0) return NULL;
+    return malloc(size ? (size_t)size : 1);
+}
+
+static int64_t corral__pack(const uint8_t *p, uint32_t len) {
+    return (int64_t)(((uint64_t)(uintptr_t)p << 32) | len);
+}
+
+static int64_t corral__error(corral_writer *w, const char *kind, const char *message, const char *fetch_kind) {
+    w->len = 0; w->failed = false;
+    corral_write_map(w, 1);
+    corral_write_str(w, "err");
+    corral_write_map(w, fetch_kind ? 3 : 2);
+    corral_write_str(w, "kind"); corral_write_str(w, kind);
+    corral_write_str(w, "message"); corral_write_str(w, message ? message : "");
+    if (fetch_kind) { corral_write_str(w, "fetch_kind"); corral_write_str(w, fetch_kind); }
+    return corral__pack(w->data, w->len);
+}
+
+__attribute__((export_name("corral_call"))) int64_t corral_call(const uint8_t *ptr, int32_t len) {
+    static corral_writer w;
+    corral_ctx ctx = {0};
+    if (len < 0 || !corral__decode(ptr, (uint32_t)len, &ctx.request))
+        return corral__error(&w, "bad_request", "the request is not valid MessagePack", NULL);
+    const corral_value *op = corral_get(&ctx.request, "op");
+    const corral_value *name = corral_get(&ctx.request, "name");
+    corral_value empty = { .type = CORRAL_ARRAY };
+    const corral_value *args = corral_get(&ctx.request, "args");
+    if (!args || args->type != CORRAL_ARRAY) args = &empty;
+    for (const corral_entry *e = corral_pack_entries; e->op; e++) {
+        if (!corral_str_eq(op, e->op) || (e->name[0] && !corral_str_eq(name, e->name))) continue;
+        w.len = 0; w.failed = false;
+        corral_write_map(&w, 1);
+        corral_write_str(&w, "ok");
+        if (e->handler(&ctx, args, &w) != 0) {
+            if (ctx.fetch_kind) return corral__error(&w, "fetch", ctx.message, ctx.fetch_kind);
+            return corral__error(&w, "user", ctx.message, NULL);
+        }
+        if (w.failed) return corral__error(&w, "internal", "OutOfMemory", NULL);
+        return corral__pack(w.data, w.len);
+    }
+    return corral__error(&w, "not_found", "no handler for this op and name", NULL);
+}
+
+#endif /* CORRAL_IMPLEMENTATION */
+#endif /* CORRAL_H */
