@@ -87,6 +87,7 @@ def _input_digest(directory: Path, language: str, manifest: Manifest, optimize: 
     h = hashlib.sha256()
     h.update(f"{language}|{optimize}|{_toolchain_version(language)}".encode())
     h.update(manifest.to_json())
+    h.update(Path(__file__).read_bytes())  # compiler flags live here
     roots = [directory, sdk_dir() / ("zig" if language == "zig" else language)]
     for root in roots:
         for path in sorted(root.rglob("*")):
