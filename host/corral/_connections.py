@@ -175,7 +175,7 @@ class ConnectionStore:
         _check_principal(principal)
         with self._txn() as txn:
             records = [_Record.from_bytes(raw) for _, raw in
-                       txn.cursor(db=self._dbs[_DB_CONNECTIONS])]
+                       _items(txn, self._dbs[_DB_CONNECTIONS])]
         mine = [r for r in records
                 if r.principal == principal and (pack is None or r.pack == pack)]
         return [r.info for r in sorted(mine, key=lambda r: (r.created_at, r.id))]
@@ -236,13 +236,13 @@ class ConnectionStore:
         count = 0
         with self._txn(write=True) as txn:
             secrets_db, states_db = self._dbs[_DB_SECRETS], self._dbs[_DB_STATES]
-            for key, blob in list(txn.cursor(db=secrets_db)):
+            for key, blob in _items(txn, secrets_db):
                 if self._keyring.needs_reseal(blob):
                     record = self._record_in(txn, key.decode())
                     plain = self._keyring.open(blob, record.aad)
                     txn.put(key, self._keyring.seal(plain, record.aad), db=secrets_db)
                     count += 1
-            for key, raw in list(txn.cursor(db=states_db)):
+            for key, raw in _items(txn, states_db):
                 pending = json.loads(raw)
                 blob = base64.b64decode(pending["sealed"])
                 if self._keyring.needs_reseal(blob):
@@ -300,7 +300,7 @@ class ConnectionStore:
         store the tokens. A state works once; ``principal``, if given, must own it."""
         key = _state_key(state)
         with self._txn(write=True) as txn:
-            raw = txn.pop(key, db=self._dbs[_DB_STATES])
+            raw = _bytes_or_none(txn.pop(key, db=self._dbs[_DB_STATES]))
         if raw is None:
             raise AuthFlowError("unknown or already used authorization state")
         pending = json.loads(raw)
@@ -339,7 +339,7 @@ class ConnectionStore:
     def _load_secret(self, connection_id: str) -> LoadedSecret:
         with self._txn() as txn:
             record = self._record_in(txn, connection_id)
-            blob = txn.get(connection_id.encode(), db=self._dbs[_DB_SECRETS])
+            blob = _bytes_or_none(txn.get(connection_id.encode(), db=self._dbs[_DB_SECRETS]))
         if record.status == EXPIRED:
             raise _expired(record, "its token could not be refreshed")
         values = self._open(record, blob)
@@ -409,11 +409,11 @@ class ConnectionStore:
     def _open(self, record: _Record, blob: bytes | None) -> dict[str, Any]:
         if blob is None:
             raise CredentialError(f"connection {record.id} has lost its secret; reconnect it")
-        values: dict[str, Any] = json.loads(self._keyring.open(bytes(blob), record.aad))
+        values: dict[str, Any] = json.loads(self._keyring.open(blob, record.aad))
         return values
 
     def _record_in(self, txn: lmdb.Transaction, connection_id: str) -> _Record:
-        raw = txn.get(connection_id.encode(), db=self._dbs[_DB_CONNECTIONS])
+        raw = _bytes_or_none(txn.get(connection_id.encode(), db=self._dbs[_DB_CONNECTIONS]))
         if raw is None:
             raise NotFoundError(f"no connection {connection_id!r}", connection=connection_id)
         return _Record.from_bytes(raw)
@@ -447,7 +447,7 @@ class ConnectionStore:
 
     def _sweep_states(self, txn: lmdb.Transaction, now: float) -> None:
         db = self._dbs[_DB_STATES]
-        stale = [key for key, raw in txn.cursor(db=db) if json.loads(raw)["expires_at"] < now]
+        stale = [key for key, raw in _items(txn, db) if json.loads(raw)["expires_at"] < now]
         for key in stale:
             txn.delete(key, db=db)
 
@@ -475,6 +475,15 @@ class _StoreSession:
 
     def renew(self, seen_generation: int) -> None:
         self._store._renew(self._id, self._spec, seen_generation)
+
+
+def _items(txn: lmdb.Transaction, db: Any) -> list[tuple[bytes, bytes]]:
+    """Every (key, value) of one database, copied out of the transaction."""
+    return [(bytes(key), bytes(value)) for key, value in txn.cursor(db=db)]
+
+
+def _bytes_or_none(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
 
 
 def _token_fields(tokens: TokenSet) -> dict[str, Any]:
