@@ -1,0 +1,253 @@
+"""A real OAuth2 server and a protected API on 127.0.0.1, for the connection tests.
+
+* ``GET /authorize``: approves at once and redirects to ``redirect_uri`` with a code
+  (it records the PKCE challenge and the redirect URI the code is bound to).
+* ``POST /token``: ``authorization_code`` (checks client, redirect URI and PKCE S256),
+  ``refresh_token`` (rotates the refresh token) and ``client_credentials``. Every request
+  is counted per grant type.
+* ``GET /api/oauth``: 200 for a live access token in ``Authorization: Bearer``, else 401.
+* ``GET /api/static``: 200 when every header and query parameter in ``expect_headers`` /
+  ``expect_params`` is present with that exact value, else 401.
+
+Anything else answers 404, so a request nobody expected fails loudly.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
+
+import httpx
+
+from corral._manifest import Manifest, parse_manifest
+from corral._types import Credentials
+
+
+@dataclass
+class _Code:
+    client_id: str
+    redirect_uri: str
+    challenge: str | None
+    scope: str | None
+
+
+class OAuthServer:
+    def __init__(self, *, client_id: str = "corral-test-client",
+                 client_secret: str = "client-secret-XYZ", expires_in: int = 3600) -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.expires_in = expires_in
+        self.counts: Counter[str] = Counter()
+        self.expect_headers: dict[str, str] = {}
+        self.expect_params: dict[str, str] = {}
+        self.refusing_refresh = False
+        self.issued_access: list[str] = []
+        self.last_token_form: dict[str, str] = {}
+        self._live_access: set[str] = set()
+        self._live_refresh: set[str] = set()
+        self._codes: dict[str, _Code] = {}
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    # -- lifecycle and addresses -------------------------------------------------------
+
+    def __enter__(self) -> OAuthServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def token_url(self) -> str:
+        return self.base_url + "/token"
+
+    @property
+    def authorize_url(self) -> str:
+        return self.base_url + "/authorize"
+
+    # -- test controls -----------------------------------------------------------------
+
+    def expire_access_tokens(self) -> None:
+        with self._lock:
+            self._live_access.clear()
+
+    def is_live(self, access_token: str) -> bool:
+        with self._lock:
+            return access_token in self._live_access
+
+    # -- behaviour ---------------------------------------------------------------------
+
+    def authorize(self, query: dict[str, str]) -> tuple[int, dict[str, str]]:
+        if query.get("client_id") != self.client_id or query.get("response_type") != "code":
+            return 400, {}
+        challenge = query.get("code_challenge")
+        if challenge is not None and query.get("code_challenge_method") != "S256":
+            return 400, {}
+        code = "code-" + secrets.token_urlsafe(16)
+        with self._lock:
+            self._codes[code] = _Code(self.client_id, query["redirect_uri"], challenge,
+                                      query.get("scope"))
+        location = query["redirect_uri"] + "?" + urlencode(
+            {"code": code, "state": query.get("state", "")})
+        return 302, {"Location": location}
+
+    def token(self, form: dict[str, str], basic: tuple[str, str] | None) -> tuple[int, Any]:
+        grant = form.get("grant_type", "")
+        with self._lock:
+            self.counts[grant] += 1
+            self.last_token_form = dict(form)
+        client_id, client_secret = basic or (form.get("client_id"), form.get("client_secret"))
+        if client_id != self.client_id:
+            return 401, {"error": "invalid_client"}
+        if grant == "authorization_code":
+            return self._grant_code(form, client_secret)
+        if client_secret != self.client_secret:
+            return 401, {"error": "invalid_client"}
+        if grant == "refresh_token":
+            return self._grant_refresh(form)
+        if grant == "client_credentials":
+            return 200, self._issue(with_refresh=False)
+        return 400, {"error": "unsupported_grant_type"}
+
+    def _grant_code(self, form: dict[str, str], client_secret: str | None) -> tuple[int, Any]:
+        with self._lock:
+            issued = self._codes.pop(form.get("code", ""), None)
+        if issued is None or issued.redirect_uri != form.get("redirect_uri"):
+            return 400, {"error": "invalid_grant"}
+        if issued.challenge is not None:
+            verifier = form.get("code_verifier", "")
+            digest = hashlib.sha256(verifier.encode()).digest()
+            if base64.urlsafe_b64encode(digest).decode().rstrip("=") != issued.challenge:
+                return 400, {"error": "invalid_grant"}
+        elif client_secret != self.client_secret:
+            return 401, {"error": "invalid_client"}
+        return 200, self._issue(with_refresh=True)
+
+    def _grant_refresh(self, form: dict[str, str]) -> tuple[int, Any]:
+        refresh = form.get("refresh_token", "")
+        with self._lock:
+            known = refresh in self._live_refresh and not self.refusing_refresh
+            if known:
+                self._live_refresh.discard(refresh)
+        if not known:
+            return 400, {"error": "invalid_grant"}
+        return 200, self._issue(with_refresh=True)
+
+    def _issue(self, *, with_refresh: bool) -> dict[str, Any]:
+        access = "at-" + secrets.token_urlsafe(24)
+        grant: dict[str, Any] = {"access_token": access, "token_type": "Bearer",
+                                 "expires_in": self.expires_in}
+        with self._lock:
+            self._live_access.add(access)
+            self.issued_access.append(access)
+            if with_refresh:
+                refresh = "rt-" + secrets.token_urlsafe(24)
+                self._live_refresh.add(refresh)
+                grant["refresh_token"] = refresh
+        return grant
+
+    def api(self, path: str, headers: dict[str, str], query: dict[str, list[str]]) -> int:
+        if path == "/api/oauth":
+            auth = headers.get("authorization", "")
+            token = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
+            return 200 if self.is_live(token) else 401
+        if path == "/api/static":
+            for name, value in self.expect_headers.items():
+                if headers.get(name.lower()) != value:
+                    return 401
+            for name, value in self.expect_params.items():
+                if query.get(name) != [value]:
+                    return 401
+            return 200
+        return 404
+
+
+def _handler_for(server: OAuthServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
+            pass
+
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            if parts.path == "/authorize":
+                status, headers = server.authorize(dict(parse_qsl(parts.query)))
+                self._reply(status, {}, headers)
+                return
+            lowered = {k.lower(): v for k, v in self.headers.items()}
+            status = server.api(parts.path, lowered, parse_qs(parts.query))
+            self._reply(status, {"ok": status == 200})
+
+        def do_POST(self) -> None:
+            if urlsplit(self.path).path != "/token":
+                self._reply(404, {})
+                return
+            length = int(self.headers.get("Content-Length", "0"))
+            form = dict(parse_qsl(self.rfile.read(length).decode()))
+            status, body = server.token(form, self._basic())
+            self._reply(status, body)
+
+        def _basic(self) -> tuple[str, str] | None:
+            auth = self.headers.get("Authorization", "")
+            if not auth.startswith("Basic "):
+                return None
+            user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+            return user, password
+
+        def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+            raw = json.dumps(body).encode()
+            self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+    return Handler
+
+
+# -- helpers shared by the connection tests ----------------------------------------------
+
+
+def pack_with_auth(auth: dict[str, Any], *, name: str = "Demo",
+                   domains: tuple[str, ...] = ("api.example.test",)) -> Manifest:
+    """A minimal valid manifest declaring ``auth``."""
+    return parse_manifest({
+        "pack": {"name": name, "version": "1.0.0", "network_domains": list(domains)},
+        "auth": auth,
+        "formulas": [{"name": "Hello"}],
+    })
+
+
+def call_with(creds: Credentials, url: str) -> int:
+    """What the fetch path does with credentials: apply, send, and on a 401 refresh once
+    and retry once. Returns the final status."""
+    status = _send(creds, url)
+    if status == 401 and creds.refresh():
+        status = _send(creds, url)
+    return status
+
+
+def _send(creds: Credentials, url: str) -> int:
+    headers: dict[str, str] = {}
+    params: list[tuple[str, str]] = []
+    creds.apply(headers, params)
+    with httpx.Client(trust_env=False) as client:
+        return client.get(url, headers=headers, params=params).status_code
