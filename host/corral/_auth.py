@@ -60,6 +60,7 @@ def validate_secret(spec: AuthSpec, secret: Mapping[str, Any]) -> dict[str, Any]
         raise ArgumentError(f"auth kind {spec.kind!r} takes no connection secret")
     if not isinstance(secret, Mapping):
         raise ArgumentError("a connection secret must be an object")
+    _declared_pairs(spec)  # a malformed declaration fails here, before anything is stored
     required, optional = _SHAPES[spec.kind]
     unknown = sorted(set(secret) - set(required) - set(optional))
     if unknown:
