@@ -142,17 +142,14 @@ def check_address(host: str, ip: str, config: PolicySettings) -> IPAddress:
     mapped = config.host_map.get(host)
     if mapped is not None and _same_address(mapped, address):
         return address
-    candidates = [address]
+    # A translated form (IPv4-mapped, NAT64, 6to4, ...) reaches its embedded IPv4 address.
     embedded = _embedded_ipv4(address)
-    if embedded is not None:
-        candidates.append(embedded)
-    for candidate in candidates:
-        if candidate in METADATA_ADDRESSES:
-            raise _deny("metadata_address",
-                        f"{host} resolved to {address}, a cloud metadata address", None)
-        if not _is_public(candidate):
-            raise _deny("private_address",
-                        f"{host} resolved to {address}, which is not a public address", None)
+    if address in METADATA_ADDRESSES or embedded in METADATA_ADDRESSES:
+        raise _deny("metadata_address",
+                    f"{host} resolved to {address}, a cloud metadata address", None)
+    if not _is_public(embedded if embedded is not None else address):
+        raise _deny("private_address",
+                    f"{host} resolved to {address}, which is not a public address", None)
     return address
 
 
