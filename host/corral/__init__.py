@@ -1,0 +1,108 @@
+"""Corral: a sandboxed WebAssembly pack runtime host.
+
+Packs are plugins (formulas, actions, sync tables) compiled to WebAssembly; Corral runs
+each call in wasmtime under fuel, memory and time limits, mediates every fetch, and
+injects credentials the guest never sees.
+
+    import corral
+    pack = corral.load_pack("packs/hello/build/hello.wasm")
+    pack.call("Greet", "Ada")            # 'Hello, Ada!'
+
+Importing ``corral`` stays cheap: the HTTP service, the formula engine and the CLI
+load their dependencies when first used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._errors import (
+    AbiViolation,
+    AccessDenied,
+    ArgumentError,
+    AuthFlowError,
+    BadOutput,
+    BuildError,
+    CacheError,
+    ConfigError,
+    ConnectionExpired,
+    CorralError,
+    CredentialError,
+    DeadlineExceeded,
+    FetchDenied,
+    FetchError,
+    FetchLimitExceeded,
+    FetchNetworkError,
+    FetchTimeout,
+    FetchTooLarge,
+    FormulaDeadlineExceeded,
+    FormulaError,
+    FormulaEvalError,
+    FormulaSyntaxError,
+    FuelExhausted,
+    GuestError,
+    GuestTrap,
+    InputTooLarge,
+    InvocationError,
+    LimitExceeded,
+    ManifestError,
+    MemoryLimitExceeded,
+    NotFoundError,
+    OutputTooLarge,
+    Overloaded,
+    PackValidationError,
+    SecretKeyError,
+    StackOverflow,
+)
+from ._manifest import (
+    AuthSpec,
+    FormulaDef,
+    Limits,
+    Manifest,
+    ParamDef,
+    Schema,
+    SyncTableDef,
+    load_manifest_file,
+    parse_manifest,
+)
+from ._pack import Pack, load_pack, pack_from_bytes, read_manifest, validate_pack
+from ._sandbox import CallStats, Sandbox, SandboxConfig
+from ._settings import Settings, load_settings
+from ._types import CallRequest
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Host": "._host",
+    "open_host": "._host",
+    "build_pack": "._build",
+    "BuildResult": "._build",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Heavier parts load on first use, keeping ``import corral`` cheap."""
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'corral' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name, __name__), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "AbiViolation", "AccessDenied", "ArgumentError", "AuthFlowError", "AuthSpec", "BadOutput",
+    "BuildError", "BuildResult", "CacheError", "CallRequest", "CallStats", "ConfigError",
+    "ConnectionExpired", "CorralError", "CredentialError", "DeadlineExceeded", "FetchDenied",
+    "FetchError", "FetchLimitExceeded", "FetchNetworkError", "FetchTimeout", "FetchTooLarge",
+    "FormulaDeadlineExceeded", "FormulaDef", "FormulaError", "FormulaEvalError",
+    "FormulaSyntaxError", "FuelExhausted", "GuestError", "GuestTrap", "Host", "InputTooLarge",
+    "InvocationError", "LimitExceeded", "Limits", "Manifest", "ManifestError",
+    "MemoryLimitExceeded", "NotFoundError", "OutputTooLarge", "Overloaded", "Pack",
+    "PackValidationError", "ParamDef", "Sandbox", "SandboxConfig", "Schema", "SecretKeyError",
+    "Settings", "StackOverflow", "SyncTableDef", "build_pack", "load_manifest_file",
+    "load_pack", "load_settings", "open_host", "pack_from_bytes", "parse_manifest",
+    "read_manifest", "validate_pack",
+]

@@ -53,7 +53,7 @@ def build_pack(pack_dir: str | os.PathLike[str], output: str | os.PathLike[str] 
         raise BuildError(f"{directory / 'pack.toml'}: source file {source} does not exist",
                          source=str(source))
     out = Path(output).resolve() if output else directory / "build" / f"{manifest.name}.wasm"
-    digest = _input_digest(directory, language, manifest, optimize)
+    digest = _input_digest(directory, source.parent, language, manifest, optimize)
     stamp = out.with_suffix(out.suffix + ".digest")
     if not force and out.is_file() and stamp.is_file() and stamp.read_text() == digest:
         return BuildResult(out, manifest, cached=True)
@@ -83,12 +83,13 @@ def _language(manifest: Manifest, directory: Path) -> str:
     return str(language)
 
 
-def _input_digest(directory: Path, language: str, manifest: Manifest, optimize: str) -> str:
+def _input_digest(directory: Path, source_dir: Path, language: str, manifest: Manifest,
+                  optimize: str) -> str:
     h = hashlib.sha256()
     h.update(f"{language}|{optimize}|{_toolchain_version(language)}".encode())
     h.update(manifest.to_json())
     h.update(Path(__file__).read_bytes())  # compiler flags live here
-    roots = [directory, sdk_dir() / ("zig" if language == "zig" else language)]
+    roots = [directory, source_dir, sdk_dir() / language]
     for root in roots:
         for path in sorted(root.rglob("*")):
             if (path.is_file() and path.suffix in _SOURCE_SUFFIXES[language]

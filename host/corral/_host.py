@@ -1,0 +1,338 @@
+"""The Host: one object that ties packs, sandbox, fetch, connections, cache and scheduler.
+
+``Host`` is what the CLI, the HTTP service and Python callers use::
+
+    with Host.from_settings(data_dir=".corral") as host:
+        host.register_dir("packs/hello")
+        host.call("hello", "Greet", "Ada")
+        host.evaluate('=hello.Greet("Ada") & "!"')
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+from ._errors import ArgumentError, CredentialError, FetchNetworkError, NotFoundError
+from ._manifest import FormulaDef, Manifest
+from ._metrics import Metrics
+from ._pack import Pack
+from ._registry import Registry
+from ._sandbox import CallStats, Sandbox, SandboxConfig
+from ._schema import check_result
+from ._settings import Settings, load_settings
+from ._types import CallRequest, Credentials
+
+log = logging.getLogger("corral.host")
+
+
+class _PackHostCalls:
+    """The host functions of one pack call: fetch through the policy, logs to logging."""
+
+    def __init__(self, host: Host, pack: Pack, credentials: Credentials | None) -> None:
+        self._host = host
+        self._pack = pack
+        self._credentials = credentials
+        self._log = logging.getLogger(f"corral.pack.{pack.name}")
+
+    def fetch(self, request: dict[str, Any], deadline: float) -> dict[str, Any]:
+        want_json = bool(request.pop("json", False))
+        json_body = request.pop("json_body", None)
+        if json_body is not None:
+            request["body"] = json.dumps(json_body, separators=(",", ":"))
+            headers = dict(request.get("headers") or {})
+            headers.setdefault("Content-Type", "application/json")
+            request["headers"] = headers
+        started = time.perf_counter()
+        try:
+            response = self._host.fetch_client.fetch(
+                request, pack=self._pack.name, domains=self._pack.manifest.network_domains,
+                credentials=self._credentials, deadline=deadline)
+        except Exception as exc:
+            self._host.metrics.fetch_done(self._pack.name, getattr(exc, "kind", "error"),
+                                          getattr(exc, "rule", None), time.perf_counter() - started)
+            raise
+        self._host.metrics.fetch_done(self._pack.name, "ok", None, time.perf_counter() - started)
+        if want_json:
+            response = _with_json(response)
+        return response
+
+    def log(self, level: str, message: str) -> None:
+        self._log.log(_LEVELS.get(level, logging.INFO), "%s", message)
+
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+           "error": logging.ERROR}
+
+
+def _with_json(response: dict[str, Any]) -> dict[str, Any]:
+    body = response.get("body", "")
+    try:
+        response["json"] = json.loads(body) if body else None
+        response["body"] = ""
+    except (ValueError, TypeError) as exc:
+        raise FetchNetworkError(f"the response body is not valid JSON: {exc}", rule="json") from exc
+    return response
+
+
+@dataclass(frozen=True)
+class ResolvedCall:
+    pack: Pack
+    formula: FormulaDef
+
+
+class Host:
+    """Registry, sandbox, fetch, connections, caches and the scheduler, behind one API."""
+
+    def __init__(self, settings: Settings | None = None, *, fetch_transport: Any = None,
+                 resolver: Any = None, clock: Any = None) -> None:
+        self.settings = settings or Settings()
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.sandbox = Sandbox(SandboxConfig(cache_dir=self.settings.module_cache_dir))
+        self.registry = Registry(self.settings.data_dir / "packs", self.sandbox)
+        self.metrics = Metrics()
+        self._fetch_transport = fetch_transport
+        self._resolver = resolver
+        self._clock = clock or time.time
+        self._lock = threading.Lock()
+        self._fetch_client: Any = None
+        self._connections: Any = None
+        self._scheduler: Any = None
+        self._evaluator: Any = None
+        self._result_cache: Any = None
+        self._closed = False
+        for path in self.settings.packs:
+            self.register_path(path)
+
+    @classmethod
+    def from_settings(cls, config_file: str | None = None, **overrides: Any) -> Host:
+        return cls(load_settings(config_file, **overrides))
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the pools, caches and stores. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for part in (self._scheduler, self._fetch_client, self._result_cache, self._connections):
+            if part is not None:
+                part.close()
+        self.sandbox.close()
+
+    def __enter__(self) -> Host:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- parts, made on first use so `corral call` stays cheap -----------------------------
+
+    @property
+    def fetch_client(self) -> Any:
+        with self._lock:
+            if self._fetch_client is None:
+                from ._fetch import FetchClient, FetchConfig
+                from ._fetch_cache import FetchCache
+
+                config = FetchConfig(allow_http=self.settings.allow_http,
+                                     host_map=dict(self.settings.host_map),
+                                     **({"resolver": self._resolver} if self._resolver else {}))
+                cache = FetchCache(self.settings.data_dir / "fetch-cache",
+                                   map_size=self.settings.fetch_cache_bytes)
+                self._fetch_client = FetchClient(config, cache=cache,
+                                                 transport=self._fetch_transport)
+            return self._fetch_client
+
+    @property
+    def connections(self) -> Any:
+        with self._lock:
+            if self._connections is None:
+                from ._connections import ConnectionStore
+                from ._crypto import KeyRing
+
+                keyring = KeyRing.from_env_or_file(self.settings.data_dir / "secret.key",
+                                                   env_key=self.settings.secret_key)
+                self._connections = ConnectionStore(
+                    self.settings.data_dir / "connections", keyring,
+                    http=self._oauth_http_client(), map_size=self.settings.connections_map_bytes)
+            return self._connections
+
+    def _oauth_http_client(self) -> Any:
+        """OAuth2 token calls go through the same policy-enforcing transport as fetches."""
+        import httpx
+
+        from ._fetch import PinnedTransport
+
+        transport = self._fetch_transport or PinnedTransport(self.fetch_client.config)
+        return httpx.Client(transport=transport, trust_env=False, timeout=15.0)
+
+    @property
+    def result_cache(self) -> Any:
+        with self._lock:
+            if self._result_cache is None:
+                from ._result_cache import ResultCache
+
+                self._result_cache = ResultCache(self.settings.data_dir / "result-cache",
+                                                 map_size=self.settings.result_cache_bytes,
+                                                 clock=self._clock)
+            return self._result_cache
+
+    @property
+    def scheduler(self) -> Any:
+        cache = self.result_cache
+        with self._lock:
+            if self._scheduler is None:
+                from ._scheduler import Scheduler, SchedulerConfig
+
+                config = SchedulerConfig(max_workers=self.settings.max_workers,
+                                         global_concurrency=self.settings.global_concurrency,
+                                         per_pack_concurrency=self.settings.per_pack_concurrency,
+                                         default_deadline_s=self.settings.evaluate_deadline_s)
+                self._scheduler = Scheduler(self, cache, config)
+            return self._scheduler
+
+    @property
+    def evaluator(self) -> Any:
+        scheduler = self.scheduler
+        with self._lock:
+            if self._evaluator is None:
+                from ._evaluator import Evaluator
+
+                self._evaluator = Evaluator(self, scheduler, clock=self._clock)
+            return self._evaluator
+
+    # -- packs ----------------------------------------------------------------------------
+
+    def register_path(self, path: str | Path) -> Pack:
+        path = Path(path)
+        if path.is_dir():
+            return self.register_dir(path)
+        return self.register_file(path)
+
+    def register_dir(self, pack_dir: str | Path) -> Pack:
+        """Build (cached) and register the pack in ``pack_dir``."""
+        from ._build import build_pack
+
+        result = build_pack(pack_dir)
+        return self.register_file(result.path)
+
+    def register_file(self, wasm_file: str | Path) -> Pack:
+        path = Path(wasm_file)
+        try:
+            wasm = path.read_bytes()
+        except OSError as exc:
+            raise NotFoundError(f"cannot read pack {path}: {exc.strerror}") from exc
+        return self.registry.register(wasm, source=str(path))
+
+    def register_bytes(self, wasm: bytes, *, source: str | None = None) -> Pack:
+        return self.registry.register(wasm, source=source)
+
+    def pack(self, name: str) -> Pack:
+        return self.registry.get(name)
+
+    # -- PackCatalog (what the scheduler calls) --------------------------------------------
+
+    def resolve(self, pack: str, formula: str) -> Any:
+        from ._scheduler import ResolvedFormula
+
+        found = self.registry.get(pack)
+        return ResolvedFormula(pack=found.name, pack_hash=found.sha256,
+                               formula=found.manifest.formula(formula))
+
+    def invoke(self, call: CallRequest, *, deadline: float | None) -> Any:
+        """Run one pack call in a fresh sandbox instance (no cache, no retries)."""
+        pack = self.registry.get(call.pack)
+        definition = pack.manifest.formula(call.formula)
+        credentials = self._credentials_for(pack.manifest, definition.connection,
+                                            call.connection_id, call.principal)
+        ctx = self._guest_ctx(call.connection_id)
+        op = "action" if definition.is_action else "formula"
+        stats = CallStats()
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            value = pack.invoke(op, definition.name, call.args, ctx=ctx,
+                                host=_PackHostCalls(self, pack, credentials), deadline=deadline,
+                                stats=stats)
+            check_result(definition.result, value, pack=pack.name, formula=definition.name)
+            return value
+        except Exception as exc:
+            outcome = getattr(exc, "kind", "error")
+            raise
+        finally:
+            self.metrics.call_done(pack.name, definition.name, outcome,
+                                   time.perf_counter() - started, stats.fuel_used)
+
+    def _guest_ctx(self, connection_id: str | None) -> dict[str, Any]:
+        ctx: dict[str, Any] = {"invocation_id": uuid.uuid4().hex}
+        if connection_id:
+            ctx["connection"] = {"id": connection_id}
+        return ctx
+
+    def _credentials_for(self, manifest: Manifest, mode: str, connection_id: str | None,
+                         principal: str | None) -> Credentials | None:
+        if connection_id is None:
+            if mode == "required" and manifest.auth.kind != "none":
+                raise CredentialError(f"{manifest.name} needs a connection for this call; create "
+                                      "one and pass its id", pack=manifest.name)
+            return None
+        if manifest.auth.kind == "none":
+            raise ArgumentError(f"pack {manifest.name!r} takes no connection", pack=manifest.name)
+        creds: Credentials = self.connections.credentials(principal or "local", connection_id,
+                                                          manifest)
+        return creds
+
+    # -- calling --------------------------------------------------------------------------
+
+    def call(self, pack: str, formula: str, *args: Any, connection: str | None = None,
+             principal: str | None = None, deadline_s: float | None = None) -> Any:
+        """Call a formula or action with coercion, caching and retries."""
+        from ._coerce import coerce_args
+
+        resolved = self.resolve(pack, formula)
+        coerced = coerce_args(resolved.formula, args, pack=resolved.pack)
+        request = CallRequest(resolved.pack, resolved.formula.name, coerced, connection,
+                              principal)
+        deadline = time.monotonic() + (deadline_s or self.settings.evaluate_deadline_s)
+        return self.scheduler.submit(request, resolved, deadline).result()
+
+    def evaluate(self, text: str, *, principal: str | None = None,
+                 connections: Mapping[str, str] | None = None,
+                 deadline_s: float | None = None) -> Any:
+        """Evaluate a formula such as ``=hello.Greet("Ada") & "!"``."""
+        return self.evaluator.evaluate(text, principal=principal, connections=connections,
+                                       deadline_s=deadline_s)
+
+    def sync(self, pack: str, table: str, *args: Any, connection: str | None = None,
+             principal: str | None = None, deadline_s: float | None = None,
+             max_pages: int | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Run a sync table, yielding validated pages of rows as they arrive."""
+        from ._sync import run_sync
+
+        found = self.registry.get(pack)
+        return run_sync(self, found, table, list(args), connection=connection,
+                        principal=principal, deadline_s=deadline_s, max_pages=max_pages)
+
+    def host_calls(self, pack: Pack, credentials: Credentials | None) -> _PackHostCalls:
+        return _PackHostCalls(self, pack, credentials)
+
+    def credentials(self, pack: Pack, mode: str, connection_id: str | None,
+                    principal: str | None) -> Credentials | None:
+        return self._credentials_for(pack.manifest, mode, connection_id, principal)
+
+    def guest_ctx(self, connection_id: str | None) -> dict[str, Any]:
+        return self._guest_ctx(connection_id)
+
+
+def open_host(data_dir: str | Path | None = None, *, packs: Sequence[str | Path] = (),
+              **settings: Any) -> Host:
+    """A Host on ``data_dir`` with ``packs`` registered (built first when they are dirs)."""
+    return Host(load_settings(data_dir=Path(data_dir) if data_dir else None,
+                              packs=tuple(Path(p) for p in packs) or None, **settings))

@@ -1,0 +1,122 @@
+"""Prometheus metrics, kept in-process and rendered in the text exposition format."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            10.0, 30.0)
+
+Labels = tuple[tuple[str, str], ...]
+
+
+class _Histogram:
+    def __init__(self) -> None:
+        self.counts = [0] * len(_BUCKETS)
+        self.total = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.count += 1
+        self.total += value
+        for i, bound in enumerate(_BUCKETS):
+            if value <= bound:
+                self.counts[i] += 1
+
+
+class Metrics:
+    """Counters and histograms by label set; thread-safe; cheap on the hot path."""
+
+    _HELP = {
+        "corral_calls_total": ("counter", "Pack calls by pack, formula and outcome."),
+        "corral_call_duration_seconds": ("histogram", "Pack call duration."),
+        "corral_fuel_used_total": ("counter", "Fuel consumed by pack calls."),
+        "corral_cache_total": ("counter", "Result cache lookups by result (hit or miss)."),
+        "corral_fetches_total": ("counter", "Host-mediated fetches by pack and outcome."),
+        "corral_fetch_denials_total": ("counter", "Fetches refused by the policy, by rule."),
+        "corral_fetch_duration_seconds": ("histogram", "Fetch duration."),
+        "corral_http_requests_total": ("counter", "HTTP requests by route and status."),
+        "corral_rejected_total": ("counter", "Requests refused for capacity or rate limits."),
+        "corral_sync_rows_total": ("counter", "Rows produced by sync tables."),
+    }
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counters: dict[str, dict[Labels, float]] = defaultdict(lambda: defaultdict(float))
+        self._histograms: dict[str, dict[Labels, _Histogram]] = defaultdict(dict)
+
+    def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
+        key = tuple(sorted(labels.items()))
+        with self._lock:
+            self._counters[name][key] += amount
+
+    def observe(self, name: str, value: float, **labels: str) -> None:
+        key = tuple(sorted(labels.items()))
+        with self._lock:
+            hist = self._histograms[name].get(key)
+            if hist is None:
+                hist = self._histograms[name][key] = _Histogram()
+            hist.observe(value)
+
+    def value(self, name: str, **labels: str) -> float:
+        key = tuple(sorted(labels.items()))
+        with self._lock:
+            return self._counters.get(name, {}).get(key, 0.0)
+
+    # -- domain helpers -------------------------------------------------------------------
+
+    def call_done(self, pack: str, formula: str, outcome: str, seconds: float, fuel: int) -> None:
+        self.inc("corral_calls_total", pack=pack, formula=formula, outcome=outcome)
+        self.observe("corral_call_duration_seconds", seconds, pack=pack, formula=formula)
+        if fuel:
+            self.inc("corral_fuel_used_total", fuel, pack=pack)
+
+    def cache_lookup(self, hit: bool) -> None:
+        self.inc("corral_cache_total", result="hit" if hit else "miss")
+
+    def fetch_done(self, pack: str, outcome: str, rule: str | None, seconds: float) -> None:
+        self.inc("corral_fetches_total", pack=pack, outcome=outcome)
+        self.observe("corral_fetch_duration_seconds", seconds, pack=pack)
+        if outcome == "denied":
+            self.inc("corral_fetch_denials_total", pack=pack, rule=rule or "unknown")
+
+    # -- exposition -----------------------------------------------------------------------
+
+    def render(self) -> str:
+        lines: list[str] = []
+        with self._lock:
+            for name in sorted(set(self._counters) | set(self._histograms) | set(self._HELP)):
+                kind, help_text = self._HELP.get(name, ("counter", name))
+                lines.append(f"# HELP {name} {help_text}")
+                lines.append(f"# TYPE {name} {kind}")
+                for labels, value in sorted(self._counters.get(name, {}).items()):
+                    lines.append(f"{name}{_fmt(labels)} {_num(value)}")
+                for labels, hist in sorted(self._histograms.get(name, {}).items()):
+                    lines += _histogram_lines(name, labels, hist)
+        return "\n".join(lines) + "\n"
+
+
+def _histogram_lines(name: str, labels: Labels, hist: _Histogram) -> list[str]:
+    out = []
+    for bound, count in zip(_BUCKETS, hist.counts):
+        out.append(f"{name}_bucket{_fmt(labels + (('le', str(bound)),))} {count}")
+    out.append(f"{name}_bucket{_fmt(labels + (('le', '+Inf'),))} {hist.count}")
+    out.append(f"{name}_sum{_fmt(labels)} {hist.total:.6f}")
+    out.append(f"{name}_count{_fmt(labels)} {hist.count}")
+    return out
+
+
+def _fmt(labels: Labels) -> str:
+    if not labels:
+        return ""
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+    return "{" + inner + "}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)

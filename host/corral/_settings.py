@@ -1,0 +1,119 @@
+"""Host settings: defaults, a TOML file, then ``CORRAL_*`` environment variables.
+
+Precedence, lowest first: the defaults below, ``corral.toml`` (or the file named by
+``CORRAL_CONFIG``), environment variables, then explicit keyword arguments.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from ._errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path(".corral")
+    #: Example packs (directories with pack.toml, or .wasm files) registered at start.
+    packs: tuple[Path, ...] = ()
+    allow_http: bool = False
+    #: Exact host name -> IP address; mapped names may resolve to private addresses.
+    host_map: Mapping[str, str] = field(default_factory=dict)
+    result_cache_bytes: int = 256 * 1024 * 1024
+    fetch_cache_bytes: int = 256 * 1024 * 1024
+    connections_map_bytes: int = 64 * 1024 * 1024
+    max_workers: int = 8
+    global_concurrency: int = 32
+    per_pack_concurrency: int = 8
+    max_queue: int = 64
+    evaluate_deadline_s: float = 30.0
+    secret_key: str | None = None
+    admin_key: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8787
+    max_upload_bytes: int = 32 * 1024 * 1024
+    rate_limit_per_s: float = 200.0
+    rate_limit_burst: int = 400
+    public_url: str | None = None
+
+    @property
+    def module_cache_dir(self) -> Path:
+        return self.data_dir / "modules"
+
+
+_ENV_PREFIX = "CORRAL_"
+
+
+def load_settings(config_file: str | os.PathLike[str] | None = None,
+                  env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from a TOML file, the environment and keyword overrides."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    path = Path(config_file) if config_file else (
+        Path(env["CORRAL_CONFIG"]) if "CORRAL_CONFIG" in env else None)
+    if path is not None:
+        values.update(_from_toml(path))
+    values.update(_from_env(env))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return _coerce(values, source=str(path) if path else "settings")
+
+
+def _from_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc.strerror}",
+                          setting="config") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}", setting="config") from exc
+    return dict(data.get("corral", data))
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    names = {f.name for f in fields(Settings)}
+    out: dict[str, Any] = {}
+    for key, value in env.items():
+        if key.startswith(_ENV_PREFIX):
+            name = key[len(_ENV_PREFIX):].lower()
+            if name in names:
+                out[name] = value
+    return out
+
+
+def _coerce(values: dict[str, Any], *, source: str) -> Settings:
+    base = Settings()
+    known = {f.name: f for f in fields(Settings)}
+    converted: dict[str, Any] = {}
+    for name, raw in values.items():
+        if name not in known:
+            raise ConfigError(f"{source}: unknown setting {name!r}", setting=name)
+        converted[name] = _convert(name, raw, getattr(base, name), source)
+    return replace(base, **converted)
+
+
+def _convert(name: str, raw: Any, default: Any, source: str) -> Any:
+    try:
+        if name == "packs":
+            items = raw.split(os.pathsep) if isinstance(raw, str) else list(raw)
+            return tuple(Path(p) for p in items if p)
+        if name == "host_map":
+            if isinstance(raw, str):
+                pairs = (item.split("=", 1) for item in raw.split(",") if item.strip())
+                return {k.strip().lower(): v.strip() for k, v in pairs}
+            return {str(k).lower(): str(v) for k, v in dict(raw).items()}
+        if isinstance(default, bool):
+            return raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes", "on")
+        if isinstance(default, Path):
+            return Path(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        return None if raw in ("", None) else str(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: setting {name!r} has an invalid value: {exc}",
+                          setting=name) from exc

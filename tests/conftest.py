@@ -1,0 +1,74 @@
+"""Shared fixtures: packs built from source (cached under build/), sandboxes, WAT packs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import wasmtime
+
+from corral import Sandbox, SandboxConfig
+from corral._build import build_pack
+from corral._wasm import MANIFEST_SECTION, set_custom_section
+
+REPO = Path(__file__).resolve().parents[1]
+PACKS = REPO / "packs"
+TEST_PACKS = Path(__file__).resolve().parent / "packs"
+
+
+def built(pack_dir: Path) -> Path:
+    """Build a pack from source (the build is cached by its inputs) and return the .wasm."""
+    return build_pack(pack_dir).path
+
+
+@pytest.fixture(scope="session")
+def hello_wasm() -> Path:
+    return built(PACKS / "hello")
+
+
+@pytest.fixture(scope="session")
+def textstats_wasm() -> Path:
+    return built(PACKS / "textstats")
+
+
+@pytest.fixture(scope="session")
+def hostile_wasm() -> Path:
+    return built(TEST_PACKS / "hostile")
+
+
+@pytest.fixture(scope="session")
+def hostile_time_wasm() -> Path:
+    return built(TEST_PACKS / "hostile_time")
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Sandbox:
+    box = Sandbox(SandboxConfig(cache_dir=tmp_path_factory.mktemp("modules")))
+    yield box
+    box.close()
+
+
+def simple_manifest(name: str, formulas: list[str], **limits: Any) -> dict[str, Any]:
+    manifest: dict[str, Any] = {
+        "pack": {"name": name, "version": "0.1.0"},
+        "formulas": [{"name": f} for f in formulas],
+    }
+    if limits:
+        manifest["limits"] = limits
+    return manifest
+
+
+def wat_pack(wat: str, manifest: dict[str, Any]) -> bytes:
+    """A pack from inline WAT plus a manifest: for ABI abuse no SDK would produce."""
+    wasm = wasmtime.wat2wasm(wat)
+    return set_custom_section(bytes(wasm), MANIFEST_SECTION, json.dumps(manifest).encode())
+
+
+WatPack = Callable[[str, dict[str, Any]], bytes]
+
+
+@pytest.fixture
+def make_wat_pack() -> WatPack:
+    return wat_pack
