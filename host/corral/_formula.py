@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, cast
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -269,32 +269,17 @@ def _unescape(token: Token) -> str:
                            token, offset=1 + match.start())
         last = match.end()
     out.append(body[last:])
-    text = _join_surrogates("".join(out))
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
-        raise _Problem("a string holds an unpaired \\u surrogate escape", token)
-    return text
+    return _pair_surrogates("".join(out), token)
 
 
-def _join_surrogates(text: str) -> str:
+def _pair_surrogates(text: str, token: Token) -> str:
+    """Join \\uD83D\\uDE00-style pairs into one character; refuse a lone half."""
     if not any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
         return text
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace") \
-        if _surrogates_paired(text) else text
-
-
-def _surrogates_paired(text: str) -> bool:
-    i = 0
-    while i < len(text):
-        code = ord(text[i])
-        if 0xD800 <= code <= 0xDBFF:
-            if i + 1 >= len(text) or not 0xDC00 <= ord(text[i + 1]) <= 0xDFFF:
-                return False
-            i += 2
-            continue
-        if 0xDC00 <= code <= 0xDFFF:
-            return False
-        i += 1
-    return True
+    try:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+    except UnicodeDecodeError:
+        raise _Problem("a string holds an unpaired UTF-16 surrogate", token) from None
 
 
 _PARSER = Lark.open("formula.lark", rel_to=__file__, parser="lalr", transformer=_ToAst(),
@@ -316,32 +301,34 @@ def parse_formula(text: str) -> Node:
         raise FormulaSyntaxError(f"the formula is longer than {MAX_FORMULA_CHARS} characters",
                                  line=1, column=1, source=text[:200])
     try:
-        root: Node = _PARSER.parse(text)
+        root = cast(Node, _PARSER.parse(text))
     except _Problem as exc:
-        raise FormulaSyntaxError(exc.message, line=exc.line, column=exc.column,
-                                 source=text) from None
+        raise FormulaSyntaxError(exc.message, line=exc.line, column=exc.column, source=text,
+                                 context=source_context(text, exc.line, exc.column)) from None
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text) from None
     levels, deepest = depth(root)
     if levels > MAX_DEPTH:
         raise FormulaSyntaxError(f"the formula nests deeper than {MAX_DEPTH} levels",
-                                 line=deepest.line, column=deepest.column, source=text)
+                                 line=deepest.line, column=deepest.column, source=text,
+                                 context=source_context(text, deepest.line, deepest.column))
     return root
 
 
 def _syntax_error(exc: UnexpectedInput, text: str) -> FormulaSyntaxError:
     line, column = _position(exc, text)
     if isinstance(exc, UnexpectedCharacters):
-        char = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else ""
-        message = (f"unterminated string" if char == '"' else f"unexpected character {char!r}")
+        pos = exc.pos_in_stream or 0
+        char = text[pos] if 0 <= pos < len(text) else ""
+        message = "unterminated string" if char == '"' else f"unexpected character {char!r}"
     elif isinstance(exc, UnexpectedToken):
-        found = "the end of the formula" if exc.token.type == "$END" else repr(str(exc.token))
+        found = "end of the formula" if exc.token.type == "$END" else repr(str(exc.token))
         expected = sorted({_TERMINAL_TEXT.get(t, t) for t in exc.expected})
         message = f"unexpected {found}; expected {_one_of(expected)}"
     else:
         message = "unexpected end of the formula"
     return FormulaSyntaxError(message, line=line, column=column, source=text,
-                              context=caret_context(text, line, column))
+                              context=source_context(text, line, column))
 
 
 def _position(exc: UnexpectedInput, text: str) -> tuple[int, int]:
@@ -352,9 +339,22 @@ def _position(exc: UnexpectedInput, text: str) -> tuple[int, int]:
     return exc.line, exc.column
 
 
+def source_context(text: str, line: int, column: int, width: int = 72) -> str:
+    """The caret context of ``caret_context``, cut to a window around a long line's column."""
+    lines = text.splitlines() or [""]
+    source_line = lines[min(max(line, 1), len(lines)) - 1]
+    if len(source_line) <= width:
+        return caret_context(text, line, column)
+    start = max(0, min(column - 1 - width // 2, len(source_line) - width))
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if start + width < len(source_line) else ""
+    window = prefix + source_line[start:start + width] + suffix
+    return f"{window}\n{' ' * (column - 1 - start + len(prefix))}^"
+
+
 def _one_of(names: list[str]) -> str:
     if len(names) == 1:
         return names[0]
     if len(names) > 8:
-        return ", ".join(names[:8]) + " or another"
+        return ", ".join(names[:8]) + ", …"
     return ", ".join(names[:-1]) + " or " + names[-1]
