@@ -50,6 +50,7 @@ class OAuthServer:
         self.expect_params: dict[str, str] = {}
         self.refusing_refresh = False
         self.issued_access: list[str] = []
+        self.issued_refresh: list[str] = []
         self.last_token_form: dict[str, str] = {}
         self._live_access: set[str] = set()
         self._live_refresh: set[str] = set()
@@ -161,6 +162,7 @@ class OAuthServer:
             if with_refresh:
                 refresh = "rt-" + secrets.token_urlsafe(24)
                 self._live_refresh.add(refresh)
+                self.issued_refresh.append(refresh)
                 grant["refresh_token"] = refresh
         return grant
 
@@ -251,4 +253,4 @@ def _send(creds: Credentials, url: str) -> int:
     params: list[tuple[str, str]] = []
     creds.apply(headers, params)
     with httpx.Client(trust_env=False) as client:
-        return client.get(url, headers=headers, params=params).status_code
+        return client.get(url, headers=headers, params=tuple(params)).status_code

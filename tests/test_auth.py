@@ -14,7 +14,7 @@ from corral._connections import ConnectionStore
 from corral._crypto import KeyRing
 from corral._errors import ArgumentError, ManifestError
 
-from oauth_server import OAuthServer, call_with, pack_with_auth
+from .oauth_server import OAuthServer, call_with, pack_with_auth
 
 
 @pytest.fixture
