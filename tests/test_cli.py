@@ -1,0 +1,77 @@
+"""The `corral` command line, run as a user would, in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import PACKS
+
+CORRAL = [sys.executable, "-m", "corral._cli"]
+
+
+def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CORRAL, *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
+
+
+def test_build_validate_and_call_hello(tmp_path: Path) -> None:
+    pack_dir = tmp_path / "hello"
+    shutil.copytree(PACKS / "hello", pack_dir, ignore=shutil.ignore_patterns("build"))
+    built = run("build", str(pack_dir), cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    wasm = pack_dir / "build" / "hello.wasm"
+    assert wasm.is_file() and "built" in built.stdout
+    again = run("build", str(pack_dir), cwd=tmp_path)
+    assert "up to date" in again.stdout, "an unchanged pack is not rebuilt"
+
+    valid = run("validate", str(wasm), cwd=tmp_path)
+    assert valid.returncode == 0, valid.stderr
+    assert "valid Corral pack hello 0.1.0" in valid.stdout
+
+    call = run("call", str(wasm), "Greet", '"Ada"', "--data-dir", str(tmp_path / "data"),
+               cwd=tmp_path)
+    assert call.returncode == 0, call.stderr
+    assert json.loads(call.stdout) == "Hello, Ada!"
+
+
+def test_call_errors_go_to_stderr_with_non_zero_exit(hello_wasm: Path, tmp_path: Path) -> None:
+    call = run("call", str(hello_wasm), "Greet", '""', "--data-dir", str(tmp_path), cwd=tmp_path)
+    assert call.returncode == 1
+    assert call.stdout == ""
+    assert "guest_error" in call.stderr and "Greet needs a name" in call.stderr
+
+
+def test_validate_refuses_a_module_without_a_manifest(tmp_path: Path) -> None:
+    import wasmtime
+
+    bare = tmp_path / "bare.wasm"
+    bare.write_bytes(bytes(wasmtime.wat2wasm("(module)")))
+    result = run("validate", str(bare), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "no 'corral:manifest' custom section" in result.stderr
+
+
+def test_build_reports_a_manifest_error_with_its_field(tmp_path: Path) -> None:
+    pack_dir = tmp_path / "broken"
+    (pack_dir / "src").mkdir(parents=True)
+    (pack_dir / "src" / "main.zig").write_text("")
+    (pack_dir / "pack.toml").write_text('[pack]\nname = "broken"\nversion = "x"\n')
+    result = run("build", str(pack_dir), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "pack.version" in result.stderr and "semantic version" in result.stderr
+
+
+def test_build_reports_compiler_errors(tmp_path: Path) -> None:
+    pack_dir = tmp_path / "typo"
+    (pack_dir / "src").mkdir(parents=True)
+    (pack_dir / "src" / "main.zig").write_text("const x: u8 = 300;\npub fn nope( {}\n")
+    (pack_dir / "pack.toml").write_text(
+        '[pack]\nname = "typo"\nversion = "0.1.0"\n[[formulas]]\nname = "F"\n')
+    result = run("build", str(pack_dir), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "zig build of main.zig failed" in result.stderr and "main.zig" in result.stderr
