@@ -11,7 +11,10 @@ the HTTP service and the metrics label all use it.
     ├── BuildError               the guest toolchain failed
     ├── NotFoundError            unknown pack, formula, table, connection, principal
     ├── ArgumentError            arguments do not fit the formula's parameters
+    │   └── PayloadTooLarge      a request body over the service's size cap
     ├── AccessDenied             a principal may not use or see a thing
+    │   └── Unauthenticated      no API key, or one the service does not know
+    ├── Conflict                 the request clashes with what is stored (same version, other bytes)
     ├── InvocationError          a pack call failed (names pack, formula)
     │   ├── LimitExceeded        a sandbox limit was hit (names the limit)
     │   │   ├── FuelExhausted
@@ -95,8 +98,20 @@ class ArgumentError(CorralError):
     kind = "bad_args"
 
 
+class PayloadTooLarge(ArgumentError):
+    kind = "too_large"
+
+
 class AccessDenied(CorralError):
     kind = "forbidden"
+
+
+class Unauthenticated(AccessDenied):
+    kind = "unauthenticated"
+
+
+class Conflict(CorralError):
+    kind = "conflict"
 
 
 class InvocationError(CorralError):
