@@ -161,3 +161,13 @@ def test_repr_shows_key_ids_only() -> None:
     text = repr(ring)
     assert ring.current_key_id in text
     assert encode_key(key) not in text and key.hex() not in text
+
+
+def test_a_configured_key_is_used_like_the_environment_variable(tmp_path: Path) -> None:
+    key = os.urandom(32)
+    ring = KeyRing.from_env_or_file(tmp_path / "secret.key", environ={},
+                                    env_key=encode_key(key))
+    assert ring.current_key_id == KeyRing([key]).current_key_id
+    assert not (tmp_path / "secret.key").exists()
+    with pytest.raises(SecretKeyError, match=ENV_KEY):
+        KeyRing.from_env_or_file(tmp_path / "secret.key", environ={}, env_key="bad")

@@ -93,10 +93,15 @@ class KeyRing:
         return cls([key], path=target)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> KeyRing | None:
-        """The ring named by ``CORRAL_SECRET_KEY`` (+ ``CORRAL_SECRET_KEY_OLD``), or None."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, *,
+                 env_key: str | None = None) -> KeyRing | None:
+        """The ring named by ``CORRAL_SECRET_KEY`` (+ ``CORRAL_SECRET_KEY_OLD``), or None.
+
+        ``env_key``, when given, is the configured current key (the host's settings read
+        it from ``CORRAL_SECRET_KEY`` or the config file) and replaces the variable.
+        """
         env = os.environ if environ is None else environ
-        current = env.get(ENV_KEY, "").strip()
+        current = (env_key if env_key is not None else env.get(ENV_KEY, "")).strip()
         if not current:
             return None
         old = [part for part in env.get(ENV_OLD_KEYS, "").split(",") if part.strip()]
@@ -122,10 +127,10 @@ class KeyRing:
         return cls(keys, path=target)
 
     @classmethod
-    def from_env_or_file(cls, path: Path | str,
-                         environ: Mapping[str, str] | None = None) -> KeyRing:
-        """The environment's key if set; else the key file, created on first start."""
-        from_env = cls.from_env(environ)
+    def from_env_or_file(cls, path: Path | str, environ: Mapping[str, str] | None = None, *,
+                         env_key: str | None = None) -> KeyRing:
+        """The configured / environment key if set; else the key file, made on first start."""
+        from_env = cls.from_env(environ, env_key=env_key)
         if from_env is not None:
             return from_env
         target = Path(path)
