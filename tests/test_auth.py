@@ -13,6 +13,7 @@ from corral._auth import render, validate_secret
 from corral._connections import ConnectionStore
 from corral._crypto import KeyRing
 from corral._errors import ArgumentError, ManifestError
+from corral._types import Credentials
 
 from .oauth_server import OAuthServer, call_with, pack_with_auth
 
@@ -159,6 +160,6 @@ def test_auth_domains_narrow_where_credentials_go(store: ConnectionStore) -> Non
 def test_identity_is_the_connection_id_and_repr_holds_no_secret(store: ConnectionStore) -> None:
     pack = pack_with_auth({"kind": "bearer"})
     info = store.create(principal="a", pack=pack, name="n", secret={"token": "sekrit-token"})
-    creds = store.credentials("a", info.id, pack)
+    creds: Credentials = store.credentials("a", info.id, pack)  # mypy checks the protocol
     assert creds.identity == info.id
     assert info.id in repr(creds) and "sekrit-token" not in repr(creds)
