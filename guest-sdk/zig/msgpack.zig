@@ -28,6 +28,11 @@ pub const Value = union(enum) {
         return null;
     }
 
+    /// The value under a string key, or nil when missing (for chaining).
+    pub fn at(self: Value, key: []const u8) Value {
+        return self.get(key) orelse .nil;
+    }
+
     pub fn asStr(self: Value) ?[]const u8 {
         return switch (self) {
             .str => |s| s,

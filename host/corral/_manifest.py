@@ -114,7 +114,12 @@ class Schema:
         return out
 
 
-_NO_DEFAULT: Any = object()
+class _NoDefault:
+    def __repr__(self) -> str:
+        return "<no default>"
+
+
+_NO_DEFAULT: Any = _NoDefault()
 
 
 @dataclass(frozen=True)
