@@ -7,6 +7,7 @@ receives (so a test can prove a request never reached it) and serves these route
     /echo                     200 JSON {"method", "path", "query", "headers", "body"}
     /status/<code>            that status, a short text body
     /redirect?to=U&code=C     a redirect (default 302) to U
+    /reflect-redirect?to=U    a 302 to U with this request's whole query appended (a leaky API)
     /hops/<n>                 n redirects in a row, then /json
     /auth                     200 if Authorization is "Bearer <server.valid_token>", else 401
     /set-cookie               200 with Set-Cookie: session=s3cr3t
@@ -83,7 +84,7 @@ class ApiServer:
             self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
             self.scheme = "https"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True,
-                                        kwargs={"poll_interval": 0.05})
+                                        kwargs={"poll_interval": 0.01})
 
     @property
     def port(self) -> int:
@@ -164,6 +165,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, r: RecordedRequest) -> None:
         routes: dict[str, Callable[[RecordedRequest], None]] = {
             "/json": self._json, "/echo": self._echo, "/redirect": self._redirect,
+            "/reflect-redirect": self._reflect_redirect,
             "/auth": self._auth, "/set-cookie": self._set_cookie, "/endless": self._endless,
             "/huge-headers": self._huge_headers, "/gzip": self._gzip, "/deflate": self._deflate,
             "/gzip-bomb": self._gzip_bomb, "/slow": self._slow,
@@ -175,7 +177,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(code, f"status {code}".encode(), "text/plain")
         elif r.path.startswith("/hops/"):
             left = int(r.path.rsplit("/", 1)[1])
-            target = f"/hops/{left - 1}" if left > 0 else "/json"
+            target = f"/hops/{left - 1}" if left > 1 else "/json"
             self._send(302, b"", "text/plain", [("Location", target)])
         else:
             self._send(404, b"no such route", "text/plain")
@@ -206,6 +208,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _redirect(self, r: RecordedRequest) -> None:
         code = int(r.query.get("code", ["302"])[0])
         self._send(code, b"", "text/plain", [("Location", r.query["to"][0])])
+
+    def _reflect_redirect(self, r: RecordedRequest) -> None:
+        query = urlsplit(self.path).query
+        self._send(302, b"", "text/plain", [("Location", f"{r.query['to'][0]}?{query}")])
 
     def _auth(self, r: RecordedRequest) -> None:
         if r.headers.get("authorization") == f"Bearer {self.shared.valid_token}":

@@ -15,6 +15,7 @@ with it: inject one only in tests or behind a guard of your own.
 from __future__ import annotations
 
 import contextvars
+import functools
 import http.cookiejar
 import ipaddress
 import logging
@@ -308,6 +309,12 @@ def _ssl_context(config: FetchConfig) -> ssl.SSLContext:
             return ssl.create_default_context(cafile=config.ca_file)
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"cannot load {config.ca_file!r}: {exc}", setting="ca_file") from exc
+    return _certifi_context()
+
+
+@functools.lru_cache(maxsize=1)
+def _certifi_context() -> ssl.SSLContext:
+    # Loading the bundle takes a noticeable fraction of a second; a context is safe to share.
     return httpx.create_ssl_context(trust_env=False)
 
 

@@ -47,6 +47,7 @@ class CachedResponse:
 class _Flight:
     done: threading.Event = field(default_factory=threading.Event)
     result: CachedResponse | None = None
+    followers: int = 0
 
 
 class FetchCache:
@@ -155,8 +156,14 @@ class FetchCache:
             flight, leader = self._join_flight(key)
             if leader:
                 return self._lead(key, flight, ttl_s, produce)
-            if not flight.done.wait(_seconds_until(deadline)):
-                raise FetchTimeout("timed out waiting for an identical fetch in flight")
+            try:
+                arrived = flight.done.wait(_seconds_until(deadline))
+            finally:
+                with self._lock:
+                    flight.followers -= 1
+            if not arrived:
+                raise FetchTimeout("timed out waiting for an identical fetch in flight",
+                                   rule="total_timeout")
             if flight.result is not None:
                 return flight.result
 
@@ -177,10 +184,16 @@ class FetchCache:
             raise CacheError("the fetch cache is closed")
         return self._env
 
+    def followers_waiting(self) -> int:
+        """How many callers are waiting on an identical request in flight (for tests, metrics)."""
+        with self._lock:
+            return sum(flight.followers for flight in self._flights.values())
+
     def _join_flight(self, key: bytes) -> tuple[_Flight, bool]:
         with self._lock:
             flight = self._flights.get(key)
             if flight is not None:
+                flight.followers += 1
                 return flight, False
             flight = self._flights[key] = _Flight()
             return flight, True
