@@ -475,3 +475,15 @@ def test_no_secret_in_listings_reprs_errors_logs_or_lmdb_files(
             assert secret not in text
         assert secret.encode() not in raw_files
     assert "renewed the access token" in caplog.text  # the log did record the refreshes
+
+
+def test_the_first_docs_example_runs(tmp_path: Path, http: httpx.Client) -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "connections.md").read_text()
+    snippet = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    names: dict[str, Any] = {"ConnectionStore": ConnectionStore, "KeyRing": KeyRing,
+                             "data_dir": tmp_path, "policy_enforcing_httpx_client": http,
+                             "manifest": pack_with_auth({"kind": "bearer"})}
+    exec(compile(snippet, "docs/connections.md", "exec"), names)
+    assert names["store"].list("alice") == []  # the example ends by deleting its connection
+    assert names["info"].name == "Work"
+    names["store"].close()
