@@ -81,12 +81,12 @@ class ResultCache:
 
     def __init__(self, path: str | Path, *, map_size: int = 256 << 20,
                  clock: Callable[[], float] = time.time) -> None:
-        Path(path).mkdir(parents=True, exist_ok=True)
         try:
+            Path(path).mkdir(parents=True, exist_ok=True)
             self._env: lmdb.Environment | None = lmdb.open(
                 str(path), map_size=map_size, subdir=True, max_dbs=0, sync=False,
                 metasync=False, readahead=False, max_readers=512)
-        except lmdb.Error as exc:
+        except (OSError, lmdb.Error) as exc:
             raise CacheError(f"cannot open the result cache at {path}: {exc}") from exc
         self._map_size = map_size
         self._clock = clock
