@@ -75,6 +75,12 @@ pub const Context = struct {
         return ctx.get(name);
     }
 
+    /// A dynamic table's URL (`sync` and `dynamic_schema` of a dynamic table).
+    pub fn dynamicUrl(self: *Context) ?[]const u8 {
+        const value = self.request.get("url") orelse return null;
+        return value.asStr();
+    }
+
     pub fn continuation(self: *Context) ?Value {
         const value = self.request.get("continuation") orelse return null;
         return if (value == .nil) null else value;
@@ -266,7 +272,7 @@ fn dispatch(comptime Root: type, ctx: *Context, out: *Writer) !void {
     if (std.mem.eql(u8, op, "action")) return callTable(Root, "actions", ctx, args, out);
     if (std.mem.eql(u8, op, "sync")) return callTable(Root, "sync_tables", ctx, args, out);
     if (std.mem.eql(u8, op, "sync_update")) return callTable(Root, "sync_updates", ctx, Value{ .array = &.{ctx.request.get("updates") orelse Value.nil} }, out);
-    if (std.mem.eql(u8, op, "autocomplete")) return callTable(Root, "autocomplete", ctx, Value{ .array = &.{ ctx.request.get("search") orelse Value{ .str = "" }, ctx.request.get("args") orelse Value.nil } }, out);
+    if (std.mem.eql(u8, op, "autocomplete")) return callTable(Root, "autocomplete", ctx, Value{ .array = &.{ ctx.request.get("search") orelse Value{ .str = "" }, ctx.request.get("args") orelse Value.nil, ctx.request.get("param") orelse Value.nil } }, out);
     if (std.mem.eql(u8, op, "dynamic_urls")) return callTable(Root, "dynamic_urls", ctx, Value{ .array = &.{} }, out);
     if (std.mem.eql(u8, op, "dynamic_schema")) return callTable(Root, "dynamic_schemas", ctx, Value{ .array = &.{ctx.request.get("url") orelse Value.nil} }, out);
     if (std.mem.eql(u8, op, "connection_name")) {

@@ -1,6 +1,6 @@
 //! MessagePack for Corral guests: a dynamic `Value`, a decoder into it, and an encoder
 //! that writes `Value`s or any plain Zig value (bool, ints, floats, strings, slices,
-//! arrays, optionals, structs as maps, enums as strings).
+//! arrays, optionals, structs as maps, enums as strings, tagged unions as one-key maps).
 
 const std = @import("std");
 
@@ -298,6 +298,17 @@ pub const Writer = struct {
                 inline for (names) |name| {
                     try self.writeStr(name);
                     try self.write(@field(value, name));
+                }
+            },
+            .@"union" => |info| {
+                if (info.tag_type == null) @compileError("cannot encode untagged union " ++ @typeName(T));
+                // A tagged union is a one-key map {tag: payload}, e.g. {ok: row} or {err: text}.
+                try self.beginMap(1);
+                switch (value) {
+                    inline else => |payload, tag| {
+                        try self.writeStr(@tagName(tag));
+                        try self.write(payload);
+                    },
                 }
             },
             else => @compileError("cannot encode " ++ @typeName(T) ++ " as MessagePack"),
