@@ -19,7 +19,7 @@ from typing import Any, Callable, Protocol
 
 import wasmtime
 
-from . import _abi
+from . import _abi, _fastcall
 from ._errors import (
     AbiViolation,
     CorralError,
@@ -90,13 +90,13 @@ class _CallState:
     formula: str
     stats: CallStats
     host_error: BaseException | None = None
-    memory: wasmtime.Memory | None = None
+    memory_size: Callable[[], int] | None = None
 
-    def memory_exhausted(self, store: wasmtime.Store) -> bool:
+    def memory_exhausted(self) -> bool:
         """Whether a failure is best explained by the memory cap (a refused grow)."""
-        if self.memory is None:
+        if self.memory_size is None:
             return False
-        return self.memory.data_len(store) + 16 * WASM_PAGE > self.limits.memory_bytes
+        return self.memory_size() + 16 * WASM_PAGE > self.limits.memory_bytes
 
 
 _current = threading.local()
@@ -241,25 +241,34 @@ class Sandbox:
 
     def _call(self, compiled: CompiledPack, store: wasmtime.Store, request: bytes,
               state: _CallState) -> bytes:
-        instance = compiled.instance_pre.instantiate(store)
-        exports = instance.exports(store)
-        memory = exports[_abi.EXPORT_MEMORY]
-        alloc = exports[_abi.EXPORT_ALLOC]
-        call = exports[_abi.EXPORT_CALL]
+        if _fastcall.available():
+            return self._call_fast(compiled, store, request, state)
+        return self._call_public(compiled, store, request, state)
+
+    def _call_fast(self, compiled: CompiledPack, store: wasmtime.Store, request: bytes,
+                   state: _CallState) -> bytes:
+        instance = _fastcall.instantiate(compiled.instance_pre, store)
+        state.memory_size = instance.memory_size
+        ptr = instance.call_alloc(len(request))
+        _check_range(instance.memory_size(), ptr, len(request), state, "corral_alloc returned")
+        instance.write(ptr, request)
+        out_ptr, out_len = unpack_slice(instance.call_main(ptr, len(request)))
+        _check_output(instance.memory_size(), out_ptr, out_len, state)
+        return instance.read(out_ptr, out_len)
+
+    def _call_public(self, compiled: CompiledPack, store: wasmtime.Store, request: bytes,
+                     state: _CallState) -> bytes:
+        exports = compiled.instance_pre.instantiate(store).exports(store)
+        memory, alloc, call = (exports[_abi.EXPORT_MEMORY], exports[_abi.EXPORT_ALLOC],
+                               exports[_abi.EXPORT_CALL])
         assert isinstance(memory, wasmtime.Memory)
-        state.memory = memory
         assert isinstance(alloc, wasmtime.Func) and isinstance(call, wasmtime.Func)
+        state.memory_size = lambda: memory.data_len(store)
         ptr = _call_int(state, alloc, store, len(request))
-        _check_range(memory, store, ptr, len(request), state, "corral_alloc returned")
+        _check_range(memory.data_len(store), ptr, len(request), state, "corral_alloc returned")
         memory.write(store, request, ptr)
-        packed = _call_int(state, call, store, ptr, len(request))
-        out_ptr, out_len = unpack_slice(packed)
-        if out_len > state.limits.max_output_bytes:
-            raise OutputTooLarge(f"the response is {out_len} bytes, over the limit of "
-                                 f"{state.limits.max_output_bytes}", limit="max_output_bytes",
-                                 value=state.limits.max_output_bytes, pack=state.pack,
-                                 formula=state.formula)
-        _check_range(memory, store, out_ptr, out_len, state, "corral_call returned")
+        out_ptr, out_len = unpack_slice(_call_int(state, call, store, ptr, len(request)))
+        _check_output(memory.data_len(store), out_ptr, out_len, state)
         return bytes(memory.read(store, out_ptr, out_ptr + out_len))
 
     def _trap_error(self, exc: wasmtime.Trap, state: _CallState,
@@ -278,7 +287,7 @@ class Sandbox:
         if code == wasmtime.TrapCode.STACK_OVERFLOW:
             return StackOverflow("the guest's call stack overflowed", limit="max_wasm_stack",
                                  value=self.config.max_wasm_stack, **where)
-        if state.memory_exhausted(store):
+        if state.memory_exhausted():
             return MemoryLimitExceeded("the guest trapped after its memory reached the limit of "
                                        f"{state.limits.memory_bytes} bytes", limit="memory_bytes",
                                        value=state.limits.memory_bytes, **where)
@@ -404,9 +413,7 @@ def _call_int(state: _CallState, func: wasmtime.Func, store: wasmtime.Store,
     return result
 
 
-def _check_range(memory: wasmtime.Memory, store: wasmtime.Store, ptr: int, length: int,
-                 state: _CallState, what: str) -> None:
-    size = memory.data_len(store)
+def _check_range(size: int, ptr: int, length: int, state: _CallState, what: str) -> None:
     if ptr <= 0 or length < 0 or ptr + length > size:
         if what.startswith("corral_alloc") and ptr == 0:
             raise MemoryLimitExceeded(f"corral_alloc could not allocate {length} bytes",
@@ -414,6 +421,15 @@ def _check_range(memory: wasmtime.Memory, store: wasmtime.Store, ptr: int, lengt
                                       pack=state.pack, formula=state.formula)
         raise AbiViolation(f"{what} pointer {ptr} with length {length}, outside guest memory "
                            f"of {size} bytes", pack=state.pack, formula=state.formula)
+
+
+def _check_output(size: int, ptr: int, length: int, state: _CallState) -> None:
+    if length > state.limits.max_output_bytes:
+        raise OutputTooLarge(f"the response is {length} bytes, over the limit of "
+                             f"{state.limits.max_output_bytes}", limit="max_output_bytes",
+                             value=state.limits.max_output_bytes, pack=state.pack,
+                             formula=state.formula)
+    _check_range(size, ptr, length, state, "corral_call returned")
 
 
 def pack_slice(ptr: int, length: int) -> int:
