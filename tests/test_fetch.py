@@ -324,9 +324,9 @@ def test_tls_is_verified_against_the_name_while_connecting_to_the_mapped_address
         tmp_path: Path) -> None:
     ca, cert, key = make_tls_files(tmp_path, [TEST_HOST])
     with ApiServer(tls=(cert, key)) as tls_server:
-        config = dict(allow_http=False, ca_file=str(ca),
-                      host_map={TEST_HOST: "127.0.0.1", "wrong.example.test": "127.0.0.1"})
-        with make_client(tls_server, **config) as client:
+        host_map = {TEST_HOST: "127.0.0.1", "wrong.example.test": "127.0.0.1"}
+        with make_client(tls_server, allow_http=False, ca_file=str(ca),
+                         host_map=host_map) as client:
             ok = client.fetch({"url": tls_server.url("/json")}, pack="Test",
                               domains=[f"example.test:{tls_server.port}"])
             with pytest.raises(FetchNetworkError, match="CERTIFICATE_VERIFY_FAILED|hostname"):
@@ -481,7 +481,7 @@ def test_non_2xx_and_non_get_responses_are_never_cached(server: ApiServer, tmp_p
 
 def test_cache_entries_are_scoped_to_the_connection(server: ApiServer, tmp_path: Path) -> None:
     alice, bob = Bearer("a"), Bearer("b")
-    bob.identity = "conn-2"  # type: ignore[misc]
+    bob.identity = "conn-2"
     with FetchCache(tmp_path / "cache") as cache, make_client(server, cache=cache) as client:
         a1 = fetch_with(client, server, "/echo", alice, cache_ttl_s=60)
         b1 = fetch_with(client, server, "/echo", bob, cache_ttl_s=60)

@@ -28,6 +28,7 @@ from ._errors import CacheError, FetchTimeout
 log = logging.getLogger("corral.fetch.cache")
 
 _FORMAT = 1
+_PURGE_MARK = b"corral:purged"  # not a sha256 digest, so never an entry's key
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ class FetchCache:
                     txn.put(key, value)
                 return True
             except lmdb.MapFullError:
-                if attempt == 0 and self.purge_expired() > 0:
+                if attempt == 0 and self.purge_expired() > 0 and self._advance_txn(env):
                     continue
                 log.warning("fetch cache is full; response not cached")
                 return False
@@ -146,10 +147,7 @@ class FetchCache:
         """
         if self.closed:
             return produce()
-        try:
-            hit = self.get(key)
-        except CacheError:
-            hit = None
+        hit = self._cached(key)
         if hit is not None:
             return hit
         while True:
@@ -201,17 +199,36 @@ class FetchCache:
     def _lead(self, key: bytes, flight: _Flight, ttl_s: float,
               produce: Callable[[], CachedResponse]) -> CachedResponse:
         try:
-            result = produce()
+            # A flight that ended between our miss and our joining may have filled the cache.
+            cached = self._cached(key)
+            result = cached if cached is not None else produce()
             flight.result = result
-            try:
-                self.put(key, result, ttl_s)
-            except CacheError:
-                pass
+            if cached is None:
+                try:
+                    self.put(key, result, ttl_s)
+                except CacheError:
+                    pass
             return result
         finally:
             with self._lock:
                 del self._flights[key]
             flight.done.set()
+
+    @staticmethod
+    def _advance_txn(env: lmdb.Environment) -> bool:
+        # LMDB reuses pages freed by a transaction only after one more has committed.
+        try:
+            with env.begin(write=True) as txn:
+                txn.put(_PURGE_MARK, msgpack.packb(time.time()))
+        except lmdb.Error:
+            return False
+        return True
+
+    def _cached(self, key: bytes) -> CachedResponse | None:
+        try:
+            return self.get(key)
+        except CacheError:
+            return None
 
     def _delete(self, key: bytes) -> None:
         try:
