@@ -19,7 +19,41 @@ pub const msgpack = @import("msgpack.zig");
 pub const Value = msgpack.Value;
 pub const Writer = msgpack.Writer;
 
-pub const allocator = std.heap.wasm_allocator;
+/// The guest allocator: a bump region in static memory first (no `memory.grow`, so a
+/// small call touches no new pages), then the wasm page allocator. Each call runs in a
+/// fresh instance, so nothing needs to be returned.
+pub const allocator: std.mem.Allocator = .{ .ptr = @ptrCast(&heap_fixed), .vtable = &heap_vtable };
+
+var heap_buffer: [128 * 1024]u8 align(16) = undefined;
+var heap_fixed: std.heap.FixedBufferAllocator = .{ .end_index = 0, .buffer = &heap_buffer };
+const heap_fallback = std.heap.wasm_allocator;
+const Fixed = std.heap.FixedBufferAllocator;
+const heap_vtable: std.mem.Allocator.VTable = .{
+    .alloc = heapAlloc,
+    .resize = heapResize,
+    .remap = heapRemap,
+    .free = heapFree,
+};
+
+fn heapAlloc(ctx: *anyopaque, len: usize, alignment: std.mem.Alignment, ra: usize) ?[*]u8 {
+    if (Fixed.alloc(ctx, len, alignment, ra)) |ptr| return ptr;
+    return heap_fallback.vtable.alloc(heap_fallback.ptr, len, alignment, ra);
+}
+
+fn heapResize(ctx: *anyopaque, memory: []u8, alignment: std.mem.Alignment, new_len: usize, ra: usize) bool {
+    if (heap_fixed.ownsSlice(memory)) return Fixed.resize(ctx, memory, alignment, new_len, ra);
+    return heap_fallback.vtable.resize(heap_fallback.ptr, memory, alignment, new_len, ra);
+}
+
+fn heapRemap(ctx: *anyopaque, memory: []u8, alignment: std.mem.Alignment, new_len: usize, ra: usize) ?[*]u8 {
+    if (heap_fixed.ownsSlice(memory)) return Fixed.remap(ctx, memory, alignment, new_len, ra);
+    return heap_fallback.vtable.remap(heap_fallback.ptr, memory, alignment, new_len, ra);
+}
+
+fn heapFree(ctx: *anyopaque, memory: []u8, alignment: std.mem.Alignment, ra: usize) void {
+    if (heap_fixed.ownsSlice(memory)) return Fixed.free(ctx, memory, alignment, ra);
+    heap_fallback.vtable.free(heap_fallback.ptr, memory, alignment, ra);
+}
 
 /// The ABI version this SDK speaks; exported as the marker function `corral_abi_v1`.
 pub const abi_version = 1;
