@@ -513,3 +513,37 @@ def _wait_for(condition: Any, limit_s: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < stop, "condition never became true"
         time.sleep(0.01)
+
+
+# -- ambient state and concurrency --------------------------------------------------------
+
+
+def test_environment_proxies_are_ignored(server: ApiServer, monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    with ApiServer() as proxy:
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.port}")
+        with make_client(server) as client:
+            assert fetch(client, server, "/json")["status"] == 200
+        assert proxy.hits() == 0
+    assert server.hits("/json") == 1
+
+
+def test_one_client_serves_many_threads(server: ApiServer) -> None:
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def work(n: int) -> None:
+        for i in range(5):
+            status = fetch(client, server, f"/json?n={n}&i={i}")["status"]
+            with lock:
+                statuses.append(status)
+
+    with make_client(server) as client:
+        workers = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(30)
+    assert statuses == [200] * 40
+    assert server.hits("/json") == 40
