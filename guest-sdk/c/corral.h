@@ -18,6 +18,17 @@
  * A handler writes exactly one value into `out` and returns 0, or calls
  * corral_fail() and returns -1. Built with `python -m ziglang cc --target=wasm32-wasi`
  * (libc for memory and strings only: a pack that calls into WASI is refused at load).
+ *
+ * What a handler gets in `args`, by op (the same as the Zig SDK):
+ *   formula, action, sync   the call's arguments (corral_continuation() for sync)
+ *   sync_update             [updates]            -> write [{ok: row} | {err: message}]
+ *   autocomplete            [search, args]       -> write [{display, value}]
+ *   dynamic_urls            []                   -> write [{display, url}]
+ *   dynamic_schema          [url]                -> write a schema map
+ *   connection_name         []                   -> write a string
+ * Values can be written directly (corral_write_*) or built first (corral_new_*,
+ * corral_array_push, corral_map_put) and written with corral_write_value.
+ * Memory is never freed: the host drops the whole instance after each call.
  */
 #ifndef CORRAL_H
 #define CORRAL_H
@@ -40,7 +51,8 @@ void corral_raw_log(int32_t level, const uint8_t *ptr, uint32_t len);
 
 typedef enum {
     CORRAL_NIL, CORRAL_BOOL, CORRAL_INT, CORRAL_FLOAT, CORRAL_STR, CORRAL_BIN,
-    CORRAL_ARRAY, CORRAL_MAP
+    CORRAL_ARRAY, CORRAL_MAP,
+    CORRAL_UINT     /* an integer above INT64_MAX, in as.u */
 } corral_type;
 
 typedef struct corral_value corral_value;
@@ -51,10 +63,11 @@ struct corral_value {
     union {
         bool b;
         int64_t i;
+        uint64_t u;
         double f;
         struct { const char *ptr; uint32_t len; } s;       /* STR and BIN */
-        struct { corral_value *items; uint32_t len; } array;
-        struct { corral_pair *pairs; uint32_t len; } map;
+        struct { corral_value *items; uint32_t len; uint32_t cap; } array;
+        struct { corral_pair *pairs; uint32_t len; uint32_t cap; } map;
     } as;
 };
 
@@ -70,8 +83,10 @@ typedef struct {
 typedef struct {
     corral_value request;
     const char *message;
-    const char *fetch_kind;
+    const char *fetch_kind;     /* set when the call fails with a fetch error */
 } corral_ctx;
+
+enum { CORRAL_DEBUG = 0, CORRAL_INFO = 1, CORRAL_WARN = 2, CORRAL_ERROR = 3 };
 
 typedef int (*corral_handler)(corral_ctx *ctx, const corral_value *args, corral_writer *out);
 
@@ -86,8 +101,8 @@ typedef struct {
 #define CORRAL_SYNC(name, fn) { "sync", name, fn }
 #define CORRAL_SYNC_UPDATE(name, fn) { "sync_update", name, fn }
 #define CORRAL_AUTOCOMPLETE(name, fn) { "autocomplete", name, fn }
-#define CORRAL_DYNAMIC_URLS(fn) { "dynamic_urls", "", fn }
-#define CORRAL_DYNAMIC_SCHEMA(fn) { "dynamic_schema", "", fn }
+#define CORRAL_DYNAMIC_URLS(name, fn) { "dynamic_urls", name, fn }
+#define CORRAL_DYNAMIC_SCHEMA(name, fn) { "dynamic_schema", name, fn }
 #define CORRAL_CONNECTION_NAME(fn) { "connection_name", "", fn }
 #define CORRAL_PACK(...) const corral_entry corral_pack_entries[] = { __VA_ARGS__ { 0, 0, 0 } };
 
@@ -100,12 +115,33 @@ bool corral_as_double(const corral_value *v, double *out);
 bool corral_arg_str(corral_ctx *ctx, const corral_value *args, uint32_t i, const char **ptr, uint32_t *len);
 bool corral_arg_double(corral_ctx *ctx, const corral_value *args, uint32_t i, double *out);
 bool corral_arg_int(corral_ctx *ctx, const corral_value *args, uint32_t i, int64_t *out);
+bool corral_arg_bool(corral_ctx *ctx, const corral_value *args, uint32_t i, bool *out);
 const corral_value *corral_continuation(corral_ctx *ctx);
+/* A field of the request's `ctx` map (`pack`, `invocation_id`, `connection`...), or NULL. */
+const corral_value *corral_ctx_field(corral_ctx *ctx, const char *name);
+/* The caller's connection id; false when the call has no connection. */
+bool corral_connection_id(corral_ctx *ctx, const char **ptr, uint32_t *len);
+
+/* Building values (for corral_write_value, json_body, pages). */
+corral_value corral_new_nil(void);
+corral_value corral_new_bool(bool b);
+corral_value corral_new_int(int64_t i);
+corral_value corral_new_uint(uint64_t u);
+corral_value corral_new_double(double f);
+corral_value corral_new_str(const char *s);            /* borrows s */
+corral_value corral_new_strn(const char *s, uint32_t len);
+corral_value corral_new_bin(const uint8_t *b, uint32_t len);
+corral_value corral_new_array(void);
+corral_value corral_new_map(void);
+/* Append / set (replacing an existing key); false when out of memory. */
+bool corral_array_push(corral_value *array, corral_value item);
+bool corral_map_put(corral_value *map, const char *key, corral_value value);
 
 /* Writing MessagePack. */
 void corral_write_nil(corral_writer *w);
 void corral_write_bool(corral_writer *w, bool b);
 void corral_write_int(corral_writer *w, int64_t i);
+void corral_write_uint(corral_writer *w, uint64_t u);
 void corral_write_double(corral_writer *w, double f);
 void corral_write_strn(corral_writer *w, const char *s, uint32_t len);
 void corral_write_str(corral_writer *w, const char *s);
@@ -114,6 +150,8 @@ void corral_write_array(corral_writer *w, uint32_t n);
 void corral_write_map(corral_writer *w, uint32_t n);
 void corral_write_value(corral_writer *w, const corral_value *v);
 void corral_write_fmt(corral_writer *w, const char *fmt, ...);
+/* One sync page: {rows, continuation}; `continuation` NULL (or nil) ends the sync. */
+void corral_write_page(corral_writer *w, const corral_value *rows, const corral_value *continuation);
 
 /* Errors, logs and fetch. */
 int corral_fail(corral_ctx *ctx, const char *fmt, ...);
@@ -125,7 +163,10 @@ typedef struct {
     const char *const *headers;     /* name, value, name, value, ..., NULL */
     const char *body;               /* NULL for none */
     uint32_t body_len;
+    bool body_is_binary;            /* send `body` as bin rather than str */
+    const corral_value *json_body;  /* the host encodes it as JSON; NULL for none */
     uint32_t cache_ttl_s;
+    bool binary;                    /* return the body as bytes (response body_is_binary) */
     bool json;                      /* ask the host to parse the JSON body into `json` */
 } corral_fetch_request;
 
@@ -134,10 +175,15 @@ typedef struct {
     const corral_value *headers;
     const char *body;
     uint32_t body_len;
+    bool body_is_binary;
     const corral_value *json;
 } corral_response;
 
-/* 0 on a response (any status); -1 on a host refusal or failure (ctx->fetch_kind set). */
+/* A response header by lower-case name; false when absent. */
+bool corral_response_header(const corral_response *resp, const char *name, const char **ptr, uint32_t *len);
+
+/* 0 on a response (any status: a 404 is a response); -1 on a host refusal or failure,
+ * with ctx->fetch_kind and ctx->message set, so `return -1` passes the fetch error on. */
 int corral_fetch(corral_ctx *ctx, const corral_fetch_request *req, corral_response *resp);
 
 #ifdef CORRAL_IMPLEMENTATION
@@ -177,12 +223,12 @@ static bool corral__read_items(corral__reader *r, corral_value *v, uint64_t n, b
         if (!pairs) return false;
         for (uint64_t i = 0; i < n; i++)
             if (!corral__read(r, &pairs[i].key) || !corral__read(r, &pairs[i].value)) return false;
-        v->type = CORRAL_MAP; v->as.map.pairs = pairs; v->as.map.len = (uint32_t)n;
+        v->type = CORRAL_MAP; v->as.map.pairs = pairs; v->as.map.len = v->as.map.cap = (uint32_t)n;
     } else {
         corral_value *items = calloc(n ? n : 1, sizeof(corral_value));
         if (!items) return false;
         for (uint64_t i = 0; i < n; i++) if (!corral__read(r, &items[i])) return false;
-        v->type = CORRAL_ARRAY; v->as.array.items = items; v->as.array.len = (uint32_t)n;
+        v->type = CORRAL_ARRAY; v->as.array.items = items; v->as.array.len = v->as.array.cap = (uint32_t)n;
     }
     return true;
 }
@@ -217,7 +263,10 @@ static bool corral__read(corral__reader *r, corral_value *v) {
         case 0xcb: { uint64_t bits; ok = corral__uint(r, 8, &bits); double d; memcpy(&d, &bits, 8);
                      v->type = CORRAL_FLOAT; v->as.f = d; break; }
         case 0xcc: case 0xcd: case 0xce: case 0xcf:
-            ok = corral__uint(r, 1 << (tag - 0xcc), &n); v->type = CORRAL_INT; v->as.i = (int64_t)n; break;
+            ok = corral__uint(r, 1 << (tag - 0xcc), &n);
+            if (n > (uint64_t)INT64_MAX) { v->type = CORRAL_UINT; v->as.u = n; }
+            else { v->type = CORRAL_INT; v->as.i = (int64_t)n; }
+            break;
         case 0xd0: ok = corral__uint(r, 1, &n); v->type = CORRAL_INT; v->as.i = (int8_t)n; break;
         case 0xd1: ok = corral__uint(r, 2, &n); v->type = CORRAL_INT; v->as.i = (int16_t)n; break;
         case 0xd2: ok = corral__uint(r, 4, &n); v->type = CORRAL_INT; v->as.i = (int32_t)n; break;
@@ -267,6 +316,7 @@ bool corral_as_double(const corral_value *v, double *out) {
     if (!v) return false;
     if (v->type == CORRAL_FLOAT) { *out = v->as.f; return true; }
     if (v->type == CORRAL_INT) { *out = (double)v->as.i; return true; }
+    if (v->type == CORRAL_UINT) { *out = (double)v->as.u; return true; }
     return false;
 }
 
@@ -287,9 +337,78 @@ bool corral_arg_int(corral_ctx *ctx, const corral_value *args, uint32_t i, int64
     return true;
 }
 
+bool corral_arg_bool(corral_ctx *ctx, const corral_value *args, uint32_t i, bool *out) {
+    const corral_value *v = corral_index(args, i);
+    if (!v || v->type != CORRAL_BOOL) { corral_fail(ctx, "argument %u must be a boolean", i + 1); return false; }
+    *out = v->as.b;
+    return true;
+}
+
 const corral_value *corral_continuation(corral_ctx *ctx) {
     const corral_value *c = corral_get(&ctx->request, "continuation");
     return (c && c->type != CORRAL_NIL) ? c : NULL;
+}
+
+const corral_value *corral_ctx_field(corral_ctx *ctx, const char *name) {
+    return corral_get(corral_get(&ctx->request, "ctx"), name);
+}
+
+bool corral_connection_id(corral_ctx *ctx, const char **ptr, uint32_t *len) {
+    const corral_value *id = corral_get(corral_ctx_field(ctx, "connection"), "id");
+    if (!id || id->type != CORRAL_STR) return false;
+    *ptr = id->as.s.ptr; *len = id->as.s.len;
+    return true;
+}
+
+/* ---- building ---------------------------------------------------------------------- */
+
+corral_value corral_new_nil(void) { corral_value v = { .type = CORRAL_NIL }; return v; }
+corral_value corral_new_bool(bool b) { corral_value v = { .type = CORRAL_BOOL, .as.b = b }; return v; }
+corral_value corral_new_int(int64_t i) { corral_value v = { .type = CORRAL_INT, .as.i = i }; return v; }
+corral_value corral_new_uint(uint64_t u) {
+    if (u <= (uint64_t)INT64_MAX) return corral_new_int((int64_t)u);
+    corral_value v = { .type = CORRAL_UINT, .as.u = u }; return v;
+}
+corral_value corral_new_double(double f) { corral_value v = { .type = CORRAL_FLOAT, .as.f = f }; return v; }
+corral_value corral_new_strn(const char *s, uint32_t len) {
+    corral_value v = { .type = CORRAL_STR }; v.as.s.ptr = s; v.as.s.len = len; return v;
+}
+corral_value corral_new_str(const char *s) { return corral_new_strn(s, (uint32_t)strlen(s)); }
+corral_value corral_new_bin(const uint8_t *b, uint32_t len) {
+    corral_value v = { .type = CORRAL_BIN }; v.as.s.ptr = (const char *)b; v.as.s.len = len; return v;
+}
+corral_value corral_new_array(void) { corral_value v = { .type = CORRAL_ARRAY }; return v; }
+corral_value corral_new_map(void) { corral_value v = { .type = CORRAL_MAP }; return v; }
+
+static bool corral__grow(void **items, uint32_t *cap, uint32_t len, size_t size) {
+    if (len < *cap) return true;
+    uint32_t grown = *cap ? *cap * 2 : 4;
+    void *moved = realloc(*items, (size_t)grown * size);
+    if (!moved) return false;
+    *items = moved; *cap = grown;
+    return true;
+}
+
+bool corral_array_push(corral_value *array, corral_value item) {
+    if (!array || array->type != CORRAL_ARRAY) return false;
+    void *items = array->as.array.items;
+    if (!corral__grow(&items, &array->as.array.cap, array->as.array.len, sizeof(corral_value))) return false;
+    array->as.array.items = items;
+    array->as.array.items[array->as.array.len++] = item;
+    return true;
+}
+
+bool corral_map_put(corral_value *map, const char *key, corral_value value) {
+    if (!map || map->type != CORRAL_MAP) return false;
+    for (uint32_t i = 0; i < map->as.map.len; i++)
+        if (corral_str_eq(&map->as.map.pairs[i].key, key)) { map->as.map.pairs[i].value = value; return true; }
+    void *pairs = map->as.map.pairs;
+    if (!corral__grow(&pairs, &map->as.map.cap, map->as.map.len, sizeof(corral_pair))) return false;
+    map->as.map.pairs = pairs;
+    corral_pair *pair = &map->as.map.pairs[map->as.map.len++];
+    pair->key = corral_new_str(key);
+    pair->value = value;
+    return true;
 }
 
 /* ---- encoding ---------------------------------------------------------------------- */
@@ -320,7 +439,13 @@ void corral_write_bool(corral_writer *w, bool b) { uint8_t t = b ? 0xc3 : 0xc2; 
 void corral_write_int(corral_writer *w, int64_t i) {
     if (i >= 0 && i <= 0x7f) { uint8_t t = (uint8_t)i; corral__raw(w, &t, 1); }
     else if (i < 0 && i >= -32) { uint8_t t = (uint8_t)(int8_t)i; corral__raw(w, &t, 1); }
+    else if (i >= INT32_MIN && i <= INT32_MAX) corral__tagged(w, 0xd2, (uint32_t)(int32_t)i, 4);
     else corral__tagged(w, 0xd3, (uint64_t)i, 8);
+}
+
+void corral_write_uint(corral_writer *w, uint64_t u) {
+    if (u <= (uint64_t)INT64_MAX) corral_write_int(w, (int64_t)u);
+    else corral__tagged(w, 0xcf, u, 8);
 }
 
 void corral_write_double(corral_writer *w, double f) {
@@ -329,6 +454,8 @@ void corral_write_double(corral_writer *w, double f) {
 
 void corral_write_strn(corral_writer *w, const char *s, uint32_t len) {
     if (len < 32) { uint8_t t = 0xa0 | (uint8_t)len; corral__raw(w, &t, 1); }
+    else if (len <= 0xff) corral__tagged(w, 0xd9, len, 1);
+    else if (len <= 0xffff) corral__tagged(w, 0xda, len, 2);
     else corral__tagged(w, 0xdb, len, 4);
     corral__raw(w, s, len);
 }
@@ -355,6 +482,7 @@ void corral_write_value(corral_writer *w, const corral_value *v) {
         case CORRAL_NIL: corral_write_nil(w); break;
         case CORRAL_BOOL: corral_write_bool(w, v->as.b); break;
         case CORRAL_INT: corral_write_int(w, v->as.i); break;
+        case CORRAL_UINT: corral_write_uint(w, v->as.u); break;
         case CORRAL_FLOAT: corral_write_double(w, v->as.f); break;
         case CORRAL_STR: corral_write_strn(w, v->as.s.ptr, v->as.s.len); break;
         case CORRAL_BIN: corral_write_bin(w, (const uint8_t *)v->as.s.ptr, v->as.s.len); break;
@@ -391,6 +519,14 @@ static char *corral__vformat(const char *fmt, va_list ap) {
     return buf;
 }
 
+static char *corral__format(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = corral__vformat(fmt, ap);
+    va_end(ap);
+    return text;
+}
+
 void corral_write_fmt(corral_writer *w, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -399,12 +535,29 @@ void corral_write_fmt(corral_writer *w, const char *fmt, ...) {
     if (text) corral_write_str(w, text); else w->failed = true;
 }
 
+void corral_write_page(corral_writer *w, const corral_value *rows, const corral_value *continuation) {
+    corral_write_map(w, 2);
+    corral_write_str(w, "rows");
+    if (rows) corral_write_value(w, rows); else corral_write_array(w, 0);
+    corral_write_str(w, "continuation");
+    if (continuation) corral_write_value(w, continuation); else corral_write_nil(w);
+}
+
+/* The last failure wins: a user failure after a failed fetch is reported as the user's. */
 int corral_fail(corral_ctx *ctx, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     char *text = corral__vformat(fmt, ap);
     va_end(ap);
     ctx->message = text ? text : "error";
+    ctx->fetch_kind = NULL;
+    return -1;
+}
+
+static int corral__fetch_failed(corral_ctx *ctx, const char *kind, const char *message, uint32_t len) {
+    char *copy = corral__strndup(message, len);
+    ctx->message = copy ? copy : "fetch failed";
+    ctx->fetch_kind = kind;
     return -1;
 }
 
@@ -418,44 +571,63 @@ void corral_log(int level, const char *fmt, ...) {
 
 /* ---- fetch ------------------------------------------------------------------------- */
 
-int corral_fetch(corral_ctx *ctx, const corral_fetch_request *req, corral_response *resp) {
-    corral_writer w = {0};
+bool corral_response_header(const corral_response *resp, const char *name, const char **ptr, uint32_t *len) {
+    const corral_value *v = corral_get(resp->headers, name);
+    if (!v || v->type != CORRAL_STR) return false;
+    *ptr = v->as.s.ptr; *len = v->as.s.len;
+    return true;
+}
+
+static void corral__write_fetch_request(corral_writer *w, const corral_fetch_request *req) {
     uint32_t nheaders = 0;
     while (req->headers && req->headers[2 * nheaders]) nheaders++;
-    corral_write_map(&w, 6);
-    corral_write_str(&w, "method"); corral_write_str(&w, req->method ? req->method : "GET");
-    corral_write_str(&w, "url"); corral_write_str(&w, req->url);
-    corral_write_str(&w, "headers"); corral_write_map(&w, nheaders);
+    corral_write_map(w, 8);
+    corral_write_str(w, "method"); corral_write_str(w, req->method ? req->method : "GET");
+    corral_write_str(w, "url"); corral_write_str(w, req->url ? req->url : "");
+    corral_write_str(w, "headers"); corral_write_map(w, nheaders);
     for (uint32_t i = 0; i < nheaders; i++) {
-        corral_write_str(&w, req->headers[2 * i]);
-        corral_write_str(&w, req->headers[2 * i + 1]);
+        corral_write_str(w, req->headers[2 * i]);
+        corral_write_str(w, req->headers[2 * i + 1] ? req->headers[2 * i + 1] : "");
     }
-    corral_write_str(&w, "body");
-    if (req->body) corral_write_strn(&w, req->body, req->body_len); else corral_write_nil(&w);
-    corral_write_str(&w, "cache_ttl_s"); corral_write_int(&w, req->cache_ttl_s);
-    corral_write_str(&w, "json"); corral_write_bool(&w, req->json);
+    corral_write_str(w, "body");
+    if (!req->body) corral_write_nil(w);
+    else if (req->body_is_binary) corral_write_bin(w, (const uint8_t *)req->body, req->body_len);
+    else corral_write_strn(w, req->body, req->body_len);
+    corral_write_str(w, "json_body");
+    if (req->json_body) corral_write_value(w, req->json_body); else corral_write_nil(w);
+    corral_write_str(w, "cache_ttl_s"); corral_write_int(w, req->cache_ttl_s);
+    corral_write_str(w, "binary"); corral_write_bool(w, req->binary);
+    corral_write_str(w, "json"); corral_write_bool(w, req->json);
+}
+
+int corral_fetch(corral_ctx *ctx, const corral_fetch_request *req, corral_response *resp) {
+    corral_writer w = {0};
+    corral__write_fetch_request(&w, req);
     if (w.failed) return corral_fail(ctx, "out of memory building a fetch request");
     int64_t packed = corral_raw_fetch(w.data, w.len);
     uint32_t ptr = (uint32_t)((uint64_t)packed >> 32), len = (uint32_t)packed;
     corral_value *reply = calloc(1, sizeof(corral_value));
     if (!reply || !corral__decode((const uint8_t *)(uintptr_t)ptr, len, reply)) {
-        ctx->fetch_kind = "network";
-        return corral_fail(ctx, "the host's fetch response could not be decoded");
+        const char *text = "the host's fetch response could not be decoded";
+        return corral__fetch_failed(ctx, "network", text, (uint32_t)strlen(text));
     }
     const corral_value *err = corral_get(reply, "err");
     if (err) {
         const corral_value *kind = corral_get(err, "kind"), *msg = corral_get(err, "message");
-        ctx->fetch_kind = kind && kind->type == CORRAL_STR ? corral__strndup(kind->as.s.ptr, kind->as.s.len) : "network";
-        return corral_fail(ctx, "%.*s", msg && msg->type == CORRAL_STR ? (int)msg->as.s.len : 0,
-                           msg && msg->type == CORRAL_STR ? msg->as.s.ptr : "");
+        const char *kind_text = kind && kind->type == CORRAL_STR ? corral__strndup(kind->as.s.ptr, kind->as.s.len) : NULL;
+        bool has_msg = msg && msg->type == CORRAL_STR;
+        return corral__fetch_failed(ctx, kind_text ? kind_text : "network", has_msg ? msg->as.s.ptr : "",
+                                    has_msg ? msg->as.s.len : 0);
     }
     const corral_value *ok = corral_get(reply, "ok");
     const corral_value *status = corral_get(ok, "status"), *body = corral_get(ok, "body");
+    bool has_body = body && (body->type == CORRAL_STR || body->type == CORRAL_BIN);
     resp->status = 0;
     corral_as_int(status, &resp->status);
     resp->headers = corral_get(ok, "headers");
-    resp->body = body && (body->type == CORRAL_STR || body->type == CORRAL_BIN) ? body->as.s.ptr : "";
-    resp->body_len = body && (body->type == CORRAL_STR || body->type == CORRAL_BIN) ? body->as.s.len : 0;
+    resp->body = has_body ? body->as.s.ptr : "";
+    resp->body_len = has_body ? body->as.s.len : 0;
+    resp->body_is_binary = has_body && body->type == CORRAL_BIN;
     resp->json = corral_get(ok, "json");
     return 0;
 }
@@ -484,6 +656,34 @@ static int64_t corral__error(corral_writer *w, const char *kind, const char *mes
     return corral__pack(w->data, w->len);
 }
 
+static const corral_value *corral__request_field(corral_ctx *ctx, const char *name) {
+    static const corral_value nil = { .type = CORRAL_NIL };
+    const corral_value *v = corral_get(&ctx->request, name);
+    return v ? v : &nil;
+}
+
+/* The `args` a handler sees for each op (see the table at the top of this file). */
+static const corral_value *corral__handler_args(corral_ctx *ctx, const corral_value *op) {
+    corral_value *args = calloc(1, sizeof(corral_value));
+    if (!args) return NULL;
+    *args = corral_new_array();
+    const corral_value *given = corral_get(&ctx->request, "args");
+    bool ok = true;
+    if (corral_str_eq(op, "sync_update")) {
+        ok = corral_array_push(args, *corral__request_field(ctx, "updates"));
+    } else if (corral_str_eq(op, "autocomplete")) {
+        ok = corral_array_push(args, *corral__request_field(ctx, "search")) &&
+             corral_array_push(args, given ? *given : corral_new_array());
+    } else if (corral_str_eq(op, "dynamic_schema")) {
+        ok = corral_array_push(args, *corral__request_field(ctx, "url"));
+    } else if (corral_str_eq(op, "dynamic_urls") || corral_str_eq(op, "connection_name")) {
+        /* no arguments */
+    } else if (given && given->type == CORRAL_ARRAY) {
+        return given;
+    }
+    return ok ? args : NULL;
+}
+
 __attribute__((export_name("corral_call"))) int64_t corral_call(const uint8_t *ptr, int32_t len) {
     static corral_writer w;
     corral_ctx ctx = {0};
@@ -491,9 +691,8 @@ __attribute__((export_name("corral_call"))) int64_t corral_call(const uint8_t *p
         return corral__error(&w, "bad_request", "the request is not valid MessagePack", NULL);
     const corral_value *op = corral_get(&ctx.request, "op");
     const corral_value *name = corral_get(&ctx.request, "name");
-    corral_value empty = { .type = CORRAL_ARRAY };
-    const corral_value *args = corral_get(&ctx.request, "args");
-    if (!args || args->type != CORRAL_ARRAY) args = &empty;
+    const corral_value *args = corral__handler_args(&ctx, op);
+    if (!args) return corral__error(&w, "internal", "OutOfMemory", NULL);
     for (const corral_entry *e = corral_pack_entries; e->op; e++) {
         if (!corral_str_eq(op, e->op) || (e->name[0] && !corral_str_eq(name, e->name))) continue;
         w.len = 0; w.failed = false;
@@ -506,7 +705,12 @@ __attribute__((export_name("corral_call"))) int64_t corral_call(const uint8_t *p
         if (w.failed) return corral__error(&w, "internal", "OutOfMemory", NULL);
         return corral__pack(w.data, w.len);
     }
-    return corral__error(&w, "not_found", "no handler for this op and name", NULL);
+    const corral_value *name_v = corral__request_field(&ctx, "name");
+    const corral_value *op_v = corral__request_field(&ctx, "op");
+    char *message = corral__format("no %.*s handler named '%.*s'",
+        op_v->type == CORRAL_STR ? (int)op_v->as.s.len : 0, op_v->type == CORRAL_STR ? op_v->as.s.ptr : "",
+        name_v->type == CORRAL_STR ? (int)name_v->as.s.len : 0, name_v->type == CORRAL_STR ? name_v->as.s.ptr : "");
+    return corral__error(&w, "not_found", message ? message : "no such handler", NULL);
 }
 
 #endif /* CORRAL_IMPLEMENTATION */

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -148,17 +147,24 @@ def _compile_c(source: Path, out: Path, directory: Path, optimize: str) -> None:
 
 
 def _compile_assemblyscript(source: Path, out: Path, directory: Path, optimize: str) -> None:
-    asc = sdk_dir() / "assemblyscript" / "node_modules" / ".bin" / "asc"
-    if not asc.exists():
-        asc_path = shutil.which("asc")
-        if asc_path is None:
-            raise BuildError("the AssemblyScript compiler is not installed; run `make setup` "
-                             "(npm install in guest-sdk/assemblyscript)")
-        asc = Path(asc_path)
-    command = [str(asc), str(source), "--outFile", str(out), "--runtime", "incremental",
-               "--exportRuntime", "--optimize" if optimize != "Debug" else "--debug",
-               "--use", "abort=assembly/corral/abort", "--noAssert"]
+    sdk = sdk_dir() / "assemblyscript"
+    asc = sdk / "node_modules" / ".bin" / "asc"
+    if not asc.is_file():
+        raise BuildError(f"the AssemblyScript compiler is not installed at {asc}; run `make setup` "
+                         "(it runs `npm ci` in guest-sdk/assemblyscript)", source=str(source))
+    # `--path` makes `import ... from "corral"` resolve to assembly/corral/index.ts; `abort`
+    # is routed to the SDK (log + trap) so the module imports nothing but corral.*.
+    command = [str(asc), str(source), "--outFile", str(out), "--path", str(sdk / "assembly"),
+               "--use", "abort=~lib/corral/abort/corralAbort", "--runtime", "incremental",
+               "--noColors", *_asc_flags(optimize)]
     _run(command, cwd=directory, what=f"AssemblyScript build of {source.name}")
+
+
+def _asc_flags(optimize: str) -> list[str]:
+    if optimize == "Debug":
+        return ["--debug"]
+    shrink = "2" if optimize == "ReleaseSmall" else "0"
+    return ["--optimizeLevel", "3", "--shrinkLevel", shrink]
 
 
 _COMPILERS = {"zig": _compile_zig, "c": _compile_c, "assemblyscript": _compile_assemblyscript}
