@@ -66,6 +66,50 @@ def cmd_call(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_host(args: argparse.Namespace) -> Any:
+    from ._host import Host
+
+    host = Host.from_settings(data_dir=args.data_dir, packs=[])
+    for path in getattr(args, "pack", None) or []:
+        host.register_path(path)
+    return host
+
+
+def _connections_arg(items: list[str] | None) -> dict[str, str]:
+    pairs = {}
+    for item in items or []:
+        pack, sep, connection = item.partition("=")
+        if not sep:
+            raise CorralError(f"--connection takes PACK=CONNECTION_ID, not {item!r}")
+        pairs[pack] = connection
+    return pairs
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    with _open_host(args) as host:
+        result = host.evaluate(args.formula, principal=args.principal,
+                               connections=_connections_arg(args.connection))
+    _print_json(result)
+    return 0
+
+
+def cmd_connect(args: argparse.Namespace) -> int:
+    with _open_host(args) as host:
+        pack = host.register_file(args.pack) if args.pack.endswith(".wasm") else host.pack(args.pack)
+        secret = _json_arg(args.secret) if args.secret else {}
+        if not isinstance(secret, dict):
+            raise CorralError("--secret must be a JSON object, e.g. '{\"token\": \"...\"}'")
+        info = host.connections.create(principal=args.principal, pack=pack.manifest,
+                                       name=args.name or f"{pack.name} connection", secret=secret)
+    _print_json(info.to_dict())
+    return 0
+
+
+def _add_host_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="host data directory (default ./.corral)")
+    parser.add_argument("--principal", default="local", help="who is calling (default: local)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="corral", description="Corral: sandboxed WebAssembly packs")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -88,12 +132,30 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--data-dir", help="host data directory (default ./.corral)")
     call.set_defaults(func=cmd_call)
 
-    for register in _EXTRA_COMMANDS:
+    evaluate = sub.add_parser("eval", help="evaluate a formula such as '=hello.Greet(\"Ada\")'")
+    evaluate.add_argument("formula")
+    evaluate.add_argument("--pack", action="append", help="register this pack dir or .wasm first")
+    evaluate.add_argument("--connection", action="append", metavar="PACK=ID",
+                          help="the connection to use for a pack's calls")
+    _add_host_options(evaluate)
+    evaluate.set_defaults(func=cmd_eval)
+
+    connect = sub.add_parser("connect", help="store a connection (credentials) for a pack")
+    connect.add_argument("pack", help="a registered pack name, or a .wasm file")
+    connect.add_argument("--name", help="a name for the connection")
+    connect.add_argument("--secret", help="the secret as JSON, e.g. '{\"token\": \"...\"}'")
+    _add_host_options(connect)
+    connect.set_defaults(func=cmd_connect)
+
+    for register in _command_registrars():
         register(sub)
     return parser
 
 
-_EXTRA_COMMANDS: list[Callable[[Any], None]] = []
+def _command_registrars() -> list[Callable[[Any], None]]:
+    """Commands that live beside their feature (serve, sync, new, bench)."""
+    registrars: list[Callable[[Any], None]] = []
+    return registrars
 
 
 def main(argv: Sequence[str] | None = None) -> int:
