@@ -28,6 +28,7 @@ from ._errors import (ArgumentError, CorralError, FormulaDeadlineExceeded, Formu
                       FormulaError)
 from ._formula import (Binary, Call, ConnectionRef, Index, ListExpr, Literal, Node, PackCall,
                        Property, Unary, parse_formula, walk)
+from ._manifest import FormulaDef
 from ._result_cache import result_key
 from ._scheduler import PackCatalog, ResolvedFormula, Scheduler
 from ._types import CallRequest
@@ -127,8 +128,8 @@ class _Run:
         if args and isinstance(args[0], ConnectionRef):
             allowed_refs.add(id(args[0]))
             args = args[1:]
-        try:  # blanks coerce to blank, so this checks only that the count of arguments fits
-            coerce_args(resolved.formula, [None] * len(args), pack=resolved.pack)
+        try:
+            _check_arity(resolved.formula, len(args), pack=resolved.pack)
         except ArgumentError as exc:
             raise _located(exc, node) from None
         self.resolved[id(node)] = resolved
@@ -386,3 +387,16 @@ def _lookup_folded(mapping: Mapping[str, str], name: str) -> str | None:
         return mapping[name]
     folded = [key for key in mapping if key.lower() == name.lower()]
     return mapping[folded[0]] if len(folded) == 1 else None
+
+
+def _check_arity(formula: FormulaDef, count: int, *, pack: str) -> None:
+    """The count check of ``coerce_args``, done at planning time, before any value exists."""
+    fixed = [p for p in formula.params if not p.vararg]
+    label = f"{pack}.{formula.name}"
+    missing = [p for p in fixed[count:] if not p.optional]
+    if missing:
+        raise ArgumentError(f"{label}: missing required parameter {missing[0].name!r}",
+                            pack=pack, formula=formula.name, parameter=missing[0].name)
+    if count > len(fixed) and len(fixed) == len(formula.params):
+        raise ArgumentError(f"{label} takes at most {len(fixed)} argument(s), got {count}",
+                            pack=pack, formula=formula.name)
