@@ -301,6 +301,7 @@ def test_a_name_resolving_to_a_private_address_is_refused(server: ApiServer) -> 
         error = refused(client, server, f"http://internal.example.test:{server.port}/json")
     assert error.rule == "private_address"
     assert "10.0.0.7" in str(error)
+    assert error.url == f"http://internal.example.test:{server.port}/json"
     assert server.hits() == 0
 
 

@@ -670,6 +670,11 @@ def _translated_errors(method: str, shown: str) -> Iterator[None]:
     """httpx errors as Corral fetch errors (messages name the URL, never a credential)."""
     try:
         yield
+    except FetchError as exc:
+        # Raised below httpx (the address check at connect time): say which URL it was.
+        if exc.url is None:
+            exc.url = exc.details["url"] = shown
+        raise
     except httpx.TimeoutException as exc:
         raise FetchTimeout(f"{method} {shown} timed out ({type(exc).__name__})",
                            url=shown) from exc
