@@ -112,7 +112,7 @@ def _path_pattern(path: str) -> re.Pattern[str]:
 class FixtureServer:
     """A real HTTP server on 127.0.0.1 that answers only the routes a test declares.
 
-    Any other request gets a 501 naming it, is kept in :attr:`unexpected`, and makes
+    Any other request gets a 501 (JSON ``{"message"}``) naming it, is kept in :attr:`unexpected`, and makes
     :meth:`check` (called on leaving the ``with`` block and after each harness call)
     raise :class:`UnexpectedRequestError` listing every one.
     """
@@ -186,7 +186,8 @@ class FixtureServer:
             else:
                 route.hits += 1
         if route is None:
-            return Reply(status=501, body=f"corral.testing: no route for {request}")
+            # JSON, so a pack that parses its responses reports the 501 and does not retry.
+            return Reply(status=501, json={"message": f"corral.testing: no route for {request}"})
         responder = route.responder
         return responder(request) if callable(responder) else responder
 
