@@ -165,3 +165,14 @@ def test_readme_documents_every_formula_and_table(github_wasm: Path) -> None:
     manifest = read_manifest(github_wasm.read_bytes())
     for name in [f.name for f in manifest.formulas] + [t.name for t in manifest.sync_tables]:
         assert f"`{name}" in readme, f"packs/github/README.md does not mention {name}"
+
+
+def test_the_readme_snippet_runs(github_wasm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (PACK_DIR / "README.md").read_text(encoding="utf-8")
+    snippet = re.search(r"```python\n(.*?)```", readme, re.S)
+    assert snippet is not None
+    monkeypatch.chdir(PACKS.parent)
+    scope: dict[str, object] = {}
+    exec(compile(snippet.group(1), "packs/github/README.md", "exec"), scope)
+    assert [row["number"] for row in scope["rows"]] == list(range(1, 26))  # type: ignore[attr-defined]
+    assert scope["issue"]["number"] == 7  # type: ignore[index]

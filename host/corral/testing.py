@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar, Union
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -91,6 +91,7 @@ class Reply:
 
 
 Responder = Union[Reply, Callable[[FixtureRequest], Reply]]
+T = TypeVar("T")
 
 
 @dataclass
@@ -349,7 +350,7 @@ class PackHarness:
             self.host, self.pack, table, connection=self.connection, principal=self.principal,
             deadline_s=self.deadline_s))
 
-    def _checked(self, run: Callable[[], Any]) -> Any:
+    def _checked(self, run: Callable[[], T]) -> T:
         """Run, then fail loudly if any server saw a request nobody declared."""
         try:
             result = run()
