@@ -85,7 +85,7 @@ function handle(request: Value): i64 {
 /** ABI: `size` fresh bytes for the host to write into (raw memory, never collected). */
 export function corral_alloc(size: i32): usize {
   if (size < 0) return 0;
-  return heap.alloc(<usize>(size > 0 ? size : 1));
+  return heap.alloc(size > 0 ? <usize>size : 1);
 }
 
 /** ABI: handle one request; the response is returned as ptr << 32 | len. */

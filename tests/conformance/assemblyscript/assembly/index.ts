@@ -1,0 +1,182 @@
+// The conformance pack in AssemblyScript (see ../pack.toml and tests/test_conformance.py).
+import * as corral from "corral";
+import { Context, FetchRequest, LogLevel, Value } from "corral";
+export { corral_alloc, corral_call, corral_abi_v1 } from "corral";
+
+function echo(ctx: Context): Value {
+  return ctx.arg(0);
+}
+
+function build(ctx: Context): Value {
+  const bytes = new Uint8Array(4);
+  bytes[0] = 0x00; bytes[1] = 0x01; bytes[2] = 0xfe; bytes[3] = 0xff;
+  const list = Value.array()
+    .push(Value.ofInt(1)).push(Value.ofString("two")).push(Value.ofFloat(3.5)).push(Value.nil());
+  const deeper = Value.array().push(Value.array()).push(Value.map());
+  return Value.map()
+    .set("nil", Value.nil())
+    .set("yes", Value.ofBool(true))
+    .set("no", Value.ofBool(false))
+    .set("small", Value.ofInt(7))
+    .set("negative", Value.ofInt(-33))
+    .set("int32", Value.ofInt(-70000))
+    .set("big", Value.ofInt(1 << 40))
+    .set("min64", Value.ofInt(i64.MIN_VALUE))
+    .set("max_u64", Value.ofUint(u64.MAX_VALUE))
+    .set("float", Value.ofFloat(3.25))
+    .set("text", Value.ofString("naïve ☃ 日本"))
+    .set("empty", Value.ofString(""))
+    .set("bytes", Value.ofBytes(bytes))
+    .set("list", list)
+    .set("nested", Value.map().set("deep", Value.map().set("deeper", deeper)));
+}
+
+function fail(ctx: Context): Value {
+  const message = ctx.argString(0);
+  if (ctx.failed) return Value.nil();
+  return ctx.fail(message);
+}
+
+function logAll(ctx: Context): Value {
+  const message = ctx.argString(0);
+  ctx.log(LogLevel.Debug, "debug: " + message);
+  ctx.log(LogLevel.Info, "info: " + message);
+  ctx.log(LogLevel.Warn, "warn: " + message);
+  ctx.log(LogLevel.Error, "error: " + message);
+  return Value.ofInt(4);
+}
+
+function fetchJson(ctx: Context): Value {
+  const response = ctx.fetch(new FetchRequest(ctx.argString(0)).header("X-Conformance", "yes").expectJson());
+  if (response === null) return ctx.failWithFetchError();
+  const servedBy = response.header("x-served-by");
+  return Value.map()
+    .set("status", Value.ofInt(response.status))
+    .set("served_by", servedBy !== null ? Value.ofString(servedBy) : Value.nil())
+    .set("json", response.json);
+}
+
+function postJson(ctx: Context): Value {
+  const request = new FetchRequest(ctx.argString(0)).withMethod("POST").sendJson(ctx.arg(1)).expectJson();
+  const response = ctx.fetch(request);
+  if (response === null) return ctx.failWithFetchError();
+  return response.json;
+}
+
+function fetchBytes(ctx: Context): Value {
+  const response = ctx.fetch(new FetchRequest(ctx.argString(0)).expectBinary());
+  if (response === null) return ctx.failWithFetchError();
+  return Value.ofBytes(response.bytes);
+}
+
+function fetchStatus(ctx: Context): Value {
+  const response = ctx.fetch(new FetchRequest(ctx.argString(0)));
+  if (response === null) return ctx.failWithFetchError();
+  return Value.ofInt(response.status);
+}
+
+function fetchOrFallback(ctx: Context): Value {
+  const response = ctx.fetch(new FetchRequest(ctx.argString(0)));
+  if (response === null) return Value.ofString("fallback: " + ctx.fetchKind);
+  return Value.ofString("status " + response.status.toString());
+}
+
+function pick(ctx: Context): Value {
+  return Value.ofString(ctx.argString(0));
+}
+
+function bump(ctx: Context): Value {
+  return Value.ofInt(ctx.argInt(0) + 1);
+}
+
+function items(ctx: Context): Value {
+  const count = ctx.argInt(0);
+  const continuation = ctx.continuation();
+  let offset: i64 = 0;
+  if (continuation !== null) {
+    const at = continuation.get("offset");
+    if (at !== null) offset = at.asInt();
+  }
+  const end = offset + 2 < count ? offset + 2 : count;
+  const rows = new Array<Value>();
+  for (let i = offset; i < end; i++) {
+    rows.push(Value.map().set("id", Value.ofInt(i)).set("name", Value.ofString("item " + i.toString())));
+  }
+  return ctx.page(rows, end < count ? Value.map().set("offset", Value.ofInt(end)) : null);
+}
+
+function updateItems(ctx: Context): Value {
+  const updates = ctx.updates();
+  const results = Value.array();
+  for (let i = 0; i < updates.length; i++) {
+    const row = updates[i].get("new");
+    const name = row !== null ? row.get("name") : null;
+    if (row === null || name === null || name.asString().length == 0) {
+      results.push(Value.map().set("err", Value.ofString("name must not be empty")));
+      continue;
+    }
+    const id = row.get("id");
+    const updated = Value.map()
+      .set("id", id !== null ? id : Value.nil())
+      .set("name", Value.ofString(name.asString() + "!"));
+    results.push(Value.map().set("ok", updated));
+  }
+  return results;
+}
+
+function dyn(ctx: Context): Value {
+  return ctx.page([Value.map().set("id", Value.ofString("one"))]);
+}
+
+const FRUITS = ["Apple", "Banana", "Blueberry", "Cherry"];
+
+function completeFruit(ctx: Context): Value {
+  const search = ctx.search().toLowerCase();
+  const matches = Value.array();
+  for (let i = 0; i < FRUITS.length; i++) {
+    const lower = FRUITS[i].toLowerCase();
+    if (!lower.startsWith(search)) continue;
+    matches.push(Value.map().set("display", Value.ofString(FRUITS[i])).set("value", Value.ofString(lower)));
+  }
+  return matches;
+}
+
+function urlChoice(display: string, url: string): Value {
+  return Value.map().set("display", Value.ofString(display)).set("url", Value.ofString(url));
+}
+
+function dynUrls(ctx: Context): Value {
+  return Value.array().push(urlChoice("Alpha", "dyn://alpha")).push(urlChoice("Beta", "dyn://beta"));
+}
+
+function dynSchema(ctx: Context): Value {
+  return Value.map()
+    .set("type", Value.ofString("object"))
+    .set("description", Value.ofString(ctx.url()))
+    .set("id_property", Value.ofString("id"))
+    .set("properties", Value.map().set("id", Value.map().set("type", Value.ofString("string"))));
+}
+
+function connectionName(ctx: Context): Value {
+  const id = ctx.connectionId();
+  return Value.ofString(id !== null ? "Conformance for " + id : "Conformance");
+}
+
+corral.formula("Echo", echo);
+corral.formula("Build", build);
+corral.formula("Fail", fail);
+corral.formula("Log", logAll);
+corral.formula("FetchJson", fetchJson);
+corral.formula("PostJson", postJson);
+corral.formula("FetchBytes", fetchBytes);
+corral.formula("FetchStatus", fetchStatus);
+corral.formula("FetchOrFallback", fetchOrFallback);
+corral.formula("Pick", pick);
+corral.action("Bump", bump);
+corral.syncTable("Items", items);
+corral.syncTable("Dyn", dyn);
+corral.syncUpdate("Items", updateItems);
+corral.autocomplete("Pick", completeFruit);
+corral.dynamicUrls("Dyn", dynUrls);
+corral.dynamicSchema("Dyn", dynSchema);
+corral.connectionName(connectionName);

@@ -1,0 +1,295 @@
+/* The conformance pack in C (see ../pack.toml and tests/test_conformance.py). */
+#define CORRAL_IMPLEMENTATION
+#include "corral.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static int echo(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    (void)ctx;
+    const corral_value *value = corral_index(args, 0);
+    if (value) corral_write_value(out, value); else corral_write_nil(out);
+    return 0;
+}
+
+static int build(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    (void)ctx; (void)args;
+    static const uint8_t bytes[] = { 0x00, 0x01, 0xfe, 0xff };
+    corral_value list = corral_new_array();
+    corral_array_push(&list, corral_new_int(1));
+    corral_array_push(&list, corral_new_str("two"));
+    corral_array_push(&list, corral_new_double(3.5));
+    corral_array_push(&list, corral_new_nil());
+    corral_value deeper = corral_new_array();
+    corral_array_push(&deeper, corral_new_array());
+    corral_array_push(&deeper, corral_new_map());
+    corral_value deep = corral_new_map();
+    corral_map_put(&deep, "deeper", deeper);
+    corral_value nested = corral_new_map();
+    corral_map_put(&nested, "deep", deep);
+
+    corral_value v = corral_new_map();
+    corral_map_put(&v, "nil", corral_new_nil());
+    corral_map_put(&v, "yes", corral_new_bool(true));
+    corral_map_put(&v, "no", corral_new_bool(false));
+    corral_map_put(&v, "small", corral_new_int(7));
+    corral_map_put(&v, "negative", corral_new_int(-33));
+    corral_map_put(&v, "int32", corral_new_int(-70000));
+    corral_map_put(&v, "big", corral_new_int((int64_t)1 << 40));
+    corral_map_put(&v, "min64", corral_new_int(INT64_MIN));
+    corral_map_put(&v, "max_u64", corral_new_uint(UINT64_MAX));
+    corral_map_put(&v, "float", corral_new_double(3.25));
+    corral_map_put(&v, "text", corral_new_str("naïve ☃ 日本"));
+    corral_map_put(&v, "empty", corral_new_str(""));
+    corral_map_put(&v, "bytes", corral_new_bin(bytes, sizeof bytes));
+    corral_map_put(&v, "list", list);
+    corral_map_put(&v, "nested", nested);
+    corral_write_value(out, &v);
+    return 0;
+}
+
+static int fail(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    (void)out;
+    const char *message; uint32_t len;
+    if (!corral_arg_str(ctx, args, 0, &message, &len)) return -1;
+    return corral_fail(ctx, "%.*s", (int)len, message);
+}
+
+static int log_all(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    const char *message; uint32_t len;
+    if (!corral_arg_str(ctx, args, 0, &message, &len)) return -1;
+    corral_log(CORRAL_DEBUG, "debug: %.*s", (int)len, message);
+    corral_log(CORRAL_INFO, "info: %.*s", (int)len, message);
+    corral_log(CORRAL_WARN, "warn: %.*s", (int)len, message);
+    corral_log(CORRAL_ERROR, "error: %.*s", (int)len, message);
+    corral_write_int(out, 4);
+    return 0;
+}
+
+/* The url argument as a NUL-terminated string. */
+static char *url_arg(corral_ctx *ctx, const corral_value *args) {
+    const char *url; uint32_t len;
+    if (!corral_arg_str(ctx, args, 0, &url, &len)) return NULL;
+    char *copy = malloc(len + 1);
+    if (!copy) { corral_fail(ctx, "out of memory"); return NULL; }
+    memcpy(copy, url, len);
+    copy[len] = 0;
+    return copy;
+}
+
+static int fetch_json(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    char *url = url_arg(ctx, args);
+    if (!url) return -1;
+    static const char *const headers[] = { "X-Conformance", "yes", NULL };
+    corral_fetch_request req = { .url = url, .headers = headers, .json = true };
+    corral_response resp;
+    if (corral_fetch(ctx, &req, &resp) != 0) return -1;
+    const char *served_by; uint32_t served_len;
+    corral_value v = corral_new_map();
+    corral_map_put(&v, "status", corral_new_int(resp.status));
+    corral_map_put(&v, "served_by", corral_response_header(&resp, "x-served-by", &served_by, &served_len)
+                                        ? corral_new_strn(served_by, served_len) : corral_new_nil());
+    corral_map_put(&v, "json", resp.json ? *resp.json : corral_new_nil());
+    corral_write_value(out, &v);
+    return 0;
+}
+
+static int post_json(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    char *url = url_arg(ctx, args);
+    if (!url) return -1;
+    const corral_value *payload = corral_index(args, 1);
+    corral_value nil = corral_new_nil();
+    corral_fetch_request req = { .method = "POST", .url = url, .json_body = payload ? payload : &nil,
+                                 .json = true };
+    corral_response resp;
+    if (corral_fetch(ctx, &req, &resp) != 0) return -1;
+    if (resp.json) corral_write_value(out, resp.json); else corral_write_nil(out);
+    return 0;
+}
+
+static int fetch_bytes(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    char *url = url_arg(ctx, args);
+    if (!url) return -1;
+    corral_fetch_request req = { .url = url, .binary = true };
+    corral_response resp;
+    if (corral_fetch(ctx, &req, &resp) != 0) return -1;
+    corral_write_bin(out, (const uint8_t *)resp.body, resp.body_len);
+    return 0;
+}
+
+static int fetch_status(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    char *url = url_arg(ctx, args);
+    if (!url) return -1;
+    corral_fetch_request req = { .url = url };
+    corral_response resp;
+    if (corral_fetch(ctx, &req, &resp) != 0) return -1;
+    corral_write_int(out, resp.status);
+    return 0;
+}
+
+static int fetch_or_fallback(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    char *url = url_arg(ctx, args);
+    if (!url) return -1;
+    corral_fetch_request req = { .url = url };
+    corral_response resp;
+    if (corral_fetch(ctx, &req, &resp) != 0) {
+        corral_write_fmt(out, "fallback: %s", ctx->fetch_kind);
+        return 0;
+    }
+    corral_write_fmt(out, "status %lld", (long long)resp.status);
+    return 0;
+}
+
+static int pick(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    const char *fruit; uint32_t len;
+    if (!corral_arg_str(ctx, args, 0, &fruit, &len)) return -1;
+    corral_write_strn(out, fruit, len);
+    return 0;
+}
+
+static int bump(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    int64_t n;
+    if (!corral_arg_int(ctx, args, 0, &n)) return -1;
+    corral_write_int(out, n + 1);
+    return 0;
+}
+
+static int items(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    int64_t count, offset = 0;
+    if (!corral_arg_int(ctx, args, 0, &count)) return -1;
+    const corral_value *continuation = corral_continuation(ctx);
+    if (continuation) corral_as_int(corral_get(continuation, "offset"), &offset);
+    int64_t end = offset + 2 < count ? offset + 2 : count;
+    corral_value rows = corral_new_array();
+    for (int64_t i = offset; i < end; i++) {
+        char *name = malloc(32);
+        if (!name) return corral_fail(ctx, "out of memory");
+        snprintf(name, 32, "item %lld", (long long)i);
+        corral_value row = corral_new_map();
+        corral_map_put(&row, "id", corral_new_int(i));
+        corral_map_put(&row, "name", corral_new_str(name));
+        corral_array_push(&rows, row);
+    }
+    corral_value next = corral_new_map();
+    corral_map_put(&next, "offset", corral_new_int(end));
+    corral_write_page(out, &rows, end < count ? &next : NULL);
+    return 0;
+}
+
+static int update_items(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    (void)ctx;
+    const corral_value *updates = corral_index(args, 0);
+    uint32_t n = updates && updates->type == CORRAL_ARRAY ? updates->as.array.len : 0;
+    corral_write_array(out, n);
+    for (uint32_t i = 0; i < n; i++) {
+        const corral_value *row = corral_get(corral_index(updates, i), "new");
+        const corral_value *name = corral_get(row, "name"), *id = corral_get(row, "id");
+        corral_write_map(out, 1);
+        if (!name || name->type != CORRAL_STR || name->as.s.len == 0) {
+            corral_write_str(out, "err");
+            corral_write_str(out, "name must not be empty");
+            continue;
+        }
+        corral_write_str(out, "ok");
+        corral_write_map(out, 2);
+        corral_write_str(out, "id");
+        if (id) corral_write_value(out, id); else corral_write_nil(out);
+        corral_write_str(out, "name");
+        corral_write_fmt(out, "%.*s!", (int)name->as.s.len, name->as.s.ptr);
+    }
+    return 0;
+}
+
+static int dyn(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    (void)ctx; (void)args;
+    corral_value row = corral_new_map();
+    corral_map_put(&row, "id", corral_new_str("one"));
+    corral_value rows = corral_new_array();
+    corral_array_push(&rows, row);
+    corral_write_page(out, &rows, NULL);
+    return 0;
+}
+
+static const char *const fruits[] = { "Apple", "Banana", "Blueberry", "Cherry" };
+
+static int complete_fruit(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    const char *search; uint32_t len;
+    if (!corral_arg_str(ctx, args, 0, &search, &len)) return -1;
+    corral_value matches = corral_new_array();
+    for (size_t i = 0; i < sizeof fruits / sizeof fruits[0]; i++) {
+        size_t n = strlen(fruits[i]);
+        if (n < len || strncasecmp(fruits[i], search, len) != 0) continue;
+        char *lower = malloc(n + 1);
+        if (!lower) return corral_fail(ctx, "out of memory");
+        for (size_t k = 0; k <= n; k++) lower[k] = (char)tolower((unsigned char)fruits[i][k]);
+        corral_value choice = corral_new_map();
+        corral_map_put(&choice, "display", corral_new_str(fruits[i]));
+        corral_map_put(&choice, "value", corral_new_str(lower));
+        corral_array_push(&matches, choice);
+    }
+    corral_write_value(out, &matches);
+    return 0;
+}
+
+static corral_value url_choice(const char *display, const char *url) {
+    corral_value v = corral_new_map();
+    corral_map_put(&v, "display", corral_new_str(display));
+    corral_map_put(&v, "url", corral_new_str(url));
+    return v;
+}
+
+static int dyn_urls(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    (void)ctx; (void)args;
+    corral_value urls = corral_new_array();
+    corral_array_push(&urls, url_choice("Alpha", "dyn://alpha"));
+    corral_array_push(&urls, url_choice("Beta", "dyn://beta"));
+    corral_write_value(out, &urls);
+    return 0;
+}
+
+static int dyn_schema(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    const char *url; uint32_t len;
+    if (!corral_arg_str(ctx, args, 0, &url, &len)) return -1;
+    corral_value id = corral_new_map();
+    corral_map_put(&id, "type", corral_new_str("string"));
+    corral_value properties = corral_new_map();
+    corral_map_put(&properties, "id", id);
+    corral_value schema = corral_new_map();
+    corral_map_put(&schema, "type", corral_new_str("object"));
+    corral_map_put(&schema, "description", corral_new_strn(url, len));
+    corral_map_put(&schema, "id_property", corral_new_str("id"));
+    corral_map_put(&schema, "properties", properties);
+    corral_write_value(out, &schema);
+    return 0;
+}
+
+static int connection_name(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    (void)args;
+    const char *id; uint32_t len;
+    if (corral_connection_id(ctx, &id, &len)) corral_write_fmt(out, "Conformance for %.*s", (int)len, id);
+    else corral_write_str(out, "Conformance");
+    return 0;
+}
+
+CORRAL_PACK(
+    CORRAL_FORMULA("Echo", echo),
+    CORRAL_FORMULA("Build", build),
+    CORRAL_FORMULA("Fail", fail),
+    CORRAL_FORMULA("Log", log_all),
+    CORRAL_FORMULA("FetchJson", fetch_json),
+    CORRAL_FORMULA("PostJson", post_json),
+    CORRAL_FORMULA("FetchBytes", fetch_bytes),
+    CORRAL_FORMULA("FetchStatus", fetch_status),
+    CORRAL_FORMULA("FetchOrFallback", fetch_or_fallback),
+    CORRAL_FORMULA("Pick", pick),
+    CORRAL_ACTION("Bump", bump),
+    CORRAL_SYNC("Items", items),
+    CORRAL_SYNC("Dyn", dyn),
+    CORRAL_SYNC_UPDATE("Items", update_items),
+    CORRAL_AUTOCOMPLETE("Pick", complete_fruit),
+    CORRAL_DYNAMIC_URLS("Dyn", dyn_urls),
+    CORRAL_DYNAMIC_SCHEMA("Dyn", dyn_schema),
+    CORRAL_CONNECTION_NAME(connection_name),
+)

@@ -1,0 +1,264 @@
+"""One conformance pack, written once per SDK language, held to the same assertions.
+
+tests/conformance/<language>/ each hold the same pack.toml (only ``[pack].build`` differs,
+which the first test checks) and a source file implementing it with that language's SDK.
+Every test below runs against all three builds: a difference between SDKs fails here.
+Fetches go through a real host (policy, pinned transport) to a fixture server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import wasmtime
+
+import corral
+from corral import FetchDenied, GuestError, NotFoundError, Sandbox
+from corral._build import build_pack
+from corral._manifest import load_manifest_file
+from corral._sync import dynamic_schema
+from corral.testing import FixtureRequest, FixtureServer, PackHarness, Reply
+
+CONFORMANCE = Path(__file__).resolve().parent / "conformance"
+LANGUAGES = ("zig", "c", "assemblyscript")
+BINARY = bytes(range(256))
+JSON_BODY = {"hello": "wörld", "n": [1, 2.5, None, True]}
+
+#: Every MessagePack type, in the encodings that matter (fix, 8, 16, 32, 64 bits).
+ROUND_TRIP: list[Any] = [
+    None, True, False,
+    0, 1, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**63 - 1, 2**64 - 1,
+    -1, -32, -33, -128, -129, -32768, -32769, -2**31, -2**31 - 1, -2**63,
+    0.0, 1.5, -0.25, 1e300, -2.5e-300, math.inf,
+    "", "a", "héllo wörld", "日本語のテキスト", "emoji 🎉🦀", "x" * 31, "y" * 32, "z" * 300,
+    "w" * 70_000,
+    b"", b"\x00\xff\x80", bytes(300), bytes(70_000),
+    [], [1, "two", 3.0, None, False], list(range(20)), list(range(70_000)),
+    {}, {"a": 1}, {f"k{i}": i for i in range(20)},
+    {"nested": {"deeper": [{"deepest": [[], {}, [None]]}]}, "unicode ключ": "значение"},
+]
+
+EXPECTED_BUILD = {
+    "nil": None, "yes": True, "no": False, "small": 7, "negative": -33, "int32": -70000,
+    "big": 2**40, "min64": -2**63, "max_u64": 2**64 - 1, "float": 3.25,
+    "text": "naïve ☃ 日本", "empty": "", "bytes": b"\x00\x01\xfe\xff",
+    "list": [1, "two", 3.5, None], "nested": {"deep": {"deeper": [[], {}]}},
+}
+
+
+@pytest.fixture(scope="module", params=LANGUAGES)
+def wasm_path(request: pytest.FixtureRequest) -> Path:
+    return build_pack(CONFORMANCE / str(request.param)).path
+
+
+@pytest.fixture(scope="module")
+def pack(wasm_path: Path, sandbox: Sandbox) -> corral.Pack:
+    return corral.load_pack(wasm_path, sandbox=sandbox)
+
+
+def _echo_reply(request: FixtureRequest) -> Reply:
+    return Reply(json={"content_type": request.headers.get("content-type"),
+                       "method": request.method, "received": request.json})
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[FixtureServer]:
+    with FixtureServer() as server:
+        server.route("GET", "/json", json=JSON_BODY, headers={"X-Served-By": "fixture"})
+        server.route("POST", "/echo", _echo_reply)
+        server.route("GET", "/bytes", body=BINARY,
+                     headers={"Content-Type": "application/octet-stream"})
+        server.route("GET", "/missing", status=404, json={"message": "nothing here"})
+        yield server
+
+
+@pytest.fixture(scope="module")
+def harness(wasm_path: Path, api: FixtureServer) -> Iterator[PackHarness]:
+    with PackHarness(wasm_path, server=api) as running:
+        yield running
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal, and of the same Python types all the way down (True is not 1, 1.0 is not 1)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return bool(a == b)
+
+
+# -- the pack set itself ------------------------------------------------------------------
+
+
+def test_the_three_manifests_are_the_same_but_for_the_build() -> None:
+    manifests = {}
+    for language in LANGUAGES:
+        manifest = load_manifest_file(CONFORMANCE / language / "pack.toml")
+        assert manifest.build["language"] == language
+        # The embedded form (what a built pack carries) leaves the build settings out.
+        manifests[language] = json.loads(manifest.to_json())
+    assert manifests["c"] == manifests["zig"]
+    assert manifests["assemblyscript"] == manifests["zig"]
+
+
+def test_the_module_imports_only_corral_fetch_and_log(wasm_path: Path) -> None:
+    module = wasmtime.Module.from_file(wasmtime.Engine(), str(wasm_path))
+    imports = {(i.module, i.name) for i in module.imports}
+    assert imports <= {("corral", "fetch"), ("corral", "log")}, imports
+    exports = {e.name for e in module.exports}
+    assert {"memory", "corral_alloc", "corral_call", "corral_abi_v1"} <= exports
+
+
+# -- values -------------------------------------------------------------------------------
+
+
+def test_every_messagepack_type_round_trips(pack: corral.Pack) -> None:
+    for value in ROUND_TRIP:
+        result = pack.invoke("formula", "Echo", [value])
+        assert same(result, value), f"{value!r:.80} came back as {result!r:.80}"
+
+
+def test_values_built_with_the_sdk_helpers(pack: corral.Pack) -> None:
+    built = pack.call("Build")
+    assert same(built, EXPECTED_BUILD), built
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+def test_a_user_error_carries_the_packs_message(pack: corral.Pack) -> None:
+    with pytest.raises(GuestError) as info:
+        pack.call("Fail", "the sky is falling ☂")
+    assert info.value.message == "conformance.Fail: the sky is falling ☂"
+    assert info.value.guest_kind == "user"
+    assert info.value.formula == "Fail"
+
+
+def test_an_argument_of_the_wrong_type_is_a_guest_error_naming_it(pack: corral.Pack) -> None:
+    with pytest.raises(GuestError, match="argument 1"):
+        pack.invoke("formula", "Fail", [123])
+
+
+def test_unknown_names_and_ops_are_not_found(pack: corral.Pack) -> None:
+    with pytest.raises(NotFoundError, match="Nope"):
+        pack.invoke("formula", "Nope", [])
+    with pytest.raises(NotFoundError):
+        pack.invoke("no_such_op", "Echo", [])
+    with pytest.raises(NotFoundError):
+        pack.invoke("sync", "Echo", [])
+
+
+# -- logs and actions ---------------------------------------------------------------------
+
+
+def test_logs_arrive_at_their_levels(pack: corral.Pack, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="corral.pack.conformance"):
+        assert pack.call("Log", "ping ✓") == 4
+    seen = [(r.levelno, r.getMessage()) for r in caplog.records
+            if r.name == "corral.pack.conformance"]
+    assert seen == [(logging.DEBUG, "debug: ping ✓"), (logging.INFO, "info: ping ✓"),
+                    (logging.WARNING, "warn: ping ✓"), (logging.ERROR, "error: ping ✓")]
+
+
+def test_an_action_runs_as_the_action_op(pack: corral.Pack) -> None:
+    assert pack.manifest.formula("Bump").is_action
+    assert pack.call("Bump", 41) == 42
+    assert pack.call("Bump", -2**40) == -2**40 + 1
+
+
+# -- fetch through the host ---------------------------------------------------------------
+
+
+def test_fetch_json_with_a_header(harness: PackHarness, api: FixtureServer) -> None:
+    before = api.hits("GET", "/json")
+    result = harness.call("FetchJson", "https://conformance.test/json")
+    assert result == {"status": 200, "served_by": "fixture", "json": JSON_BODY}
+    assert api.hits("GET", "/json") == before + 1
+    assert api.requests[-1].headers["x-conformance"] == "yes"
+
+
+def test_fetch_posts_a_json_body(harness: PackHarness) -> None:
+    payload = {"list": [1, "ü", None, True], "n": -7, "nested": {"x": 1.5}}
+    result = harness.call("PostJson", "https://conformance.test/echo", payload)
+    assert result == {"content_type": "application/json", "method": "POST", "received": payload}
+
+
+def test_fetch_binary_body(harness: PackHarness) -> None:
+    assert harness.call("FetchBytes", "https://conformance.test/bytes") == BINARY
+
+
+def test_an_http_error_status_is_a_response(harness: PackHarness) -> None:
+    assert harness.call("FetchStatus", "https://conformance.test/missing") == 404
+
+
+def test_a_refused_fetch_reaches_the_caller_with_its_rule(harness: PackHarness,
+                                                          api: FixtureServer) -> None:
+    before = len(api.requests)
+    with pytest.raises(FetchDenied) as info:
+        harness.call("FetchStatus", "https://elsewhere.test/json")
+    assert info.value.rule == "undeclared_domain"
+    assert len(api.requests) == before, "a refused request must never leave the host"
+
+
+def test_a_pack_may_handle_a_failed_fetch_itself(harness: PackHarness) -> None:
+    assert harness.call("FetchOrFallback", "https://elsewhere.test/x") == "fallback: denied"
+    assert harness.call("FetchOrFallback", "https://conformance.test/json") == "status 200"
+
+
+# -- sync tables --------------------------------------------------------------------------
+
+
+def test_sync_pages_follow_the_continuation(pack: corral.Pack) -> None:
+    first = pack.invoke("sync", "Items", [5])
+    assert first == {"rows": [{"id": 0, "name": "item 0"}, {"id": 1, "name": "item 1"}],
+                     "continuation": {"offset": 2}}
+    second = pack.invoke("sync", "Items", [5], extra={"continuation": first["continuation"]})
+    assert [r["id"] for r in second["rows"]] == [2, 3]
+    last = pack.invoke("sync", "Items", [5], extra={"continuation": {"offset": 4}})
+    assert last == {"rows": [{"id": 4, "name": "item 4"}], "continuation": None}
+
+
+def test_a_whole_sync_through_the_host(harness: PackHarness) -> None:
+    rows = harness.sync("Items", 7)
+    assert rows == [{"id": i, "name": f"item {i}"} for i in range(7)]
+
+
+def test_sync_update_answers_each_row(harness: PackHarness) -> None:
+    results = harness.sync_update("Items", [
+        {"previous": {"id": 1, "name": "a"}, "new": {"id": 1, "name": "b"}},
+        {"previous": {"id": 2, "name": "x"}, "new": {"id": 2, "name": ""}},
+    ])
+    assert [r.to_dict() for r in results] == [{"ok": {"id": 1, "name": "b!"}},
+                                              {"err": "name must not be empty"}]
+
+
+# -- autocomplete, dynamic tables, connection names ---------------------------------------
+
+
+def test_autocomplete(harness: PackHarness) -> None:
+    assert harness.autocomplete("Pick", "fruit", "B") == [
+        {"display": "Banana", "value": "banana"}, {"display": "Blueberry", "value": "blueberry"}]
+    assert len(harness.autocomplete("Pick", "fruit", "")) == 4
+    assert harness.autocomplete("Pick", "fruit", "zz") == []
+
+
+def test_dynamic_urls_schema_and_sync(harness: PackHarness) -> None:
+    assert harness.dynamic_urls("Dyn") == [{"display": "Alpha", "url": "dyn://alpha"},
+                                           {"display": "Beta", "url": "dyn://beta"}]
+    schema = dynamic_schema(harness.host, harness.pack, "Dyn", "dyn://beta")
+    assert schema.description == "dyn://beta"
+    assert schema.id_property == "id"
+    assert harness.sync("Dyn", dynamic_url="dyn://alpha") == [{"id": "one"}]
+
+
+def test_connection_name(pack: corral.Pack) -> None:
+    assert pack.invoke("connection_name", "", ctx={"connection": {"id": "c-42"}}) == \
+        "Conformance for c-42"
+    assert pack.invoke("connection_name", "") == "Conformance"
