@@ -22,7 +22,7 @@
  * What a handler gets in `args`, by op (the same as the Zig SDK):
  *   formula, action, sync   the call's arguments (corral_continuation() for sync)
  *   sync_update             [updates]            -> write [{ok: row} | {err: message}]
- *   autocomplete            [search, args]       -> write [{display, value}]
+ *   autocomplete            [search, args, param] -> write [{display, value}]
  *   dynamic_urls            []                   -> write [{display, url}]
  *   dynamic_schema          [url]                -> write a schema map
  *   connection_name         []                   -> write a string
@@ -121,6 +121,8 @@ const corral_value *corral_continuation(corral_ctx *ctx);
 const corral_value *corral_ctx_field(corral_ctx *ctx, const char *name);
 /* The caller's connection id; false when the call has no connection. */
 bool corral_connection_id(corral_ctx *ctx, const char **ptr, uint32_t *len);
+/* A dynamic table's URL (`sync`, `sync_update` and `dynamic_schema` of a dynamic table). */
+bool corral_dynamic_url(corral_ctx *ctx, const char **ptr, uint32_t *len);
 
 /* Building values (for corral_write_value, json_body, pages). */
 corral_value corral_new_nil(void);
@@ -357,6 +359,13 @@ bool corral_connection_id(corral_ctx *ctx, const char **ptr, uint32_t *len) {
     const corral_value *id = corral_get(corral_ctx_field(ctx, "connection"), "id");
     if (!id || id->type != CORRAL_STR) return false;
     *ptr = id->as.s.ptr; *len = id->as.s.len;
+    return true;
+}
+
+bool corral_dynamic_url(corral_ctx *ctx, const char **ptr, uint32_t *len) {
+    const corral_value *url = corral_get(&ctx->request, "url");
+    if (!url || url->type != CORRAL_STR) return false;
+    *ptr = url->as.s.ptr; *len = url->as.s.len;
     return true;
 }
 
@@ -673,7 +682,8 @@ static const corral_value *corral__handler_args(corral_ctx *ctx, const corral_va
         ok = corral_array_push(args, *corral__request_field(ctx, "updates"));
     } else if (corral_str_eq(op, "autocomplete")) {
         ok = corral_array_push(args, *corral__request_field(ctx, "search")) &&
-             corral_array_push(args, given ? *given : corral_new_array());
+             corral_array_push(args, given ? *given : corral_new_array()) &&
+             corral_array_push(args, *corral__request_field(ctx, "param"));
     } else if (corral_str_eq(op, "dynamic_schema")) {
         ok = corral_array_push(args, *corral__request_field(ctx, "url"));
     } else if (corral_str_eq(op, "dynamic_urls") || corral_str_eq(op, "connection_name")) {
