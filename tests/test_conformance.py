@@ -18,7 +18,7 @@ import pytest
 import wasmtime
 
 import corral
-from corral import FetchDenied, GuestError, NotFoundError, Sandbox
+from corral import FetchDenied, GuestError, GuestTrap, NotFoundError, Sandbox
 from corral._build import build_pack
 from corral._manifest import load_manifest_file
 from corral._sync import dynamic_schema
@@ -153,6 +153,13 @@ def test_unknown_names_and_ops_are_not_found(pack: corral.Pack) -> None:
         pack.invoke("no_such_op", "Echo", [])
     with pytest.raises(NotFoundError):
         pack.invoke("sync", "Echo", [])
+
+
+def test_a_crash_is_a_trap_and_the_pack_keeps_working(pack: corral.Pack) -> None:
+    with pytest.raises(GuestTrap) as info:
+        pack.call("Crash")
+    assert info.value.formula == "Crash"
+    assert pack.call("Bump", 1) == 2, "the next call gets a fresh instance"
 
 
 # -- logs and actions ---------------------------------------------------------------------

@@ -85,6 +85,10 @@ function pick(ctx: Context): Value {
   return Value.ofString(ctx.argString(0));
 }
 
+function crash(ctx: Context): Value {
+  throw new Error("crash on purpose");
+}
+
 function bump(ctx: Context): Value {
   return Value.ofInt(ctx.argInt(0) + 1);
 }
@@ -172,6 +176,7 @@ corral.formula("FetchBytes", fetchBytes);
 corral.formula("FetchStatus", fetchStatus);
 corral.formula("FetchOrFallback", fetchOrFallback);
 corral.formula("Pick", pick);
+corral.formula("Crash", crash);
 corral.action("Bump", bump);
 corral.syncTable("Items", items);
 corral.syncTable("Dyn", dyn);

@@ -149,6 +149,11 @@ static int pick(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
     return 0;
 }
 
+static int crash(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    (void)ctx; (void)args; (void)out;
+    __builtin_trap();
+}
+
 static int bump(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
     int64_t n;
     if (!corral_arg_int(ctx, args, 0, &n)) return -1;
@@ -284,6 +289,7 @@ CORRAL_PACK(
     CORRAL_FORMULA("FetchStatus", fetch_status),
     CORRAL_FORMULA("FetchOrFallback", fetch_or_fallback),
     CORRAL_FORMULA("Pick", pick),
+    CORRAL_FORMULA("Crash", crash),
     CORRAL_ACTION("Bump", bump),
     CORRAL_SYNC("Items", items),
     CORRAL_SYNC("Dyn", dyn),

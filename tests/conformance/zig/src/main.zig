@@ -19,6 +19,7 @@ pub const formulas = .{
     .FetchStatus = fetchStatus,
     .FetchOrFallback = fetchOrFallback,
     .Pick = pick,
+    .Crash = crash,
 };
 pub const actions = .{ .Bump = bump };
 pub const sync_tables = .{ .Items = items, .Dyn = dyn };
@@ -114,6 +115,10 @@ fn fetchOrFallback(ctx: *Context, url: []const u8) ![]const u8 {
 
 fn pick(fruit: []const u8) []const u8 {
     return fruit;
+}
+
+fn crash() []const u8 {
+    @panic("crash on purpose");
 }
 
 fn bump(n: i64) i64 {
