@@ -49,6 +49,7 @@ class OAuthServer:
         self.expect_headers: dict[str, str] = {}
         self.expect_params: dict[str, str] = {}
         self.refusing_refresh = False
+        self.static_token = "static-token-for-whoami"
         self.issued_access: list[str] = []
         self.issued_refresh: list[str] = []
         self.last_token_form: dict[str, str] = {}
@@ -171,6 +172,10 @@ class OAuthServer:
             auth = headers.get("authorization", "")
             token = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
             return 200 if self.is_live(token) else 401
+        if path == "/api/whoami":
+            auth = headers.get("authorization", "")
+            token = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
+            return 200 if self.is_live(token) or token == self.static_token else 401
         if path == "/api/static":
             for name, value in self.expect_headers.items():
                 if headers.get(name.lower()) != value:
@@ -195,7 +200,10 @@ def _handler_for(server: OAuthServer) -> type[BaseHTTPRequestHandler]:
                 return
             lowered = {k.lower(): v for k, v in self.headers.items()}
             status = server.api(parts.path, lowered, parse_qs(parts.query))
-            self._reply(status, {"ok": status == 200})
+            body: dict[str, Any] = {"ok": status == 200}
+            if parts.path == "/api/whoami" and status == 200:
+                body["login"] = "ada"
+            self._reply(status, body)
 
         def do_POST(self) -> None:
             if urlsplit(self.path).path != "/token":

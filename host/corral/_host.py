@@ -100,7 +100,7 @@ class Host:
         self._fetch_transport = fetch_transport
         self._resolver = resolver
         self._clock = clock or time.time
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._fetch_client: Any = None
         self._connections: Any = None
         self._scheduler: Any = None
@@ -252,7 +252,7 @@ class Host:
         definition = pack.manifest.formula(call.formula)
         credentials = self._credentials_for(pack.manifest, definition.connection,
                                             call.connection_id, call.principal)
-        ctx = self._guest_ctx(call.connection_id)
+        ctx = self._guest_ctx(call.connection_id, pack)
         op = "action" if definition.is_action else "formula"
         stats = CallStats()
         started = time.perf_counter()
@@ -270,8 +270,10 @@ class Host:
             self.metrics.call_done(pack.name, definition.name, outcome,
                                    time.perf_counter() - started, stats.fuel_used)
 
-    def _guest_ctx(self, connection_id: str | None) -> dict[str, Any]:
+    def _guest_ctx(self, connection_id: str | None, pack: Pack | None = None) -> dict[str, Any]:
         ctx: dict[str, Any] = {"invocation_id": uuid.uuid4().hex}
+        if pack is not None:
+            ctx["domains"] = list(pack.manifest.network_domains)
         if connection_id:
             ctx["connection"] = {"id": connection_id}
         return ctx
@@ -327,8 +329,35 @@ class Host:
                     principal: str | None) -> Credentials | None:
         return self._credentials_for(pack.manifest, mode, connection_id, principal)
 
-    def guest_ctx(self, connection_id: str | None) -> dict[str, Any]:
-        return self._guest_ctx(connection_id)
+    def guest_ctx(self, connection_id: str | None, pack: Pack | None = None) -> dict[str, Any]:
+        return self._guest_ctx(connection_id, pack)
+
+    # -- connections ----------------------------------------------------------------------
+
+    def create_connection(self, *, principal: str, pack: str, secret: Mapping[str, Any],
+                          name: str | None = None) -> Any:
+        """Store a connection; unnamed, the pack's ``connection_name`` op names it."""
+        found = self.registry.get(pack)
+        info = self.connections.create(principal=principal, pack=found.manifest,
+                                       name=name or f"{found.name} connection", secret=secret)
+        if name is None:
+            named = self.name_connection(principal, found, info.id)
+            if named:
+                info = self.connections.rename(principal, info.id, named)
+        return info
+
+    def name_connection(self, principal: str, pack: Pack, connection_id: str) -> str | None:
+        """Ask the pack (through its ``connection_name`` op) what to call a connection."""
+        credentials = self._credentials_for(pack.manifest, "optional", connection_id, principal)
+        try:
+            value = pack.invoke("connection_name", "", [],
+                                ctx=self._guest_ctx(connection_id, pack),
+                                host=_PackHostCalls(self, pack, credentials))
+        except NotFoundError:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            return None
+        return value.strip()[:128]
 
 
 def open_host(data_dir: str | Path | None = None, *, packs: Sequence[str | Path] = (),
