@@ -1,0 +1,1 @@
+"""Corral's benchmarks (run from the repository root, e.g. ``python -m benchmarks.security``)."""

@@ -1,0 +1,84 @@
+"""What the benchmark host may reach: a scripted DNS and a loopback-only socket layer.
+
+``ScriptedResolver`` is the ``(name, port) -> [ips]`` function handed to
+``Host(settings, resolver=...)``. Some names answer private or metadata addresses, and
+``rebind.bench.test`` changes its answer between lookups (public first, loopback after),
+the way a DNS-rebinding attacker's name does.
+
+``LoopbackOnly`` is the last network hop of the host's own ``PinnedTransport``: every
+address the policy admitted arrives here. Loopback addresses are connected; any other
+address is refused and recorded, so no attack can leave the machine, and an attack that
+got a connection to a non-loopback address is visible as an egress attempt.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from collections import Counter
+from typing import Any, Iterable
+
+import httpcore
+
+PUBLIC_ADDRESS = "93.184.216.34"
+"""A globally routable address: the policy admits it, the egress guard never dials it."""
+
+_ANSWERS: dict[str, list[str]] = {
+    "internal.bench.test": ["10.1.2.3"],
+    "metadata.bench.test": ["169.254.169.254"],
+    "mapped.bench.test": ["::ffff:127.0.0.1"],
+    "nat64.bench.test": ["64:ff9b::a9fe:a9fe"],
+    "cgnat.bench.test": ["100.64.0.1"],
+    "mixed.bench.test": [PUBLIC_ADDRESS, "127.0.0.1"],
+    "public.bench.test": [PUBLIC_ADDRESS],
+}
+
+
+class ScriptedResolver:
+    """A DNS that answers from a script and counts every lookup."""
+
+    REBIND_NAME = "rebind.bench.test"
+
+    def __init__(self) -> None:
+        self.lookups: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str, port: int) -> list[str]:
+        with self._lock:
+            self.lookups[name] += 1
+            count = self.lookups[name]
+        if name == self.REBIND_NAME:
+            return [PUBLIC_ADDRESS] if count == 1 else ["127.0.0.1"]
+        return list(_ANSWERS.get(name, []))
+
+
+class LoopbackOnly(httpcore.NetworkBackend):
+    """Connects to loopback addresses only; records every other address it was given."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+        self._lock = threading.Lock()
+        self.blocked: list[tuple[str, int]] = []
+        self.connected: list[tuple[str, int]] = []
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        if not ipaddress.ip_address(host).is_loopback:
+            with self._lock:
+                self.blocked.append((host, port))
+            raise httpcore.ConnectError(f"the benchmark's egress guard kept {host}:{port} "
+                                        "off the network")
+        with self._lock:
+            self.connected.append((host, port))
+        return self._inner.connect_tcp(host, port, timeout=timeout,
+                                       local_address=local_address,
+                                       socket_options=socket_options)
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Iterable[Any] | None = None
+                            ) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("unix sockets are not part of the benchmark")
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)

@@ -1,0 +1,12 @@
+  (memory (export "memory") 4)
+  (func (export "corral_abi_v1"))
+  (global $top (mut i32) (i32.const 4096))
+  (global $allocs (mut i32) (i32.const 0))
+  (func $bump (param $n i32) (result i32) (local $p i32)
+    (local.set $p (global.get $top))
+    (global.set $top (i32.add (global.get $top) (local.get $n)))
+    (local.get $p))
+  ;; {"ok": nil}
+  (data (i32.const 32) "\81\a2ok\c0")
+  ;; {"url": "http://127.0.0.1/"}: a fetch request the policy refuses (written via alloc)
+  (data (i32.const 64) "\81\a3url\b1http://127.0.0.1/")
