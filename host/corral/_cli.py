@@ -154,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command_registrars() -> list[Callable[[Any], None]]:
     """Commands that live beside their feature (serve, sync, new, bench)."""
-    registrars: list[Callable[[Any], None]] = []
+    from ._sync_cli import register_sync_command
+
+    registrars: list[Callable[[Any], None]] = [register_sync_command]
     return registrars
 
 

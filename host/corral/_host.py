@@ -102,6 +102,7 @@ class Host:
         self._clock = clock or time.time
         self._lock = threading.RLock()
         self._fetch_client: Any = None
+        self._fetch_cache: Any = None
         self._connections: Any = None
         self._scheduler: Any = None
         self._evaluator: Any = None
@@ -121,7 +122,8 @@ class Host:
         if self._closed:
             return
         self._closed = True
-        for part in (self._scheduler, self._fetch_client, self._result_cache, self._connections):
+        for part in (self._scheduler, self._fetch_client, self._fetch_cache, self._result_cache,
+                     self._connections):
             if part is not None:
                 part.close()
         self.sandbox.close()
@@ -144,9 +146,9 @@ class Host:
                 config = FetchConfig(allow_http=self.settings.allow_http,
                                      host_map=dict(self.settings.host_map),
                                      **({"resolver": self._resolver} if self._resolver else {}))
-                cache = FetchCache(self.settings.data_dir / "fetch-cache",
-                                   map_size=self.settings.fetch_cache_bytes)
-                self._fetch_client = FetchClient(config, cache=cache,
+                self._fetch_cache = FetchCache(self.settings.data_dir / "fetch-cache",
+                                               map_size=self.settings.fetch_cache_bytes)
+                self._fetch_client = FetchClient(config, cache=self._fetch_cache,
                                                  transport=self._fetch_transport)
             return self._fetch_client
 
@@ -314,13 +316,46 @@ class Host:
 
     def sync(self, pack: str, table: str, *args: Any, connection: str | None = None,
              principal: str | None = None, deadline_s: float | None = None,
-             max_pages: int | None = None) -> Iterator[list[dict[str, Any]]]:
+             max_pages: int | None = None,
+             dynamic_url: str | None = None) -> Iterator[list[dict[str, Any]]]:
         """Run a sync table, yielding validated pages of rows as they arrive."""
         from ._sync import run_sync
 
-        found = self.registry.get(pack)
-        return run_sync(self, found, table, list(args), connection=connection,
-                        principal=principal, deadline_s=deadline_s, max_pages=max_pages)
+        return run_sync(self, self.registry.get(pack), table, list(args), connection=connection,
+                        principal=principal, deadline_s=deadline_s, max_pages=max_pages,
+                        dynamic_url=dynamic_url)
+
+    def sync_update(self, pack: str, table: str, updates: Sequence[Mapping[str, Any]],
+                    *args: Any, connection: str | None = None, principal: str | None = None,
+                    dynamic_url: str | None = None) -> list[Any]:
+        """Two-way sync: send edited rows back; one result per update, in order."""
+        from ._sync import sync_update
+
+        return sync_update(self, self.registry.get(pack), table, updates, list(args),
+                           connection=connection, principal=principal, dynamic_url=dynamic_url)
+
+    def dynamic_urls(self, pack: str, table: str, *, connection: str | None = None,
+                     principal: str | None = None) -> list[dict[str, str]]:
+        from ._sync import dynamic_urls
+
+        return dynamic_urls(self, self.registry.get(pack), table, connection=connection,
+                            principal=principal)
+
+    def dynamic_schema(self, pack: str, table: str, url: str, *,
+                       connection: str | None = None, principal: str | None = None) -> Any:
+        from ._sync import dynamic_schema
+
+        return dynamic_schema(self, self.registry.get(pack), table, url, connection=connection,
+                              principal=principal)
+
+    def autocomplete(self, pack: str, name: str, param: str, search: str, *args: Any,
+                     connection: str | None = None,
+                     principal: str | None = None) -> list[dict[str, Any]]:
+        """Suggestions ``[{display, value}]`` for a parameter that declares autocomplete."""
+        from ._sync import autocomplete
+
+        return autocomplete(self, self.registry.get(pack), name, param, search, list(args),
+                            connection=connection, principal=principal)
 
     def host_calls(self, pack: Pack, credentials: Credentials | None) -> _PackHostCalls:
         return _PackHostCalls(self, pack, credentials)
