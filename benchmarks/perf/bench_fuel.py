@@ -73,7 +73,7 @@ def _no_import(*args: Any) -> Any:
 def run(ctx: Context) -> BenchResult:
     result = BenchResult("fuel", TITLE)
     n = ctx.size(2_000_000, 4_000_000)
-    samples = ctx.size(5, 15)
+    samples = ctx.size(9, 21)
     wasm = perfbench_wasm()
     fueled, unfueled = _Runner(wasm, fuel=True), _Runner(wasm, fuel=False)
     expected = fueled.work(n)

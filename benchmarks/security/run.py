@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+from corral._bench import add_security_options
 from corral._build import repo_root
 
 from .corpus import all_attacks
@@ -89,17 +90,6 @@ def default_results_dir() -> Path:
     return repo_root() / "results" / "security"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true",
-                        help="run the fast subset (every category) instead of the full suite")
-    parser.add_argument("--json", type=Path, default=None, metavar="PATH",
-                        help="write the report as JSON (default results/security/report.json)")
-    parser.add_argument("--markdown", type=Path, default=None, metavar="PATH",
-                        help="write the report as Markdown (default results/security/report.md)")
-    parser.add_argument("--only", default=None,
-                        help="run only attacks of this category or whose name contains this")
-
-
 def run_from_args(args: argparse.Namespace) -> int:
     """Run, print the table, write JSON and Markdown; 0 only if everything was contained."""
     def show(outcome: Outcome) -> None:
@@ -117,7 +107,8 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.security",
-                                     description="Corral's security benchmark")
-    add_arguments(parser)
+    parser = argparse.ArgumentParser(prog="corral bench security",
+                                     description="Corral's security benchmark (also "
+                                                 "python -m benchmarks.security)")
+    add_security_options(parser)
     return run_from_args(parser.parse_args(argv))
