@@ -1,0 +1,135 @@
+"""Formulas evaluated through real packs: parallel pack calls, dedup, cache, short-circuit."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from corral import FormulaSyntaxError
+from corral._host import Host
+from corral._pack import read_manifest
+from corral._settings import Settings
+from corral._wasm import MANIFEST_SECTION, set_custom_section
+
+from .conftest import PACKS, TEST_PACKS, built
+
+HOST = "api.example.test"
+
+
+class HoldingServer:
+    """Holds every request for a moment and records the peak number in flight."""
+
+    def __init__(self, hold_s: float = 0.4) -> None:
+        self.active = self.peak = 0
+        self.paths: list[str] = []
+        lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (stdlib name)
+                with lock:
+                    outer.paths.append(self.path)
+                    outer.active += 1
+                    outer.peak = max(outer.peak, outer.active)
+                time.sleep(hold_s)
+                with lock:
+                    outer.active -= 1
+                body = json.dumps({"path": self.path}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = int(self.httpd.server_address[1])
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://{HOST}:{self.port}{path}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[HoldingServer]:
+    s = HoldingServer()
+    yield s
+    s.close()
+
+
+def make_host(tmp_path: Path, server: HoldingServer, **settings: Any) -> Host:
+    host = Host(Settings(data_dir=tmp_path / "data", allow_http=True,
+                         host_map={HOST: "127.0.0.1"}, **settings))
+    wasm = built(TEST_PACKS / "fetcher").read_bytes()
+    manifest = read_manifest(wasm).to_dict()
+    manifest["pack"]["network_domains"] = [f"{HOST}:{server.port}"]
+    manifest["limits"]["max_fetches"] = 50
+    for formula in manifest["formulas"]:
+        if formula["name"] == "Cached":
+            formula["cache_ttl_s"] = 60
+    host.register_bytes(set_custom_section(wasm, MANIFEST_SECTION, json.dumps(manifest).encode()))
+    host.register_dir(PACKS / "hello")
+    return host
+
+
+def calls(server: HoldingServer, formula: str, n: int) -> str:
+    return ", ".join(f'fetcher.{formula}("{server.url(f"/item/{i}")}")' for i in range(n))
+
+
+def test_eight_independent_pack_calls_are_in_flight_together(tmp_path: Path,
+                                                             server: HoldingServer) -> None:
+    with make_host(tmp_path, server) as host:
+        result = host.evaluate(f"=Count(List({calls(server, 'Fetch', 8)}))")
+    assert result == 8
+    assert server.peak == 8
+
+
+def test_a_per_pack_limit_caps_the_calls_in_flight(tmp_path: Path, server: HoldingServer) -> None:
+    with make_host(tmp_path, server, per_pack_concurrency=2) as host:
+        assert host.evaluate(f"=Count(List({calls(server, 'Fetch', 8)}))") == 8
+    assert server.peak == 2
+    assert len(server.paths) == 8
+
+
+def test_identical_calls_run_once_and_cached_results_are_reused(tmp_path: Path,
+                                                                server: HoldingServer) -> None:
+    url = server.url("/same")
+    formula = f'=First(List(fetcher.Cached("{url}", 60), fetcher.Cached("{url}", 60))).status'
+    with make_host(tmp_path, server) as host:
+        assert host.evaluate(f'=First(List(fetcher.Fetch("{url}"), fetcher.Fetch("{url}"))).status') == 200
+        assert server.paths.count("/same") == 1, "identical calls in one formula run once"
+        assert host.evaluate(formula) == 200
+        assert host.evaluate(formula) == 200
+    assert server.paths.count("/same") == 2, "the repeat within the TTL came from the cache"
+
+
+def test_the_untaken_branch_makes_no_call(tmp_path: Path, server: HoldingServer) -> None:
+    with make_host(tmp_path, server) as host:
+        assert host.evaluate(f'=If(1 > 2, fetcher.Fetch("{server.url("/no")}"), "skipped")') == "skipped"
+        assert host.evaluate(f'=Or(true, fetcher.Fetch("{server.url("/no")}"))') is True
+    assert server.paths == []
+
+
+def test_formulas_combine_pack_results_with_builtins(tmp_path: Path,
+                                                     server: HoldingServer) -> None:
+    with make_host(tmp_path, server) as host:
+        assert host.evaluate('=Upper(hello.Greet("Ada")) & " " & hello.Add(2, 3)') == "HELLO, ADA! 5"
+        assert host.evaluate('=hello.Describe("Anna").palindrome') is True
+        assert host.evaluate('=hello.WordCount(Join(" ", List("a", "b", "c")))') == 3
+        with pytest.raises(FormulaSyntaxError) as info:
+            host.evaluate('=hello.Greet("Ada"')
+        assert info.value.line == 1 and "^" in info.value.context
