@@ -50,7 +50,8 @@ class GuestReply:
 
 
 def encode(value: Any) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)
+    packed: bytes = msgpack.packb(value, use_bin_type=True)
+    return packed
 
 
 def decode(data: bytes, *, max_items: int = 1_000_000) -> Any:

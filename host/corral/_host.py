@@ -17,7 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from ._errors import ArgumentError, CredentialError, FetchNetworkError, NotFoundError
 from ._manifest import FormulaDef, Manifest
@@ -28,6 +28,14 @@ from ._sandbox import CallStats, Sandbox, SandboxConfig
 from ._schema import check_result
 from ._settings import Settings, load_settings
 from ._types import CallRequest, Credentials
+
+if TYPE_CHECKING:
+    from ._connections import ConnectionStore
+    from ._evaluator import Evaluator
+    from ._fetch import FetchClient
+    from ._fetch_cache import FetchCache
+    from ._result_cache import ResultCache
+    from ._scheduler import ResolvedFormula, Scheduler
 
 log = logging.getLogger("corral.host")
 
@@ -51,7 +59,7 @@ class _PackHostCalls:
             request["headers"] = headers
         started = time.perf_counter()
         try:
-            response = self._host.fetch_client.fetch(
+            response: dict[str, Any] = self._host.fetch_client.fetch(
                 request, pack=self._pack.name, domains=self._pack.manifest.network_domains,
                 credentials=self._credentials, deadline=deadline)
         except Exception as exc:
@@ -101,12 +109,12 @@ class Host:
         self._resolver = resolver
         self._clock = clock or time.time
         self._lock = threading.RLock()
-        self._fetch_client: Any = None
-        self._fetch_cache: Any = None
-        self._connections: Any = None
-        self._scheduler: Any = None
-        self._evaluator: Any = None
-        self._result_cache: Any = None
+        self._fetch_client: FetchClient | None = None
+        self._fetch_cache: FetchCache | None = None
+        self._connections: ConnectionStore | None = None
+        self._scheduler: Scheduler | None = None
+        self._evaluator: Evaluator | None = None
+        self._result_cache: ResultCache | None = None
         self._closed = False
         for path in self.settings.packs:
             self.register_path(path)
@@ -137,7 +145,7 @@ class Host:
     # -- parts, made on first use so `corral call` stays cheap -----------------------------
 
     @property
-    def fetch_client(self) -> Any:
+    def fetch_client(self) -> FetchClient:
         with self._lock:
             if self._fetch_client is None:
                 from ._fetch import FetchClient, FetchConfig
@@ -153,7 +161,7 @@ class Host:
             return self._fetch_client
 
     @property
-    def connections(self) -> Any:
+    def connections(self) -> ConnectionStore:
         with self._lock:
             if self._connections is None:
                 from ._connections import ConnectionStore
@@ -176,7 +184,7 @@ class Host:
         return httpx.Client(transport=transport, trust_env=False, timeout=15.0)
 
     @property
-    def result_cache(self) -> Any:
+    def result_cache(self) -> ResultCache:
         with self._lock:
             if self._result_cache is None:
                 from ._result_cache import ResultCache
@@ -187,7 +195,7 @@ class Host:
             return self._result_cache
 
     @property
-    def scheduler(self) -> Any:
+    def scheduler(self) -> Scheduler:
         cache = self.result_cache
         with self._lock:
             if self._scheduler is None:
@@ -201,7 +209,7 @@ class Host:
             return self._scheduler
 
     @property
-    def evaluator(self) -> Any:
+    def evaluator(self) -> Evaluator:
         scheduler = self.scheduler
         with self._lock:
             if self._evaluator is None:
@@ -241,7 +249,7 @@ class Host:
 
     # -- PackCatalog (what the scheduler calls) --------------------------------------------
 
-    def resolve(self, pack: str, formula: str) -> Any:
+    def resolve(self, pack: str, formula: str) -> ResolvedFormula:
         from ._scheduler import ResolvedFormula
 
         found = self.registry.get(pack)

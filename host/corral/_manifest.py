@@ -239,10 +239,14 @@ class Manifest:
 
     def formula(self, name: str) -> FormulaDef:
         """Look a formula or action up: exact name first, then a unique case-insensitive match."""
-        return _lookup(self.formulas, name, f"pack {self.name!r} has no formula or action")
+        found: FormulaDef = _lookup(self.formulas, name,
+                                    f"pack {self.name!r} has no formula or action")
+        return found
 
     def sync_table(self, name: str) -> SyncTableDef:
-        return _lookup(self.sync_tables, name, f"pack {self.name!r} has no sync table")
+        found: SyncTableDef = _lookup(self.sync_tables, name,
+                                      f"pack {self.name!r} has no sync table")
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form embedded in the ``corral:manifest`` section (round-trips)."""
