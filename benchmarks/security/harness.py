@@ -164,10 +164,11 @@ class Bench:
     """A fresh Host in a temporary data dir, its hostile packs, servers and secrets."""
 
     def __init__(self, data_dir: Path | None = None) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="corral-bench-") if data_dir is None \
-            else None
-        self.data_dir = Path(self._tmp.name) if self._tmp is not None else data_dir
-        assert self.data_dir is not None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if data_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="corral-bench-")
+            data_dir = Path(self._tmp.name)
+        self.data_dir = data_dir
         self.alice_token = "alice-" + secrets.token_hex(16)
         self.query_token = "qkey-" + secrets.token_hex(16)
         self.server = HostileServer(alice_token=self.alice_token).__enter__()

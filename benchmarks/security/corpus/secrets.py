@@ -79,7 +79,6 @@ def _no_credentials_at_cdn(bench: Bench, seen: Observation) -> str | None:
 
 
 def attacks() -> list[Attack]:
-    alice = {"principal": "alice"}
     return [
         Attack("C pack reading the environment (getenv -> WASI environ_get)", "secrets",
                "invalid_pack", _register_built("c_env"), quick=True, language="c"),
@@ -107,39 +106,39 @@ def attacks() -> list[Attack]:
                verify=_fresh_fetch_for_mallory),
         Attack("connection of another pack", "secrets", "forbidden",
                lambda b: b.call("zquery", "Fetch", b.url("/whoami"), connection=b.alice_conn,
-                                **alice), verify=expect_untouched("/whoami")),
+                                principal="alice"), verify=expect_untouched("/whoami")),
         Attack("guest sets Authorization over the injected token", "secrets", "denied",
                lambda b: b.call("zhostile", "FetchWithHeader", b.url("/echo"), "Authorization",
-                                "Bearer attacker", connection=b.alice_conn, **alice),
+                                "Bearer attacker", connection=b.alice_conn, principal="alice"),
                rule="header", verify=expect_untouched("/echo"), quick=True, language="zig"),
         Attack("guest sets the injected query parameter", "secrets", "denied",
                lambda b: b.call("zquery", "Fetch", b.url("/echo?api_key=mine"),
-                                connection=b.alice_query_conn, **alice),
+                                connection=b.alice_query_conn, principal="alice"),
                rule="param", verify=expect_untouched("/echo"), language="zig"),
         Attack("credentials on a redirect to another declared host", "secrets", "ok",
                lambda b: b.call("zhostile", "Fetch", b.url(
                    f"/redirect?to=http://cdn.test:{b.server.port}/echo"),
-                   connection=b.alice_conn, **alice),
+                   connection=b.alice_conn, principal="alice"),
                verify=_no_credentials_at_cdn, language="zig"),
         Attack("redirect reflecting the query token to an undeclared host", "secrets",
                "denied", lambda b: b.call("zquery", "Fetch", b.url(
                    f"/reflect-redirect?to=http://undeclared.test:{b.server.port}/json"),
-                   connection=b.alice_query_conn, **alice),
+                   connection=b.alice_query_conn, principal="alice"),
                rule="undeclared_domain", language="zig"),
         Attack("network error on a request carrying the query token", "secrets", "network",
                lambda b: b.call("zquery", "Fetch", b.url("/drop"),
-                                connection=b.alice_query_conn, **alice), language="zig"),
+                                connection=b.alice_query_conn, principal="alice"), language="zig"),
         Attack("network error on a request carrying the bearer token", "secrets", "network",
                lambda b: b.call("zhostile", "Fetch", b.url("/drop"),
-                                connection=b.alice_conn, **alice), language="zig"),
+                                connection=b.alice_conn, principal="alice"), language="zig"),
         Attack("server echoes the token; guest writes it to the pack log", "secrets", "ok",
                lambda b: b.call("zhostile", "LogFetched", b.url("/echo"),
-                                connection=b.alice_conn, **alice), quick=True, language="zig",
+                                connection=b.alice_conn, principal="alice"), quick=True, language="zig",
                known_weakness=(
                    "host/corral/_host.py _PackHostCalls.log logs guest text as-is: a token that a declared API reflects in its response reaches the guest (_fetch._for_guest passes bodies through) and from there the host log; nothing scrubs the call's injected secret values")),
         Attack("server echoes the token; guest puts it in its error", "secrets", "guest_error",
                lambda b: b.call("zhostile", "FailWithFetched", b.url("/echo"),
-                                connection=b.alice_conn, **alice), language="zig",
+                                connection=b.alice_conn, principal="alice"), language="zig",
                known_weakness=(
                    "host/corral/_pack.py Pack._guest_failure passes the guest's error message through unchanged: a token reflected by a declared API ends up in the GuestError the caller sees; nothing scrubs the call's injected secret values")),
     ]
