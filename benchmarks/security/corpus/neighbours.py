@@ -13,20 +13,21 @@ from corral._errors import CorralError
 from ..harness import Attack, Bench, Observation
 
 
-def _victim_completes(flood: Callable[[Bench], Any], flooders: int,
+def _victim_completes(flood: Callable[[Bench, int], Any], flooders: int,
                       victim_calls: int = 20) -> Callable[[Bench], Any]:
-    """Run ``flooders`` hostile calls in parallel with the victim's sequential calls.
-
-    Returns the victim's results and the slowest victim call, for ``verify``."""
+    """Run ``flooders`` distinct hostile calls in parallel (distinct, so the scheduler
+    cannot fold them into one); the victim calls hello until the flood is over (at least
+    ``victim_calls`` times). Returns the victim's results and its slowest call."""
     def run(bench: Bench) -> Any:
-        started = threading.Event()
+        ready = threading.Barrier(flooders + 1)
         with ThreadPoolExecutor(max_workers=flooders) as pool:
-            hostile = [pool.submit(_quietly, flood, bench, started) for _ in range(flooders)]
-            started.wait(5)
+            hostile = [pool.submit(_quietly, flood, bench, i, ready) for i in range(flooders)]
+            ready.wait(10)
+            time.sleep(0.05)  # let every hostile call reach the scheduler first
             results: list[tuple[str, Any]] = []
             slowest = 0.0
-            for i in range(victim_calls):
-                name = f"victim{bench.unique_name('n')}-{i}"
+            while len(results) < victim_calls or not all(f.done() for f in hostile):
+                name = f"victim{bench.unique_name('n')}"
                 begun = time.perf_counter()
                 try:
                     results.append((name, bench.call("hello", "Greet", name, principal="bob")))
@@ -39,10 +40,11 @@ def _victim_completes(flood: Callable[[Bench], Any], flooders: int,
     return run
 
 
-def _quietly(flood: Callable[[Bench], Any], bench: Bench, started: threading.Event) -> None:
-    started.set()
+def _quietly(flood: Callable[[Bench, int], Any], bench: Bench, index: int,
+             ready: threading.Barrier) -> None:
+    ready.wait(10)
     try:
-        flood(bench)
+        flood(bench, index)
     except CorralError:
         pass  # each hostile call is expected to fail with its own limit
 
@@ -57,17 +59,17 @@ def _all_victim_calls_correct(bench: Bench, seen: Observation) -> str | None:
 
 def attacks() -> list[Attack]:
     return [
-        Attack("24 parallel infinite loops while another caller calls hello", "neighbours",
-               "ok", _victim_completes(lambda b: b.call("zdeadline", "Spin", principal="eve"),
-                                       flooders=24),
+        Attack("16 parallel endless loops while another caller calls hello", "neighbours",
+               "ok", _victim_completes(lambda b, i: b.call("zdeadline", "Burn", 10**12 + i,
+                                                        principal="eve"), flooders=16),
                verify=_all_victim_calls_correct, quick=True, language="zig"),
         Attack("16 parallel memory bombs while another caller calls hello", "neighbours",
-               "ok", _victim_completes(lambda b: b.call("chostile", "MallocBomb", 65536,
+               "ok", _victim_completes(lambda b, i: b.call("chostile", "MallocBomb", 65536 + 16 * i,
                                                         principal="eve"), flooders=16),
                verify=_all_victim_calls_correct, language="c"),
         Attack("16 parallel slow-drip fetches while another caller calls hello",
                "neighbours", "ok",
-               _victim_completes(lambda b: b.call("zdeadline", "Fetch", b.url("/slow"),
+               _victim_completes(lambda b, i: b.call("zdeadline", "Fetch", b.url(f"/slow?n={i}"),
                                                   principal="eve"), flooders=16),
                verify=_all_victim_calls_correct, language="zig"),
     ]
