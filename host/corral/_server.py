@@ -271,8 +271,8 @@ def _admin(principal: CallerDep) -> Principal:
 AdminDep = Annotated[Principal, Depends(_admin)]
 
 _PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ProblemDocument, "content": {PROBLEM_MEDIA_TYPE: {}},
-             "description": description}
+    status: {"model": ProblemDocument, "description": description, "content": {
+        PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDocument"}}}}
     for status, description in ((400, "Bad input"), (401, "Missing or unknown API key"),
                                 (403, "Not allowed for this key"), (404, "Not found"),
                                 (429, "Over capacity or rate limit; see Retry-After"),
