@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence, TextIO
@@ -53,9 +55,23 @@ def serve(settings: Settings, *, out: TextIO | None = None) -> None:
                                 timeout_graceful_shutdown=int(settings.evaluate_deadline_s) + 5)
         print(f"corral: serving on http://{settings.host}:{settings.port} "
               f"(data dir {settings.data_dir})", file=out, flush=True)
+        _exit_cleanly_on_sigterm()
         uvicorn.Server(config).run()
     finally:
         host.close()
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """uvicorn finishes the requests in flight on SIGTERM, then raises the signal again
+    under the handler that was there before it; make that handler a clean exit, so the
+    host is closed and the exit status is 0."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _prepare(settings: Settings, out: TextIO) -> tuple[Any, Any]:
