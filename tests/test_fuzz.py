@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import string
 import tempfile
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -70,16 +69,6 @@ manifest_dicts = st.fixed_dictionaries(
               "actions": values, "sync_tables": values, "auth": values, "limits": values})
 
 
-def _known_schema_bug(exc: BaseException) -> bool:
-    """KNOWN BUG (host/corral/_manifest.py, parse_schema): a ``featured`` or ``required``
-    entry that is not a string (a list, a table) is looked up in a set of property names
-    and raises TypeError ("unhashable type") instead of ManifestError. Fuzzing found it;
-    the fix belongs in _manifest.py. Until then it is tolerated here, and
-    test_the_known_schema_bug_still_reproduces says when to drop this."""
-    frames = [frame.name for frame in traceback.extract_tb(exc.__traceback__)]
-    return isinstance(exc, TypeError) and "unhashable" in str(exc) and "parse_schema" in frames
-
-
 @FUZZ
 @given(st.one_of(manifest_dicts, values))
 def test_parse_manifest_raises_only_manifest_errors(data: Any) -> None:
@@ -87,22 +76,19 @@ def test_parse_manifest_raises_only_manifest_errors(data: Any) -> None:
         manifest = corral.parse_manifest(data)
     except ManifestError:
         return
-    except Exception as exc:
-        assert _known_schema_bug(exc), f"{type(exc).__name__}: {exc}"
-        return
     assert manifest.formulas or manifest.sync_tables
 
 
 @pytest.mark.parametrize("key, entry", [("featured", ["a"]), ("required", {"a": 1})])
-def test_the_known_schema_bug_still_reproduces(key: str, entry: Any) -> None:
+def test_a_non_string_featured_or_required_entry_is_a_manifest_error(key: str,
+                                                                      entry: Any) -> None:
+    """Fuzzing found this once: the entry used to reach a set lookup and raise TypeError."""
     data = {"pack": {"name": "p", "version": "1.0.0"},
             "formulas": [{"name": "F", "result": {"type": "object", "properties": {"a": {}},
                                                   key: [entry]}}]}
-    with pytest.raises(Exception) as info:
+    with pytest.raises(ManifestError) as info:
         corral.parse_manifest(data)
-    assert not isinstance(info.value, ManifestError), (
-        "parse_schema now refuses this properly: delete _known_schema_bug and this test")
-    assert _known_schema_bug(info.value)
+    assert info.value.field == f"formulas[0].result.{key}[0]"
 
 
 TOML_LINES = [
@@ -134,8 +120,6 @@ def test_manifest_files_raise_only_manifest_errors(toml_dir: Path, lines: list[s
         corral.load_manifest_file(path)
     except ManifestError:
         pass
-    except Exception as exc:
-        assert _known_schema_bug(exc), f"{type(exc).__name__}: {exc}"
 
 
 # -- guest replies ------------------------------------------------------------------------

@@ -276,6 +276,20 @@ class SecretSession(Protocol):
         """Get a new token unless the record moved past ``seen_generation`` already."""
 
 
+#: Shorter strings (a prefix such as "Bearer", a username) are not treated as secrets.
+MIN_REDACTED_CHARS = 8
+
+
+def _strings(values: Any) -> list[str]:
+    if isinstance(values, str):
+        return [values]
+    if isinstance(values, Mapping):
+        return [s for v in values.values() for s in _strings(v)]
+    if isinstance(values, (list, tuple)):
+        return [s for v in values for s in _strings(v)]
+    return []
+
+
 class ConnectionCredentials:
     """Applies one connection's secret to outgoing requests for the pack's domains."""
 
@@ -334,6 +348,15 @@ class ConnectionCredentials:
             seen = self._session.load().generation
         self._session.renew(seen)
         return True
+
+    def secret_values(self) -> frozenset[str]:
+        loaded = self._session.load()
+        headers, params = render(self._spec, loaded.values)
+        found: set[str] = set()
+        for value in [*headers.values(), *(v for _, v in params), *_strings(loaded.values)]:
+            found.add(value)
+            found.update(part for part in value.split(" ") if part)
+        return frozenset(v for v in found if len(v) >= MIN_REDACTED_CHARS)
 
     def _needs_new_token(self, loaded: LoadedSecret) -> bool:
         if self._spec.kind not in OAUTH_KINDS:

@@ -141,8 +141,9 @@ class FuelExhausted(LimitExceeded):
 
 
 class DeadlineExceeded(LimitExceeded):
+    """The call's own wall-clock limit: not retried (a pack that loops would loop again)."""
+
     kind = "timeout"
-    retryable = True
 
 
 class MemoryLimitExceeded(LimitExceeded):

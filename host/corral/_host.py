@@ -69,6 +69,8 @@ class _PackHostCalls:
         self._host.metrics.fetch_done(self._pack.name, "ok", None, time.perf_counter() - started)
         if want_json:
             response = _with_json(response)
+        if self._credentials is not None:
+            response = _redact(response, _secret_forms(self._credentials.secret_values()))
         return response
 
     def log(self, level: str, message: str) -> None:
@@ -77,6 +79,38 @@ class _PackHostCalls:
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
            "error": logging.ERROR}
+
+
+REDACTED = "[redacted by corral]"
+
+
+def _secret_forms(secrets: frozenset[str]) -> list[str]:
+    """Each secret as sent and as an API might echo it back (URL-encoded)."""
+    from urllib.parse import quote, quote_plus
+
+    forms = {form for s in secrets for form in (s, quote(s, safe=""), quote_plus(s))}
+    return sorted(forms, key=len, reverse=True)
+
+
+def _redact(value: Any, secrets: list[str]) -> Any:
+    """The response with every injected secret replaced, wherever the API echoed it."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        data = bytes(value)
+        for secret in secrets:
+            data = data.replace(secret.encode(), REDACTED.encode())
+        return data
+    if isinstance(value, dict):
+        return {_redact(k, secrets): _redact(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v, secrets) for v in value]
+    return value
 
 
 def _with_json(response: dict[str, Any]) -> dict[str, Any]:

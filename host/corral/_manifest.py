@@ -568,6 +568,10 @@ def parse_schema(reader: _Reader) -> Schema:
             assert child is not None
             properties.append((key, parse_schema(child)))
     names = {k for k, _ in properties}
+    for key in ("required", "featured"):
+        for i, item in enumerate(reader.data.get(key) or []):
+            if not isinstance(item, str):
+                raise reader.fail(f"{key}[{i}]", "must be a property name (a string)", "type")
     schema = Schema(
         type=stype, hint=hint, description=reader.get("description", str, default=""),
         nullable=reader.get("nullable", bool, default=False), items=items,

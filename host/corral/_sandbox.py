@@ -26,6 +26,7 @@ from ._errors import (
     DeadlineExceeded,
     FetchError,
     FetchLimitExceeded,
+    FetchTooLarge,
     FuelExhausted,
     GuestTrap,
     InputTooLarge,
@@ -40,6 +41,7 @@ from ._manifest import Limits
 log = logging.getLogger("corral.sandbox")
 
 WASM_PAGE = 65536
+TABLE_ELEMENTS = 100_000
 _VALTYPE_NAMES = {"i32": "i32", "i64": "i64", "f32": "f32", "f64": "f64"}
 
 
@@ -96,7 +98,8 @@ class _CallState:
         """Whether a failure is best explained by the memory cap (a refused grow)."""
         if self.memory_size is None:
             return False
-        return self.memory_size() + 16 * WASM_PAGE > self.limits.memory_bytes
+        slack = max(32 * WASM_PAGE, self.limits.memory_bytes // 8)
+        return self.memory_size() + slack > self.limits.memory_bytes
 
 
 _current = threading.local()
@@ -222,7 +225,7 @@ class Sandbox:
         store.set_fuel(limits.fuel)
         ticks = math.ceil((call_deadline - now) / self.config.epoch_tick_s) + 1
         store.set_epoch_deadline(ticks)
-        store.set_limits(memory_size=limits.memory_bytes, table_elements=100_000, instances=1,
+        store.set_limits(memory_size=limits.memory_bytes, table_elements=TABLE_ELEMENTS, instances=1,
                          tables=4, memories=1)
         state = _CallState(host, limits, call_deadline, pack, formula, stats)
         _current.state = state
@@ -298,6 +301,11 @@ class Sandbox:
         if state.host_error is not None and isinstance(state.host_error, CorralError):
             return state.host_error
         text = str(exc)
+        if "table" in text and ("limit" in text or "minimum" in text):
+            return MemoryLimitExceeded("the module declares a table larger than the limit of "
+                                       f"{TABLE_ELEMENTS} elements", limit="table_elements",
+                                       value=TABLE_ELEMENTS, pack=state.pack,
+                                       formula=state.formula)
         if "memory" in text and ("limit" in text or "minimum" in text):
             return MemoryLimitExceeded("the module needs more memory than its limit of "
                                        f"{state.limits.memory_bytes} bytes",
@@ -338,7 +346,10 @@ def _host_fetch(caller: wasmtime.Caller, ptr: int, length: int) -> int:
     state = _state()
     try:
         if length > state.limits.max_input_bytes:
-            reply = _abi.err_map("too_large", "the fetch request is larger than the input limit")
+            error = FetchTooLarge(f"the fetch request is {length} bytes, over the limit of "
+                                  f"{state.limits.max_input_bytes}", rule="request")
+            state.stats.last_fetch_error = error
+            reply = _abi.err_map(error.kind, error.message, rule="request")
         else:
             raw = _read_guest(caller, ptr, length, state, "fetch request")
             reply = _fetch_reply(raw, state)

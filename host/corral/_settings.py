@@ -28,7 +28,8 @@ class Settings:
     connections_map_bytes: int = 64 * 1024 * 1024
     max_workers: int = 8
     global_concurrency: int = 32
-    per_pack_concurrency: int = 8
+    #: Below max_workers, so one pack can never hold every worker.
+    per_pack_concurrency: int = 4
     max_queue: int = 64
     evaluate_deadline_s: float = 30.0
     secret_key: str | None = None

@@ -44,6 +44,10 @@ class Credentials(Protocol):
     def refresh(self) -> bool:
         """Called after a 401: refresh the token once; True if a retry is worth it."""
 
+    def secret_values(self) -> frozenset[str]:
+        """Every secret string this connection injects, for redaction before the guest sees
+        a response (an API that echoes its credentials must not hand them to the pack)."""
+
 
 class Clock(Protocol):
     def __call__(self) -> float: ...

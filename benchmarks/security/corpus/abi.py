@@ -122,9 +122,7 @@ def attacks() -> list[Attack]:
         _wat("table grown 10,000 slots at a time", "memory", "ok", "table_grow_bomb",
              quick=True),
         _wat("table declared with 10 million elements", "memory", "memory_limit",
-             "table_initial_huge",
-               known_weakness=(
-                   "host/corral/_sandbox.py Sandbox._wasmtime_error: only instantiation errors that mention memory become memory_limit; 'table minimum size of 10000000 elements exceeds table limits' falls through to a generic InvocationError (kind invocation)")),
+             "table_initial_huge"),
         _wat("memory declared at 256 MiB (cap 64 MiB)", "memory", "memory_limit",
              "memory_initial_huge"),
         _wat("single 4 GiB memory.grow", "memory", "ok", "memory_grow_huge"),

@@ -56,9 +56,7 @@ def attacks() -> list[Attack]:
         Attack("malloc bomb, 64 KiB blocks (C)", "memory", "memory_limit",
                lambda b: b.call("chostile", "MallocBomb", 65536), quick=True, language="c"),
         Attack("malloc bomb, 1 MiB blocks (C)", "memory", "memory_limit",
-               lambda b: b.call("chostile", "MallocBomb", 1 << 20), language="c",
-               known_weakness=(
-                   "host/corral/_sandbox.py _CallState.memory_exhausted: a trap counts as memory_limit only when memory is within 16 pages of the cap; this guest's refused grow asked for more than was left, so its abort() is reported as a plain trap")),
+               lambda b: b.call("chostile", "MallocBomb", 1 << 20), language="c"),
         Attack("output buffer grown until realloc fails (C)", "memory", "memory_limit",
                lambda b: b.call("chostile", "OutputBomb"), language="c"),
         Attack("12 MiB allocation inside the 32 MiB cap", "memory", "ok",

@@ -133,12 +133,8 @@ def attacks() -> list[Attack]:
                                 connection=b.alice_conn, principal="alice"), language="zig"),
         Attack("server echoes the token; guest writes it to the pack log", "secrets", "ok",
                lambda b: b.call("zhostile", "LogFetched", b.url("/echo"),
-                                connection=b.alice_conn, principal="alice"), quick=True, language="zig",
-               known_weakness=(
-                   "host/corral/_host.py _PackHostCalls.log logs guest text as-is: a token that a declared API reflects in its response reaches the guest (_fetch._for_guest passes bodies through) and from there the host log; nothing scrubs the call's injected secret values")),
+                                connection=b.alice_conn, principal="alice"), quick=True, language="zig"),
         Attack("server echoes the token; guest puts it in its error", "secrets", "guest_error",
                lambda b: b.call("zhostile", "FailWithFetched", b.url("/echo"),
-                                connection=b.alice_conn, principal="alice"), language="zig",
-               known_weakness=(
-                   "host/corral/_pack.py Pack._guest_failure passes the guest's error message through unchanged: a token reflected by a declared API ends up in the GuestError the caller sees; nothing scrubs the call's injected secret values")),
+                                connection=b.alice_conn, principal="alice"), language="zig"),
     ]
