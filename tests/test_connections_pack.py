@@ -52,13 +52,14 @@ def port_of(server: OAuthServer) -> int:
     return int(server.base_url.rsplit(":", 1)[1])
 
 
-def authed_pack(host: Host, oauth: OAuthServer, other: ApiServer, auth: dict[str, Any]) -> Pack:
+def authed_pack(host: Host, oauth: OAuthServer, other: ApiServer, auth: dict[str, Any],
+                auth_domains: tuple[str, ...] = (AUTH_HOST,)) -> Pack:
     """The authed test pack, re-embedded with this auth and the servers' ports."""
     wasm = built(TEST_PACKS / "authed").read_bytes()
     manifest = read_manifest(wasm).to_dict()
     manifest["pack"]["network_domains"] = [f"{AUTH_HOST}:{port_of(oauth)}",
                                            f"{OTHER_HOST}:{other.port}"]
-    manifest["auth"] = {**auth, "domains": [AUTH_HOST]}
+    manifest["auth"] = {**auth, "domains": list(auth_domains)}
     return host.register_bytes(set_custom_section(wasm, MANIFEST_SECTION,
                                                   json.dumps(manifest).encode()))
 
@@ -217,3 +218,15 @@ def test_no_secret_reaches_the_guest_logs_errors_or_disk(host: Host, oauth: OAut
     for file in host.settings.data_dir.rglob("*"):
         if file.is_file():
             assert TOKEN.encode() not in file.read_bytes(), f"token found in {file}"
+
+
+def test_an_api_that_echoes_the_token_never_hands_it_to_the_guest(host: Host, oauth: OAuthServer,
+                                                                  other: ApiServer) -> None:
+    pack = authed_pack(host, oauth, other, {"kind": "bearer"}, auth_domains=(OTHER_HOST,))
+    conn = host.connections.create(principal="ada", pack=pack.manifest, name="c",
+                                   secret={"token": TOKEN})
+    echoed = host.call("authed", "Get", f"http://{OTHER_HOST}:{other.port}/echo?k={TOKEN}",
+                       connection=conn.id, principal="ada")
+    assert other.requests[-1].headers["authorization"] == f"Bearer {TOKEN}", "it was sent"
+    assert TOKEN not in json.dumps(echoed)
+    assert json.loads(echoed["body"])["headers"]["authorization"] == "[redacted by corral]"
