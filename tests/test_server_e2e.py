@@ -256,12 +256,29 @@ def test_graceful_shutdown_finishes_the_call_in_flight(env: Env) -> None:
     assert response.json()["kind"] == "timeout"
 
 
-def test_metrics_count_http_requests_calls_and_fetches(env: Env) -> None:
-    with httpx.Client(base_url=env.server.url) as anonymous:
-        text = anonymous.get("/metrics").text
-    assert 'route="/v1/packs/{pack}/formulas/{formula}",status="200"' in text
-    assert 'corral_calls_total{formula="Spin",outcome="fuel_exhausted",pack="hostile"}' in text
-    assert 'corral_fetches_total{outcome="ok",pack="github"}' in text
+def metric(text: str, series: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_count_http_requests_sync_rows_and_fetches(env: Env) -> None:
+    rows = 'corral_sync_rows_total{pack="github",table="Issues"}'
+    fetches = 'corral_fetches_total{outcome="ok",pack="github"}'
+    requests = ('corral_http_requests_total{method="POST",'
+                'route="/v1/packs/{pack}/tables/{table}/sync",status="200"}')
+    with httpx.Client(base_url=env.server.url) as anonymous, env.client("bob") as bob:
+        before = anonymous.get("/metrics").text
+        conn = bob.post("/v1/connections", json={"pack": "github", "name": "metrics",
+                                                 "secret": {"token": TOKEN}}).json()["id"]
+        sync_lines(bob, "/v1/packs/github/tables/Issues/sync",
+                   {"args": [REPO_NAME, 3], "connection": conn, "max_pages": 1})
+        after = anonymous.get("/metrics")
+    assert after.headers["content-type"].startswith("text/plain")
+    assert metric(after.text, rows) - metric(before, rows) == 3
+    assert metric(after.text, fetches) - metric(before, fetches) == 1
+    assert metric(after.text, requests) - metric(before, requests) == 1
 
 
 # -- `corral serve` -----------------------------------------------------------------------

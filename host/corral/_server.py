@@ -357,7 +357,8 @@ async def sync_table(pack: str, table: str, body: SyncBody, request: Request,
     # The first page is read before answering, so a call that cannot start gets its
     # proper status code rather than a 200 with an error line.
     first = await service.run(next, pages, None)
-    lines = _sync_lines(service, pages, first, instance=request.url.path)
+    lines = _sync_lines(service, pages, first, labels={"pack": pack, "table": table},
+                        instance=request.url.path)
     return StreamingResponse(lines, media_type="application/x-ndjson")
 
 
@@ -586,7 +587,7 @@ async def _oauth_start(service: _Service, request: Request, principal: Principal
 
 
 async def _sync_lines(service: _Service, pages: Iterator[list[dict[str, Any]]],
-                      first: list[dict[str, Any]] | None, *,
+                      first: list[dict[str, Any]] | None, *, labels: dict[str, str],
                       instance: str) -> AsyncIterator[bytes]:
     number = total = 0
     page = first
@@ -594,6 +595,7 @@ async def _sync_lines(service: _Service, pages: Iterator[list[dict[str, Any]]],
         while page is not None:
             number += 1
             total += len(page)
+            service.host.metrics.inc("corral_sync_rows_total", len(page), **labels)
             yield _line({"page": number, "rows": to_json(page)})
             page = await service.run(next, pages, None)
         yield _line({"done": True, "rows": total, "pages": number})
