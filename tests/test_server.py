@@ -447,3 +447,38 @@ def test_openapi_documents_every_endpoint_with_its_models(service: Service) -> N
     assert "security" not in paths["/v1/oauth2/callback"]["get"]
     assert "application/x-ndjson" in paths["/v1/packs/{pack}/tables/{table}/sync"]["post"][
         "responses"]["200"]["content"]
+
+
+# -- the `corral keys` commands -----------------------------------------------------------
+
+
+def test_keys_create_prints_a_key_the_store_accepts(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from corral._serve import main
+
+    assert main(["keys", "create", "erin", "--role", "caller", "--data-dir", str(tmp_path)]) == 0
+    key = capsys.readouterr().out.strip().splitlines()[-1]
+    assert ApiKeyStore(tmp_path / "api-keys.json").authenticate(key).name == "erin"
+    with pytest.raises(SystemExit):  # argparse refuses an unknown role
+        main(["keys", "create", "x", "--role", "root", "--data-dir", str(tmp_path)])
+
+
+def test_keys_rotate_reseals_connection_secrets_under_a_new_key(tmp_path: Path) -> None:
+    from corral._serve import rotate_secret_key
+
+    settings = Settings(data_dir=tmp_path)
+    hello = built(PACKS / "hello").read_bytes()
+    bearer = with_manifest(hello, lambda m: m.update(
+        pack={**m["pack"], "name": "bearerdemo", "network_domains": ["api.demo.test"]},
+        auth={"kind": "bearer"}))
+    with Host(settings) as host:
+        manifest = host.register_bytes(bearer).manifest
+        conn = host.connections.create(principal="p", pack=manifest, name="c",
+                                       secret={"token": TOKEN})
+    old_key_file = (tmp_path / "secret.key").read_text()
+    assert rotate_secret_key(settings) == (1, 1)
+    assert (tmp_path / "secret.key").read_text() != old_key_file
+    with Host(settings) as host:
+        headers: dict[str, str] = {}
+        host.connections.credentials("p", conn.id, manifest).apply(headers, [])
+    assert headers["Authorization"] == f"Bearer {TOKEN}"
