@@ -239,7 +239,7 @@ class Status(BaseModel):
 _bearer = HTTPBearer(auto_error=False, description="An API key from `corral keys create`.")
 
 
-def _service(request: Request) -> _Service:
+async def _service(request: Request) -> _Service:
     service: _Service = request.app.state.corral
     return service
 
@@ -247,9 +247,9 @@ def _service(request: Request) -> _Service:
 ServiceDep = Annotated[_Service, Depends(_service)]
 
 
-def _caller(service: ServiceDep,
-            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-            ) -> Principal:
+async def _caller(service: ServiceDep,
+                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+                  ) -> Principal:
     principal = service.keys.authenticate(credentials.credentials if credentials else None)
     try:
         service.rate.check(principal.name)
@@ -262,7 +262,7 @@ def _caller(service: ServiceDep,
 CallerDep = Annotated[Principal, Depends(_caller)]
 
 
-def _admin(principal: CallerDep) -> Principal:
+async def _admin(principal: CallerDep) -> Principal:
     if not principal.is_admin:
         raise AccessDenied("this endpoint needs an admin key")
     return principal
