@@ -25,6 +25,7 @@ from ._errors import (
     BuildError,
     CacheError,
     ConfigError,
+    Conflict,
     ConnectionExpired,
     CorralError,
     CredentialError,
@@ -51,8 +52,10 @@ from ._errors import (
     OutputTooLarge,
     Overloaded,
     PackValidationError,
+    PayloadTooLarge,
     SecretKeyError,
     StackOverflow,
+    Unauthenticated,
 )
 from ._manifest import (
     AuthSpec,
@@ -97,6 +100,8 @@ _LAZY = {
     "RowUpdateResult": "._sync",
     "Registry": "._registry",
     "Metrics": "._metrics",
+    "create_app": "._server",
+    "serve": "._serve",
 }
 
 
@@ -119,7 +124,7 @@ __all__ = [
     "ConnectionStore", "Evaluator", "FetchCache", "FetchClient", "FetchConfig", "KeyRing",
     "Metrics", "PinnedTransport", "Registry", "ResolvedFormula", "ResultCache",
     "RowUpdateResult", "Scheduler", "SchedulerConfig", "check_url", "new_pack",
-    "parse_formula", "CorralError", "CredentialError", "DeadlineExceeded", "FetchDenied",
+    "parse_formula", "Conflict", "PayloadTooLarge", "Unauthenticated", "create_app", "serve", "CorralError", "CredentialError", "DeadlineExceeded", "FetchDenied",
     "FetchError", "FetchLimitExceeded", "FetchNetworkError", "FetchTimeout", "FetchTooLarge",
     "FormulaDeadlineExceeded", "FormulaDef", "FormulaError", "FormulaEvalError",
     "FormulaSyntaxError", "FuelExhausted", "GuestError", "GuestTrap", "Host", "InputTooLarge",

@@ -156,10 +156,11 @@ def _command_registrars() -> list[Callable[[Any], None]]:
     """Commands that live beside their feature (serve, sync, new, bench)."""
     from ._bench import register_bench_command
     from ._scaffold import register_new_command
+    from ._serve import register_serve_command
     from ._sync_cli import register_sync_command
 
-    registrars: list[Callable[[Any], None]] = [register_sync_command, register_new_command,
-                                               register_bench_command]
+    registrars: list[Callable[[Any], None]] = [register_serve_command, register_sync_command,
+                                               register_new_command, register_bench_command]
     return registrars
 
 
