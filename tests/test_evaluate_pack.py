@@ -113,7 +113,9 @@ def test_identical_calls_run_once_and_cached_results_are_reused(tmp_path: Path,
         assert host.evaluate(f'=First(List(fetcher.Fetch("{url}"), fetcher.Fetch("{url}"))).status') == 200
         assert server.paths.count("/same") == 1, "identical calls in one formula run once"
         assert host.evaluate(formula) == 200
+        hits = host.metrics.value("corral_cache_total", result="hit")
         assert host.evaluate(formula) == 200
+        assert host.metrics.value("corral_cache_total", result="hit") == hits + 1
     assert server.paths.count("/same") == 2, "the repeat within the TTL came from the cache"
 
 

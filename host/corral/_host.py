@@ -239,7 +239,8 @@ class Host:
                                          global_concurrency=self.settings.global_concurrency,
                                          per_pack_concurrency=self.settings.per_pack_concurrency,
                                          default_deadline_s=self.settings.evaluate_deadline_s)
-                self._scheduler = Scheduler(self, cache, config)
+                self._scheduler = Scheduler(self, cache, config,
+                                            on_cache_lookup=self.metrics.cache_lookup)
             return self._scheduler
 
     @property

@@ -82,8 +82,10 @@ class Scheduler:
 
     def __init__(self, catalog: PackCatalog, cache: ResultCache | None = None,
                  config: SchedulerConfig = SchedulerConfig(), *,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 on_cache_lookup: Callable[[bool], None] | None = None) -> None:
         self.catalog = catalog
+        self._on_cache_lookup = on_cache_lookup
         self.cache = cache
         self.config = config
         self._monotonic = monotonic
@@ -282,6 +284,8 @@ class Scheduler:
         except CacheError as exc:
             log.warning("result cache unavailable: %s", exc)
             return None
+        if self._on_cache_lookup is not None:
+            self._on_cache_lookup(hit is not None)
         if hit is None:
             return None
         with self._lock:
