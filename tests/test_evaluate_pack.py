@@ -92,7 +92,7 @@ def calls(server: HoldingServer, formula: str, n: int) -> str:
 
 def test_eight_independent_pack_calls_are_in_flight_together(tmp_path: Path,
                                                              server: HoldingServer) -> None:
-    with make_host(tmp_path, server) as host:
+    with make_host(tmp_path, server, per_pack_concurrency=8) as host:
         result = host.evaluate(f"=Count(List({calls(server, 'Fetch', 8)}))")
     assert result == 8
     assert server.peak == 8
