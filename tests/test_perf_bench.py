@@ -29,7 +29,8 @@ OPS = {"<=": operator.le, ">=": operator.ge}
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Any], str, Path]]:
+def quick_run(
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Any], str, Path]]:
     out = tmp_path_factory.mktemp("perf")
     json_path, plot_path = out / "perf.json", out / "perf.png"
     done = subprocess.run(perf_command(True, json_path, plot_path), cwd=repo_root(),

@@ -73,7 +73,8 @@ def extism_plugin_wasm() -> bytes:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise BuildError(f"building the Extism plugin failed: {exc}") from exc
     if done.returncode != 0:
-        raise BuildError(f"building the Extism plugin failed:\n{(done.stderr or done.stdout)[-2000:]}")
+        output = (done.stderr or done.stdout)[-2000:]
+        raise BuildError(f"building the Extism plugin failed:\n{output}")
     stamp.write_text(digest)
     return EXTISM_OUTPUT.read_bytes()
 

@@ -164,8 +164,8 @@ class LocalApi:
 
 def _read_line(stream: object, timeout_s: float) -> str:
     result: list[str] = []
-    reader = threading.Thread(target=lambda: result.append(stream.readline()),  # type: ignore[attr-defined]
-                              daemon=True)
+    read_line = stream.readline  # type: ignore[attr-defined]
+    reader = threading.Thread(target=lambda: result.append(read_line()), daemon=True)
     reader.start()
     reader.join(timeout_s)
     return result[0] if result else ""

@@ -56,7 +56,8 @@ def run_suite(*, quick: bool, only: Sequence[str] = (), echo: bool = True) -> Su
     failures = build_all()
     report.build_seconds = time.perf_counter() - started
     if echo:
-        print(f"== Built the packs and the Extism plugin ({report.build_seconds:.1f} s)", flush=True)
+        print(f"== Built the packs and the Extism plugin ({report.build_seconds:.1f} s)",
+              flush=True)
         for failure in failures:
             print(f"   build failed: {failure}", flush=True)
     with tempfile.TemporaryDirectory(prefix="corral-perf-") as scratch:

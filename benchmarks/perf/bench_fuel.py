@@ -106,8 +106,8 @@ def run(ctx: Context) -> BenchResult:
                            "fuel_units_per_ms": fuel_used / (corral.p50_s * 1e3)})
     result.settings = {"formula": f"Work({n})", "samples": samples}
     result.series = {"fuel_on_ms": min(on) * 1e3, "fuel_off_ms": min(off) * 1e3}
-    result.notes.append(f"fuel metering costs {overhead:+.1f}% on Work({n}) (fastest of each); one call uses "
-                        f"{fuel_used:,} fuel units (no target: informational)")
+    result.notes.append(f"fuel metering costs {overhead:+.1f}% on Work({n}) (fastest of each); "
+                        f"one call uses {fuel_used:,} fuel units (no target: informational)")
     return result
 
 
