@@ -6,11 +6,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 AS_SDK := guest-sdk/assemblyscript
+PERF_EXTISM := benchmarks/perf/extism
 export CORRAL_CACHE_DIR ?= $(CURDIR)/build/module-cache
 
 .PHONY: setup run test bench-security bench-perf clean
 
-setup: $(VENV)/.installed $(AS_SDK)/node_modules/.installed
+setup: $(VENV)/.installed $(AS_SDK)/node_modules/.installed $(PERF_EXTISM)/node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +19,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-$(AS_SDK)/node_modules/.installed: $(wildcard $(AS_SDK)/package.json $(AS_SDK)/package-lock.json)
-	if [ -f $(AS_SDK)/package.json ]; then cd $(AS_SDK) && npm ci --no-audit --no-fund --loglevel=error; fi
-	mkdir -p $(AS_SDK)/node_modules && touch $@
+$(AS_SDK)/node_modules/.installed: $(AS_SDK)/package.json $(AS_SDK)/package-lock.json
+	cd $(AS_SDK) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(PERF_EXTISM)/node_modules/.installed: $(PERF_EXTISM)/package.json $(PERF_EXTISM)/package-lock.json
+	cd $(PERF_EXTISM) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 run: setup
 	$(BIN)/corral serve
@@ -35,4 +40,4 @@ bench-perf: setup
 	$(BIN)/corral bench perf
 
 clean:
-	rm -rf build .corral $(VENV) $(AS_SDK)/node_modules
+	rm -rf build .corral results $(VENV) $(AS_SDK)/node_modules $(PERF_EXTISM)/node_modules

@@ -56,8 +56,25 @@ def _register_security(bench: Any) -> None:
     parser.set_defaults(func=_run_security)
 
 
-#: One entry per benchmark: ``bench perf`` registers itself here, beside ``security``.
-_BENCHMARKS: list[Register] = [_register_security]
+def _run_perf(args: argparse.Namespace) -> int:
+    from ._bench_perf import run_perf
+
+    return run_perf(args.quick, args.json, args.plot)
+
+
+def _register_perf(bench: Any) -> None:
+    parser = bench.add_parser(
+        "perf", help="run the performance suite beside its baselines and report each target")
+    parser.add_argument("--quick", action="store_true", help="a short run (about a minute)")
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH",
+                        help="write the results as JSON (default results/perf.json)")
+    parser.add_argument("--plot", type=Path, default=None, metavar="PATH",
+                        help="write a PNG plot (default results/perf.png)")
+    parser.set_defaults(func=_run_perf)
+
+
+#: One entry per benchmark.
+_BENCHMARKS: list[Register] = [_register_security, _register_perf]
 
 
 def register_bench_command(subparsers: Any) -> None:

@@ -131,7 +131,7 @@ class Sandbox:
         return config
 
     def _settings_fingerprint(self) -> str:
-        version = getattr(wasmtime, "__version__", "unknown")
+        version = _wasmtime_version()
         settings = f"{version}|fuel|epoch|stack={self.config.max_wasm_stack}|opt={self.config.opt_level}"
         return hashlib.sha256(settings.encode()).hexdigest()[:16]
 
@@ -495,6 +495,15 @@ def check_imports(module: wasmtime.Module, name: str, *, wasi: bool) -> None:
 
 def _signature(ftype: wasmtime.FuncType) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return (tuple(str(p) for p in ftype.params), tuple(str(r) for r in ftype.results))
+
+
+def _wasmtime_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("wasmtime")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _first_line(exc: BaseException) -> str:
