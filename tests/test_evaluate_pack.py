@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,12 +23,14 @@ HOST = "api.example.test"
 
 
 class HoldingServer:
-    """Holds every request for a moment and records the peak number in flight."""
+    """Holds each request until ``release_at`` requests are in flight together (or a few
+    seconds pass), and records the peak number in flight."""
 
-    def __init__(self, hold_s: float = 0.4) -> None:
+    def __init__(self, release_at: int = 1, max_hold_s: float = 5.0) -> None:
         self.active = self.peak = 0
+        self.release_at = release_at
         self.paths: list[str] = []
-        lock = threading.Lock()
+        lock = threading.Condition()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -38,8 +39,9 @@ class HoldingServer:
                     outer.paths.append(self.path)
                     outer.active += 1
                     outer.peak = max(outer.peak, outer.active)
-                time.sleep(hold_s)
-                with lock:
+                    lock.notify_all()
+                    lock.wait_for(lambda: outer.peak >= outer.release_at, timeout=max_hold_s)
+                    lock.wait(timeout=0.2)  # stay in flight a moment, so overlap can show
                     outer.active -= 1
                 body = json.dumps({"path": self.path}).encode()
                 self.send_response(200)
@@ -92,6 +94,7 @@ def calls(server: HoldingServer, formula: str, n: int) -> str:
 
 def test_eight_independent_pack_calls_are_in_flight_together(tmp_path: Path,
                                                              server: HoldingServer) -> None:
+    server.release_at = 8
     with make_host(tmp_path, server, per_pack_concurrency=8) as host:
         result = host.evaluate(f"=Count(List({calls(server, 'Fetch', 8)}))")
     assert result == 8
@@ -99,6 +102,7 @@ def test_eight_independent_pack_calls_are_in_flight_together(tmp_path: Path,
 
 
 def test_a_per_pack_limit_caps_the_calls_in_flight(tmp_path: Path, server: HoldingServer) -> None:
+    server.release_at = 2
     with make_host(tmp_path, server, per_pack_concurrency=2) as host:
         assert host.evaluate(f"=Count(List({calls(server, 'Fetch', 8)}))") == 8
     assert server.peak == 2
