@@ -36,7 +36,7 @@ from ._errors import (
     PackValidationError,
     StackOverflow,
 )
-from ._manifest import Limits
+from ._manifest import MAX_MEMORY_BYTES, Limits
 
 log = logging.getLogger("corral.sandbox")
 
@@ -59,6 +59,8 @@ class SandboxConfig:
     epoch_tick_s: float = 0.002
     max_wasm_stack: int = 512 * 1024
     opt_level: str = "speed"
+    #: Live instances the pooling allocator holds slots for; 0 turns pooling off.
+    pool_instances: int = 64
 
 
 @dataclass
@@ -128,11 +130,17 @@ class Sandbox:
         config.max_wasm_stack = self.config.max_wasm_stack
         config.cranelift_opt_level = self.config.opt_level
         config.wasm_threads = False
+        if self.config.pool_instances and _fastcall.available():
+            config.memory_reservation = MAX_MEMORY_BYTES
+            config.memory_guard_size = 64 * 1024 * 1024
+            _fastcall.enable_pooling(config, instances=self.config.pool_instances,
+                                     max_memory_bytes=MAX_MEMORY_BYTES)
         return config
 
     def _settings_fingerprint(self) -> str:
         version = _wasmtime_version()
-        settings = f"{version}|fuel|epoch|stack={self.config.max_wasm_stack}|opt={self.config.opt_level}"
+        settings = (f"{version}|fuel|epoch|stack={self.config.max_wasm_stack}"
+                    f"|opt={self.config.opt_level}|pool={bool(self.config.pool_instances)}")
         return hashlib.sha256(settings.encode()).hexdigest()[:16]
 
     def _tick(self) -> None:
@@ -222,11 +230,16 @@ class Sandbox:
                                    limit="timeout_ms", value=limits.timeout_ms, pack=pack,
                                    formula=formula)
         store = wasmtime.Store(self.engine)
-        store.set_fuel(limits.fuel)
         ticks = math.ceil((call_deadline - now) / self.config.epoch_tick_s) + 1
-        store.set_epoch_deadline(ticks)
-        store.set_limits(memory_size=limits.memory_bytes, table_elements=TABLE_ELEMENTS, instances=1,
-                         tables=4, memories=1)
+        if _fastcall.available():
+            _fastcall.prepare_store(store, fuel=limits.fuel, epoch_ticks=ticks,
+                                    memory_bytes=limits.memory_bytes,
+                                    table_elements=TABLE_ELEMENTS)
+        else:
+            store.set_fuel(limits.fuel)
+            store.set_epoch_deadline(ticks)
+            store.set_limits(memory_size=limits.memory_bytes, table_elements=TABLE_ELEMENTS,
+                             instances=1, tables=4, memories=1)
         state = _CallState(host, limits, call_deadline, pack, formula, stats)
         _current.state = state
         try:
