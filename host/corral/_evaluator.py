@@ -246,7 +246,7 @@ class _Run:
         with self._lock:
             future = self._calls.get(key)
             if future is None:
-                future = self.ev.scheduler.submit(call, resolved, self.deadline)
+                future = self.ev.scheduler.submit(call, resolved, self.deadline, key=key)
                 self._calls[key] = future
         return future
 

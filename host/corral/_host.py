@@ -150,6 +150,9 @@ class Host:
         self._evaluator: Evaluator | None = None
         self._result_cache: ResultCache | None = None
         self._closed = False
+        #: (pack, formula) as written -> (the Pack it resolved against, the resolution);
+        #: reused only while that Pack is still the registry's active one.
+        self._resolved: dict[tuple[str, str], tuple[Pack, ResolvedFormula]] = {}
         for path in self.settings.packs:
             self.register_path(path)
 
@@ -285,11 +288,19 @@ class Host:
     # -- PackCatalog (what the scheduler calls) --------------------------------------------
 
     def resolve(self, pack: str, formula: str) -> ResolvedFormula:
+        found = self.registry.get(pack)
+        key = (pack, formula)
+        cached = self._resolved.get(key)
+        if cached is not None and cached[0] is found:
+            return cached[1]
         from ._scheduler import ResolvedFormula
 
-        found = self.registry.get(pack)
-        return ResolvedFormula(pack=found.name, pack_hash=found.sha256,
-                               formula=found.manifest.formula(formula))
+        resolved = ResolvedFormula(pack=found.name, pack_hash=found.sha256,
+                                   formula=found.manifest.formula(formula))
+        if len(self._resolved) > 4096:
+            self._resolved.clear()
+        self._resolved[key] = (found, resolved)
+        return resolved
 
     def invoke(self, call: CallRequest, *, deadline: float | None) -> Any:
         """Run one pack call in a fresh sandbox instance (no cache, no retries)."""

@@ -40,7 +40,12 @@ def canonical_msgpack(value: Any) -> bytes:
         raise ArgumentError(f"the arguments cannot be encoded as MessagePack: {exc}") from exc
 
 
+_SCALARS = (str, int, float, bool, bytes, type(None))
+
+
 def _canonical(value: Any) -> Any:
+    if isinstance(value, _SCALARS):
+        return value
     if isinstance(value, dict):
         items = [(msgpack.packb(_canonical(k), use_bin_type=True), k, v) for k, v in value.items()]
         return {k: _canonical(v) for _, k, v in sorted(items, key=lambda item: item[0])}

@@ -104,14 +104,19 @@ class Scheduler:
     # -- public ---------------------------------------------------------------------------
 
     def submit(self, call: CallRequest, resolved: ResolvedFormula,
-               deadline: float | None = None) -> Future[Any]:
-        """A future of the call's result; never blocks on the call itself."""
+               deadline: float | None = None, *, key: bytes | None = None) -> Future[Any]:
+        """A future of the call's result; never blocks on the call itself.
+
+        ``key`` is the call's :func:`result_key` when the caller has it already.
+        """
         if self._closed:
             raise CorralError("the scheduler is closed")
         formula = resolved.formula
-        key = None if formula.is_action else result_key(
-            resolved.pack, resolved.pack_hash, formula.name, call.args, call.connection_id,
-            call.principal)
+        if formula.is_action:
+            key = None
+        elif key is None:
+            key = result_key(resolved.pack, resolved.pack_hash, formula.name, call.args,
+                             call.connection_id, call.principal)
         if key is not None and formula.cacheable and self.cache is not None:
             cached = self._cache_get(key)
             if cached is not None:
