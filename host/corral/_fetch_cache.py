@@ -207,7 +207,7 @@ class FetchCache:
                 try:
                     self.put(key, result, ttl_s)
                 except CacheError:
-                    pass
+                    pass  # a cache that cannot store never fails the fetch itself
             return result
         finally:
             with self._lock:

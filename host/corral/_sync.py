@@ -381,7 +381,7 @@ def _autocomplete_owner(pack: Pack, name: str) -> tuple[str, tuple[ParamDef, ...
         formula = pack.manifest.formula(name)
         return formula.name, formula.params, formula.connection
     except NotFoundError:
-        pass
+        pass  # not a formula or action: perhaps a sync table's parameter
     try:
         table = pack.manifest.sync_table(name)
     except NotFoundError:

@@ -196,7 +196,7 @@ class FixtureServer:
 def _handler_for(server: FixtureServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
-            pass
+            pass  # requests are recorded on the server, not printed
 
         def _serve(self) -> None:
             parts = urlsplit(self.path)
