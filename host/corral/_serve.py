@@ -203,17 +203,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="corral")
-    register_serve_command(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        code: int = args.func(args)
-        return code
-    except CorralError as exc:
-        print(f"corral {args.command}: error [{exc.kind}]: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    """``python -m corral._serve serve ...``: the same as ``corral serve ...``."""
+    from ._cli import main as cli_main
+
+    return cli_main(argv)
 
 
 if __name__ == "__main__":
