@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 import uuid
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
@@ -352,6 +353,14 @@ class Host:
     def call(self, pack: str, formula: str, *args: Any, connection: str | None = None,
              principal: str | None = None, deadline_s: float | None = None) -> Any:
         """Call a formula or action with coercion, caching and retries."""
+        return self.submit_call(pack, formula, *args, connection=connection,
+                                principal=principal, deadline_s=deadline_s).result()
+
+    def submit_call(self, pack: str, formula: str, *args: Any, connection: str | None = None,
+                    principal: str | None = None,
+                    deadline_s: float | None = None) -> Future[Any]:
+        """Like :meth:`call`, but returns at once with a future of the result (arguments
+        are checked before it returns); an event loop can await it without a thread."""
         from ._coerce import coerce_args
 
         resolved = self.resolve(pack, formula)
@@ -359,7 +368,7 @@ class Host:
         request = CallRequest(resolved.pack, resolved.formula.name, coerced, connection,
                               principal)
         deadline = time.monotonic() + (deadline_s or self.settings.evaluate_deadline_s)
-        return self.scheduler.submit(request, resolved, deadline).result()
+        return self.scheduler.submit(request, resolved, deadline)
 
     def evaluate(self, text: str, *, principal: str | None = None,
                  connections: Mapping[str, str] | None = None,

@@ -15,11 +15,13 @@ This module deliberately does not use ``from __future__ import annotations``: Fa
 reads the annotations of the route functions at import time.
 """
 
+import asyncio
 import json
 import logging
 import math
 import threading
 import time
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Annotated, Any, AsyncIterator, Callable, Iterator, TypeVar
@@ -77,6 +79,24 @@ class CallGate:
             self.running -= 1
             self._slots.release()
 
+    async def await_future(self, submit: Callable[[], Future[T]]) -> T:
+        """Like ``run`` for work that is already asynchronous: ``submit`` starts it (on the
+        event loop; it must not block) and the loop awaits its future without a thread."""
+        if self._slots.available_tokens < 1 and self.waiting >= self._max_queue:
+            raise Overloaded(f"the service is at capacity ({self.running} calls running, "
+                             f"{self.waiting} waiting); retry shortly", retry_after_s=1.0)
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        try:
+            return await asyncio.wrap_future(submit())
+        finally:
+            self.running -= 1
+            self._slots.release()
+
 
 class RateLimiter:
     """A token bucket per principal: ``burst`` requests at once, refilled at ``rate_per_s``."""
@@ -119,6 +139,13 @@ class _Service:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         try:
             return await self.gate.run(fn, *args)
+        except Overloaded:
+            self.host.metrics.inc("corral_rejected_total", reason="capacity")
+            raise
+
+    async def await_future(self, submit: Callable[[], Future[T]]) -> T:
+        try:
+            return await self.gate.await_future(submit)
         except Overloaded:
             self.host.metrics.inc("corral_rejected_total", reason="capacity")
             raise
@@ -521,9 +548,9 @@ async def _call(service: _Service, principal: Principal, pack: str, name: str, b
         raise ArgumentError(f"{pack}.{definition.name} is {what}: POST it to "
                             f"/v1/packs/{pack}/{path}/{definition.name}", pack=pack,
                             formula=definition.name)
-    run = partial(service.host.call, pack, name, *body.args, connection=body.connection,
-                  principal=principal.name)
-    return CallResult(result=to_json(await service.run(run)))
+    submit = partial(service.host.submit_call, pack, name, *body.args,
+                     connection=body.connection, principal=principal.name)
+    return CallResult(result=to_json(await service.await_future(submit)))
 
 
 async def _read_capped(request: Request, cap: int) -> bytes:
