@@ -51,3 +51,35 @@ def test_host_errors_surface_unchanged_on_both_paths(path: str, make_wat_pack,  
     pack = pack_from_bytes(make_wat_pack(wat, simple_manifest("abuse", ["Call"])), sandbox=sandbox)
     with pytest.raises(AbiViolation, match="log message"):
         pack.call("Call")
+
+
+def test_a_full_instance_pool_is_overload_not_a_crash(hello_wasm: Path, tmp_path: Path) -> None:
+    import threading
+
+    from corral import Overloaded, SandboxConfig
+
+    box = Sandbox(SandboxConfig(cache_dir=tmp_path, pool_instances=1))
+    try:
+        hello = corral.load_pack(hello_wasm, sandbox=box)
+        slow = corral.load_pack(hello_wasm, sandbox=box)
+        entered, release = threading.Event(), threading.Event()
+
+        class HoldingHost:
+            def fetch(self, request: dict, deadline: float) -> dict:  # type: ignore[type-arg]
+                raise AssertionError("no fetch expected")
+
+            def log(self, level: str, message: str) -> None:
+                entered.set()
+                release.wait(10)
+
+        holder = threading.Thread(target=lambda: slow.call("Shout", "x", host=HoldingHost()))
+        holder.start()
+        assert entered.wait(10), "the first call is inside the guest, holding the only slot"
+        with pytest.raises(Overloaded) as info:
+            hello.call("Greet", "Ada")
+        assert info.value.retryable
+        release.set()
+        holder.join(10)
+        assert hello.call("Greet", "Ada") == "Hello, Ada!"
+    finally:
+        box.close()

@@ -33,6 +33,7 @@ from ._errors import (
     InvocationError,
     MemoryLimitExceeded,
     OutputTooLarge,
+    Overloaded,
     PackValidationError,
     StackOverflow,
 )
@@ -314,6 +315,10 @@ class Sandbox:
         if state.host_error is not None and isinstance(state.host_error, CorralError):
             return state.host_error
         text = str(exc)
+        if "maximum concurrent" in text:
+            return Overloaded(f"all {self.config.pool_instances} sandbox slots are in use; "
+                              "retry shortly", retry_after_s=0.05, pack=state.pack,
+                              formula=state.formula)
         if "table" in text and ("limit" in text or "minimum" in text):
             return MemoryLimitExceeded("the module declares a table larger than the limit of "
                                        f"{TABLE_ELEMENTS} elements", limit="table_elements",
