@@ -112,15 +112,58 @@ def test_a_per_pack_limit_caps_the_calls_in_flight(tmp_path: Path, server: Holdi
 def test_identical_calls_run_once_and_cached_results_are_reused(tmp_path: Path,
                                                                 server: HoldingServer) -> None:
     url = server.url("/same")
-    formula = f'=First(List(fetcher.Cached("{url}", 60), fetcher.Cached("{url}", 60))).status'
+    cached = f'fetcher.Cached("{url}", 60)'
+    formula = f"=First(List({cached}, {cached})).status"
     with make_host(tmp_path, server) as host:
         assert host.evaluate(f'=First(List(fetcher.Fetch("{url}"), fetcher.Fetch("{url}"))).status') == 200
         assert server.paths.count("/same") == 1, "identical calls in one formula run once"
         assert host.evaluate(formula) == 200
+        assert host.evaluate(formula) == 200, "the same formula again: the formula memo"
         hits = host.metrics.value("corral_cache_total", result="hit")
-        assert host.evaluate(formula) == 200
+        assert host.evaluate(f"={cached}.status * 1") == 200, "another formula, same call"
         assert host.metrics.value("corral_cache_total", result="hit") == hits + 1
-    assert server.paths.count("/same") == 2, "the repeat within the TTL came from the cache"
+    assert server.paths.count("/same") == 2, "the repeats within the TTL came from the caches"
+
+
+def test_formulas_that_read_the_clock_or_act_are_not_memoised(tmp_path: Path,
+                                                              server: HoldingServer) -> None:
+    url = server.url("/clock")
+    with make_host(tmp_path, server) as host:
+        formula = f'=Concatenate(Now(), fetcher.Cached("{url}", 60).status)'
+        host.evaluate(formula)
+        host.evaluate(formula)
+        assert host.evaluator.memo.get(host.evaluator.memo.key(formula, None, {}))[0] is False
+        pure = f'=fetcher.Cached("{url}", 60).status'
+        host.evaluate(pure)
+        assert host.evaluator.memo.get(host.evaluator.memo.key(pure, None, {}))[0] is True
+        uncached = f'=fetcher.Fetch("{url}").status'
+        host.evaluate(uncached)
+        host.evaluate(uncached)
+    assert server.paths.count("/clock") == 3, "one cached call, then Fetch (no TTL) twice"
+
+
+def test_a_memoised_result_cannot_be_changed_by_its_caller(tmp_path: Path,
+                                                           server: HoldingServer) -> None:
+    formula = '=List(hello.Greet("Ada"), hello.Add(1, 2))'
+    with make_host(tmp_path, server) as host:
+        first = host.evaluate(formula)
+        assert host.evaluator.memo.get(host.evaluator.memo.key(formula, None, {}))[0] is True
+        first[0] = "tampered"
+        assert host.evaluate(formula) == ["Hello, Ada!", 3.0]
+
+
+def test_a_new_pack_version_is_not_answered_from_the_memo(tmp_path: Path,
+                                                          server: HoldingServer) -> None:
+    with make_host(tmp_path, server) as host:
+        assert host.evaluate('=hello.Greet("Ada")') == "Hello, Ada!"
+        wasm = built(PACKS / "hello").read_bytes()
+        manifest = read_manifest(wasm).to_dict()
+        manifest["pack"]["version"] = "0.2.0"
+        host.register_bytes(set_custom_section(wasm + b"", MANIFEST_SECTION,
+                                               json.dumps(manifest).encode()))
+        memo = host.evaluator.memo
+        assert memo.get(memo.key('=hello.Greet("Ada")', None, {}))[0] is False
+        assert host.evaluate('=hello.Greet("Ada")') == "Hello, Ada!"
 
 
 def test_the_untaken_branch_makes_no_call(tmp_path: Path, server: HoldingServer) -> None:

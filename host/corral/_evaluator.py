@@ -28,6 +28,7 @@ from ._errors import (ArgumentError, CorralError, FormulaDeadlineExceeded, Formu
                       FormulaError)
 from ._formula import (Binary, Call, ConnectionRef, Index, ListExpr, Literal, Node, PackCall,
                        Property, Unary, parse_formula, walk)
+from ._formula_memo import FormulaMemo
 from ._manifest import FormulaDef
 from ._result_cache import result_key
 from ._scheduler import PackCatalog, ResolvedFormula, Scheduler
@@ -50,6 +51,7 @@ class Evaluator:
         self.limits = limits
         self._monotonic = monotonic
         self._parsed: OrderedDict[str, Node] = OrderedDict()
+        self.memo = FormulaMemo(catalog, monotonic)
         self._parse_cache_size = parse_cache_size
         self._parse_lock = threading.Lock()
 
@@ -75,15 +77,21 @@ class Evaluator:
         budget = self.scheduler.config.default_deadline_s if deadline_s is None else deadline_s
         if not budget > 0:
             raise ArgumentError(f"the deadline must be a positive number of seconds, got {budget}")
-        run = _Run(self, principal, dict(connections or {}), self._monotonic() + budget)
+        links = dict(connections or {})
+        memo_key = FormulaMemo.key(text, principal, links)
+        found, value = self.memo.get(memo_key)
+        if found:
+            return value
+        run = _Run(self, principal, links, self._monotonic() + budget)
         run.plan(tree)
         outcome = run.eval(tree)
-        if not isinstance(outcome, Future):
-            return outcome
-        wait([outcome], timeout=max(0.0, run.deadline - self._monotonic()))
-        if not outcome.done():
-            raise run.abandon(budget)
-        return outcome.result()
+        if isinstance(outcome, Future):
+            wait([outcome], timeout=max(0.0, run.deadline - self._monotonic()))
+            if not outcome.done():
+                raise run.abandon(budget)
+            outcome = outcome.result()
+        self.memo.put(memo_key, tree, run.planned_calls(), outcome)
+        return outcome
 
 
 class _Run:
@@ -96,6 +104,7 @@ class _Run:
         self.connections = connections
         self.deadline = deadline
         self.resolved: dict[int, ResolvedFormula] = {}
+        self._plan_nodes: list[PackCall] = []
         self._lock = threading.Lock()
         self._calls: dict[bytes, Future[Any]] = {}
         self._pending: dict[int, PackCall] = {}
@@ -133,6 +142,12 @@ class _Run:
         except ArgumentError as exc:
             raise _located(exc, node) from None
         self.resolved[id(node)] = resolved
+        self._plan_nodes.append(node)
+
+    def planned_calls(self) -> list[tuple[str, str, ResolvedFormula]]:
+        """Every pack call of the formula, as written and as resolved."""
+        return [(node.pack, node.formula, self.resolved[id(node)])
+                for node in self._plan_nodes]
 
     # -- evaluation -----------------------------------------------------------------------
 
