@@ -158,6 +158,45 @@ def test_upload_connect_invoke_evaluate_and_sync(env: Env) -> None:
     assert env.api.seen_auth and all(a == f"Bearer {TOKEN}" for a in env.api.seen_auth)
 
 
+def test_two_way_sync_dynamic_tables_and_autocomplete_over_http(env: Env) -> None:
+    if not env.api.data.projects:
+        env.api.add_project("Roadmap", [{"name": "Title", "type": "text"}],
+                            [{"id": 1, "Title": "Ship it"}])
+    with env.client("alice") as alice:
+        conn = alice.post("/v1/connections", json={"pack": "github", "name": "model",
+                                                   "secret": {"token": TOKEN}}).json()["id"]
+        lines = sync_lines(alice, "/v1/packs/github/tables/Issues/sync",
+                           {"args": [REPO_NAME], "connection": conn})
+        first = lines[0]["rows"][0]
+        updated = alice.post("/v1/packs/github/tables/Issues/update", json={
+            "updates": [{"previous": first, "new": {**first, "title": "Renamed over HTTP"}}],
+            "args": [REPO_NAME], "connection": conn})
+        assert updated.status_code == 200, updated.text
+        (result,) = updated.json()["results"]
+        assert result["ok"]["title"] == "Renamed over HTTP"
+        assert env.api.data.repos[REPO_NAME][0]["title"] == "Renamed over HTTP"
+
+        immutable = alice.post("/v1/packs/github/tables/Issues/update", json={
+            "updates": [{"previous": first, "new": {**first, "comments": 99}}],
+            "args": [REPO_NAME], "connection": conn})
+        assert immutable.status_code == 400
+        assert "not mutable" in immutable.json()["detail"]
+
+        urls = alice.get("/v1/packs/github/tables/ProjectItems/urls",
+                         params={"connection": conn})
+        assert urls.status_code == 200, urls.text
+        roadmap = next(u for u in urls.json()["urls"] if u["display"] == "Roadmap")
+        schema = alice.post("/v1/packs/github/tables/ProjectItems/schema",
+                            json={"url": roadmap["url"], "connection": conn})
+        assert schema.status_code == 200, schema.text
+        assert "Title" in schema.json()["schema"]["properties"]
+
+        options = alice.post("/v1/packs/github/autocomplete/Issues", json={
+            "param": "repo", "search": REPO_NAME[:4], "connection": conn})
+        assert options.status_code == 200, options.text
+        assert {"display": REPO_NAME, "value": REPO_NAME} in options.json()["options"]
+
+
 def test_another_caller_can_neither_see_nor_use_a_connection(env: Env) -> None:
     with env.client("alice") as alice, env.client("bob") as bob:
         conn = alice.post("/v1/connections", json={"pack": "github", "name": "mine",

@@ -189,6 +189,44 @@ class SyncBody(BaseModel):
     max_pages: int | None = Field(None, ge=1)
 
 
+class UpdateBody(BaseModel):
+    updates: list[dict[str, Any]] = Field(
+        description="Edited rows: {previous: row, new: row, updated_fields?: [name]}.")
+    args: list[Any] = Field(default_factory=list, description="The table's arguments.")
+    connection: str | None = None
+    dynamic_url: str | None = Field(None, description="The table's URL, for a dynamic table.")
+
+
+class UpdateResults(BaseModel):
+    results: list[dict[str, Any]] = Field(
+        description="One per update, in order: {ok: row} or {err: message}.")
+
+
+class AutocompleteBody(BaseModel):
+    param: str = Field(description="The parameter being completed.")
+    search: str = Field("", description="What the user has typed so far.")
+    args: list[Any] = Field(default_factory=list, description="The other arguments so far.")
+    connection: str | None = None
+
+
+class Options(BaseModel):
+    options: list[dict[str, Any]] = Field(description="[{display, value}]")
+
+
+class DynamicUrls(BaseModel):
+    urls: list[dict[str, str]] = Field(description="[{display, url}]")
+
+
+class DynamicSchemaBody(BaseModel):
+    url: str
+    connection: str | None = None
+
+
+class SchemaOut(BaseModel):
+    schema_: dict[str, Any] = Field(alias="schema", serialization_alias="schema")
+    model_config = ConfigDict(populate_by_name=True)
+
+
 class PackSummary(BaseModel):
     name: str
     version: str
@@ -387,6 +425,45 @@ async def sync_table(pack: str, table: str, body: SyncBody, request: Request,
     lines = _sync_lines(service, pages, first, labels={"pack": pack, "table": table},
                         instance=request.url.path)
     return StreamingResponse(lines, media_type="application/x-ndjson")
+
+
+@v1.post("/packs/{pack}/tables/{table}/update", response_model=UpdateResults,
+         summary="Two-way sync: send edited rows back through the pack")
+async def update_rows(pack: str, table: str, body: UpdateBody, service: ServiceDep,
+                      principal: CallerDep) -> UpdateResults:
+    run = partial(service.host.sync_update, pack, table, body.updates, *body.args,
+                  connection=body.connection, principal=principal.name,
+                  dynamic_url=body.dynamic_url)
+    results = await service.run(run)
+    return UpdateResults(results=[to_json(r.to_dict()) for r in results])
+
+
+@v1.get("/packs/{pack}/tables/{table}/urls", response_model=DynamicUrls,
+        summary="The URLs a dynamic sync table can show")
+async def dynamic_table_urls(pack: str, table: str, service: ServiceDep, principal: CallerDep,
+                             connection: str | None = None) -> DynamicUrls:
+    run = partial(service.host.dynamic_urls, pack, table, connection=connection,
+                  principal=principal.name)
+    return DynamicUrls(urls=await service.run(run))
+
+
+@v1.post("/packs/{pack}/tables/{table}/schema", response_model=SchemaOut,
+         summary="The schema of a dynamic sync table at one URL")
+async def dynamic_table_schema(pack: str, table: str, body: DynamicSchemaBody,
+                               service: ServiceDep, principal: CallerDep) -> SchemaOut:
+    run = partial(service.host.dynamic_schema, pack, table, body.url,
+                  connection=body.connection, principal=principal.name)
+    schema = await service.run(run)
+    return SchemaOut(schema=schema.to_dict())
+
+
+@v1.post("/packs/{pack}/autocomplete/{name}", response_model=Options,
+         summary="Suggestions for a parameter that declares autocomplete")
+async def autocomplete(pack: str, name: str, body: AutocompleteBody, service: ServiceDep,
+                       principal: CallerDep) -> Options:
+    run = partial(service.host.autocomplete, pack, name, body.param, body.search, *body.args,
+                  connection=body.connection, principal=principal.name)
+    return Options(options=to_json(await service.run(run)))
 
 
 # -- connections --------------------------------------------------------------------------
