@@ -25,7 +25,8 @@ from corral._apikeys import ADMIN, CALLER, ApiKeyStore
 from corral._host import Host
 from corral._pack import read_manifest
 from corral._problems import problem_for, redact_url, status_for
-from corral._server import CallGate, RateLimiter, create_app
+from corral._admission import CallGate, RateLimiter
+from corral._server import create_app
 from corral._settings import Settings
 from corral._wasm import MANIFEST_SECTION, set_custom_section
 

@@ -11,7 +11,6 @@ from typing import Any, Mapping
 
 from . import _abi
 from ._errors import (
-    BadOutput,
     FetchDenied,
     GuestError,
     ManifestError,
@@ -20,7 +19,7 @@ from ._errors import (
     PackValidationError,
 )
 from ._manifest import FormulaDef, Manifest, manifest_from_json
-from ._sandbox import CallStats, CompiledPack, HostCalls, Sandbox, SandboxConfig, check_imports
+from ._sandbox import CallStats, CompiledPack, HostCalls, Sandbox, SandboxConfig
 from ._schema import check_result
 from ._wasm import MANIFEST_SECTION, custom_sections
 

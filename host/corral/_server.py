@@ -15,28 +15,28 @@ This module deliberately does not use ``from __future__ import annotations``: Fa
 reads the annotations of the route functions at import time.
 """
 
-import asyncio
 import json
 import logging
 import math
-import threading
-import time
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Annotated, Any, AsyncIterator, Callable, Iterator, TypeVar
 
-import anyio
-import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._apikeys import ADMIN, CALLER, ApiKeyStore, Principal
+from ._admission import CallGate, RateLimiter
+from ._api_models import (ProblemDocument, CallBody, CallResult, EvaluateBody, SyncBody,
+                          UpdateBody, UpdateResults, AutocompleteBody, Options, DynamicUrls,
+                          DynamicSchemaBody, SchemaOut, PackSummary, PackVersionInfo,
+                          PackDetail, ConnectionCreate, ConnectionOut, OAuthStartBody,
+                          OAuthStart, KeyCreate, KeyInfo, KeyCreated, Status)
+from ._apikeys import ApiKeyStore, Principal
 from ._errors import (AccessDenied, ArgumentError, AuthFlowError, Conflict, CorralError,
                       NotFoundError, Overloaded, PayloadTooLarge)
 from ._host import Host
@@ -48,81 +48,6 @@ from ._settings import Settings
 log = logging.getLogger("corral.server")
 
 T = TypeVar("T")
-
-
-# -- capacity and rate limits ------------------------------------------------------------
-
-
-class CallGate:
-    """Runs blocking calls on worker threads with a bounded number running and waiting."""
-
-    def __init__(self, capacity: int, max_queue: int) -> None:
-        self._slots = anyio.CapacityLimiter(max(1, capacity))
-        self._threads = anyio.CapacityLimiter(max(1, capacity))
-        self._max_queue = max(0, max_queue)
-        self.waiting = 0
-        self.running = 0
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._slots.available_tokens < 1 and self.waiting >= self._max_queue:
-            raise Overloaded(f"the service is at capacity ({self.running} calls running, "
-                             f"{self.waiting} waiting); retry shortly", retry_after_s=1.0)
-        self.waiting += 1
-        try:
-            await self._slots.acquire()
-        finally:
-            self.waiting -= 1
-        self.running += 1
-        try:
-            return await anyio.to_thread.run_sync(partial(fn, *args), limiter=self._threads)
-        finally:
-            self.running -= 1
-            self._slots.release()
-
-    async def await_future(self, submit: Callable[[], Future[T]]) -> T:
-        """Like ``run`` for work that is already asynchronous: ``submit`` starts it (on the
-        event loop; it must not block) and the loop awaits its future without a thread."""
-        if self._slots.available_tokens < 1 and self.waiting >= self._max_queue:
-            raise Overloaded(f"the service is at capacity ({self.running} calls running, "
-                             f"{self.waiting} waiting); retry shortly", retry_after_s=1.0)
-        self.waiting += 1
-        try:
-            await self._slots.acquire()
-        finally:
-            self.waiting -= 1
-        self.running += 1
-        try:
-            return await asyncio.wrap_future(submit())
-        finally:
-            self.running -= 1
-            self._slots.release()
-
-
-class RateLimiter:
-    """A token bucket per principal: ``burst`` requests at once, refilled at ``rate_per_s``."""
-
-    def __init__(self, rate_per_s: float, burst: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._rate = rate_per_s
-        self._burst = float(max(1, burst))
-        self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def check(self, who: str) -> None:
-        """Take one token for ``who``, or raise Overloaded saying when to come back."""
-        if self._rate <= 0:
-            return  # rate limiting is off
-        now = self._clock()
-        with self._lock:
-            tokens, last = self._buckets.get(who, (self._burst, now))
-            tokens = min(self._burst, tokens + (now - last) * self._rate)
-            if tokens < 1.0:
-                self._buckets[who] = (tokens, now)
-                wait_s = (1.0 - tokens) / self._rate
-                raise Overloaded(f"rate limit of {self._rate:g} requests per second exceeded; "
-                                 f"retry in {math.ceil(wait_s)} s", retry_after_s=wait_s)
-            self._buckets[who] = (tokens - 1.0, now)
 
 
 class _Service:
@@ -149,154 +74,6 @@ class _Service:
         except Overloaded:
             self.host.metrics.inc("corral_rejected_total", reason="capacity")
             raise
-
-
-# -- request and response bodies ----------------------------------------------------------
-
-
-class ProblemDocument(BaseModel):
-    """RFC 9457 problem details, with Corral's error kind and the pack call it concerns."""
-
-    model_config = ConfigDict(extra="allow")
-    type: str
-    title: str
-    status: int
-    detail: str
-    kind: str
-    pack: str | None = None
-    formula: str | None = None
-    instance: str | None = None
-
-
-class CallBody(BaseModel):
-    args: list[Any] = Field(default_factory=list, description="Positional arguments.")
-    connection: str | None = Field(None, description="Id of one of the caller's connections.")
-
-
-class CallResult(BaseModel):
-    result: Any = Field(description="The value the formula or action returned.")
-
-
-class EvaluateBody(BaseModel):
-    formula: str = Field(description='A formula such as =hello.Greet("Ada") & "!"')
-    connections: dict[str, str] = Field(default_factory=dict,
-                                        description="Pack name -> the caller's connection id.")
-
-
-class SyncBody(BaseModel):
-    args: list[Any] = Field(default_factory=list)
-    connection: str | None = None
-    max_pages: int | None = Field(None, ge=1)
-
-
-class UpdateBody(BaseModel):
-    updates: list[dict[str, Any]] = Field(
-        description="Edited rows: {previous: row, new: row, updated_fields?: [name]}.")
-    args: list[Any] = Field(default_factory=list, description="The table's arguments.")
-    connection: str | None = None
-    dynamic_url: str | None = Field(None, description="The table's URL, for a dynamic table.")
-
-
-class UpdateResults(BaseModel):
-    results: list[dict[str, Any]] = Field(
-        description="One per update, in order: {ok: row} or {err: message}.")
-
-
-class AutocompleteBody(BaseModel):
-    param: str = Field(description="The parameter being completed.")
-    search: str = Field("", description="What the user has typed so far.")
-    args: list[Any] = Field(default_factory=list, description="The other arguments so far.")
-    connection: str | None = None
-
-
-class Options(BaseModel):
-    options: list[dict[str, Any]] = Field(description="[{display, value}]")
-
-
-class DynamicUrls(BaseModel):
-    urls: list[dict[str, str]] = Field(description="[{display, url}]")
-
-
-class DynamicSchemaBody(BaseModel):
-    url: str
-    connection: str | None = None
-
-
-class SchemaOut(BaseModel):
-    schema_: dict[str, Any] = Field(alias="schema", serialization_alias="schema")
-    model_config = ConfigDict(populate_by_name=True)
-
-
-class PackSummary(BaseModel):
-    name: str
-    version: str
-    description: str
-    sha256: str
-    formulas: list[str]
-    actions: list[str]
-    sync_tables: list[str]
-
-
-class PackVersionInfo(BaseModel):
-    version: str
-    sha256_prefix: str
-    active: bool
-
-
-class PackDetail(BaseModel):
-    name: str
-    version: str
-    sha256: str
-    manifest: dict[str, Any]
-    versions: list[PackVersionInfo]
-
-
-class ConnectionCreate(BaseModel):
-    pack: str
-    name: str
-    secret: dict[str, Any] = Field(description="Shaped by the pack's auth kind; never returned.")
-
-
-class ConnectionOut(BaseModel):
-    id: str
-    pack: str
-    name: str
-    kind: str
-    status: str
-    created_at: float
-    expires_at: float | None = None
-
-
-class OAuthStartBody(BaseModel):
-    client_id: str
-    client_secret: str | None = None
-    name: str | None = None
-    connection_id: str | None = Field(None, description="Reconnect this connection instead.")
-
-
-class OAuthStart(BaseModel):
-    authorize_url: str
-
-
-class KeyCreate(BaseModel):
-    name: str = Field(description="The key's owner: the principal its calls run as.")
-    role: str = Field(CALLER, pattern=f"^({ADMIN}|{CALLER})$")
-
-
-class KeyInfo(BaseModel):
-    id: str
-    owner: str
-    role: str
-    created_at: float
-
-
-class KeyCreated(KeyInfo):
-    key: str = Field(description="The API key itself. It is shown only in this response.")
-
-
-class Status(BaseModel):
-    status: str
-    packs: int | None = None
 
 
 # -- dependencies -------------------------------------------------------------------------

@@ -1,0 +1,92 @@
+"""Admission control for the HTTP service: a bounded gate for pack calls and a token
+bucket per caller. Both refuse with :class:`Overloaded` (429 with ``Retry-After``) rather
+than letting a queue grow without bound."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from concurrent.futures import Future
+from functools import partial
+from typing import Any, Callable, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from ._errors import Overloaded
+
+T = TypeVar("T")
+
+
+class CallGate:
+    """Runs blocking calls on worker threads with a bounded number running and waiting."""
+
+    def __init__(self, capacity: int, max_queue: int) -> None:
+        self._slots = anyio.CapacityLimiter(max(1, capacity))
+        self._threads = anyio.CapacityLimiter(max(1, capacity))
+        self._max_queue = max(0, max_queue)
+        self.waiting = 0
+        self.running = 0
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._slots.available_tokens < 1 and self.waiting >= self._max_queue:
+            raise Overloaded(f"the service is at capacity ({self.running} calls running, "
+                             f"{self.waiting} waiting); retry shortly", retry_after_s=1.0)
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        try:
+            return await anyio.to_thread.run_sync(partial(fn, *args), limiter=self._threads)
+        finally:
+            self.running -= 1
+            self._slots.release()
+
+    async def await_future(self, submit: Callable[[], Future[T]]) -> T:
+        """Like ``run`` for work that is already asynchronous: ``submit`` starts it (on the
+        event loop; it must not block) and the loop awaits its future without a thread."""
+        if self._slots.available_tokens < 1 and self.waiting >= self._max_queue:
+            raise Overloaded(f"the service is at capacity ({self.running} calls running, "
+                             f"{self.waiting} waiting); retry shortly", retry_after_s=1.0)
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        try:
+            return await asyncio.wrap_future(submit())
+        finally:
+            self.running -= 1
+            self._slots.release()
+
+
+class RateLimiter:
+    """A token bucket per principal: ``burst`` requests at once, refilled at ``rate_per_s``."""
+
+    def __init__(self, rate_per_s: float, burst: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = rate_per_s
+        self._burst = float(max(1, burst))
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, who: str) -> None:
+        """Take one token for ``who``, or raise Overloaded saying when to come back."""
+        if self._rate <= 0:
+            return  # rate limiting is off
+        now = self._clock()
+        with self._lock:
+            tokens, last = self._buckets.get(who, (self._burst, now))
+            tokens = min(self._burst, tokens + (now - last) * self._rate)
+            if tokens < 1.0:
+                self._buckets[who] = (tokens, now)
+                wait_s = (1.0 - tokens) / self._rate
+                raise Overloaded(f"rate limit of {self._rate:g} requests per second exceeded; "
+                                 f"retry in {math.ceil(wait_s)} s", retry_after_s=wait_s)
+            self._buckets[who] = (tokens - 1.0, now)
