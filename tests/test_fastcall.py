@@ -83,3 +83,15 @@ def test_a_full_instance_pool_is_overload_not_a_crash(hello_wasm: Path, tmp_path
         assert hello.call("Greet", "Ada") == "Hello, Ada!"
     finally:
         box.close()
+
+
+def test_a_closed_sandbox_refuses_calls_instead_of_running_without_deadlines(
+        hello_wasm: Path, tmp_path: Path) -> None:
+    from corral import InvocationError, SandboxConfig
+
+    with Sandbox(SandboxConfig(cache_dir=tmp_path)) as box:
+        pack = corral.load_pack(hello_wasm, sandbox=box)
+        assert pack.call("Greet", "Ada") == "Hello, Ada!"
+    box.close()  # idempotent
+    with pytest.raises(InvocationError, match="sandbox is closed"):
+        pack.call("Greet", "Ada")

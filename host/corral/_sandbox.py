@@ -217,6 +217,9 @@ class Sandbox:
             pack: str, formula: str, deadline: float | None = None,
             stats: CallStats | None = None) -> bytes:
         """Run one ``corral_call`` in a fresh Store; return the raw response bytes."""
+        if self._closed.is_set():
+            # Without the epoch ticker no deadline would ever fire: refuse, do not hang.
+            raise InvocationError("the sandbox is closed", pack=pack, formula=formula)
         if len(request) > limits.max_input_bytes:
             raise InputTooLarge(f"the request is {len(request)} bytes, over the limit of "
                                 f"{limits.max_input_bytes}", limit="max_input_bytes",
