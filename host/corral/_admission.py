@@ -8,7 +8,9 @@ import asyncio
 import math
 import threading
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import Future
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, Callable, TypeVar
 
@@ -31,24 +33,19 @@ class CallGate:
         self.running = 0
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._slots.available_tokens < 1 and self.waiting >= self._max_queue:
-            raise Overloaded(f"the service is at capacity ({self.running} calls running, "
-                             f"{self.waiting} waiting); retry shortly", retry_after_s=1.0)
-        self.waiting += 1
-        try:
-            await self._slots.acquire()
-        finally:
-            self.waiting -= 1
-        self.running += 1
-        try:
+        """Run blocking ``fn(*args)`` on a worker thread, once a slot is free."""
+        async with self._slot():
             return await anyio.to_thread.run_sync(partial(fn, *args), limiter=self._threads)
-        finally:
-            self.running -= 1
-            self._slots.release()
 
     async def await_future(self, submit: Callable[[], Future[T]]) -> T:
         """Like ``run`` for work that is already asynchronous: ``submit`` starts it (on the
         event loop; it must not block) and the loop awaits its future without a thread."""
+        async with self._slot():
+            return await asyncio.wrap_future(submit())
+
+    @asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """Hold one of the running slots; refuse at once when the waiting line is full."""
         if self._slots.available_tokens < 1 and self.waiting >= self._max_queue:
             raise Overloaded(f"the service is at capacity ({self.running} calls running, "
                              f"{self.waiting} waiting); retry shortly", retry_after_s=1.0)
@@ -59,7 +56,7 @@ class CallGate:
             self.waiting -= 1
         self.running += 1
         try:
-            return await asyncio.wrap_future(submit())
+            yield
         finally:
             self.running -= 1
             self._slots.release()
