@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
+from ._coerce import coerce_args
 from ._errors import ArgumentError, CredentialError, FetchNetworkError, NotFoundError
 from ._manifest import FormulaDef, Manifest
 from ._metrics import Metrics
@@ -361,8 +362,6 @@ class Host:
                     deadline_s: float | None = None) -> Future[Any]:
         """Like :meth:`call`, but returns at once with a future of the result (arguments
         are checked before it returns); an event loop can await it without a thread."""
-        from ._coerce import coerce_args
-
         resolved = self.resolve(pack, formula)
         coerced = coerce_args(resolved.formula, args, pack=resolved.pack)
         request = CallRequest(resolved.pack, resolved.formula.name, coerced, connection,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import _abi
+from ._coerce import coerce_args
 from ._errors import (
     FetchDenied,
     GuestError,
@@ -18,7 +19,7 @@ from ._errors import (
     NotFoundError,
     PackValidationError,
 )
-from ._manifest import FormulaDef, Manifest, manifest_from_json
+from ._manifest import Manifest, manifest_from_json
 from ._sandbox import CallStats, CompiledPack, HostCalls, Sandbox, SandboxConfig
 from ._schema import check_result
 from ._wasm import MANIFEST_SECTION, custom_sections
@@ -121,20 +122,12 @@ class Pack:
              stats: CallStats | None = None) -> Any:
         """Call a formula or action by name with positional arguments."""
         definition = self.manifest.formula(formula)
-        coerced = coerce_call_args(definition, args, pack=self.name)
+        coerced = coerce_args(definition, args, pack=self.name)
         op = "action" if definition.is_action else "formula"
         value = self.invoke(op, definition.name, coerced, ctx=ctx, host=host, deadline=deadline,
                             stats=stats)
         check_result(definition.result, value, pack=self.name, formula=definition.name)
         return value
-
-
-def coerce_call_args(definition: FormulaDef, args: tuple[Any, ...] | list[Any], *,
-                     pack: str) -> tuple[Any, ...]:
-    """Arity checks and type coercion against the formula's declared parameters."""
-    from ._coerce import coerce_args
-
-    return coerce_args(definition, args, pack=pack)
 
 
 _default_sandbox: Sandbox | None = None
