@@ -32,9 +32,6 @@ HOST_IMPORTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 OPS = ("formula", "action", "sync", "sync_update", "autocomplete", "dynamic_urls",
        "dynamic_schema", "connection_name")
 
-#: Error kinds a guest may report in ``{err: {kind}}``.
-GUEST_ERROR_KINDS = ("user", "bad_args", "not_found", "fetch", "internal", "bad_request")
-
 LOG_LEVELS = {0: "debug", 1: "info", 2: "warn", 3: "error"}
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from ._coerce import coerce_args
 from ._errors import ArgumentError, CredentialError, FetchNetworkError, NotFoundError
-from ._manifest import FormulaDef, Manifest
+from ._manifest import FormulaDef
 from ._metrics import Metrics
 from ._pack import Pack
 from ._registry import Registry
@@ -308,9 +308,9 @@ class Host:
         """Run one pack call in a fresh sandbox instance (no cache, no retries)."""
         pack = self.registry.get(call.pack)
         definition = pack.manifest.formula(call.formula)
-        credentials = self._credentials_for(pack.manifest, definition.connection,
+        credentials = self.credentials(pack, definition.connection,
                                             call.connection_id, call.principal)
-        ctx = self._guest_ctx(call.connection_id, pack)
+        ctx = self.guest_ctx(call.connection_id, pack)
         op = "action" if definition.is_action else "formula"
         stats = CallStats()
         started = time.perf_counter()
@@ -328,16 +328,18 @@ class Host:
             self.metrics.call_done(pack.name, definition.name, outcome,
                                    time.perf_counter() - started, stats.fuel_used)
 
-    def _guest_ctx(self, connection_id: str | None, pack: Pack | None = None) -> dict[str, Any]:
-        ctx: dict[str, Any] = {"invocation_id": uuid.uuid4().hex}
-        if pack is not None:
-            ctx["domains"] = list(pack.manifest.network_domains)
+    def guest_ctx(self, connection_id: str | None, pack: Pack) -> dict[str, Any]:
+        """What every op's request carries in ``ctx`` (never a secret)."""
+        ctx: dict[str, Any] = {"invocation_id": uuid.uuid4().hex,
+                               "domains": list(pack.manifest.network_domains)}
         if connection_id:
             ctx["connection"] = {"id": connection_id}
         return ctx
 
-    def _credentials_for(self, manifest: Manifest, mode: str, connection_id: str | None,
-                         principal: str | None) -> Credentials | None:
+    def credentials(self, pack: Pack, mode: str, connection_id: str | None,
+                    principal: str | None) -> Credentials | None:
+        """The connection's credentials for a call, checking the pack's connection mode."""
+        manifest = pack.manifest
         if connection_id is None:
             if mode == "required" and manifest.auth.kind != "none":
                 raise CredentialError(f"{manifest.name} needs a connection for this call; create "
@@ -422,13 +424,6 @@ class Host:
     def host_calls(self, pack: Pack, credentials: Credentials | None) -> _PackHostCalls:
         return _PackHostCalls(self, pack, credentials)
 
-    def credentials(self, pack: Pack, mode: str, connection_id: str | None,
-                    principal: str | None) -> Credentials | None:
-        return self._credentials_for(pack.manifest, mode, connection_id, principal)
-
-    def guest_ctx(self, connection_id: str | None, pack: Pack | None = None) -> dict[str, Any]:
-        return self._guest_ctx(connection_id, pack)
-
     # -- connections ----------------------------------------------------------------------
 
     def create_connection(self, *, principal: str, pack: str, secret: Mapping[str, Any],
@@ -445,10 +440,10 @@ class Host:
 
     def name_connection(self, principal: str, pack: Pack, connection_id: str) -> str | None:
         """Ask the pack (through its ``connection_name`` op) what to call a connection."""
-        credentials = self._credentials_for(pack.manifest, "optional", connection_id, principal)
+        credentials = self.credentials(pack, "optional", connection_id, principal)
         try:
             value = pack.invoke("connection_name", "", [],
-                                ctx=self._guest_ctx(connection_id, pack),
+                                ctx=self.guest_ctx(connection_id, pack),
                                 host=_PackHostCalls(self, pack, credentials))
         except NotFoundError:
             return None

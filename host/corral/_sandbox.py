@@ -537,5 +537,3 @@ def _write_atomically(path: Path, data: bytes) -> None:
     tmp.write_bytes(data)
     os.replace(tmp, path)
 
-
-HostFetch = Callable[[dict[str, Any], float], dict[str, Any]]

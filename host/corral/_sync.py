@@ -62,7 +62,7 @@ class _Session:
             raise ArgumentError(f"deadline_s must be positive, got {deadline_s}")
         credentials = host.credentials(pack, mode, connection, principal)
         seconds = deadline_s if deadline_s is not None else host.settings.evaluate_deadline_s
-        return cls(host, pack, credentials, host.guest_ctx(connection),
+        return cls(host, pack, credentials, host.guest_ctx(connection, pack),
                    time.monotonic() + seconds)
 
     def invoke(self, op: str, name: str, args: Sequence[Any],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol, Union
+from typing import Any, Protocol, Union
 
 JSON = Union[None, bool, int, float, str, bytes, list["JSON"], dict[str, "JSON"]]
 """A value that crosses the ABI: MessagePack's data model (bytes included)."""
@@ -52,5 +52,3 @@ class Credentials(Protocol):
 class Clock(Protocol):
     def __call__(self) -> float: ...
 
-
-Headers = Mapping[str, str]
