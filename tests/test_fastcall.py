@@ -1,56 +1,129 @@
-"""The raw hot path must behave exactly like wasmtime-py's public API path."""
+"""The native hot path must behave exactly like wasmtime-py's public API path."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 import corral
-from corral import _fastcall
-from corral import AbiViolation, FuelExhausted, GuestError, MemoryLimitExceeded, Sandbox
+from corral import (
+    AbiViolation,
+    FuelExhausted,
+    GuestError,
+    MemoryLimitExceeded,
+    OutputTooLarge,
+    Sandbox,
+    SandboxConfig,
+    _fastcall,
+)
+from corral._pack import pack_from_bytes
+from corral._sandbox import CallStats
+
+from .conftest import WatPack, simple_manifest
 
 
-@pytest.fixture(params=["fast", "public"])
-def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+@pytest.fixture(params=["native", "public"])
+def box(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """A sandbox on the native call path, or one forced onto wasmtime-py's public API."""
     if request.param == "public":
         monkeypatch.setattr(_fastcall, "available", lambda: False)
     else:
-        assert _fastcall.available(), "this wasmtime-py should support the raw path"
-    return str(request.param)
+        assert _fastcall.available(), "the native call path should build on this machine"
+    sandbox = Sandbox(SandboxConfig(cache_dir=tmp_path_factory.mktemp("modules")))
+    assert sandbox._native is (request.param == "native")
+    yield sandbox
+    sandbox.close()
 
 
-def test_results_match_on_both_paths(path: str, hello_wasm: Path, sandbox: Sandbox) -> None:
-    pack = corral.load_pack(hello_wasm, sandbox=sandbox)
+def test_results_match_on_both_paths(box: Sandbox, hello_wasm: Path) -> None:
+    pack = corral.load_pack(hello_wasm, sandbox=box)
     assert pack.call("Greet", "Ada") == "Hello, Ada!"
     assert pack.call("Describe", "Anna")["palindrome"] is True
     with pytest.raises(GuestError):
         pack.call("Greet", "")
 
 
-def test_breaches_match_on_both_paths(path: str, hostile_wasm: Path, sandbox: Sandbox) -> None:
-    pack = corral.load_pack(hostile_wasm, sandbox=sandbox)
+def test_breaches_match_on_both_paths(box: Sandbox, hostile_wasm: Path) -> None:
+    pack = corral.load_pack(hostile_wasm, sandbox=box)
     with pytest.raises(FuelExhausted):
         pack.call("Spin")
     with pytest.raises(MemoryLimitExceeded):
         pack.call("GrowBomb")
+    assert len(pack.call("BigOutput", 60_000)) == 60_000
+    with pytest.raises(OutputTooLarge):
+        pack.call("BigOutput", 200_000)
     assert pack.call("Ping") == "pong"
 
 
-def test_host_errors_surface_unchanged_on_both_paths(path: str, make_wat_pack,  # type: ignore[no-untyped-def]
-                                                     sandbox: Sandbox) -> None:
-    from corral._pack import pack_from_bytes
+def test_fuel_used_is_counted_on_both_paths(box: Sandbox, hello_wasm: Path) -> None:
+    pack = corral.load_pack(hello_wasm, sandbox=box)
+    short, long = CallStats(), CallStats()
+    pack.call("Greet", "Ada", stats=short)
+    pack.call("Greet", "Ada" * 2000, stats=long)
+    assert 0 < short.fuel_used < long.fuel_used < pack.manifest.limits.fuel
 
-    from .conftest import simple_manifest
 
+def test_host_errors_surface_unchanged_on_both_paths(box: Sandbox, make_wat_pack: WatPack) -> None:
     wat = """(module (import "corral" "log" (func $log (param i32 i32 i32)))
       (memory (export "memory") 1) (func (export "corral_abi_v1"))
       (func (export "corral_alloc") (param i32) (result i32) (i32.const 64))
       (func (export "corral_call") (param i32 i32) (result i64)
         (call $log (i32.const 1) (i32.const -16) (i32.const 32)) (i64.const 0)))"""
-    pack = pack_from_bytes(make_wat_pack(wat, simple_manifest("abuse", ["Call"])), sandbox=sandbox)
+    pack = pack_from_bytes(make_wat_pack(wat, simple_manifest("abuse", ["Call"])), sandbox=box)
     with pytest.raises(AbiViolation, match="log message"):
         pack.call("Call")
+
+
+@pytest.mark.parametrize("alloc, call, error", [
+    ("(i32.const 0)", "(i64.const 0)", MemoryLimitExceeded),
+    ("(i32.const 65530)", "(i64.const 0)", AbiViolation),
+    ("(i32.const 64)", "(i64.const 0x0000fff0_00000100)", AbiViolation),
+    ("(i32.const 64)", "(i64.const 0x00000040_7fffffff)", OutputTooLarge),
+])
+def test_bad_pointers_are_named_on_both_paths(box: Sandbox, make_wat_pack: WatPack, alloc: str,
+                                              call: str, error: type[Exception]) -> None:
+    wat = f"""(module (memory (export "memory") 1) (func (export "corral_abi_v1"))
+      (func (export "corral_alloc") (param i32) (result i32) {alloc})
+      (func (export "corral_call") (param i32 i32) (result i64) {call}))"""
+    pack = pack_from_bytes(make_wat_pack(wat, simple_manifest("abuse", ["Call"])), sandbox=box)
+    with pytest.raises(error):
+        pack.call("Call")
+
+
+def test_calls_from_many_threads_keep_their_own_results(sandbox: Sandbox,
+                                                        hello_wasm: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    pack = corral.load_pack(hello_wasm, sandbox=sandbox)
+    names = [f"caller{i}" * (1 + i % 7) for i in range(400)]
+    with ThreadPoolExecutor(8) as pool:
+        greetings = list(pool.map(lambda name: pack.call("Greet", name), names))
+    assert greetings == [f"Hello, {name}!" for name in names]
+
+
+def test_the_native_helper_is_built_once_into_its_cache(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORRAL_NATIVE_DIR", str(tmp_path))
+    first = _fastcall._built_library()
+    assert first.parent == tmp_path and first.is_file()
+    stamp = first.stat().st_mtime_ns
+    assert _fastcall._built_library() == first
+    assert first.stat().st_mtime_ns == stamp, "a cached helper is not rebuilt"
+
+
+def test_a_helper_that_cannot_build_falls_back_to_the_public_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    broken = tmp_path / "broken.c"
+    broken.write_text("this is not C\n")
+    monkeypatch.setenv("CORRAL_NATIVE_DIR", str(tmp_path / "native"))
+    monkeypatch.setattr(_fastcall, "SOURCE", broken)
+    with caplog.at_level(logging.WARNING, logger="corral.fastcall"):
+        assert _fastcall._build_and_load() is None
+    assert "native call path is unavailable" in caplog.text
 
 
 def test_a_full_instance_pool_is_overload_not_a_crash(hello_wasm: Path, tmp_path: Path) -> None:

@@ -11,10 +11,7 @@ from ._manifest import FormulaDef, ParamDef
 
 def coerce_args(formula: FormulaDef, args: Sequence[Any], *, pack: str) -> tuple[Any, ...]:
     """Check arity, fill defaults and coerce each argument; errors name the parameter."""
-    params = formula.params
-    vararg = params[-1] if params and params[-1].vararg else None
-    fixed = params[:-1] if vararg else params
-    required = sum(1 for p in fixed if not p.optional)
+    fixed, vararg, required = formula.signature
     where = f"{pack}.{formula.name}"
     if len(args) < required:
         missing = fixed[len(args)].name
@@ -39,6 +36,8 @@ def coerce_args(formula: FormulaDef, args: Sequence[Any], *, pack: str) -> tuple
 
 def coerce_value(param: ParamDef, value: Any, *, where: str) -> Any:
     try:
+        if type(value) is float and param.type == "number" and math.isfinite(value):
+            return value  # the commonest case, without the general dispatch
         return _coerce(param.type, value, param.items)
     except (ValueError, TypeError, OverflowError) as exc:
         raise ArgumentError(f"{where}: parameter {param.name!r} expects {param.type}: {exc}",

@@ -1,135 +1,251 @@
 """The per-call hot path, below wasmtime-py's public wrappers.
 
-wasmtime-py's ``Func.__call__`` looks up the function type and converts every value on
-each call, and ``Instance.exports`` wraps every export; together they cost far more than
-the wasm. A pack's exports are checked once at load (``check_exports``: exact
-signatures), so each call here instantiates from the ``InstancePre``, looks up only the
-three ABI exports by name, and calls them with ``wasmtime_func_call_unchecked``.
+Through wasmtime-py's public API one Corral call crosses from Python into wasmtime about a
+dozen times (new Store, fuel, deadline, limits, instantiate, three export lookups, two
+``Func.__call__``, memory reads and writes, drop), and each crossing converts values and
+checks types in Python. Here the whole sequence is one native function
+(``_fastcall.c``), built on first use with ``python -m ziglang cc`` into a cache
+directory and called once through ctypes. It links against nothing: it gets wasmtime's C
+functions as pointers from the library wasmtime-py loaded, so it always matches the
+installed wasmtime.
 
-Traps and host-function exceptions are handled exactly as wasmtime-py's ``enter_wasm``
-does (a trap becomes ``wasmtime.Trap``; a Python exception raised by a host function is
-re-raised unchanged), without its generator overhead. ``available()`` reports whether
-the installed wasmtime-py has what this needs; if not, the sandbox uses the public API,
-and the tests run both paths.
+A pack's exports are checked once at load (exact signatures), which is what makes the
+unchecked calls inside it safe. Traps and errors come back as wasmtime-py objects
+(``wasmtime.Trap``, ``wasmtime.WasmtimeError``), and an exception raised by a host
+function is re-raised unchanged, exactly as wasmtime-py's ``enter_wasm`` does.
+
+``available()`` says whether this path can be used: the installed wasmtime-py has the
+internals it needs and the helper built. If not, the sandbox uses the public API, and
+the tests run both.
 """
 
 from __future__ import annotations
 
 import ctypes
-from ctypes import byref
+import hashlib
+import logging
+import mmap
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from ctypes import POINTER, Structure, byref, c_char_p, c_int32, c_int64, c_uint64, c_void_p
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import wasmtime
 
+log = logging.getLogger("corral.fastcall")
+
 try:
-    from wasmtime import _bindings
     from wasmtime import _ffi as ffi
     from wasmtime._func import maybe_raise_last_exn
 
-    _REQUIRED = ("wasmtime_pooling_allocation_strategy_set", "wasmtime_instance_pre_instantiate",
-                 "wasmtime_instance_export_get", "wasmtime_memory_data",
-                 "wasmtime_memory_data_size", "wasmtime_val_raw_t", "wasmtime_extern_t",
-                 "wasmtime_instance_t", "wasmtime_context_set_fuel",
-                 "wasmtime_context_set_epoch_deadline", "wasmtime_store_limiter")
-    _AVAILABLE = (all(hasattr(ffi, name) for name in _REQUIRED)
-                  and hasattr(_bindings, "_wasmtime_func_call_unchecked")
-                  and hasattr(wasmtime.Trap, "_from_ptr"))
+    _INTERNALS = (hasattr(ffi, "dll") and hasattr(ffi, "wasmtime_extern_t")
+                  and hasattr(ffi, "wasmtime_pooling_allocation_strategy_set")
+                  and hasattr(wasmtime.Trap, "_from_ptr")
+                  and hasattr(wasmtime.WasmtimeError, "_from_ptr"))
 except ImportError:  # a wasmtime-py without these internals
-    _AVAILABLE = False
+    _INTERNALS = False
 
-_ALLOC = b"corral_alloc"
-_CALL = b"corral_call"
-_MEMORY = b"memory"
+SOURCE = Path(__file__).with_name("_fastcall.c")
+#: The scratch space _fastcall.c gives each opaque wasmtime struct.
+_OPAQUE_BYTES = 64
+_BUILD_TIMEOUT_S = 120
+
+ST_OK, ST_ERROR, ST_TRAP, ST_BAD_ALLOC, ST_TOO_LARGE, ST_BAD_OUTPUT, ST_NO_EXPORT = range(7)
+
+#: The wasmtime C functions the helper calls, in the order of ``corral_api``'s fields.
+_API_FUNCTIONS = ("store_new", "store_context", "store_delete", "context_set_fuel",
+                  "context_get_fuel", "context_set_epoch_deadline", "store_limiter",
+                  "instance_pre_instantiate", "instance_export_get", "func_call_unchecked",
+                  "memory_data", "memory_data_size", "error_delete")
+
+
+class _Api(Structure):
+    _fields_ = [*((name, c_void_p) for name in _API_FUNCTIONS),
+                ("extern_union_offset", c_uint64)]
+
+
+class _CallIn(Structure):
+    _fields_ = [("engine", c_void_p), ("instance_pre", c_void_p), ("fuel", c_uint64),
+                ("epoch_ticks", c_uint64), ("memory_bytes", c_int64),
+                ("table_elements", c_int64), ("request", c_char_p), ("request_len", c_uint64),
+                ("out", c_void_p), ("out_cap", c_uint64)]
+
+
+class CallOut(Structure):
+    """What one native call reports; ``status`` is one of the ``ST_`` constants."""
+
+    _fields_ = [("status", c_int32), ("reserved", c_int32), ("alloc_ptr", c_uint64),
+                ("out_ptr", c_uint64), ("out_len", c_uint64), ("memory_size", c_uint64),
+                ("fuel_left", c_uint64), ("error", c_void_p), ("trap", c_void_p)]
+
+
+@dataclass
+class _Native:
+    function: Any
+    api: _Api
+    api_ref: Any
+
+
+_native: _Native | None = None
+_native_tried = False
+_native_lock = threading.Lock()
 
 
 def available() -> bool:
-    return _AVAILABLE
+    """Whether calls can take the native path (built on first ask, once per process)."""
+    return _load() is not None
 
 
-def _check(error: Any, trap: Any) -> None:
-    """What ``enter_wasm`` does after a call: surface host exceptions, traps, errors."""
-    if error:
+def pooling_available() -> bool:
+    """Whether :func:`enable_pooling` can configure this wasmtime-py."""
+    return _INTERNALS
+
+
+def _load() -> _Native | None:
+    global _native, _native_tried
+    if _native_tried:
+        return _native
+    with _native_lock:
+        if not _native_tried:
+            _native = _build_and_load() if _INTERNALS else None
+            _native_tried = True
+    return _native
+
+
+def native_dir() -> Path:
+    """Where the built helper is kept (``CORRAL_NATIVE_DIR``, else the user's cache)."""
+    env = os.environ.get("CORRAL_NATIVE_DIR")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "corral" / "native"
+
+
+def _build_and_load() -> _Native | None:
+    if not _layout_fits():
+        log.warning("wasmtime-py's struct layout is not what the native call path expects; "
+                    "using the public API")
+        return None
+    try:
+        library = ctypes.CDLL(str(_built_library()))
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("the native call path is unavailable (%s); using the public API", exc)
+        return None
+    function = library.corral_fast_call
+    function.argtypes = (POINTER(_Api), POINTER(_CallIn), POINTER(CallOut))
+    function.restype = c_int32
+    api = _Api(*(_address(f"wasmtime_{name}") for name in _API_FUNCTIONS),
+               ffi.wasmtime_extern_t.of.offset)
+    return _Native(function, api, byref(api))
+
+
+def _layout_fits() -> bool:
+    sizes = (ctypes.sizeof(ffi.wasmtime_instance_t), ctypes.sizeof(ffi.wasmtime_extern_t))
+    return all(size <= _OPAQUE_BYTES for size in sizes) and ctypes.sizeof(
+        ffi.wasmtime_val_raw_t) == 16
+
+
+def _address(symbol: str) -> int:
+    return ctypes.cast(ffi.dll[symbol], c_void_p).value or 0
+
+
+def _built_library() -> Path:
+    """The helper for this source and platform, compiled if not already cached."""
+    source = SOURCE.read_bytes()
+    tag = hashlib.sha256(source + sys.platform.encode()).hexdigest()[:16]
+    directory = native_dir()
+    target = directory / f"corral-fastcall-{tag}.so"
+    if target.is_file():
+        return target
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=directory) as scratch:
+        built = Path(scratch) / target.name
+        env = dict(os.environ)
+        env.setdefault("ZIG_GLOBAL_CACHE_DIR", str(directory / "zig-cache"))
+        subprocess.run([sys.executable, "-m", "ziglang", "cc", "-shared", "-fPIC", "-O2",
+                        "-nostdlib", "-o", str(built), str(SOURCE)],
+                       check=True, capture_output=True, env=env, timeout=_BUILD_TIMEOUT_S)
+        os.replace(built, target)  # atomic: a concurrent builder writes the same bytes
+    return target
+
+
+class _Scratch(threading.local):
+    """Per-thread argument and result structs and an output buffer, reused across calls."""
+
+    def __init__(self) -> None:
+        self.call_in = _CallIn()
+        self.call_out = CallOut()
+        self.in_ref = byref(self.call_in)
+        self.out_ref = byref(self.call_out)
+        self.capacity = 0
+        self.buffer: mmap.mmap | None = None
+        self.address = 0
+
+    def ensure_capacity(self, size: int) -> None:
+        # Anonymous pages cost nothing until written, so the buffer can be as large as
+        # the largest response allowed.
+        if size <= self.capacity:
+            return
+        buffer = mmap.mmap(-1, max(size, 1))
+        self.address = ctypes.addressof(ctypes.c_char.from_buffer(buffer))
+        self.buffer, self.capacity = buffer, size
+        self.call_in.out = self.address
+
+
+_scratch = _Scratch()
+
+
+def address(handle: wasmtime.Engine | wasmtime.InstancePre) -> int:
+    """The C pointer behind a wasmtime-py object, as :func:`call` takes it. The object must
+    outlive every call made with the address."""
+    return ctypes.cast(handle.ptr(), c_void_p).value or 0
+
+
+def call(engine: int, instance_pre: int, request: bytes, *, fuel: int, epoch_ticks: int,
+         memory_bytes: int, table_elements: int, max_output: int) -> None:
+    """Run one ``corral_call`` in a fresh Store (``engine`` and ``instance_pre`` as from
+    :func:`address`); its outcome is in :func:`last_out`. Raises what wasmtime-py would
+    raise for a trap or an error; ABI breaches are left as a status for the caller to name."""
+    native = _load()
+    assert native is not None, "call() needs available()"
+    scratch = _scratch
+    scratch.ensure_capacity(max_output)
+    call_in = scratch.call_in
+    call_in.engine = engine
+    call_in.instance_pre = instance_pre
+    call_in.fuel = fuel
+    call_in.epoch_ticks = epoch_ticks
+    call_in.memory_bytes = memory_bytes
+    call_in.table_elements = table_elements
+    call_in.request = request
+    call_in.request_len = len(request)
+    call_in.out_cap = max_output
+    status = native.function(native.api_ref, scratch.in_ref, scratch.out_ref)
+    call_in.request = None  # do not keep the request alive past the call
+    out = scratch.call_out
+    if status == ST_ERROR:
+        error = wasmtime.WasmtimeError._from_ptr(ctypes.cast(out.error,
+                                                             POINTER(ffi.wasmtime_error_t)))
+        maybe_raise_last_exn()  # a host function's exception comes back as an error
+        raise error
+    if status == ST_TRAP:
+        trap = wasmtime.Trap._from_ptr(ctypes.cast(out.trap, POINTER(ffi.wasm_trap_t)))
         maybe_raise_last_exn()
-        raise wasmtime.WasmtimeError._from_ptr(error)
-    if trap:
-        trap_obj = wasmtime.Trap._from_ptr(trap)
-        maybe_raise_last_exn()
-        raise trap_obj
+        raise trap
 
 
-def prepare_store(store: wasmtime.Store, *, fuel: int, epoch_ticks: int, memory_bytes: int,
-                  table_elements: int) -> None:
-    """Fuel, epoch deadline and resource limits for one call's store."""
-    ctx = store._context()
-    error = ffi.wasmtime_context_set_fuel(ctx, fuel)
-    if error:
-        raise wasmtime.WasmtimeError._from_ptr(error)
-    ffi.wasmtime_context_set_epoch_deadline(ctx, epoch_ticks)
-    ffi.wasmtime_store_limiter(store.ptr(), memory_bytes, table_elements, 1, 4, 1)
+def last_out() -> CallOut:
+    """This thread's result struct, which each :func:`call` on the thread overwrites."""
+    return _scratch.call_out
 
 
-class RawInstance:
-    """The three ABI exports of one instance, as raw wasmtime handles."""
-
-    __slots__ = ("ctx", "alloc", "call", "memory", "_args")
-
-    def __init__(self, ctx: Any, alloc: Any, call: Any, memory: Any) -> None:
-        self.ctx = ctx
-        self.alloc = alloc
-        self.call = call
-        self.memory = memory
-        self._args = (ffi.wasmtime_val_raw_t * 2)()
-
-    def call_alloc(self, size: int) -> int:
-        args = self._args
-        args[0].i32 = size
-        trap = ctypes.POINTER(ffi.wasm_trap_t)()
-        _check(_bindings._wasmtime_func_call_unchecked(self.ctx, byref(self.alloc), args, 2,
-                                                       byref(trap)), trap)
-        return int(args[0].i32) & 0xFFFF_FFFF
-
-    def call_main(self, ptr: int, length: int) -> int:
-        args = self._args
-        args[0].i32 = ptr
-        args[1].i32 = length
-        trap = ctypes.POINTER(ffi.wasm_trap_t)()
-        _check(_bindings._wasmtime_func_call_unchecked(self.ctx, byref(self.call), args, 2,
-                                                       byref(trap)), trap)
-        return int(args[0].i64)
-
-    def memory_size(self) -> int:
-        return int(ffi.wasmtime_memory_data_size(self.ctx, byref(self.memory)))
-
-    def _base(self) -> int:
-        data = ffi.wasmtime_memory_data(self.ctx, byref(self.memory))
-        return ctypes.cast(data, ctypes.c_void_p).value or 0
-
-    def write(self, ptr: int, data: bytes) -> None:
-        """Copy ``data`` to ``ptr``; the caller has bounds-checked the range."""
-        ctypes.memmove(self._base() + ptr, data, len(data))
-
-    def read(self, ptr: int, length: int) -> bytes:
-        """Copy ``length`` bytes from ``ptr``; the caller has bounds-checked the range."""
-        return ctypes.string_at(self._base() + ptr, length)
-
-
-def instantiate(pre: wasmtime.InstancePre, store: wasmtime.Store) -> RawInstance:
-    ctx = store._context()
-    instance = ffi.wasmtime_instance_t()
-    trap = ctypes.POINTER(ffi.wasm_trap_t)()
-    _check(ffi.wasmtime_instance_pre_instantiate(pre.ptr(), ctx, byref(instance), byref(trap)),
-           trap)
-    return RawInstance(ctx, _export(ctx, instance, _ALLOC).of.func,
-                       _export(ctx, instance, _CALL).of.func,
-                       _export(ctx, instance, _MEMORY).of.memory)
-
-
-def _export(ctx: Any, instance: Any, name: bytes) -> Any:
-    item = ffi.wasmtime_extern_t()
-    found = ffi.wasmtime_instance_export_get(ctx, byref(instance), name, len(name), byref(item))
-    if not found:
-        raise wasmtime.WasmtimeError(f"export {name.decode()} is missing")
-    return item
+def response(out: CallOut) -> bytes:
+    """The response bytes of the last successful call on this thread."""
+    return ctypes.string_at(_scratch.address, out.out_len)
 
 
 def enable_pooling(config: wasmtime.Config, *, instances: int, max_memory_bytes: int,

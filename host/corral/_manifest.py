@@ -12,6 +12,7 @@ import json
 import re
 import tomllib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -170,6 +171,13 @@ class FormulaDef:
     @property
     def cacheable(self) -> bool:
         return not self.is_action and self.cache_ttl_s > 0
+
+    @cached_property
+    def signature(self) -> tuple[tuple[ParamDef, ...], ParamDef | None, int]:
+        """The fixed parameters, the trailing vararg (or None) and how many are required."""
+        vararg = self.params[-1] if self.params and self.params[-1].vararg else None
+        fixed = self.params[:-1] if vararg else self.params
+        return fixed, vararg, sum(1 for p in fixed if not p.optional)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -64,6 +64,9 @@ class Pack:
         self.sandbox = sandbox
         self.path = path
         self.size = len(wasm)
+        self._offline = OfflineHost(manifest.name)
+        self._base_ctx = {"pack": manifest.name, "version": manifest.version,
+                          "abi": _abi.ABI_VERSION}
 
     @property
     def name(self) -> str:
@@ -87,7 +90,7 @@ class Pack:
         """Run one ABI op and return the guest's ``ok`` value (raises on ``err``)."""
         request = _abi.build_request(op, name, args, self._ctx(ctx), **dict(extra or {}))
         stats = stats if stats is not None else CallStats()
-        host = host if host is not None else OfflineHost(self.name)
+        host = host if host is not None else self._offline
         raw = self.sandbox.run(self.compiled, request, limits=self.manifest.limits, host=host,
                                pack=self.name, formula=name, deadline=deadline, stats=stats)
         reply = _abi.parse_reply(raw, pack=self.name, formula=name)
@@ -96,10 +99,7 @@ class Pack:
         raise self._guest_failure(reply, name, stats)
 
     def _ctx(self, ctx: Mapping[str, Any] | None) -> dict[str, Any]:
-        base: dict[str, Any] = {"pack": self.name, "version": self.version, "abi": _abi.ABI_VERSION}
-        if ctx:
-            base.update(ctx)
-        return base
+        return {**self._base_ctx, **ctx} if ctx else self._base_ctx
 
     def _guest_failure(self, reply: _abi.GuestReply, name: str, stats: CallStats) -> Exception:
         if reply.error_kind == "fetch" and stats.last_fetch_error is not None:

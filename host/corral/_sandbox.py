@@ -73,6 +73,11 @@ class CompiledPack:
     sha256: str
     from_cache: bool
     compile_seconds: float
+    #: The ``InstancePre`` as the native call path takes it.
+    native_address: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.native_address = _fastcall.address(self.instance_pre)
 
 
 @dataclass
@@ -121,6 +126,8 @@ class Sandbox:
         self._ticker.start()
         self._compiled: dict[str, CompiledPack] = {}
         self._lock = threading.Lock()
+        self._native = _fastcall.available()
+        self._engine_address = _fastcall.address(self.engine)
 
     # -- engine ---------------------------------------------------------------------------
 
@@ -131,7 +138,7 @@ class Sandbox:
         config.max_wasm_stack = self.config.max_wasm_stack
         config.cranelift_opt_level = self.config.opt_level
         config.wasm_threads = False
-        if self.config.pool_instances and _fastcall.available():
+        if self.config.pool_instances and _fastcall.pooling_available():
             config.memory_reservation = MAX_MEMORY_BYTES
             config.memory_guard_size = 64 * 1024 * 1024
             _fastcall.enable_pooling(config, instances=self.config.pool_instances,
@@ -233,51 +240,60 @@ class Sandbox:
             raise DeadlineExceeded("the deadline passed before the call started",
                                    limit="timeout_ms", value=limits.timeout_ms, pack=pack,
                                    formula=formula)
-        store = wasmtime.Store(self.engine)
         ticks = math.ceil((call_deadline - now) / self.config.epoch_tick_s) + 1
-        if _fastcall.available():
-            _fastcall.prepare_store(store, fuel=limits.fuel, epoch_ticks=ticks,
-                                    memory_bytes=limits.memory_bytes,
-                                    table_elements=TABLE_ELEMENTS)
-        else:
-            store.set_fuel(limits.fuel)
-            store.set_epoch_deadline(ticks)
-            store.set_limits(memory_size=limits.memory_bytes, table_elements=TABLE_ELEMENTS,
-                             instances=1, tables=4, memories=1)
         state = _CallState(host, limits, call_deadline, pack, formula, stats)
         _current.state = state
         try:
-            return self._call(compiled, store, request, state)
+            if self._native:
+                return self._call_native(compiled, request, state, ticks)
+            return self._call_public(compiled, request, state, ticks)
         except wasmtime.Trap as exc:
-            raise self._trap_error(exc, state, store) from exc
+            raise self._trap_error(exc, state) from exc
         except wasmtime.WasmtimeError as exc:
             raise self._wasmtime_error(exc, state) from exc
         finally:
             _current.state = None
+
+    def _call_native(self, compiled: CompiledPack, request: bytes, state: _CallState,
+                     ticks: int) -> bytes:
+        limits = state.limits
+        out = _fastcall.last_out()
+        try:
+            _fastcall.call(self._engine_address, compiled.native_address, request,
+                           fuel=limits.fuel, epoch_ticks=ticks, memory_bytes=limits.memory_bytes,
+                           table_elements=TABLE_ELEMENTS, max_output=limits.max_output_bytes)
+        finally:
+            state.stats.fuel_used = limits.fuel - out.fuel_left
+            size = int(out.memory_size)
+            state.memory_size = lambda: size
+        status = out.status
+        if status == _fastcall.ST_OK:
+            return _fastcall.response(out)
+        if status == _fastcall.ST_BAD_ALLOC:
+            _check_range(size, out.alloc_ptr, len(request), state, "corral_alloc returned")
+        if status in (_fastcall.ST_TOO_LARGE, _fastcall.ST_BAD_OUTPUT):
+            _check_output(size, out.out_ptr, out.out_len, state)
+        raise AbiViolation(f"the native call ended with status {status}", pack=state.pack,
+                           formula=state.formula)
+
+    def _call_public(self, compiled: CompiledPack, request: bytes, state: _CallState,
+                     ticks: int) -> bytes:
+        limits = state.limits
+        store = wasmtime.Store(self.engine)
+        store.set_fuel(limits.fuel)
+        store.set_epoch_deadline(ticks)
+        store.set_limits(memory_size=limits.memory_bytes, table_elements=TABLE_ELEMENTS,
+                         instances=1, tables=4, memories=1)
+        try:
+            return self._call_in_store(compiled, store, request, state)
+        finally:
             try:
-                stats.fuel_used = limits.fuel - store.get_fuel()
+                state.stats.fuel_used = limits.fuel - store.get_fuel()
             except wasmtime.WasmtimeError:
-                stats.fuel_used = limits.fuel
+                state.stats.fuel_used = limits.fuel
 
-    def _call(self, compiled: CompiledPack, store: wasmtime.Store, request: bytes,
-              state: _CallState) -> bytes:
-        if _fastcall.available():
-            return self._call_fast(compiled, store, request, state)
-        return self._call_public(compiled, store, request, state)
-
-    def _call_fast(self, compiled: CompiledPack, store: wasmtime.Store, request: bytes,
-                   state: _CallState) -> bytes:
-        instance = _fastcall.instantiate(compiled.instance_pre, store)
-        state.memory_size = instance.memory_size
-        ptr = instance.call_alloc(len(request))
-        _check_range(instance.memory_size(), ptr, len(request), state, "corral_alloc returned")
-        instance.write(ptr, request)
-        out_ptr, out_len = unpack_slice(instance.call_main(ptr, len(request)))
-        _check_output(instance.memory_size(), out_ptr, out_len, state)
-        return instance.read(out_ptr, out_len)
-
-    def _call_public(self, compiled: CompiledPack, store: wasmtime.Store, request: bytes,
-                     state: _CallState) -> bytes:
+    def _call_in_store(self, compiled: CompiledPack, store: wasmtime.Store, request: bytes,
+                       state: _CallState) -> bytes:
         exports = compiled.instance_pre.instantiate(store).exports(store)
         memory, alloc, call = (exports[_abi.EXPORT_MEMORY], exports[_abi.EXPORT_ALLOC],
                                exports[_abi.EXPORT_CALL])
@@ -291,8 +307,7 @@ class Sandbox:
         _check_output(memory.data_len(store), out_ptr, out_len, state)
         return bytes(memory.read(store, out_ptr, out_ptr + out_len))
 
-    def _trap_error(self, exc: wasmtime.Trap, state: _CallState,
-                    store: wasmtime.Store) -> CorralError:
+    def _trap_error(self, exc: wasmtime.Trap, state: _CallState) -> CorralError:
         if state.host_error is not None and isinstance(state.host_error, CorralError):
             return state.host_error
         code = exc.trap_code

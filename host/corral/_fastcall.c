@@ -1,0 +1,193 @@
+/* One Corral call in one native function: new Store, limits, instantiate, corral_alloc,
+ * copy the request in, corral_call, copy the response out, delete the Store.
+ *
+ * Built by _fastcall.py with `python -m ziglang cc` and called through ctypes, so a call
+ * crosses from Python into native code once instead of a dozen times. It links against
+ * nothing: every wasmtime C API function it uses arrives as a pointer in `corral_api`,
+ * taken from the library wasmtime-py already loaded, and the one layout detail it needs
+ * (where the union sits inside wasmtime_extern_t) arrives the same way. Opaque wasmtime
+ * structs live in generously sized, aligned scratch space; _fastcall.py checks at load
+ * that wasmtime-py's own sizes fit.
+ *
+ * Host imports still run in Python: wasmtime calls wasmtime-py's trampoline, which takes
+ * the GIL (ctypes released it for this call). Traps and errors are returned, not handled:
+ * Python turns them into the same exceptions as wasmtime-py's public path. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define OPAQUE_BYTES 64
+
+typedef void *(*store_new_fn)(void *engine, void *data, void (*finalizer)(void *));
+typedef void *(*store_context_fn)(void *store);
+typedef void (*store_delete_fn)(void *store);
+typedef void *(*set_fuel_fn)(void *ctx, uint64_t fuel);
+typedef void *(*get_fuel_fn)(void *ctx, uint64_t *fuel);
+typedef void (*set_epoch_deadline_fn)(void *ctx, uint64_t ticks);
+typedef void (*store_limiter_fn)(void *store, int64_t memory_size, int64_t table_elements,
+                                 int64_t instances, int64_t tables, int64_t memories);
+typedef void *(*pre_instantiate_fn)(const void *pre, void *ctx, void *instance, void **trap);
+typedef int (*export_get_fn)(void *ctx, const void *instance, const char *name, size_t len,
+                             void *item);
+typedef void *(*call_unchecked_fn)(void *ctx, const void *func, void *args, size_t nargs,
+                                   void **trap);
+typedef uint8_t *(*memory_data_fn)(const void *ctx, const void *memory);
+typedef size_t (*memory_data_size_fn)(const void *ctx, const void *memory);
+typedef void (*error_delete_fn)(void *error);
+
+/* Field order is mirrored by _Api in _fastcall.py. */
+typedef struct {
+    store_new_fn store_new;
+    store_context_fn store_context;
+    store_delete_fn store_delete;
+    set_fuel_fn context_set_fuel;
+    get_fuel_fn context_get_fuel;
+    set_epoch_deadline_fn context_set_epoch_deadline;
+    store_limiter_fn store_limiter;
+    pre_instantiate_fn instance_pre_instantiate;
+    export_get_fn instance_export_get;
+    call_unchecked_fn func_call_unchecked;
+    memory_data_fn memory_data;
+    memory_data_size_fn memory_data_size;
+    error_delete_fn error_delete;
+    uint64_t extern_union_offset;
+} corral_api;
+
+/* Mirrored by _CallIn. */
+typedef struct {
+    void *engine;
+    const void *instance_pre;
+    uint64_t fuel;
+    uint64_t epoch_ticks;
+    int64_t memory_bytes;
+    int64_t table_elements;
+    const uint8_t *request;
+    uint64_t request_len;
+    uint8_t *out;
+    uint64_t out_cap;
+} corral_call_in;
+
+/* Mirrored by _CallOut; the statuses by the ST_ constants. */
+typedef struct {
+    int32_t status;
+    int32_t reserved;
+    uint64_t alloc_ptr;
+    uint64_t out_ptr;
+    uint64_t out_len;
+    uint64_t memory_size;
+    uint64_t fuel_left;
+    void *error;
+    void *trap;
+} corral_call_out;
+
+enum {
+    ST_OK = 0,
+    ST_ERROR = 1,       /* out->error holds a wasmtime_error_t the caller must consume */
+    ST_TRAP = 2,        /* out->trap holds a wasm_trap_t the caller must consume */
+    ST_BAD_ALLOC = 3,   /* corral_alloc returned 0 or a range outside memory */
+    ST_TOO_LARGE = 4,   /* the response is longer than out_cap */
+    ST_BAD_OUTPUT = 5,  /* corral_call returned a range outside memory */
+    ST_NO_EXPORT = 6,   /* an ABI export is missing (load-time checks make this unreachable) */
+};
+
+typedef union {
+    int32_t i32;
+    int64_t i64;
+    uint8_t bytes[16];
+} raw_val;
+
+typedef struct {
+    _Alignas(16) uint8_t instance[OPAQUE_BYTES];
+    _Alignas(16) uint8_t alloc[OPAQUE_BYTES];
+    _Alignas(16) uint8_t call[OPAQUE_BYTES];
+    _Alignas(16) uint8_t memory[OPAQUE_BYTES];
+} exports;
+
+static void copy_bytes(uint8_t *to, const uint8_t *from, uint64_t n) {
+    __builtin_memcpy(to, from, n);
+}
+
+static int get_export(const corral_api *api, void *ctx, const void *instance, const char *name,
+                      size_t len, uint8_t *item) {
+    return api->instance_export_get(ctx, instance, name, len, item);
+}
+
+static int failed(corral_call_out *out, void *error, void *trap) {
+    out->error = error;
+    out->trap = trap;
+    out->status = error ? ST_ERROR : (trap ? ST_TRAP : ST_OK);
+    return out->status != ST_OK;
+}
+
+static int instantiate(const corral_api *api, const corral_call_in *in, void *ctx,
+                       exports *ex, corral_call_out *out) {
+    void *trap = NULL;
+    void *error = api->instance_pre_instantiate(in->instance_pre, ctx, ex->instance, &trap);
+    if (failed(out, error, trap)) return 0;
+    if (!get_export(api, ctx, ex->instance, "corral_alloc", 12, ex->alloc) ||
+        !get_export(api, ctx, ex->instance, "corral_call", 11, ex->call) ||
+        !get_export(api, ctx, ex->instance, "memory", 6, ex->memory)) {
+        out->status = ST_NO_EXPORT;
+        return 0;
+    }
+    return 1;
+}
+
+static int call_i32_pair(const corral_api *api, void *ctx, const uint8_t *func, raw_val *args,
+                         int32_t a, int32_t b, const uint8_t *memory, corral_call_out *out) {
+    void *trap = NULL;
+    args[0].i64 = 0;
+    args[0].i32 = a;
+    args[1].i64 = 0;
+    args[1].i32 = b;
+    void *error = api->func_call_unchecked(ctx, func, args, 2, &trap);
+    out->memory_size = api->memory_data_size(ctx, memory);
+    return !failed(out, error, trap);
+}
+
+static void run(const corral_api *api, const corral_call_in *in, void *store, void *ctx,
+                corral_call_out *out) {
+    exports ex;
+    raw_val args[2];
+    uint64_t off = api->extern_union_offset;
+    if (failed(out, api->context_set_fuel(ctx, in->fuel), NULL)) return;
+    api->context_set_epoch_deadline(ctx, in->epoch_ticks);
+    api->store_limiter(store, in->memory_bytes, in->table_elements, 1, 4, 1);
+    if (!instantiate(api, in, ctx, &ex, out)) return;
+
+    if (!call_i32_pair(api, ctx, ex.alloc + off, args, (int32_t)in->request_len, 0,
+                       ex.memory + off, out)) return;
+    out->alloc_ptr = (uint32_t)args[0].i32;
+    if (out->alloc_ptr == 0 || out->alloc_ptr + in->request_len > out->memory_size) {
+        out->status = ST_BAD_ALLOC;
+        return;
+    }
+    copy_bytes(api->memory_data(ctx, ex.memory + off) + out->alloc_ptr, in->request,
+               in->request_len);
+
+    if (!call_i32_pair(api, ctx, ex.call + off, args, (int32_t)out->alloc_ptr,
+                       (int32_t)in->request_len, ex.memory + off, out)) return;
+    uint64_t packed = (uint64_t)args[0].i64;
+    out->out_ptr = packed >> 32;
+    out->out_len = packed & 0xFFFFFFFFu;
+    if (out->out_len > in->out_cap) {
+        out->status = ST_TOO_LARGE;
+        return;
+    }
+    if (out->out_ptr == 0 || out->out_ptr + out->out_len > out->memory_size) {
+        out->status = ST_BAD_OUTPUT;
+        return;
+    }
+    copy_bytes(in->out, api->memory_data(ctx, ex.memory + off) + out->out_ptr, out->out_len);
+}
+
+int corral_fast_call(const corral_api *api, const corral_call_in *in, corral_call_out *out) {
+    *out = (corral_call_out){0};
+    void *store = api->store_new(in->engine, NULL, NULL);
+    void *ctx = api->store_context(store);
+    run(api, in, store, ctx, out);
+    void *fuel_error = api->context_get_fuel(ctx, &out->fuel_left);
+    if (fuel_error) api->error_delete(fuel_error);  /* fuel is always on; never expected */
+    api->store_delete(store);
+    return out->status;
+}
