@@ -7,6 +7,7 @@ responses are MessagePack maps: ``{op, name, args, ctx, ...}`` in and
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -46,8 +47,17 @@ class GuestReply:
     fetch_kind: str = ""
 
 
+class _Packers(threading.local):
+    def __init__(self) -> None:
+        self.packer = msgpack.Packer(use_bin_type=True)
+
+
+_packers = _Packers()
+
+
 def encode(value: Any) -> bytes:
-    packed: bytes = msgpack.packb(value, use_bin_type=True)
+    # One Packer per thread: ``msgpack.packb`` would build a new one on every call.
+    packed: bytes = _packers.packer.pack(value)
     return packed
 
 

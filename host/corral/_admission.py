@@ -41,7 +41,10 @@ class CallGate:
         """Like ``run`` for work that is already asynchronous: ``submit`` starts it (on the
         event loop; it must not block) and the loop awaits its future without a thread."""
         async with self._slot():
-            return await asyncio.wrap_future(submit())
+            future = submit()
+            if future.done():  # answered at once (cache, inline): no trip through the loop
+                return future.result()
+            return await asyncio.wrap_future(future)
 
     @asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:

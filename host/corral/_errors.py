@@ -190,6 +190,14 @@ class GuestError(InvocationError):
         self.retry_after_s = retry_after_s
 
 
+class InlineAbandoned(InvocationError):
+    """An inline attempt gave up (it wanted the network, or outran its short budget) before
+    doing anything outside the sandbox; the scheduler runs the call again on its pool.
+    Never reaches a caller."""
+
+    kind = "inline_abandoned"
+
+
 class Overloaded(InvocationError):
     kind = "overloaded"
     retryable = True

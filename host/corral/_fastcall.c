@@ -13,10 +13,14 @@
  * the GIL (ctypes released it for this call). Traps and errors are returned, not handled:
  * Python turns them into the same exceptions as wasmtime-py's public path. */
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define OPAQUE_BYTES 64
+/* Stores whose deletion is handed to the reaper thread at most; past that, the caller
+ * deletes inline. Small, so retired instances never hold many pool slots. */
+#define RETIRE_CAP 8
 
 typedef void *(*store_new_fn)(void *engine, void *data, void (*finalizer)(void *));
 typedef void *(*store_context_fn)(void *store);
@@ -103,6 +107,8 @@ typedef struct {
     _Alignas(16) uint8_t memory[OPAQUE_BYTES];
 } exports;
 
+static int drain_retired(void);
+
 static void copy_bytes(uint8_t *to, const uint8_t *from, uint64_t n) {
     __builtin_memcpy(to, from, n);
 }
@@ -119,18 +125,26 @@ static int failed(corral_call_out *out, void *error, void *trap) {
     return out->status != ST_OK;
 }
 
+enum { STEP_OK, STEP_STOP, STEP_RETRY };
+
 static int instantiate(const corral_api *api, const corral_call_in *in, void *ctx,
-                       exports *ex, corral_call_out *out) {
+                       exports *ex, int may_retry, corral_call_out *out) {
     void *trap = NULL;
     void *error = api->instance_pre_instantiate(in->instance_pre, ctx, ex->instance, &trap);
-    if (failed(out, error, trap)) return 0;
+    if (error && may_retry && drain_retired()) {
+        /* A full pool may be full of retired instances: they are freed now; the caller
+         * retries in a new store (this one counted the failed instance). */
+        api->error_delete(error);
+        return STEP_RETRY;
+    }
+    if (failed(out, error, trap)) return STEP_STOP;
     if (!get_export(api, ctx, ex->instance, "corral_alloc", 12, ex->alloc) ||
         !get_export(api, ctx, ex->instance, "corral_call", 11, ex->call) ||
         !get_export(api, ctx, ex->instance, "memory", 6, ex->memory)) {
         out->status = ST_NO_EXPORT;
-        return 0;
+        return STEP_STOP;
     }
-    return 1;
+    return STEP_OK;
 }
 
 static int call_i32_pair(const corral_api *api, void *ctx, const uint8_t *func, raw_val *args,
@@ -145,49 +159,118 @@ static int call_i32_pair(const corral_api *api, void *ctx, const uint8_t *func, 
     return !failed(out, error, trap);
 }
 
-static void run(const corral_api *api, const corral_call_in *in, void *store, void *ctx,
-                corral_call_out *out) {
+/* STEP_OK when the reply is copied out; STEP_STOP when `out` says why not; STEP_RETRY
+ * when the call should start again in a new store. */
+static int run(const corral_api *api, const corral_call_in *in, void *store, void *ctx,
+               int may_retry, corral_call_out *out) {
     exports ex;
     raw_val args[2];
     uint64_t off = api->extern_union_offset;
-    if (failed(out, api->context_set_fuel(ctx, in->fuel), NULL)) return;
+    if (failed(out, api->context_set_fuel(ctx, in->fuel), NULL)) return STEP_STOP;
     api->context_set_epoch_deadline(ctx, in->epoch_ticks);
     api->store_limiter(store, in->memory_bytes, in->table_elements, 1, 4, 1);
-    if (!instantiate(api, in, ctx, &ex, out)) return;
+    int made = instantiate(api, in, ctx, &ex, may_retry, out);
+    if (made != STEP_OK) return made;
 
     if (!call_i32_pair(api, ctx, ex.alloc + off, args, (int32_t)in->request_len, 0,
-                       ex.memory + off, out)) return;
+                       ex.memory + off, out)) return STEP_STOP;
     out->alloc_ptr = (uint32_t)args[0].i32;
     if (out->alloc_ptr == 0 || out->alloc_ptr + in->request_len > out->memory_size) {
         out->status = ST_BAD_ALLOC;
-        return;
+        return STEP_STOP;
     }
     copy_bytes(api->memory_data(ctx, ex.memory + off) + out->alloc_ptr, in->request,
                in->request_len);
 
     if (!call_i32_pair(api, ctx, ex.call + off, args, (int32_t)out->alloc_ptr,
-                       (int32_t)in->request_len, ex.memory + off, out)) return;
+                       (int32_t)in->request_len, ex.memory + off, out)) return STEP_STOP;
     uint64_t packed = (uint64_t)args[0].i64;
     out->out_ptr = packed >> 32;
     out->out_len = packed & 0xFFFFFFFFu;
     if (out->out_len > in->out_cap) {
         out->status = ST_TOO_LARGE;
-        return;
+        return STEP_STOP;
     }
     if (out->out_ptr == 0 || out->out_ptr + out->out_len > out->memory_size) {
         out->status = ST_BAD_OUTPUT;
-        return;
+        return STEP_STOP;
     }
     copy_bytes(in->out, api->memory_data(ctx, ex.memory + off) + out->out_ptr, out->out_len);
+    return STEP_OK;
+}
+
+/* Deleting a Store resets its instance's pooled memory (zeroing the kept pages), the
+ * largest single cost of a small call. The reply is already copied out by then, so a
+ * native thread does it instead, on another core, while the caller returns. The store
+ * is unreachable once retired: nothing of it can be seen by the next call, and its pool
+ * slot is zeroed before reuse, exactly as an inline delete would. */
+static pthread_mutex_t reaper_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reaper_wake = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t reaper_idle = PTHREAD_COND_INITIALIZER;
+static void *retired[RETIRE_CAP];
+static size_t retired_count, reaping;
+static int reaper_state; /* 0 not started, 1 running, -1 could not start */
+static store_delete_fn reaper_delete;
+
+static void *reap(void *unused) {
+    (void)unused;
+    pthread_mutex_lock(&reaper_lock);
+    for (;;) {
+        while (retired_count == 0) pthread_cond_wait(&reaper_wake, &reaper_lock);
+        void *store = retired[--retired_count];
+        reaping = 1;
+        pthread_mutex_unlock(&reaper_lock);
+        reaper_delete(store);
+        pthread_mutex_lock(&reaper_lock);
+        reaping = 0;
+        if (retired_count == 0) pthread_cond_broadcast(&reaper_idle);
+    }
+    return NULL;
+}
+
+static int start_reaper(const corral_api *api) {
+    pthread_t thread;
+    reaper_delete = api->store_delete;
+    if (pthread_create(&thread, NULL, reap, NULL) != 0) return -1;
+    pthread_detach(thread);
+    return 1;
+}
+
+static void retire(const corral_api *api, void *store) {
+    pthread_mutex_lock(&reaper_lock);
+    if (reaper_state == 0) reaper_state = start_reaper(api);
+    if (reaper_state == 1 && retired_count < RETIRE_CAP) {
+        retired[retired_count++] = store;
+        pthread_cond_signal(&reaper_wake);
+        pthread_mutex_unlock(&reaper_lock);
+        return;
+    }
+    pthread_mutex_unlock(&reaper_lock);
+    api->store_delete(store);
+}
+
+/* Wait until every retired store is deleted, so their pool slots are free again. */
+static int drain_retired(void) {
+    pthread_mutex_lock(&reaper_lock);
+    int had_any = retired_count > 0 || reaping;
+    while (retired_count > 0 || reaping) pthread_cond_wait(&reaper_idle, &reaper_lock);
+    pthread_mutex_unlock(&reaper_lock);
+    return had_any;
 }
 
 int corral_fast_call(const corral_api *api, const corral_call_in *in, corral_call_out *out) {
-    *out = (corral_call_out){0};
-    void *store = api->store_new(in->engine, NULL, NULL);
-    void *ctx = api->store_context(store);
-    run(api, in, store, ctx, out);
+    void *store, *ctx;
+    int may_retry = 1;
+    for (;;) {
+        *out = (corral_call_out){0};
+        store = api->store_new(in->engine, NULL, NULL);
+        ctx = api->store_context(store);
+        if (run(api, in, store, ctx, may_retry, out) != STEP_RETRY) break;
+        api->store_delete(store);  /* it holds no instance */
+        may_retry = 0;
+    }
     void *fuel_error = api->context_get_fuel(ctx, &out->fuel_left);
     if (fuel_error) api->error_delete(fuel_error);  /* fuel is always on; never expected */
-    api->store_delete(store);
+    retire(api, store);
     return out->status;
 }

@@ -245,7 +245,9 @@ def last_out() -> CallOut:
 
 def response(out: CallOut) -> bytes:
     """The response bytes of the last successful call on this thread."""
-    return ctypes.string_at(_scratch.address, out.out_len)
+    buffer = _scratch.buffer
+    assert buffer is not None
+    return buffer[:out.out_len]
 
 
 def enable_pooling(config: wasmtime.Config, *, instances: int, max_memory_bytes: int,

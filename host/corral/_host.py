@@ -10,23 +10,26 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import logging
+import secrets
 import threading
 import time
-import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from ._coerce import coerce_args
-from ._errors import ArgumentError, CredentialError, FetchNetworkError, NotFoundError
+from ._errors import (ArgumentError, CredentialError, DeadlineExceeded, FetchNetworkError,
+                      InlineAbandoned, NotFoundError)
 from ._manifest import FormulaDef
 from ._metrics import Metrics
 from ._pack import Pack
 from ._registry import Registry
-from ._sandbox import CallStats, Sandbox, SandboxConfig
+from ._sandbox import CallStats, HostCalls, Sandbox, SandboxConfig
 from ._schema import check_result
 from ._settings import Settings, load_settings
 from ._types import CallRequest, Credentials
@@ -42,6 +45,21 @@ if TYPE_CHECKING:
 log = logging.getLogger("corral.host")
 
 
+_INVOCATION_PREFIX = secrets.token_hex(8)
+_invocation_counter = itertools.count(1)
+
+
+def _invocation_id() -> str:
+    """Unique per call and process, without asking the OS for randomness on every call
+    (it is an identifier, not a secret)."""
+    return f"{_INVOCATION_PREFIX}{next(_invocation_counter):016x}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _pack_logger(pack: str) -> logging.Logger:
+    return logging.getLogger(f"corral.pack.{pack}")
+
+
 class _PackHostCalls:
     """The host functions of one pack call: fetch through the policy, logs to logging."""
 
@@ -49,7 +67,7 @@ class _PackHostCalls:
         self._host = host
         self._pack = pack
         self._credentials = credentials
-        self._log = logging.getLogger(f"corral.pack.{pack.name}")
+        self._log = _pack_logger(pack.name)
 
     def fetch(self, request: dict[str, Any], deadline: float) -> dict[str, Any]:
         want_json = bool(request.pop("json", False))
@@ -77,6 +95,27 @@ class _PackHostCalls:
 
     def log(self, level: str, message: str) -> None:
         self._log.log(_LEVELS.get(level, logging.INFO), "%s", message)
+
+
+class _InlineHostCalls:
+    """The host functions of an inline attempt: no network (the first fetch abandons the
+    attempt, before any I/O), and logs held back until the call completes, so an
+    abandoned attempt leaves no trace."""
+
+    def __init__(self, inner: _PackHostCalls) -> None:
+        self._inner = inner
+        self._logs: list[tuple[str, str]] = []
+
+    def fetch(self, request: dict[str, Any], deadline: float) -> dict[str, Any]:
+        raise InlineAbandoned("the call fetches, so it runs on the pool")
+
+    def log(self, level: str, message: str) -> None:
+        self._logs.append((level, message))
+
+    def release_logs(self) -> None:
+        for level, message in self._logs:
+            self._inner.log(level, message)
+        self._logs.clear()
 
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
@@ -243,7 +282,8 @@ class Host:
                 config = SchedulerConfig(max_workers=self.settings.max_workers,
                                          global_concurrency=self.settings.global_concurrency,
                                          per_pack_concurrency=self.settings.per_pack_concurrency,
-                                         default_deadline_s=self.settings.evaluate_deadline_s)
+                                         default_deadline_s=self.settings.evaluate_deadline_s,
+                                         inline_budget_s=self.settings.inline_budget_ms / 1000)
                 self._scheduler = Scheduler(self, cache, config,
                                             on_cache_lookup=self.metrics.cache_lookup)
             return self._scheduler
@@ -306,31 +346,61 @@ class Host:
 
     def invoke(self, call: CallRequest, *, deadline: float | None) -> Any:
         """Run one pack call in a fresh sandbox instance (no cache, no retries)."""
+        return self._invoke(call, deadline, inline_budget_s=None)
+
+    def invoke_inline(self, call: CallRequest, *, deadline: float | None,
+                      budget_s: float) -> Any:
+        """An inline attempt of :meth:`invoke`: at most ``budget_s`` and no network.
+        Raises ``InlineAbandoned`` if the call needs more; nothing outside the sandbox
+        happened by then, so the call can simply run again."""
+        return self._invoke(call, deadline, inline_budget_s=budget_s)
+
+    def _invoke(self, call: CallRequest, deadline: float | None,
+                inline_budget_s: float | None) -> Any:
         pack = self.registry.get(call.pack)
         definition = pack.manifest.formula(call.formula)
         credentials = self.credentials(pack, definition.connection,
-                                            call.connection_id, call.principal)
+                                       call.connection_id, call.principal)
         ctx = self.guest_ctx(call.connection_id, pack)
         op = "action" if definition.is_action else "formula"
+        host_calls = _PackHostCalls(self, pack, credentials)
+        guest_host: HostCalls = host_calls
+        limit = deadline
+        if inline_budget_s is not None:
+            guest_host = _InlineHostCalls(host_calls)
+            budget_end = time.monotonic() + inline_budget_s
+            limit = budget_end if deadline is None else min(deadline, budget_end)
         stats = CallStats()
         started = time.perf_counter()
-        outcome = "ok"
+        outcome: str | None = "ok"
         try:
-            value = pack.invoke(op, definition.name, call.args, ctx=ctx,
-                                host=_PackHostCalls(self, pack, credentials), deadline=deadline,
-                                stats=stats)
+            value = pack.invoke(op, definition.name, call.args, ctx=ctx, host=guest_host,
+                                deadline=limit, stats=stats)
             check_result(definition.result, value, pack=pack.name, formula=definition.name)
-            return value
+        except InlineAbandoned:
+            outcome = None
+            raise
+        except DeadlineExceeded as exc:
+            if inline_budget_s is not None and (deadline is None or time.monotonic() < deadline):
+                outcome = None  # the inline budget ran out, not the call's deadline
+                raise InlineAbandoned("the call outran the inline budget",
+                                      pack=pack.name, formula=definition.name) from exc
+            outcome = exc.kind
+            raise
         except Exception as exc:
             outcome = getattr(exc, "kind", "error")
             raise
         finally:
-            self.metrics.call_done(pack.name, definition.name, outcome,
-                                   time.perf_counter() - started, stats.fuel_used)
+            if outcome is not None:  # the call completed (an abandoned attempt did not)
+                self.metrics.call_done(pack.name, definition.name, outcome,
+                                       time.perf_counter() - started, stats.fuel_used)
+                if isinstance(guest_host, _InlineHostCalls):
+                    guest_host.release_logs()
+        return value
 
     def guest_ctx(self, connection_id: str | None, pack: Pack) -> dict[str, Any]:
         """What every op's request carries in ``ctx`` (never a secret)."""
-        ctx: dict[str, Any] = {"invocation_id": uuid.uuid4().hex,
+        ctx: dict[str, Any] = {"invocation_id": _invocation_id(),
                                "domains": list(pack.manifest.network_domains)}
         if connection_id:
             ctx["connection"] = {"id": connection_id}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections import defaultdict
+from itertools import accumulate
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
             10.0, 30.0)
@@ -13,6 +15,8 @@ Labels = tuple[tuple[str, str], ...]
 
 class _Histogram:
     def __init__(self) -> None:
+        #: Per bucket, not cumulative (one increment per observation); over the last
+        #: bound, nothing: ``count`` holds every observation.
         self.counts = [0] * len(_BUCKETS)
         self.total = 0.0
         self.count = 0
@@ -20,9 +24,12 @@ class _Histogram:
     def observe(self, value: float) -> None:
         self.count += 1
         self.total += value
-        for i, bound in enumerate(_BUCKETS):
-            if value <= bound:
-                self.counts[i] += 1
+        index = bisect_left(_BUCKETS, value)
+        if index < len(_BUCKETS):
+            self.counts[index] += 1
+
+    def cumulative(self) -> list[int]:
+        return list(accumulate(self.counts))
 
 
 class Metrics:
@@ -67,10 +74,19 @@ class Metrics:
     # -- domain helpers -------------------------------------------------------------------
 
     def call_done(self, pack: str, formula: str, outcome: str, seconds: float, fuel: int) -> None:
-        self.inc("corral_calls_total", pack=pack, formula=formula, outcome=outcome)
-        self.observe("corral_call_duration_seconds", seconds, pack=pack, formula=formula)
-        if fuel:
-            self.inc("corral_fuel_used_total", fuel, pack=pack)
+        # Once per pack call, so the label tuples are built here in sorted order and the
+        # lock is taken once.
+        by_formula = (("formula", formula), ("pack", pack))
+        with self._lock:
+            self._counters["corral_calls_total"][
+                (("formula", formula), ("outcome", outcome), ("pack", pack))] += 1
+            durations = self._histograms["corral_call_duration_seconds"]
+            hist = durations.get(by_formula)
+            if hist is None:
+                hist = durations[by_formula] = _Histogram()
+            hist.observe(seconds)
+            if fuel:
+                self._counters["corral_fuel_used_total"][(("pack", pack),)] += fuel
 
     def cache_lookup(self, hit: bool) -> None:
         self.inc("corral_cache_total", result="hit" if hit else "miss")
@@ -99,7 +115,7 @@ class Metrics:
 
 def _histogram_lines(name: str, labels: Labels, hist: _Histogram) -> list[str]:
     out = []
-    for bound, count in zip(_BUCKETS, hist.counts):
+    for bound, count in zip(_BUCKETS, hist.cumulative()):
         out.append(f"{name}_bucket{_fmt(labels + (('le', str(bound)),))} {count}")
     out.append(f"{name}_bucket{_fmt(labels + (('le', '+Inf'),))} {hist.count}")
     out.append(f"{name}_sum{_fmt(labels)} {hist.total:.6f}")

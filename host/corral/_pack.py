@@ -65,6 +65,7 @@ class Pack:
         self.path = path
         self.size = len(wasm)
         self._offline = OfflineHost(manifest.name)
+        self._formulas = {f.name: f for f in manifest.formulas}
         self._base_ctx = {"pack": manifest.name, "version": manifest.version,
                           "abi": _abi.ABI_VERSION}
 
@@ -121,7 +122,7 @@ class Pack:
              ctx: Mapping[str, Any] | None = None, deadline: float | None = None,
              stats: CallStats | None = None) -> Any:
         """Call a formula or action by name with positional arguments."""
-        definition = self.manifest.formula(formula)
+        definition = self._formulas.get(formula) or self.manifest.formula(formula)
         coerced = coerce_args(definition, args, pack=self.name)
         op = "action" if definition.is_action else "formula"
         value = self.invoke(op, definition.name, coerced, ctx=ctx, host=host, deadline=deadline,

@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 import lmdb
 import msgpack
 
+from ._abi import encode
 from ._errors import ArgumentError, CacheError
 
 log = logging.getLogger("corral.cache")
@@ -35,7 +36,7 @@ _EVICT_TO = 0.5      # fraction an eviction brings it down to
 def canonical_msgpack(value: Any) -> bytes:
     """MessagePack with map keys sorted, so equal values always give equal bytes."""
     try:
-        return msgpack.packb(_canonical(value), use_bin_type=True)  # type: ignore[no-any-return]
+        return encode(_canonical(value))
     except (TypeError, ValueError, OverflowError) as exc:
         raise ArgumentError(f"the arguments cannot be encoded as MessagePack: {exc}") from exc
 
@@ -50,7 +51,7 @@ def _canonical(value: Any) -> Any:
         items = [(msgpack.packb(_canonical(k), use_bin_type=True), k, v) for k, v in value.items()]
         return {k: _canonical(v) for _, k, v in sorted(items, key=lambda item: item[0])}
     if isinstance(value, (list, tuple)):
-        return [_canonical(item) for item in value]
+        return [item if isinstance(item, _SCALARS) else _canonical(item) for item in value]
     return value
 
 

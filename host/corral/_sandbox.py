@@ -80,7 +80,7 @@ class CompiledPack:
         self.native_address = _fastcall.address(self.instance_pre)
 
 
-@dataclass
+@dataclass(slots=True)
 class CallStats:
     fuel_used: int = 0
     fetches: int = 0
@@ -89,7 +89,7 @@ class CallStats:
     last_fetch_error: FetchError | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _CallState:
     """Per-call state the host functions reach through a thread-local."""
 

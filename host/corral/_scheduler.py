@@ -1,8 +1,16 @@
 """Runs pack calls: cache first, one flight per identical call, bounded parallelism, retries.
 
-``Scheduler.submit`` never blocks. A call is answered from the result cache, joined to
-an identical call already in flight, or queued; queued calls start on the thread pool as
-soon as both the global and the pack's concurrency limit have room. The limits are
+``Scheduler.submit`` never blocks for long. A call is answered from the result cache,
+joined to an identical call already in flight, or queued; queued calls start on the
+thread pool as soon as both the global and the pack's concurrency limit have room.
+
+With an inline budget (``inline_budget_s``), a call that has room and nothing queued
+ahead of it is first attempted on the submitting thread: most formulas finish in tens of
+microseconds, far less than two hops across threads. The attempt runs with a deadline of
+the budget and without network (the first fetch abandons it, before any I/O, and its
+logs are held back), so abandoning it has no effect outside the sandbox; the call then
+runs on the pool as if never tried, and its formula skips the inline attempt for
+``inline_cooldown_s``. The limits are
 counted slots rather than semaphores held by pool threads, so a pool thread never sits
 waiting for a slot while a call of another pack could run. A retryable failure frees
 its slot and the call is queued again after an exponential backoff with jitter, unless
@@ -24,8 +32,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Callable, Protocol
 
-from ._errors import (CacheError, CorralError, DeadlineExceeded, GuestError, InvocationError,
-                      Overloaded)
+from ._errors import (CacheError, CorralError, DeadlineExceeded, GuestError, InlineAbandoned,
+                      InvocationError, Overloaded)
 from ._manifest import FormulaDef
 from ._result_cache import ResultCache, result_key
 from ._types import CallRequest
@@ -48,6 +56,13 @@ class PackCatalog(Protocol):
         """Run one call (blocking); ``deadline`` is an absolute ``time.monotonic()`` value."""
 
 
+class InlineCatalog(PackCatalog, Protocol):
+    def invoke_inline(self, call: CallRequest, *, deadline: float | None,
+                      budget_s: float) -> Any:
+        """Like ``invoke`` within ``budget_s``, but raise ``InlineAbandoned`` if the call
+        needs more time or the network (before any I/O), holding its logs back."""
+
+
 @dataclass(frozen=True)
 class SchedulerConfig:
     max_workers: int = 8
@@ -57,6 +72,9 @@ class SchedulerConfig:
     backoff_base_s: float = 0.05
     backoff_max_s: float = 2.0
     default_deadline_s: float = 30.0
+    #: How long an inline attempt may run on the submitting thread; 0 turns it off.
+    inline_budget_s: float = 0.0
+    inline_cooldown_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +83,8 @@ class SchedulerStats:
     retried: int
     joined: int      # submissions answered by a call already in flight
     cache_hits: int
+    inline: int = 0     # calls answered by an inline attempt
+    abandoned: int = 0  # inline attempts handed over to the pool
 
 
 @dataclass(eq=False)
@@ -100,6 +120,9 @@ class Scheduler:
         self._closed = False
         self._random = random.Random()
         self._started = self._retried = self._joined = self._cache_hits = 0
+        self._inline = self._abandoned = 0
+        #: (pack hash, formula) -> monotonic time until which calls skip the inline attempt
+        self._pool_only: dict[tuple[str, str], float] = {}
 
     # -- public ---------------------------------------------------------------------------
 
@@ -129,14 +152,23 @@ class Scheduler:
                 return self._inflight[key]
             if key is not None:
                 self._inflight[key] = future
-            self._queue.append(_Task(call, resolved, deadline, future, key))
-        self._pump()
+            task = _Task(call, resolved, deadline, future, key)
+            inline = self._may_run_inline_locked(task)
+            if inline:
+                self._take_slot_locked(task)
+            else:
+                self._queue.append(task)
+        if inline:
+            self._run_inline(task)
+        else:
+            self._pump()
         return future
 
     def stats(self) -> SchedulerStats:
         with self._lock:
             return SchedulerStats(started=self._started, retried=self._retried,
-                                  joined=self._joined, cache_hits=self._cache_hits)
+                                  joined=self._joined, cache_hits=self._cache_hits,
+                                  inline=self._inline, abandoned=self._abandoned)
 
     def close(self) -> None:
         """Fail what has not started, wait for what runs; idempotent."""
@@ -190,11 +222,14 @@ class Scheduler:
                 and self._running_by_pack.get(pack, 0) < self.config.per_pack_concurrency)
 
     def _start_locked(self, task: _Task) -> None:
+        self._take_slot_locked(task)
+        self._pool.submit(self._run, task)
+
+    def _take_slot_locked(self, task: _Task) -> None:
         pack = task.resolved.pack
         self._running += 1
         self._running_by_pack[pack] = self._running_by_pack.get(pack, 0) + 1
         self._started += 1
-        self._pool.submit(self._run, task)
 
     def _release(self, pack: str) -> None:
         with self._lock:
@@ -215,12 +250,12 @@ class Scheduler:
         except CorralError as exc:
             error = exc
         except Exception as exc:  # a runtime bug must still complete the future
-            log.exception("pack runtime raised an unexpected error")
-            error = InvocationError(f"the runtime failed unexpectedly ({type(exc).__name__})",
-                                    pack=task.resolved.pack, formula=task.resolved.formula.name)
-            error.__cause__ = exc
+            error = _runtime_bug(task, exc)
         finally:
             self._release(task.resolved.pack)
+        self._complete(task, value, error)
+
+    def _complete(self, task: _Task, value: Any, error: CorralError | None) -> None:
         if error is None:
             self._cache_put(task, value)
             self._pump()
@@ -233,6 +268,53 @@ class Scheduler:
         else:
             self._schedule_retry(task, delay)
             self._pump()
+
+    # -- inline attempts ------------------------------------------------------------------
+
+    def _may_run_inline_locked(self, task: _Task) -> bool:
+        if self.config.inline_budget_s <= 0 or self._queue:
+            return False
+        if not hasattr(self.catalog, "invoke_inline"):
+            return False
+        until = self._pool_only.get((task.resolved.pack_hash, task.resolved.formula.name))
+        if until is not None and until > self._monotonic():
+            return False
+        return self._has_room(task.resolved.pack)
+
+    def _run_inline(self, task: _Task) -> None:
+        catalog: InlineCatalog = self.catalog  # type: ignore[assignment]
+        value: Any = None
+        error: CorralError | None = None
+        abandoned = False
+        try:
+            value = catalog.invoke_inline(task.call, deadline=task.deadline,
+                                          budget_s=self.config.inline_budget_s)
+        except InlineAbandoned:
+            abandoned = True
+        except CorralError as exc:
+            error = exc
+        except Exception as exc:
+            error = _runtime_bug(task, exc)
+        finally:
+            self._release(task.resolved.pack)
+        if abandoned:
+            self._hand_to_pool(task)
+            return
+        with self._lock:
+            self._inline += 1
+        self._complete(task, value, error)
+
+    def _hand_to_pool(self, task: _Task) -> None:
+        resolved = task.resolved
+        with self._lock:
+            self._abandoned += 1
+            self._started -= 1  # the attempt had no effect; the pool run is the start
+            if len(self._pool_only) > 4096:
+                self._pool_only.clear()
+            self._pool_only[(resolved.pack_hash, resolved.formula.name)] = (
+                self._monotonic() + self.config.inline_cooldown_s)
+            self._queue.append(task)
+        self._pump()
 
     def _retry_delay(self, task: _Task, error: CorralError) -> float | None:
         formula = task.resolved.formula
@@ -316,6 +398,14 @@ def _is_retryable(error: CorralError) -> bool:
     if isinstance(error, GuestError) and error.status is not None:
         return error.status == 429 or 500 <= error.status <= 599
     return False
+
+
+def _runtime_bug(task: _Task, exc: Exception) -> InvocationError:
+    log.exception("pack runtime raised an unexpected error", exc_info=exc)
+    error = InvocationError(f"the runtime failed unexpectedly ({type(exc).__name__})",
+                            pack=task.resolved.pack, formula=task.resolved.formula.name)
+    error.__cause__ = exc
+    return error
 
 
 def _shut_down(task: _Task) -> Overloaded:

@@ -31,6 +31,9 @@ class Settings:
     #: Below max_workers, so one pack can never hold every worker.
     per_pack_concurrency: int = 4
     max_queue: int = 64
+    #: A call first tries to run on the submitting thread for at most this long, without
+    #: network, before it goes to a worker (see _scheduler.py); 0 turns that off.
+    inline_budget_ms: float = 2.0
     evaluate_deadline_s: float = 30.0
     secret_key: str | None = None
     admin_key: str | None = None

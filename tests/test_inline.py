@@ -1,0 +1,140 @@
+"""Inline attempts: a call first tries the submitting thread, and gives up cleanly.
+
+An inline attempt may not reach the network or outrun its budget; when it would, it is
+abandoned before anything happened outside the sandbox and the call runs on the pool.
+These tests check the answers, that abandoned attempts leave no trace (no request at the
+server, no duplicated log line, no extra metrics), and that the switch turns it off.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from corral import DeadlineExceeded
+from corral._host import Host
+from corral._settings import Settings
+
+from .conftest import TEST_PACKS, WatPack, built, simple_manifest
+from .fetch_servers import TEST_HOST, ApiServer
+from .test_fetch_pack import with_domains
+
+
+def make_host(tmp_path: Path, **settings: object) -> Host:
+    return Host(Settings(data_dir=tmp_path, allow_http=True,  # type: ignore[arg-type]
+                         host_map={TEST_HOST: "127.0.0.1"}, **settings))
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Iterator[Host]:
+    with_host = make_host(tmp_path)
+    yield with_host
+    with_host.close()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ApiServer]:
+    with ApiServer() as api:
+        yield api
+
+
+def test_a_pure_call_is_answered_inline(host: Host, hello_wasm: Path) -> None:
+    host.register_bytes(hello_wasm.read_bytes())
+    assert host.call("hello", "Greet", "Ada") == "Hello, Ada!"
+    stats = host.scheduler.stats()
+    assert (stats.inline, stats.abandoned, stats.started) == (1, 0, 1)
+    assert host.metrics.value("corral_calls_total", pack="hello", formula="Greet",
+                              outcome="ok") == 1
+
+
+def test_a_guest_error_inline_is_the_answer(host: Host, hello_wasm: Path) -> None:
+    from corral import GuestError
+
+    host.register_bytes(hello_wasm.read_bytes())
+    with pytest.raises(GuestError):
+        host.call("hello", "Greet", "")
+    stats = host.scheduler.stats()
+    assert (stats.inline, stats.abandoned, stats.started) == (1, 0, 1)
+
+
+def test_a_zero_budget_turns_inline_attempts_off(tmp_path: Path, hello_wasm: Path) -> None:
+    host = make_host(tmp_path, inline_budget_ms=0)
+    try:
+        host.register_bytes(hello_wasm.read_bytes())
+        assert host.call("hello", "Greet", "Ada") == "Hello, Ada!"
+        stats = host.scheduler.stats()
+        assert (stats.inline, stats.abandoned, stats.started) == (0, 0, 1)
+    finally:
+        host.close()
+
+
+def test_a_fetching_call_leaves_the_thread_before_any_request(host: Host,
+                                                             server: ApiServer) -> None:
+    fetcher = with_domains(built(TEST_PACKS / "fetcher"), [f"{TEST_HOST}:{server.port}"])
+    host.register_bytes(fetcher)
+    before = server.hits("/json")
+    assert host.call("fetcher", "Summary", server.url("/json")) == "/json is ok"
+    assert server.hits("/json") == before + 1, "the abandoned attempt sent nothing"
+    stats = host.scheduler.stats()
+    assert (stats.inline, stats.abandoned, stats.started) == (0, 1, 1)
+    assert host.metrics.value("corral_calls_total", pack="fetcher", formula="Summary",
+                              outcome="ok") == 1
+
+    # The formula now skips the inline attempt: straight to the pool.
+    assert host.call("fetcher", "Summary", server.url("/json?again")) == "/json is ok"
+    stats = host.scheduler.stats()
+    assert (stats.inline, stats.abandoned, stats.started) == (0, 1, 2)
+
+
+def test_an_abandoned_attempt_logs_nothing(host: Host, make_wat_pack: WatPack,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    fetch_request = msgpack.packb({"url": "https://example.com/"})
+    reply = msgpack.packb({"ok": 1})
+    message = b"before the fetch"
+
+    def data(offset: int, raw: bytes) -> str:
+        escaped = "".join(f"\\{byte:02x}" for byte in raw)
+        return f'(data (i32.const {offset}) "{escaped}")'
+
+    wat = f"""(module
+      (import "corral" "log" (func $log (param i32 i32 i32)))
+      (import "corral" "fetch" (func $fetch (param i32 i32) (result i64)))
+      (memory (export "memory") 1) (func (export "corral_abi_v1"))
+      {data(100, fetch_request)} {data(200, reply)} {data(300, message)}
+      (func (export "corral_alloc") (param i32) (result i32) (i32.const 1024))
+      (func (export "corral_call") (param i32 i32) (result i64)
+        (call $log (i32.const 1) (i32.const 300) (i32.const {len(message)}))
+        (drop (call $fetch (i32.const 100) (i32.const {len(fetch_request)})))
+        (i64.or (i64.shl (i64.const 200) (i64.const 32)) (i64.const {len(reply)}))))"""
+    host.register_bytes(make_wat_pack(wat, simple_manifest("chatty", ["Call"])))
+    with caplog.at_level(logging.INFO, logger="corral.pack.chatty"):
+        assert host.call("chatty", "Call") == 1
+    logged = [r for r in caplog.records if r.getMessage() == message.decode()]
+    assert len(logged) == 1, "the line is logged once, by the run that completed"
+    assert host.scheduler.stats().abandoned == 1
+
+
+def test_a_call_that_outruns_the_budget_finishes_on_the_pool(host: Host,
+                                                             hostile_time_wasm: Path) -> None:
+    host.register_bytes(hostile_time_wasm.read_bytes())
+    # Tens of milliseconds of compute: far over the 2 ms budget, well under the 300 ms limit.
+    rounds = 3_000_000
+    value = host.call("hostile_time", "Burn", rounds)
+    assert isinstance(value, int) and value > 0
+    stats = host.scheduler.stats()
+    assert (stats.inline, stats.abandoned, stats.started) == (0, 1, 1)
+    assert host.metrics.value("corral_calls_total", pack="hostile_time", formula="Burn",
+                              outcome="ok") == 1
+    # The same answer as a run with no inline attempt at all.
+    assert host.call("hostile_time", "Burn", rounds) == value
+
+
+def test_a_deadline_inside_the_budget_is_reported_not_retried(host: Host,
+                                                              hostile_time_wasm: Path) -> None:
+    host.register_bytes(hostile_time_wasm.read_bytes())
+    with pytest.raises(DeadlineExceeded):
+        host.call("hostile_time", "Spin", deadline_s=0.001)
