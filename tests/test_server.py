@@ -137,10 +137,16 @@ def test_admin_key_is_generated_once_or_taken_from_config(tmp_path: Path) -> Non
 
 def test_a_key_made_by_another_process_is_seen_and_a_revoked_one_refused(
         tmp_path: Path) -> None:
-    running = ApiKeyStore(tmp_path / "keys.json")
+    from corral._apikeys import RECHECK_S
+
+    now = [0.0]
+    running = ApiKeyStore(tmp_path / "keys.json", clock=lambda: now[0])
     info, key = ApiKeyStore(tmp_path / "keys.json").create("carol")  # as `corral keys create`
-    assert running.authenticate(key).name == "carol"
+    assert running.authenticate(key).name == "carol", "a new key works at once"
     ApiKeyStore(tmp_path / "keys.json").revoke(info.id)
+    now[0] += RECHECK_S / 2
+    assert running.authenticate(key).name == "carol", "the list is rechecked every RECHECK_S"
+    now[0] += RECHECK_S
     with pytest.raises(Unauthenticated):
         running.authenticate(key)
     with pytest.raises(ArgumentError):

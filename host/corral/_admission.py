@@ -8,6 +8,7 @@ import asyncio
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
@@ -23,12 +24,16 @@ T = TypeVar("T")
 
 
 class CallGate:
-    """Runs blocking calls on worker threads with a bounded number running and waiting."""
+    """Runs blocking calls on worker threads with a bounded number running and waiting.
+
+    Slots are counted on the event loop's thread: taking a free one does not yield to
+    the loop, and a freed slot passes straight to the longest waiter (no barging)."""
 
     def __init__(self, capacity: int, max_queue: int) -> None:
-        self._slots = anyio.CapacityLimiter(max(1, capacity))
-        self._threads = anyio.CapacityLimiter(max(1, capacity))
+        self._capacity = max(1, capacity)
+        self._threads = anyio.CapacityLimiter(self._capacity)
         self._max_queue = max(0, max_queue)
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self.waiting = 0
         self.running = 0
 
@@ -49,20 +54,40 @@ class CallGate:
     @asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:
         """Hold one of the running slots; refuse at once when the waiting line is full."""
-        if self._slots.available_tokens < 1 and self.waiting >= self._max_queue:
-            raise Overloaded(f"the service is at capacity ({self.running} calls running, "
-                             f"{self.waiting} waiting); retry shortly", retry_after_s=1.0)
-        self.waiting += 1
-        try:
-            await self._slots.acquire()
-        finally:
-            self.waiting -= 1
-        self.running += 1
+        await self._acquire()
         try:
             yield
         finally:
-            self.running -= 1
-            self._slots.release()
+            self._release()
+
+    async def _acquire(self) -> None:
+        if self.running < self._capacity and not self._waiters:
+            self.running += 1
+            return
+        if self.waiting >= self._max_queue:
+            raise Overloaded(f"the service is at capacity ({self.running} calls running, "
+                             f"{self.waiting} waiting); retry shortly", retry_after_s=1.0)
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(turn)
+        self.waiting += 1
+        try:
+            await turn  # _release hands its slot over by resolving this
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self._release()  # handed a slot while being cancelled: pass it on
+            else:
+                self._waiters.remove(turn)
+            raise
+        finally:
+            self.waiting -= 1
+
+    def _release(self) -> None:
+        while self._waiters:
+            turn = self._waiters.popleft()
+            if not turn.done():
+                turn.set_result(None)  # the slot moves to the waiter; running is unchanged
+                return
+        self.running -= 1
 
 
 class RateLimiter:

@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ._errors import ArgumentError, ConfigError, NotFoundError, Unauthenticated
 
@@ -31,6 +31,9 @@ CALLER = "caller"
 ROLES = (ADMIN, CALLER)
 KEY_PREFIX = "corral_"
 MIN_KEY_LENGTH = 16
+#: How stale the key list may be for a key that matches (revoking with `corral keys` from
+#: another process takes effect within this).
+RECHECK_S = 0.5
 ADMIN_OWNER = "admin"
 
 
@@ -74,9 +77,12 @@ class _StoredKey:
 class ApiKeyStore:
     """Hashed API keys in one small JSON file; safe to share between threads."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.path = Path(path)
+        self._clock = clock
         self._lock = threading.Lock()
+        self._next_check = clock() + RECHECK_S
         self._stamp = self._file_stamp()
         self._keys = self._read()
 
@@ -145,10 +151,17 @@ class ApiKeyStore:
     def _match(self, key: str) -> _StoredKey | None:
         digest = _digest(key)
         with self._lock:
-            self._reload_if_changed()
-            keys = list(self._keys)
+            if self._clock() >= self._next_check:
+                self._reload_if_changed()
+            found = self._find(digest)
+            if found is None:  # perhaps made by `corral keys create` a moment ago
+                self._reload_if_changed()
+                found = self._find(digest)
+        return found
+
+    def _find(self, digest: str) -> _StoredKey | None:
         found = None
-        for stored in keys:  # no early exit: every stored hash is compared
+        for stored in self._keys:  # no early exit: every stored hash is compared
             if hmac.compare_digest(stored.sha256, digest):
                 found = stored
         return found
@@ -156,7 +169,10 @@ class ApiKeyStore:
     # -- storage ----------------------------------------------------------------------
 
     def _reload_if_changed(self) -> None:
-        # `corral keys create` may add a key while the server runs; the file tells.
+        # `corral keys create` may add a key while the server runs; the file tells. A
+        # key that matches is rechecked at most every RECHECK_S (a stat per request is
+        # not free); one that does not match always looks at the file first.
+        self._next_check = self._clock() + RECHECK_S
         stamp = self._file_stamp()
         if stamp != self._stamp:
             self._keys = self._read()
