@@ -54,6 +54,7 @@ class RecordedRequest:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
+    peer_port: int = 0  # the client's port: one per connection
 
 
 @dataclass
@@ -154,7 +155,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         recorded = RecordedRequest(
             method=self.command, path=parts.path, query=parse_qs(parts.query),
-            headers={k.lower(): v for k, v in self.headers.items()}, body=body)
+            headers={k.lower(): v for k, v in self.headers.items()}, body=body,
+            peer_port=self.client_address[1])
         with self.shared.lock:
             self.shared.requests.append(recorded)
         try:

@@ -135,6 +135,28 @@ def refused(client: FetchClient, server: ApiServer, path_or_url: str, **request:
 # -- the basics ----------------------------------------------------------------------------
 
 
+def test_each_thread_keeps_its_connection_and_close_ends_them_all(server: ApiServer) -> None:
+    client = make_client(server)
+
+    def two_fetches() -> list[int]:
+        before = len(server.requests)
+        for _ in range(2):
+            assert fetch(client, server, "/json")["status"] == 200
+        return [r.peer_port for r in server.requests[before:]]
+
+    mine = two_fetches()
+    theirs: list[int] = []
+    worker = threading.Thread(target=lambda: theirs.extend(two_fetches()))
+    worker.start()
+    worker.join(10)
+    assert mine[0] == mine[1], "a thread reuses its kept-alive connection"
+    assert theirs[0] == theirs[1] and theirs[0] != mine[0], "another thread has its own"
+    client.close()
+    with pytest.raises(FetchError, match="closed"):
+        fetch(client, server, "/json")
+
+
+
 def test_json_fetch_works(server: ApiServer) -> None:
     with make_client(server) as client:
         response = fetch(client, server, "/json?q=1")

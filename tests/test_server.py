@@ -178,6 +178,37 @@ def test_gate_refuses_instead_of_queueing_past_max_queue() -> None:
     assert running_after == 0
 
 
+def test_gate_hands_a_freed_slot_to_the_longest_waiter() -> None:
+    import asyncio
+    from concurrent.futures import Future
+
+    async def scenario() -> None:
+        gate = CallGate(capacity=1, max_queue=4)
+        work: list[Future[str]] = [Future() for _ in range(3)]
+        started: list[int] = []
+
+        async def call(i: int) -> str:
+            return await gate.await_future(lambda: (started.append(i), work[i])[1])
+
+        first = asyncio.create_task(call(0))
+        await asyncio.sleep(0)
+        quitter, last = asyncio.create_task(call(1)), asyncio.create_task(call(2))
+        await asyncio.sleep(0)
+        assert (started, gate.running, gate.waiting) == ([0], 1, 2)
+        quitter.cancel()  # a waiter that gives up leaves the line
+        await asyncio.sleep(0)
+        assert gate.waiting == 1
+        work[0].set_result("first")
+        assert await first == "first"
+        await asyncio.sleep(0)
+        assert started == [0, 2], "the slot went to the next waiter, in order"
+        work[2].set_result("last")
+        assert await last == "last"
+        assert (gate.running, gate.waiting) == (0, 0)
+
+    asyncio.run(scenario())
+
+
 def test_token_bucket_allows_the_burst_then_refuses_until_refilled() -> None:
     now = [100.0]
     limiter = RateLimiter(rate_per_s=2.0, burst=3, clock=lambda: now[0])

@@ -45,11 +45,14 @@ class CallGate:
     async def await_future(self, submit: Callable[[], Future[T]]) -> T:
         """Like ``run`` for work that is already asynchronous: ``submit`` starts it (on the
         event loop; it must not block) and the loop awaits its future without a thread."""
-        async with self._slot():
+        await self._acquire()  # not `async with self._slot()`: this is the hot path
+        try:
             future = submit()
             if future.done():  # answered at once (cache, inline): no trip through the loop
                 return future.result()
             return await asyncio.wrap_future(future)
+        finally:
+            self._release()
 
     @asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:

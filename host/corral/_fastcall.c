@@ -16,6 +16,8 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
 
 #define OPAQUE_BYTES 64
 /* Stores whose deletion is handed to the reaper thread at most; past that, the caller
@@ -256,6 +258,61 @@ static int drain_retired(void) {
     while (retired_count > 0 || reaping) pthread_cond_wait(&reaper_idle, &reaper_lock);
     pthread_mutex_unlock(&reaper_lock);
     return had_any;
+}
+
+/* The epoch ticker: a native thread that advances an engine's epoch every interval,
+ * so deadlines fire without Python taking the GIL hundreds of times a second. */
+typedef void (*increment_epoch_fn)(void *engine);
+typedef void *(*engine_clone_fn)(void *engine);
+typedef void (*engine_delete_fn)(void *engine);
+
+typedef struct {
+    void *engine;        /* the ticker's own reference, dropped when it ends */
+    increment_epoch_fn increment_epoch;
+    engine_delete_fn engine_delete;
+    uint64_t interval_ns;
+    int stop;            /* set by corral_ticker_stop; the thread frees this struct */
+} corral_ticker;
+
+
+static void *tick(void *arg) {
+    corral_ticker *ticker = arg;
+    struct timespec interval = {(time_t)(ticker->interval_ns / 1000000000u),
+                                (long)(ticker->interval_ns % 1000000000u)};
+    while (!__atomic_load_n(&ticker->stop, __ATOMIC_ACQUIRE)) {
+        nanosleep(&interval, NULL);
+        ticker->increment_epoch(ticker->engine);
+    }
+    ticker->engine_delete(ticker->engine);
+    free(ticker);
+    return NULL;
+}
+
+/* Start ticking `engine`; the ticker holds a reference of its own, so the engine may be
+ * dropped at any time. Returns a handle for corral_ticker_stop, or NULL. */
+void *corral_ticker_start(void *engine, engine_clone_fn engine_clone,
+                          engine_delete_fn engine_delete, increment_epoch_fn increment_epoch,
+                          uint64_t interval_ns) {
+    corral_ticker *ticker = malloc(sizeof *ticker);
+    if (!ticker) return NULL;
+    ticker->engine = engine_clone(engine);
+    ticker->increment_epoch = increment_epoch;
+    ticker->engine_delete = engine_delete;
+    ticker->interval_ns = interval_ns;
+    ticker->stop = 0;
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, tick, ticker) != 0) {
+        engine_delete(ticker->engine);
+        free(ticker);
+        return NULL;
+    }
+    pthread_detach(thread);
+    return ticker;
+}
+
+void corral_ticker_stop(void *handle) {
+    corral_ticker *ticker = handle;
+    __atomic_store_n(&ticker->stop, 1, __ATOMIC_RELEASE);
 }
 
 int corral_fast_call(const corral_api *api, const corral_call_in *in, corral_call_out *out) {

@@ -89,6 +89,8 @@ class _Native:
     function: Any
     api: _Api
     api_ref: Any
+    ticker_start: Any
+    ticker_stop: Any
 
 
 _native: _Native | None = None
@@ -132,6 +134,11 @@ def _build_and_load() -> _Native | None:
         return None
     try:
         library = ctypes.CDLL(str(_built_library()))
+    except subprocess.CalledProcessError as exc:
+        output = (exc.stderr or b"").decode("utf-8", "replace").strip()[-1000:]
+        log.warning("the native call path is unavailable (building it failed: %s); using the "
+                    "public API", output or exc)
+        return None
     except (OSError, subprocess.SubprocessError) as exc:
         log.warning("the native call path is unavailable (%s); using the public API", exc)
         return None
@@ -140,7 +147,32 @@ def _build_and_load() -> _Native | None:
     function.restype = c_int32
     api = _Api(*(_address(f"wasmtime_{name}") for name in _API_FUNCTIONS),
                ffi.wasmtime_extern_t.of.offset)
-    return _Native(function, api, byref(api))
+    ticker_start = library.corral_ticker_start
+    ticker_start.argtypes = (c_void_p, c_void_p, c_void_p, c_void_p, c_uint64)
+    ticker_start.restype = c_void_p
+    ticker_stop = library.corral_ticker_stop
+    ticker_stop.argtypes = (c_void_p,)
+    ticker_stop.restype = None
+    return _Native(function, api, byref(api), ticker_start, ticker_stop)
+
+
+def start_ticker(engine: wasmtime.Engine, interval_s: float) -> int | None:
+    """Advance ``engine``'s epoch every ``interval_s`` on a native thread (no GIL); the
+    handle is for :func:`stop_ticker`. None if the native path is unavailable."""
+    native = _load()
+    if native is None:
+        return None
+    handle: int | None = native.ticker_start(
+        address(engine), _address("wasmtime_engine_clone"), _address("wasm_engine_delete"),
+        _address("wasmtime_engine_increment_epoch"), max(1, int(interval_s * 1e9)))
+    return handle
+
+
+def stop_ticker(handle: int) -> None:
+    """Stop a ticker; it drops its engine reference within one interval."""
+    native = _load()
+    assert native is not None
+    native.ticker_stop(handle)
 
 
 def _layout_fits() -> bool:

@@ -17,6 +17,7 @@ import socket
 import ssl
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -35,6 +36,11 @@ Resolver = Callable[[str, int], list[str]]
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "corral_fetch_deadline", default=None)
 """The ``time.monotonic()`` instant the current thread's fetch must end by."""
+
+
+#: Connections a thread's pool keeps (a thread has one request in flight at a time; the
+#: rest are kept alive for the next requests to other origins).
+THREAD_POOL_CONNECTIONS = 4
 
 
 @dataclass(frozen=True)
@@ -255,15 +261,47 @@ class _PinnedResponseStream(httpx.SyncByteStream):
 
 
 class PinnedTransport(httpx.BaseTransport):
-    """An httpx transport over an httpcore pool that connects only to checked addresses."""
+    """An httpx transport over httpcore pools that connect only to checked addresses.
+
+    Each thread has a pool of its own. A fetch blocks its thread, so a thread needs few
+    connections, and httpcore's pool does work per connection it holds (under a lock) on
+    every request: one shared pool, with a connection per busy thread, made each request
+    pay for all of them. A pool is closed with its thread, or by :meth:`close`.
+    """
 
     def __init__(self, config: FetchConfig, *,
                  connector: httpcore.NetworkBackend | None = None) -> None:
         self.backend = PinnedBackend(config, connector)
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=_ssl_context(config), max_connections=config.max_connections,
-            max_keepalive_connections=min(20, config.max_connections), keepalive_expiry=5.0,
-            http1=True, http2=False, network_backend=self.backend)
+        self._config = config
+        self._local = threading.local()
+        self._pools: set[httpcore.ConnectionPool] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def _pool(self) -> httpcore.ConnectionPool:
+        pool: httpcore.ConnectionPool | None = getattr(self._local, "pool", None)
+        if pool is None:
+            pool = self._local.pool = self._new_pool()
+        return pool
+
+    def _new_pool(self) -> httpcore.ConnectionPool:
+        limit = max(1, min(THREAD_POOL_CONNECTIONS, self._config.max_connections))
+        pool = httpcore.ConnectionPool(
+            ssl_context=_ssl_context(self._config), max_connections=limit,
+            max_keepalive_connections=limit, keepalive_expiry=5.0, http1=True, http2=False,
+            network_backend=self.backend)
+        with self._lock:
+            if self._closed:
+                raise FetchError("the fetch transport is closed")
+            self._pools.add(pool)
+        weakref.finalize(threading.current_thread(), self._drop_pool, pool)
+        return pool
+
+    def _drop_pool(self, pool: httpcore.ConnectionPool) -> None:
+        with self._lock:
+            self._pools.discard(pool)
+        pool.close()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if not isinstance(request.stream, httpx.SyncByteStream):
@@ -282,7 +320,11 @@ class PinnedTransport(httpx.BaseTransport):
                               extensions=core_response.extensions)
 
     def close(self) -> None:
-        self._pool.close()
+        with self._lock:
+            self._closed = True
+            pools, self._pools = self._pools, set()
+        for pool in pools:
+            pool.close()
 
 
 def _ssl_context(config: FetchConfig) -> ssl.SSLContext:

@@ -122,12 +122,14 @@ class Sandbox:
         self._fingerprint = self._settings_fingerprint()
         self._linker = self._make_linker()
         self._closed = threading.Event()
-        self._ticker = threading.Thread(target=self._tick, name="corral-epoch", daemon=True)
-        self._ticker.start()
         self._compiled: dict[str, CompiledPack] = {}
         self._lock = threading.Lock()
         self._native = _fastcall.available()
         self._engine_address = _fastcall.address(self.engine)
+        self._native_ticker = (_fastcall.start_ticker(self.engine, self.config.epoch_tick_s)
+                               if self._native else None)
+        if self._native_ticker is None:
+            threading.Thread(target=self._tick, name="corral-epoch", daemon=True).start()
 
     # -- engine ---------------------------------------------------------------------------
 
@@ -157,7 +159,11 @@ class Sandbox:
 
     def close(self) -> None:
         """Stop the epoch ticker. Idempotent."""
-        self._closed.set()
+        with self._lock:
+            ticker, self._native_ticker = self._native_ticker, None
+            self._closed.set()
+        if ticker is not None:
+            _fastcall.stop_ticker(ticker)
 
     def __enter__(self) -> Sandbox:
         return self
