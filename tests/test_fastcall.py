@@ -13,6 +13,7 @@ from corral import (
     AbiViolation,
     FuelExhausted,
     GuestError,
+    GuestTrap,
     MemoryLimitExceeded,
     OutputTooLarge,
     Sandbox,
@@ -168,3 +169,32 @@ def test_a_closed_sandbox_refuses_calls_instead_of_running_without_deadlines(
     box.close()  # idempotent
     with pytest.raises(InvocationError, match="sandbox is closed"):
         pack.call("Greet", "Ada")
+
+
+@pytest.mark.parametrize("second_alloc, error, match", [
+    ("(i32.const 0x7ffffff0)", AbiViolation, "corral_alloc returned"),
+    ("unreachable", GuestTrap, "unreachable"),
+])
+def test_host_writes_into_a_hostile_guest_fail_cleanly_on_both_paths(
+        box: Sandbox, make_wat_pack: WatPack, second_alloc: str, error: type[Exception],
+        match: str) -> None:
+    # The guest's fetch request is not MessagePack, so the host answers with an error
+    # map, which it must write into guest memory through corral_alloc (the second
+    # alloc); the guest returns that reply as its own response.
+    wat = f"""(module (import "corral" "fetch" (func $fetch (param i32 i32) (result i64)))
+      (memory (export "memory") 1) (func (export "corral_abi_v1"))
+      (global $calls (mut i32) (i32.const 0))
+      (data (i32.const 100) "\\c1")
+      (func (export "corral_alloc") (param i32) (result i32)
+        (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+        (if (result i32) (i32.eq (global.get $calls) (i32.const 1))
+          (then (i32.const 1024)) (else {second_alloc})))
+      (func (export "corral_call") (param i32 i32) (result i64)
+        (call $fetch (i32.const 100) (i32.const 1))))"""
+    pack = pack_from_bytes(make_wat_pack(wat, simple_manifest("abuse", ["Call"])), sandbox=box)
+    with pytest.raises(error, match=match):
+        pack.call("Call")
+    fine = pack_from_bytes(make_wat_pack(wat.replace(second_alloc, "(i32.const 2048)"),
+                                         simple_manifest("fine", ["Call"])), sandbox=box)
+    with pytest.raises(GuestError, match="not valid MessagePack"):  # the write landed
+        fine.call("Call")

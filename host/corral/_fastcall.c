@@ -40,6 +40,8 @@ typedef void *(*call_unchecked_fn)(void *ctx, const void *func, void *args, size
 typedef uint8_t *(*memory_data_fn)(const void *ctx, const void *memory);
 typedef size_t (*memory_data_size_fn)(const void *ctx, const void *memory);
 typedef void (*error_delete_fn)(void *error);
+typedef int (*caller_export_get_fn)(void *caller, const char *name, size_t len, void *item);
+typedef void *(*caller_context_fn)(void *caller);
 
 /* Field order is mirrored by _Api in _fastcall.py. */
 typedef struct {
@@ -56,6 +58,8 @@ typedef struct {
     memory_data_fn memory_data;
     memory_data_size_fn memory_data_size;
     error_delete_fn error_delete;
+    caller_export_get_fn caller_export_get;
+    caller_context_fn caller_context;
     uint64_t extern_union_offset;
 } corral_api;
 
@@ -199,6 +203,47 @@ static int run(const corral_api *api, const corral_call_in *in, void *store, voi
     }
     copy_bytes(in->out, api->memory_data(ctx, ex.memory + off) + out->out_ptr, out->out_len);
     return STEP_OK;
+}
+
+/* Guest memory from inside a host function (a wasmtime_caller_t), for the fetch and log
+ * imports: one crossing instead of several wasmtime-py wrapper calls. */
+
+enum { GUEST_OK = 0, GUEST_NO_MEMORY = 1, GUEST_NO_ALLOC = 2, GUEST_OUT_OF_BOUNDS = 3,
+       GUEST_FAILED = 4 };
+
+/* Where the calling instance's memory is, and how large. */
+int corral_guest_memory(const corral_api *api, void *caller, uint8_t **base, uint64_t *size) {
+    _Alignas(16) uint8_t memory[OPAQUE_BYTES];
+    if (!api->caller_export_get(caller, "memory", 6, memory)) return GUEST_NO_MEMORY;
+    void *ctx = api->caller_context(caller);
+    const void *handle = memory + api->extern_union_offset;
+    *base = api->memory_data(ctx, handle);
+    *size = api->memory_data_size(ctx, handle);
+    return GUEST_OK;
+}
+
+/* Ask the guest's corral_alloc for `len` bytes and copy `data` there. On GUEST_FAILED,
+ * *error or *trap holds what the call raised, for the caller to consume. */
+int corral_guest_write(const corral_api *api, void *caller, const uint8_t *data, uint64_t len,
+                       uint64_t *ptr, uint64_t *size, void **error, void **trap) {
+    _Alignas(16) uint8_t alloc[OPAQUE_BYTES];
+    raw_val args[2];
+    *error = NULL;
+    *trap = NULL;
+    if (!api->caller_export_get(caller, "corral_alloc", 12, alloc)) return GUEST_NO_ALLOC;
+    void *ctx = api->caller_context(caller);
+    args[0].i64 = 0;
+    args[0].i32 = (int32_t)len;
+    args[1].i64 = 0;
+    *error = api->func_call_unchecked(ctx, alloc + api->extern_union_offset, args, 2, trap);
+    if (*error || *trap) return GUEST_FAILED;
+    *ptr = (uint32_t)args[0].i32;
+    uint8_t *base;
+    int found = corral_guest_memory(api, caller, &base, size);
+    if (found != GUEST_OK) return found;
+    if (*ptr == 0 || *ptr + len > *size) return GUEST_OUT_OF_BOUNDS;
+    copy_bytes(base + *ptr, data, len);
+    return GUEST_OK;
 }
 
 /* Deleting a Store resets its instance's pooled memory (zeroing the kept pages), the

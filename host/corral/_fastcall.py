@@ -61,7 +61,8 @@ ST_OK, ST_ERROR, ST_TRAP, ST_BAD_ALLOC, ST_TOO_LARGE, ST_BAD_OUTPUT, ST_NO_EXPOR
 _API_FUNCTIONS = ("store_new", "store_context", "store_delete", "context_set_fuel",
                   "context_get_fuel", "context_set_epoch_deadline", "store_limiter",
                   "instance_pre_instantiate", "instance_export_get", "func_call_unchecked",
-                  "memory_data", "memory_data_size", "error_delete")
+                  "memory_data", "memory_data_size", "error_delete", "caller_export_get",
+                  "caller_context")
 
 
 class _Api(Structure):
@@ -91,6 +92,8 @@ class _Native:
     api_ref: Any
     ticker_start: Any
     ticker_stop: Any
+    guest_memory: Any
+    guest_write: Any
 
 
 _native: _Native | None = None
@@ -153,7 +156,15 @@ def _build_and_load() -> _Native | None:
     ticker_stop = library.corral_ticker_stop
     ticker_stop.argtypes = (c_void_p,)
     ticker_stop.restype = None
-    return _Native(function, api, byref(api), ticker_start, ticker_stop)
+    guest_memory = library.corral_guest_memory
+    guest_memory.argtypes = (POINTER(_Api), c_void_p, POINTER(c_void_p), POINTER(c_uint64))
+    guest_memory.restype = c_int32
+    guest_write = library.corral_guest_write
+    guest_write.argtypes = (POINTER(_Api), c_void_p, c_char_p, c_uint64, POINTER(c_uint64),
+                            POINTER(c_uint64), POINTER(c_void_p), POINTER(c_void_p))
+    guest_write.restype = c_int32
+    return _Native(function, api, byref(api), ticker_start, ticker_stop, guest_memory,
+                   guest_write)
 
 
 def start_ticker(engine: wasmtime.Engine, interval_s: float) -> int | None:
@@ -280,6 +291,59 @@ def response(out: CallOut) -> bytes:
     buffer = _scratch.buffer
     assert buffer is not None
     return buffer[:out.out_len]
+
+
+# -- guest memory from host functions ----------------------------------------------------
+
+GUEST_OK, GUEST_NO_MEMORY, GUEST_NO_ALLOC, GUEST_OUT_OF_BOUNDS, GUEST_FAILED = range(5)
+
+
+class GuestAccess(Exception):
+    """What a native guest read or write could not do (``status`` is a ``GUEST_`` code)."""
+
+    def __init__(self, status: int, ptr: int = 0, size: int = 0) -> None:
+        super().__init__(status)
+        self.status, self.ptr, self.size = status, ptr, size
+
+
+def caller_pointer(caller: wasmtime.Caller) -> int | None:
+    """The ``wasmtime_caller_t`` behind a Caller, if this wasmtime-py exposes it."""
+    pointer = getattr(caller, "_Caller__ptr", None)
+    if pointer is None or not available():
+        return None
+    return pointer if isinstance(pointer, int) else ctypes.cast(pointer, c_void_p).value
+
+
+def guest_read(caller: int, ptr: int, length: int) -> tuple[bytes | None, int]:
+    """``length`` bytes at ``ptr`` in the calling instance's memory, or None if that range
+    is outside it; and the memory's size."""
+    native = _load()
+    assert native is not None
+    base, size = c_void_p(), c_uint64()
+    status = native.guest_memory(native.api_ref, caller, byref(base), byref(size))
+    if status != GUEST_OK:
+        raise GuestAccess(status)
+    if ptr < 0 or length < 0 or ptr + length > size.value:
+        return None, size.value
+    return ctypes.string_at((base.value or 0) + ptr, length), size.value
+
+
+def guest_write(caller: int, data: bytes) -> int:
+    """Copy ``data`` into memory the guest's ``corral_alloc`` gives; return where. A trap
+    or error inside ``corral_alloc`` is raised as wasmtime-py would raise it."""
+    native = _load()
+    assert native is not None
+    ptr, size, error, trap = c_uint64(), c_uint64(), c_void_p(), c_void_p()
+    status = native.guest_write(native.api_ref, caller, data, len(data), byref(ptr),
+                                byref(size), byref(error), byref(trap))
+    if status == GUEST_FAILED:
+        if error.value:
+            raise wasmtime.WasmtimeError._from_ptr(
+                ctypes.cast(error, POINTER(ffi.wasmtime_error_t)))
+        raise wasmtime.Trap._from_ptr(ctypes.cast(trap, POINTER(ffi.wasm_trap_t)))
+    if status != GUEST_OK:
+        raise GuestAccess(status, ptr.value, size.value)
+    return ptr.value
 
 
 def enable_pooling(config: wasmtime.Config, *, instances: int, max_memory_bytes: int,

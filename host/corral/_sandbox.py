@@ -376,12 +376,21 @@ def _guest_memory(caller: wasmtime.Caller) -> wasmtime.Memory:
 
 def _read_guest(caller: wasmtime.Caller, ptr: int, length: int, state: _CallState,
                 what: str) -> bytes:
-    memory = _guest_memory(caller)
-    size = memory.data_len(caller)
-    if ptr < 0 or length < 0 or ptr + length > size:
+    native = _fastcall.caller_pointer(caller)
+    if native is not None:
+        try:
+            data, size = _fastcall.guest_read(native, ptr, length)
+        except _fastcall.GuestAccess:
+            raise AbiViolation("the guest exports no memory") from None
+    else:
+        memory = _guest_memory(caller)
+        size = memory.data_len(caller)
+        data = (bytes(memory.read(caller, ptr, ptr + length))
+                if 0 <= ptr and 0 <= length and ptr + length <= size else None)
+    if data is None:
         raise AbiViolation(f"{what}: pointer {ptr} with length {length} is outside guest "
                            f"memory of {size} bytes", pack=state.pack, formula=state.formula)
-    return bytes(memory.read(caller, ptr, ptr + length))
+    return data
 
 
 def _host_fetch(caller: wasmtime.Caller, ptr: int, length: int) -> int:
@@ -423,18 +432,30 @@ def _fetch_reply(raw: bytes, state: _CallState) -> bytes:
 
 
 def _write_to_guest(caller: wasmtime.Caller, data: bytes, state: _CallState) -> int:
-    alloc = caller.get(_abi.EXPORT_ALLOC)
-    if not isinstance(alloc, wasmtime.Func):
-        raise AbiViolation("the guest exports no corral_alloc", pack=state.pack,
-                           formula=state.formula)
-    ptr = alloc(caller, len(data))
-    memory = _guest_memory(caller)
-    size = memory.data_len(caller)
-    if not isinstance(ptr, int) or ptr <= 0 or ptr + len(data) > size:
-        raise AbiViolation(f"corral_alloc returned {ptr} for {len(data)} bytes, outside guest "
-                           f"memory of {size} bytes", pack=state.pack, formula=state.formula)
-    memory.write(caller, data, ptr)
-    return pack_slice(ptr, len(data))
+    native = _fastcall.caller_pointer(caller)
+    if native is not None:
+        try:
+            return pack_slice(_fastcall.guest_write(native, data), len(data))
+        except _fastcall.GuestAccess as exc:
+            if exc.status == _fastcall.GUEST_NO_ALLOC:
+                raise AbiViolation("the guest exports no corral_alloc", pack=state.pack,
+                                   formula=state.formula) from None
+            if exc.status == _fastcall.GUEST_NO_MEMORY:
+                raise AbiViolation("the guest exports no memory") from None
+            ptr, size = exc.ptr, exc.size
+    else:
+        alloc = caller.get(_abi.EXPORT_ALLOC)
+        if not isinstance(alloc, wasmtime.Func):
+            raise AbiViolation("the guest exports no corral_alloc", pack=state.pack,
+                               formula=state.formula)
+        ptr = alloc(caller, len(data))
+        memory = _guest_memory(caller)
+        size = memory.data_len(caller)
+        if isinstance(ptr, int) and 0 < ptr and ptr + len(data) <= size:
+            memory.write(caller, data, ptr)
+            return pack_slice(ptr, len(data))
+    raise AbiViolation(f"corral_alloc returned {ptr} for {len(data)} bytes, outside guest "
+                       f"memory of {size} bytes", pack=state.pack, formula=state.formula)
 
 
 def _host_log(caller: wasmtime.Caller, level: int, ptr: int, length: int) -> None:
