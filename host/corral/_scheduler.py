@@ -258,7 +258,8 @@ class Scheduler:
     def _complete(self, task: _Task, value: Any, error: CorralError | None) -> None:
         if error is None:
             self._cache_put(task, value)
-            self._pump()
+            if self._queue:  # a call queued after this check is pumped by its submitter
+                self._pump()
             self._finish(task, value=value)
             return
         delay = self._retry_delay(task, error)

@@ -440,7 +440,7 @@ async def _call(request: Request, pack: str, name: str, *, action: bool) -> Resp
     service: _Service = request.app.state.corral
     principal = _admit(service, _bearer_key(request))
     body = await _call_body(request)
-    definition = service.host.pack(pack).manifest.formula(name)
+    definition = service.host.resolve(pack, name).formula
     if definition.is_action != action:
         what, path = ("an action", "actions") if definition.is_action else ("a formula",
                                                                             "formulas")
@@ -632,6 +632,6 @@ class _RequestMetrics:
             await self.app(scope, receive, record_status)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            self.service.host.metrics.inc("corral_http_requests_total", route=route,
-                                          method=scope["method"], status=str(status))
+            self.service.host.metrics.inc_sorted("corral_http_requests_total", (
+                ("method", scope["method"]), ("route", route), ("status", str(status))))
 
