@@ -55,6 +55,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: bytes
     peer_port: int = 0  # the client's port: one per connection
+    raw_target: str = ""  # the request target exactly as it arrived
 
 
 @dataclass
@@ -156,7 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
         recorded = RecordedRequest(
             method=self.command, path=parts.path, query=parse_qs(parts.query),
             headers={k.lower(): v for k, v in self.headers.items()}, body=body,
-            peer_port=self.client_address[1])
+            peer_port=self.client_address[1], raw_target=self.path)
         with self.shared.lock:
             self.shared.requests.append(recorded)
         try:

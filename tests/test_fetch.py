@@ -135,6 +135,31 @@ def refused(client: FetchClient, server: ApiServer, path_or_url: str, **request:
 # -- the basics ----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("target, on_the_wire", [
+    ("/echo?q=a%20b&x=1", "/echo?q=a%20b&x=1"),  # nothing to encode: sent as written
+    ("/echo?q=a b", "/echo?q=a%20b"),  # a space is encoded
+    ("/echo/\u00fc?q=\u00fc", "/echo/%C3%BC?q=%C3%BC"),  # so is non-ASCII
+])
+def test_request_targets_reach_the_server_encoded_once(server: ApiServer, target: str,
+                                                       on_the_wire: str) -> None:
+    with make_client(server) as client:
+        fetch(client, server, server.url(target))
+    arrived = server.requests[-1]
+    assert arrived.raw_target == on_the_wire
+    assert arrived.headers["host"] == f"{TEST_HOST}:{server.port}"
+
+
+def test_bodies_are_framed_with_their_length(server: ApiServer) -> None:
+    with make_client(server) as client:
+        fetch(client, server, "/echo", method="POST", body="abc")
+        assert server.requests[-1].headers["content-length"] == "3"
+        assert server.requests[-1].body == b"abc"
+        fetch(client, server, "/echo", method="POST")
+        assert server.requests[-1].headers["content-length"] == "0"
+        fetch(client, server, "/echo")
+        assert "content-length" not in server.requests[-1].headers
+
+
 def test_each_thread_keeps_its_connection_and_close_ends_them_all(server: ApiServer) -> None:
     client = make_client(server)
 

@@ -33,7 +33,7 @@ import threading
 from ctypes import POINTER, Structure, byref, c_char_p, c_int32, c_int64, c_uint64, c_void_p
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import wasmtime
 
@@ -242,7 +242,8 @@ class _Scratch(threading.local):
 _scratch = _Scratch()
 
 
-def address(handle: wasmtime.Engine | wasmtime.InstancePre) -> int:
+def address(handle: wasmtime.Engine | wasmtime.InstancePre | wasmtime.Linker
+            | wasmtime.FuncType) -> int:
     """The C pointer behind a wasmtime-py object, as :func:`call` takes it. The object must
     outlive every call made with the address."""
     return ctypes.cast(handle.ptr(), c_void_p).value or 0
@@ -273,10 +274,12 @@ def call(engine: int, instance_pre: int, request: bytes, *, fuel: int, epoch_tic
     if status == ST_ERROR:
         error = wasmtime.WasmtimeError._from_ptr(ctypes.cast(out.error,
                                                              POINTER(ffi.wasmtime_error_t)))
-        maybe_raise_last_exn()  # a host function's exception comes back as an error
+        _raise_pending()  # a host function's exception comes back as an error or a trap
+        maybe_raise_last_exn()
         raise error
     if status == ST_TRAP:
         trap = wasmtime.Trap._from_ptr(ctypes.cast(out.trap, POINTER(ffi.wasm_trap_t)))
+        _raise_pending()
         maybe_raise_last_exn()
         raise trap
 
@@ -293,6 +296,75 @@ def response(out: CallOut) -> bytes:
     return buffer[:out.out_len]
 
 
+# -- host imports ---------------------------------------------------------------------------
+
+_RawArgs = Any  # ctypes pointer to wasmtime_val_raw_t
+_Callback = ctypes.CFUNCTYPE(ctypes.c_size_t, c_void_p, c_void_p,
+                             POINTER(ffi.wasmtime_val_raw_t) if _INTERNALS else c_void_p,
+                             ctypes.c_size_t)
+_NO_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, c_void_p))
+_TRAP_MESSAGE = b"a host function failed"
+
+
+class _Pending(threading.local):
+    """The exception a host function raised on this thread, until the call reports it."""
+
+    error: BaseException | None = None
+
+
+_pending = _Pending()
+#: The callbacks handed to wasmtime, one per host function: they must live as long as any
+#: linker that holds them, so they live as long as the process.
+_callbacks: dict[tuple[Callable[..., int | None], int, bool], Any] = {}
+
+
+def define_import(linker: wasmtime.Linker, module: str, name: str, params: int,
+                  returns_i64: bool, function: Callable[..., int | None]) -> None:
+    """Define a host import taking ``params`` i32 values (and returning an i64 or nothing)
+    whose Python ``function(caller, *params)`` gets the raw ``wasmtime_caller_t`` pointer.
+
+    wasmtime-py's ``define_func`` converts every value through its type objects on each
+    call; this reads the raw slots. An exception becomes a trap, and the native call
+    re-raises it unchanged on its thread (not through wasmtime-py's process-wide slot)."""
+
+    i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
+    functype = wasmtime.FuncType([i32] * params, [i64] if returns_i64 else [])
+    key = (function, params, returns_i64)
+    callback = _callbacks.get(key)
+    if callback is None:
+        callback = _callbacks[key] = _Callback(_trampoline(function, params, returns_i64))
+    define = ffi.dll["wasmtime_linker_define_func_unchecked"]
+    define.argtypes = (c_void_p, c_char_p, ctypes.c_size_t, c_char_p, ctypes.c_size_t, c_void_p,
+                       _Callback, c_void_p, type(_NO_FINALIZER))
+    define.restype = c_void_p
+    error = define(address(linker), module.encode(), len(module), name.encode(), len(name),
+                   address(functype), callback, None, _NO_FINALIZER)
+    if error:
+        raise wasmtime.WasmtimeError._from_ptr(ctypes.cast(error, POINTER(ffi.wasmtime_error_t)))
+
+
+def _trampoline(function: Callable[..., int | None], params: int,
+                returns_i64: bool) -> Callable[[int, int, _RawArgs, int], int]:
+    def trampoline(env: int, caller: int, args: _RawArgs, count: int) -> int:
+        try:
+            result = function(caller, *(args[i].i32 for i in range(params)))
+            if returns_i64:
+                args[0].i64 = result
+            return 0
+        except BaseException as exc:  # re-raised by call(), on this thread
+            _pending.error = exc
+            trap = ffi.wasmtime_trap_new(_TRAP_MESSAGE, len(_TRAP_MESSAGE))
+            return ctypes.cast(trap, c_void_p).value or 0
+
+    return trampoline
+
+
+def _raise_pending() -> None:
+    error, _pending.error = _pending.error, None
+    if error is not None:
+        raise error
+
+
 # -- guest memory from host functions ----------------------------------------------------
 
 GUEST_OK, GUEST_NO_MEMORY, GUEST_NO_ALLOC, GUEST_OUT_OF_BOUNDS, GUEST_FAILED = range(5)
@@ -306,8 +378,11 @@ class GuestAccess(Exception):
         self.status, self.ptr, self.size = status, ptr, size
 
 
-def caller_pointer(caller: wasmtime.Caller) -> int | None:
-    """The ``wasmtime_caller_t`` behind a Caller, if this wasmtime-py exposes it."""
+def caller_pointer(caller: wasmtime.Caller | int) -> int | None:
+    """The ``wasmtime_caller_t`` behind a Caller (or the pointer itself, as imports made
+    by :func:`define_import` get it), if this wasmtime-py exposes it."""
+    if isinstance(caller, int):
+        return caller
     pointer = getattr(caller, "_Caller__ptr", None)
     if pointer is None or not available():
         return None

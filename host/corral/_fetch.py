@@ -13,6 +13,7 @@ or behind a guard of your own.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import zlib
 from contextlib import contextmanager
@@ -25,9 +26,9 @@ import httpx
 
 from ._errors import FetchDenied, FetchError, FetchNetworkError, FetchTimeout, FetchTooLarge
 from ._fetch_cache import CachedResponse, FetchCache
-from ._fetch_transport import (FetchConfig, PinnedBackend, PinnedTransport, Resolver, _deadline,
-                               system_resolver)
-from ._policy import CheckedURL, check_headers, check_params, check_url
+from ._fetch_transport import (FetchConfig, OpenResponse, PinnedBackend, PinnedTransport, Resolver,
+                               _deadline, system_resolver)
+from ._policy import DEFAULT_PORTS, CheckedURL, check_headers, check_params, check_url
 from ._types import Credentials
 
 log = logging.getLogger("corral.fetch")
@@ -282,11 +283,8 @@ class FetchClient:
                 target += ("&" if "?" in target else "?") + urlencode(params)
         timeout = _timeouts(self._config, stop, shown)
         with _translated_errors(method, shown):
-            request = httpx.Request(
-                method, _httpx_url(url, target), content=body,
-                extensions={"timeout": timeout.as_dict()},
-                headers=self._headers(outgoing))
-            response = client.handle_request(request)
+            response = self._open(client, method, url, target, self._headers(outgoing), body,
+                                  timeout)
             try:
                 received = self._receive(response, shown, stop)
             finally:
@@ -300,17 +298,40 @@ class FetchClient:
         return [*(h for h in self._default_headers if h[0].decode().lower() not in chosen),
                 *((name.encode("ascii"), value.encode("utf-8")) for name, value in outgoing)]
 
-    def _receive(self, response: httpx.Response, shown: str, stop: float) -> CachedResponse:
-        raw_headers = response.headers.raw
-        _check_response_headers(raw_headers, self._config, shown)
+    @staticmethod
+    def _open(client: httpx.BaseTransport, method: str, url: CheckedURL, target: str,
+              headers: list[tuple[bytes, bytes]], body: bytes | None,
+              timeout: httpx.Timeout) -> OpenResponse:
+        """Send one request. Through the pinned transport a plain target goes out as it is
+        (nothing to re-parse: host and port come from the policy); anything else goes
+        through ``httpx.Request``, which encodes it."""
+        wire = target.encode("ascii") if _PLAIN_TARGET.fullmatch(target) else None
+        if isinstance(client, PinnedTransport) and wire is not None:
+            host = url.host if url.port == DEFAULT_PORTS[url.scheme] else f"{url.host}:{url.port}"
+            framing = [(b"Host", host.encode("ascii"))]
+            if body is not None or method in ("POST", "PUT", "PATCH"):
+                framing.append((b"Content-Length", str(len(body or b"")).encode("ascii")))
+            return client.open(method, url.scheme, url.host, url.port, wire,
+                               framing + headers, body, timeout.as_dict())
+        response = client.handle_request(httpx.Request(
+            method, _httpx_url(url, target), content=body, headers=headers,
+            extensions={"timeout": timeout.as_dict()}))
+        if not isinstance(response.stream, httpx.SyncByteStream):
+            raise FetchError("the transport returned an asynchronous body")
+        return OpenResponse(response.status_code, response.headers.raw, response.stream,
+                            response.close)
+
+    def _receive(self, response: OpenResponse, shown: str, stop: float) -> CachedResponse:
+        _check_response_headers(response.headers, self._config, shown)
         headers = tuple((name.decode("latin-1").lower(), value.decode("latin-1"))
-                        for name, value in raw_headers)
-        if response.status_code in REDIRECT_STATUSES and "location" in response.headers:
-            return CachedResponse(status=response.status_code, headers=headers, body=b"")
-        reader = _BodyReader(response.headers.get("content-encoding", ""),
+                        for name, value in response.headers)
+        if response.status in REDIRECT_STATUSES and _header(headers, "location") is not None:
+            return CachedResponse(status=response.status, headers=headers, body=b"")
+        reader = _BodyReader(_header(headers, "content-encoding") or "",
                              self._config.max_response_bytes)
-        _check_declared_length(response, reader, self._config, shown)
-        for chunk in response.stream:  # type: ignore[union-attr]
+        _check_declared_length(_header(headers, "content-length") or "", reader, self._config,
+                               shown)
+        for chunk in response.chunks:
             reader.feed(chunk)
             if time.monotonic() > stop:
                 raise FetchTimeout(f"{shown}: the response did not arrive in time",
@@ -319,7 +340,19 @@ class FetchClient:
         if reader.decodes:
             headers = tuple((n, v) for n, v in headers
                             if n not in ("content-encoding", "content-length"))
-        return CachedResponse(status=response.status_code, headers=headers, body=body)
+        return CachedResponse(status=response.status, headers=headers, body=body)
+
+
+#: A request target that needs no encoding: RFC 3986 characters and valid %XX escapes.
+_PLAIN_TARGET = re.compile(r"/(?:[A-Za-z0-9\-._~:/?@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
+
+
+def _header(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
+    """The first value of a (lower-case) header, or None."""
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
 
 
 def _httpx_url(url: CheckedURL, target: str) -> httpx.URL:
@@ -351,9 +384,8 @@ def _check_response_headers(raw: list[tuple[bytes, bytes]], config: FetchConfig,
                             url=shown, rule="response_headers")
 
 
-def _check_declared_length(response: httpx.Response, reader: _BodyReader, config: FetchConfig,
+def _check_declared_length(declared: str, reader: _BodyReader, config: FetchConfig,
                            shown: str) -> None:
-    declared = response.headers.get("content-length", "")
     if not reader.decodes and declared.isdigit() and int(declared) > config.max_response_bytes:
         raise FetchTooLarge(f"{shown}: the response declares {declared} bytes; at most "
                             f"{config.max_response_bytes} are allowed", url=shown,

@@ -260,6 +260,16 @@ class _PinnedResponseStream(httpx.SyncByteStream):
                 close()
 
 
+@dataclass
+class OpenResponse:
+    """A response whose body is still to be read, from whichever transport sent it."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    chunks: Iterable[bytes]
+    close: Callable[[], None]
+
+
 class PinnedTransport(httpx.BaseTransport):
     """An httpx transport over httpcore pools that connect only to checked addresses.
 
@@ -302,6 +312,21 @@ class PinnedTransport(httpx.BaseTransport):
         with self._lock:
             self._pools.discard(pool)
         pool.close()
+
+    def open(self, method: str, scheme: str, host: str, port: int, target: bytes,
+             headers: list[tuple[bytes, bytes]], body: bytes | None,
+             timeouts: Mapping[str, float | None]) -> OpenResponse:
+        """Send a request given in wire form (no URL to parse; the caller sets Host and
+        Content-Length) and return the open response. Errors are httpx's."""
+        request = httpcore.Request(
+            method=method, url=httpcore.URL(scheme=scheme, host=host, port=port, target=target),
+            headers=headers, content=body or b"", extensions={"timeout": dict(timeouts)})
+        with _as_httpx_errors():
+            response = self._pool.handle_request(request)
+        if not isinstance(response.stream, Iterable):
+            raise FetchError("the connection pool returned an asynchronous body")
+        stream = _PinnedResponseStream(response.stream)
+        return OpenResponse(response.status, response.headers, stream, stream.close)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if not isinstance(request.stream, httpx.SyncByteStream):

@@ -14,6 +14,7 @@ checked parts, so no second parser can read a different host out of the same str
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -52,6 +53,9 @@ _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _LABEL_RE = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 # WHATWG URL parsers read a host whose last label is a number as IPv4 (127.1, 0x7f.1, 2130706433).
 _NUMERIC_LABEL_RE = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)$")
+#: Every character an IP address notation (decimal, octal, hex, IPv6) may use.
+_IP_CHARS_RE = re.compile(r"[0-9a-fx:.]+")
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f]")
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -192,6 +196,7 @@ def host_matches(host: str, domain: str) -> bool:
     return host == domain or host.endswith("." + domain)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_declared_domain(domain: str) -> tuple[str, int | None]:
     """A declared ``name[:port]`` as (normalised name, port or None)."""
     name, sep, port_text = domain.strip().rpartition(":") if ":" in domain else (domain, "", "")
@@ -220,10 +225,10 @@ def _check_text(url: object) -> str:
     if len(text) > MAX_URL_CHARS:
         raise _deny("malformed", f"the URL has {len(text)} characters; at most {MAX_URL_CHARS}",
                     None)
-    for index, char in enumerate(text):
-        if ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F:
-            raise _deny("control_char", f"control character {char!r} at position {index} of "
-                        "the URL", None)
+    control = _CONTROL_RE.search(text)
+    if control is not None:
+        raise _deny("control_char", f"control character {control.group()!r} at position "
+                    f"{control.start()} of the URL", None)
     return text
 
 
@@ -300,6 +305,8 @@ def _check_host_labels(host: str, raw: str, url: str | None) -> None:
 def _is_ip_literal(host: str) -> bool:
     if _NUMERIC_LABEL_RE.match(host.rsplit(".", 1)[-1]):
         return True
+    if not _IP_CHARS_RE.fullmatch(host):
+        return False  # a letter past f, a hyphen...: no address notation reads it
     try:
         ipaddress.ip_address(host)
     except ValueError:

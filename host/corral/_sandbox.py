@@ -120,11 +120,11 @@ class Sandbox:
         self.config = config or SandboxConfig()
         self.engine = wasmtime.Engine(self._engine_config())
         self._fingerprint = self._settings_fingerprint()
+        self._native = _fastcall.available()
         self._linker = self._make_linker()
         self._closed = threading.Event()
         self._compiled: dict[str, CompiledPack] = {}
         self._lock = threading.Lock()
-        self._native = _fastcall.available()
         self._engine_address = _fastcall.address(self.engine)
         self._native_ticker = (_fastcall.start_ticker(self.engine, self.config.epoch_tick_s)
                                if self._native else None)
@@ -217,6 +217,10 @@ class Sandbox:
 
     def _make_linker(self) -> wasmtime.Linker:
         linker = wasmtime.Linker(self.engine)
+        if self._native:
+            _fastcall.define_import(linker, _abi.IMPORT_MODULE, "fetch", 2, True, _host_fetch)
+            _fastcall.define_import(linker, _abi.IMPORT_MODULE, "log", 3, False, _host_log)
+            return linker
         i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
         linker.define_func(_abi.IMPORT_MODULE, "fetch", wasmtime.FuncType([i32, i32], [i64]),
                            _host_fetch, access_caller=True)
@@ -374,7 +378,7 @@ def _guest_memory(caller: wasmtime.Caller) -> wasmtime.Memory:
     return memory
 
 
-def _read_guest(caller: wasmtime.Caller, ptr: int, length: int, state: _CallState,
+def _read_guest(caller: wasmtime.Caller | int, ptr: int, length: int, state: _CallState,
                 what: str) -> bytes:
     native = _fastcall.caller_pointer(caller)
     if native is not None:
@@ -383,6 +387,7 @@ def _read_guest(caller: wasmtime.Caller, ptr: int, length: int, state: _CallStat
         except _fastcall.GuestAccess:
             raise AbiViolation("the guest exports no memory") from None
     else:
+        assert isinstance(caller, wasmtime.Caller)
         memory = _guest_memory(caller)
         size = memory.data_len(caller)
         data = (bytes(memory.read(caller, ptr, ptr + length))
@@ -393,7 +398,7 @@ def _read_guest(caller: wasmtime.Caller, ptr: int, length: int, state: _CallStat
     return data
 
 
-def _host_fetch(caller: wasmtime.Caller, ptr: int, length: int) -> int:
+def _host_fetch(caller: wasmtime.Caller | int, ptr: int, length: int) -> int:
     state = _state()
     try:
         if length > state.limits.max_input_bytes:
@@ -431,7 +436,7 @@ def _fetch_reply(raw: bytes, state: _CallState) -> bytes:
     return _abi.ok_map(response)
 
 
-def _write_to_guest(caller: wasmtime.Caller, data: bytes, state: _CallState) -> int:
+def _write_to_guest(caller: wasmtime.Caller | int, data: bytes, state: _CallState) -> int:
     native = _fastcall.caller_pointer(caller)
     if native is not None:
         try:
@@ -444,6 +449,7 @@ def _write_to_guest(caller: wasmtime.Caller, data: bytes, state: _CallState) -> 
                 raise AbiViolation("the guest exports no memory") from None
             ptr, size = exc.ptr, exc.size
     else:
+        assert isinstance(caller, wasmtime.Caller)
         alloc = caller.get(_abi.EXPORT_ALLOC)
         if not isinstance(alloc, wasmtime.Func):
             raise AbiViolation("the guest exports no corral_alloc", pack=state.pack,
@@ -458,7 +464,7 @@ def _write_to_guest(caller: wasmtime.Caller, data: bytes, state: _CallState) -> 
                        f"memory of {size} bytes", pack=state.pack, formula=state.formula)
 
 
-def _host_log(caller: wasmtime.Caller, level: int, ptr: int, length: int) -> None:
+def _host_log(caller: wasmtime.Caller | int, level: int, ptr: int, length: int) -> None:
     state = _state()
     try:
         room = state.limits.max_log_bytes - state.stats.log_bytes
