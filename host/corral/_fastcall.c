@@ -23,6 +23,10 @@
 /* Stores whose deletion is handed to the reaper thread at most; past that, the caller
  * deletes inline. Small, so retired instances never hold many pool slots. */
 #define RETIRE_CAP 8
+/* The reaper is woken when this many stores wait (one wake-up per batch, not per call);
+ * otherwise it looks every REAPER_IDLE_NS and reaps whatever waits. */
+#define RETIRE_BATCH 4
+#define REAPER_IDLE_NS 5000000L
 
 typedef void *(*store_new_fn)(void *engine, void *data, void (*finalizer)(void *));
 typedef void *(*store_context_fn)(void *store);
@@ -250,27 +254,47 @@ int corral_guest_write(const corral_api *api, void *caller, const uint8_t *data,
  * largest single cost of a small call. The reply is already copied out by then, so a
  * native thread does it instead, on another core, while the caller returns. The store
  * is unreachable once retired: nothing of it can be seen by the next call, and its pool
- * slot is zeroed before reuse, exactly as an inline delete would. */
+ * slot is zeroed before reuse, exactly as an inline delete would. Stores are reaped in
+ * batches (waking a thread costs more than deleting a store); a caller that finds the
+ * pool full asks for the batch at once (drain_retired). */
 static pthread_mutex_t reaper_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t reaper_wake = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t reaper_idle = PTHREAD_COND_INITIALIZER;
 static void *retired[RETIRE_CAP];
 static size_t retired_count, reaping;
+static int flush_wanted; /* a caller waits in drain_retired: reap now, not at a full batch */
 static int reaper_state; /* 0 not started, 1 running, -1 could not start */
 static store_delete_fn reaper_delete;
+
+/* Wait for a wake-up or REAPER_IDLE_NS; returns 1 on timeout (reap what is there). */
+static int idle_timeout(pthread_mutex_t *lock) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += REAPER_IDLE_NS;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec += 1;
+        until.tv_nsec -= 1000000000L;
+    }
+    return pthread_cond_timedwait(&reaper_wake, lock, &until) != 0;
+}
 
 static void *reap(void *unused) {
     (void)unused;
     pthread_mutex_lock(&reaper_lock);
     for (;;) {
-        while (retired_count == 0) pthread_cond_wait(&reaper_wake, &reaper_lock);
-        void *store = retired[--retired_count];
+        while (retired_count < RETIRE_BATCH && !(flush_wanted && retired_count > 0)) {
+            if (idle_timeout(&reaper_lock) && retired_count > 0) break;
+        }
+        flush_wanted = 0;
         reaping = 1;
-        pthread_mutex_unlock(&reaper_lock);
-        reaper_delete(store);
-        pthread_mutex_lock(&reaper_lock);
+        while (retired_count > 0) {  /* the whole batch, and whatever joins it meanwhile */
+            void *store = retired[--retired_count];
+            pthread_mutex_unlock(&reaper_lock);
+            reaper_delete(store);
+            pthread_mutex_lock(&reaper_lock);
+        }
         reaping = 0;
-        if (retired_count == 0) pthread_cond_broadcast(&reaper_idle);
+        pthread_cond_broadcast(&reaper_idle);
     }
     return NULL;
 }
@@ -288,7 +312,7 @@ static void retire(const corral_api *api, void *store) {
     if (reaper_state == 0) reaper_state = start_reaper(api);
     if (reaper_state == 1 && retired_count < RETIRE_CAP) {
         retired[retired_count++] = store;
-        pthread_cond_signal(&reaper_wake);
+        if (retired_count >= RETIRE_BATCH) pthread_cond_signal(&reaper_wake);
         pthread_mutex_unlock(&reaper_lock);
         return;
     }
@@ -300,6 +324,10 @@ static void retire(const corral_api *api, void *store) {
 static int drain_retired(void) {
     pthread_mutex_lock(&reaper_lock);
     int had_any = retired_count > 0 || reaping;
+    if (retired_count > 0) {
+        flush_wanted = 1;
+        pthread_cond_signal(&reaper_wake);
+    }
     while (retired_count > 0 || reaping) pthread_cond_wait(&reaper_idle, &reaper_lock);
     pthread_mutex_unlock(&reaper_lock);
     return had_any;
