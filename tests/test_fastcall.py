@@ -198,3 +198,26 @@ def test_host_writes_into_a_hostile_guest_fail_cleanly_on_both_paths(
                                          simple_manifest("fine", ["Call"])), sandbox=box)
     with pytest.raises(GuestError, match="not valid MessagePack"):  # the write landed
         fine.call("Call")
+
+
+def test_large_responses_come_back_whole_call_after_call(box: Sandbox,
+                                                         make_wat_pack: WatPack) -> None:
+    # {"ok": <300,000 bytes of one letter>}; each response reuses the thread's buffer after
+    # the one before gave its pages back.
+    size = 300_000
+    header = "\\c6".join(["\\81\\a2ok", "".join(f"\\{b:02x}" for b in size.to_bytes(4, "big"))])
+
+    def letters(letter: str) -> corral.Pack:
+        wat = f"""(module (memory (export "memory") 8) (func (export "corral_abi_v1"))
+          (data (i32.const 4096) "{header}")
+          (func (export "corral_alloc") (param i32) (result i32) (i32.const 1024))
+          (func (export "corral_call") (param i32 i32) (result i64)
+            (memory.fill (i32.const 4105) (i32.const {ord(letter)}) (i32.const {size}))
+            (i64.or (i64.shl (i64.const 4096) (i64.const 32)) (i64.const {size + 9}))))"""
+        return pack_from_bytes(make_wat_pack(wat, simple_manifest(f"big{letter}", ["Call"])),
+                               sandbox=box)
+
+    a, b = letters("A"), letters("B")
+    assert a.call("Call") == b"A" * size
+    assert b.call("Call") == b"B" * size
+    assert a.call("Call") == b"A" * size

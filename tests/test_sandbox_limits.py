@@ -24,6 +24,7 @@ from corral import (
     StackOverflow,
 )
 from corral._pack import pack_from_bytes
+from corral._sandbox import TABLE_ELEMENTS
 
 from .conftest import WatPack, simple_manifest
 
@@ -191,6 +192,21 @@ def test_undeclared_import_is_refused_at_load(make_wat_pack: WatPack, sandbox: S
       (func (export "corral_call") (param i32 i32) (result i64) (i64.const 0)))"""
     with pytest.raises(PackValidationError, match="wasi_snapshot_preview1.fd_write"):
         pack_from_bytes(make_wat_pack(wat, simple_manifest("abuse", ["Call"])), sandbox=sandbox)
+
+
+@pytest.mark.parametrize("elements, loads", [(50_000, True), (TABLE_ELEMENTS, True),
+                                             (TABLE_ELEMENTS + 1, False), (10_000_000, False)])
+def test_tables_up_to_the_limit_load_and_larger_ones_are_refused_at_load(
+        make_wat_pack: WatPack, sandbox: Sandbox, elements: int, loads: bool) -> None:
+    wat = f"""(module (table {elements} funcref) {_ABI_EXPORTS}
+      (func (export "corral_call") (param i32 i32) (result i64) (i64.const 0)))"""
+    wasm = make_wat_pack(wat, simple_manifest(f"table{elements}", ["Call"]))
+    if loads:
+        with pytest.raises(AbiViolation):  # it runs: the (0, 0) reply is what it gets wrong
+            pack_from_bytes(wasm, sandbox=sandbox).call("Call")
+    else:
+        with pytest.raises(PackValidationError, match=f"limit of {TABLE_ELEMENTS} elements"):
+            pack_from_bytes(wasm, sandbox=sandbox)
 
 
 def test_import_with_wrong_signature_is_refused(make_wat_pack: WatPack, sandbox: Sandbox) -> None:

@@ -289,11 +289,20 @@ def last_out() -> CallOut:
     return _scratch.call_out
 
 
+#: A response longer than this gives its buffer pages back to the OS once copied out, so a
+#: thread that once carried a large response does not keep it resident.
+_RELEASE_ABOVE = 256 * 1024
+
+
 def response(out: CallOut) -> bytes:
     """The response bytes of the last successful call on this thread."""
     buffer = _scratch.buffer
     assert buffer is not None
-    return buffer[:out.out_len]
+    length = int(out.out_len)
+    data = buffer[:length]
+    if length > _RELEASE_ABOVE:
+        buffer.madvise(mmap.MADV_DONTNEED, 0, length)
+    return data
 
 
 # -- host imports ---------------------------------------------------------------------------
@@ -422,7 +431,7 @@ def guest_write(caller: int, data: bytes) -> int:
 
 
 def enable_pooling(config: wasmtime.Config, *, instances: int, max_memory_bytes: int,
-                   keep_resident: int = 512 * 1024) -> None:
+                   table_elements: int, keep_resident: int = 512 * 1024) -> None:
     """Use wasmtime's pooling instance allocator: memory slots are reserved once and reused,
     so a call does not map and unmap its memory. At most ``instances`` live at once; past
     that, instantiation fails (the sandbox reports it as ``Overloaded``)."""
@@ -434,6 +443,7 @@ def enable_pooling(config: wasmtime.Config, *, instances: int, max_memory_bytes:
                        ffi.wasmtime_pooling_allocation_config_total_stacks_set):
             setter(pool, instances)
         ffi.wasmtime_pooling_allocation_config_max_memory_size_set(pool, max_memory_bytes)
+        ffi.wasmtime_pooling_allocation_config_table_elements_set(pool, table_elements)
         # Zeroing kept pages is cheaper than faulting fresh ones back in on the next call
         # (page faults are expensive under virtualisation).
         ffi.wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(pool, keep_resident)

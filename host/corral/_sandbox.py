@@ -144,7 +144,8 @@ class Sandbox:
             config.memory_reservation = MAX_MEMORY_BYTES
             config.memory_guard_size = 64 * 1024 * 1024
             _fastcall.enable_pooling(config, instances=self.config.pool_instances,
-                                     max_memory_bytes=MAX_MEMORY_BYTES)
+                                     max_memory_bytes=MAX_MEMORY_BYTES,
+                                     table_elements=TABLE_ELEMENTS)
         return config
 
     def _settings_fingerprint(self) -> str:
@@ -209,8 +210,7 @@ class Sandbox:
         try:
             module = wasmtime.Module(self.engine, wasm)
         except wasmtime.WasmtimeError as exc:
-            raise PackValidationError(f"pack {name!r} is not a valid wasm module: "
-                                      f"{_first_line(exc)}", pack=name) from exc
+            raise _invalid_module(name, exc) from exc
         if path is not None:
             _write_atomically(path, bytes(module.serialize()))
         return module, False
@@ -573,6 +573,19 @@ def _wasmtime_version() -> str:
         return version("wasmtime")
     except PackageNotFoundError:
         return "unknown"
+
+
+def _invalid_module(name: str, exc: wasmtime.WasmtimeError) -> PackValidationError:
+    text = _first_line(exc)
+    if "table does not fit in pooling allocator" in text:
+        return PackValidationError(f"pack {name!r} declares a table larger than the limit of "
+                                   f"{TABLE_ELEMENTS} elements", pack=name,
+                                   limit="table_elements", value=TABLE_ELEMENTS)
+    if "memory does not fit in pooling allocator" in text:
+        return PackValidationError(f"pack {name!r} declares more memory than the limit of "
+                                   f"{MAX_MEMORY_BYTES} bytes", pack=name, limit="memory_bytes",
+                                   value=MAX_MEMORY_BYTES)
+    return PackValidationError(f"pack {name!r} is not a valid wasm module: {text}", pack=name)
 
 
 def _first_line(exc: BaseException) -> str:
