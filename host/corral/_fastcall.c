@@ -27,6 +27,7 @@
  * otherwise it looks every REAPER_IDLE_NS and reaps whatever waits. */
 #define RETIRE_BATCH 4
 #define REAPER_IDLE_NS 5000000L
+#define URGENT_MEMORY_BYTES (4u << 20)
 
 typedef void *(*store_new_fn)(void *engine, void *data, void (*finalizer)(void *));
 typedef void *(*store_context_fn)(void *store);
@@ -307,12 +308,13 @@ static int start_reaper(const corral_api *api) {
     return 1;
 }
 
-static void retire(const corral_api *api, void *store) {
+static void retire(const corral_api *api, void *store, int urgent) {
     pthread_mutex_lock(&reaper_lock);
     if (reaper_state == 0) reaper_state = start_reaper(api);
     if (reaper_state == 1 && retired_count < RETIRE_CAP) {
         retired[retired_count++] = store;
-        if (retired_count >= RETIRE_BATCH) pthread_cond_signal(&reaper_wake);
+        if (urgent) flush_wanted = 1;
+        if (urgent || retired_count >= RETIRE_BATCH) pthread_cond_signal(&reaper_wake);
         pthread_mutex_unlock(&reaper_lock);
         return;
     }
@@ -401,6 +403,7 @@ int corral_fast_call(const corral_api *api, const corral_call_in *in, corral_cal
     }
     void *fuel_error = api->context_get_fuel(ctx, &out->fuel_left);
     if (fuel_error) api->error_delete(fuel_error);  /* fuel is always on; never expected */
-    retire(api, store);
+    /* A store with much memory is reaped at once: it holds those pages until then. */
+    retire(api, store, out->memory_size > URGENT_MEMORY_BYTES);
     return out->status;
 }
