@@ -70,7 +70,8 @@ def decode(data: bytes, *, max_items: int = 1_000_000) -> Any:
 
 def build_request(op: str, name: str, args: list[Any] | tuple[Any, ...],
                   ctx: Mapping[str, Any], **extra: Any) -> bytes:
-    request: dict[str, Any] = {"op": op, "name": name, "args": list(args), "ctx": dict(ctx)}
+    request: dict[str, Any] = {"op": op, "name": name, "args": args,
+                               "ctx": ctx if isinstance(ctx, dict) else dict(ctx)}
     request.update(extra)
     return encode(request)
 

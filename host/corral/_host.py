@@ -401,7 +401,7 @@ class Host:
     def guest_ctx(self, connection_id: str | None, pack: Pack) -> dict[str, Any]:
         """What every op's request carries in ``ctx`` (never a secret)."""
         ctx: dict[str, Any] = {"invocation_id": _invocation_id(),
-                               "domains": list(pack.manifest.network_domains)}
+                               "domains": pack.manifest.network_domains}
         if connection_id:
             ctx["connection"] = {"id": connection_id}
         return ctx

@@ -42,6 +42,7 @@ def canonical_msgpack(value: Any) -> bytes:
 
 
 _SCALARS = (str, int, float, bool, bytes, type(None))
+_PLAIN_TYPES = frozenset(_SCALARS)
 
 
 def _canonical(value: Any) -> Any:
@@ -63,8 +64,14 @@ def result_key(pack: str, pack_hash: str, formula: str, args: Sequence[Any],
     else's connection id must reach the runtime's access check, not a cached answer.
     """
     scope = (principal or "") if connection_id else ""
-    material = canonical_msgpack([_KEY_DOMAIN, pack, pack_hash, formula, list(args),
-                                  connection_id or "", scope])
+    items = [_KEY_DOMAIN, pack, pack_hash, formula, list(args), connection_id or "", scope]
+    if all(type(arg) in _PLAIN_TYPES for arg in args):  # already canonical: no maps inside
+        try:
+            material = encode(items)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ArgumentError(f"the arguments cannot be encoded as MessagePack: {exc}") from exc
+    else:
+        material = canonical_msgpack(items)
     return hashlib.sha256(material).digest()
 
 
