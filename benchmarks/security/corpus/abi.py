@@ -126,7 +126,7 @@ def attacks() -> list[Attack]:
         _wat("single 4 GiB memory.grow", "memory", "ok", "memory_grow_huge"),
         # -- refused at load ----------------------------------------------------------------
         _wat("table declared with 10 million elements", "memory", "invalid_pack",
-             "table_initial_huge"),
+             "table_initial_huge", quick=True),
         _wat("corral_call with the wrong signature", "abi", "invalid_pack",
              "wrong_call_signature"),
         _wat("no ABI version marker", "abi", "invalid_pack", "no_abi_marker"),
