@@ -262,11 +262,23 @@ def make(catalog: HttpCatalog, cache: ResultCache | None = None,
 
 
 def test_independent_calls_all_run_at_once(catalog: HttpCatalog, server: PackServer) -> None:
+    # Each call is held at the server until the test opens its gate, so "at once" does not
+    # depend on how fast a loaded machine starts threads.
     scheduler, ev = make(catalog)
     with scheduler:
-        result = ev.evaluate("List(" + ", ".join(f"Alpha.Echo({i})" for i in range(8)) + ")")
-    assert [r["args"] for r in result] == [[i] for i in range(8)]
-    assert server.peak == 8
+        box: dict[str, Any] = {}
+        worker = threading.Thread(target=lambda: box.setdefault("r", ev.evaluate(
+            "List(" + ", ".join(f'Alpha.Gated("g{i}")' for i in range(8)) + ")")))
+        worker.start()
+        end = time.monotonic() + 10
+        while server.state.active < 8 and time.monotonic() < end:
+            time.sleep(0.005)
+        all_in_flight = server.state.active == 8
+        for i in range(8):
+            server.gate(f"g{i}").set()
+        worker.join(10)
+    assert all_in_flight, f"only {server.peak} of 8 calls were in flight together"
+    assert [r["args"] for r in box["r"]] == [[f"g{i}"] for i in range(8)]
 
 
 def test_per_pack_limit_caps_concurrency(catalog: HttpCatalog, server: PackServer) -> None:
