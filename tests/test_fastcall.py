@@ -19,6 +19,7 @@ from corral import (
     Sandbox,
     SandboxConfig,
     _fastcall,
+    _native,
 )
 from corral._pack import pack_from_bytes
 from corral._sandbox import CallStats
@@ -109,10 +110,10 @@ def test_calls_from_many_threads_keep_their_own_results(sandbox: Sandbox,
 def test_the_native_helper_is_built_once_into_its_cache(tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CORRAL_NATIVE_DIR", str(tmp_path))
-    first = _fastcall._built_library()
+    first = _native._built_library()
     assert first.parent == tmp_path and first.is_file()
     stamp = first.stat().st_mtime_ns
-    assert _fastcall._built_library() == first
+    assert _native._built_library() == first
     assert first.stat().st_mtime_ns == stamp, "a cached helper is not rebuilt"
 
 
@@ -121,10 +122,11 @@ def test_a_helper_that_cannot_build_falls_back_to_the_public_path(
     broken = tmp_path / "broken.c"
     broken.write_text("this is not C\n")
     monkeypatch.setenv("CORRAL_NATIVE_DIR", str(tmp_path / "native"))
-    monkeypatch.setattr(_fastcall, "SOURCE", broken)
+    monkeypatch.setattr(_native, "SOURCE", broken)
     with caplog.at_level(logging.WARNING, logger="corral.fastcall"):
-        assert _fastcall._build_and_load() is None
+        assert _native._build_and_load() is None
     assert "native call path is unavailable" in caplog.text
+    assert "error" in caplog.text, "the warning carries the compiler's reason"
 
 
 def test_a_full_instance_pool_is_overload_not_a_crash(hello_wasm: Path, tmp_path: Path) -> None:

@@ -3,11 +3,10 @@
 Through wasmtime-py's public API one Corral call crosses from Python into wasmtime about a
 dozen times (new Store, fuel, deadline, limits, instantiate, three export lookups, two
 ``Func.__call__``, memory reads and writes, drop), and each crossing converts values and
-checks types in Python. Here the whole sequence is one native function
-(``_fastcall.c``), built on first use with ``python -m ziglang cc`` into a cache
-directory and called once through ctypes. It links against nothing: it gets wasmtime's C
-functions as pointers from the library wasmtime-py loaded, so it always matches the
-installed wasmtime.
+checks types in Python. Here the whole sequence is one native function in
+``_fastcall.c`` (built and loaded by ``_native.py``), called once through ctypes. The
+same helper runs the epoch ticker and the store reaper as native threads, and gives the
+host imports one-crossing access to guest memory.
 
 A pack's exports are checked once at load (exact signatures), which is what makes the
 unchecked calls inside it safe. Traps and errors come back as wasmtime-py objects
@@ -22,205 +21,57 @@ the tests run both.
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import logging
 import mmap
-import os
-import subprocess
-import sys
-import tempfile
 import threading
-from ctypes import POINTER, Structure, byref, c_char_p, c_int32, c_int64, c_uint64, c_void_p
-from dataclasses import dataclass
-from pathlib import Path
+from ctypes import POINTER, byref, c_char_p, c_uint64, c_void_p
 from typing import Any, Callable
 
 import wasmtime
 
-log = logging.getLogger("corral.fastcall")
+from . import _native
+from ._native import INTERNALS, CallIn, CallOut, symbol_address
 
-try:
+if INTERNALS:
     from wasmtime import _ffi as ffi
     from wasmtime._func import maybe_raise_last_exn
 
-    _INTERNALS = (hasattr(ffi, "dll") and hasattr(ffi, "wasmtime_extern_t")
-                  and hasattr(ffi, "wasmtime_pooling_allocation_strategy_set")
-                  and hasattr(wasmtime.Trap, "_from_ptr")
-                  and hasattr(wasmtime.WasmtimeError, "_from_ptr"))
-except ImportError:  # a wasmtime-py without these internals
-    _INTERNALS = False
-
-SOURCE = Path(__file__).with_name("_fastcall.c")
-#: The scratch space _fastcall.c gives each opaque wasmtime struct.
-_OPAQUE_BYTES = 64
-_BUILD_TIMEOUT_S = 120
-
 ST_OK, ST_ERROR, ST_TRAP, ST_BAD_ALLOC, ST_TOO_LARGE, ST_BAD_OUTPUT, ST_NO_EXPORT = range(7)
-
-#: The wasmtime C functions the helper calls, in the order of ``corral_api``'s fields.
-_API_FUNCTIONS = ("store_new", "store_context", "store_delete", "context_set_fuel",
-                  "context_get_fuel", "context_set_epoch_deadline", "store_limiter",
-                  "instance_pre_instantiate", "instance_export_get", "func_call_unchecked",
-                  "memory_data", "memory_data_size", "error_delete", "caller_export_get",
-                  "caller_context")
-
-
-class _Api(Structure):
-    _fields_ = [*((name, c_void_p) for name in _API_FUNCTIONS),
-                ("extern_union_offset", c_uint64)]
-
-
-class _CallIn(Structure):
-    _fields_ = [("engine", c_void_p), ("instance_pre", c_void_p), ("fuel", c_uint64),
-                ("epoch_ticks", c_uint64), ("memory_bytes", c_int64),
-                ("table_elements", c_int64), ("request", c_char_p), ("request_len", c_uint64),
-                ("out", c_void_p), ("out_cap", c_uint64)]
-
-
-class CallOut(Structure):
-    """What one native call reports; ``status`` is one of the ``ST_`` constants."""
-
-    _fields_ = [("status", c_int32), ("reserved", c_int32), ("alloc_ptr", c_uint64),
-                ("out_ptr", c_uint64), ("out_len", c_uint64), ("memory_size", c_uint64),
-                ("fuel_left", c_uint64), ("error", c_void_p), ("trap", c_void_p)]
-
-
-@dataclass
-class _Native:
-    function: Any
-    api: _Api
-    api_ref: Any
-    ticker_start: Any
-    ticker_stop: Any
-    guest_memory: Any
-    guest_write: Any
-
-
-_native: _Native | None = None
-_native_tried = False
-_native_lock = threading.Lock()
 
 
 def available() -> bool:
     """Whether calls can take the native path (built on first ask, once per process)."""
-    return _load() is not None
+    return _native.load() is not None
 
 
 def pooling_available() -> bool:
     """Whether :func:`enable_pooling` can configure this wasmtime-py."""
-    return _INTERNALS
-
-
-def _load() -> _Native | None:
-    global _native, _native_tried
-    if _native_tried:
-        return _native
-    with _native_lock:
-        if not _native_tried:
-            _native = _build_and_load() if _INTERNALS else None
-            _native_tried = True
-    return _native
-
-
-def native_dir() -> Path:
-    """Where the built helper is kept (``CORRAL_NATIVE_DIR``, else the user's cache)."""
-    env = os.environ.get("CORRAL_NATIVE_DIR")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "corral" / "native"
-
-
-def _build_and_load() -> _Native | None:
-    if not _layout_fits():
-        log.warning("wasmtime-py's struct layout is not what the native call path expects; "
-                    "using the public API")
-        return None
-    try:
-        library = ctypes.CDLL(str(_built_library()))
-    except subprocess.CalledProcessError as exc:
-        output = (exc.stderr or b"").decode("utf-8", "replace").strip()[-1000:]
-        log.warning("the native call path is unavailable (building it failed: %s); using the "
-                    "public API", output or exc)
-        return None
-    except (OSError, subprocess.SubprocessError) as exc:
-        log.warning("the native call path is unavailable (%s); using the public API", exc)
-        return None
-    function = library.corral_fast_call
-    function.argtypes = (POINTER(_Api), POINTER(_CallIn), POINTER(CallOut))
-    function.restype = c_int32
-    api = _Api(*(_address(f"wasmtime_{name}") for name in _API_FUNCTIONS),
-               ffi.wasmtime_extern_t.of.offset)
-    ticker_start = library.corral_ticker_start
-    ticker_start.argtypes = (c_void_p, c_void_p, c_void_p, c_void_p, c_uint64)
-    ticker_start.restype = c_void_p
-    ticker_stop = library.corral_ticker_stop
-    ticker_stop.argtypes = (c_void_p,)
-    ticker_stop.restype = None
-    guest_memory = library.corral_guest_memory
-    guest_memory.argtypes = (POINTER(_Api), c_void_p, POINTER(c_void_p), POINTER(c_uint64))
-    guest_memory.restype = c_int32
-    guest_write = library.corral_guest_write
-    guest_write.argtypes = (POINTER(_Api), c_void_p, c_char_p, c_uint64, POINTER(c_uint64),
-                            POINTER(c_uint64), POINTER(c_void_p), POINTER(c_void_p))
-    guest_write.restype = c_int32
-    return _Native(function, api, byref(api), ticker_start, ticker_stop, guest_memory,
-                   guest_write)
+    return INTERNALS
 
 
 def start_ticker(engine: wasmtime.Engine, interval_s: float) -> int | None:
     """Advance ``engine``'s epoch every ``interval_s`` on a native thread (no GIL); the
     handle is for :func:`stop_ticker`. None if the native path is unavailable."""
-    native = _load()
+    native = _native.load()
     if native is None:
         return None
     handle: int | None = native.ticker_start(
-        address(engine), _address("wasmtime_engine_clone"), _address("wasm_engine_delete"),
-        _address("wasmtime_engine_increment_epoch"), max(1, int(interval_s * 1e9)))
+        address(engine), symbol_address("wasmtime_engine_clone"), symbol_address("wasm_engine_delete"),
+        symbol_address("wasmtime_engine_increment_epoch"), max(1, int(interval_s * 1e9)))
     return handle
 
 
 def stop_ticker(handle: int) -> None:
     """Stop a ticker; it drops its engine reference within one interval."""
-    native = _load()
+    native = _native.load()
     assert native is not None
     native.ticker_stop(handle)
-
-
-def _layout_fits() -> bool:
-    sizes = (ctypes.sizeof(ffi.wasmtime_instance_t), ctypes.sizeof(ffi.wasmtime_extern_t))
-    return all(size <= _OPAQUE_BYTES for size in sizes) and ctypes.sizeof(
-        ffi.wasmtime_val_raw_t) == 16
-
-
-def _address(symbol: str) -> int:
-    return ctypes.cast(ffi.dll[symbol], c_void_p).value or 0
-
-
-def _built_library() -> Path:
-    """The helper for this source and platform, compiled if not already cached."""
-    source = SOURCE.read_bytes()
-    tag = hashlib.sha256(source + sys.platform.encode()).hexdigest()[:16]
-    directory = native_dir()
-    target = directory / f"corral-fastcall-{tag}.so"
-    if target.is_file():
-        return target
-    directory.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=directory) as scratch:
-        built = Path(scratch) / target.name
-        env = dict(os.environ)
-        env.setdefault("ZIG_GLOBAL_CACHE_DIR", str(directory / "zig-cache"))
-        subprocess.run([sys.executable, "-m", "ziglang", "cc", "-shared", "-fPIC", "-O2",
-                        "-nostdlib", "-o", str(built), str(SOURCE)],
-                       check=True, capture_output=True, env=env, timeout=_BUILD_TIMEOUT_S)
-        os.replace(built, target)  # atomic: a concurrent builder writes the same bytes
-    return target
 
 
 class _Scratch(threading.local):
     """Per-thread argument and result structs and an output buffer, reused across calls."""
 
     def __init__(self) -> None:
-        self.call_in = _CallIn()
+        self.call_in = CallIn()
         self.call_out = CallOut()
         self.in_ref = byref(self.call_in)
         self.out_ref = byref(self.call_out)
@@ -254,7 +105,7 @@ def call(engine: int, instance_pre: int, request: bytes, *, fuel: int, epoch_tic
     """Run one ``corral_call`` in a fresh Store (``engine`` and ``instance_pre`` as from
     :func:`address`); its outcome is in :func:`last_out`. Raises what wasmtime-py would
     raise for a trap or an error; ABI breaches are left as a status for the caller to name."""
-    native = _load()
+    native = _native.load()
     assert native is not None, "call() needs available()"
     scratch = _scratch
     scratch.ensure_capacity(max_output)
@@ -309,7 +160,7 @@ def response(out: CallOut) -> bytes:
 
 _RawArgs = Any  # ctypes pointer to wasmtime_val_raw_t
 _Callback = ctypes.CFUNCTYPE(ctypes.c_size_t, c_void_p, c_void_p,
-                             POINTER(ffi.wasmtime_val_raw_t) if _INTERNALS else c_void_p,
+                             POINTER(ffi.wasmtime_val_raw_t) if INTERNALS else c_void_p,
                              ctypes.c_size_t)
 _NO_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, c_void_p))
 _TRAP_MESSAGE = b"a host function failed"
@@ -401,7 +252,7 @@ def caller_pointer(caller: wasmtime.Caller | int) -> int | None:
 def guest_read(caller: int, ptr: int, length: int) -> tuple[bytes | None, int]:
     """``length`` bytes at ``ptr`` in the calling instance's memory, or None if that range
     is outside it; and the memory's size."""
-    native = _load()
+    native = _native.load()
     assert native is not None
     base, size = c_void_p(), c_uint64()
     status = native.guest_memory(native.api_ref, caller, byref(base), byref(size))
@@ -415,7 +266,7 @@ def guest_read(caller: int, ptr: int, length: int) -> tuple[bytes | None, int]:
 def guest_write(caller: int, data: bytes) -> int:
     """Copy ``data`` into memory the guest's ``corral_alloc`` gives; return where. A trap
     or error inside ``corral_alloc`` is raised as wasmtime-py would raise it."""
-    native = _load()
+    native = _native.load()
     assert native is not None
     ptr, size, error, trap = c_uint64(), c_uint64(), c_void_p(), c_void_p()
     status = native.guest_write(native.api_ref, caller, data, len(data), byref(ptr),
