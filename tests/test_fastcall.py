@@ -223,3 +223,36 @@ def test_large_responses_come_back_whole_call_after_call(box: Sandbox,
     assert a.call("Call") == b"A" * size
     assert b.call("Call") == b"B" * size
     assert a.call("Call") == b"A" * size
+
+
+def test_native_tickers_stop_on_close_and_when_an_unclosed_sandbox_is_collected(
+        tmp_path: Path) -> None:
+    import gc
+    import os
+    import time
+
+    def threads() -> int:
+        return len(os.listdir("/proc/self/task"))
+
+    def settles_at(count: int) -> bool:
+        end = time.monotonic() + 5
+        while threads() != count and time.monotonic() < end:
+            time.sleep(0.01)
+        return threads() == count
+
+    gc.collect()  # earlier tests' sandboxes: their tickers stop now, not during the test
+    previous, before = -1, threads()
+    while before != previous:
+        time.sleep(0.05)
+        previous, before = before, threads()
+    closed = [Sandbox(SandboxConfig(cache_dir=tmp_path)) for _ in range(3)]
+    assert threads() == before + 3, "one native ticker thread per sandbox"
+    for box in closed:
+        box.close()
+        box.close()  # idempotent
+    assert settles_at(before)
+    unclosed = [Sandbox(SandboxConfig(cache_dir=tmp_path)) for _ in range(3)]
+    assert threads() == before + 3
+    del unclosed
+    gc.collect()
+    assert settles_at(before), "a collected sandbox's ticker stops too"

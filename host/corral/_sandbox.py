@@ -13,6 +13,7 @@ import math
 import os
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -126,10 +127,13 @@ class Sandbox:
         self._compiled: dict[str, CompiledPack] = {}
         self._lock = threading.Lock()
         self._engine_address = _fastcall.address(self.engine)
-        self._native_ticker = (_fastcall.start_ticker(self.engine, self.config.epoch_tick_s)
-                               if self._native else None)
-        if self._native_ticker is None:
+        ticker = (_fastcall.start_ticker(self.engine, self.config.epoch_tick_s)
+                  if self._native else None)
+        if ticker is None:
             threading.Thread(target=self._tick, name="corral-epoch", daemon=True).start()
+        # Stops the native ticker on close(), or when the sandbox is collected unclosed.
+        self._stop_ticker = (weakref.finalize(self, _fastcall.stop_ticker, ticker)
+                             if ticker is not None else None)
 
     # -- engine ---------------------------------------------------------------------------
 
@@ -160,11 +164,9 @@ class Sandbox:
 
     def close(self) -> None:
         """Stop the epoch ticker. Idempotent."""
-        with self._lock:
-            ticker, self._native_ticker = self._native_ticker, None
-            self._closed.set()
-        if ticker is not None:
-            _fastcall.stop_ticker(ticker)
+        self._closed.set()
+        if self._stop_ticker is not None:
+            self._stop_ticker()  # a finalizer runs at most once
 
     def __enter__(self) -> Sandbox:
         return self
