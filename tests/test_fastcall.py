@@ -256,3 +256,32 @@ def test_native_tickers_stop_on_close_and_when_an_unclosed_sandbox_is_collected(
     del unclosed
     gc.collect()
     assert settles_at(before), "a collected sandbox's ticker stops too"
+
+
+def test_a_forked_child_keeps_deadlines_and_its_own_reaper(hostile_time_wasm: Path,
+                                                           hello_wasm: Path,
+                                                           tmp_path: Path) -> None:
+    import os
+
+    from corral import DeadlineExceeded
+
+    # Threads (the epoch ticker, the store reaper) do not survive fork(): the child must
+    # start its own, or a spinning guest would run until its fuel ran out.
+    with Sandbox(SandboxConfig(cache_dir=tmp_path)) as box:
+        spin = corral.load_pack(hostile_time_wasm, sandbox=box)
+        hello = corral.load_pack(hello_wasm, sandbox=box)
+        assert hello.call("Greet", "parent") == "Hello, parent!"  # the parent's reaper runs
+        pid = os.fork()
+        if pid == 0:  # the child: report through the exit code only
+            code = 1
+            try:
+                for _ in range(20):  # more than a reaper batch, so retired stores are freed
+                    assert hello.call("Greet", "child") == "Hello, child!"
+                spin.call("Spin")
+            except DeadlineExceeded:
+                code = 0
+            except BaseException:
+                code = 2
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status

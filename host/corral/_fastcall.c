@@ -1,17 +1,19 @@
 /* One Corral call in one native function: new Store, limits, instantiate, corral_alloc,
- * copy the request in, corral_call, copy the response out, delete the Store.
+ * copy the request in, corral_call, copy the response out, retire the Store. Also: the
+ * thread that deletes retired Stores, the epoch ticker, and guest memory access for the
+ * host imports.
  *
- * Built by _fastcall.py with `python -m ziglang cc` and called through ctypes, so a call
+ * Built by _native.py with `python -m ziglang cc` and called through ctypes, so a call
  * crosses from Python into native code once instead of a dozen times. It links against
  * nothing: every wasmtime C API function it uses arrives as a pointer in `corral_api`,
  * taken from the library wasmtime-py already loaded, and the one layout detail it needs
  * (where the union sits inside wasmtime_extern_t) arrives the same way. Opaque wasmtime
- * structs live in generously sized, aligned scratch space; _fastcall.py checks at load
+ * structs live in generously sized, aligned scratch space; _native.py checks at load
  * that wasmtime-py's own sizes fit.
  *
- * Host imports still run in Python: wasmtime calls wasmtime-py's trampoline, which takes
- * the GIL (ctypes released it for this call). Traps and errors are returned, not handled:
- * Python turns them into the same exceptions as wasmtime-py's public path. */
+ * Host imports run in Python (_fastcall.define_import's trampoline takes the GIL, which
+ * ctypes released for this call). Traps and errors are returned, not handled: Python
+ * turns them into the same exceptions as wasmtime-py's public path. */
 
 #include <pthread.h>
 #include <stddef.h>
@@ -48,7 +50,7 @@ typedef void (*error_delete_fn)(void *error);
 typedef int (*caller_export_get_fn)(void *caller, const char *name, size_t len, void *item);
 typedef void *(*caller_context_fn)(void *caller);
 
-/* Field order is mirrored by _Api in _fastcall.py. */
+/* Field order is mirrored by Api in _native.py. */
 typedef struct {
     store_new_fn store_new;
     store_context_fn store_context;
@@ -68,7 +70,7 @@ typedef struct {
     uint64_t extern_union_offset;
 } corral_api;
 
-/* Mirrored by _CallIn. */
+/* Mirrored by CallIn in _native.py. */
 typedef struct {
     void *engine;
     const void *instance_pre;
@@ -82,7 +84,7 @@ typedef struct {
     uint64_t out_cap;
 } corral_call_in;
 
-/* Mirrored by _CallOut; the statuses by the ST_ constants. */
+/* Mirrored by CallOut in _native.py; the statuses by the ST_ constants in _fastcall.py. */
 typedef struct {
     int32_t status;
     int32_t reserved;
@@ -298,6 +300,21 @@ static void *reap(void *unused) {
         pthread_cond_broadcast(&reaper_idle);
     }
     return NULL;
+}
+
+/* Threads do not survive fork: a child starts a reaper of its own when it first needs
+ * one (the stores retired at the fork are left to the parent). _native.py registers
+ * these with os.register_at_fork. */
+void corral_before_fork(void) { pthread_mutex_lock(&reaper_lock); }
+void corral_after_fork_in_parent(void) { pthread_mutex_unlock(&reaper_lock); }
+void corral_after_fork_in_child(void) {
+    pthread_mutex_init(&reaper_lock, NULL);
+    pthread_cond_init(&reaper_wake, NULL);
+    pthread_cond_init(&reaper_idle, NULL);
+    retired_count = 0;
+    reaping = 0;
+    flush_wanted = 0;
+    reaper_state = 0;
 }
 
 static int start_reaper(const corral_api *api) {

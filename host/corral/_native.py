@@ -140,8 +140,18 @@ def _build_and_load() -> Native | None:
     guest_write.argtypes = (POINTER(Api), c_void_p, c_char_p, c_uint64, POINTER(c_uint64),
                             POINTER(c_uint64), POINTER(c_void_p), POINTER(c_void_p))
     guest_write.restype = c_int32
+    _keep_reaper_across_forks(library)
     return Native(function, api, byref(api), ticker_start, ticker_stop, guest_memory,
                    guest_write)
+
+
+def _keep_reaper_across_forks(library: ctypes.CDLL) -> None:
+    """The helper's reaper thread does not survive a fork: the child must not wait for it."""
+    hooks = [library.corral_before_fork, library.corral_after_fork_in_parent,
+             library.corral_after_fork_in_child]
+    for hook in hooks:
+        hook.argtypes, hook.restype = (), None
+    os.register_at_fork(before=hooks[0], after_in_parent=hooks[1], after_in_child=hooks[2])
 
 
 def _layout_fits() -> bool:

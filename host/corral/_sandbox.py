@@ -112,6 +112,9 @@ class _CallState:
 
 
 _current = threading.local()
+#: Threads do not survive a fork; a child restarts the tickers of the sandboxes it inherits,
+#: or their deadlines would never fire.
+_live_sandboxes: weakref.WeakSet[Sandbox] = weakref.WeakSet()
 
 
 class Sandbox:
@@ -127,13 +130,9 @@ class Sandbox:
         self._compiled: dict[str, CompiledPack] = {}
         self._lock = threading.Lock()
         self._engine_address = _fastcall.address(self.engine)
-        ticker = (_fastcall.start_ticker(self.engine, self.config.epoch_tick_s)
-                  if self._native else None)
-        if ticker is None:
-            threading.Thread(target=self._tick, name="corral-epoch", daemon=True).start()
-        # Stops the native ticker on close(), or when the sandbox is collected unclosed.
-        self._stop_ticker = (weakref.finalize(self, _fastcall.stop_ticker, ticker)
-                             if ticker is not None else None)
+        self._stop_ticker: weakref.finalize[[int], Sandbox] | None = None
+        self._start_ticker()
+        _live_sandboxes.add(self)
 
     # -- engine ---------------------------------------------------------------------------
 
@@ -157,6 +156,24 @@ class Sandbox:
         settings = (f"{version}|fuel|epoch|stack={self.config.max_wasm_stack}"
                     f"|opt={self.config.opt_level}|pool={bool(self.config.pool_instances)}")
         return hashlib.sha256(settings.encode()).hexdigest()[:16]
+
+    def _start_ticker(self) -> None:
+        """The epoch ticker: a native thread (no GIL) if possible, else a Python one."""
+        ticker = (_fastcall.start_ticker(self.engine, self.config.epoch_tick_s)
+                  if self._native else None)
+        if ticker is None:
+            threading.Thread(target=self._tick, name="corral-epoch", daemon=True).start()
+            self._stop_ticker = None
+        else:
+            # Stops the native ticker on close(), or when the sandbox is collected unclosed.
+            self._stop_ticker = weakref.finalize(self, _fastcall.stop_ticker, ticker)
+
+    def _restart_ticker_after_fork(self) -> None:
+        if self._closed.is_set():
+            return
+        if self._stop_ticker is not None:
+            self._stop_ticker.detach()  # its thread stayed in the parent
+        self._start_ticker()
 
     def _tick(self) -> None:
         while not self._closed.wait(self.config.epoch_tick_s):
@@ -361,6 +378,14 @@ class Sandbox:
                                        pack=state.pack, formula=state.formula)
         return InvocationError(f"the call failed in the runtime: {_first_line(exc)}",
                                pack=state.pack, formula=state.formula)
+
+
+def _restart_tickers_after_fork() -> None:
+    for sandbox in list(_live_sandboxes):
+        sandbox._restart_ticker_after_fork()
+
+
+os.register_at_fork(after_in_child=_restart_tickers_after_fork)
 
 
 # -- host functions ---------------------------------------------------------------------
