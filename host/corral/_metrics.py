@@ -64,12 +64,14 @@ class Metrics:
             self._counters[name][labels] += amount
 
     def observe(self, name: str, value: float, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
         with self._lock:
-            hist = self._histograms[name].get(key)
-            if hist is None:
-                hist = self._histograms[name][key] = _Histogram()
-            hist.observe(value)
+            self._observe_locked(name, tuple(sorted(labels.items())), value)
+
+    def _observe_locked(self, name: str, labels: Labels, value: float) -> None:
+        hist = self._histograms[name].get(labels)
+        if hist is None:
+            hist = self._histograms[name][labels] = _Histogram()
+        hist.observe(value)
 
     def value(self, name: str, **labels: str) -> float:
         key = tuple(sorted(labels.items()))
@@ -81,15 +83,11 @@ class Metrics:
     def call_done(self, pack: str, formula: str, outcome: str, seconds: float, fuel: int) -> None:
         # Once per pack call, so the label tuples are built here in sorted order and the
         # lock is taken once.
-        by_formula = (("formula", formula), ("pack", pack))
         with self._lock:
             self._counters["corral_calls_total"][
                 (("formula", formula), ("outcome", outcome), ("pack", pack))] += 1
-            durations = self._histograms["corral_call_duration_seconds"]
-            hist = durations.get(by_formula)
-            if hist is None:
-                hist = durations[by_formula] = _Histogram()
-            hist.observe(seconds)
+            self._observe_locked("corral_call_duration_seconds",
+                                 (("formula", formula), ("pack", pack)), seconds)
             if fuel:
                 self._counters["corral_fuel_used_total"][(("pack", pack),)] += fuel
 

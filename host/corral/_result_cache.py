@@ -35,8 +35,12 @@ _EVICT_TO = 0.5      # fraction an eviction brings it down to
 
 def canonical_msgpack(value: Any) -> bytes:
     """MessagePack with map keys sorted, so equal values always give equal bytes."""
+    return _encode_arguments(_canonical(value))
+
+
+def _encode_arguments(value: Any) -> bytes:
     try:
-        return encode(_canonical(value))
+        return encode(value)
     except (TypeError, ValueError, OverflowError) as exc:
         raise ArgumentError(f"the arguments cannot be encoded as MessagePack: {exc}") from exc
 
@@ -65,13 +69,8 @@ def result_key(pack: str, pack_hash: str, formula: str, args: Sequence[Any],
     """
     scope = (principal or "") if connection_id else ""
     items = [_KEY_DOMAIN, pack, pack_hash, formula, list(args), connection_id or "", scope]
-    if all(type(arg) in _PLAIN_TYPES for arg in args):  # already canonical: no maps inside
-        try:
-            material = encode(items)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise ArgumentError(f"the arguments cannot be encoded as MessagePack: {exc}") from exc
-    else:
-        material = canonical_msgpack(items)
+    plain = all(type(arg) in _PLAIN_TYPES for arg in args)  # then already canonical
+    material = _encode_arguments(items) if plain else canonical_msgpack(items)
     return hashlib.sha256(material).digest()
 
 

@@ -121,6 +121,7 @@ class Scheduler:
         self._random = random.Random()
         self._started = self._retried = self._joined = self._cache_hits = 0
         self._inline = self._abandoned = 0
+        self._can_inline = config.inline_budget_s > 0 and hasattr(catalog, "invoke_inline")
         #: (pack hash, formula) -> monotonic time until which calls skip the inline attempt
         self._pool_only: dict[tuple[str, str], float] = {}
 
@@ -273,9 +274,7 @@ class Scheduler:
     # -- inline attempts ------------------------------------------------------------------
 
     def _may_run_inline_locked(self, task: _Task) -> bool:
-        if self.config.inline_budget_s <= 0 or self._queue:
-            return False
-        if not hasattr(self.catalog, "invoke_inline"):
+        if not self._can_inline or self._queue:
             return False
         until = self._pool_only.get((task.resolved.pack_hash, task.resolved.formula.name))
         if until is not None and until > self._monotonic():
