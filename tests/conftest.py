@@ -10,8 +10,8 @@ import pytest
 import wasmtime
 
 from corral import Sandbox, SandboxConfig
-from corral._build import build_pack
-from corral._wasm import MANIFEST_SECTION, set_custom_section
+from corral._toolchain.build import build_pack
+from corral._pack.wasm import MANIFEST_SECTION, set_custom_section
 
 REPO = Path(__file__).resolve().parents[1]
 PACKS = REPO / "packs"

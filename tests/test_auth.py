@@ -9,9 +9,9 @@ from typing import Any, Iterator
 
 import pytest
 
-from corral._auth import render, validate_secret
-from corral._connections import ConnectionStore
-from corral._crypto import KeyRing
+from corral._connections.auth import render, validate_secret
+from corral._connections.store import ConnectionStore
+from corral._connections.crypto import KeyRing
 from corral._errors import ArgumentError, ManifestError
 from corral._types import Credentials
 

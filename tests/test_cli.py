@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .conftest import PACKS
 
-CORRAL = [sys.executable, "-m", "corral._cli"]
+CORRAL = [sys.executable, "-m", "corral._cli.main"]
 
 
 def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -19,9 +19,9 @@ import wasmtime
 
 import corral
 from corral import FetchDenied, GuestError, GuestTrap, NotFoundError, Sandbox
-from corral._build import build_pack
-from corral._manifest import load_manifest_file
-from corral._sync import dynamic_schema
+from corral._toolchain.build import build_pack
+from corral._pack.manifest import load_manifest_file
+from corral._runtime.tables import dynamic_schema
 from corral.testing import FixtureRequest, FixtureServer, PackHarness, Reply
 
 CONFORMANCE = Path(__file__).resolve().parent / "conformance"

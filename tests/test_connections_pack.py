@@ -15,9 +15,9 @@ import pytest
 
 from corral import CredentialError, NotFoundError, Pack
 from corral._host import Host
-from corral._pack import read_manifest
+from corral._runtime.pack import read_manifest
 from corral._settings import Settings
-from corral._wasm import MANIFEST_SECTION, set_custom_section
+from corral._pack.wasm import MANIFEST_SECTION, set_custom_section
 
 from .conftest import TEST_PACKS, built
 from .fetch_servers import ApiServer

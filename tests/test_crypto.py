@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from corral._crypto import ENV_KEY, ENV_OLD_KEYS, KeyRing, encode_key
+from corral._connections.crypto import ENV_KEY, ENV_OLD_KEYS, KeyRing, encode_key
 from corral._errors import SecretKeyError
 
 AAD = b"connection-1\0Demo"

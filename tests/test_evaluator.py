@@ -10,9 +10,9 @@ from typing import Any, Iterator
 import pytest
 
 from corral._errors import ArgumentError, FormulaEvalError, FormulaSyntaxError, NotFoundError
-from corral._evaluator import Evaluator
-from corral._manifest import FormulaDef, ParamDef
-from corral._scheduler import Scheduler, SchedulerConfig
+from corral._formula.evaluator import Evaluator
+from corral._pack.manifest import FormulaDef, ParamDef
+from corral._calls.scheduler import Scheduler, SchedulerConfig
 from tests.test_scheduler import HttpCatalog, PackServer, default_packs
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "formulas.md"

@@ -18,11 +18,11 @@ from corral import (
     OutputTooLarge,
     Sandbox,
     SandboxConfig,
-    _fastcall,
-    _native,
 )
-from corral._pack import pack_from_bytes
-from corral._sandbox import CallStats
+from corral._sandbox import fastcall as _fastcall
+from corral._sandbox import native as _native
+from corral._runtime.pack import pack_from_bytes
+from corral._sandbox.sandbox import CallStats
 
 from .conftest import WatPack, simple_manifest
 

@@ -15,9 +15,9 @@ import pytest
 
 from corral._errors import (ConfigError, FetchDenied, FetchError, FetchNetworkError, FetchTimeout,
                             FetchTooLarge)
-from corral._fetch import FetchClient, FetchConfig, PinnedTransport
-from corral._fetch_cache import FetchCache
-from corral._policy import host_matches
+from corral._fetch.client import FetchClient, FetchConfig, PinnedTransport
+from corral._fetch.cache import FetchCache
+from corral._fetch.policy import host_matches
 from tests.fetch_servers import TEST_HOST, ApiServer, make_tls_files
 
 OTHER_HOST = "api.other.test"

@@ -11,7 +11,7 @@ import lmdb
 import pytest
 
 from corral._errors import CacheError, FetchTimeout
-from corral._fetch_cache import CachedResponse, FetchCache
+from corral._fetch.cache import CachedResponse, FetchCache
 
 OK = CachedResponse(status=200, headers=(("content-type", "application/json"),), body=b'{"a":1}')
 

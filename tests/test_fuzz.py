@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 import corral
 from corral import BadOutput, FetchError, FormulaSyntaxError, ManifestError
-from corral._abi import GuestReply, parse_reply
-from corral._fetch import FetchConfig
-from corral._formula import parse_formula
-from corral._policy import CheckedURL, check_url
+from corral._pack.abi import GuestReply, parse_reply
+from corral._fetch.client import FetchConfig
+from corral._formula.parser import parse_formula
+from corral._fetch.policy import CheckedURL, check_url
 
 FUZZ = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])

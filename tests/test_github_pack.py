@@ -13,7 +13,7 @@ from typing import Iterator
 import pytest
 
 from corral import ArgumentError, BadOutput, GuestError, read_manifest
-from corral._sync import dynamic_schema, run_sync
+from corral._runtime.tables import dynamic_schema, run_sync
 from corral.testing import PackHarness
 
 from .conftest import PACKS, built

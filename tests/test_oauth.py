@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from corral import _oauth
-from corral._connections import ConnectionStore
-from corral._crypto import KeyRing
+from corral._connections import oauth as _oauth
+from corral._connections.store import ConnectionStore
+from corral._connections.crypto import KeyRing
 from corral._errors import ArgumentError, AuthFlowError
 
 from .oauth_server import OAuthServer, call_with, pack_with_auth

@@ -19,8 +19,8 @@ import pytest
 
 from benchmarks.perf._measure import percentile
 from benchmarks.perf._results import BenchResult, SuiteReport, Target, format_rows
-from corral._bench_perf import perf_command
-from corral._build import repo_root
+from corral._cli.bench_perf import perf_command
+from corral._toolchain.build import repo_root
 
 BENCHMARK_IDS = {"invoke", "cold_start", "result_cache", "http", "scheduler", "fuel", "memory"}
 TARGET_IDS = {"invoke_p50", "invoke_vs_extism", "cached_evaluate_p50", "http_throughput_ratio",

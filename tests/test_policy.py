@@ -12,7 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from corral._errors import FetchDenied, FetchTooLarge, ManifestError
-from corral._policy import (check_address, check_headers, check_params, check_url, host_matches,
+from corral._fetch.policy import (check_address, check_headers, check_params, check_url, host_matches,
                             parse_declared_domain)
 
 

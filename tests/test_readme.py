@@ -72,7 +72,7 @@ def cli_examples() -> list[tuple[str, str]]:
 def test_the_cli_examples_print_what_the_readme_says(workdir: Path, hello_wasm: Path,
                                                      command: str, expected: str) -> None:
     args = shlex.split(command)[1:]
-    done = subprocess.run([sys.executable, "-m", "corral._cli", *args], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "corral._cli.main", *args], capture_output=True,
                           text=True, timeout=300, cwd=workdir, env=dict(os.environ))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == json.loads(expected)

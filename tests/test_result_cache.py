@@ -9,7 +9,7 @@ import lmdb
 import pytest
 
 from corral._errors import ArgumentError, CacheError
-from corral._result_cache import ResultCache, canonical_msgpack, result_key
+from corral._calls.result_cache import ResultCache, canonical_msgpack, result_key
 
 
 class Clock:

@@ -23,8 +23,8 @@ from corral import (
     Sandbox,
     StackOverflow,
 )
-from corral._pack import pack_from_bytes
-from corral._sandbox import TABLE_ELEMENTS
+from corral._runtime.pack import pack_from_bytes
+from corral._sandbox.sandbox import TABLE_ELEMENTS
 
 from .conftest import WatPack, simple_manifest
 

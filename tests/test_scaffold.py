@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from corral import ArgumentError, ManifestError
-from corral._build import build_pack
-from corral._scaffold import LANGUAGES, new_pack, register_new_command
+from corral._toolchain.build import build_pack
+from corral._toolchain.scaffold import LANGUAGES, new_pack, register_new_command
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -24,10 +24,10 @@ import pytest
 
 from corral._errors import (CorralError, FetchNetworkError, FetchTimeout,
                             FormulaDeadlineExceeded, GuestError, NotFoundError, Overloaded)
-from corral._evaluator import Evaluator
-from corral._manifest import FormulaDef, ParamDef
-from corral._result_cache import ResultCache
-from corral._scheduler import ResolvedFormula, Scheduler, SchedulerConfig
+from corral._formula.evaluator import Evaluator
+from corral._pack.manifest import FormulaDef, ParamDef
+from corral._calls.result_cache import ResultCache
+from corral._calls.scheduler import ResolvedFormula, Scheduler, SchedulerConfig
 from corral._types import CallRequest
 
 # -- the stand-in API ------------------------------------------------------------------

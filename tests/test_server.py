@@ -21,14 +21,14 @@ from corral._errors import (AccessDenied, ArgumentError, BadOutput, ConfigError,
                     FormulaSyntaxError, FuelExhausted, GuestError, GuestTrap, InputTooLarge,
                     ManifestError, NotFoundError, Overloaded, PackValidationError,
                     PayloadTooLarge, SecretKeyError, Unauthenticated)
-from corral._apikeys import ADMIN, CALLER, ApiKeyStore
+from corral._server.apikeys import ADMIN, CALLER, ApiKeyStore
 from corral._host import Host
-from corral._pack import read_manifest
-from corral._problems import problem_for, redact_url, status_for
-from corral._admission import CallGate, RateLimiter
-from corral._server import create_app
+from corral._runtime.pack import read_manifest
+from corral._server.problems import problem_for, redact_url, status_for
+from corral._server.admission import CallGate, RateLimiter
+from corral._server.app import create_app
 from corral._settings import Settings
-from corral._wasm import MANIFEST_SECTION, set_custom_section
+from corral._pack.wasm import MANIFEST_SECTION, set_custom_section
 
 from .conftest import PACKS, TEST_PACKS, built
 from .oauth_server import OAuthServer
@@ -137,7 +137,7 @@ def test_admin_key_is_generated_once_or_taken_from_config(tmp_path: Path) -> Non
 
 def test_a_key_made_by_another_process_is_seen_and_a_revoked_one_refused(
         tmp_path: Path) -> None:
-    from corral._apikeys import RECHECK_S
+    from corral._server.apikeys import RECHECK_S
 
     now = [0.0]
     running = ApiKeyStore(tmp_path / "keys.json", clock=lambda: now[0])
@@ -496,7 +496,7 @@ def test_openapi_documents_every_endpoint_with_its_models(service: Service) -> N
 
 def test_keys_create_prints_a_key_the_store_accepts(tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    from corral._serve import main
+    from corral._server.serve import main
 
     assert main(["keys", "create", "erin", "--role", "caller", "--data-dir", str(tmp_path)]) == 0
     key = capsys.readouterr().out.strip().splitlines()[-1]
@@ -506,7 +506,7 @@ def test_keys_create_prints_a_key_the_store_accepts(tmp_path: Path,
 
 
 def test_keys_rotate_reseals_connection_secrets_under_a_new_key(tmp_path: Path) -> None:
-    from corral._serve import rotate_secret_key
+    from corral._server.serve import rotate_secret_key
 
     settings = Settings(data_dir=tmp_path)
     hello = built(PACKS / "hello").read_bytes()

@@ -20,9 +20,9 @@ import pytest
 from corral import (ArgumentError, BadOutput, LimitExceeded, NotFoundError, Pack, Settings,
                     read_manifest)
 from corral._host import Host
-from corral._sync import autocomplete, dynamic_schema, dynamic_urls, run_sync, sync_update
-from corral._sync_cli import cmd_sync, register_sync_command
-from corral._wasm import MANIFEST_SECTION, set_custom_section
+from corral._runtime.tables import autocomplete, dynamic_schema, dynamic_urls, run_sync, sync_update
+from corral._cli.sync import cmd_sync, register_sync_command
+from corral._pack.wasm import MANIFEST_SECTION, set_custom_section
 from corral.testing import PackHarness
 
 from .conftest import PACKS, built, wat_pack

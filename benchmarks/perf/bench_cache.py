@@ -12,7 +12,7 @@ from __future__ import annotations
 import lmdb
 import msgpack
 
-from corral._result_cache import result_key
+from corral._calls.result_cache import result_key
 
 from ._artifacts import perfbench_wasm
 from ._context import Context

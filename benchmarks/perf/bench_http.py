@@ -1,6 +1,6 @@
 """4. HTTP: invoke over uvicorn, beside a bare FastAPI endpoint, both on 127.0.0.1.
 
-Corral's app (``corral._server.create_app``) and a FastAPI app with one route returning a
+Corral's app (``corral._server.app.create_app``) and a FastAPI app with one route returning a
 constant run, one at a time, under the same uvicorn settings in a thread of this process.
 A separate load-generator process (``loadgen.py``) drives each for a bounded time over
 keep-alive connections. Every Corral request is ``POST /v1/packs/perfbench/formulas/Add``
@@ -91,8 +91,8 @@ def _summarise(name: str, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _corral_app(ctx: Context) -> tuple[Any, Any, str]:
-    from corral._apikeys import CALLER, ApiKeyStore
-    from corral._server import create_app
+    from corral._server.apikeys import CALLER, ApiKeyStore
+    from corral._server.app import create_app
 
     host = ctx.host("http-host", rate_limit_per_s=1e9, rate_limit_burst=1_000_000_000)
     try:

@@ -23,9 +23,9 @@ from typing import Any, Callable
 
 import wasmtime
 
-from corral import _abi
-from corral._pack import Pack, pack_from_bytes
-from corral._sandbox import Sandbox, SandboxConfig
+from corral._pack import abi as _abi
+from corral._runtime.pack import Pack, pack_from_bytes
+from corral._sandbox.sandbox import Sandbox, SandboxConfig
 
 from ._artifacts import extism_plugin_wasm, perfbench_wasm
 from ._context import Context

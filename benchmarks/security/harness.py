@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 import corral
-from corral._build import build_pack, repo_root
+from corral._toolchain.build import build_pack, repo_root
 from corral._errors import BuildError, CorralError, FetchError
-from corral._fetch import FetchConfig, PinnedTransport
+from corral._fetch.client import FetchConfig, PinnedTransport
 from corral._host import Host
-from corral._pack import Pack, read_manifest
+from corral._runtime.pack import Pack, read_manifest
 from corral._settings import Settings
-from corral._wasm import MANIFEST_SECTION, set_custom_section
+from corral._pack.wasm import MANIFEST_SECTION, set_custom_section
 
 from .egress import LoopbackOnly, ScriptedResolver
 from .servers import HostileServer

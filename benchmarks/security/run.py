@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from corral._bench import add_security_options
-from corral._build import repo_root
+from corral._cli.bench import add_security_options
+from corral._toolchain.build import repo_root
 
 from .corpus import all_attacks
 from .harness import Attack, Bench, Outcome

@@ -57,7 +57,7 @@ from ._errors import (
     StackOverflow,
     Unauthenticated,
 )
-from ._manifest import (
+from ._pack.manifest import (
     AuthSpec,
     FormulaDef,
     Limits,
@@ -68,8 +68,8 @@ from ._manifest import (
     load_manifest_file,
     parse_manifest,
 )
-from ._pack import Pack, load_pack, pack_from_bytes, read_manifest, validate_pack
-from ._sandbox import CallStats, Sandbox, SandboxConfig
+from ._runtime.pack import Pack, load_pack, pack_from_bytes, read_manifest, validate_pack
+from ._sandbox.sandbox import CallStats, Sandbox, SandboxConfig
 from ._settings import Settings, load_settings
 from ._types import CallRequest
 
@@ -78,30 +78,30 @@ __version__ = "0.1.0"
 _LAZY = {
     "Host": "._host",
     "open_host": "._host",
-    "build_pack": "._build",
-    "BuildResult": "._build",
-    "new_pack": "._scaffold",
-    "ConnectionStore": "._connections",
-    "ConnectionInfo": "._connections",
-    "ConnectionCredentials": "._connections",
-    "KeyRing": "._crypto",
-    "FetchClient": "._fetch",
-    "FetchConfig": "._fetch",
-    "PinnedTransport": "._fetch",
-    "FetchCache": "._fetch_cache",
-    "check_url": "._policy",
-    "CheckedURL": "._policy",
-    "parse_formula": "._formula",
-    "Evaluator": "._evaluator",
-    "Scheduler": "._scheduler",
-    "SchedulerConfig": "._scheduler",
-    "ResolvedFormula": "._scheduler",
-    "ResultCache": "._result_cache",
-    "RowUpdateResult": "._sync",
-    "Registry": "._registry",
+    "build_pack": "._toolchain.build",
+    "BuildResult": "._toolchain.build",
+    "new_pack": "._toolchain.scaffold",
+    "ConnectionStore": "._connections.store",
+    "ConnectionInfo": "._connections.store",
+    "ConnectionCredentials": "._connections.store",
+    "KeyRing": "._connections.crypto",
+    "FetchClient": "._fetch.client",
+    "FetchConfig": "._fetch.client",
+    "PinnedTransport": "._fetch.client",
+    "FetchCache": "._fetch.cache",
+    "check_url": "._fetch.policy",
+    "CheckedURL": "._fetch.policy",
+    "parse_formula": "._formula.parser",
+    "Evaluator": "._formula.evaluator",
+    "Scheduler": "._calls.scheduler",
+    "SchedulerConfig": "._calls.scheduler",
+    "ResolvedFormula": "._calls.scheduler",
+    "ResultCache": "._calls.result_cache",
+    "RowUpdateResult": "._runtime.tables",
+    "Registry": "._runtime.registry",
     "Metrics": "._metrics",
-    "create_app": "._server",
-    "serve": "._serve",
+    "create_app": "._server.app",
+    "serve": "._server.serve",
 }
 
 

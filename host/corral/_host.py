@@ -22,25 +22,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
-from ._coerce import coerce_args
+from ._pack.coerce import coerce_args
 from ._errors import (ArgumentError, CredentialError, DeadlineExceeded, FetchNetworkError,
                       InlineAbandoned, NotFoundError)
-from ._manifest import FormulaDef
+from ._pack.manifest import FormulaDef
 from ._metrics import Metrics
-from ._pack import Pack
-from ._registry import Registry
-from ._sandbox import CallStats, HostCalls, Sandbox, SandboxConfig
-from ._schema import check_result
+from ._runtime.pack import Pack
+from ._runtime.registry import Registry
+from ._sandbox.sandbox import CallStats, HostCalls, Sandbox, SandboxConfig
+from ._pack.schema import check_result
 from ._settings import Settings, load_settings
 from ._types import CallRequest, Credentials
 
 if TYPE_CHECKING:
-    from ._connections import ConnectionStore
-    from ._evaluator import Evaluator
-    from ._fetch import FetchClient
-    from ._fetch_cache import FetchCache
-    from ._result_cache import ResultCache
-    from ._scheduler import ResolvedFormula, Scheduler
+    from ._connections.store import ConnectionStore
+    from ._formula.evaluator import Evaluator
+    from ._fetch.client import FetchClient
+    from ._fetch.cache import FetchCache
+    from ._calls.result_cache import ResultCache
+    from ._calls.scheduler import ResolvedFormula, Scheduler
 
 log = logging.getLogger("corral.host")
 
@@ -226,8 +226,8 @@ class Host:
     def fetch_client(self) -> FetchClient:
         with self._lock:
             if self._fetch_client is None:
-                from ._fetch import FetchClient, FetchConfig
-                from ._fetch_cache import FetchCache
+                from ._fetch.client import FetchClient, FetchConfig
+                from ._fetch.cache import FetchCache
 
                 config = FetchConfig(allow_http=self.settings.allow_http,
                                      host_map=dict(self.settings.host_map),
@@ -242,8 +242,8 @@ class Host:
     def connections(self) -> ConnectionStore:
         with self._lock:
             if self._connections is None:
-                from ._connections import ConnectionStore
-                from ._crypto import KeyRing
+                from ._connections.store import ConnectionStore
+                from ._connections.crypto import KeyRing
 
                 keyring = KeyRing.from_env_or_file(self.settings.data_dir / "secret.key",
                                                    env_key=self.settings.secret_key)
@@ -256,7 +256,7 @@ class Host:
         """OAuth2 token calls go through the same policy-enforcing transport as fetches."""
         import httpx
 
-        from ._fetch import PinnedTransport
+        from ._fetch.client import PinnedTransport
 
         transport = self._fetch_transport or PinnedTransport(self.fetch_client.config)
         return httpx.Client(transport=transport, trust_env=False, timeout=15.0)
@@ -265,7 +265,7 @@ class Host:
     def result_cache(self) -> ResultCache:
         with self._lock:
             if self._result_cache is None:
-                from ._result_cache import ResultCache
+                from ._calls.result_cache import ResultCache
 
                 self._result_cache = ResultCache(self.settings.data_dir / "result-cache",
                                                  map_size=self.settings.result_cache_bytes,
@@ -277,7 +277,7 @@ class Host:
         cache = self.result_cache
         with self._lock:
             if self._scheduler is None:
-                from ._scheduler import Scheduler, SchedulerConfig
+                from ._calls.scheduler import Scheduler, SchedulerConfig
 
                 config = SchedulerConfig(max_workers=self.settings.max_workers,
                                          global_concurrency=self.settings.global_concurrency,
@@ -293,7 +293,7 @@ class Host:
         scheduler = self.scheduler
         with self._lock:
             if self._evaluator is None:
-                from ._evaluator import Evaluator
+                from ._formula.evaluator import Evaluator
 
                 self._evaluator = Evaluator(self, scheduler, clock=self._clock)
             return self._evaluator
@@ -308,7 +308,7 @@ class Host:
 
     def register_dir(self, pack_dir: str | Path) -> Pack:
         """Build (cached) and register the pack in ``pack_dir``."""
-        from ._build import build_pack
+        from ._toolchain.build import build_pack
 
         result = build_pack(pack_dir)
         return self.register_file(result.path)
@@ -335,7 +335,7 @@ class Host:
         cached = self._resolved.get(key)
         if cached is not None and cached[0] is found:
             return cached[1]
-        from ._scheduler import ResolvedFormula
+        from ._calls.scheduler import ResolvedFormula
 
         resolved = ResolvedFormula(pack=found.name, pack_hash=found.sha256,
                                    formula=found.manifest.formula(formula))
@@ -453,7 +453,7 @@ class Host:
              max_pages: int | None = None,
              dynamic_url: str | None = None) -> Iterator[list[dict[str, Any]]]:
         """Run a sync table, yielding validated pages of rows as they arrive."""
-        from ._sync import run_sync
+        from ._runtime.tables import run_sync
 
         return run_sync(self, self.registry.get(pack), table, list(args), connection=connection,
                         principal=principal, deadline_s=deadline_s, max_pages=max_pages,
@@ -463,21 +463,21 @@ class Host:
                     *args: Any, connection: str | None = None, principal: str | None = None,
                     dynamic_url: str | None = None) -> list[Any]:
         """Two-way sync: send edited rows back; one result per update, in order."""
-        from ._sync import sync_update
+        from ._runtime.tables import sync_update
 
         return sync_update(self, self.registry.get(pack), table, updates, list(args),
                            connection=connection, principal=principal, dynamic_url=dynamic_url)
 
     def dynamic_urls(self, pack: str, table: str, *, connection: str | None = None,
                      principal: str | None = None) -> list[dict[str, str]]:
-        from ._sync import dynamic_urls
+        from ._runtime.tables import dynamic_urls
 
         return dynamic_urls(self, self.registry.get(pack), table, connection=connection,
                             principal=principal)
 
     def dynamic_schema(self, pack: str, table: str, url: str, *,
                        connection: str | None = None, principal: str | None = None) -> Any:
-        from ._sync import dynamic_schema
+        from ._runtime.tables import dynamic_schema
 
         return dynamic_schema(self, self.registry.get(pack), table, url, connection=connection,
                               principal=principal)
@@ -486,7 +486,7 @@ class Host:
                      connection: str | None = None,
                      principal: str | None = None) -> list[dict[str, Any]]:
         """Suggestions ``[{display, value}]`` for a parameter that declares autocomplete."""
-        from ._sync import autocomplete
+        from ._runtime.tables import autocomplete
 
         return autocomplete(self, self.registry.get(pack), name, param, search, list(args),
                             connection=connection, principal=principal)

@@ -39,8 +39,8 @@ import httpx
 
 if TYPE_CHECKING:
     from ._host import Host
-    from ._pack import Pack
-    from ._sync import RowUpdateResult
+    from ._runtime.pack import Pack
+    from ._runtime.tables import RowUpdateResult
 
 __all__ = [
     "FixtureRequest", "FixtureServer", "PackHarness", "Reply", "UnexpectedRequestError",
@@ -236,7 +236,7 @@ class LoopbackRouter(httpx.BaseTransport):
     """
 
     def __init__(self, ports: Mapping[str, int]) -> None:
-        from ._fetch import FetchConfig, PinnedTransport
+        from ._fetch.client import FetchConfig, PinnedTransport
 
         self._ports = {name.lower(): port for name, port in ports.items()}
         config = FetchConfig(allow_http=True, host_map={n: "127.0.0.1" for n in self._ports})
@@ -316,7 +316,7 @@ class PackHarness:
     def sync(self, table: str, *args: Any, max_pages: int | None = None,
              dynamic_url: str | None = None) -> list[dict[str, Any]]:
         """Run a sync table to the end and return every row, in order."""
-        from ._sync import run_sync as host_run_sync
+        from ._runtime.tables import run_sync as host_run_sync
 
         def run() -> list[dict[str, Any]]:
             pages = host_run_sync(self.host, self.pack, table, list(args),
@@ -329,7 +329,7 @@ class PackHarness:
 
     def sync_update(self, table: str, updates: Sequence[Mapping[str, Any]], *args: Any,
                     dynamic_url: str | None = None) -> list[RowUpdateResult]:
-        from ._sync import sync_update
+        from ._runtime.tables import sync_update
 
         return self._checked(lambda: sync_update(
             self.host, self.pack, table, updates, list(args), connection=self.connection,
@@ -337,14 +337,14 @@ class PackHarness:
 
     def autocomplete(self, name: str, param: str, search: str = "",
                      *args: Any) -> list[dict[str, Any]]:
-        from ._sync import autocomplete
+        from ._runtime.tables import autocomplete
 
         return self._checked(lambda: autocomplete(
             self.host, self.pack, name, param, search, list(args), connection=self.connection,
             principal=self.principal, deadline_s=self.deadline_s))
 
     def dynamic_urls(self, table: str) -> list[dict[str, str]]:
-        from ._sync import dynamic_urls
+        from ._runtime.tables import dynamic_urls
 
         return self._checked(lambda: dynamic_urls(
             self.host, self.pack, table, connection=self.connection, principal=self.principal,
@@ -385,14 +385,14 @@ def _pack_bytes(pack: str | Path | bytes) -> bytes:
         return bytes(pack)
     path = Path(pack)
     if path.is_dir():
-        from ._build import build_pack
+        from ._toolchain.build import build_pack
 
         path = build_pack(path).path
     return path.read_bytes()
 
 
 def _manifest_of(wasm: bytes) -> Any:
-    from ._pack import read_manifest
+    from ._runtime.pack import read_manifest
 
     return read_manifest(wasm, source="corral.testing")
 

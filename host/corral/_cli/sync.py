@@ -1,0 +1,50 @@
+"""``corral sync <pack.wasm> <Table> [JSON args...]``: run a sync table, rows as NDJSON.
+
+Each row is printed on its own line as soon as its page arrives, so the output can be
+piped into ``jq`` or a file while a long sync is still running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, TextIO
+
+
+def register_sync_command(subparsers: Any) -> None:
+    """Add the ``sync`` command to the ``corral`` command line's subparsers."""
+    sync = subparsers.add_parser("sync", help="run a sync table; prints one JSON row per line")
+    sync.add_argument("wasm", help="the pack's .wasm file")
+    sync.add_argument("table", help="the sync table's name")
+    sync.add_argument("args", nargs="*", help="the table's arguments, as JSON")
+    sync.add_argument("--connection", help="connection id to authenticate with")
+    sync.add_argument("--principal", help="the caller owning the connection (default: local)")
+    sync.add_argument("--url", dest="dynamic_url", help="a dynamic table's URL")
+    sync.add_argument("--max-pages", type=int, help="stop quietly after this many pages")
+    sync.add_argument("--data-dir", help="host data directory (default ./.corral)")
+    sync.set_defaults(func=cmd_sync)
+
+
+def cmd_sync(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from .._cli.main import _json_arg
+    from .._host import Host
+    from .._runtime.tables import run_sync
+
+    stream = out or sys.stdout
+    with Host.from_settings(data_dir=args.data_dir, packs=[]) as host:
+        pack = host.register_file(args.wasm)
+        pages = run_sync(host, pack, args.table, [_json_arg(a) for a in args.args],
+                         connection=args.connection, principal=args.principal,
+                         max_pages=args.max_pages, dynamic_url=args.dynamic_url)
+        for page in pages:
+            for row in page:
+                stream.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
+            stream.flush()
+    return 0
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return {"$binary": bytes(value).hex()}
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -1,0 +1,369 @@
+"""Auth kinds: what a connection's secret must hold, and how the host applies it.
+
+:class:`ConnectionCredentials` is the :class:`~corral._types.Credentials` the fetch path
+uses. It holds no secret itself: each ``apply`` asks the store's :class:`SecretSession`
+for the opened secret, adds the headers / query parameters the pack's auth kind calls
+for, and forgets it. OAuth2 tokens are refreshed before they expire (``apply``) or after
+a 401 (``refresh``); the session makes sure concurrent refreshes of one connection cost
+one token request.
+
+Secret shapes, per kind::
+
+    bearer                     {"token"}
+    header                     {"value"}
+    headers                    {"values": {header name: value}}
+    query                      {"value"}
+    queries                    {"values": {param: value}}
+    basic                      {"username", "password"}
+    oauth2_code                {"client_id", "access_token"[, "client_secret",
+                                "refresh_token", "expires_at"]}
+    oauth2_client_credentials  {"client_id", "client_secret"}  (the token is fetched)
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, Sequence
+
+from .._errors import ArgumentError, CredentialError, ManifestError
+from .._pack.manifest import AuthSpec
+from .._types import Clock
+
+OAUTH_KINDS = frozenset({"oauth2_code", "oauth2_client_credentials"})
+DEFAULT_REFRESH_SKEW_S = 30.0
+
+_HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
+_FORBIDDEN_IN_VALUES = ("\r", "\n", "\0")
+
+
+# -- what a secret must hold ---------------------------------------------------------------
+
+_SHAPES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # kind: (required string fields, optional fields)
+    "bearer": (("token",), ()),
+    "header": (("value",), ()),
+    "headers": ((), ("values",)),
+    "query": (("value",), ()),
+    "queries": ((), ("values",)),
+    "basic": (("username",), ("password",)),
+    "oauth2_code": (("client_id", "access_token"),
+                    ("client_secret", "refresh_token", "expires_at")),
+    "oauth2_client_credentials": (("client_id", "client_secret"), ()),
+}
+
+
+def validate_secret(spec: AuthSpec, secret: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a secret against the pack's auth kind; errors name fields, never values."""
+    if spec.kind not in _SHAPES:
+        raise ArgumentError(f"auth kind {spec.kind!r} takes no connection secret")
+    if not isinstance(secret, Mapping):
+        raise ArgumentError("a connection secret must be an object")
+    _declared_pairs(spec)  # a malformed declaration fails here, before anything is stored
+    required, optional = _SHAPES[spec.kind]
+    unknown = sorted(set(secret) - set(required) - set(optional))
+    if unknown:
+        raise ArgumentError(f"secret field {unknown[0]!r} is not used by auth kind {spec.kind}",
+                            field=unknown[0])
+    values: dict[str, Any] = {}
+    for name in required:
+        values[name] = _secret_text(secret, name, spec.kind, allow_empty=False)
+    if spec.kind == "basic":
+        values["password"] = _secret_text(secret, "password", spec.kind, allow_empty=True,
+                                          default="")
+    elif spec.kind in ("headers", "queries"):
+        values["values"] = _named_values(spec, secret.get("values"))
+    elif spec.kind == "oauth2_code":
+        for name in ("client_secret", "refresh_token"):
+            if secret.get(name) is not None:
+                values[name] = _secret_text(secret, name, spec.kind, allow_empty=False)
+        values["expires_at"] = _expiry(secret.get("expires_at"))
+    return values
+
+
+def _secret_text(secret: Mapping[str, Any], name: str, kind: str, *, allow_empty: bool,
+                 default: str | None = None) -> str:
+    value = secret.get(name, default)
+    if value is None:
+        raise ArgumentError(f"secret field {name!r} is required for auth kind {kind}",
+                            field=name)
+    if not isinstance(value, str) or (not value and not allow_empty):
+        raise ArgumentError(f"secret field {name!r} must be a non-empty string", field=name)
+    if any(ch in value for ch in _FORBIDDEN_IN_VALUES):
+        raise ArgumentError(f"secret field {name!r} must not contain line breaks or NUL",
+                            field=name)
+    return value
+
+
+def _named_values(spec: AuthSpec, raw: Any) -> dict[str, str]:
+    """Values per declared header (names case-insensitive) or query parameter (exact)."""
+    names = [name for name, _ in _declared_pairs(spec)]
+    if not isinstance(raw, Mapping):
+        raise ArgumentError(f"secret field 'values' must map each of {', '.join(names)} to "
+                            "its value", field="values")
+
+    def fold(name: str) -> str:
+        return name.lower() if spec.kind == "headers" else name
+
+    given = {fold(str(key)): value for key, value in raw.items()}
+    extra = sorted(set(given) - {fold(n) for n in names})
+    if extra:
+        raise ArgumentError(f"secret value {extra[0]!r} is not declared by the pack's auth",
+                            field="values")
+    return {name: _secret_text({name: given.get(fold(name))}, name, spec.kind,
+                               allow_empty=False)
+            for name in names}
+
+
+def _expiry(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ArgumentError("secret field 'expires_at' must be a Unix time in seconds",
+                            field="expires_at")
+    return float(value)
+
+
+# -- what the host adds to a request -------------------------------------------------------
+
+def _declared_pairs(spec: AuthSpec) -> list[tuple[str, str | None]]:
+    """(name, prefix) per injected header or query parameter declared by the manifest."""
+    opts = spec.options
+    if spec.kind == "bearer" or spec.kind in OAUTH_KINDS:
+        return [("Authorization", _prefix(opts, "Bearer"))]
+    if spec.kind == "basic":
+        return [("Authorization", "Basic")]
+    if spec.kind == "header":
+        return [(_header_name(opts.get("name"), "auth.name"), _prefix(opts, None))]
+    if spec.kind == "headers":
+        return [_header_entry(item, f"auth.headers[{i}]")
+                for i, item in enumerate(_as_list(opts.get("headers"), "auth.headers"))]
+    if spec.kind == "query":
+        return [(_param_name(opts.get("param"), "auth.param"), None)]
+    if spec.kind == "queries":
+        return [(_param_name(item, f"auth.params[{i}]"), None)
+                for i, item in enumerate(_as_list(opts.get("params"), "auth.params"))]
+    return []
+
+
+def _prefix(opts: Mapping[str, Any], default: str | None) -> str | None:
+    value = opts.get("prefix", default)
+    if value is not None and not isinstance(value, str):
+        raise ManifestError("must be a string", field="auth.prefix", rule="type")
+    return value or None
+
+
+def _as_list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list) or not value:
+        raise ManifestError("must be a non-empty array", field=where, rule="type")
+    return value
+
+
+def _header_entry(item: Any, where: str) -> tuple[str, str | None]:
+    if isinstance(item, str):
+        return _header_name(item, where), None
+    if not isinstance(item, Mapping):
+        raise ManifestError("must be a header name or a table {name, prefix}", field=where,
+                            rule="type")
+    prefix = item.get("prefix")
+    if prefix is not None and not isinstance(prefix, str):
+        raise ManifestError("must be a string", field=f"{where}.prefix", rule="type")
+    return _header_name(item.get("name"), f"{where}.name"), prefix or None
+
+
+def _header_name(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not _HEADER_NAME_RE.match(value):
+        raise ManifestError("must be an HTTP header name", field=where, rule="header_name")
+    return value
+
+
+def _param_name(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > 128:
+        raise ManifestError("must be a query parameter name", field=where, rule="param_name")
+    return value
+
+
+def _with_prefix(prefix: str | None, value: str) -> str:
+    return f"{prefix} {value}" if prefix else value
+
+
+def render(spec: AuthSpec, values: Mapping[str, Any]) -> tuple[dict[str, str],
+                                                                list[tuple[str, str]]]:
+    """The headers and query parameters that carry ``values`` for this auth kind."""
+    pairs = _declared_pairs(spec)
+    if spec.kind in ("bearer", "header", "query"):
+        secret = values["token"] if spec.kind == "bearer" else values["value"]
+        rendered = [(name, _with_prefix(prefix, secret)) for name, prefix in pairs]
+    elif spec.kind in ("headers", "queries"):
+        rendered = [(name, _with_prefix(prefix, values["values"][name]))
+                    for name, prefix in pairs]
+    elif spec.kind == "basic":
+        raw = f"{values['username']}:{values.get('password', '')}".encode()
+        rendered = [("Authorization", "Basic " + base64.b64encode(raw).decode("ascii"))]
+    elif spec.kind in OAUTH_KINDS:
+        rendered = [(name, _with_prefix(prefix, values["access_token"]))
+                    for name, prefix in pairs]
+    else:
+        rendered = []
+    for _, text in rendered:
+        if any(ch in text for ch in _FORBIDDEN_IN_VALUES):
+            raise CredentialError("the connection's secret holds a line break or NUL and "
+                                  "cannot be sent")
+    if spec.kind in ("query", "queries"):
+        return {}, rendered
+    return dict(rendered), []
+
+
+def injected_names(spec: AuthSpec) -> tuple[frozenset[str], frozenset[str]]:
+    """(lower-cased header names, query parameter names) the host sets for this kind."""
+    names = [name for name, _ in _declared_pairs(spec)]
+    if spec.kind in ("query", "queries"):
+        return frozenset(), frozenset(names)
+    return frozenset(n.lower() for n in names), frozenset()
+
+
+# -- where credentials may go --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DomainRule:
+    """A domain that receives credentials: itself and its subdomains, on one port or any."""
+
+    host: str
+    port: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> DomainRule:
+        host, _, port = text.strip().lower().rstrip(".").partition(":")
+        return cls(_ascii_host(host.rstrip(".")), int(port) if port else None)
+
+    def matches(self, host: str, port: int | None) -> bool:
+        if self.port is not None and port != self.port:
+            return False
+        return host == self.host or host.endswith("." + self.host)
+
+
+def _ascii_host(host: str) -> str:
+    if host.isascii():
+        return host
+    import idna
+
+    return str(idna.encode(host, uts46=True).decode("ascii"))
+
+
+def credential_domains(spec: AuthSpec, network_domains: Sequence[str]) -> tuple[DomainRule, ...]:
+    return tuple(DomainRule.parse(d) for d in (spec.domains or tuple(network_domains)))
+
+
+# -- the Credentials implementation --------------------------------------------------------
+
+@dataclass(frozen=True)
+class LoadedSecret:
+    """One opened secret with the record generation it was read at."""
+
+    generation: int
+    values: Mapping[str, Any] = field(repr=False)
+    expires_at: float | None = None
+
+
+class SecretSession(Protocol):
+    """The store's side of one connection."""
+
+    def load(self) -> LoadedSecret:
+        """Open the current secret (raises ConnectionExpired for an expired connection)."""
+
+    def renew(self, seen_generation: int) -> None:
+        """Get a new token unless the record moved past ``seen_generation`` already."""
+
+
+#: Shorter strings (a prefix such as "Bearer", a username) are not treated as secrets.
+MIN_REDACTED_CHARS = 8
+
+
+def _strings(values: Any) -> list[str]:
+    if isinstance(values, str):
+        return [values]
+    if isinstance(values, Mapping):
+        return [s for v in values.values() for s in _strings(v)]
+    if isinstance(values, (list, tuple)):
+        return [s for v in values for s in _strings(v)]
+    return []
+
+
+class ConnectionCredentials:
+    """Applies one connection's secret to outgoing requests for the pack's domains."""
+
+    def __init__(self, *, connection_id: str, spec: AuthSpec, domains: Sequence[DomainRule],
+                 session: SecretSession, clock: Clock,
+                 refresh_skew_s: float = DEFAULT_REFRESH_SKEW_S) -> None:
+        self._id = connection_id
+        self._spec = spec
+        self._domains = tuple(domains)
+        self._session = session
+        self._clock = clock
+        self._skew = refresh_skew_s
+        self._header_names, self._param_names = injected_names(spec)
+        self._applied_generation: int | None = None
+
+    @property
+    def identity(self) -> str:
+        return self._id
+
+    @property
+    def kind(self) -> str:
+        return self._spec.kind
+
+    @property
+    def header_names(self) -> frozenset[str]:
+        return self._header_names
+
+    @property
+    def param_names(self) -> frozenset[str]:
+        return self._param_names
+
+    def applies_to(self, host: str, port: int | None = None) -> bool:
+        try:
+            normal = _ascii_host(host.strip().lower().rstrip("."))
+        except (UnicodeError, ValueError):
+            return False
+        return any(rule.matches(normal, port) for rule in self._domains)
+
+    def apply(self, headers: dict[str, str], params: list[tuple[str, str]]) -> None:
+        loaded = self._session.load()
+        if self._needs_new_token(loaded):
+            self._session.renew(loaded.generation)
+            loaded = self._session.load()
+        add_headers, add_params = render(self._spec, loaded.values)
+        self._applied_generation = loaded.generation
+        for name in [n for n in headers if n.lower() in self._header_names]:
+            del headers[name]
+        headers.update(add_headers)
+        params[:] = [(k, v) for k, v in params if k not in self._param_names] + add_params
+
+    def refresh(self) -> bool:
+        if self._spec.kind not in OAUTH_KINDS:
+            return False
+        seen = self._applied_generation
+        if seen is None:
+            seen = self._session.load().generation
+        self._session.renew(seen)
+        return True
+
+    def secret_values(self) -> frozenset[str]:
+        loaded = self._session.load()
+        headers, params = render(self._spec, loaded.values)
+        found: set[str] = set()
+        for value in [*headers.values(), *(v for _, v in params), *_strings(loaded.values)]:
+            found.add(value)
+            found.update(part for part in value.split(" ") if part)
+        return frozenset(v for v in found if len(v) >= MIN_REDACTED_CHARS)
+
+    def _needs_new_token(self, loaded: LoadedSecret) -> bool:
+        if self._spec.kind not in OAUTH_KINDS:
+            return False
+        if not loaded.values.get("access_token"):
+            return True
+        return loaded.expires_at is not None and self._clock() >= loaded.expires_at - self._skew
+
+    def __repr__(self) -> str:
+        return f"ConnectionCredentials(id={self._id!r}, kind={self._spec.kind!r})"

@@ -1,0 +1,272 @@
+"""The GET cache of host-mediated fetches, in LMDB, with single-flight for identical GETs.
+
+Entries are keyed by :meth:`FetchCache.key`: a sha256 of the pack, the connection
+identity (a non-secret id), the method, the normalised URL as the guest wrote it and the
+guest's own request headers. Credential values never enter a key: the host injects them
+after the key is made, and the guest may not set the headers or parameters that carry them.
+
+The cache must never fail a fetch: a corrupt entry is dropped and read as a miss, a full
+map skips the write (after purging expired entries once), a closed cache is bypassed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import lmdb
+import msgpack
+
+from .._errors import CacheError, FetchTimeout
+
+log = logging.getLogger("corral.fetch.cache")
+
+_FORMAT = 1
+_PURGE_MARK = b"corral:purged"  # not a sha256 digest, so never an entry's key
+
+
+@dataclass(frozen=True)
+class CachedResponse:
+    """A response as the fetch path hands it on: status, header pairs and the decoded body."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    @property
+    def cacheable(self) -> bool:
+        return 200 <= self.status < 300
+
+
+@dataclass
+class _Flight:
+    done: threading.Event = field(default_factory=threading.Event)
+    result: CachedResponse | None = None
+    followers: int = 0
+
+
+class FetchCache:
+    """LMDB-backed GET cache shared by all fetches of a host; thread-safe."""
+
+    def __init__(self, path: str | os.PathLike[str], *, map_size: int = 256 << 20,
+                 max_entry_bytes: int = 1 << 20, clock: Callable[[], float] = time.time) -> None:
+        self._max_entry_bytes = max_entry_bytes
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._flights: dict[bytes, _Flight] = {}
+        try:
+            os.makedirs(path, exist_ok=True)
+            self._env: lmdb.Environment | None = lmdb.open(
+                os.fspath(path), map_size=map_size, subdir=True, sync=False, metasync=False,
+                max_readers=256)
+        except (lmdb.Error, OSError) as exc:
+            raise CacheError(f"cannot open the fetch cache at {os.fspath(path)!r}: {exc}") from exc
+
+    @staticmethod
+    def key(*, pack: str, identity: str, method: str, url: str,
+            headers: Iterable[tuple[str, str]]) -> bytes:
+        """The cache key of one request; ``headers`` are the guest's own (never credentials)."""
+        relevant = sorted((name.lower(), value) for name, value in headers)
+        material = json.dumps([_FORMAT, pack, identity, method.upper(), url, relevant],
+                              ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(material.encode("utf-8")).digest()
+
+    @property
+    def closed(self) -> bool:
+        return self._env is None
+
+    def get(self, key: bytes) -> CachedResponse | None:
+        """The live entry under ``key``, or None (missing, expired or unreadable)."""
+        env = self._open_env()
+        try:
+            with env.begin() as txn:
+                raw = txn.get(key)
+        except lmdb.Error as exc:
+            log.warning("fetch cache read failed: %s", exc)
+            return None
+        if raw is None:
+            return None
+        entry = _decode(raw)
+        if entry is None:
+            self._delete(key)
+            return None
+        expires, response = entry
+        if expires <= self._clock():
+            self._delete(key)
+            return None
+        return response
+
+    def put(self, key: bytes, response: CachedResponse, ttl_s: float) -> bool:
+        """Store a 2xx response for ``ttl_s`` seconds; True if it was stored."""
+        if not response.cacheable or ttl_s <= 0 or len(response.body) > self._max_entry_bytes:
+            return False
+        env = self._open_env()
+        value = _encode(self._clock() + ttl_s, response)
+        for attempt in range(2):
+            try:
+                with env.begin(write=True) as txn:
+                    txn.put(key, value)
+                return True
+            except lmdb.MapFullError:
+                if attempt == 0 and self.purge_expired() > 0 and self._advance_txn(env):
+                    continue
+                log.warning("fetch cache is full; response not cached")
+                return False
+            except lmdb.Error as exc:
+                log.warning("fetch cache write failed: %s", exc)
+                return False
+        return False
+
+    def purge_expired(self) -> int:
+        """Delete expired and unreadable entries; the number deleted."""
+        env = self._open_env()
+        now = self._clock()
+        deleted = 0
+        try:
+            with env.begin(write=True) as txn:
+                cursor = txn.cursor()
+                stale = [key for key, raw in cursor if _is_stale(raw, now)]
+                for key in stale:
+                    deleted += int(txn.delete(key))
+        except lmdb.Error as exc:
+            log.warning("fetch cache purge failed: %s", exc)
+        return deleted
+
+    def fetch_once(self, key: bytes, ttl_s: float, produce: Callable[[], CachedResponse], *,
+                   deadline: float | None = None) -> CachedResponse:
+        """A cached response, or ``produce()`` run once for all concurrent callers of ``key``.
+
+        A follower waits at most until ``deadline`` (a ``time.monotonic()`` instant). If the
+        leader fails, its error is its own: a follower then runs the request itself.
+        """
+        if self.closed:
+            return produce()
+        hit = self._cached(key)
+        if hit is not None:
+            return hit
+        while True:
+            flight, leader = self._join_flight(key)
+            if leader:
+                return self._lead(key, flight, ttl_s, produce)
+            try:
+                arrived = flight.done.wait(_seconds_until(deadline))
+            finally:
+                with self._lock:
+                    flight.followers -= 1
+            if not arrived:
+                raise FetchTimeout("timed out waiting for an identical fetch in flight",
+                                   rule="total_timeout")
+            if flight.result is not None:
+                return flight.result
+
+    def close(self) -> None:
+        """Close the environment; idempotent. A closed cache is bypassed by ``fetch_once``."""
+        env, self._env = self._env, None
+        if env is not None:
+            env.close()
+
+    def __enter__(self) -> FetchCache:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _open_env(self) -> lmdb.Environment:
+        if self._env is None:
+            raise CacheError("the fetch cache is closed")
+        return self._env
+
+    def followers_waiting(self) -> int:
+        """How many callers are waiting on an identical request in flight (for tests, metrics)."""
+        with self._lock:
+            return sum(flight.followers for flight in self._flights.values())
+
+    def _join_flight(self, key: bytes) -> tuple[_Flight, bool]:
+        with self._lock:
+            flight = self._flights.get(key)
+            if flight is not None:
+                flight.followers += 1
+                return flight, False
+            flight = self._flights[key] = _Flight()
+            return flight, True
+
+    def _lead(self, key: bytes, flight: _Flight, ttl_s: float,
+              produce: Callable[[], CachedResponse]) -> CachedResponse:
+        try:
+            # A flight that ended between our miss and our joining may have filled the cache.
+            cached = self._cached(key)
+            result = cached if cached is not None else produce()
+            flight.result = result
+            if cached is None:
+                try:
+                    self.put(key, result, ttl_s)
+                except CacheError:
+                    pass  # a cache that cannot store never fails the fetch itself
+            return result
+        finally:
+            with self._lock:
+                del self._flights[key]
+            flight.done.set()
+
+    @staticmethod
+    def _advance_txn(env: lmdb.Environment) -> bool:
+        # LMDB reuses pages freed by a transaction only after one more has committed.
+        try:
+            with env.begin(write=True) as txn:
+                txn.put(_PURGE_MARK, msgpack.packb(time.time()))
+        except lmdb.Error:
+            return False
+        return True
+
+    def _cached(self, key: bytes) -> CachedResponse | None:
+        try:
+            return self.get(key)
+        except CacheError:
+            return None
+
+    def _delete(self, key: bytes) -> None:
+        try:
+            with self._open_env().begin(write=True) as txn:
+                txn.delete(key)
+        except (lmdb.Error, CacheError) as exc:
+            log.warning("fetch cache delete failed: %s", exc)
+
+
+def _encode(expires: float, response: CachedResponse) -> bytes:
+    packed: bytes = msgpack.packb({
+        "v": _FORMAT, "expires": expires, "status": response.status,
+        "headers": [list(pair) for pair in response.headers], "body": response.body,
+    }, use_bin_type=True)
+    return packed
+
+
+def _decode(raw: bytes) -> tuple[float, CachedResponse] | None:
+    """An entry, or None for anything this version did not write."""
+    try:
+        data: Any = msgpack.unpackb(raw, raw=False)
+        if not isinstance(data, dict) or data.get("v") != _FORMAT:
+            return None
+        expires, status, headers, body = (data["expires"], data["status"], data["headers"],
+                                          data["body"])
+        if not (isinstance(expires, (int, float)) and isinstance(status, int)
+                and isinstance(body, bytes) and isinstance(headers, list)):
+            return None
+        pairs = tuple((str(name), str(value)) for name, value in headers)
+    except (ValueError, TypeError, KeyError, msgpack.UnpackException):
+        return None
+    return float(expires), CachedResponse(status=status, headers=pairs, body=body)
+
+
+def _is_stale(raw: bytes, now: float) -> bool:
+    entry = _decode(raw)
+    return entry is None or entry[0] <= now
+
+
+def _seconds_until(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())

@@ -1,0 +1,383 @@
+"""The fetch policy: what a pack may ask the host to fetch, decided before any byte is sent.
+
+Pure functions, no I/O. ``check_url`` parses and normalises a guest URL strictly and
+admits it only for the pack's declared domains; ``check_address`` admits a resolved
+address only if it is public (or the host's own config maps that exact name to it);
+``check_headers`` and ``check_params`` keep the guest away from what the host controls.
+
+Every refusal is a :class:`FetchDenied` (or :class:`FetchTooLarge` for size caps) whose
+``rule`` names the rule; docs/fetch-policy.md lists them all.
+
+The URL is parsed here and nowhere else: the client is handed a URL rebuilt from the
+checked parts, so no second parser can read a different host out of the same string.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Protocol, Sequence, Union
+from urllib.parse import parse_qsl
+
+import idna
+
+from .._errors import FetchDenied, FetchTooLarge, ManifestError
+
+IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+
+DEFAULT_PORTS = {"https": 443, "http": 80}
+MAX_URL_CHARS = 8192
+MAX_HOST_CHARS = 253
+
+#: Hop-by-hop and framing headers: the host and the HTTP client own them.
+FORBIDDEN_HEADERS = frozenset({
+    "host", "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+    "content-length", "expect", "proxy-authorization", "proxy-authenticate",
+    "proxy-connection",
+})
+
+#: Cloud metadata endpoints. All are non-public anyway; listing them names the rule.
+METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
+    "169.254.169.254",   # AWS, GCP, Azure, DigitalOcean, OpenStack
+    "169.254.169.253",   # AWS DNS
+    "169.254.169.123",   # AWS time
+    "169.254.170.2",     # AWS ECS task metadata
+    "100.100.100.200",   # Alibaba Cloud
+    "192.0.0.192",       # Oracle Cloud
+    "fd00:ec2::254",     # AWS IPv6
+))
+
+_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_LABEL_RE = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
+# WHATWG URL parsers read a host whose last label is a number as IPv4 (127.1, 0x7f.1, 2130706433).
+_NUMERIC_LABEL_RE = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)$")
+#: Every character an IP address notation (decimal, octal, hex, IPv6) may use.
+_IP_CHARS_RE = re.compile(r"[0-9a-fx:.]+")
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f]")
+_TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class PolicySettings(Protocol):
+    """The part of the host's fetch config the policy reads (``FetchConfig`` has it)."""
+
+    @property
+    def allow_http(self) -> bool: ...
+
+    @property
+    def host_map(self) -> Mapping[str, str]: ...
+
+
+@dataclass(frozen=True)
+class CheckedURL:
+    """A URL that passed the policy: normalised scheme, host and port, and the request target."""
+
+    scheme: str
+    host: str
+    port: int
+    target: str
+    """Path and query as the guest wrote them (fragment dropped); always starts with ``/``."""
+
+    @property
+    def origin(self) -> str:
+        if self.port == DEFAULT_PORTS[self.scheme]:
+            return f"{self.scheme}://{self.host}"
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return self.origin + self.target
+
+    @property
+    def url_without_query(self) -> str:
+        """For messages about hops whose query the guest did not write (it may echo secrets)."""
+        return self.origin + self.target.split("?", 1)[0]
+
+    @property
+    def query(self) -> str:
+        return self.target.split("?", 1)[1] if "?" in self.target else ""
+
+
+def check_url(url: object, domains: Sequence[str], config: PolicySettings, *,
+              redact_query: bool = False) -> CheckedURL:
+    """Parse ``url`` strictly and admit it only for one of the declared ``domains``.
+
+    ``redact_query`` keeps the query out of refusal messages: set it for URLs the guest
+    did not write (redirect locations), whose query may echo an injected credential.
+    """
+    text = _check_text(url)
+    shown = text.split("#", 1)[0].split("?", 1)[0] if redact_query else text
+    scheme, rest = _split_scheme(text, config, shown)
+    authority, target = _split_authority(rest, text, shown)
+    host, port = _split_host_port(authority, scheme, shown)
+    _check_declared(host, port, scheme, domains, shown)
+    return CheckedURL(scheme=scheme, host=host, port=port, target=target)
+
+
+def normalize_host(raw: str, *, url: str | None = None) -> str:
+    """Lower-case ASCII (IDNA) form of a host name without its trailing dot.
+
+    Refuses anything that is not a DNS name, and names a WHATWG parser would read as
+    an IPv4 address.
+    """
+    host = raw
+    if not host.isascii():
+        try:
+            host = idna.encode(host, uts46=True, transitional=False).decode("ascii")
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise _deny("host", f"{raw!r} is not a valid international domain name", url) from exc
+    host = host.lower()
+    if host.endswith("."):
+        host = host[:-1]
+    _check_host_labels(host, raw, url)
+    return host
+
+
+def check_address(host: str, ip: str, config: PolicySettings) -> IPAddress:
+    """Admit ``ip`` as the address of ``host`` only if it is public or mapped by the host config."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError as exc:
+        raise _deny("private_address", f"{host} resolved to {ip!r}, which is not an IP address",
+                    None) from exc
+    mapped = config.host_map.get(host)
+    if mapped is not None and _same_address(mapped, address):
+        return address
+    # A translated form (IPv4-mapped, NAT64, 6to4, ...) reaches its embedded IPv4 address.
+    embedded = _embedded_ipv4(address)
+    if address in METADATA_ADDRESSES or embedded in METADATA_ADDRESSES:
+        raise _deny("metadata_address",
+                    f"{host} resolved to {address}, a cloud metadata address", None)
+    if not _is_public(embedded if embedded is not None else address):
+        raise _deny("private_address",
+                    f"{host} resolved to {address}, which is not a public address", None)
+    return address
+
+
+def check_headers(headers: object, *, forbidden: Iterable[str] = (), max_count: int,
+                  max_bytes: int) -> list[tuple[str, str]]:
+    """The guest's request headers as a list, or a refusal naming the header and the rule."""
+    if headers is None:
+        return []
+    if not isinstance(headers, Mapping):
+        raise _deny("header", f"headers must be a map of name to string, not "
+                    f"{type(headers).__name__}", None)
+    if len(headers) > max_count:
+        raise FetchTooLarge(f"{len(headers)} request headers; at most {max_count} are allowed",
+                            rule="request_headers")
+    refused = FORBIDDEN_HEADERS | {name.lower() for name in forbidden}
+    checked: list[tuple[str, str]] = []
+    total = 0
+    for name, value in headers.items():
+        checked.append(_check_header(name, value, refused))
+        total += len(name) + len(value.encode("utf-8")) + 4
+    if total > max_bytes:
+        raise FetchTooLarge(f"request headers take {total} bytes; at most {max_bytes} are allowed",
+                            rule="request_headers")
+    return checked
+
+
+def check_params(checked: CheckedURL, forbidden: Iterable[str]) -> None:
+    """Refuse query parameters the host injects from the connection."""
+    refused = {name.lower() for name in forbidden}
+    if not refused or not checked.query:
+        return
+    for name, _ in parse_qsl(checked.query, keep_blank_values=True):
+        if name.lower() in refused:
+            raise _deny("param", f"query parameter {name!r} is set by the host from the "
+                        "connection; the pack may not set it", checked.url_without_query)
+
+
+def host_matches(host: str, domain: str) -> bool:
+    """``host`` is ``domain`` or one of its subdomains (both normalised, no port)."""
+    return host == domain or host.endswith("." + domain)
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_declared_domain(domain: str) -> tuple[str, int | None]:
+    """A declared ``name[:port]`` as (normalised name, port or None)."""
+    name, sep, port_text = domain.strip().rpartition(":") if ":" in domain else (domain, "", "")
+    try:
+        host = normalize_host(name.strip())
+        if _is_ip_literal(host):
+            raise _deny("ip_literal", "an IP address", None)
+    except FetchDenied as exc:
+        raise ManifestError(f"{domain!r} is not a domain name: {exc.message}",
+                            field="network_domains", rule="domain") from exc
+    if not sep:
+        return host, None
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ManifestError(f"{domain!r} has an invalid port", field="network_domains",
+                            rule="domain")
+    return host, int(port_text)
+
+
+# -- the steps of check_url -------------------------------------------------------------
+
+
+def _check_text(url: object) -> str:
+    if not isinstance(url, str):
+        raise _deny("malformed", f"the URL must be a string, not {type(url).__name__}", None)
+    text = url.strip(" ")
+    if len(text) > MAX_URL_CHARS:
+        raise _deny("malformed", f"the URL has {len(text)} characters; at most {MAX_URL_CHARS}",
+                    None)
+    control = _CONTROL_RE.search(text)
+    if control is not None:
+        raise _deny("control_char", f"control character {control.group()!r} at position "
+                    f"{control.start()} of the URL", None)
+    return text
+
+
+def _split_scheme(text: str, config: PolicySettings, shown: str) -> tuple[str, str]:
+    match = _SCHEME_RE.match(text)
+    if match is None:
+        raise _deny("malformed", f"{shown!r} is not an absolute URL (no scheme)", shown)
+    scheme = match.group(1).lower()
+    allowed = ("https", "http") if config.allow_http else ("https",)
+    if scheme not in allowed:
+        raise _deny("scheme", f"scheme {scheme!r} is not allowed; use {' or '.join(allowed)}",
+                    shown)
+    rest = text[match.end():]
+    if not rest.startswith("//"):
+        raise _deny("malformed", f"{shown!r}: expected '//' after '{scheme}:'", shown)
+    return scheme, rest[2:]
+
+
+def _split_authority(rest: str, text: str, shown: str) -> tuple[str, str]:
+    end = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0),
+              default=len(rest))
+    authority, remainder = rest[:end], rest[end:]
+    _check_authority_chars(authority, "@" in text, shown)
+    target = remainder.split("#", 1)[0]
+    if not target.startswith("/"):
+        target = "/" + target
+    return authority, target
+
+
+def _check_authority_chars(authority: str, at_in_url: bool, text: str) -> None:
+    lowered = authority.lower()
+    if "@" in authority or "%40" in lowered or ("\\" in authority and at_in_url):
+        raise _deny("userinfo", "credentials in the URL (user@host) are not allowed", text)
+    if "\\" in authority:
+        raise _deny("malformed", "a backslash in the host part of the URL", text)
+    if "[" in authority or "]" in authority or authority.count(":") > 1:
+        raise _deny("ip_literal", "IPv6 address literals are not allowed; use a domain name",
+                    text)
+    if "%" in authority:
+        raise _deny("host", "percent-encoding in the host part of the URL", text)
+    if not authority:
+        raise _deny("malformed", "the URL has no host", text)
+
+
+def _split_host_port(authority: str, scheme: str, text: str) -> tuple[str, int]:
+    raw_host, sep, port_text = authority.partition(":")
+    port = DEFAULT_PORTS[scheme]
+    if sep:
+        if not port_text.isascii() or not port_text.isdigit() or len(port_text) > 5 \
+                or not 0 < int(port_text) < 65536:
+            raise _deny("port", f"{port_text!r} is not a valid port", text)
+        port = int(port_text)
+    host = normalize_host(raw_host, url=text)
+    if _is_ip_literal(host):
+        raise _deny("ip_literal", f"{raw_host!r} is an IP address; use a declared domain name",
+                    text)
+    return host, port
+
+
+def _check_host_labels(host: str, raw: str, url: str | None) -> None:
+    if not host or len(host) > MAX_HOST_CHARS:
+        raise _deny("host", f"{raw!r} is not a valid host name", url)
+    for label in host.split("."):
+        if not _LABEL_RE.match(label):
+            raise _deny("host", f"{raw!r} is not a valid host name (label {label!r})", url)
+        if label.startswith("xn--"):
+            try:
+                idna.decode(label)
+            except (idna.IDNAError, UnicodeError) as exc:
+                raise _deny("host", f"{raw!r} has an invalid punycode label {label!r}",
+                            url) from exc
+
+
+def _is_ip_literal(host: str) -> bool:
+    if _NUMERIC_LABEL_RE.match(host.rsplit(".", 1)[-1]):
+        return True
+    if not _IP_CHARS_RE.fullmatch(host):
+        return False  # a letter past f, a hyphen...: no address notation reads it
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_declared(host: str, port: int, scheme: str, domains: Sequence[str], text: str) -> None:
+    name_matched = False
+    for declared in domains:
+        name, declared_port = parse_declared_domain(declared)
+        if not host_matches(host, name):
+            continue
+        name_matched = True
+        if port == (declared_port if declared_port is not None else DEFAULT_PORTS[scheme]):
+            return
+    if name_matched:
+        raise _deny("port", f"port {port} of {host} is not declared in the pack's "
+                    "network_domains", text)
+    raise _deny("undeclared_domain", f"{host} is not in the pack's network_domains", text)
+
+
+# -- addresses ---------------------------------------------------------------------------
+
+
+def _is_public(address: IPAddress) -> bool:
+    return address.is_global and not (
+        address.is_private or address.is_loopback or address.is_link_local
+        or address.is_multicast or address.is_reserved or address.is_unspecified)
+
+
+def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (mapped, compatible, 6to4, NAT64), if any."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _IPV4_COMPATIBLE or address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def _same_address(mapped: str, address: IPAddress) -> bool:
+    try:
+        return ipaddress.ip_address(mapped) == address
+    except ValueError:
+        return False
+
+
+# -- headers -----------------------------------------------------------------------------
+
+
+def _check_header(name: object, value: object, refused: frozenset[str] | set[str]
+                  ) -> tuple[str, str]:
+    if not isinstance(name, str) or not _TOKEN_RE.match(name):
+        raise _deny("header", f"{name!r} is not a valid header name", None)
+    lowered = name.lower()
+    if lowered in refused or lowered.startswith("proxy-"):
+        raise _deny("header", f"header {name!r} is set by the host; the pack may not set it",
+                    None)
+    if not isinstance(value, str):
+        raise _deny("header", f"header {name!r}: the value must be a string, not "
+                    f"{type(value).__name__}", None)
+    for char in value:
+        if (ord(char) < 0x20 and char != "\t") or ord(char) == 0x7F:
+            raise _deny("header", f"header {name!r}: control character {char!r} in the value",
+                        None)
+    return name, value
+
+
+def _deny(rule: str, message: str, url: str | None) -> FetchDenied:
+    return FetchDenied(f"fetch refused ({rule}): {message}", rule=rule, url=url)

@@ -1,0 +1,157 @@
+"""The HTTP service's request and response bodies (pydantic models, so the OpenAPI
+schema documents every endpoint exactly).
+
+This module does not use ``from __future__ import annotations``: pydantic and FastAPI
+read these annotations at import time.
+"""
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .._server.apikeys import ADMIN, CALLER
+
+
+class ProblemDocument(BaseModel):
+    """RFC 9457 problem details, with Corral's error kind and the pack call it concerns."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    title: str
+    status: int
+    detail: str
+    kind: str
+    pack: str | None = None
+    formula: str | None = None
+    instance: str | None = None
+
+
+class CallBody(BaseModel):
+    args: list[Any] = Field(default_factory=list, description="Positional arguments.")
+    connection: str | None = Field(None, description="Id of one of the caller's connections.")
+
+
+class CallResult(BaseModel):
+    result: Any = Field(description="The value the formula or action returned.")
+
+
+class EvaluateBody(BaseModel):
+    formula: str = Field(description='A formula such as =hello.Greet("Ada") & "!"')
+    connections: dict[str, str] = Field(default_factory=dict,
+                                        description="Pack name -> the caller's connection id.")
+
+
+class SyncBody(BaseModel):
+    args: list[Any] = Field(default_factory=list)
+    connection: str | None = None
+    max_pages: int | None = Field(None, ge=1)
+
+
+class UpdateBody(BaseModel):
+    updates: list[dict[str, Any]] = Field(
+        description="Edited rows: {previous: row, new: row, updated_fields?: [name]}.")
+    args: list[Any] = Field(default_factory=list, description="The table's arguments.")
+    connection: str | None = None
+    dynamic_url: str | None = Field(None, description="The table's URL, for a dynamic table.")
+
+
+class UpdateResults(BaseModel):
+    results: list[dict[str, Any]] = Field(
+        description="One per update, in order: {ok: row} or {err: message}.")
+
+
+class AutocompleteBody(BaseModel):
+    param: str = Field(description="The parameter being completed.")
+    search: str = Field("", description="What the user has typed so far.")
+    args: list[Any] = Field(default_factory=list, description="The other arguments so far.")
+    connection: str | None = None
+
+
+class Options(BaseModel):
+    options: list[dict[str, Any]] = Field(description="[{display, value}]")
+
+
+class DynamicUrls(BaseModel):
+    urls: list[dict[str, str]] = Field(description="[{display, url}]")
+
+
+class DynamicSchemaBody(BaseModel):
+    url: str
+    connection: str | None = None
+
+
+class SchemaOut(BaseModel):
+    schema_: dict[str, Any] = Field(alias="schema", serialization_alias="schema")
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class PackSummary(BaseModel):
+    name: str
+    version: str
+    description: str
+    sha256: str
+    formulas: list[str]
+    actions: list[str]
+    sync_tables: list[str]
+
+
+class PackVersionInfo(BaseModel):
+    version: str
+    sha256_prefix: str
+    active: bool
+
+
+class PackDetail(BaseModel):
+    name: str
+    version: str
+    sha256: str
+    manifest: dict[str, Any]
+    versions: list[PackVersionInfo]
+
+
+class ConnectionCreate(BaseModel):
+    pack: str
+    name: str
+    secret: dict[str, Any] = Field(description="Shaped by the pack's auth kind; never returned.")
+
+
+class ConnectionOut(BaseModel):
+    id: str
+    pack: str
+    name: str
+    kind: str
+    status: str
+    created_at: float
+    expires_at: float | None = None
+
+
+class OAuthStartBody(BaseModel):
+    client_id: str
+    client_secret: str | None = None
+    name: str | None = None
+    connection_id: str | None = Field(None, description="Reconnect this connection instead.")
+
+
+class OAuthStart(BaseModel):
+    authorize_url: str
+
+
+class KeyCreate(BaseModel):
+    name: str = Field(description="The key's owner: the principal its calls run as.")
+    role: str = Field(CALLER, pattern=f"^({ADMIN}|{CALLER})$")
+
+
+class KeyInfo(BaseModel):
+    id: str
+    owner: str
+    role: str
+    created_at: float
+
+
+class KeyCreated(KeyInfo):
+    key: str = Field(description="The API key itself. It is shown only in this response.")
+
+
+class Status(BaseModel):
+    status: str
+    packs: int | None = None

@@ -1,0 +1,177 @@
+"""RFC 9457 problem details from Corral's error tree.
+
+Every error the HTTP service answers with is a problem document::
+
+    {"type": "urn:corral:problem:fuel_exhausted", "title": "Fuel exhausted", "status": 502,
+     "detail": "hostile.Spin: ran out of fuel after 20000000 units", "kind": "fuel_exhausted",
+     "pack": "hostile", "formula": "Spin", "limit": "fuel", "instance": "/v1/packs/..."}
+
+Status codes say whose fault a failure is. The caller's: 400 (bad arguments, formula
+syntax or evaluation), 401 (no or unknown key), 403, 404, 409, 413. The uploaded pack's:
+422 (it fails validation). A pack that was accepted but misbehaves while running (runs
+out of fuel or memory, traps, breaks the ABI, returns output that breaks its schema,
+reports its own error) or an upstream API that fails: 502, because the service is a
+gateway to the pack and the caller's request was fine. Running out of time: 504.
+Capacity and rate limits: 429 with ``Retry-After``. Only a fault of the host itself is a
+500, and its document says nothing about the cause.
+
+Only allow-listed, non-secret details are copied into a document; URLs lose their query
+string and user info, since injected credentials may sit there.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .._errors import (
+    AccessDenied,
+    ArgumentError,
+    AuthFlowError,
+    BuildError,
+    CacheError,
+    ConfigError,
+    Conflict,
+    ConnectionExpired,
+    CorralError,
+    CredentialError,
+    DeadlineExceeded,
+    FetchError,
+    FetchTimeout,
+    FormulaDeadlineExceeded,
+    FormulaError,
+    InputTooLarge,
+    InvocationError,
+    ManifestError,
+    NotFoundError,
+    Overloaded,
+    PackValidationError,
+    PayloadTooLarge,
+    SecretKeyError,
+    Unauthenticated,
+)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:corral:problem:"
+
+# Most specific first: the first class an error is an instance of decides its status.
+_STATUS_BY_CLASS: tuple[tuple[type[CorralError], int], ...] = (
+    (Unauthenticated, 401),
+    (AccessDenied, 403),
+    (NotFoundError, 404),
+    (PayloadTooLarge, 413),
+    (InputTooLarge, 413),
+    (ArgumentError, 400),
+    (Conflict, 409),
+    (ConnectionExpired, 409),
+    (SecretKeyError, 500),
+    (AuthFlowError, 400),
+    (CredentialError, 400),
+    (ManifestError, 422),
+    (PackValidationError, 422),
+    (BuildError, 422),
+    (Overloaded, 429),
+    (DeadlineExceeded, 504),
+    (FormulaDeadlineExceeded, 504),
+    (FetchTimeout, 504),
+    (FetchError, 502),
+    (InvocationError, 502),
+    (FormulaError, 400),
+    (CacheError, 500),
+    (ConfigError, 500),
+)
+
+_SAFE_DETAILS = ("limit", "limit_value", "rule", "line", "column", "field", "connection",
+                 "setting", "guest_kind", "retry_after_s")
+
+_TITLES = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found",
+           409: "Conflict", 413: "Payload too large", 422: "Invalid pack",
+           429: "Too many requests", 500: "Internal error", 502: "Pack or upstream failure",
+           503: "Unavailable", 504: "Timed out"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A problem document with the status and headers to send it with."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def status_for(error: CorralError) -> int:
+    """The HTTP status that says whose fault ``error`` is."""
+    for cls, status in _STATUS_BY_CLASS:
+        if isinstance(error, cls):
+            return status
+    return 500
+
+
+def problem_for(error: CorralError, *, instance: str | None = None) -> Problem:
+    """The problem document for a Corral error."""
+    status = status_for(error)
+    if status == 500:
+        # The host's own fault: the message may describe its internals, so say nothing.
+        return internal_problem(instance=instance)
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + error.kind,
+        "title": _title(error),
+        "status": status,
+        "detail": error.message,
+        "kind": error.kind,
+    }
+    for name in ("pack", "formula"):
+        if error.details.get(name) is not None:
+            body[name] = error.details[name]
+    body.update({k: error.details[k] for k in _SAFE_DETAILS if error.details.get(k) is not None})
+    if isinstance(error, FetchError) and error.url:
+        body["url"] = redact_url(error.url)
+    upstream = error.details.get("status")
+    if upstream is not None:
+        body["upstream_status"] = upstream
+    if instance:
+        body["instance"] = instance
+    return Problem(status, body, _headers_for(error, status))
+
+
+def problem(status: int, kind: str, detail: str, *, instance: str | None = None,
+            headers: dict[str, str] | None = None, **extra: Any) -> Problem:
+    """A problem document that no Corral error stands behind (unknown route, bad JSON)."""
+    body: dict[str, Any] = {"type": TYPE_PREFIX + kind, "title": _TITLES.get(status, "Error"),
+                            "status": status, "detail": detail, "kind": kind, **extra}
+    if instance:
+        body["instance"] = instance
+    return Problem(status, body, dict(headers or {}))
+
+
+def internal_problem(*, instance: str | None = None) -> Problem:
+    return problem(500, "internal", "the service failed to handle this request; the cause "
+                   "is in its log", instance=instance)
+
+
+def redact_url(url: str) -> str:
+    """``url`` without user info, query or fragment."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable url>"
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _title(error: CorralError) -> str:
+    words = error.kind.replace("_", " ").strip()
+    return words[:1].upper() + words[1:] if words else "Error"
+
+
+def _headers_for(error: CorralError, status: int) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="corral"'
+    if status == 429:
+        retry_after = getattr(error, "retry_after_s", None) or 1.0
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    return headers

@@ -1,0 +1,213 @@
+"""``corral serve`` and ``corral keys``: the HTTP service on an embedded default.
+
+On a fresh data directory ``corral serve`` makes everything it needs: the directory, the
+LMDB stores and secret key file (made by the host on first use), the pack store, and an
+admin API key that is printed once on stdout. With ``CORRAL_ADMIN_KEY`` set, that key is
+the admin key and nothing is printed. With no packs configured, the example packs in the
+repository's ``packs/`` directory are built (cached) and registered.
+
+    corral serve --data-dir .corral --port 8787
+    corral keys create alice --role caller
+    corral keys rotate          # re-seal connection secrets under a new key (server stopped)
+
+Run as ``python -m corral._server.serve serve ...`` too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Sequence, TextIO
+
+from .._errors import CorralError
+from .._settings import Settings, load_settings
+
+log = logging.getLogger("corral.serve")
+
+EXAMPLE_PACKS = Path(__file__).resolve().parents[3] / "packs"
+ADMIN_KEY_LINE = "corral: admin API key (shown once, keep it safe): "
+KEY_FILE = "api-keys.json"
+
+
+def example_pack_dirs(root: Path = EXAMPLE_PACKS) -> tuple[Path, ...]:
+    """The pack directories (with a pack.toml) under ``root``, by name."""
+    if not root.is_dir():
+        return ()
+    return tuple(sorted(p for p in root.iterdir() if (p / "pack.toml").is_file()))
+
+
+def serve(settings: Settings, *, out: TextIO | None = None) -> None:
+    """Run the HTTP service until SIGINT / SIGTERM; calls in flight finish first."""
+    import uvicorn
+
+    from .._server.app import create_app
+
+    out = out or sys.stdout
+    host, keys = _prepare(settings, out)
+    try:
+        app = create_app(host, host.settings, keys=keys)
+        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
+                                timeout_graceful_shutdown=int(settings.evaluate_deadline_s) + 5)
+        print(f"corral: serving on http://{settings.host}:{settings.port} "
+              f"(data dir {settings.data_dir})", file=out, flush=True)
+        _exit_cleanly_on_sigterm()
+        uvicorn.Server(config).run()
+    finally:
+        host.close()
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """uvicorn finishes the requests in flight on SIGTERM, then raises the signal again
+    under the handler that was there before it; make that handler a clean exit, so the
+    host is closed and the exit status is 0."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _prepare(settings: Settings, out: TextIO) -> tuple[Any, Any]:
+    from .._server.apikeys import ApiKeyStore
+    from .._host import Host
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    embedded = not settings.packs
+    # Configured packs must all load; the embedded examples are best effort, so one
+    # broken example cannot keep the service from starting.
+    host = Host(settings)
+    if embedded:
+        _register_examples(host, out)
+    keys = ApiKeyStore(settings.data_dir / KEY_FILE)
+    new_key = keys.ensure_admin(settings.admin_key)
+    if new_key is not None:
+        print(ADMIN_KEY_LINE + new_key, file=out, flush=True)
+    return host, keys
+
+
+def _register_examples(host: Any, out: TextIO) -> None:
+    for pack_dir in example_pack_dirs():
+        try:
+            pack = host.register_dir(pack_dir)
+        except CorralError as exc:
+            print(f"corral: skipped example pack {pack_dir.name}: [{exc.kind}] {exc}",
+                  file=out, flush=True)
+        else:
+            print(f"corral: registered {pack.name} {pack.version}", file=out, flush=True)
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def _settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
+    overrides = {"data_dir": Path(args.data_dir) if args.data_dir else None, **extra}
+    return load_settings(args.config, **overrides)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings_from(args, host=args.host, port=args.port)
+    serve(settings)
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from .._server.apikeys import ApiKeyStore
+
+    settings = _settings_from(args)
+    info, key = ApiKeyStore(settings.data_dir / KEY_FILE).create(args.name, args.role)
+    print(f"created {info.role} key {info.id} for {info.owner} (shown once):")
+    print(key)
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    from .._server.apikeys import ApiKeyStore
+
+    settings = _settings_from(args)
+    for info in ApiKeyStore(settings.data_dir / KEY_FILE).list_keys():
+        print(f"{info.id}  {info.role:6}  {info.owner}")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from .._server.apikeys import ApiKeyStore
+
+    settings = _settings_from(args)
+    ApiKeyStore(settings.data_dir / KEY_FILE).revoke(args.key_id)
+    print(f"revoked key {args.key_id}")
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    count, retired = rotate_secret_key(_settings_from(args))
+    print(f"re-sealed {count} connection secrets under a new key; retired {retired} old keys")
+    return 0
+
+
+def rotate_secret_key(settings: Settings) -> tuple[int, int]:
+    """Seal every connection secret under a fresh key and drop the old keys.
+
+    With a key file, a new key is added, every secret re-sealed, then the old keys
+    dropped. With ``CORRAL_SECRET_KEY`` the operator has already set the new key (and
+    the old one in ``CORRAL_SECRET_KEY_OLD``); this only re-seals. Run it while the
+    server is stopped: a running server keeps the key ring it started with.
+    """
+    from .._connections.crypto import KeyRing
+    from .._host import Host
+
+    ring = KeyRing.from_env_or_file(settings.data_dir / "secret.key", env_key=settings.secret_key)
+    if ring.path is not None:
+        ring.rotate_to_new_key()
+    with Host(replace(settings, packs=())) as host:
+        count: int = host.connections.rotate_keys()
+    retired = ring.retire_old_keys() if ring.path is not None else 0
+    return count, retired
+
+
+def register_serve_command(subparsers: Any) -> None:
+    """Add ``serve`` and ``keys`` to the ``corral`` command line."""
+    serve_cmd = subparsers.add_parser("serve", help="run the HTTP service")
+    _common(serve_cmd)
+    serve_cmd.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve_cmd.add_argument("--port", type=int, help="port to listen on (default 8787)")
+    serve_cmd.set_defaults(func=cmd_serve)
+
+    keys = subparsers.add_parser("keys", help="manage API keys and the secret key")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="make an API key and print it once")
+    create.add_argument("name", help="the key's owner (its principal)")
+    create.add_argument("--role", choices=("caller", "admin"), default="caller")
+    create.set_defaults(func=cmd_keys_create)
+    listing = keys_sub.add_parser("list", help="list API keys (never the keys themselves)")
+    listing.set_defaults(func=cmd_keys_list)
+    revoke = keys_sub.add_parser("revoke", help="revoke an API key by id")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(func=cmd_keys_revoke)
+    rotate = keys_sub.add_parser("rotate", help="re-seal connection secrets under a new key "
+                                                "(stop the server first)")
+    rotate.set_defaults(func=cmd_keys_rotate)
+    for sub in (create, listing, revoke, rotate):
+        _common(sub)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="data directory (default ./.corral)")
+    parser.add_argument("--config", help="TOML settings file (CORRAL_* variables override it)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m corral._server.serve serve ...``: the same as ``corral serve ...``."""
+    from .._cli.main import main as cli_main
+
+    return cli_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""``corral build``: compile a pack's source with its guest toolchain and embed the manifest.
+
+Zig and C go through the ``ziglang`` package (``python -m ziglang``), AssemblyScript
+through the project's npm install of ``assemblyscript``. Builds are cached: the output
+is rebuilt only when the sources, the SDK, the manifest or the toolchain change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .._errors import BuildError, ManifestError
+from .._pack.manifest import Manifest, load_manifest_file
+from .._pack.wasm import MANIFEST_SECTION, set_custom_section
+
+LANGUAGES = ("zig", "c", "assemblyscript")
+_SOURCE_SUFFIXES = {"zig": (".zig",), "c": (".c", ".h"), "assemblyscript": (".ts", ".json")}
+_DEFAULT_SOURCE = {"zig": "src/main.zig", "c": "src/main.c", "assemblyscript": "assembly/index.ts"}
+BUILD_TIMEOUT_S = 600
+#: The guest's shadow stack. Small, so a call touches few pages (each page fault costs more
+#: than zeroing a kept page); deep recursion is still caught by wasmtime's native stack.
+GUEST_STACK_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    path: Path
+    manifest: Manifest
+    cached: bool
+
+
+def repo_root() -> Path:
+    """The checkout this package runs from (guest-sdk/ and packs/ live there)."""
+    return Path(__file__).resolve().parents[3]
+
+
+def sdk_dir() -> Path:
+    env = os.environ.get("CORRAL_SDK_DIR")
+    return Path(env) if env else repo_root() / "guest-sdk"
+
+
+def build_pack(pack_dir: str | os.PathLike[str], output: str | os.PathLike[str] | None = None,
+               *, optimize: str = "ReleaseSmall", force: bool = False) -> BuildResult:
+    """Build ``pack_dir`` (holding ``pack.toml``) into one self-describing ``.wasm``."""
+    directory = Path(pack_dir).resolve()
+    manifest = load_manifest_file(directory / "pack.toml")
+    language = _language(manifest, directory)
+    source = directory / str(manifest.build.get("source", _DEFAULT_SOURCE[language]))
+    if not source.is_file():
+        raise BuildError(f"{directory / 'pack.toml'}: source file {source} does not exist",
+                         source=str(source))
+    out = Path(output).resolve() if output else directory / "build" / f"{manifest.name}.wasm"
+    digest = _input_digest(directory, source.parent, language, manifest, optimize)
+    stamp = out.with_suffix(out.suffix + ".digest")
+    if not force and out.is_file() and stamp.is_file() and stamp.read_text() == digest:
+        return BuildResult(out, manifest, cached=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    raw = out.with_suffix(".raw.wasm")
+    _COMPILERS[language](source, raw, directory, optimize)
+    wasm = set_custom_section(raw.read_bytes(), MANIFEST_SECTION, manifest.to_json())
+    raw.unlink()
+    out.write_bytes(wasm)
+    stamp.write_text(digest)
+    return BuildResult(out, manifest, cached=False)
+
+
+def _language(manifest: Manifest, directory: Path) -> str:
+    language = manifest.build.get("language")
+    if language is None:
+        for candidate, default in _DEFAULT_SOURCE.items():
+            if (directory / default).is_file():
+                return candidate
+        raise ManifestError("cannot tell the pack's language; set pack.build.language",
+                            field="pack.build.language", rule="required",
+                            source=str(directory / "pack.toml"))
+    if language not in LANGUAGES:
+        raise ManifestError(f"{language!r} is not one of {', '.join(LANGUAGES)}",
+                            field="pack.build.language", rule="enum",
+                            source=str(directory / "pack.toml"))
+    return str(language)
+
+
+def _input_digest(directory: Path, source_dir: Path, language: str, manifest: Manifest,
+                  optimize: str) -> str:
+    h = hashlib.sha256()
+    h.update(f"{language}|{optimize}|{_toolchain_version(language)}".encode())
+    h.update(manifest.to_json())
+    h.update(Path(__file__).read_bytes())  # compiler flags live here
+    roots = [directory, source_dir, sdk_dir() / language]
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            if (path.is_file() and path.suffix in _SOURCE_SUFFIXES[language]
+                    and "build" not in path.relative_to(root).parts
+                    and "node_modules" not in path.parts):
+                h.update(str(path.relative_to(root)).encode())
+                h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _toolchain_version(language: str) -> str:
+    if language in ("zig", "c"):
+        try:
+            from importlib.metadata import version
+
+            return "ziglang-" + version("ziglang")
+        except Exception:
+            return "ziglang-unknown"
+    return "asc"
+
+
+def _run(command: list[str], *, cwd: Path, what: str) -> None:
+    env = dict(os.environ)
+    env.setdefault("ZIG_GLOBAL_CACHE_DIR", str(repo_root() / "build" / "zig-cache"))
+    try:
+        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True,
+                              timeout=BUILD_TIMEOUT_S, env=env)
+    except FileNotFoundError as exc:
+        raise BuildError(f"{what}: the toolchain is not installed ({command[0]})") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise BuildError(f"{what}: the compiler ran longer than {BUILD_TIMEOUT_S} s") from exc
+    if done.returncode != 0:
+        output = (done.stderr or done.stdout).strip()
+        raise BuildError(f"{what} failed:\n{output[-4000:]}", exit_code=done.returncode)
+
+
+def _zig_flags(optimize: str) -> list[str]:
+    return ["-target", "wasm32-freestanding", "-fsingle-threaded", "-O", optimize]
+
+
+def _compile_zig(source: Path, out: Path, directory: Path, optimize: str) -> None:
+    flags = _zig_flags(optimize)
+    command = [sys.executable, "-m", "ziglang", "build-exe", *flags, "-fno-entry", "-rdynamic",
+               "--stack", str(GUEST_STACK_BYTES),
+               f"-femit-bin={out}", "--name", "pack", "--dep", "corral",
+               f"-Mroot={source}", *flags, f"-Mcorral={sdk_dir() / 'zig' / 'corral.zig'}"]
+    _run(command, cwd=directory, what=f"zig build of {source.name}")
+
+
+def _compile_c(source: Path, out: Path, directory: Path, optimize: str) -> None:
+    level = "-Os" if optimize == "ReleaseSmall" else "-O2"
+    sources = sorted(str(p) for p in source.parent.glob("*.c"))
+    command = [sys.executable, "-m", "ziglang", "cc", "--target=wasm32-wasi", "-mexec-model=reactor",
+               level, "-std=c11", "-Wall", "-Werror=implicit-function-declaration",
+               f"-I{sdk_dir() / 'c'}", "-Wl,--export-dynamic", f"-Wl,-z,stack-size={GUEST_STACK_BYTES}", "-o", str(out), *sources]
+    _run(command, cwd=directory, what=f"C build of {source.name}")
+
+
+def _compile_assemblyscript(source: Path, out: Path, directory: Path, optimize: str) -> None:
+    sdk = sdk_dir() / "assemblyscript"
+    asc = sdk / "node_modules" / ".bin" / "asc"
+    if not asc.is_file():
+        raise BuildError(f"the AssemblyScript compiler is not installed at {asc}; run `make setup` "
+                         "(it runs `npm ci` in guest-sdk/assemblyscript)", source=str(source))
+    # `--path` makes `import ... from "corral"` resolve to assembly/corral/index.ts; `abort`
+    # is routed to the SDK (log + trap) so the module imports nothing but corral.*. The
+    # stub runtime never collects: each call runs in a fresh instance that is then dropped,
+    # and a garbage collector only costs fuel (about twice as much on allocation-heavy calls).
+    command = [str(asc), str(source), "--outFile", str(out), "--path", str(sdk / "assembly"),
+               "--use", "abort=~lib/corral/abort/corralAbort", "--runtime", "stub",
+               "--noColors", *_asc_flags(optimize)]
+    _run(command, cwd=directory, what=f"AssemblyScript build of {source.name}")
+
+
+def _asc_flags(optimize: str) -> list[str]:
+    if optimize == "Debug":
+        return ["--debug"]
+    shrink = "2" if optimize == "ReleaseSmall" else "0"
+    return ["--optimizeLevel", "3", "--shrinkLevel", shrink]
+
+
+_COMPILERS = {"zig": _compile_zig, "c": _compile_c, "assemblyscript": _compile_assemblyscript}

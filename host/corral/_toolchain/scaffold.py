@@ -1,0 +1,197 @@
+"""``corral new``: scaffold a pack directory that builds, runs and tests from the start.
+
+``new_pack("weather", "zig")`` writes ``weather/`` with a ``pack.toml``, the source of one
+formula in the chosen guest language, a README, and a pytest file that builds the pack
+from source and calls it through :mod:`corral.testing`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._errors import ArgumentError, ManifestError
+from .._pack.manifest import NAME_RE
+
+LANGUAGES = ("zig", "c", "assemblyscript")
+_PLACEHOLDER = "__NAME__"
+
+
+@dataclass(frozen=True)
+class _Language:
+    source: str
+    code: str
+    sdk_doc: str
+
+
+_ZIG = """//! The __NAME__ pack: one formula to start from.
+const corral = @import("corral");
+
+comptime {
+    corral.exportPack(@This());
+}
+
+pub const formulas = .{ .Greet = greet };
+
+fn greet(ctx: *corral.Context, name: []const u8) ![]const u8 {
+    if (name.len == 0) return ctx.fail("Greet needs a name", .{});
+    return ctx.print("Hello, {s}!", .{name});
+}
+"""
+
+_C = """/* The __NAME__ pack: one formula to start from. */
+#define CORRAL_IMPLEMENTATION
+#include "corral.h"
+
+static int greet(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    const char *name; uint32_t len;
+    if (!corral_arg_str(ctx, args, 0, &name, &len)) return -1;
+    if (len == 0) return corral_fail(ctx, "Greet needs a name");
+    corral_write_fmt(out, "Hello, %.*s!", (int)len, name);
+    return 0;
+}
+
+CORRAL_PACK(
+    CORRAL_FORMULA("Greet", greet),
+)
+"""
+
+_ASSEMBLYSCRIPT = """// The __NAME__ pack: one formula to start from.
+import * as corral from "corral";
+import { Context, Value } from "corral";
+export { corral_alloc, corral_call, corral_abi_v1 } from "corral";
+
+function greet(ctx: Context): Value {
+  const name = ctx.argString(0);
+  if (name.length == 0) return ctx.fail("Greet needs a name");
+  return Value.ofString("Hello, " + name + "!");
+}
+
+corral.formula("Greet", greet);
+"""
+
+_LANGUAGES: dict[str, _Language] = {
+    "zig": _Language("src/main.zig", _ZIG, "guest-sdk/zig/corral.zig"),
+    "c": _Language("src/main.c", _C, "guest-sdk/c/corral.h"),
+    "assemblyscript": _Language("assembly/index.ts", _ASSEMBLYSCRIPT,
+                                "guest-sdk/assemblyscript/README.md"),
+}
+
+_PACK_TOML = """[pack]
+name = "__NAME__"
+version = "0.1.0"
+description = "The __NAME__ pack."
+# Hosts this pack may fetch from, e.g. ["api.example.com"]; nothing else is reachable.
+network_domains = []
+build = { language = "__LANGUAGE__", source = "__SOURCE__" }
+
+[limits]
+fuel = 50_000_000
+memory_mb = 16
+timeout_ms = 2000
+
+[[formulas]]
+name = "Greet"
+description = "Says hello to someone."
+params = [{ name = "name", type = "string", description = "Who to greet." }]
+result = { type = "string" }
+cache_ttl_s = 3600
+"""
+
+_README = """# __NAME__
+
+A Corral pack written in __LANGUAGE__ (ABI v1, see guest-sdk/ABI.md; the SDK is
+documented in __SDK_DOC__).
+
+| formula | does |
+| --- | --- |
+| `Greet(name)` | `"Hello, <name>!"`; fails with "Greet needs a name" on an empty name |
+
+    corral build .                      # -> build/__NAME__.wasm
+    corral call build/__NAME__.wasm Greet '"Ada"'
+    python -m pytest test___NAME__.py   # builds from source and calls it
+
+Declare every host the pack fetches from in `network_domains` (pack.toml); fetches
+anywhere else are refused by the host. Tests run fetches against a local fixture server
+with `corral.testing` (`FixtureServer`, `run_formula(..., server=api)`).
+"""
+
+_TEST = '''"""Tests for the __NAME__ pack: build it from source and call it through a real host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from corral import GuestError
+from corral.testing import run_formula
+
+PACK = Path(__file__).resolve().parent
+
+
+def test_greet() -> None:
+    assert run_formula(PACK, "Greet", "Ada") == "Hello, Ada!"
+
+
+def test_greet_needs_a_name() -> None:
+    with pytest.raises(GuestError, match="Greet needs a name"):
+        run_formula(PACK, "Greet", "")
+'''
+
+
+def _fill(template: str, **values: str) -> str:
+    for key, value in values.items():
+        template = template.replace(f"__{key.upper()}__", value)
+    return template
+
+
+def new_pack(name: str, language: str, directory: str | Path | None = None) -> Path:
+    """Write a new pack named ``name`` in ``language`` into ``directory`` (default ``./name``).
+
+    Refuses a name that is not a valid pack name, an unknown language, and a directory
+    that already holds files. Returns the pack directory.
+    """
+    if not NAME_RE.match(name):
+        raise ManifestError(f"{name!r} must start with a letter and hold only letters, digits "
+                            "and '_' (at most 64)", field="pack.name", rule="name")
+    if language not in _LANGUAGES:
+        raise ArgumentError(f"--lang {language!r} is not one of {', '.join(LANGUAGES)}",
+                            parameter="lang")
+    target = Path(directory) if directory is not None else Path(name)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ArgumentError(f"{target} already exists and is not an empty directory; choose "
+                            "another with --dir", parameter="dir")
+    spec = _LANGUAGES[language]
+    values = {"name": name, "language": language, "source": spec.source,
+              "sdk_doc": spec.sdk_doc}
+    files = {
+        "pack.toml": _fill(_PACK_TOML, **values),
+        spec.source: _fill(spec.code, **values),
+        "README.md": _fill(_README, **values),
+        f"test_{name}.py": _fill(_TEST, **values),
+    }
+    for relative, text in files.items():
+        path = target / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return target
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    target = new_pack(args.name, args.lang, args.dir)
+    print(f"created the {args.lang} pack {args.name} in {target}")
+    print(f"  build it:  corral build {target}")
+    print(f"  test it:   python -m pytest {target}")
+    return 0
+
+
+def register_new_command(subparsers: Any) -> None:
+    """Add ``corral new NAME --lang zig|c|assemblyscript [--dir D]`` to the CLI."""
+    parser = subparsers.add_parser("new", help="scaffold a pack (source, pack.toml, README, test)")
+    parser.add_argument("name", help="the pack's name: a letter, then letters, digits or _")
+    parser.add_argument("--lang", required=True, choices=LANGUAGES, help="the guest language")
+    parser.add_argument("--dir", help="where to create it (default: ./NAME)")
+    parser.set_defaults(func=cmd_new)
