@@ -26,9 +26,9 @@ from corral._server.app import create_app
 from corral._settings import Settings
 from corral.testing import LoopbackRouter
 
-from .conftest import PACKS, REPO, TEST_PACKS, built
+from ..conftest import PACKS, REPO, TEST_PACKS, built
 from .test_server import with_manifest
-from .fake_github import TOKEN, FakeGitHub
+from ..fake_github import TOKEN, FakeGitHub
 
 REPO_NAME = "octo/demo"
 ISSUES = 7

@@ -19,9 +19,9 @@ from corral._runtime.pack import read_manifest
 from corral._settings import Settings
 from corral._pack.wasm import MANIFEST_SECTION, set_custom_section
 
-from .conftest import TEST_PACKS, built
-from .fetch_servers import ApiServer
-from .oauth_server import OAuthServer
+from ..conftest import TEST_PACKS, built
+from ..fetch_servers import ApiServer
+from ..oauth_server import OAuthServer
 
 AUTH_HOST = "auth.example.test"
 OTHER_HOST = "other.example.test"

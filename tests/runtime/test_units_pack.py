@@ -16,7 +16,7 @@ import pytest
 from corral import GuestError
 from corral.testing import FixtureRequest, FixtureServer, PackHarness, Reply
 
-UNITS = Path(__file__).resolve().parents[1] / "packs" / "units"
+UNITS = Path(__file__).resolve().parents[2] / "packs" / "units"
 #: What one EUR buys, as the README's examples assume.
 EUR_RATES = {"USD": 1.08, "GBP": 0.85, "JPY": 160.5}
 

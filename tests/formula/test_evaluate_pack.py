@@ -17,7 +17,7 @@ from corral._runtime.pack import read_manifest
 from corral._settings import Settings
 from corral._pack.wasm import MANIFEST_SECTION, set_custom_section
 
-from .conftest import PACKS, TEST_PACKS, built
+from ..conftest import PACKS, TEST_PACKS, built
 
 HOST = "api.example.test"
 

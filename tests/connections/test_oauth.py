@@ -16,7 +16,7 @@ from corral._connections.store import ConnectionStore
 from corral._connections.crypto import KeyRing
 from corral._errors import ArgumentError, AuthFlowError
 
-from .oauth_server import OAuthServer, call_with, pack_with_auth
+from ..oauth_server import OAuthServer, call_with, pack_with_auth
 
 REDIRECT = "https://corral.example.test/oauth/callback"
 

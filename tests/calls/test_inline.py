@@ -19,9 +19,9 @@ from corral import DeadlineExceeded
 from corral._host import Host
 from corral._settings import Settings
 
-from .conftest import TEST_PACKS, WatPack, built, simple_manifest
-from .fetch_servers import TEST_HOST, ApiServer
-from .test_fetch_pack import with_domains
+from ..conftest import TEST_PACKS, WatPack, built, simple_manifest
+from ..fetch_servers import TEST_HOST, ApiServer
+from ..fetch.test_fetch_pack import with_domains
 
 
 def make_host(tmp_path: Path, **settings: object) -> Host:

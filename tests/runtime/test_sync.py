@@ -25,8 +25,8 @@ from corral._cli.sync import cmd_sync, register_sync_command
 from corral._pack.wasm import MANIFEST_SECTION, set_custom_section
 from corral.testing import PackHarness
 
-from .conftest import PACKS, built, wat_pack
-from .fake_github import TOKEN, FakeGitHub
+from ..conftest import PACKS, built, wat_pack
+from ..fake_github import TOKEN, FakeGitHub
 
 ROW_SCHEMA: dict[str, Any] = {
     "type": "object", "id_property": "id", "display_property": "name",

@@ -15,7 +15,7 @@ from corral._connections.crypto import KeyRing
 from corral._errors import ArgumentError, ManifestError
 from corral._types import Credentials
 
-from .oauth_server import OAuthServer, call_with, pack_with_auth
+from ..oauth_server import OAuthServer, call_with, pack_with_auth
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from corral import ArgumentError, BadOutput, GuestError, read_manifest
 from corral._runtime.tables import dynamic_schema, run_sync
 from corral.testing import PackHarness
 
-from .conftest import PACKS, built
-from .fake_github import TOKEN, FakeGitHub
+from ..conftest import PACKS, built
+from ..fake_github import TOKEN, FakeGitHub
 
 PACK_DIR = PACKS / "github"
 

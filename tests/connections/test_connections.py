@@ -19,7 +19,7 @@ from corral._errors import (AccessDenied, ArgumentError, AuthFlowError, Connecti
                             CredentialError, NotFoundError, SecretKeyError)
 from corral._pack.manifest import Manifest
 
-from .oauth_server import OAuthServer, call_with, pack_with_auth
+from ..oauth_server import OAuthServer, call_with, pack_with_auth
 
 REDIRECT = "https://corral.example.test/oauth/callback"
 START = 1_000_000.0
@@ -478,7 +478,7 @@ def test_no_secret_in_listings_reprs_errors_logs_or_lmdb_files(
 
 
 def test_the_first_docs_example_runs(tmp_path: Path, http: httpx.Client) -> None:
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "connections.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "connections.md").read_text()
     snippet = doc.split("```python\n", 1)[1].split("```", 1)[0]
     names: dict[str, Any] = {"ConnectionStore": ConnectionStore, "KeyRing": KeyRing,
                              "data_dir": tmp_path, "policy_enforcing_httpx_client": http,

@@ -24,7 +24,7 @@ from corral._sandbox import native as _native
 from corral._runtime.pack import pack_from_bytes
 from corral._sandbox.sandbox import CallStats
 
-from .conftest import WatPack, simple_manifest
+from ..conftest import WatPack, simple_manifest
 
 
 @pytest.fixture(params=["native", "public"])

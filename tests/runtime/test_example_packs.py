@@ -11,7 +11,7 @@ from corral import load_manifest_file
 from corral._host import Host
 from corral._settings import Settings
 
-from .conftest import PACKS
+from ..conftest import PACKS
 
 EXAMPLES = sorted(p for p in PACKS.iterdir() if (p / "pack.toml").is_file())
 

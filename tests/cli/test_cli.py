@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import PACKS
+from ..conftest import PACKS
 
 CORRAL = [sys.executable, "-m", "corral._cli.main"]
 

@@ -30,8 +30,8 @@ from corral._server.app import create_app
 from corral._settings import Settings
 from corral._pack.wasm import MANIFEST_SECTION, set_custom_section
 
-from .conftest import PACKS, TEST_PACKS, built
-from .oauth_server import OAuthServer
+from ..conftest import PACKS, TEST_PACKS, built
+from ..oauth_server import OAuthServer
 
 TOKEN = "tok-sekrit-0123456789abcdef"
 

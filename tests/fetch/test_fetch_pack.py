@@ -25,8 +25,8 @@ from corral._runtime.pack import read_manifest
 from corral._settings import Settings
 from corral._pack.wasm import MANIFEST_SECTION, set_custom_section
 
-from .conftest import TEST_PACKS, built
-from .fetch_servers import TEST_HOST, ApiServer
+from ..conftest import TEST_PACKS, built
+from ..fetch_servers import TEST_HOST, ApiServer
 
 PRIVATE_NAME = f"internal.{TEST_HOST}"
 METADATA_NAME = f"metadata.{TEST_HOST}"

@@ -26,7 +26,7 @@ from corral import (
 from corral._runtime.pack import pack_from_bytes
 from corral._sandbox.sandbox import TABLE_ELEMENTS
 
-from .conftest import WatPack, simple_manifest
+from ..conftest import WatPack, simple_manifest
 
 
 @pytest.fixture

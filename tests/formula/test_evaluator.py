@@ -13,9 +13,9 @@ from corral._errors import ArgumentError, FormulaEvalError, FormulaSyntaxError, 
 from corral._formula.evaluator import Evaluator
 from corral._pack.manifest import FormulaDef, ParamDef
 from corral._calls.scheduler import Scheduler, SchedulerConfig
-from tests.test_scheduler import HttpCatalog, PackServer, default_packs
+from tests.calls.test_scheduler import HttpCatalog, PackServer, default_packs
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "formulas.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "formulas.md"
 
 
 def typed_packs() -> dict[str, dict[str, FormulaDef]]:
