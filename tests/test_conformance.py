@@ -21,7 +21,6 @@ import corral
 from corral import FetchDenied, GuestError, GuestTrap, NotFoundError, Sandbox
 from corral._toolchain.build import build_pack
 from corral._pack.manifest import load_manifest_file
-from corral._runtime.tables import dynamic_schema
 from corral.testing import FixtureRequest, FixtureServer, PackHarness, Reply
 
 CONFORMANCE = Path(__file__).resolve().parent / "conformance"
@@ -259,7 +258,7 @@ def test_autocomplete(harness: PackHarness) -> None:
 def test_dynamic_urls_schema_and_sync(harness: PackHarness) -> None:
     assert harness.dynamic_urls("Dyn") == [{"display": "Alpha", "url": "dyn://alpha"},
                                            {"display": "Beta", "url": "dyn://beta"}]
-    schema = dynamic_schema(harness.host, harness.pack, "Dyn", "dyn://beta")
+    schema = harness.dynamic_schema("Dyn", "dyn://beta")
     assert schema.description == "dyn://beta"
     assert schema.id_property == "id"
     assert harness.sync("Dyn", dynamic_url="dyn://alpha") == [{"id": "one"}]

@@ -43,7 +43,8 @@ the HTTP service and the metrics label all use it.
     │   ├── FormulaEvalError     a type or value error while evaluating
     │   └── FormulaDeadlineExceeded
     ├── CacheError               internal to the caches; never fails a call
-    └── ConfigError              the host's own configuration is invalid (names the setting)
+    ├── ConfigError              the host's own configuration is invalid (names the setting)
+    └── Closed                   an object used after close() (a Host, a store, a pool)
 
 No message ever contains a secret: callers build messages from names, never values
 of credentials.
@@ -307,3 +308,9 @@ def caret_context(source: str, line: int, column: int) -> str:
     lines = source.splitlines() or [""]
     text = lines[min(max(line, 1), len(lines)) - 1]
     return f"{text}\n{' ' * max(column - 1, 0)}^"
+
+
+class Closed(CorralError):
+    """An object was used after ``close()`` (a Host, a store, a pool)."""
+
+    kind = "closed"

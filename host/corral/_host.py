@@ -10,29 +10,21 @@
 
 from __future__ import annotations
 
-import functools
-import itertools
-import json
-import logging
-import secrets
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
-from ._pack.coerce import coerce_args
-from ._errors import (ArgumentError, CredentialError, DeadlineExceeded, FetchNetworkError,
-                      InlineAbandoned, NotFoundError)
-from ._pack.manifest import FormulaDef
+from ._errors import Closed, NotFoundError
 from ._metrics import Metrics
+from ._pack.coerce import coerce_args
+from ._runtime.calls import Calls
 from ._runtime.pack import Pack
 from ._runtime.registry import Registry
-from ._sandbox.sandbox import CallStats, HostCalls, Sandbox, SandboxConfig
-from ._pack.schema import check_result
+from ._sandbox.sandbox import Sandbox, SandboxConfig
 from ._settings import Settings, load_settings
-from ._types import CallRequest, Credentials
+from ._types import CallRequest
 
 if TYPE_CHECKING:
     from ._connections.store import ConnectionStore
@@ -41,133 +33,6 @@ if TYPE_CHECKING:
     from ._fetch.cache import FetchCache
     from ._calls.result_cache import ResultCache
     from ._calls.scheduler import ResolvedFormula, Scheduler
-
-log = logging.getLogger("corral.host")
-
-
-_INVOCATION_PREFIX = secrets.token_hex(8)
-_invocation_counter = itertools.count(1)
-
-
-def _invocation_id() -> str:
-    """Unique per call and process, without asking the OS for randomness on every call
-    (it is an identifier, not a secret)."""
-    return f"{_INVOCATION_PREFIX}{next(_invocation_counter):016x}"
-
-
-@functools.lru_cache(maxsize=1024)
-def _pack_logger(pack: str) -> logging.Logger:
-    return logging.getLogger(f"corral.pack.{pack}")
-
-
-class _PackHostCalls:
-    """The host functions of one pack call: fetch through the policy, logs to logging."""
-
-    def __init__(self, host: Host, pack: Pack, credentials: Credentials | None) -> None:
-        self._host = host
-        self._pack = pack
-        self._credentials = credentials
-        self._log = _pack_logger(pack.name)
-
-    def fetch(self, request: dict[str, Any], deadline: float) -> dict[str, Any]:
-        want_json = bool(request.pop("json", False))
-        json_body = request.pop("json_body", None)
-        if json_body is not None:
-            request["body"] = json.dumps(json_body, separators=(",", ":"))
-            headers = dict(request.get("headers") or {})
-            headers.setdefault("Content-Type", "application/json")
-            request["headers"] = headers
-        started = time.perf_counter()
-        try:
-            response: dict[str, Any] = self._host.fetch_client.fetch(
-                request, pack=self._pack.name, domains=self._pack.manifest.network_domains,
-                credentials=self._credentials, deadline=deadline)
-        except Exception as exc:
-            self._host.metrics.fetch_done(self._pack.name, getattr(exc, "kind", "error"),
-                                          getattr(exc, "rule", None), time.perf_counter() - started)
-            raise
-        self._host.metrics.fetch_done(self._pack.name, "ok", None, time.perf_counter() - started)
-        if want_json:
-            response = _with_json(response)
-        if self._credentials is not None:
-            response = _redact(response, _secret_forms(self._credentials.secret_values()))
-        return response
-
-    def log(self, level: str, message: str) -> None:
-        self._log.log(_LEVELS.get(level, logging.INFO), "%s", message)
-
-
-class _InlineHostCalls:
-    """The host functions of an inline attempt: no network (the first fetch abandons the
-    attempt, before any I/O), and logs held back until the call completes, so an
-    abandoned attempt leaves no trace."""
-
-    def __init__(self, inner: _PackHostCalls) -> None:
-        self._inner = inner
-        self._logs: list[tuple[str, str]] = []
-
-    def fetch(self, request: dict[str, Any], deadline: float) -> dict[str, Any]:
-        raise InlineAbandoned("the call fetches, so it runs on the pool")
-
-    def log(self, level: str, message: str) -> None:
-        self._logs.append((level, message))
-
-    def release_logs(self) -> None:
-        for level, message in self._logs:
-            self._inner.log(level, message)
-        self._logs.clear()
-
-
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-           "error": logging.ERROR}
-
-
-REDACTED = "[redacted by corral]"
-
-
-def _secret_forms(secrets: frozenset[str]) -> list[str]:
-    """Each secret as sent and as an API might echo it back (URL-encoded)."""
-    from urllib.parse import quote, quote_plus
-
-    forms = {form for s in secrets for form in (s, quote(s, safe=""), quote_plus(s))}
-    return sorted(forms, key=len, reverse=True)
-
-
-def _redact(value: Any, secrets: list[str]) -> Any:
-    """The response with every injected secret replaced, wherever the API echoed it."""
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        for secret in secrets:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        return value
-    if isinstance(value, (bytes, bytearray)):
-        data = bytes(value)
-        for secret in secrets:
-            data = data.replace(secret.encode(), REDACTED.encode())
-        return data
-    if isinstance(value, dict):
-        return {_redact(k, secrets): _redact(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact(v, secrets) for v in value]
-    return value
-
-
-def _with_json(response: dict[str, Any]) -> dict[str, Any]:
-    body = response.get("body", "")
-    try:
-        response["json"] = json.loads(body) if body else None
-        response["body"] = ""
-    except (ValueError, TypeError) as exc:
-        raise FetchNetworkError(f"the response body is not valid JSON: {exc}", rule="json") from exc
-    return response
-
-
-@dataclass(frozen=True)
-class ResolvedCall:
-    pack: Pack
-    formula: FormulaDef
 
 
 class Host:
@@ -191,9 +56,9 @@ class Host:
         self._evaluator: Evaluator | None = None
         self._result_cache: ResultCache | None = None
         self._closed = False
-        #: (pack, formula) as written -> (the Pack it resolved against, the resolution);
-        #: reused only while that Pack is still the registry's active one.
-        self._resolved: dict[tuple[str, str], tuple[Pack, ResolvedFormula]] = {}
+        self.calls = Calls(self.registry, self.metrics, fetch_client=lambda: self.fetch_client,
+                           connections=lambda: self.connections,
+                           default_deadline_s=self.settings.evaluate_deadline_s)
         for path in self.settings.packs:
             self.register_path(path)
 
@@ -205,14 +70,20 @@ class Host:
 
     def close(self) -> None:
         """Release the pools, caches and stores. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        for part in (self._scheduler, self._fetch_client, self._fetch_cache, self._result_cache,
-                     self._connections):
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            parts = (self._scheduler, self._fetch_client, self._fetch_cache,
+                     self._result_cache, self._connections)
+        for part in parts:
             if part is not None:
                 part.close()
         self.sandbox.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise Closed("this Host is closed; open a new one")
 
     def __enter__(self) -> Host:
         return self
@@ -225,6 +96,7 @@ class Host:
     @property
     def fetch_client(self) -> FetchClient:
         with self._lock:
+            self._check_open()
             if self._fetch_client is None:
                 from ._fetch.client import FetchClient, FetchConfig
                 from ._fetch.cache import FetchCache
@@ -241,6 +113,7 @@ class Host:
     @property
     def connections(self) -> ConnectionStore:
         with self._lock:
+            self._check_open()
             if self._connections is None:
                 from ._connections.store import ConnectionStore
                 from ._connections.crypto import KeyRing
@@ -264,6 +137,7 @@ class Host:
     @property
     def result_cache(self) -> ResultCache:
         with self._lock:
+            self._check_open()
             if self._result_cache is None:
                 from ._calls.result_cache import ResultCache
 
@@ -276,6 +150,7 @@ class Host:
     def scheduler(self) -> Scheduler:
         cache = self.result_cache
         with self._lock:
+            self._check_open()
             if self._scheduler is None:
                 from ._calls.scheduler import Scheduler, SchedulerConfig
 
@@ -284,7 +159,7 @@ class Host:
                                          per_pack_concurrency=self.settings.per_pack_concurrency,
                                          default_deadline_s=self.settings.evaluate_deadline_s,
                                          inline_budget_s=self.settings.inline_budget_ms / 1000)
-                self._scheduler = Scheduler(self, cache, config,
+                self._scheduler = Scheduler(self.calls, cache, config,
                                             on_cache_lookup=self.metrics.cache_lookup)
             return self._scheduler
 
@@ -292,10 +167,11 @@ class Host:
     def evaluator(self) -> Evaluator:
         scheduler = self.scheduler
         with self._lock:
+            self._check_open()
             if self._evaluator is None:
                 from ._formula.evaluator import Evaluator
 
-                self._evaluator = Evaluator(self, scheduler, clock=self._clock)
+                self._evaluator = Evaluator(self.calls, scheduler, clock=self._clock)
             return self._evaluator
 
     # -- packs ----------------------------------------------------------------------------
@@ -319,107 +195,19 @@ class Host:
             wasm = path.read_bytes()
         except OSError as exc:
             raise NotFoundError(f"cannot read pack {path}: {exc.strerror}") from exc
-        return self.registry.register(wasm, source=str(path))
+        return self.register_bytes(wasm, source=str(path))
 
     def register_bytes(self, wasm: bytes, *, source: str | None = None) -> Pack:
+        self._check_open()
         return self.registry.register(wasm, source=source)
 
     def pack(self, name: str) -> Pack:
         return self.registry.get(name)
 
-    # -- PackCatalog (what the scheduler calls) --------------------------------------------
-
     def resolve(self, pack: str, formula: str) -> ResolvedFormula:
-        found = self.registry.get(pack)
-        key = (pack, formula)
-        cached = self._resolved.get(key)
-        if cached is not None and cached[0] is found:
-            return cached[1]
-        from ._calls.scheduler import ResolvedFormula
-
-        resolved = ResolvedFormula(pack=found.name, pack_hash=found.sha256,
-                                   formula=found.manifest.formula(formula))
-        if len(self._resolved) > 4096:
-            self._resolved.clear()
-        self._resolved[key] = (found, resolved)
-        return resolved
-
-    def invoke(self, call: CallRequest, *, deadline: float | None) -> Any:
-        """Run one pack call in a fresh sandbox instance (no cache, no retries)."""
-        return self._invoke(call, deadline, inline_budget_s=None)
-
-    def invoke_inline(self, call: CallRequest, *, deadline: float | None,
-                      budget_s: float) -> Any:
-        """An inline attempt of :meth:`invoke`: at most ``budget_s`` and no network.
-        Raises ``InlineAbandoned`` if the call needs more; nothing outside the sandbox
-        happened by then, so the call can simply run again."""
-        return self._invoke(call, deadline, inline_budget_s=budget_s)
-
-    def _invoke(self, call: CallRequest, deadline: float | None,
-                inline_budget_s: float | None) -> Any:
-        pack = self.registry.get(call.pack)
-        definition = pack.manifest.formula(call.formula)
-        credentials = self.credentials(pack, definition.connection,
-                                       call.connection_id, call.principal)
-        ctx = self.guest_ctx(call.connection_id, pack)
-        op = "action" if definition.is_action else "formula"
-        host_calls = _PackHostCalls(self, pack, credentials)
-        guest_host: HostCalls = host_calls
-        limit = deadline
-        if inline_budget_s is not None:
-            guest_host = _InlineHostCalls(host_calls)
-            budget_end = time.monotonic() + inline_budget_s
-            limit = budget_end if deadline is None else min(deadline, budget_end)
-        stats = CallStats()
-        started = time.perf_counter()
-        outcome: str | None = "ok"
-        try:
-            value = pack.invoke(op, definition.name, call.args, ctx=ctx, host=guest_host,
-                                deadline=limit, stats=stats)
-            check_result(definition.result, value, pack=pack.name, formula=definition.name)
-        except InlineAbandoned:
-            outcome = None
-            raise
-        except DeadlineExceeded as exc:
-            if inline_budget_s is not None and (deadline is None or time.monotonic() < deadline):
-                outcome = None  # the inline budget ran out, not the call's deadline
-                raise InlineAbandoned("the call outran the inline budget",
-                                      pack=pack.name, formula=definition.name) from exc
-            outcome = exc.kind
-            raise
-        except Exception as exc:
-            outcome = getattr(exc, "kind", "error")
-            raise
-        finally:
-            if outcome is not None:  # the call completed (an abandoned attempt did not)
-                self.metrics.call_done(pack.name, definition.name, outcome,
-                                       time.perf_counter() - started, stats.fuel_used)
-                if isinstance(guest_host, _InlineHostCalls):
-                    guest_host.release_logs()
-        return value
-
-    def guest_ctx(self, connection_id: str | None, pack: Pack) -> dict[str, Any]:
-        """What every op's request carries in ``ctx`` (never a secret)."""
-        ctx: dict[str, Any] = {"invocation_id": _invocation_id(),
-                               "domains": pack.manifest.network_domains}
-        if connection_id:
-            ctx["connection"] = {"id": connection_id}
-        return ctx
-
-    def credentials(self, pack: Pack, mode: str, connection_id: str | None,
-                    principal: str | None) -> Credentials | None:
-        """The connection's credentials for a call, checking the pack's connection mode."""
-        manifest = pack.manifest
-        if connection_id is None:
-            if mode == "required" and manifest.auth.kind != "none":
-                raise CredentialError(f"{manifest.name} needs a connection for this call; create "
-                                      "one and pass its id", pack=manifest.name)
-            return None
-        if manifest.auth.kind == "none":
-            raise ArgumentError(f"pack {manifest.name!r} takes no connection", pack=manifest.name)
-        creds: Credentials = self.connections.credentials(principal or "local", connection_id,
-                                                          manifest)
-        return creds
+        """The active version of ``pack`` and its ``formula``, resolved once for a call."""
+        self._check_open()
+        return self.calls.resolve(pack, formula)
 
     # -- calling --------------------------------------------------------------------------
 
@@ -434,7 +222,14 @@ class Host:
                     deadline_s: float | None = None) -> Future[Any]:
         """Like :meth:`call`, but returns at once with a future of the result (arguments
         are checked before it returns); an event loop can await it without a thread."""
-        resolved = self.resolve(pack, formula)
+        return self.submit_resolved(self.resolve(pack, formula), *args, connection=connection,
+                                    principal=principal, deadline_s=deadline_s)
+
+    def submit_resolved(self, resolved: ResolvedFormula, *args: Any,
+                        connection: str | None = None, principal: str | None = None,
+                        deadline_s: float | None = None) -> Future[Any]:
+        """:meth:`submit_call` for a call resolved already (by :meth:`resolve`): it runs
+        exactly that version."""
         coerced = coerce_args(resolved.formula, args, pack=resolved.pack)
         request = CallRequest(resolved.pack, resolved.formula.name, coerced, connection,
                               principal)
@@ -455,7 +250,7 @@ class Host:
         """Run a sync table, yielding validated pages of rows as they arrive."""
         from ._runtime.tables import run_sync
 
-        return run_sync(self, self.registry.get(pack), table, list(args), connection=connection,
+        return run_sync(self.calls, self.registry.get(pack), table, list(args), connection=connection,
                         principal=principal, deadline_s=deadline_s, max_pages=max_pages,
                         dynamic_url=dynamic_url)
 
@@ -465,21 +260,21 @@ class Host:
         """Two-way sync: send edited rows back; one result per update, in order."""
         from ._runtime.tables import sync_update
 
-        return sync_update(self, self.registry.get(pack), table, updates, list(args),
+        return sync_update(self.calls, self.registry.get(pack), table, updates, list(args),
                            connection=connection, principal=principal, dynamic_url=dynamic_url)
 
     def dynamic_urls(self, pack: str, table: str, *, connection: str | None = None,
                      principal: str | None = None) -> list[dict[str, str]]:
         from ._runtime.tables import dynamic_urls
 
-        return dynamic_urls(self, self.registry.get(pack), table, connection=connection,
+        return dynamic_urls(self.calls, self.registry.get(pack), table, connection=connection,
                             principal=principal)
 
     def dynamic_schema(self, pack: str, table: str, url: str, *,
                        connection: str | None = None, principal: str | None = None) -> Any:
         from ._runtime.tables import dynamic_schema
 
-        return dynamic_schema(self, self.registry.get(pack), table, url, connection=connection,
+        return dynamic_schema(self.calls, self.registry.get(pack), table, url, connection=connection,
                               principal=principal)
 
     def autocomplete(self, pack: str, name: str, param: str, search: str, *args: Any,
@@ -488,11 +283,8 @@ class Host:
         """Suggestions ``[{display, value}]`` for a parameter that declares autocomplete."""
         from ._runtime.tables import autocomplete
 
-        return autocomplete(self, self.registry.get(pack), name, param, search, list(args),
+        return autocomplete(self.calls, self.registry.get(pack), name, param, search, list(args),
                             connection=connection, principal=principal)
-
-    def host_calls(self, pack: Pack, credentials: Credentials | None) -> _PackHostCalls:
-        return _PackHostCalls(self, pack, credentials)
 
     # -- connections ----------------------------------------------------------------------
 
@@ -503,23 +295,11 @@ class Host:
         info = self.connections.create(principal=principal, pack=found.manifest,
                                        name=name or f"{found.name} connection", secret=secret)
         if name is None:
-            named = self.name_connection(principal, found, info.id)
+            named = self.calls.connection_name(principal, found, info.id)
             if named:
                 info = self.connections.rename(principal, info.id, named)
         return info
 
-    def name_connection(self, principal: str, pack: Pack, connection_id: str) -> str | None:
-        """Ask the pack (through its ``connection_name`` op) what to call a connection."""
-        credentials = self.credentials(pack, "optional", connection_id, principal)
-        try:
-            value = pack.invoke("connection_name", "", [],
-                                ctx=self.guest_ctx(connection_id, pack),
-                                host=_PackHostCalls(self, pack, credentials))
-        except NotFoundError:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            return None
-        return value.strip()[:128]
 
 
 def open_host(data_dir: str | Path | None = None, *, packs: Sequence[str | Path] = (),

@@ -319,7 +319,7 @@ class PackHarness:
         from ._runtime.tables import run_sync as host_run_sync
 
         def run() -> list[dict[str, Any]]:
-            pages = host_run_sync(self.host, self.pack, table, list(args),
+            pages = host_run_sync(self.host.calls, self.pack, table, list(args),
                                   connection=self.connection, principal=self.principal,
                                   deadline_s=self.deadline_s, max_pages=max_pages,
                                   dynamic_url=dynamic_url)
@@ -332,7 +332,7 @@ class PackHarness:
         from ._runtime.tables import sync_update
 
         return self._checked(lambda: sync_update(
-            self.host, self.pack, table, updates, list(args), connection=self.connection,
+            self.host.calls, self.pack, table, updates, list(args), connection=self.connection,
             principal=self.principal, deadline_s=self.deadline_s, dynamic_url=dynamic_url))
 
     def autocomplete(self, name: str, param: str, search: str = "",
@@ -340,14 +340,22 @@ class PackHarness:
         from ._runtime.tables import autocomplete
 
         return self._checked(lambda: autocomplete(
-            self.host, self.pack, name, param, search, list(args), connection=self.connection,
+            self.host.calls, self.pack, name, param, search, list(args), connection=self.connection,
             principal=self.principal, deadline_s=self.deadline_s))
+
+    def dynamic_schema(self, table: str, url: str) -> Any:
+        """The schema a dynamic table's ``url`` declares (the pack's ``dynamic_schema`` op)."""
+        from ._runtime.tables import dynamic_schema
+
+        return self._checked(lambda: dynamic_schema(
+            self.host.calls, self.pack, table, url, connection=self.connection,
+            principal=self.principal))
 
     def dynamic_urls(self, table: str) -> list[dict[str, str]]:
         from ._runtime.tables import dynamic_urls
 
         return self._checked(lambda: dynamic_urls(
-            self.host, self.pack, table, connection=self.connection, principal=self.principal,
+            self.host.calls, self.pack, table, connection=self.connection, principal=self.principal,
             deadline_s=self.deadline_s))
 
     def _checked(self, run: Callable[[], T]) -> T:

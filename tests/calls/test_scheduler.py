@@ -195,7 +195,8 @@ class HttpCatalog:
         return ResolvedFormula(pack=pack_name, pack_hash=f"hash-of-{pack_name}",
                                formula=self.packs[pack_name][formula_name])
 
-    def invoke(self, call: CallRequest, *, deadline: float | None) -> Any:
+    def invoke(self, call: CallRequest, resolved: ResolvedFormula, *,
+               deadline: float | None) -> Any:
         timeout = 30.0 if deadline is None else max(0.01, deadline - time.monotonic())
         try:
             response = self.client.get(
@@ -264,7 +265,7 @@ def make(catalog: HttpCatalog, cache: ResultCache | None = None,
 def test_independent_calls_all_run_at_once(catalog: HttpCatalog, server: PackServer) -> None:
     # Each call is held at the server until the test opens its gate, so "at once" does not
     # depend on how fast a loaded machine starts threads.
-    scheduler, ev = make(catalog)
+    scheduler, ev = make(catalog, config=SchedulerConfig(per_pack_concurrency=8))
     with scheduler:
         box: dict[str, Any] = {}
         worker = threading.Thread(target=lambda: box.setdefault("r", ev.evaluate(

@@ -21,7 +21,8 @@ class NoPacks:
     def resolve(self, pack: str, formula: str) -> ResolvedFormula:
         raise NotFoundError(f"no pack named {pack!r}")
 
-    def invoke(self, call: CallRequest, *, deadline: float | None) -> Any:
+    def invoke(self, call: CallRequest, resolved: ResolvedFormula, *,
+               deadline: float | None) -> Any:
         raise AssertionError("no pack call was expected")
 
 

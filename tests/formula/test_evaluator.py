@@ -161,9 +161,9 @@ def test_principal_reaches_the_call(server: PackServer) -> None:
     seen: list[Any] = []
 
     class Recording(HttpCatalog):
-        def invoke(self, call: Any, *, deadline: float | None) -> Any:
+        def invoke(self, call: Any, resolved: Any, *, deadline: float | None) -> Any:
             seen.append((call.principal, call.connection_id))
-            return super().invoke(call, deadline=deadline)
+            return super().invoke(call, resolved, deadline=deadline)
 
     catalog = Recording(server)
     with Scheduler(catalog) as scheduler:

@@ -54,7 +54,7 @@ def gh(github_wasm: Path, api: FakeGitHub) -> Iterator[PackHarness]:
 def test_sync_over_three_pages_returns_every_row_in_order(gh: PackHarness,
                                                            api: FakeGitHub) -> None:
     before = api.count("GET", "/repos/octo/paged/issues")
-    pages = list(run_sync(gh.host, gh.pack, "Issues", ["octo/paged", 10],
+    pages = list(run_sync(gh.host.calls, gh.pack, "Issues", ["octo/paged", 10],
                           connection=gh.connection, principal=gh.principal))
     assert [len(p) for p in pages] == [10, 10, 5]
     assert [row["number"] for page in pages for row in page] == list(range(1, 26))
@@ -126,9 +126,9 @@ def test_autocomplete_suggests_matching_repositories(gh: PackHarness) -> None:
 def test_dynamic_table_has_a_schema_per_url(gh: PackHarness) -> None:
     urls = gh.dynamic_urls("ProjectItems")
     assert [u["display"] for u in urls] == ["Roadmap", "Bugs"]
-    roadmap = dynamic_schema(gh.host, gh.pack, "ProjectItems", urls[0]["url"],
+    roadmap = dynamic_schema(gh.host.calls, gh.pack, "ProjectItems", urls[0]["url"],
                              connection=gh.connection, principal=gh.principal)
-    bugs = dynamic_schema(gh.host, gh.pack, "ProjectItems", urls[1]["url"],
+    bugs = dynamic_schema(gh.host.calls, gh.pack, "ProjectItems", urls[1]["url"],
                           connection=gh.connection, principal=gh.principal)
     assert [name for name, _ in roadmap.properties] == ["id", "Title", "Estimate", "Due"]
     assert roadmap.property("Due").hint == "date"  # type: ignore[union-attr]

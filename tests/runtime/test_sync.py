@@ -99,7 +99,7 @@ def register(host: Host, ok: Any, **by_op: Any) -> Pack:
 
 
 def all_rows(host: Host, pack: Pack, table: str = "Things", **kwargs: Any) -> list[Any]:
-    return [row for page in run_sync(host, pack, table, [], **kwargs) for row in page]
+    return [row for page in run_sync(host.calls, pack, table, [], **kwargs) for row in page]
 
 
 # -- sync: rows are checked before anyone sees them ------------------------------------------
@@ -124,7 +124,7 @@ def test_a_row_without_its_id_is_refused(host: Host) -> None:
 def test_ids_must_be_unique_across_pages(host: Host) -> None:
     # The same page every time: page 2 repeats page 1's ids.
     pack = register(host, {"rows": [{"id": 1}, {"id": 2}], "continuation": "more"})
-    pages = run_sync(host, pack, "Things", [])
+    pages = run_sync(host.calls, pack, "Things", [])
     assert next(pages) == [{"id": 1}, {"id": 2}]
     with pytest.raises(BadOutput, match=re.escape(
             "rows[2].id: duplicate id 1, first seen at rows[0] (page 2)")):
@@ -150,15 +150,15 @@ def test_a_malformed_page_is_bad_output(host: Host, page: Any, message: str) -> 
 def test_arguments_and_table_are_checked_before_any_page(host: Host) -> None:
     pack = register(host, {"rows": []})
     with pytest.raises(NotFoundError, match="no sync table named 'Nope'"):
-        run_sync(host, pack, "Nope", [])
+        run_sync(host.calls, pack, "Nope", [])
     with pytest.raises(ArgumentError, match="parameter 'limit' expects integer"):
-        run_sync(host, pack, "Things", ["ten"])
+        run_sync(host.calls, pack, "Things", ["ten"])
     with pytest.raises(ArgumentError, match="is a dynamic table: pass the URL"):
-        run_sync(host, pack, "Dyn", [])
+        run_sync(host.calls, pack, "Dyn", [])
     with pytest.raises(ArgumentError, match="is not a dynamic table"):
-        run_sync(host, pack, "Things", [], dynamic_url="https://x.test/1")
+        run_sync(host.calls, pack, "Things", [], dynamic_url="https://x.test/1")
     with pytest.raises(ArgumentError, match="max_pages must be a positive integer"):
-        run_sync(host, pack, "Things", [], max_pages=0)
+        run_sync(host.calls, pack, "Things", [], max_pages=0)
 
 
 # -- paging and limits, with the github pack ---------------------------------------------------
@@ -182,7 +182,7 @@ def test_the_manifest_page_limit_stops_the_sync_with_limit_exceeded(api: FakeGit
     wasm = with_limits(built(PACKS / "github").read_bytes(), max_sync_pages=2)
     with PackHarness(wasm, domains_map={"api.github.test": api.port},
                      secret={"token": TOKEN}) as gh:
-        pages = run_sync(gh.host, gh.pack, "Issues", ["octo/paged", 10],
+        pages = run_sync(gh.host.calls, gh.pack, "Issues", ["octo/paged", 10],
                          connection=gh.connection, principal=gh.principal)
         assert len(next(pages)) == 10 and len(next(pages)) == 10
         with pytest.raises(LimitExceeded, match=r"more than 2 pages \(limits.max_sync_pages\)"):
@@ -201,7 +201,7 @@ def update(row_id: int, **changes: Any) -> dict[str, Any]:
 
 def test_update_results_come_back_one_per_row(host: Host) -> None:
     pack = register(host, [{"ok": {"id": 1, "name": "renamed"}}, {"err": "locked"}])
-    results = sync_update(host, pack, "Things", [update(1, name="renamed"), update(2, name="x")])
+    results = sync_update(host.calls, pack, "Things", [update(1, name="renamed"), update(2, name="x")])
     assert [r.to_dict() for r in results] == [{"ok": {"id": 1, "name": "renamed"}},
                                               {"err": "locked"}]
 
@@ -218,13 +218,13 @@ def test_bad_updates_are_refused_naming_the_field(host: Host, change: dict[str, 
                                                   message: str) -> None:
     pack = register(host, [])
     with pytest.raises(ArgumentError, match=re.escape(message)):
-        sync_update(host, pack, "Things", [change])
+        sync_update(host.calls, pack, "Things", [change])
 
 
 def test_a_table_must_be_updatable(host: Host) -> None:
     pack = register(host, [])
     with pytest.raises(ArgumentError, match="fixed.ReadOnly is not updatable"):
-        sync_update(host, pack, "ReadOnly", [update(1, name="a")])
+        sync_update(host.calls, pack, "ReadOnly", [update(1, name="a")])
 
 
 @pytest.mark.parametrize(("reply", "message"), [
@@ -236,7 +236,7 @@ def test_a_table_must_be_updatable(host: Host) -> None:
 def test_malformed_update_results_are_bad_output(host: Host, reply: Any, message: str) -> None:
     pack = register(host, reply)
     with pytest.raises(BadOutput, match=re.escape(message)):
-        sync_update(host, pack, "Things", [update(1, name="a"), update(2, name="b")])
+        sync_update(host.calls, pack, "Things", [update(1, name="a"), update(2, name="b")])
 
 
 # -- dynamic tables and autocomplete -----------------------------------------------------------
@@ -245,14 +245,14 @@ def test_malformed_update_results_are_bad_output(host: Host, reply: Any, message
 def test_dynamic_schema_is_checked_like_a_manifest_schema(host: Host) -> None:
     good = {"type": "object", "id_property": "key",
             "properties": {"key": {"type": "string"}, "when": {"type": "string", "hint": "date"}}}
-    schema = dynamic_schema(host, register(host, good), "Dyn", "https://x.test/1")
+    schema = dynamic_schema(host.calls, register(host, good), "Dyn", "https://x.test/1")
     assert schema.id_property == "key" and schema.property("when").hint == "date"  # type: ignore[union-attr]
     bad = {"type": "object", "id_property": "key", "properties": {"key": {"type": "text"}}}
     with pytest.raises(BadOutput, match=re.escape("result.properties.key.type: 'text' is not")):
-        dynamic_schema(host, register(host, bad), "Dyn", "https://x.test/1")
+        dynamic_schema(host.calls, register(host, bad), "Dyn", "https://x.test/1")
     no_id = {"type": "object", "properties": {"key": {"type": "string"}}}
     with pytest.raises(BadOutput, match="must be an object with an id_property"):
-        dynamic_schema(host, register(host, no_id), "Dyn", "https://x.test/1")
+        dynamic_schema(host.calls, register(host, no_id), "Dyn", "https://x.test/1")
 
 
 def test_dynamic_rows_are_checked_against_the_dynamic_schema(host: Host) -> None:
@@ -267,23 +267,23 @@ def test_dynamic_rows_are_checked_against_the_dynamic_schema(host: Host) -> None
 
 def test_dynamic_urls_must_be_display_and_url_strings(host: Host) -> None:
     urls = [{"display": "One", "url": "https://x.test/1"}]
-    assert dynamic_urls(host, register(host, urls), "Dyn") == urls
+    assert dynamic_urls(host.calls, register(host, urls), "Dyn") == urls
     with pytest.raises(BadOutput, match=re.escape("result[0].url: expected string, got integer")):
-        dynamic_urls(host, register(host, [{"display": "One", "url": 1}]), "Dyn")
+        dynamic_urls(host.calls, register(host, [{"display": "One", "url": 1}]), "Dyn")
     with pytest.raises(ArgumentError, match="fixed.Things is not a dynamic table"):
-        dynamic_urls(host, register(host, urls), "Things")
+        dynamic_urls(host.calls, register(host, urls), "Things")
 
 
 def test_autocomplete_checks_the_parameter_and_the_answer(host: Host) -> None:
     choices = [{"display": "Ada", "value": 1}, {"display": "Grace", "value": {"id": 2}}]
     pack = register(host, choices)
-    assert autocomplete(host, pack, "Find", "q", "a") == choices
+    assert autocomplete(host.calls, pack, "Find", "q", "a") == choices
     with pytest.raises(ArgumentError, match="parameter 'n' does not declare autocomplete"):
-        autocomplete(host, pack, "Find", "n", "a")
+        autocomplete(host.calls, pack, "Find", "n", "a")
     with pytest.raises(NotFoundError, match="has no parameter named 'zz'"):
-        autocomplete(host, pack, "Find", "zz", "a")
+        autocomplete(host.calls, pack, "Find", "zz", "a")
     with pytest.raises(BadOutput, match=re.escape("result[0].value: is required but missing")):
-        autocomplete(host, register(host, [{"display": "x"}]), "Find", "q", "")
+        autocomplete(host.calls, register(host, [{"display": "x"}]), "Find", "q", "")
 
 
 # -- corral sync ----------------------------------------------------------------------------

@@ -28,7 +28,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Callable, Protocol
 
@@ -36,6 +36,7 @@ from .._errors import (CacheError, CorralError, DeadlineExceeded, GuestError, In
                       InvocationError, Overloaded)
 from .._pack.manifest import FormulaDef
 from .._calls.result_cache import ResultCache, result_key
+from .._settings import Settings
 from .._types import CallRequest
 
 log = logging.getLogger("corral.scheduler")
@@ -43,35 +44,44 @@ log = logging.getLogger("corral.scheduler")
 
 @dataclass(frozen=True)
 class ResolvedFormula:
+    """What a catalog resolved a call to. ``loaded`` is the catalog's own handle on the
+    exact version resolved (a loaded Pack for Corral's catalog); it comes back to the
+    catalog's ``invoke``, so the call runs the version its cache key names."""
+
     pack: str          # canonical pack name
     pack_hash: str     # sha256 hex of the pack's wasm (part of the cache key)
     formula: FormulaDef
+    loaded: object = field(default=None, compare=False, repr=False)
 
 
 class PackCatalog(Protocol):
     def resolve(self, pack: str, formula: str) -> ResolvedFormula:
         """Exact names first, then a unique case-insensitive match; NotFoundError otherwise."""
 
-    def invoke(self, call: CallRequest, *, deadline: float | None) -> Any:
-        """Run one call (blocking); ``deadline`` is an absolute ``time.monotonic()`` value."""
+    def invoke(self, call: CallRequest, resolved: ResolvedFormula, *,
+               deadline: float | None) -> Any:
+        """Run one call (blocking) as ``resolved``; ``deadline`` is an absolute
+        ``time.monotonic()`` value."""
 
 
 class InlineCatalog(PackCatalog, Protocol):
-    def invoke_inline(self, call: CallRequest, *, deadline: float | None,
-                      budget_s: float) -> Any:
+    def invoke_inline(self, call: CallRequest, resolved: ResolvedFormula, *,
+                      deadline: float | None, budget_s: float) -> Any:
         """Like ``invoke`` within ``budget_s``, but raise ``InlineAbandoned`` if the call
         needs more time or the network (before any I/O), holding its logs back."""
 
 
 @dataclass(frozen=True)
 class SchedulerConfig:
-    max_workers: int = 8
-    global_concurrency: int = 32
-    per_pack_concurrency: int = 8
+    """The scheduler's limits; the defaults are the host settings' (defined once there)."""
+
+    max_workers: int = Settings.max_workers
+    global_concurrency: int = Settings.global_concurrency
+    per_pack_concurrency: int = Settings.per_pack_concurrency
     max_retries: int = 2
     backoff_base_s: float = 0.05
     backoff_max_s: float = 2.0
-    default_deadline_s: float = 30.0
+    default_deadline_s: float = Settings.evaluate_deadline_s
     #: How long an inline attempt may run on the submitting thread; 0 turns it off.
     inline_budget_s: float = 0.0
     inline_cooldown_s: float = 60.0
@@ -247,7 +257,7 @@ class Scheduler:
         value: Any = None
         error: CorralError | None = None
         try:
-            value = self.catalog.invoke(task.call, deadline=task.deadline)
+            value = self.catalog.invoke(task.call, task.resolved, deadline=task.deadline)
         except CorralError as exc:
             error = exc
         except Exception as exc:  # a runtime bug must still complete the future
@@ -287,7 +297,7 @@ class Scheduler:
         error: CorralError | None = None
         abandoned = False
         try:
-            value = catalog.invoke_inline(task.call, deadline=task.deadline,
+            value = catalog.invoke_inline(task.call, task.resolved, deadline=task.deadline,
                                           budget_s=self.config.inline_budget_s)
         except InlineAbandoned:
             abandoned = True

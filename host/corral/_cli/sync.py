@@ -34,7 +34,7 @@ def cmd_sync(args: argparse.Namespace, out: TextIO | None = None) -> int:
     stream = out or sys.stdout
     with Host.from_settings(data_dir=args.data_dir, packs=[]) as host:
         pack = host.register_file(args.wasm)
-        pages = run_sync(host, pack, args.table, [_json_arg(a) for a in args.args],
+        pages = run_sync(host.calls, pack, args.table, [_json_arg(a) for a in args.args],
                          connection=args.connection, principal=args.principal,
                          max_pages=args.max_pages, dynamic_url=args.dynamic_url)
         for page in pages:

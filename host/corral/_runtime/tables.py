@@ -14,20 +14,17 @@ the ABI, and name the place of every mismatch.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from .._pack.coerce import coerce_args
 from .._errors import ArgumentError, BadOutput, LimitExceeded, ManifestError, NotFoundError
 from .._pack.manifest import FormulaDef, ParamDef, Schema, SyncTableDef, _Reader, parse_schema
-from .._sandbox.sandbox import CallStats
 from .._pack.schema import schema_errors, type_name
-from .._types import Credentials
 
 if TYPE_CHECKING:
-    from .._host import Host
-    from .._runtime.pack import Pack
+    from .calls import Calls, CallSession
+    from .pack import Pack
 
 Row = dict[str, Any]
 
@@ -44,44 +41,6 @@ class RowUpdateResult:
         return {"ok": self.row} if self.ok else {"err": self.error}
 
 
-# -- one pack call, with the caller's connection and one deadline --------------------------
-
-
-@dataclass(frozen=True)
-class _Session:
-    host: Host
-    pack: Pack
-    credentials: Credentials | None
-    ctx: dict[str, Any]
-    deadline: float
-
-    @classmethod
-    def open(cls, host: Host, pack: Pack, mode: str, connection: str | None,
-             principal: str | None, deadline_s: float | None) -> _Session:
-        if deadline_s is not None and deadline_s <= 0:
-            raise ArgumentError(f"deadline_s must be positive, got {deadline_s}")
-        credentials = host.credentials(pack, mode, connection, principal)
-        seconds = deadline_s if deadline_s is not None else host.settings.evaluate_deadline_s
-        return cls(host, pack, credentials, host.guest_ctx(connection, pack),
-                   time.monotonic() + seconds)
-
-    def invoke(self, op: str, name: str, args: Sequence[Any],
-               extra: Mapping[str, Any] | None = None) -> Any:
-        stats = CallStats()
-        started = time.perf_counter()
-        outcome = "ok"
-        try:
-            return self.pack.invoke(op, name, list(args), ctx=self.ctx,
-                                    host=self.host.host_calls(self.pack, self.credentials),
-                                    deadline=self.deadline, stats=stats, extra=extra)
-        except Exception as exc:
-            outcome = getattr(exc, "kind", "error")
-            raise
-        finally:
-            self.host.metrics.call_done(self.pack.name, name, outcome,
-                                        time.perf_counter() - started, stats.fuel_used)
-
-
 def _as_formula(table: SyncTableDef) -> FormulaDef:
     """A sync table's parameters in the shape argument coercion takes."""
     return FormulaDef(name=table.name, params=table.params, connection=table.connection)
@@ -94,7 +53,7 @@ def _bad(message: str, pack: Pack, name: str, path: str, **details: Any) -> BadO
 # -- sync -----------------------------------------------------------------------------------
 
 
-def run_sync(host: Host, pack: Pack, table: str, args: Sequence[Any], *,
+def run_sync(calls: Calls, pack: Pack, table: str, args: Sequence[Any], *,
              connection: str | None = None, principal: str | None = None,
              deadline_s: float | None = None, max_pages: int | None = None,
              dynamic_url: str | None = None) -> Iterator[list[Row]]:
@@ -110,7 +69,7 @@ def run_sync(host: Host, pack: Pack, table: str, args: Sequence[Any], *,
     if max_pages is not None and max_pages <= 0:
         raise ArgumentError(f"max_pages must be a positive integer, got {max_pages}")
     _check_dynamic_url(pack, definition, dynamic_url)
-    session = _Session.open(host, pack, definition.connection, connection, principal,
+    session = calls.session(pack, definition.connection, connection, principal,
                             deadline_s)
     schema = (_fetch_dynamic_schema(session, definition, dynamic_url) if dynamic_url
               else definition.schema)
@@ -128,7 +87,7 @@ def _check_dynamic_url(pack: Pack, table: SyncTableDef, url: str | None) -> None
         raise ArgumentError(f"the dynamic table URL must be a string, got {type_name(url)}")
 
 
-def _pages(session: _Session, table: SyncTableDef, args: tuple[Any, ...], schema: Schema,
+def _pages(session: CallSession, table: SyncTableDef, args: tuple[Any, ...], schema: Schema,
            max_pages: int | None, url: str | None) -> Iterator[list[Row]]:
     pack = session.pack
     limit = pack.manifest.limits.max_sync_pages
@@ -210,7 +169,7 @@ class _RowChecker:
 # -- two-way sync ---------------------------------------------------------------------------
 
 
-def sync_update(host: Host, pack: Pack, table: str, updates: Sequence[Mapping[str, Any]],
+def sync_update(calls: Calls, pack: Pack, table: str, updates: Sequence[Mapping[str, Any]],
                 args: Sequence[Any] = (), *, connection: str | None = None,
                 principal: str | None = None, deadline_s: float | None = None,
                 dynamic_url: str | None = None) -> list[RowUpdateResult]:
@@ -226,7 +185,7 @@ def sync_update(host: Host, pack: Pack, table: str, updates: Sequence[Mapping[st
                             "entry does not set updatable = true)", table=definition.name)
     _check_dynamic_url(pack, definition, dynamic_url)
     coerced = coerce_args(_as_formula(definition), args, pack=pack.name) if args else ()
-    session = _Session.open(host, pack, definition.connection, connection, principal,
+    session = calls.session(pack, definition.connection, connection, principal,
                             deadline_s)
     schema = (_fetch_dynamic_schema(session, definition, dynamic_url) if dynamic_url
               else definition.schema)
@@ -312,24 +271,24 @@ def _update_results(results: Any, batch: list[dict[str, Any]], schema: Schema, p
 # -- dynamic tables -------------------------------------------------------------------------
 
 
-def dynamic_urls(host: Host, pack: Pack, table: str, *, connection: str | None = None,
+def dynamic_urls(calls: Calls, pack: Pack, table: str, *, connection: str | None = None,
                  principal: str | None = None,
                  deadline_s: float | None = None) -> list[dict[str, str]]:
     """The tables a dynamic sync table can show, as ``[{display, url}]``."""
     definition = _dynamic_table(pack, table)
-    session = _Session.open(host, pack, definition.connection, connection, principal,
+    session = calls.session(pack, definition.connection, connection, principal,
                             deadline_s)
     value = session.invoke("dynamic_urls", definition.name, [])
     return _pairs(value, ("display", "url"), pack, definition.name)
 
 
-def dynamic_schema(host: Host, pack: Pack, table: str, url: str, *,
+def dynamic_schema(calls: Calls, pack: Pack, table: str, url: str, *,
                    connection: str | None = None, principal: str | None = None,
                    deadline_s: float | None = None) -> Schema:
     """The schema of the dynamic table at ``url``, checked like a manifest schema."""
     definition = _dynamic_table(pack, table)
     _check_dynamic_url(pack, definition, url)
-    session = _Session.open(host, pack, definition.connection, connection, principal,
+    session = calls.session(pack, definition.connection, connection, principal,
                             deadline_s)
     return _fetch_dynamic_schema(session, definition, url)
 
@@ -342,7 +301,7 @@ def _dynamic_table(pack: Pack, table: str) -> SyncTableDef:
     return definition
 
 
-def _fetch_dynamic_schema(session: _Session, table: SyncTableDef, url: str | None) -> Schema:
+def _fetch_dynamic_schema(session: CallSession, table: SyncTableDef, url: str | None) -> Schema:
     pack = session.pack
     value = session.invoke("dynamic_schema", table.name, [], {"url": url})
     try:
@@ -358,7 +317,7 @@ def _fetch_dynamic_schema(session: _Session, table: SyncTableDef, url: str | Non
 # -- autocomplete ---------------------------------------------------------------------------
 
 
-def autocomplete(host: Host, pack: Pack, name: str, param: str, search: str,
+def autocomplete(calls: Calls, pack: Pack, name: str, param: str, search: str,
                  args: Sequence[Any] = (), *, connection: str | None = None,
                  principal: str | None = None,
                  deadline_s: float | None = None) -> list[dict[str, Any]]:
@@ -370,7 +329,7 @@ def autocomplete(host: Host, pack: Pack, name: str, param: str, search: str,
     found = _autocomplete_param(pack, owner, params, param)
     if not isinstance(search, str):
         raise ArgumentError(f"search must be a string, got {type_name(search)}")
-    session = _Session.open(host, pack, mode, connection, principal, deadline_s)
+    session = calls.session(pack, mode, connection, principal, deadline_s)
     value = session.invoke("autocomplete", owner, list(args),
                            {"search": search, "param": found.name})
     return _pairs(value, ("display", "value"), pack, owner)

@@ -440,14 +440,15 @@ async def _call(request: Request, pack: str, name: str, *, action: bool) -> Resp
     service: _Service = request.app.state.corral
     principal = _admit(service, _bearer_key(request))
     body = await _call_body(request)
-    definition = service.host.resolve(pack, name).formula
+    resolved = service.host.resolve(pack, name)
+    definition = resolved.formula
     if definition.is_action != action:
         what, path = ("an action", "actions") if definition.is_action else ("a formula",
                                                                             "formulas")
         raise ArgumentError(f"{pack}.{definition.name} is {what}: POST it to "
                             f"/v1/packs/{pack}/{path}/{definition.name}", pack=pack,
                             formula=definition.name)
-    submit = partial(service.host.submit_call, pack, name, *body.args,
+    submit = partial(service.host.submit_resolved, resolved, *body.args,
                      connection=body.connection, principal=principal.name)
     value = to_json(await service.await_future(submit))
     return JSONResponse({"result": value})

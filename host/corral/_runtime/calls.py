@@ -1,0 +1,269 @@
+"""One pack call, one way down: resolve once, credentials, context, sandbox, metrics.
+
+:class:`Calls` is what the scheduler runs calls through (its ``PackCatalog``) and what
+sync tables open a :class:`CallSession` from. It resolves a name to the exact
+:class:`~corral._runtime.pack.Pack` version once; that version travels with the call
+(in :class:`~corral._calls.scheduler.ResolvedFormula`) down to the sandbox, so a version
+activated mid-call never runs under the cache key of the one resolved. Nothing here
+reaches back up into ``Host``.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+from .._calls.scheduler import ResolvedFormula
+from .._errors import (ArgumentError, CredentialError, DeadlineExceeded, InlineAbandoned,
+                       NotFoundError)
+from .._fetch.guest import GuestFetch
+from .._metrics import Metrics
+from .._pack.schema import check_result
+from .._sandbox.sandbox import CallStats, HostCalls
+from .._types import CallRequest, Credentials
+from .pack import Pack
+from .registry import Registry
+
+if TYPE_CHECKING:
+    from .._connections.store import ConnectionStore
+    from .._fetch.client import FetchClient
+
+_INVOCATION_PREFIX = secrets.token_hex(8)
+_invocation_counter = itertools.count(1)
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+           "error": logging.ERROR}
+
+
+def _invocation_id() -> str:
+    """Unique per call and process, without asking the OS for randomness on every call
+    (it is an identifier, not a secret)."""
+    return f"{_INVOCATION_PREFIX}{next(_invocation_counter):016x}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _pack_logger(pack: str) -> logging.Logger:
+    return logging.getLogger(f"corral.pack.{pack}")
+
+
+class PackHostCalls:
+    """The host functions of one pack call: fetch through the policy, logs to logging."""
+
+    def __init__(self, fetch: Callable[[], GuestFetch], pack: str) -> None:
+        self._fetch = fetch
+        self._log = _pack_logger(pack)
+
+    def fetch(self, request: dict[str, Any], deadline: float) -> dict[str, Any]:
+        return self._fetch().fetch(request, deadline)
+
+    def log(self, level: str, message: str) -> None:
+        self._log.log(_LEVELS.get(level, logging.INFO), "%s", message)
+
+
+class _InlineHostCalls:
+    """The host functions of an inline attempt: no network (the first fetch abandons the
+    attempt, before any I/O), and logs held back until the call completes, so an
+    abandoned attempt leaves no trace."""
+
+    def __init__(self, inner: PackHostCalls) -> None:
+        self._inner = inner
+        self._logs: list[tuple[str, str]] = []
+
+    def fetch(self, request: dict[str, Any], deadline: float) -> dict[str, Any]:
+        raise InlineAbandoned("the call fetches, so it runs on the pool")
+
+    def log(self, level: str, message: str) -> None:
+        self._logs.append((level, message))
+
+    def release_logs(self) -> None:
+        for level, message in self._logs:
+            self._inner.log(level, message)
+        self._logs.clear()
+
+
+@dataclass(frozen=True)
+class CallSession:
+    """Several ops of one pack under one caller's connection and one deadline (a sync and
+    its pages, a two-way update, autocomplete)."""
+
+    calls: Calls
+    pack: Pack
+    credentials: Credentials | None
+    ctx: dict[str, Any]
+    deadline: float
+
+    def invoke(self, op: str, name: str, args: Sequence[Any],
+               extra: Mapping[str, Any] | None = None) -> Any:
+        stats = CallStats()
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return self.pack.invoke(op, name, list(args), ctx=self.ctx,
+                                    host=self.calls.host_calls(self.pack, self.credentials),
+                                    deadline=self.deadline, stats=stats, extra=extra)
+        except Exception as exc:
+            outcome = getattr(exc, "kind", "error")
+            raise
+        finally:
+            self.calls.record(self.pack.name, name, outcome, started, stats)
+
+
+class Calls:
+    """Resolves and runs pack calls: the one path every formula, action and table op takes."""
+
+    def __init__(self, registry: Registry, metrics: Metrics, *,
+                 fetch_client: Callable[[], FetchClient],
+                 connections: Callable[[], ConnectionStore],
+                 default_deadline_s: float) -> None:
+        self.registry = registry
+        self.metrics = metrics
+        self._fetch_client = fetch_client
+        self._connections = connections
+        self.default_deadline_s = default_deadline_s
+        #: (pack, formula) as written -> the resolution, reused only while its Pack is
+        #: still the registry's active one.
+        self._resolved: dict[tuple[str, str], ResolvedFormula] = {}
+
+    # -- resolving ------------------------------------------------------------------------
+
+    def resolve(self, pack: str, formula: str) -> ResolvedFormula:
+        """The active version of ``pack`` and its ``formula``; the Pack travels with it."""
+        found = self.registry.get(pack)
+        key = (pack, formula)
+        cached = self._resolved.get(key)
+        if cached is not None and cached.loaded is found:
+            return cached
+        resolved = ResolvedFormula(pack=found.name, pack_hash=found.sha256,
+                                   formula=found.manifest.formula(formula), loaded=found)
+        if len(self._resolved) > 4096:
+            self._resolved.clear()
+        self._resolved[key] = resolved
+        return resolved
+
+    # -- running (the scheduler's PackCatalog) ---------------------------------------------
+
+    def invoke(self, call: CallRequest, resolved: ResolvedFormula, *,
+               deadline: float | None) -> Any:
+        """Run one pack call in a fresh sandbox instance (no cache, no retries)."""
+        return self._invoke(call, resolved, deadline, inline_budget_s=None)
+
+    def invoke_inline(self, call: CallRequest, resolved: ResolvedFormula, *,
+                      deadline: float | None, budget_s: float) -> Any:
+        """An inline attempt of :meth:`invoke`: at most ``budget_s`` and no network.
+        Raises ``InlineAbandoned`` if the call needs more; nothing outside the sandbox
+        happened by then, so the call can simply run again."""
+        return self._invoke(call, resolved, deadline, inline_budget_s=budget_s)
+
+    def _invoke(self, call: CallRequest, resolved: ResolvedFormula, deadline: float | None,
+                inline_budget_s: float | None) -> Any:
+        pack = _loaded_pack(resolved)
+        definition = resolved.formula
+        credentials = self.credentials(pack, definition.connection, call.connection_id,
+                                       call.principal)
+        ctx = self.guest_ctx(call.connection_id, pack)
+        op = "action" if definition.is_action else "formula"
+        host_calls = self.host_calls(pack, credentials)
+        guest_host: HostCalls = host_calls
+        limit = deadline
+        if inline_budget_s is not None:
+            guest_host = _InlineHostCalls(host_calls)
+            budget_end = time.monotonic() + inline_budget_s
+            limit = budget_end if deadline is None else min(deadline, budget_end)
+        stats = CallStats()
+        started = time.perf_counter()
+        outcome: str | None = "ok"
+        try:
+            value = pack.invoke(op, definition.name, call.args, ctx=ctx, host=guest_host,
+                                deadline=limit, stats=stats)
+            check_result(definition.result, value, pack=pack.name, formula=definition.name)
+        except InlineAbandoned:
+            outcome = None
+            raise
+        except DeadlineExceeded as exc:
+            if inline_budget_s is not None and (deadline is None or time.monotonic() < deadline):
+                outcome = None  # the inline budget ran out, not the call's deadline
+                raise InlineAbandoned("the call outran the inline budget",
+                                      pack=pack.name, formula=definition.name) from exc
+            outcome = exc.kind
+            raise
+        except Exception as exc:
+            outcome = getattr(exc, "kind", "error")
+            raise
+        finally:
+            if outcome is not None:  # the call completed (an abandoned attempt did not)
+                self.record(pack.name, definition.name, outcome, started, stats)
+                if isinstance(guest_host, _InlineHostCalls):
+                    guest_host.release_logs()
+        return value
+
+    def record(self, pack: str, name: str, outcome: str, started: float,
+               stats: CallStats) -> None:
+        """The one place call metrics are recorded."""
+        self.metrics.call_done(pack, name, outcome, time.perf_counter() - started,
+                               stats.fuel_used)
+
+    # -- what a call carries ----------------------------------------------------------------
+
+    def guest_ctx(self, connection_id: str | None, pack: Pack) -> dict[str, Any]:
+        """What every op's request carries in ``ctx`` (never a secret)."""
+        ctx: dict[str, Any] = {"invocation_id": _invocation_id(),
+                               "domains": pack.manifest.network_domains}
+        if connection_id:
+            ctx["connection"] = {"id": connection_id}
+        return ctx
+
+    def credentials(self, pack: Pack, mode: str, connection_id: str | None,
+                    principal: str | None) -> Credentials | None:
+        """The connection's credentials for a call, checking the pack's connection mode."""
+        manifest = pack.manifest
+        if connection_id is None:
+            if mode == "required" and manifest.auth.kind != "none":
+                raise CredentialError(f"{manifest.name} needs a connection for this call; create "
+                                      "one and pass its id", pack=manifest.name)
+            return None
+        if manifest.auth.kind == "none":
+            raise ArgumentError(f"pack {manifest.name!r} takes no connection", pack=manifest.name)
+        creds: Credentials = self._connections().credentials(principal or "local",
+                                                             connection_id, manifest)
+        return creds
+
+    def host_calls(self, pack: Pack, credentials: Credentials | None) -> PackHostCalls:
+        """The host functions of one call; the fetch client is made on the first fetch."""
+        def fetch() -> GuestFetch:
+            return GuestFetch(self._fetch_client(), self.metrics, pack=pack.name,
+                              domains=pack.manifest.network_domains, credentials=credentials)
+
+        return PackHostCalls(fetch, pack.name)
+
+    def session(self, pack: Pack, mode: str, connection: str | None, principal: str | None,
+                deadline_s: float | None) -> CallSession:
+        """A session for several ops of ``pack`` under one connection and deadline."""
+        if deadline_s is not None and deadline_s <= 0:
+            raise ArgumentError(f"deadline_s must be positive, got {deadline_s}")
+        credentials = self.credentials(pack, mode, connection, principal)
+        seconds = deadline_s if deadline_s is not None else self.default_deadline_s
+        return CallSession(self, pack, credentials, self.guest_ctx(connection, pack),
+                           time.monotonic() + seconds)
+
+    def connection_name(self, principal: str, pack: Pack, connection_id: str) -> str | None:
+        """Ask the pack (through its ``connection_name`` op) what to call a connection."""
+        session = self.session(pack, "optional", connection_id, principal, None)
+        try:
+            value = session.invoke("connection_name", "", [])
+        except NotFoundError:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            return None
+        return value.strip()[:128]
+
+
+def _loaded_pack(resolved: ResolvedFormula) -> Pack:
+    pack = resolved.loaded
+    if not isinstance(pack, Pack):
+        raise TypeError(f"{resolved.pack}.{resolved.formula.name} was not resolved by Calls")
+    return pack
