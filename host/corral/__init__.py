@@ -82,7 +82,7 @@ _LAZY = {
     "BuildResult": "._toolchain.build",
     "new_pack": "._toolchain.scaffold",
     "ConnectionStore": "._connections.store",
-    "ConnectionInfo": "._connections.store",
+    "ConnectionInfo": "._connections.records",
     "ConnectionCredentials": "._connections.store",
     "KeyRing": "._connections.crypto",
     "FetchClient": "._fetch.client",

@@ -13,7 +13,7 @@ import httpx
 import lmdb
 import pytest
 
-from corral._connections.store import ConnectionInfo, ConnectionStore
+from corral import ConnectionInfo, ConnectionStore
 from corral._connections.crypto import KeyRing
 from corral._errors import (AccessDenied, ArgumentError, AuthFlowError, ConnectionExpired,
                             CredentialError, NotFoundError, SecretKeyError)

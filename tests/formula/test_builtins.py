@@ -6,7 +6,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from corral._formula.builtins import BUILTINS, ValueLimits
+from corral._formula.builtins import BUILTINS
+from corral._formula.values import ValueLimits
 from corral._errors import FormulaEvalError, NotFoundError
 from corral._formula.evaluator import Evaluator
 from corral._calls.scheduler import ResolvedFormula, Scheduler

@@ -22,30 +22,61 @@ but the refresh lock does not reach across processes.)
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import logging
-import secrets
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
-from urllib.parse import urlsplit
 
 import httpx
 import lmdb
 
-from .._connections.auth import (DEFAULT_REFRESH_SKEW_S, ConnectionCredentials, LoadedSecret,
-                    credential_domains, validate_secret)
+from .._connections.auth import (
+    DEFAULT_REFRESH_SKEW_S,
+    ConnectionCredentials,
+    LoadedSecret,
+    credential_domains,
+    validate_secret,
+)
 from .._connections.crypto import KeyRing
-from .._errors import (AccessDenied, ArgumentError, AuthFlowError, ConnectionExpired,
-                      CredentialError, NotFoundError)
+from .._connections.oauth import (
+    TokenSet,
+    authorize_url,
+    client_credentials,
+    exchange_code,
+    new_pkce,
+    new_state,
+    refresh_tokens,
+    uses_pkce,
+)
+from .._errors import (
+    AccessDenied,
+    ArgumentError,
+    AuthFlowError,
+    ConnectionExpired,
+    CredentialError,
+    NotFoundError,
+)
 from .._pack.manifest import AuthSpec, Manifest
-from .._connections.oauth import (TokenSet, authorize_url, client_credentials, exchange_code, new_pkce,
-                     new_state, refresh_tokens, uses_pkce)
 from .._types import Clock
+from .records import (
+    ConnectionInfo,
+    Record,
+    all_items,
+    bytes_or_none,
+    check_name,
+    check_principal,
+    check_redirect_uri,
+    expired_error,
+    new_id,
+    state_aad,
+    state_key,
+    token_fields,
+    token_secret,
+)
 
 log = logging.getLogger("corral.connections")
 
@@ -56,60 +87,6 @@ DEFAULT_STATE_TTL_S = 600.0
 _DB_CONNECTIONS = b"connections"
 _DB_SECRETS = b"secrets"
 _DB_STATES = b"oauth_states"
-
-
-@dataclass(frozen=True)
-class ConnectionInfo:
-    """What anyone may see of a connection: never a secret."""
-
-    id: str
-    pack: str
-    name: str
-    kind: str
-    status: str
-    created_at: float
-    expires_at: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class _Record:
-    id: str
-    principal: str
-    pack: str
-    name: str
-    kind: str
-    status: str
-    created_at: float
-    expires_at: float | None
-    generation: int = 0
-
-    @property
-    def info(self) -> ConnectionInfo:
-        return ConnectionInfo(self.id, self.pack, self.name, self.kind, self.status,
-                              self.created_at, self.expires_at)
-
-    @property
-    def aad(self) -> bytes:
-        return b"corral:connection:v1\0" + self.id.encode() + b"\0" + self.pack.encode()
-
-    def to_bytes(self) -> bytes:
-        return json.dumps(asdict(self), sort_keys=True).encode()
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> _Record:
-        return cls(**json.loads(raw))
-
-
-def _state_aad(state_key: bytes, pack: str) -> bytes:
-    return b"corral:oauth-state:v1\0" + state_key + b"\0" + pack.encode()
-
-
-def _state_key(state: str) -> bytes:
-    # The state is a bearer value for finishing a flow; only its hash is stored.
-    return hashlib.sha256(state.encode()).hexdigest().encode()
 
 
 class ConnectionStore:
@@ -157,12 +134,12 @@ class ConnectionStore:
     def create(self, *, principal: str, pack: Manifest, name: str,
                secret: Mapping[str, Any]) -> ConnectionInfo:
         """Seal ``secret`` (shaped for the pack's auth kind) into a new connection."""
-        _check_principal(principal)
-        _check_name(name)
+        check_principal(principal)
+        check_name(name)
         if pack.auth.kind == "none":
             raise ArgumentError(f"pack {pack.name!r} declares no auth; it needs no connection")
         values = validate_secret(pack.auth, secret)
-        record = _Record(id=_new_id(), principal=principal, pack=pack.name, name=name,
+        record = Record(id=new_id(), principal=principal, pack=pack.name, name=name,
                          kind=pack.auth.kind, status=ACTIVE, created_at=self._clock(),
                          expires_at=values.get("expires_at"))
         with self._txn(write=True) as txn:
@@ -172,10 +149,10 @@ class ConnectionStore:
         return record.info
 
     def list(self, principal: str, pack: str | None = None) -> list[ConnectionInfo]:
-        _check_principal(principal)
+        check_principal(principal)
         with self._txn() as txn:
-            records = [_Record.from_bytes(raw) for _, raw in
-                       _items(txn, self._dbs[_DB_CONNECTIONS])]
+            records = [Record.from_bytes(raw) for _, raw in
+                       all_items(txn, self._dbs[_DB_CONNECTIONS])]
         mine = [r for r in records
                 if r.principal == principal and (pack is None or r.pack == pack)]
         return [r.info for r in sorted(mine, key=lambda r: (r.created_at, r.id))]
@@ -184,7 +161,7 @@ class ConnectionStore:
         return self._owned(principal, connection_id).info
 
     def rename(self, principal: str, connection_id: str, name: str) -> ConnectionInfo:
-        _check_name(name)
+        check_name(name)
         with self._txn(write=True) as txn:
             record = replace(self._owned_in(txn, principal, connection_id), name=name)
             txn.put(record.id.encode(), record.to_bytes(), db=self._dbs[_DB_CONNECTIONS])
@@ -217,7 +194,7 @@ class ConnectionStore:
         record = self._owned(principal, connection_id)
         self._check_pack(record, pack)
         if record.status == EXPIRED:
-            raise _expired(record, "its token could not be refreshed")
+            raise expired_error(record, "its token could not be refreshed")
         session = _StoreSession(self, record.id, pack.auth)
         return ConnectionCredentials(
             connection_id=record.id, spec=pack.auth,
@@ -236,17 +213,17 @@ class ConnectionStore:
         count = 0
         with self._txn(write=True) as txn:
             secrets_db, states_db = self._dbs[_DB_SECRETS], self._dbs[_DB_STATES]
-            for key, blob in _items(txn, secrets_db):
+            for key, blob in all_items(txn, secrets_db):
                 if self._keyring.needs_reseal(blob):
                     record = self._record_in(txn, key.decode())
                     plain = self._keyring.open(blob, record.aad)
                     txn.put(key, self._keyring.seal(plain, record.aad), db=secrets_db)
                     count += 1
-            for key, raw in _items(txn, states_db):
+            for key, raw in all_items(txn, states_db):
                 pending = json.loads(raw)
                 blob = base64.b64decode(pending["sealed"])
                 if self._keyring.needs_reseal(blob):
-                    aad = _state_aad(key, pending["pack"])
+                    aad = state_aad(key, pending["pack"])
                     sealed = self._keyring.seal(self._keyring.open(blob, aad), aad)
                     pending["sealed"] = base64.b64encode(sealed).decode()
                     txn.put(key, json.dumps(pending).encode(), db=states_db)
@@ -265,24 +242,24 @@ class ConnectionStore:
         With ``connection_id`` the flow reconnects that (owned) connection instead of
         creating a new one.
         """
-        _check_principal(principal)
+        check_principal(principal)
         if pack.auth.kind != "oauth2_code":
             raise ArgumentError(f"pack {pack.name!r} uses auth kind {pack.auth.kind}, "
                                 "not oauth2_code")
-        _check_redirect_uri(redirect_uri)
+        check_redirect_uri(redirect_uri)
         if not client_id:
             raise ArgumentError("client_id is required", field="client_id")
         if connection_id is not None:
             self._check_pack(self._owned(principal, connection_id), pack)
         conn_name = name if name is not None else pack.name
-        _check_name(conn_name)
+        check_name(conn_name)
         state = new_state()
         pkce = new_pkce() if uses_pkce(pack.auth.options) else None
-        key = _state_key(state)
+        key = state_key(state)
         now = self._clock()
         sealed = self._keyring.seal(json.dumps({
             "client_id": client_id, "client_secret": client_secret,
-            "verifier": pkce.verifier if pkce else None}).encode(), _state_aad(key, pack.name))
+            "verifier": pkce.verifier if pkce else None}).encode(), state_aad(key, pack.name))
         pending = {"principal": principal, "pack": pack.name, "name": conn_name,
                    "options": dict(pack.auth.options), "redirect_uri": redirect_uri,
                    "connection_id": connection_id, "created_at": now,
@@ -298,9 +275,9 @@ class ConnectionStore:
                                principal: str | None = None) -> ConnectionInfo:
         """Finish a flow from the redirect's ``state`` and ``code``: exchange the code and
         store the tokens. A state works once; ``principal``, if given, must own it."""
-        key = _state_key(state)
+        key = state_key(state)
         with self._txn(write=True) as txn:
-            raw = _bytes_or_none(txn.pop(key, db=self._dbs[_DB_STATES]))
+            raw = bytes_or_none(txn.pop(key, db=self._dbs[_DB_STATES]))
         if raw is None:
             raise AuthFlowError("unknown or already used authorization state")
         pending = json.loads(raw)
@@ -309,13 +286,13 @@ class ConnectionStore:
         if self._clock() > pending["expires_at"]:
             raise AuthFlowError("the authorization took too long and expired; start again")
         opened = json.loads(self._keyring.open(base64.b64decode(pending["sealed"]),
-                                               _state_aad(key, pending["pack"])))
+                                               state_aad(key, pending["pack"])))
         tokens = exchange_code(
             self._require_http(), pending["options"], client_id=opened["client_id"],
             client_secret=opened["client_secret"], code=code,
             redirect_uri=pending["redirect_uri"], code_verifier=opened["verifier"],
             now=self._clock())
-        values = _token_secret(opened["client_id"], opened["client_secret"], tokens)
+        values = token_secret(opened["client_id"], opened["client_secret"], tokens)
         return self._store_authorized(pending, values)
 
     def _store_authorized(self, pending: Mapping[str, Any],
@@ -326,7 +303,7 @@ class ConnectionStore:
                 record = replace(old, status=ACTIVE, expires_at=values["expires_at"],
                                  generation=old.generation + 1)
             else:
-                record = _Record(id=_new_id(), principal=pending["principal"],
+                record = Record(id=new_id(), principal=pending["principal"],
                                  pack=pending["pack"], name=pending["name"],
                                  kind="oauth2_code", status=ACTIVE,
                                  created_at=self._clock(), expires_at=values["expires_at"])
@@ -339,9 +316,9 @@ class ConnectionStore:
     def _load_secret(self, connection_id: str) -> LoadedSecret:
         with self._txn() as txn:
             record = self._record_in(txn, connection_id)
-            blob = _bytes_or_none(txn.get(connection_id.encode(), db=self._dbs[_DB_SECRETS]))
+            blob = bytes_or_none(txn.get(connection_id.encode(), db=self._dbs[_DB_SECRETS]))
         if record.status == EXPIRED:
-            raise _expired(record, "its token could not be refreshed")
+            raise expired_error(record, "its token could not be refreshed")
         values = self._open(record, blob)
         return LoadedSecret(generation=record.generation, values=values,
                             expires_at=record.expires_at)
@@ -353,7 +330,7 @@ class ConnectionStore:
                 return  # another caller renewed it while we waited for the lock
             record = self._record(connection_id)
             tokens = self._new_tokens(record, spec, loaded.values)
-            values = {**loaded.values, **_token_fields(tokens)}
+            values = {**loaded.values, **token_fields(tokens)}
             with self._txn(write=True) as txn:
                 current = self._record_in(txn, connection_id)
                 updated = replace(current, status=ACTIVE, expires_at=tokens.expires_at,
@@ -362,7 +339,7 @@ class ConnectionStore:
         log.info("renewed the access token of connection %s (pack %s)", record.id,
                  record.pack)
 
-    def _new_tokens(self, record: _Record, spec: AuthSpec,
+    def _new_tokens(self, record: Record, spec: AuthSpec,
                     values: Mapping[str, Any]) -> TokenSet:
         http = self._require_http()
         try:
@@ -380,13 +357,13 @@ class ConnectionStore:
                 raise  # network trouble or a server error: the connection may still be fine
             raise self._mark_expired(record, "the token endpoint refused to renew it") from exc
 
-    def _mark_expired(self, record: _Record, why: str) -> ConnectionExpired:
+    def _mark_expired(self, record: Record, why: str) -> ConnectionExpired:
         with self._txn(write=True) as txn:
             current = self._record_in(txn, record.id)
             txn.put(current.id.encode(), replace(current, status=EXPIRED).to_bytes(),
                     db=self._dbs[_DB_CONNECTIONS])
         log.warning("connection %s (pack %s) expired: %s", record.id, record.pack, why)
-        return _expired(record, why)
+        return expired_error(record, why)
 
     # -- storage helpers -----------------------------------------------------------------
 
@@ -401,41 +378,41 @@ class ConnectionStore:
             raise CredentialError(f"connection store error: {type(exc).__name__}: {exc}") \
                 from exc
 
-    def _put(self, txn: lmdb.Transaction, record: _Record, values: Mapping[str, Any]) -> None:
+    def _put(self, txn: lmdb.Transaction, record: Record, values: Mapping[str, Any]) -> None:
         sealed = self._keyring.seal(json.dumps(dict(values)).encode(), record.aad)
         txn.put(record.id.encode(), record.to_bytes(), db=self._dbs[_DB_CONNECTIONS])
         txn.put(record.id.encode(), sealed, db=self._dbs[_DB_SECRETS])
 
-    def _open(self, record: _Record, blob: bytes | None) -> dict[str, Any]:
+    def _open(self, record: Record, blob: bytes | None) -> dict[str, Any]:
         if blob is None:
             raise CredentialError(f"connection {record.id} has lost its secret; reconnect it")
         values: dict[str, Any] = json.loads(self._keyring.open(blob, record.aad))
         return values
 
-    def _record_in(self, txn: lmdb.Transaction, connection_id: str) -> _Record:
-        raw = _bytes_or_none(txn.get(connection_id.encode(), db=self._dbs[_DB_CONNECTIONS]))
+    def _record_in(self, txn: lmdb.Transaction, connection_id: str) -> Record:
+        raw = bytes_or_none(txn.get(connection_id.encode(), db=self._dbs[_DB_CONNECTIONS]))
         if raw is None:
             raise NotFoundError(f"no connection {connection_id!r}", connection=connection_id)
-        return _Record.from_bytes(raw)
+        return Record.from_bytes(raw)
 
-    def _record(self, connection_id: str) -> _Record:
+    def _record(self, connection_id: str) -> Record:
         with self._txn() as txn:
             return self._record_in(txn, connection_id)
 
     def _owned_in(self, txn: lmdb.Transaction, principal: str,
-                  connection_id: str) -> _Record:
-        _check_principal(principal)
+                  connection_id: str) -> Record:
+        check_principal(principal)
         record = self._record_in(txn, connection_id)
         if record.principal != principal:
             # Same answer as a missing id, so ids cannot be probed.
             raise NotFoundError(f"no connection {connection_id!r}", connection=connection_id)
         return record
 
-    def _owned(self, principal: str, connection_id: str) -> _Record:
+    def _owned(self, principal: str, connection_id: str) -> Record:
         with self._txn() as txn:
             return self._owned_in(txn, principal, connection_id)
 
-    def _check_pack(self, record: _Record, pack: Manifest) -> None:
+    def _check_pack(self, record: Record, pack: Manifest) -> None:
         if record.pack != pack.name:
             raise AccessDenied(f"connection {record.id} belongs to pack {record.pack!r}, "
                                f"not {pack.name!r}", connection=record.id)
@@ -447,7 +424,7 @@ class ConnectionStore:
 
     def _sweep_states(self, txn: lmdb.Transaction, now: float) -> None:
         db = self._dbs[_DB_STATES]
-        stale = [key for key, raw in _items(txn, db) if json.loads(raw)["expires_at"] < now]
+        stale = [key for key, raw in all_items(txn, db) if json.loads(raw)["expires_at"] < now]
         for key in stale:
             txn.delete(key, db=db)
 
@@ -476,57 +453,3 @@ class _StoreSession:
     def renew(self, seen_generation: int) -> None:
         self._store._renew(self._id, self._spec, seen_generation)
 
-
-def _items(txn: lmdb.Transaction, db: Any) -> list[tuple[bytes, bytes]]:
-    """Every (key, value) of one database, copied out of the transaction."""
-    return [(bytes(key), bytes(value)) for key, value in txn.cursor(db=db)]
-
-
-def _bytes_or_none(value: Any) -> bytes | None:
-    return None if value is None else bytes(value)
-
-
-def _token_fields(tokens: TokenSet) -> dict[str, Any]:
-    fields: dict[str, Any] = {"access_token": tokens.access_token,
-                              "expires_at": tokens.expires_at}
-    if tokens.refresh_token is not None:
-        fields["refresh_token"] = tokens.refresh_token
-    return fields
-
-
-def _token_secret(client_id: str, client_secret: str | None,
-                  tokens: TokenSet) -> dict[str, Any]:
-    values: dict[str, Any] = {"client_id": client_id, **_token_fields(tokens)}
-    if client_secret:
-        values["client_secret"] = client_secret
-    return values
-
-
-def _expired(record: _Record, why: str) -> ConnectionExpired:
-    return ConnectionExpired(f"connection {record.name!r} ({record.id}) of pack {record.pack} "
-                             f"has expired: {why}; reconnect it", connection=record.id,
-                             pack=record.pack)
-
-
-def _new_id() -> str:
-    return "conn_" + secrets.token_urlsafe(12)
-
-
-def _check_principal(principal: str) -> None:
-    if not isinstance(principal, str) or not principal:
-        raise ArgumentError("a principal must be a non-empty string", field="principal")
-
-
-def _check_name(name: str) -> None:
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        raise ArgumentError("a connection name must be 1 to 200 characters", field="name")
-    if any(ord(ch) < 32 for ch in name):
-        raise ArgumentError("a connection name must not contain control characters",
-                            field="name")
-
-
-def _check_redirect_uri(uri: str) -> None:
-    parts = urlsplit(uri)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
-        raise ArgumentError("redirect_uri must be an absolute http(s) URL without a fragment",
-                            field="redirect_uri")

@@ -21,8 +21,9 @@ from collections import OrderedDict
 from concurrent.futures import Future, wait
 from typing import Any, Callable, Mapping
 
-from .._formula.builtins import (CallSite, ValueLimits, apply_binary, apply_unary, check_list,
-                        get_index, get_property, lookup_builtin, truthy)
+from .builtins import lookup_builtin
+from .values import (CallSite, ValueLimits, apply_binary, apply_unary, check_list,
+                     get_index, get_property, truthy)
 from .._pack.coerce import coerce_args
 from .._errors import (ArgumentError, CorralError, FormulaDeadlineExceeded, FormulaEvalError,
                       FormulaError)

@@ -1,0 +1,153 @@
+"""What every route needs: the service state, the caller's key and role, shared helpers.
+
+``create_app(host, settings)`` returns the app; ``corral serve`` (``_serve.py``) runs it
+under uvicorn. Every ``/v1`` endpoint but the OAuth2 callback wants
+``Authorization: Bearer <api key>``; the key's owner is the principal that owns
+connections. Errors are RFC 9457 problem documents (``_problems.py``).
+
+Pack code never runs on the event loop. Each blocking host call goes through a
+:class:`CallGate`: at most ``global_concurrency`` run at once on worker threads, at most
+``max_queue`` wait for a turn, and anyone beyond that is told 429 with ``Retry-After``
+instead of joining an unbounded queue. Each principal also has a token bucket
+(``rate_limit_per_s``, ``rate_limit_burst``).
+
+This module deliberately does not use ``from __future__ import annotations``: FastAPI
+reads the annotations of the route functions at import time.
+"""
+
+import math
+from concurrent.futures import Future
+from typing import Annotated, Any, Callable, TypeVar
+
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from .._errors import AccessDenied, Overloaded, PayloadTooLarge
+from .._host import Host
+from .._settings import Settings
+from .admission import CallGate, RateLimiter
+from .apikeys import ApiKeyStore, Principal
+from .models import ProblemDocument
+from .problems import PROBLEM_MEDIA_TYPE, Problem
+
+
+T = TypeVar("T")
+
+
+class Service:
+    """What the route functions need, kept on ``app.state.corral``."""
+
+    def __init__(self, host: Host, settings: Settings, keys: ApiKeyStore) -> None:
+        self.host = host
+        self.settings = settings
+        self.keys = keys
+        self.gate = CallGate(settings.global_concurrency, settings.max_queue)
+        self.rate = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+        self.ready = False
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return await self.gate.run(fn, *args)
+        except Overloaded:
+            self.host.metrics.inc("corral_rejected_total", reason="capacity")
+            raise
+
+    async def await_future(self, submit: Callable[[], Future[T]]) -> T:
+        try:
+            return await self.gate.await_future(submit)
+        except Overloaded:
+            self.host.metrics.inc("corral_rejected_total", reason="capacity")
+            raise
+
+
+# -- dependencies -------------------------------------------------------------------------
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from `corral keys create`.")
+
+
+async def service_dep(request: Request) -> Service:
+    service: Service = request.app.state.corral
+    return service
+
+
+ServiceDep = Annotated[Service, Depends(service_dep)]
+
+
+async def caller(service: ServiceDep,
+                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+                  ) -> Principal:
+    return admit(service, credentials.credentials if credentials else None)
+
+
+def admit(service: Service, key: str | None) -> Principal:
+    """The caller a key belongs to, if it is within its rate limit."""
+    principal = service.keys.authenticate(key)
+    try:
+        service.rate.check(principal.name)
+    except Overloaded:
+        service.host.metrics.inc("corral_rejected_total", reason="rate_limit")
+        raise
+    return principal
+
+
+def bearer_key(request: Request) -> str | None:
+    """What ``HTTPBearer`` reads from the Authorization header, without a dependency."""
+    scheme, _, key = (request.headers.get("authorization") or "").partition(" ")
+    return key.strip() if scheme.lower() == "bearer" and key.strip() else None
+
+
+CallerDep = Annotated[Principal, Depends(caller)]
+
+
+async def admin(principal: CallerDep) -> Principal:
+    if not principal.is_admin:
+        raise AccessDenied("this endpoint needs an admin key")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(admin)]
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProblemDocument, "description": description, "content": {
+        PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDocument"}}}}
+    for status, description in ((400, "Bad input"), (401, "Missing or unknown API key"),
+                                (403, "Not allowed for this key"), (404, "Not found"),
+                                (429, "Over capacity or rate limit; see Retry-After"),
+                                (502, "The pack or an upstream API failed"),
+                                (504, "Timed out"))
+}
+
+
+async def read_capped(request: Request, cap: int) -> bytes:
+    too_large = PayloadTooLarge(f"the upload is larger than the limit of {cap} bytes "
+                                "(max_upload_bytes)", field="body")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def to_json(value: Any) -> Any:
+    """A pack value as JSON: bytes become ``{"$binary": hex}``, non-finite floats strings."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$binary": bytes(value).hex()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    return value
+
+
+def problem_response(found: Problem) -> JSONResponse:
+    return JSONResponse(found.body, status_code=found.status, headers=found.headers,
+                        media_type=PROBLEM_MEDIA_TYPE)
