@@ -79,6 +79,7 @@ class Host:
         for part in parts:
             if part is not None:
                 part.close()
+        self.registry.close()
         self.sandbox.close()
 
     def _check_open(self) -> None:

@@ -1,9 +1,18 @@
-"""The pack registry: packs stored on disk by name and version, one version active.
+"""The pack registry: packs stored by name and version, one version active, shared by every
+process on a data dir.
 
 Layout under the registry directory::
 
-    <name>/<version>-<sha256[:16]>.wasm    every registered version, side by side
-    <name>/ACTIVE                          the file name of the active version
+    <name>/<version>-<sha256[:16]>.wasm    every registered version, written once, never changed
+    .registry/                             LMDB: the active version of each pack, a generation
+
+A version's file is written to a unique temporary name, flushed and renamed into place,
+so it is whole or absent. Which version is active lives only in LMDB, changed in one
+write transaction (with a generation counter that every change bumps), so a kill at
+any moment leaves either the old pointer or the new one, never an empty one. Every
+process on the data dir (servers, the CLI) opens the same LMDB environment and, before
+answering a lookup, compares the generation with the one it loaded: a pack uploaded,
+activated or removed by one process is what the next lookup in any other sees.
 
 Registering validates the pack first (no guest code runs); a pack that fails
 validation leaves nothing behind.
@@ -11,14 +20,28 @@ validation leaves nothing behind.
 
 from __future__ import annotations
 
+import logging
 import os
+import struct
 import threading
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._errors import NotFoundError
-from .._runtime.pack import Pack, pack_from_bytes
+import lmdb
+
+from .._errors import CorralError, NotFoundError
 from .._sandbox.sandbox import Sandbox
+from .._stores.lmdb_env import open_shared
+from .pack import Pack, pack_from_bytes
+
+log = logging.getLogger("corral.registry")
+
+_DB_ACTIVE = b"active"
+_DB_META = b"meta"
+_GENERATION = b"generation"
+_MAP_BYTES = 64 * 1024 * 1024
+_LEGACY_MARKER = "ACTIVE"
 
 
 @dataclass(frozen=True)
@@ -37,45 +60,28 @@ class Registry:
         self.directory = directory
         self.sandbox = sandbox
         self._active: dict[str, Pack] = {}
+        self._generation = -1
         self._lock = threading.RLock()
+        self._env: lmdb.Environment | None = None
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
-            self._load_active()
+            self._shared = open_shared(directory / ".registry", map_size=_MAP_BYTES, max_dbs=4)
+            self._env = self._shared.env
+            self._active_db = self._env.open_db(_DB_ACTIVE)
+            self._meta_db = self._env.open_db(_DB_META)
+            self._adopt_legacy_markers()
+            self._sync()
 
-    def _load_active(self) -> None:
-        assert self.directory is not None
-        for pack_dir in sorted(p for p in self.directory.iterdir() if p.is_dir()):
-            marker = pack_dir / "ACTIVE"
-            if marker.is_file():
-                wasm_file = pack_dir / marker.read_text().strip()
-                pack = pack_from_bytes(wasm_file.read_bytes(), sandbox=self.sandbox,
-                                       source=str(wasm_file), path=wasm_file)
-                self._active[pack.name] = pack
-
-    def register(self, wasm: bytes, *, source: str | None = None, activate: bool = True) -> Pack:
-        """Validate, store and (by default) activate a pack version."""
-        pack = pack_from_bytes(wasm, sandbox=self.sandbox, source=source)
+    def close(self) -> None:
         with self._lock:
-            if self.directory is not None:
-                pack.path = self._store(pack, wasm)
-                if activate:
-                    (self.directory / pack.name / "ACTIVE").write_text(pack.path.name)
-            if activate or pack.name not in self._active:
-                self._active[pack.name] = pack
-        return pack
+            if self._env is not None:
+                self._shared.close()
+                self._env = None
 
-    def _store(self, pack: Pack, wasm: bytes) -> Path:
-        assert self.directory is not None
-        folder = self.directory / pack.name
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{pack.version}-{pack.sha256[:16]}.wasm"
-        if not path.exists():
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(wasm)
-            os.replace(tmp, path)
-        return path
+    # -- reading ----------------------------------------------------------------------------
 
     def get(self, name: str) -> Pack:
+        self._sync()
         with self._lock:
             pack = self._active.get(name)
             if pack is not None:
@@ -86,6 +92,7 @@ class Registry:
         raise NotFoundError(f"no pack named {name!r} is registered", pack=name)
 
     def packs(self) -> list[Pack]:
+        self._sync()
         with self._lock:
             return sorted(self._active.values(), key=lambda p: p.name)
 
@@ -93,34 +100,173 @@ class Registry:
         pack = self.get(name)
         if self.directory is None:
             return [PackVersion(pack.name, pack.version, pack.sha256, "", True)]
-        folder = self.directory / pack.name
-        active = (folder / "ACTIVE").read_text().strip() if (folder / "ACTIVE").exists() else ""
+        active = self._pointers().get(pack.name, "")
         out = []
-        for file in sorted(folder.glob("*.wasm")):
+        for file in sorted((self.directory / pack.name).glob("*.wasm")):
             version, _, digest = file.stem.rpartition("-")
             out.append(PackVersion(pack.name, version, digest, file.name, file.name == active))
         return out
 
+    # -- writing ----------------------------------------------------------------------------
+
+    def register(self, wasm: bytes, *, source: str | None = None, activate: bool = True) -> Pack:
+        """Validate, store and (by default) activate a pack version."""
+        pack = pack_from_bytes(wasm, sandbox=self.sandbox, source=source)
+        with self._lock:
+            if self.directory is None:
+                if activate or pack.name not in self._active:
+                    self._active[pack.name] = pack
+                return pack
+            pack.path = self._store(pack, wasm)
+            if self._write_pointer(pack.name, pack.path.name, only_if_absent=not activate):
+                self._active[pack.name] = pack  # so the sync below keeps it, not a reload
+            self._sync()
+            return pack
+
     def activate(self, name: str, version: str) -> Pack:
+        """Make a stored ``version`` of ``name`` the active one (a rollback is the same)."""
         for entry in self.versions(name):
             if entry.version == version:
                 assert self.directory is not None
-                folder = self.directory / self.get(name).name
-                wasm_file = folder / entry.file
+                wasm_file = self.directory / entry.name / entry.file
                 pack = pack_from_bytes(wasm_file.read_bytes(), sandbox=self.sandbox,
                                        source=str(wasm_file), path=wasm_file)
                 with self._lock:
-                    (folder / "ACTIVE").write_text(entry.file)
+                    self._write_pointer(pack.name, entry.file)
                     self._active[pack.name] = pack
-                return pack
+                    self._sync()
+                    return pack
         raise NotFoundError(f"pack {name!r} has no version {version!r}", pack=name)
 
     def remove(self, name: str) -> None:
         pack = self.get(name)
         with self._lock:
             self._active.pop(pack.name, None)
-            if self.directory is not None:
-                folder = self.directory / pack.name
-                for file in folder.glob("*"):
-                    file.unlink()
+            if self.directory is None:
+                return
+            self._delete_pointer(pack.name)
+            folder = self.directory / pack.name
+            for file in folder.glob("*"):
+                file.unlink(missing_ok=True)
+            try:
                 folder.rmdir()
+            except OSError:  # another process stored a version meanwhile; it keeps it
+                pass
+
+    # -- the shared pointers ------------------------------------------------------------------
+
+    def _env_or_raise(self) -> lmdb.Environment:
+        if self._env is None:
+            raise CorralError("the pack registry is closed")
+        return self._env
+
+    def _pointers(self) -> dict[str, str]:
+        return self._read()[1] if self._env is not None else {}
+
+    def _read(self) -> tuple[int, dict[str, str]]:
+        """The generation and every active pointer, read in one transaction."""
+        env = self._env_or_raise()
+        with env.begin() as txn:
+            raw = txn.get(_GENERATION, db=self._meta_db)
+            pointers = {bytes(k).decode(): bytes(v).decode()
+                        for k, v in txn.cursor(db=self._active_db)}
+        return (struct.unpack("<Q", raw)[0] if raw else 0), pointers
+
+    def _read_generation(self) -> int:
+        env = self._env_or_raise()
+        with env.begin() as txn:
+            raw = txn.get(_GENERATION, db=self._meta_db)
+        return struct.unpack("<Q", raw)[0] if raw else 0
+
+    def _write_pointer(self, name: str, file: str, *, only_if_absent: bool = False) -> bool:
+        env = self._env_or_raise()
+        with env.begin(write=True) as txn:
+            if only_if_absent and txn.get(name.encode(), db=self._active_db) is not None:
+                return False
+            txn.put(name.encode(), file.encode(), db=self._active_db)
+            self._bump_generation(txn)
+        return True
+
+    def _delete_pointer(self, name: str) -> None:
+        env = self._env_or_raise()
+        with env.begin(write=True) as txn:
+            txn.delete(name.encode(), db=self._active_db)
+            self._bump_generation(txn)
+
+    def _bump_generation(self, txn: lmdb.Transaction) -> None:
+        raw = txn.get(_GENERATION, db=self._meta_db)
+        current = struct.unpack("<Q", raw)[0] if raw else 0
+        txn.put(_GENERATION, struct.pack("<Q", current + 1), db=self._meta_db)
+
+    def _sync(self) -> None:
+        """Load what other processes changed since this one last looked (one read txn when
+        nothing did)."""
+        if self._env is None or self._read_generation() == self._generation:
+            return
+        with self._lock:
+            generation, pointers = self._read()
+            loaded = {}
+            for name, file in pointers.items():
+                current = self._active.get(name)
+                if current is not None and current.path is not None and current.path.name == file:
+                    loaded[name] = current
+                    continue
+                pack = self._load(name, file)
+                if pack is not None:
+                    loaded[name] = pack
+            self._active = loaded
+            self._generation = generation
+
+    def _load(self, name: str, file: str) -> Pack | None:
+        assert self.directory is not None
+        wasm_file = self.directory / name / file
+        try:
+            return pack_from_bytes(wasm_file.read_bytes(), sandbox=self.sandbox,
+                                   source=str(wasm_file), path=wasm_file)
+        except (OSError, CorralError) as exc:
+            log.error("pack %s: cannot load its active version %s (%s); it is not served",
+                      name, file, exc)
+            return None
+
+    def _store(self, pack: Pack, wasm: bytes) -> Path:
+        assert self.directory is not None
+        folder = self.directory / pack.name
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{pack.version}-{pack.sha256[:16]}.wasm"
+        if not path.exists():
+            write_file_atomically(path, wasm)
+        return path
+
+    def _adopt_legacy_markers(self) -> None:
+        """Pointers written by earlier releases (``<name>/ACTIVE`` files) move into LMDB once;
+        an empty or dangling marker (a kill mid-write) is ignored, never fatal."""
+        assert self.directory is not None
+        known = self._pointers()
+        for marker in sorted(self.directory.glob(f"*/{_LEGACY_MARKER}")):
+            name = marker.parent.name
+            try:
+                file = marker.read_text().strip()
+            except OSError:
+                continue
+            if name not in known and file and (marker.parent / file).is_file():
+                self._write_pointer(name, file)
+            marker.unlink(missing_ok=True)
+
+
+def write_file_atomically(path: Path, data: bytes) -> None:
+    """``data`` at ``path``, whole or not at all: a unique temporary file beside it, flushed
+    to disk, renamed over, and the directory entry flushed too."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

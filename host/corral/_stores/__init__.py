@@ -1,0 +1,1 @@
+"""Where durable state lives: the storage seam (LMDB in the data dir by default)."""
