@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import httpcore
 import pytest
 
-from corral._errors import (ConfigError, FetchDenied, FetchError, FetchNetworkError, FetchTimeout,
+from corral._errors import (Closed, ConfigError, FetchDenied, FetchNetworkError, FetchTimeout,
                             FetchTooLarge)
 from corral._fetch.client import FetchClient, FetchConfig, PinnedTransport
 from corral._fetch.cache import FetchCache
@@ -177,7 +177,7 @@ def test_each_thread_keeps_its_connection_and_close_ends_them_all(server: ApiSer
     assert mine[0] == mine[1], "a thread reuses its kept-alive connection"
     assert theirs[0] == theirs[1] and theirs[0] != mine[0], "another thread has its own"
     client.close()
-    with pytest.raises(FetchError, match="closed"):
+    with pytest.raises(Closed, match="fetch client is closed"):
         fetch(client, server, "/json")
 
 
@@ -248,7 +248,7 @@ def test_a_closed_client_says_so_and_closes_once(server: ApiServer) -> None:
     client = make_client(server)
     client.close()
     client.close()
-    with pytest.raises(FetchError, match="closed"):
+    with pytest.raises(Closed, match="fetch client is closed"):
         fetch(client, server, "/json")
 
 
