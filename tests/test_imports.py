@@ -33,5 +33,5 @@ def test_errors_share_one_root_with_stable_kinds() -> None:
             assert issubclass(value, corral.CorralError), name
             kinds[name] = value.kind
     assert kinds["FuelExhausted"] == "fuel_exhausted"
-    assert kinds["FetchDenied"] == "denied"
+    assert kinds["FetchDenied"] == "fetch_denied"
     assert kinds["FormulaSyntaxError"] == "formula_syntax"

@@ -52,7 +52,7 @@ class Attack:
     name: str
     category: str
     expected: str
-    """An error ``kind`` (``fuel_exhausted``, ``denied``, ...) or ``ok``."""
+    """An error ``kind`` (``fuel_exhausted``, ``fetch_denied``, ...) or ``ok``."""
     run: Callable[[Bench], Any]
     rule: str | None = None
     """For fetch errors: the policy rule the refusal must name."""

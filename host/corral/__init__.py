@@ -24,6 +24,7 @@ from ._errors import (
     BadOutput,
     BuildError,
     CacheError,
+    Closed,
     ConfigError,
     Conflict,
     ConnectionExpired,
@@ -119,7 +120,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AbiViolation", "AccessDenied", "ArgumentError", "AuthFlowError", "AuthSpec", "BadOutput",
-    "BuildError", "BuildResult", "CacheError", "CallRequest", "CallStats", "CheckedURL",
+    "BuildError", "BuildResult", "CacheError", "CallRequest", "Closed", "CallStats", "CheckedURL",
     "ConfigError", "ConnectionCredentials", "ConnectionExpired", "ConnectionInfo",
     "ConnectionStore", "Evaluator", "FetchCache", "FetchClient", "FetchConfig", "KeyRing",
     "Metrics", "PinnedTransport", "Registry", "ResolvedFormula", "ResultCache",

@@ -2,49 +2,52 @@
 
 Every error a caller can see is a :class:`CorralError`; errors from wasmtime, httpx,
 lark, lmdb and cryptography are translated at the boundary (``raise ... from exc``).
-Each class carries a stable ``kind`` string: the ABI error kind, the problem type of
-the HTTP service and the metrics label all use it.
+Each class carries its own stable ``kind`` string, unique in the tree: the HTTP service's
+problem type (``urn:corral:problem:<kind>``), the metrics label and the CLI all use it.
+A fetch error also carries an ``abi_kind``: the kind a guest reads in a fetch's
+``{err}`` map (``guest-sdk/ABI.md`` §5.2), which stays as the ABI defines it.
 
-    CorralError
-    ├── ManifestError            pack.toml / embedded manifest breaks a rule (names field + rule)
-    ├── PackValidationError      a .wasm is not a valid pack (exports, imports, ABI version)
-    ├── BuildError               the guest toolchain failed
-    ├── NotFoundError            unknown pack, formula, table, connection, principal
-    ├── ArgumentError            arguments do not fit the formula's parameters
-    │   └── PayloadTooLarge      a request body over the service's size cap
-    ├── AccessDenied             a principal may not use or see a thing
-    │   └── Unauthenticated      no API key, or one the service does not know
-    ├── Conflict                 the request clashes with what is stored (same version, other bytes)
-    ├── InvocationError          a pack call failed (names pack, formula)
-    │   ├── LimitExceeded        a sandbox limit was hit (names the limit)
-    │   │   ├── FuelExhausted
-    │   │   ├── DeadlineExceeded
-    │   │   ├── MemoryLimitExceeded
-    │   │   ├── StackOverflow
-    │   │   ├── InputTooLarge
-    │   │   └── OutputTooLarge
-    │   ├── GuestTrap            any other trap (unreachable, bad memory access, ...)
-    │   ├── AbiViolation         the guest broke the ABI contract (pointers, exports)
-    │   ├── BadOutput            undecodable output, or output that breaks its schema
-    │   ├── GuestError           the pack's own error, meant for the user
-    │   └── Overloaded           no capacity to run the call now (retry later)
-    ├── FetchError               a host-mediated fetch failed (kind is the ABI fetch error kind)
-    │   ├── FetchDenied          the policy refused it (names the rule)
-    │   ├── FetchTimeout
-    │   ├── FetchTooLarge
-    │   ├── FetchNetworkError
-    │   └── FetchLimitExceeded   too many fetches in one call
-    ├── CredentialError          connections and their secrets
-    │   ├── SecretKeyError       missing / wrong key, tampered or moved ciphertext
-    │   ├── ConnectionExpired    refresh failed: the user must reconnect
-    │   └── AuthFlowError        an OAuth2 step failed
-    ├── FormulaError             the formula language
-    │   ├── FormulaSyntaxError   with line, column and a caret under the source
-    │   ├── FormulaEvalError     a type or value error while evaluating
-    │   └── FormulaDeadlineExceeded
-    ├── CacheError               internal to the caches; never fails a call
-    ├── ConfigError              the host's own configuration is invalid (names the setting)
-    └── Closed                   an object used after close() (a Host, a store, a pool)
+    CorralError                  kind
+    ├── ManifestError            manifest            pack.toml / embedded manifest breaks a rule
+    ├── PackValidationError      invalid_pack        a .wasm is not a valid pack (exports, ABI)
+    ├── BuildError               build               the guest toolchain failed
+    ├── NotFoundError            not_found           unknown pack, formula, table, connection
+    ├── ArgumentError            bad_args            arguments do not fit the parameters
+    │   └── PayloadTooLarge      payload_too_large   a request body over the size cap
+    ├── AccessDenied             forbidden           a principal may not use or see a thing
+    │   └── Unauthenticated      unauthenticated     no API key, or an unknown one
+    ├── Conflict                 conflict            clashes with what is stored
+    ├── Closed                   closed              an object was used after close()
+    ├── InvocationError          invocation          a pack call failed (names pack, formula)
+    │   ├── LimitExceeded        limit               a sandbox limit was hit (names it)
+    │   │   ├── FuelExhausted        fuel_exhausted
+    │   │   ├── DeadlineExceeded     timeout         the call's own wall clock
+    │   │   ├── MemoryLimitExceeded  memory_limit
+    │   │   ├── StackOverflow        stack_overflow
+    │   │   ├── InputTooLarge        input_too_large
+    │   │   └── OutputTooLarge       output_too_large
+    │   ├── GuestTrap            trap                any other trap (unreachable, ...)
+    │   ├── AbiViolation         abi_violation       the guest broke the ABI contract
+    │   ├── BadOutput            bad_output          undecodable or schema-breaking output
+    │   ├── GuestError           guest_error         the pack's own error, for the user
+    │   ├── InlineAbandoned      inline_abandoned    internal: rerun on the pool
+    │   └── Overloaded           overloaded          no capacity now (retry later)
+    ├── FetchError               fetch               a host-mediated fetch failed
+    │   ├── FetchDenied          fetch_denied        the policy refused it (names the rule)
+    │   ├── FetchTimeout         fetch_timeout
+    │   ├── FetchTooLarge        fetch_too_large
+    │   ├── FetchNetworkError    fetch_network
+    │   └── FetchLimitExceeded   fetch_limit         too many fetches in one call
+    ├── CredentialError          credential          connections and their secrets
+    │   ├── SecretKeyError       secret_key          missing / wrong key, tampered ciphertext
+    │   ├── ConnectionExpired    connection_expired  refresh failed: reconnect
+    │   └── AuthFlowError        auth_flow           an OAuth2 step failed
+    ├── FormulaError             formula             the formula language
+    │   ├── FormulaSyntaxError   formula_syntax      line, column and a caret under the source
+    │   ├── FormulaEvalError     formula_eval        a type or value error while evaluating
+    │   └── FormulaDeadlineExceeded  formula_timeout
+    ├── CacheError               cache               internal to the caches; never fails a call
+    └── ConfigError              config              the host's configuration is invalid
 
 No message ever contains a secret: callers build messages from names, never values
 of credentials.
@@ -100,7 +103,7 @@ class ArgumentError(CorralError):
 
 
 class PayloadTooLarge(ArgumentError):
-    kind = "too_large"
+    kind = "payload_too_large"
 
 
 class AccessDenied(CorralError):
@@ -113,6 +116,12 @@ class Unauthenticated(AccessDenied):
 
 class Conflict(CorralError):
     kind = "conflict"
+
+
+class Closed(CorralError):
+    """An object was used after its ``close()``; names what was closed."""
+
+    kind = "closed"
 
 
 class InvocationError(CorralError):
@@ -210,7 +219,10 @@ class Overloaded(InvocationError):
 
 
 class FetchError(CorralError):
-    kind = "network"
+    """A fetch failed; ``abi_kind`` is the kind the guest reads in the fetch's ``{err}`` map."""
+
+    kind = "fetch"
+    abi_kind = "network"
 
     def __init__(self, message: str, *, url: str | None = None, rule: str | None = None,
                  **details: Any) -> None:
@@ -220,25 +232,30 @@ class FetchError(CorralError):
 
 
 class FetchDenied(FetchError):
-    kind = "denied"
+    kind = "fetch_denied"
+    abi_kind = "denied"
 
 
 class FetchTimeout(FetchError):
-    kind = "timeout"
+    kind = "fetch_timeout"
+    abi_kind = "timeout"
     retryable = True
 
 
 class FetchTooLarge(FetchError):
-    kind = "too_large"
+    kind = "fetch_too_large"
+    abi_kind = "too_large"
 
 
 class FetchNetworkError(FetchError):
-    kind = "network"
+    kind = "fetch_network"
+    abi_kind = "network"
     retryable = True
 
 
 class FetchLimitExceeded(FetchError):
-    kind = "limit"
+    kind = "fetch_limit"
+    abi_kind = "limit"
 
 
 class CredentialError(CorralError):
@@ -286,7 +303,7 @@ class FormulaEvalError(FormulaError):
 
 
 class FormulaDeadlineExceeded(FormulaError):
-    kind = "timeout"
+    kind = "formula_timeout"
 
 
 class CacheError(CorralError):
@@ -308,9 +325,3 @@ def caret_context(source: str, line: int, column: int) -> str:
     lines = source.splitlines() or [""]
     text = lines[min(max(line, 1), len(lines)) - 1]
     return f"{text}\n{' ' * max(column - 1, 0)}^"
-
-
-class Closed(CorralError):
-    """An object was used after ``close()`` (a Host, a store, a pool)."""
-
-    kind = "closed"

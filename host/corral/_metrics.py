@@ -7,6 +7,8 @@ from bisect import bisect_left
 from collections import defaultdict
 from itertools import accumulate
 
+from ._errors import FetchDenied
+
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
             10.0, 30.0)
 
@@ -97,7 +99,7 @@ class Metrics:
     def fetch_done(self, pack: str, outcome: str, rule: str | None, seconds: float) -> None:
         self.inc("corral_fetches_total", pack=pack, outcome=outcome)
         self.observe("corral_fetch_duration_seconds", seconds, pack=pack)
-        if outcome == "denied":
+        if outcome == FetchDenied.kind:
             self.inc("corral_fetch_denials_total", pack=pack, rule=rule or "unknown")
 
     # -- exposition -----------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 import lmdb
 import pytest
 
-from corral._errors import ArgumentError, CacheError
+from corral._errors import ArgumentError, CacheError, Closed
 from corral._calls.result_cache import ResultCache, canonical_msgpack, result_key
 
 
@@ -179,9 +179,9 @@ def test_close_is_idempotent_and_use_after_close_is_a_clear_error(tmp_path: Path
     cache = ResultCache(tmp_path / "c", map_size=1 << 20)
     cache.close()
     cache.close()
-    with pytest.raises(CacheError, match="closed"):
+    with pytest.raises(Closed, match="result cache is closed"):
         cache.get(key(1))
-    with pytest.raises(CacheError, match="closed"):
+    with pytest.raises(Closed, match="result cache is closed"):
         cache.put(key(1), 1, ttl_s=5)
 
 

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from corral._errors import (CorralError, FetchNetworkError, FetchTimeout,
+from corral._errors import (Closed, CorralError, FetchNetworkError, FetchTimeout,
                             FormulaDeadlineExceeded, GuestError, NotFoundError, Overloaded)
 from corral._formula.evaluator import Evaluator
 from corral._pack.manifest import FormulaDef, ParamDef
@@ -545,5 +545,5 @@ def test_close_fails_queued_calls_and_refuses_new_ones(catalog: HttpCatalog,
     scheduler.close()  # idempotent
     assert running.result(10)["args"] == ["c"]
     assert [h.args for h in server.hits("Gated")] == [["c"]]
-    with pytest.raises(CorralError, match="closed"):
+    with pytest.raises(Closed, match="the scheduler is closed"):
         scheduler.submit(CallRequest("Alpha", "Echo", (1,)), catalog.resolve("Alpha", "Echo"))

@@ -15,8 +15,8 @@ import pytest
 
 from corral import ConnectionInfo, ConnectionStore
 from corral._connections.crypto import KeyRing
-from corral._errors import (AccessDenied, ArgumentError, AuthFlowError, ConnectionExpired,
-                            CredentialError, NotFoundError, SecretKeyError)
+from corral._errors import (AccessDenied, ArgumentError, AuthFlowError, Closed,
+                            ConnectionExpired, CredentialError, NotFoundError, SecretKeyError)
 from corral._pack.manifest import Manifest
 
 from ..oauth_server import OAuthServer, call_with, pack_with_auth
@@ -184,7 +184,7 @@ def test_a_pack_without_auth_needs_no_connection(store: ConnectionStore) -> None
 def test_a_closed_store_says_so(store: ConnectionStore) -> None:
     store.close()
     store.close()
-    with pytest.raises(CredentialError, match="closed"):
+    with pytest.raises(Closed, match="connection store is closed"):
         store.list("a")
 
 

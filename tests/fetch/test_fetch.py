@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import httpcore
 import pytest
 
-from corral._errors import (ConfigError, FetchDenied, FetchError, FetchNetworkError, FetchTimeout,
+from corral._errors import (Closed, ConfigError, FetchDenied, FetchNetworkError, FetchTimeout,
                             FetchTooLarge)
 from corral._fetch.client import FetchClient, FetchConfig, PinnedTransport
 from corral._fetch.cache import FetchCache
@@ -177,7 +177,7 @@ def test_each_thread_keeps_its_connection_and_close_ends_them_all(server: ApiSer
     assert mine[0] == mine[1], "a thread reuses its kept-alive connection"
     assert theirs[0] == theirs[1] and theirs[0] != mine[0], "another thread has its own"
     client.close()
-    with pytest.raises(FetchError, match="closed"):
+    with pytest.raises(Closed, match="fetch client is closed"):
         fetch(client, server, "/json")
 
 
@@ -248,7 +248,7 @@ def test_a_closed_client_says_so_and_closes_once(server: ApiServer) -> None:
     client = make_client(server)
     client.close()
     client.close()
-    with pytest.raises(FetchError, match="closed"):
+    with pytest.raises(Closed, match="fetch client is closed"):
         fetch(client, server, "/json")
 
 
@@ -266,7 +266,7 @@ def test_connection_refused_is_a_network_error(server: ApiServer) -> None:
     with make_client(server) as client, pytest.raises(FetchNetworkError) as info:
         client.fetch({"url": f"http://{TEST_HOST}:{closed_port}/"}, pack="Test",
                      domains=[f"example.test:{closed_port}"])
-    assert info.value.kind == "network"
+    assert info.value.kind == "fetch_network"
 
 
 def test_cookies_never_carry_over_between_fetches(server: ApiServer) -> None:
@@ -392,7 +392,7 @@ def test_an_endless_body_is_cut_at_the_cap(server: ApiServer) -> None:
             pytest.raises(FetchTooLarge) as info:
         fetch(client, server, "/endless")
     assert info.value.rule == "response_body"
-    assert info.value.kind == "too_large"
+    assert info.value.kind == "fetch_too_large"
 
 
 def test_a_declared_length_over_the_cap_is_refused_before_reading(server: ApiServer) -> None:
@@ -419,7 +419,7 @@ def test_a_slow_drip_times_out_on_the_total_timeout(server: ApiServer) -> None:
     with make_client(server, total_timeout_s=0.5, read_timeout_s=5) as client, \
             pytest.raises(FetchTimeout) as info:
         fetch(client, server, "/slow?every=0.05")
-    assert info.value.kind == "timeout"
+    assert info.value.kind == "fetch_timeout"
 
 
 def test_the_call_deadline_bounds_a_fetch(server: ApiServer) -> None:

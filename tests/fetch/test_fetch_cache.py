@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 import lmdb
 import pytest
 
-from corral._errors import CacheError, FetchTimeout
+from corral._errors import CacheError, Closed, FetchTimeout
 from corral._fetch.cache import CachedResponse, FetchCache
 
 OK = CachedResponse(status=200, headers=(("content-type", "application/json"),), body=b'{"a":1}')
@@ -126,7 +126,7 @@ def test_a_closed_cache_is_bypassed_by_fetch_once(tmp_path: Path) -> None:
     for _ in range(2):
         assert cache.fetch_once(key(), 60, produce) == OK
     assert len(calls) == 2
-    with pytest.raises(CacheError, match="closed"):
+    with pytest.raises(Closed, match="fetch cache is closed"):
         cache.get(key())
 
 

@@ -117,7 +117,7 @@ def test_refused_urls_name_the_rule(url: str, rule: str) -> None:
     with pytest.raises(FetchDenied) as info:
         check_url(url, DOMAINS, STRICT)
     assert info.value.rule == rule
-    assert info.value.kind == "denied"
+    assert info.value.kind == "fetch_denied"
     assert f"({rule})" in str(info.value)
 
 

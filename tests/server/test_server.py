@@ -331,7 +331,7 @@ def test_upload_validates_caps_and_keeps_versions_side_by_side(service: Service)
     garbage = service.post("admin", "/v1/packs", content=b"\0asm garbage")
     assert garbage.status_code == 422 and garbage.json()["kind"] == "invalid_pack"
     too_big = service.post("admin", "/v1/packs", content=b"\0" * (4 * 1024 * 1024 + 1))
-    assert too_big.status_code == 413 and too_big.json()["kind"] == "too_large"
+    assert too_big.status_code == 413 and too_big.json()["kind"] == "payload_too_large"
     bad_manifest = with_manifest(hello, lambda m: m["pack"].update(name="has space"))
     invalid = service.post("admin", "/v1/packs", content=bad_manifest)
     assert invalid.status_code == 422 and "name" in invalid.json()["detail"]

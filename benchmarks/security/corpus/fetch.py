@@ -29,21 +29,21 @@ def _header(name: str, value: str, pack: str = "zhostile") -> Callable[[Bench], 
 
 def _denied(title: str, url: str, rule: str, *, pack: str = "zhostile",
             quick: bool = False) -> Attack:
-    return Attack(title, "fetch", "denied", _fetch(url, pack), rule=rule,
+    return Attack(title, "fetch", "fetch_denied", _fetch(url, pack), rule=rule,
                   verify=expect_no_requests, quick=quick,
                   language="c" if pack == "chostile" else "zig")
 
 
 def _redirected(title: str, target: str, rule: str, *, code: int = 302,
                 pack: str = "zhostile", quick: bool = False) -> Attack:
-    return Attack(title, "fetch", "denied", _redirect(target, code, pack), rule=rule,
+    return Attack(title, "fetch", "fetch_denied", _redirect(target, code, pack), rule=rule,
                   verify=expect_untouched("/json"), quick=quick,
                   language="c" if pack == "chostile" else "zig")
 
 
 def _header_denied(title: str, name: str, value: str, *, pack: str = "zhostile",
                    quick: bool = False) -> Attack:
-    return Attack(title, "fetch", "denied", _header(name, value, pack), rule="header",
+    return Attack(title, "fetch", "fetch_denied", _header(name, value, pack), rule="header",
                   verify=expect_untouched("/echo"), quick=quick,
                   language="c" if pack == "chostile" else "zig")
 
@@ -109,7 +109,7 @@ def _bypasses() -> list[Attack]:
                 "private_address"),
         _denied("name resolving to public and loopback at once",
                 "http://mixed.bench.test:{port}/json", "private_address"),
-        Attack("DNS rebinding: public on the first lookup, loopback after", "fetch", "denied",
+        Attack("DNS rebinding: public on the first lookup, loopback after", "fetch", "fetch_denied",
                _fetch("http://rebind.bench.test:{port}/json"), rule="private_address",
                verify=_rebinding_contained, egress_expected=True, quick=True),
     ]
@@ -127,30 +127,30 @@ def _redirects() -> list[Attack]:
                     "undeclared_domain", pack="chostile"),
         _redirected("redirect to file://", "file:///etc/passwd", "scheme"),
         _redirected("redirect to userinfo URL", "http://x@bench.test:{port}/json", "userinfo"),
-        Attack("endless redirect loop", "fetch", "denied", _fetch("http://bench.test:{port}/loop"),
+        Attack("endless redirect loop", "fetch", "fetch_denied", _fetch("http://bench.test:{port}/loop"),
                rule="redirect_limit"),
     ]
 
 
 def _responses() -> list[Attack]:
     return [
-        Attack("slow drip: one byte every 200 ms", "fetch", "timeout",
+        Attack("slow drip: one byte every 200 ms", "fetch", "fetch_timeout",
                _fetch("http://bench.test:{port}/slow", pack="zdeadline"), language="zig"),
-        Attack("gzip bomb: 64 MiB of zeros", "fetch", "too_large",
+        Attack("gzip bomb: 64 MiB of zeros", "fetch", "fetch_too_large",
                _fetch("http://bench.test:{port}/gzip-bomb?mb=64"), quick=True, language="zig"),
-        Attack("deflate bomb: 64 MiB of zeros", "fetch", "too_large",
+        Attack("deflate bomb: 64 MiB of zeros", "fetch", "fetch_too_large",
                _fetch("http://bench.test:{port}/deflate-bomb?mb=64", pack="chostile"),
                language="c"),
         Attack("stacked gzip, gzip encodings are not expanded", "fetch", "ok",
                lambda b: b.call("zhostile", "Fetch", b.url("/double-gzip")),
                verify=_small_body, language="zig"),
-        Attack("endless chunked body", "fetch", "too_large",
+        Attack("endless chunked body", "fetch", "fetch_too_large",
                _fetch("http://bench.test:{port}/endless"), language="zig"),
-        Attack("Content-Length of a terabyte", "fetch", "too_large",
+        Attack("Content-Length of a terabyte", "fetch", "fetch_too_large",
                _fetch("http://bench.test:{port}/length-lie"), language="zig"),
-        Attack("response header flood: 500 headers", "fetch", "too_large",
+        Attack("response header flood: 500 headers", "fetch", "fetch_too_large",
                _fetch("http://bench.test:{port}/huge-headers?count=500&size=20"), language="zig"),
-        Attack("one 100 KB response header", "fetch", "too_large",
+        Attack("one 100 KB response header", "fetch", "fetch_too_large",
                _fetch("http://bench.test:{port}/huge-headers?count=1&size=100000",
                       pack="chostile"), language="c"),
     ]
@@ -168,19 +168,19 @@ def _requests() -> list[Attack]:
         _header_denied("Proxy-Authorization", "Proxy-Authorization", "Basic Zm9vOmJhcg=="),
         _header_denied("CRLF header injection (C)", "X-Note", "a\r\nX-Evil: 1",
                        pack="chostile"),
-        Attack("request header flood: 1000 headers", "fetch", "too_large",
+        Attack("request header flood: 1000 headers", "fetch", "fetch_too_large",
                lambda b: b.call("zhostile", "FetchHeaderFlood", b.url("/echo"), 1000, 8),
                rule="request_headers", verify=expect_untouched("/echo"), language="zig"),
-        Attack("one 100 KB request header", "fetch", "too_large",
+        Attack("one 100 KB request header", "fetch", "fetch_too_large",
                lambda b: b.call("zhostile", "FetchHeaderFlood", b.url("/echo"), 1, 100_000),
                rule="request_headers", verify=expect_untouched("/echo"), language="zig"),
-        Attack("2 MiB request body (over the input cap)", "fetch", "too_large",
+        Attack("2 MiB request body (over the input cap)", "fetch", "fetch_too_large",
                lambda b: b.call("zhostile", "FetchBigBody", b.url("/echo"), 2 << 20),
                verify=expect_untouched("/echo"), language="zig"),
-        Attack("CONNECT method", "fetch", "denied",
+        Attack("CONNECT method", "fetch", "fetch_denied",
                lambda b: b.call("zhostile", "FetchMethod", b.url("/echo"), "CONNECT"),
                rule="method", verify=expect_untouched("/echo"), language="zig"),
-        Attack("fetch storm past max_fetches", "fetch", "limit",
+        Attack("fetch storm past max_fetches", "fetch", "fetch_limit",
                lambda b: b.call("zhostile", "FetchStorm", b.url("/json"), 50), quick=True,
                verify=lambda b, s: None if len(s.new_requests) <= 8 else
                f"{len(s.new_requests)} fetches reached the server", language="zig"),

@@ -16,14 +16,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Callable, Sequence
 
 import lmdb
 import msgpack
 
-from .._pack.abi import encode
+from .._closing import Closeable
 from .._errors import ArgumentError, CacheError
+from .._pack.abi import encode
 
 log = logging.getLogger("corral.cache")
 
@@ -88,14 +88,16 @@ class CacheStats:
     entries: int
 
 
-class ResultCache:
+class ResultCache(Closeable):
     """LMDB-backed results with a TTL each; ``close()`` is idempotent; usable with ``with``."""
+
+    closeable_name = "result cache"
 
     def __init__(self, path: str | Path, *, map_size: int = 256 << 20,
                  clock: Callable[[], float] = time.time) -> None:
         try:
             Path(path).mkdir(parents=True, exist_ok=True)
-            self._env: lmdb.Environment | None = lmdb.open(
+            self._env = lmdb.open(
                 str(path), map_size=map_size, subdir=True, max_dbs=0, sync=False,
                 metasync=False, readahead=False, max_readers=512)
         except (OSError, lmdb.Error) as exc:
@@ -178,26 +180,16 @@ class ResultCache:
             return CacheStats(hits=self._hits, misses=self._misses, evictions=self._evictions,
                               entries=entries)
 
-    def close(self) -> None:
-        env, self._env = self._env, None
-        if env is not None:
-            try:
-                env.sync(True)
-            finally:
-                env.close()
-
-    def __enter__(self) -> ResultCache:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
+    def _close(self) -> None:
+        try:
+            self._env.sync(True)
+        finally:
+            self._env.close()
 
     # -- internals ------------------------------------------------------------------------
 
     def _open_env(self) -> lmdb.Environment:
-        if self._env is None:
-            raise CacheError("the result cache is closed")
+        self._check_open()
         return self._env
 
     def _count_miss(self) -> None:

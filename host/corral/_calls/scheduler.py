@@ -29,11 +29,11 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Callable, Protocol
 
-from .._errors import (CacheError, CorralError, DeadlineExceeded, GuestError, InlineAbandoned,
-                      InvocationError, Overloaded)
+from .._closing import Closeable
+from .._errors import (CacheError, Closed, CorralError, DeadlineExceeded, GuestError,
+                      InlineAbandoned, InvocationError, Overloaded)
 from .._pack.manifest import FormulaDef
 from .._calls.result_cache import ResultCache, result_key
 from .._settings import Settings
@@ -107,8 +107,10 @@ class _Task:
     attempt: int = 0
 
 
-class Scheduler:
+class Scheduler(Closeable):
     """Schedules pack calls for any number of concurrent evaluations."""
+
+    closeable_name = "scheduler"
 
     def __init__(self, catalog: PackCatalog, cache: ResultCache | None = None,
                  config: SchedulerConfig = SchedulerConfig(), *,
@@ -127,7 +129,6 @@ class Scheduler:
         self._running_by_pack: dict[str, int] = {}
         self._inflight: dict[bytes, Future[Any]] = {}
         self._timers: dict[int, tuple[threading.Timer, _Task]] = {}
-        self._closed = False
         self._random = random.Random()
         self._started = self._retried = self._joined = self._cache_hits = 0
         self._inline = self._abandoned = 0
@@ -143,8 +144,7 @@ class Scheduler:
 
         ``key`` is the call's :func:`result_key` when the caller has it already.
         """
-        if self._closed:
-            raise CorralError("the scheduler is closed")
+        self._check_open()
         formula = resolved.formula
         if formula.is_action:
             key = None
@@ -181,12 +181,9 @@ class Scheduler:
                                   joined=self._joined, cache_hits=self._cache_hits,
                                   inline=self._inline, abandoned=self._abandoned)
 
-    def close(self) -> None:
-        """Fail what has not started, wait for what runs; idempotent."""
+    def _close(self) -> None:
+        """Fail what has not started, wait for what runs."""
         with self._lock:
-            if self._closed:
-                return
-            self._closed = True
             abandoned = list(self._queue)
             self._queue.clear()
             timers, self._timers = self._timers, {}
@@ -196,13 +193,6 @@ class Scheduler:
         for task in abandoned:
             self._finish(task, error=_shut_down(task))
         self._pool.shutdown(wait=True)
-
-    def __enter__(self) -> Scheduler:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     # -- the queue ------------------------------------------------------------------------
 
@@ -378,7 +368,7 @@ class Scheduler:
         assert self.cache is not None
         try:
             hit = self.cache.get(key)
-        except CacheError as exc:
+        except (CacheError, Closed) as exc:
             log.warning("result cache unavailable: %s", exc)
             return None
         if self._on_cache_lookup is not None:
@@ -398,7 +388,7 @@ class Scheduler:
             return
         try:
             self.cache.put(task.key, value, formula.cache_ttl_s)
-        except CacheError as exc:
+        except (CacheError, Closed) as exc:
             log.warning("result cache unavailable: %s", exc)
 
 

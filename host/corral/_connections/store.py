@@ -41,6 +41,7 @@ from .._connections.auth import (
     credential_domains,
     validate_secret,
 )
+from .._closing import Closeable
 from .._connections.crypto import KeyRing
 from .._connections.oauth import (
     TokenSet,
@@ -89,8 +90,10 @@ _DB_SECRETS = b"secrets"
 _DB_STATES = b"oauth_states"
 
 
-class ConnectionStore:
+class ConnectionStore(Closeable):
     """Create, list, use, test and delete connections; run OAuth2 flows into them."""
+
+    closeable_name = "connection store"
 
     def __init__(self, path: Path | str, keyring: KeyRing, *, http: httpx.Client | None = None,
                  clock: Clock = time.time, refresh_skew_s: float = DEFAULT_REFRESH_SKEW_S,
@@ -104,7 +107,7 @@ class ConnectionStore:
         self._locks_guard = threading.Lock()
         try:
             self._path.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._env: lmdb.Environment | None = lmdb.open(
+            self._env = lmdb.open(
                 str(self._path), max_dbs=4, map_size=map_size, subdir=True)
             self._dbs = {name: self._env.open_db(name)
                          for name in (_DB_CONNECTIONS, _DB_SECRETS, _DB_STATES)}
@@ -114,19 +117,11 @@ class ConnectionStore:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    def close(self) -> None:
-        if self._env is not None:
-            self._env.close()
-            self._env = None
-
-    def __enter__(self) -> ConnectionStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def _close(self) -> None:
+        self._env.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._env is None else "open"
+        state = "closed" if self.closed else "open"
         return f"ConnectionStore(path={str(self._path)!r}, {state})"
 
     # -- connections ---------------------------------------------------------------------
@@ -369,8 +364,7 @@ class ConnectionStore:
 
     @contextmanager
     def _txn(self, write: bool = False) -> Iterator[lmdb.Transaction]:
-        if self._env is None:
-            raise CredentialError("the connection store is closed")
+        self._check_open()
         try:
             with self._env.begin(write=write) as txn:
                 yield txn

@@ -23,7 +23,8 @@ from typing import Any, Callable, Iterable
 import lmdb
 import msgpack
 
-from .._errors import CacheError, FetchTimeout
+from .._closing import Closeable
+from .._errors import CacheError, Closed, FetchTimeout
 
 log = logging.getLogger("corral.fetch.cache")
 
@@ -51,8 +52,10 @@ class _Flight:
     followers: int = 0
 
 
-class FetchCache:
+class FetchCache(Closeable):
     """LMDB-backed GET cache shared by all fetches of a host; thread-safe."""
+
+    closeable_name = "fetch cache"
 
     def __init__(self, path: str | os.PathLike[str], *, map_size: int = 256 << 20,
                  max_entry_bytes: int = 1 << 20, clock: Callable[[], float] = time.time) -> None:
@@ -62,7 +65,7 @@ class FetchCache:
         self._flights: dict[bytes, _Flight] = {}
         try:
             os.makedirs(path, exist_ok=True)
-            self._env: lmdb.Environment | None = lmdb.open(
+            self._env = lmdb.open(
                 os.fspath(path), map_size=map_size, subdir=True, sync=False, metasync=False,
                 max_readers=256)
         except (lmdb.Error, OSError) as exc:
@@ -76,10 +79,6 @@ class FetchCache:
         material = json.dumps([_FORMAT, pack, identity, method.upper(), url, relevant],
                               ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(material.encode("utf-8")).digest()
-
-    @property
-    def closed(self) -> bool:
-        return self._env is None
 
     def get(self, key: bytes) -> CachedResponse | None:
         """The live entry under ``key``, or None (missing, expired or unreadable)."""
@@ -165,21 +164,12 @@ class FetchCache:
             if flight.result is not None:
                 return flight.result
 
-    def close(self) -> None:
-        """Close the environment; idempotent. A closed cache is bypassed by ``fetch_once``."""
-        env, self._env = self._env, None
-        if env is not None:
-            env.close()
-
-    def __enter__(self) -> FetchCache:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def _close(self) -> None:
+        # A closed cache is bypassed by ``fetch_once``.
+        self._env.close()
 
     def _open_env(self) -> lmdb.Environment:
-        if self._env is None:
-            raise CacheError("the fetch cache is closed")
+        self._check_open()
         return self._env
 
     def followers_waiting(self) -> int:
@@ -206,7 +196,7 @@ class FetchCache:
             if cached is None:
                 try:
                     self.put(key, result, ttl_s)
-                except CacheError:
+                except (CacheError, Closed):
                     pass  # a cache that cannot store never fails the fetch itself
             return result
         finally:
@@ -227,14 +217,14 @@ class FetchCache:
     def _cached(self, key: bytes) -> CachedResponse | None:
         try:
             return self.get(key)
-        except CacheError:
+        except (CacheError, Closed):
             return None
 
     def _delete(self, key: bytes) -> None:
         try:
             with self._open_env().begin(write=True) as txn:
                 txn.delete(key)
-        except (lmdb.Error, CacheError) as exc:
+        except (lmdb.Error, CacheError, Closed) as exc:
             log.warning("fetch cache delete failed: %s", exc)
 
 

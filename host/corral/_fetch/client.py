@@ -18,12 +18,12 @@ import time
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Iterator, Mapping, Sequence
 from urllib.parse import urlencode, urljoin
 
 import httpx
 
+from .._closing import Closeable
 from .._errors import FetchDenied, FetchError, FetchNetworkError, FetchTimeout, FetchTooLarge
 from .._fetch.cache import CachedResponse, FetchCache
 from .._fetch.transport import (FetchConfig, OpenResponse, PinnedBackend, PinnedTransport, Resolver,
@@ -172,7 +172,7 @@ class _BodyReader:
 # -- the client ---------------------------------------------------------------------------
 
 
-class FetchClient:
+class FetchClient(Closeable):
     """One pooled, thread-safe HTTP client shared by all of a host's pack calls.
 
     Requests go straight to an httpx transport (``PinnedTransport`` unless another is
@@ -181,11 +181,13 @@ class FetchClient:
     client's per-request machinery cost more host CPU than the exchange itself.
     """
 
+    closeable_name = "fetch client"
+
     def __init__(self, config: FetchConfig, *, cache: FetchCache | None = None,
                  transport: httpx.BaseTransport | None = None) -> None:
         self._config = config
         self._cache = cache
-        self._client: httpx.BaseTransport | None = transport or PinnedTransport(config)
+        self._client: httpx.BaseTransport = transport or PinnedTransport(config)
         self._default_headers = ((b"User-Agent", config.user_agent.encode("ascii")),
                                  (b"Accept", b"*/*"), (b"Accept-Encoding", b"gzip, deflate"))
 
@@ -209,22 +211,12 @@ class FetchClient:
             _deadline.reset(token)
         return _for_guest(response, parsed.binary)
 
-    def close(self) -> None:
-        """Close the pooled connections; idempotent."""
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
-
-    def __enter__(self) -> FetchClient:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
+    def _close(self) -> None:
+        """Close the pooled connections."""
+        self._client.close()
 
     def _open_client(self) -> httpx.BaseTransport:
-        if self._client is None:
-            raise FetchError("the fetch client is closed")
+        self._check_open()
         return self._client
 
     def _fetch_maybe_cached(self, client: httpx.BaseTransport, request: _Request, pack: str,

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 import httpcore
 import httpx
 
-from .._errors import ConfigError, FetchDenied, FetchError
+from .._errors import Closed, ConfigError, FetchDenied, FetchError
 from .._fetch.policy import check_address, normalize_host
 
 log = logging.getLogger("corral.fetch")
@@ -303,7 +303,7 @@ class PinnedTransport(httpx.BaseTransport):
             network_backend=self.backend)
         with self._lock:
             if self._closed:
-                raise FetchError("the fetch transport is closed")
+                raise Closed("the fetch transport is closed")
             self._pools.add(pool)
         weakref.finalize(threading.current_thread(), self._drop_pool, pool)
         return pool

@@ -433,7 +433,7 @@ def _host_fetch(caller: wasmtime.Caller | int, ptr: int, length: int) -> int:
             error = FetchTooLarge(f"the fetch request is {length} bytes, over the limit of "
                                   f"{state.limits.max_input_bytes}", rule="request")
             state.stats.last_fetch_error = error
-            reply = _abi.err_map(error.kind, error.message, rule="request")
+            reply = _abi.err_map(error.abi_kind, error.message, rule="request")
         else:
             raw = _read_guest(caller, ptr, length, state, "fetch request")
             reply = _fetch_reply(raw, state)
@@ -449,7 +449,7 @@ def _fetch_reply(raw: bytes, state: _CallState) -> bytes:
         error = FetchLimitExceeded(f"more than {state.limits.max_fetches} fetches in one call",
                                    rule="max_fetches")
         state.stats.last_fetch_error = error
-        return _abi.err_map(error.kind, error.message, rule="max_fetches")
+        return _abi.err_map(error.abi_kind, error.message, rule="max_fetches")
     try:
         request = _abi.decode(raw, max_items=10_000)
     except Exception:
@@ -460,7 +460,7 @@ def _fetch_reply(raw: bytes, state: _CallState) -> bytes:
         response = state.host.fetch(request, state.deadline)
     except FetchError as exc:
         state.stats.last_fetch_error = exc
-        return _abi.err_map(exc.kind, exc.message, **({"rule": exc.rule} if exc.rule else {}))
+        return _abi.err_map(exc.abi_kind, exc.message, **({"rule": exc.rule} if exc.rule else {}))
     return _abi.ok_map(response)
 
 

@@ -12,8 +12,10 @@ syntax or evaluation), 401 (no or unknown key), 403, 404, 409, 413. The uploaded
 out of fuel or memory, traps, breaks the ABI, returns output that breaks its schema,
 reports its own error) or an upstream API that fails: 502, because the service is a
 gateway to the pack and the caller's request was fine. Running out of time: 504.
-Capacity and rate limits: 429 with ``Retry-After``. Only a fault of the host itself is a
-500, and its document says nothing about the cause.
+Capacity and rate limits: 429 with ``Retry-After``. A host that is shutting down (a
+closed part was used): 503. Only a fault of the host itself is a 500, and its document
+says nothing about the cause. Each error kind is its own problem type,
+``urn:corral:problem:<kind>``.
 
 Only allow-listed, non-secret details are copied into a document; URLs lose their query
 string and user info, since injected credentials may sit there.
@@ -27,61 +29,41 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .._errors import (
-    AccessDenied,
-    ArgumentError,
-    AuthFlowError,
-    BuildError,
-    CacheError,
-    ConfigError,
-    Conflict,
-    ConnectionExpired,
-    CorralError,
-    CredentialError,
-    DeadlineExceeded,
-    FetchError,
-    FetchTimeout,
-    FormulaDeadlineExceeded,
-    FormulaError,
-    InputTooLarge,
-    InvocationError,
-    ManifestError,
-    NotFoundError,
-    Overloaded,
-    PackValidationError,
-    PayloadTooLarge,
-    SecretKeyError,
-    Unauthenticated,
-)
+    AbiViolation, AccessDenied, ArgumentError, AuthFlowError, BadOutput, BuildError, CacheError,
+    Closed, ConfigError, Conflict, ConnectionExpired, CorralError, CredentialError,
+    DeadlineExceeded, FetchDenied, FetchError, FetchLimitExceeded, FetchNetworkError,
+    FetchTimeout, FetchTooLarge, FormulaDeadlineExceeded, FormulaError, FormulaEvalError,
+    FormulaSyntaxError, FuelExhausted, GuestError, GuestTrap, InlineAbandoned, InputTooLarge,
+    InvocationError, LimitExceeded, ManifestError, MemoryLimitExceeded, NotFoundError,
+    OutputTooLarge, Overloaded, PackValidationError, PayloadTooLarge, SecretKeyError,
+    StackOverflow, Unauthenticated)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:corral:problem:"
 
-# Most specific first: the first class an error is an instance of decides its status.
-_STATUS_BY_CLASS: tuple[tuple[type[CorralError], int], ...] = (
-    (Unauthenticated, 401),
-    (AccessDenied, 403),
-    (NotFoundError, 404),
-    (PayloadTooLarge, 413),
-    (InputTooLarge, 413),
-    (ArgumentError, 400),
-    (Conflict, 409),
-    (ConnectionExpired, 409),
-    (SecretKeyError, 500),
-    (AuthFlowError, 400),
-    (CredentialError, 400),
-    (ManifestError, 422),
-    (PackValidationError, 422),
-    (BuildError, 422),
-    (Overloaded, 429),
-    (DeadlineExceeded, 504),
-    (FormulaDeadlineExceeded, 504),
-    (FetchTimeout, 504),
-    (FetchError, 502),
-    (InvocationError, 502),
-    (FormulaError, 400),
-    (CacheError, 500),
-    (ConfigError, 500),
-)
+# Every class of the error tree, each with its own status. An error's status is that of
+# the nearest class in its MRO listed here, so a subclass added later inherits its parent's.
+STATUS_BY_CLASS: dict[type[CorralError], int] = {
+    CorralError: 500,
+    ManifestError: 422, PackValidationError: 422, BuildError: 422,
+    NotFoundError: 404,
+    ArgumentError: 400, PayloadTooLarge: 413,
+    AccessDenied: 403, Unauthenticated: 401,
+    Conflict: 409,
+    Closed: 503,
+    InvocationError: 502, LimitExceeded: 502, FuelExhausted: 502,
+    DeadlineExceeded: 504, MemoryLimitExceeded: 502, StackOverflow: 502,
+    InputTooLarge: 413, OutputTooLarge: 502, GuestTrap: 502, AbiViolation: 502,
+    BadOutput: 502, GuestError: 502, InlineAbandoned: 502, Overloaded: 429,
+    FetchError: 502, FetchDenied: 502, FetchTimeout: 504, FetchTooLarge: 502,
+    FetchNetworkError: 502, FetchLimitExceeded: 502,
+    CredentialError: 400, SecretKeyError: 500, ConnectionExpired: 409,
+    AuthFlowError: 400,
+    FormulaError: 400, FormulaSyntaxError: 400, FormulaEvalError: 400,
+    FormulaDeadlineExceeded: 504,
+    CacheError: 500,
+    ConfigError: 500,
+}
 
 _SAFE_DETAILS = ("limit", "limit_value", "rule", "line", "column", "field", "connection",
                  "setting", "guest_kind", "retry_after_s")
@@ -103,10 +85,21 @@ class Problem:
 
 def status_for(error: CorralError) -> int:
     """The HTTP status that says whose fault ``error`` is."""
-    for cls, status in _STATUS_BY_CLASS:
-        if isinstance(error, cls):
+    return status_of(type(error))
+
+
+def status_of(error_class: type[CorralError]) -> int:
+    """The status of an error class: its own entry, else its nearest listed ancestor's."""
+    for cls in error_class.__mro__:
+        status = STATUS_BY_CLASS.get(cls)
+        if status is not None:
             return status
     return 500
+
+
+def problem_type(kind: str) -> str:
+    """The RFC 9457 ``type`` URI of an error kind."""
+    return TYPE_PREFIX + kind
 
 
 def problem_for(error: CorralError, *, instance: str | None = None) -> Problem:
@@ -116,7 +109,7 @@ def problem_for(error: CorralError, *, instance: str | None = None) -> Problem:
         # The host's own fault: the message may describe its internals, so say nothing.
         return internal_problem(instance=instance)
     body: dict[str, Any] = {
-        "type": TYPE_PREFIX + error.kind,
+        "type": problem_type(error.kind),
         "title": _title(error),
         "status": status,
         "detail": error.message,
@@ -139,7 +132,7 @@ def problem_for(error: CorralError, *, instance: str | None = None) -> Problem:
 def problem(status: int, kind: str, detail: str, *, instance: str | None = None,
             headers: dict[str, str] | None = None, **extra: Any) -> Problem:
     """A problem document that no Corral error stands behind (unknown route, bad JSON)."""
-    body: dict[str, Any] = {"type": TYPE_PREFIX + kind, "title": _TITLES.get(status, "Error"),
+    body: dict[str, Any] = {"type": problem_type(kind), "title": _TITLES.get(status, "Error"),
                             "status": status, "detail": detail, "kind": kind, **extra}
     if instance:
         body["instance"] = instance
