@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from corral import ManifestError, NotFoundError, parse_manifest
-from corral._pack.manifest import manifest_from_json
+from corral._pack.parse import manifest_from_json
 
 
 def base(**extra: Any) -> dict[str, Any]:
