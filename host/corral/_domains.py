@@ -145,7 +145,8 @@ def parse_port(text: str) -> int:
 def split_host_port(text: str) -> tuple[str, int | None]:
     """``host[:port]`` as (the host as written, the port or None); the host is not checked."""
     if is_ipv6_form(text):
-        raise DomainError("ip_literal", "IPv6 address literals are not allowed; use a domain name")
+        raise DomainError("ip_literal", f"{text!r} has brackets or more than one ':', as only "
+                          "an IPv6 address literal has; use a domain name")
     raw_host, sep, port_text = text.partition(":")
     return raw_host, parse_port(port_text) if sep else None
 
@@ -167,6 +168,9 @@ class DeclaredDomain:
 
     def __post_init__(self) -> None:
         try:
+            if not isinstance(self.name, str) or parse_host(self.name) != self.name:
+                raise DomainError("host", f"{self.name!r} is not in normal form "
+                                  "(DeclaredDomain.parse normalises)")
             _check_declared(self.name, self.port)
         except DomainError as exc:
             raise ManifestError(f"{str(self)!r} is not a declared domain: {exc}",
@@ -175,6 +179,9 @@ class DeclaredDomain:
     @classmethod
     def parse(cls, text: str) -> DeclaredDomain:
         """Read ``name[:port]``; a :class:`ManifestError` (rule ``domain``) says what is wrong."""
+        if not isinstance(text, str):
+            raise ManifestError(f"a declared domain is a string, not {type(text).__name__}",
+                                rule="domain")
         return _parse_declared(text)
 
     def __str__(self) -> str:
@@ -198,7 +205,11 @@ class DeclaredDomain:
         return wanted is None or port == wanted
 
     def covers(self, other: DeclaredDomain) -> bool:
-        """Every host and port ``other`` admits by name and port is one this domain admits."""
+        """``other`` (an ``auth.domains`` entry) lies inside this domain.
+
+        Its name is this name or a subdomain, and it names no port (credentials then
+        follow the policy's decision) or a port this domain admits.
+        """
         if not self.covers_host(other.name):
             return False
         if other.port is None or other.port == self.port:
@@ -221,8 +232,7 @@ def _parse_declared(text: str) -> DeclaredDomain:
 
 
 def _check_declared(name: str, port: int | None) -> None:
-    if not isinstance(name, str) or parse_host(name) != name:
-        raise DomainError("host", f"{name!r} is not a normalised host name")
+    """What a declared domain asks beyond a host name: two labels at least, a port in range."""
     if "." not in name:
         raise DomainError("host", f"{name!r} is a single label; declare a domain name like "
                           "api.example.com")

@@ -172,8 +172,8 @@ def test_declared_domains_are_read_as_the_manifest_reads_them(declared: str) -> 
 def test_bad_declared_domains_are_manifest_errors(declared: str) -> None:
     with pytest.raises(ManifestError) as info:
         check_url("https://example.com/", [declared], STRICT)
-    assert info.value.details["field"] == "network_domains"
-    assert info.value.details["rule"] == "domain"
+    assert info.value.field == "network_domains"
+    assert info.value.rule == "domain"
     assert repr(declared) in info.value.message
 
 
