@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import httpx
 
-from corral._pack.manifest import Manifest, parse_manifest
+from corral import Manifest, parse_manifest
 from corral._types import Credentials
 
 

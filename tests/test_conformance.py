@@ -18,9 +18,9 @@ import pytest
 import wasmtime
 
 import corral
-from corral import FetchDenied, GuestError, GuestTrap, NotFoundError, Sandbox
+from corral import (FetchDenied, GuestError, GuestTrap, NotFoundError, Sandbox,
+                    load_manifest_file)
 from corral._toolchain.build import build_pack
-from corral._pack.manifest import load_manifest_file
 from corral.testing import FixtureRequest, FixtureServer, PackHarness, Reply
 
 CONFORMANCE = Path(__file__).resolve().parent / "conformance"

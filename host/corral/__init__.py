@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._domains import DeclaredDomain
 from ._errors import (
     AbiViolation,
     AccessDenied,
@@ -66,9 +67,8 @@ from ._pack.manifest import (
     ParamDef,
     Schema,
     SyncTableDef,
-    load_manifest_file,
-    parse_manifest,
 )
+from ._pack.parse import load_manifest_file, parse_manifest
 from ._runtime.pack import Pack, load_pack, pack_from_bytes, read_manifest, validate_pack
 from ._sandbox.sandbox import CallStats, Sandbox, SandboxConfig
 from ._settings import Settings, load_settings
@@ -122,7 +122,8 @@ __all__ = [
     "AbiViolation", "AccessDenied", "ArgumentError", "AuthFlowError", "AuthSpec", "BadOutput",
     "BuildError", "BuildResult", "CacheError", "CallRequest", "Closed", "CallStats", "CheckedURL",
     "ConfigError", "ConnectionCredentials", "ConnectionExpired", "ConnectionInfo",
-    "ConnectionStore", "Evaluator", "FetchCache", "FetchClient", "FetchConfig", "KeyRing",
+    "ConnectionStore", "DeclaredDomain", "Evaluator", "FetchCache", "FetchClient",
+    "FetchConfig", "KeyRing",
     "Metrics", "PinnedTransport", "Registry", "ResolvedFormula", "ResultCache",
     "RowUpdateResult", "Scheduler", "SchedulerConfig", "check_url", "new_pack",
     "parse_formula", "Conflict", "PayloadTooLarge", "Unauthenticated", "create_app", "serve", "CorralError", "CredentialError", "DeadlineExceeded", "FetchDenied",

@@ -11,9 +11,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from corral._errors import FetchDenied, FetchTooLarge, ManifestError
-from corral._fetch.policy import (check_address, check_headers, check_params, check_url, host_matches,
-                            parse_declared_domain)
+from corral import DeclaredDomain, FetchDenied, FetchTooLarge, ManifestError, check_url
+from corral._fetch.policy import check_address, check_headers, check_params, host_matches
 
 
 @dataclass(frozen=True)
@@ -161,21 +160,51 @@ def test_redirect_locations_keep_their_query_out_of_messages() -> None:
     assert info.value.url == "https://evil.net/steal"
 
 
-@pytest.mark.parametrize("declared, expected", [
-    ("Example.COM", ("example.com", None)),
-    ("example.com.", ("example.com", None)),
-    ("api.example.com:8443", ("api.example.com", 8443)),
-    ("bücher.de", ("xn--bcher-kva.de", None)),
-])
-def test_declared_domains_are_normalised(declared: str, expected: tuple[str, int | None]) -> None:
-    assert parse_declared_domain(declared) == expected
+@pytest.mark.parametrize("declared", ["Example.COM", "example.com.", " example.com ",
+                                      "ｅｘａｍｐｌｅ.com", DeclaredDomain("example.com")])
+def test_declared_domains_are_read_as_the_manifest_reads_them(declared: str) -> None:
+    assert check_url("https://api.example.com/", [declared], STRICT).host == "api.example.com"
 
 
-@pytest.mark.parametrize("declared", ["127.0.0.1", "example.com:http", "exa mple.com", "[::1]"])
+@pytest.mark.parametrize("declared", ["127.0.0.1", "example.com:http", "exa mple.com", "[::1]",
+                                      "api.123", "a.0x10", "api.example.com:99999", "localhost",
+                                      "example.com:", "*.example.com", "xn--zz.example.com"])
 def test_bad_declared_domains_are_manifest_errors(declared: str) -> None:
     with pytest.raises(ManifestError) as info:
-        parse_declared_domain(declared)
+        check_url("https://example.com/", [declared], STRICT)
     assert info.value.field == "network_domains"
+    assert info.value.rule == "domain"
+    assert repr(declared) in info.value.message
+
+
+@pytest.mark.parametrize("declared, url", [
+    ("ex_ample.com", "https://ex_ample.com/"),              # the manifest refused it before
+    ("_dmarc.example.com", "https://a._dmarc.example.com/"),
+    ("api.example.com:08443", "https://api.example.com:8443/"),
+    ("example.com:443", "https://example.com/"),
+    ("bücher.de:8443", "https://xn--bcher-kva.de:8443/"),
+])
+def test_declared_domains_the_manifest_accepts_are_admitted(declared: str, url: str) -> None:
+    checked = check_url(url, [declared], STRICT)
+    assert checked.url == url
+
+
+def test_a_bare_domain_admits_the_default_port_of_each_scheme() -> None:
+    lax = Settings(allow_http=True)
+    assert check_url("http://example.com/", ["example.com"], lax).port == 80
+    assert check_url("https://example.com/", ["example.com"], lax).port == 443
+    for url in ("http://example.com:443/", "https://example.com:80/"):
+        with pytest.raises(FetchDenied) as info:
+            check_url(url, ["example.com"], lax)
+        assert info.value.rule == "port"
+
+
+def test_url_ports_follow_the_declared_port_rule() -> None:
+    assert check_url("https://api.other.org:08443/", DOMAINS, STRICT).port == 8443
+    for port in ("٣", "000443", "+443", " 443"):
+        with pytest.raises(FetchDenied) as info:
+            check_url(f"https://example.com:{port}/", DOMAINS, STRICT)
+        assert info.value.rule == "port"
 
 
 def test_host_matching_is_by_whole_labels() -> None:

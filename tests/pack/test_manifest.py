@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from corral import ManifestError, NotFoundError, parse_manifest
-from corral._pack.manifest import manifest_from_json
+from corral._pack.parse import manifest_from_json
 
 
 def base(**extra: Any) -> dict[str, Any]:
@@ -101,3 +101,82 @@ def test_unknown_formula_lookup_names_the_pack() -> None:
 def test_bad_embedded_json_is_a_manifest_error() -> None:
     with pytest.raises(ManifestError, match="not valid JSON"):
         manifest_from_json(b"{not json", source="x.wasm")
+
+
+# -- declared domains: read as the fetch policy reads them --------------------------------
+
+
+def with_domains(network: list[Any], auth: list[Any] | None = None) -> dict[str, Any]:
+    data = base(pack={"name": "demo", "version": "1.0.0", "network_domains": network})
+    if auth is not None:
+        data["auth"] = {"kind": "bearer", "domains": auth}
+    return data
+
+
+@pytest.mark.parametrize("declared, what", [
+    # accepted once, refused by the policy on every fetch
+    ("api.123", "IP address"),
+    ("a.0x10", "IP address"),
+    ("a.0x", "IP address"),
+    ("a.①", "IP address"),
+    ("api.example.com:99999", "'99999' is not a valid port"),
+    ("api.example.com:0", "'0' is not a valid port"),
+    ("api.example.com:", "'' is not a valid port"),
+    ("api.example.com:٣", "is not a valid port"),
+    ("api.example.com..", "label ''"),
+    ("xn--zz.example.com", "invalid punycode label"),
+    # refused all along
+    ("127.0.0.1", "IP address"),
+    ("[::1]", "IPv6"),
+    ("localhost", "single label"),
+    ("*.example.com", "write the bare domain"),
+    ("exa mple.com", "label 'exa mple'"),
+])
+def test_network_domains_the_policy_would_refuse_are_refused(declared: str, what: str) -> None:
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(with_domains(["ok.example.com", declared]))
+    assert (info.value.field, info.value.rule) == ("pack.network_domains[1]", "domain")
+    assert what in str(info.value) and repr(declared) in str(info.value)
+
+
+@pytest.mark.parametrize("declared, stored", [
+    ("ex_ample.com", "ex_ample.com"),                 # refused once, admitted by the policy
+    ("_dmarc.example.com", "_dmarc.example.com"),
+    ("api.example.com:08443", "api.example.com:8443"),  # one canonical text
+    ("  Bücher.DE.:443 ", "xn--bcher-kva.de:443"),
+])
+def test_network_domains_are_stored_in_canonical_form(declared: str, stored: str) -> None:
+    assert parse_manifest(with_domains([declared])).network_domains == (stored,)
+
+
+def test_a_network_domain_must_be_a_string() -> None:
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(with_domains([443]))
+    assert (info.value.field, info.value.rule) == ("pack.network_domains[0]", "type")
+
+
+@pytest.mark.parametrize("network, auth, rule", [
+    (["example.com"], ["x y.example.com"], "domain"),        # was stored unchecked
+    (["example.com"], ["example.com:abc"], "domain"),        # was a crash at credential time
+    (["example.com"], ["*.example.com"], "domain"),
+    (["example.com"], [7], "type"),
+    (["example.com"], ["api.example.com:9999"], "subset"),   # a port the policy never admits
+    (["example.com:8443"], ["api.example.com:443"], "subset"),
+    (["example.com"], ["badexample.com"], "subset"),
+])
+def test_auth_domains_are_declared_domains_inside_the_network_domains(
+        network: list[str], auth: list[Any], rule: str) -> None:
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(with_domains(network, auth))
+    assert (info.value.field, info.value.rule) == ("auth.domains[0]", rule)
+
+
+@pytest.mark.parametrize("network, auth, stored", [
+    (["bücher.de"], ["Bücher.de"], "xn--bcher-kva.de"),      # was refused: compared unencoded
+    (["example.com"], ["ＡＰＩ.example.com."], "api.example.com"),
+    (["example.com"], ["api.example.com:443"], "api.example.com:443"),
+    (["example.com:8443"], ["api.example.com"], "api.example.com"),
+])
+def test_auth_domains_are_stored_in_canonical_form(network: list[str], auth: list[str],
+                                                   stored: str) -> None:
+    assert parse_manifest(with_domains(network, auth)).auth.domains == (stored,)

@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence
 
+from .._domains import DeclaredDomain, DomainError, normalize_host
 from .._errors import ArgumentError, CredentialError, ManifestError
 from .._pack.manifest import AuthSpec
 from .._types import Clock
@@ -225,34 +226,11 @@ def injected_names(spec: AuthSpec) -> tuple[frozenset[str], frozenset[str]]:
 
 # -- where credentials may go --------------------------------------------------------------
 
-@dataclass(frozen=True)
-class DomainRule:
-    """A domain that receives credentials: itself and its subdomains, on one port or any."""
-
-    host: str
-    port: int | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> DomainRule:
-        host, _, port = text.strip().lower().rstrip(".").partition(":")
-        return cls(_ascii_host(host.rstrip(".")), int(port) if port else None)
-
-    def matches(self, host: str, port: int | None) -> bool:
-        if self.port is not None and port != self.port:
-            return False
-        return host == self.host or host.endswith("." + self.host)
-
-
-def _ascii_host(host: str) -> str:
-    if host.isascii():
-        return host
-    import idna
-
-    return str(idna.encode(host, uts46=True).decode("ascii"))
-
-
-def credential_domains(spec: AuthSpec, network_domains: Sequence[str]) -> tuple[DomainRule, ...]:
-    return tuple(DomainRule.parse(d) for d in (spec.domains or tuple(network_domains)))
+def credential_domains(spec: AuthSpec, network_domains: Sequence[str]
+                       ) -> tuple[DeclaredDomain, ...]:
+    """Where credentials go: ``auth.domains`` if the manifest lists any, else every network
+    domain. A bare domain takes any port here: the fetch policy has judged the port."""
+    return tuple(DeclaredDomain.parse(d) for d in (spec.domains or tuple(network_domains)))
 
 
 # -- the Credentials implementation --------------------------------------------------------
@@ -293,7 +271,7 @@ def _strings(values: Any) -> list[str]:
 class ConnectionCredentials:
     """Applies one connection's secret to outgoing requests for the pack's domains."""
 
-    def __init__(self, *, connection_id: str, spec: AuthSpec, domains: Sequence[DomainRule],
+    def __init__(self, *, connection_id: str, spec: AuthSpec, domains: Sequence[DeclaredDomain],
                  session: SecretSession, clock: Clock,
                  refresh_skew_s: float = DEFAULT_REFRESH_SKEW_S) -> None:
         self._id = connection_id
@@ -323,10 +301,10 @@ class ConnectionCredentials:
 
     def applies_to(self, host: str, port: int | None = None) -> bool:
         try:
-            normal = _ascii_host(host.strip().lower().rstrip("."))
-        except (UnicodeError, ValueError):
+            normal = normalize_host(host)
+        except DomainError:
             return False
-        return any(rule.matches(normal, port) for rule in self._domains)
+        return any(domain.matches(normal, port) for domain in self._domains)
 
     def apply(self, headers: dict[str, str], params: list[tuple[str, str]]) -> None:
         loaded = self._session.load()

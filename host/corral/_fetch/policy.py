@@ -10,26 +10,27 @@ Every refusal is a :class:`FetchDenied` (or :class:`FetchTooLarge` for size caps
 
 The URL is parsed here and nowhere else: the client is handed a URL rebuilt from the
 checked parts, so no second parser can read a different host out of the same string.
+Its host and port, and the declared domains they are matched against, are read by
+:mod:`corral._domains`, the same reading the manifest checks ``network_domains`` with.
 """
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Protocol, Sequence, Union
 from urllib.parse import parse_qsl
 
-import idna
-
+from .._domains import DEFAULT_PORTS as DEFAULT_PORTS
+from .._domains import DeclaredDomain, DomainError, is_ipv6_form, parse_host, split_host_port
+from .._domains import host_matches as host_matches
+from .._domains import normalize_host as _normalize_host
 from .._errors import FetchDenied, FetchTooLarge, ManifestError
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
-DEFAULT_PORTS = {"https": 443, "http": 80}
 MAX_URL_CHARS = 8192
-MAX_HOST_CHARS = 253
 
 #: Hop-by-hop and framing headers: the host and the HTTP client own them.
 FORBIDDEN_HEADERS = frozenset({
@@ -50,11 +51,6 @@ METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
 ))
 
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
-_LABEL_RE = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
-# WHATWG URL parsers read a host whose last label is a number as IPv4 (127.1, 0x7f.1, 2130706433).
-_NUMERIC_LABEL_RE = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)$")
-#: Every character an IP address notation (decimal, octal, hex, IPv6) may use.
-_IP_CHARS_RE = re.compile(r"[0-9a-fx:.]+")
 _CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f]")
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
@@ -101,9 +97,12 @@ class CheckedURL:
         return self.target.split("?", 1)[1] if "?" in self.target else ""
 
 
-def check_url(url: object, domains: Sequence[str], config: PolicySettings, *,
+def check_url(url: object, domains: Sequence[str | DeclaredDomain], config: PolicySettings, *,
               redact_query: bool = False) -> CheckedURL:
     """Parse ``url`` strictly and admit it only for one of the declared ``domains``.
+
+    A domain given as text is read by :meth:`DeclaredDomain.parse`; one it refuses is a
+    :class:`ManifestError` (``field`` ``network_domains``), not a refusal of the URL.
 
     ``redact_query`` keeps the query out of refusal messages: set it for URLs the guest
     did not write (redirect locations), whose query may echo an injected credential.
@@ -118,22 +117,14 @@ def check_url(url: object, domains: Sequence[str], config: PolicySettings, *,
 
 
 def normalize_host(raw: str, *, url: str | None = None) -> str:
-    """Lower-case ASCII (IDNA) form of a host name without its trailing dot.
+    """The normal form of a host name (see :func:`corral._domains.normalize_host`).
 
-    Refuses anything that is not a DNS name, and names a WHATWG parser would read as
-    an IPv4 address.
+    A name that is not a DNS name is a :class:`FetchDenied` (rule ``host``).
     """
-    host = raw
-    if not host.isascii():
-        try:
-            host = idna.encode(host, uts46=True, transitional=False).decode("ascii")
-        except (idna.IDNAError, UnicodeError) as exc:
-            raise _deny("host", f"{raw!r} is not a valid international domain name", url) from exc
-    host = host.lower()
-    if host.endswith("."):
-        host = host[:-1]
-    _check_host_labels(host, raw, url)
-    return host
+    try:
+        return _normalize_host(raw)
+    except DomainError as exc:
+        raise _deny(exc.rule, exc.message, url) from exc
 
 
 def check_address(host: str, ip: str, config: PolicySettings) -> IPAddress:
@@ -191,30 +182,6 @@ def check_params(checked: CheckedURL, forbidden: Iterable[str]) -> None:
                         "connection; the pack may not set it", checked.url_without_query)
 
 
-def host_matches(host: str, domain: str) -> bool:
-    """``host`` is ``domain`` or one of its subdomains (both normalised, no port)."""
-    return host == domain or host.endswith("." + domain)
-
-
-@functools.lru_cache(maxsize=4096)
-def parse_declared_domain(domain: str) -> tuple[str, int | None]:
-    """A declared ``name[:port]`` as (normalised name, port or None)."""
-    name, sep, port_text = domain.strip().rpartition(":") if ":" in domain else (domain, "", "")
-    try:
-        host = normalize_host(name.strip())
-        if _is_ip_literal(host):
-            raise _deny("ip_literal", "an IP address", None)
-    except FetchDenied as exc:
-        raise ManifestError(f"{domain!r} is not a domain name: {exc.message}",
-                            field="network_domains", rule="domain") from exc
-    if not sep:
-        return host, None
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ManifestError(f"{domain!r} has an invalid port", field="network_domains",
-                            rule="domain")
-    return host, int(port_text)
-
-
 # -- the steps of check_url -------------------------------------------------------------
 
 
@@ -264,7 +231,7 @@ def _check_authority_chars(authority: str, at_in_url: bool, text: str) -> None:
         raise _deny("userinfo", "credentials in the URL (user@host) are not allowed", text)
     if "\\" in authority:
         raise _deny("malformed", "a backslash in the host part of the URL", text)
-    if "[" in authority or "]" in authority or authority.count(":") > 1:
+    if is_ipv6_form(authority):
         raise _deny("ip_literal", "IPv6 address literals are not allowed; use a domain name",
                     text)
     if "%" in authority:
@@ -274,59 +241,30 @@ def _check_authority_chars(authority: str, at_in_url: bool, text: str) -> None:
 
 
 def _split_host_port(authority: str, scheme: str, text: str) -> tuple[str, int]:
-    raw_host, sep, port_text = authority.partition(":")
-    port = DEFAULT_PORTS[scheme]
-    if sep:
-        if not port_text.isascii() or not port_text.isdigit() or len(port_text) > 5 \
-                or not 0 < int(port_text) < 65536:
-            raise _deny("port", f"{port_text!r} is not a valid port", text)
-        port = int(port_text)
-    host = normalize_host(raw_host, url=text)
-    if _is_ip_literal(host):
-        raise _deny("ip_literal", f"{raw_host!r} is an IP address; use a declared domain name",
-                    text)
-    return host, port
-
-
-def _check_host_labels(host: str, raw: str, url: str | None) -> None:
-    if not host or len(host) > MAX_HOST_CHARS:
-        raise _deny("host", f"{raw!r} is not a valid host name", url)
-    for label in host.split("."):
-        if not _LABEL_RE.match(label):
-            raise _deny("host", f"{raw!r} is not a valid host name (label {label!r})", url)
-        if label.startswith("xn--"):
-            try:
-                idna.decode(label)
-            except (idna.IDNAError, UnicodeError) as exc:
-                raise _deny("host", f"{raw!r} has an invalid punycode label {label!r}",
-                            url) from exc
-
-
-def _is_ip_literal(host: str) -> bool:
-    if _NUMERIC_LABEL_RE.match(host.rsplit(".", 1)[-1]):
-        return True
-    if not _IP_CHARS_RE.fullmatch(host):
-        return False  # a letter past f, a hyphen...: no address notation reads it
     try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+        raw_host, port = split_host_port(authority)
+        host = parse_host(raw_host)
+    except DomainError as exc:
+        raise _deny(exc.rule, exc.message, text) from exc
+    return host, DEFAULT_PORTS[scheme] if port is None else port
 
 
-def _check_declared(host: str, port: int, scheme: str, domains: Sequence[str], text: str) -> None:
-    name_matched = False
-    for declared in domains:
-        name, declared_port = parse_declared_domain(declared)
-        if not host_matches(host, name):
-            continue
-        name_matched = True
-        if port == (declared_port if declared_port is not None else DEFAULT_PORTS[scheme]):
-            return
-    if name_matched:
+def _check_declared(host: str, port: int, scheme: str,
+                    domains: Sequence[str | DeclaredDomain], text: str) -> None:
+    declared = [d if isinstance(d, DeclaredDomain) else _declared(d) for d in domains]
+    if any(d.matches(host, port, default_port=DEFAULT_PORTS[scheme]) for d in declared):
+        return
+    if any(d.covers_host(host) for d in declared):
         raise _deny("port", f"port {port} of {host} is not declared in the pack's "
                     "network_domains", text)
     raise _deny("undeclared_domain", f"{host} is not in the pack's network_domains", text)
+
+
+def _declared(domain: str) -> DeclaredDomain:
+    try:
+        return DeclaredDomain.parse(domain)
+    except ManifestError as exc:
+        raise ManifestError(exc.message, field="network_domains", rule="domain") from exc
 
 
 # -- addresses ---------------------------------------------------------------------------

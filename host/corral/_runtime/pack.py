@@ -19,7 +19,8 @@ from .._errors import (
     NotFoundError,
     PackValidationError,
 )
-from .._pack.manifest import Manifest, manifest_from_json
+from .._pack.manifest import Manifest
+from .._pack.parse import manifest_from_json
 from .._sandbox.sandbox import CallStats, CompiledPack, HostCalls, Sandbox, SandboxConfig
 from .._pack.schema import check_result
 from .._pack.wasm import MANIFEST_SECTION, custom_sections

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from .._pack.coerce import coerce_args
 from .._errors import ArgumentError, BadOutput, LimitExceeded, ManifestError, NotFoundError
-from .._pack.manifest import FormulaDef, ParamDef, Schema, SyncTableDef, _Reader, parse_schema
+from .._pack.manifest import FormulaDef, ParamDef, Schema, SyncTableDef
+from .._pack.parse import _Reader, parse_schema
 from .._pack.schema import schema_errors, type_name
 
 if TYPE_CHECKING:

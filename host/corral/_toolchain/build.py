@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._errors import BuildError, ManifestError
-from .._pack.manifest import Manifest, load_manifest_file
+from .._pack.manifest import Manifest
+from .._pack.parse import load_manifest_file
 from .._pack.wasm import MANIFEST_SECTION, set_custom_section
 
 LANGUAGES = ("zig", "c", "assemblyscript")
