@@ -36,7 +36,7 @@ from .._server.models import (ProblemDocument, CallBody, CallResult, EvaluateBod
                           UpdateBody, UpdateResults, AutocompleteBody, Options, DynamicUrls,
                           DynamicSchemaBody, SchemaOut, PackSummary, PackVersionInfo,
                           PackDetail, ConnectionCreate, ConnectionOut, OAuthStartBody,
-                          OAuthStart, KeyCreate, KeyInfo, KeyCreated, Status)
+                          OAuthStart, KeyCreate, KeyInfo, KeyCreated, Ready, Status)
 from .._server.apikeys import ApiKeyStore, Principal
 from .._errors import (AccessDenied, ArgumentError, AuthFlowError, Conflict, CorralError,
                       NotFoundError, Overloaded, PayloadTooLarge)
@@ -369,17 +369,19 @@ async def healthz() -> Status:
     return Status(status="ok")
 
 
-@ops.get("/readyz", response_model=Status, responses={503: _PROBLEM_RESPONSES[400]},
+@ops.get("/readyz", response_model=Ready, responses={503: _PROBLEM_RESPONSES[400]},
          summary="Readiness: packs loaded and not shutting down")
-async def readyz(service: ServiceDep) -> Status | JSONResponse:
+async def readyz(service: ServiceDep) -> Ready | JSONResponse:
     if not service.ready:
         return _problem_response(problem(503, "unavailable", "the service is starting or "
                                           "shutting down"))
-    return Status(status="ready", packs=len(service.host.registry.packs()))
+    return Ready(status="ready", packs=len(service.host.registry.packs()),
+                 call_path=service.host.sandbox.call_path)
 
 
 @ops.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
 async def metrics(service: ServiceDep) -> PlainTextResponse:
+    service.host.metrics.call_path(service.host.sandbox.call_path)
     return PlainTextResponse(service.host.metrics.render(),
                              media_type="text/plain; version=0.0.4; charset=utf-8")
 
