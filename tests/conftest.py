@@ -1,10 +1,17 @@
-"""Shared fixtures: packs built from source (cached under build/), sandboxes, WAT packs."""
+"""Shared fixtures: packs built from source (cached under build/), sandboxes, WAT packs,
+and the call-path matrix.
+
+A test that asks for ``call_path`` runs once per call path (ids ``native`` and
+``public``; ``--call-path native|public`` keeps one), and ``path_sandbox`` is a sandbox
+forced onto that path. The sandbox suites and the conformance suite ask for it through
+their ``sandbox`` fixture.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 import wasmtime
@@ -44,8 +51,39 @@ def hostile_time_wasm() -> Path:
 
 
 @pytest.fixture(scope="session")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Sandbox:
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     box = Sandbox(SandboxConfig(cache_dir=tmp_path_factory.mktemp("modules")))
+    yield box
+    box.close()
+
+
+CALL_PATHS = ("native", "public")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--call-path", choices=("both", *CALL_PATHS), default="both",
+                     help="run the call-path matrix on one path only (default: both)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "call_path" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--call-path")
+        paths = list(CALL_PATHS) if chosen == "both" else [chosen]
+        metafunc.parametrize("call_path", paths, ids=paths, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def call_path(request: pytest.FixtureRequest) -> str:
+    """``native`` or ``public``: the path this run of a matrix test forces."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def path_sandbox(call_path: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """A sandbox forced onto ``call_path`` (``native`` fails if the helper cannot load)."""
+    box = Sandbox(SandboxConfig(cache_dir=tmp_path_factory.mktemp("modules"),
+                                call_path=call_path))
+    assert box.call_path == call_path
     yield box
     box.close()
 

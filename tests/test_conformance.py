@@ -2,8 +2,9 @@
 
 tests/conformance/<language>/ each hold the same pack.toml (only ``[pack].build`` differs,
 which the first test checks) and a source file implementing it with that language's SDK.
-Every test below runs against all three builds: a difference between SDKs fails here.
-Fetches go through a real host (policy, pinned transport) to a fixture server on 127.0.0.1.
+Every test below runs against all three builds, each on both call paths (``native``,
+``public``): a difference between SDKs, or between paths, fails here. Fetches go through a
+real host (policy, pinned transport) to a fixture server on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ def wasm_path(request: pytest.FixtureRequest) -> Path:
     return build_pack(CONFORMANCE / str(request.param)).path
 
 
+@pytest.fixture(scope="session")
+def sandbox(path_sandbox: Sandbox) -> Sandbox:
+    return path_sandbox
+
+
 @pytest.fixture(scope="module")
 def pack(wasm_path: Path, sandbox: Sandbox) -> corral.Pack:
     return corral.load_pack(wasm_path, sandbox=sandbox)
@@ -77,8 +83,12 @@ def api() -> Iterator[FixtureServer]:
 
 
 @pytest.fixture(scope="module")
-def harness(wasm_path: Path, api: FixtureServer) -> Iterator[PackHarness]:
-    with PackHarness(wasm_path, server=api) as running:
+def harness(wasm_path: Path, api: FixtureServer, call_path: str) -> Iterator[PackHarness]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CORRAL_CALL_PATH", call_path)  # read once, as the harness's host starts
+        running = PackHarness(wasm_path, server=api)
+    with running:
+        assert running.host.sandbox.call_path == call_path
         yield running
 
 

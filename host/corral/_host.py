@@ -42,7 +42,8 @@ class Host:
                  resolver: Any = None, clock: Any = None) -> None:
         self.settings = settings or Settings()
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.sandbox = Sandbox(SandboxConfig(cache_dir=self.settings.module_cache_dir))
+        self.sandbox = Sandbox(SandboxConfig(cache_dir=self.settings.module_cache_dir,
+                                             call_path=self.settings.call_path))
         self.registry = Registry(self.settings.data_dir / "packs", self.sandbox)
         self.metrics = Metrics()
         self._fetch_transport = fetch_transport

@@ -48,12 +48,14 @@ class Metrics:
         "corral_http_requests_total": ("counter", "HTTP requests by route and status."),
         "corral_rejected_total": ("counter", "Requests refused for capacity or rate limits."),
         "corral_sync_rows_total": ("counter", "Rows produced by sync tables."),
+        "corral_call_path": ("gauge", "The path pack calls take: 1 for the active one."),
     }
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counters: dict[str, dict[Labels, float]] = defaultdict(lambda: defaultdict(float))
         self._histograms: dict[str, dict[Labels, _Histogram]] = defaultdict(dict)
+        self._gauges: dict[str, dict[Labels, float]] = defaultdict(dict)
 
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
         key = tuple(sorted(labels.items()))
@@ -75,9 +77,15 @@ class Metrics:
             hist = self._histograms[name][labels] = _Histogram()
         hist.observe(value)
 
+    def set_gauge(self, name: str, value: float, **labels: str) -> None:
+        with self._lock:
+            self._gauges[name][tuple(sorted(labels.items()))] = value
+
     def value(self, name: str, **labels: str) -> float:
         key = tuple(sorted(labels.items()))
         with self._lock:
+            if key in self._gauges.get(name, {}):
+                return self._gauges[name][key]
             return self._counters.get(name, {}).get(key, 0.0)
 
     # -- domain helpers -------------------------------------------------------------------
@@ -93,6 +101,11 @@ class Metrics:
             if fuel:
                 self._counters["corral_fuel_used_total"][(("pack", pack),)] += fuel
 
+    def call_path(self, active: str, paths: tuple[str, ...] = ("native", "public")) -> None:
+        """``corral_call_path{path=...}``: 1 for the path sandbox calls take, 0 for the rest."""
+        for path in paths:
+            self.set_gauge("corral_call_path", 1.0 if path == active else 0.0, path=path)
+
     def cache_lookup(self, hit: bool) -> None:
         self.inc("corral_cache_total", result="hit" if hit else "miss")
 
@@ -107,11 +120,13 @@ class Metrics:
     def render(self) -> str:
         lines: list[str] = []
         with self._lock:
-            for name in sorted(set(self._counters) | set(self._histograms) | set(self._HELP)):
+            names = {*self._counters, *self._histograms, *self._gauges, *self._HELP}
+            for name in sorted(names):
                 kind, help_text = self._HELP.get(name, ("counter", name))
                 lines.append(f"# HELP {name} {help_text}")
                 lines.append(f"# TYPE {name} {kind}")
-                for labels, value in sorted(self._counters.get(name, {}).items()):
+                values = {**self._counters.get(name, {}), **self._gauges.get(name, {})}
+                for labels, value in sorted(values.items()):
                     lines.append(f"{name}{_fmt(labels)} {_num(value)}")
                 for labels, hist in sorted(self._histograms.get(name, {}).items()):
                     lines += _histogram_lines(name, labels, hist)

@@ -10,9 +10,15 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 from ._errors import ConfigError
+
+CallPath = Literal["auto", "native", "public"]
+#: ``auto`` runs calls on the native helper if it can be used, else on wasmtime-py's public
+#: API (with one warning); ``native`` refuses to start without the helper; ``public``
+#: never loads it.
+CALL_PATHS: tuple[CallPath, ...] = ("auto", "native", "public")
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,9 @@ class Settings:
     rate_limit_per_s: float = 200.0
     rate_limit_burst: int = 400
     public_url: str | None = None
+    #: How pack calls cross into wasmtime: ``native`` (the helper), ``public``
+    #: (wasmtime-py's API) or ``auto``; unset, ``CORRAL_CALL_PATH`` or ``auto``.
+    call_path: CallPath = field(default_factory=lambda: call_path_from_env())
 
     @property
     def module_cache_dir(self) -> Path:
@@ -50,6 +59,21 @@ class Settings:
 
 
 _ENV_PREFIX = "CORRAL_"
+
+
+def call_path_setting(raw: object, *, source: str = "call_path") -> CallPath:
+    """``raw`` as a call path, or a ConfigError naming the choices."""
+    value = str(raw).strip().lower()
+    if value not in CALL_PATHS:
+        raise ConfigError(f"{source}: setting 'call_path' must be one of "
+                          f"{', '.join(CALL_PATHS)}, not {raw!r}", setting="call_path")
+    return value
+
+
+def call_path_from_env(env: Mapping[str, str] | None = None) -> CallPath:
+    """``CORRAL_CALL_PATH``, else ``auto``: the default of every sandbox's call path."""
+    env = os.environ if env is None else env
+    return call_path_setting(env.get("CORRAL_CALL_PATH", "auto"), source="CORRAL_CALL_PATH")
 
 
 def load_settings(config_file: str | os.PathLike[str] | None = None,
@@ -104,6 +128,8 @@ def _convert(name: str, raw: Any, default: Any, source: str) -> Any:
         if name == "packs":
             items = raw.split(os.pathsep) if isinstance(raw, str) else list(raw)
             return tuple(Path(p) for p in items if p)
+        if name == "call_path":
+            return call_path_setting(raw, source=source)
         if name == "host_map":
             if isinstance(raw, str):
                 pairs = (item.split("=", 1) for item in raw.split(",") if item.strip())

@@ -1,10 +1,9 @@
-"""The native hot path must behave exactly like wasmtime-py's public API path."""
+"""The native hot path must behave exactly like wasmtime-py's public API path: every test
+here that takes ``sandbox`` or ``call_path`` runs once per path."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -19,38 +18,24 @@ from corral import (
     Sandbox,
     SandboxConfig,
 )
-from corral._sandbox import fastcall as _fastcall
 from corral._sandbox import native as _native
 from corral._runtime.pack import pack_from_bytes
-from corral._sandbox.sandbox import CallStats
+from corral._sandbox import CallStats
+from corral._settings import CallPath
 
 from ..conftest import WatPack, simple_manifest
 
 
-@pytest.fixture(params=["native", "public"])
-def box(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    """A sandbox on the native call path, or one forced onto wasmtime-py's public API."""
-    if request.param == "public":
-        monkeypatch.setattr(_fastcall, "available", lambda: False)
-    else:
-        assert _fastcall.available(), "the native call path should build on this machine"
-    sandbox = Sandbox(SandboxConfig(cache_dir=tmp_path_factory.mktemp("modules")))
-    assert sandbox._native is (request.param == "native")
-    yield sandbox
-    sandbox.close()
-
-
-def test_results_match_on_both_paths(box: Sandbox, hello_wasm: Path) -> None:
-    pack = corral.load_pack(hello_wasm, sandbox=box)
+def test_results_match_on_both_paths(sandbox: Sandbox, hello_wasm: Path) -> None:
+    pack = corral.load_pack(hello_wasm, sandbox=sandbox)
     assert pack.call("Greet", "Ada") == "Hello, Ada!"
     assert pack.call("Describe", "Anna")["palindrome"] is True
     with pytest.raises(GuestError):
         pack.call("Greet", "")
 
 
-def test_breaches_match_on_both_paths(box: Sandbox, hostile_wasm: Path) -> None:
-    pack = corral.load_pack(hostile_wasm, sandbox=box)
+def test_breaches_match_on_both_paths(sandbox: Sandbox, hostile_wasm: Path) -> None:
+    pack = corral.load_pack(hostile_wasm, sandbox=sandbox)
     with pytest.raises(FuelExhausted):
         pack.call("Spin")
     with pytest.raises(MemoryLimitExceeded):
@@ -61,21 +46,22 @@ def test_breaches_match_on_both_paths(box: Sandbox, hostile_wasm: Path) -> None:
     assert pack.call("Ping") == "pong"
 
 
-def test_fuel_used_is_counted_on_both_paths(box: Sandbox, hello_wasm: Path) -> None:
-    pack = corral.load_pack(hello_wasm, sandbox=box)
+def test_fuel_used_is_counted_on_both_paths(sandbox: Sandbox, hello_wasm: Path) -> None:
+    pack = corral.load_pack(hello_wasm, sandbox=sandbox)
     short, long = CallStats(), CallStats()
     pack.call("Greet", "Ada", stats=short)
     pack.call("Greet", "Ada" * 2000, stats=long)
     assert 0 < short.fuel_used < long.fuel_used < pack.manifest.limits.fuel
 
 
-def test_host_errors_surface_unchanged_on_both_paths(box: Sandbox, make_wat_pack: WatPack) -> None:
+def test_host_errors_surface_unchanged_on_both_paths(sandbox: Sandbox,
+                                                     make_wat_pack: WatPack) -> None:
     wat = """(module (import "corral" "log" (func $log (param i32 i32 i32)))
       (memory (export "memory") 1) (func (export "corral_abi_v1"))
       (func (export "corral_alloc") (param i32) (result i32) (i32.const 64))
       (func (export "corral_call") (param i32 i32) (result i64)
         (call $log (i32.const 1) (i32.const -16) (i32.const 32)) (i64.const 0)))"""
-    pack = pack_from_bytes(make_wat_pack(wat, simple_manifest("abuse", ["Call"])), sandbox=box)
+    pack = pack_from_bytes(make_wat_pack(wat, simple_manifest("abuse", ["Call"])), sandbox=sandbox)
     with pytest.raises(AbiViolation, match="log message"):
         pack.call("Call")
 
@@ -86,12 +72,13 @@ def test_host_errors_surface_unchanged_on_both_paths(box: Sandbox, make_wat_pack
     ("(i32.const 64)", "(i64.const 0x0000fff0_00000100)", AbiViolation),
     ("(i32.const 64)", "(i64.const 0x00000040_7fffffff)", OutputTooLarge),
 ])
-def test_bad_pointers_are_named_on_both_paths(box: Sandbox, make_wat_pack: WatPack, alloc: str,
-                                              call: str, error: type[Exception]) -> None:
+def test_bad_pointers_are_named_on_both_paths(sandbox: Sandbox, make_wat_pack: WatPack,
+                                              alloc: str, call: str,
+                                              error: type[Exception]) -> None:
     wat = f"""(module (memory (export "memory") 1) (func (export "corral_abi_v1"))
       (func (export "corral_alloc") (param i32) (result i32) {alloc})
       (func (export "corral_call") (param i32 i32) (result i64) {call}))"""
-    pack = pack_from_bytes(make_wat_pack(wat, simple_manifest("abuse", ["Call"])), sandbox=box)
+    pack = pack_from_bytes(make_wat_pack(wat, simple_manifest("abuse", ["Call"])), sandbox=sandbox)
     with pytest.raises(error):
         pack.call("Call")
 
@@ -117,24 +104,13 @@ def test_the_native_helper_is_built_once_into_its_cache(tmp_path: Path,
     assert first.stat().st_mtime_ns == stamp, "a cached helper is not rebuilt"
 
 
-def test_a_helper_that_cannot_build_falls_back_to_the_public_path(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    broken = tmp_path / "broken.c"
-    broken.write_text("this is not C\n")
-    monkeypatch.setenv("CORRAL_NATIVE_DIR", str(tmp_path / "native"))
-    monkeypatch.setattr(_native, "SOURCE", broken)
-    with caplog.at_level(logging.WARNING, logger="corral.fastcall"):
-        assert _native._build_and_load() is None
-    assert "native call path is unavailable" in caplog.text
-    assert "error" in caplog.text, "the warning carries the compiler's reason"
-
-
-def test_a_full_instance_pool_is_overload_not_a_crash(hello_wasm: Path, tmp_path: Path) -> None:
+def test_a_full_instance_pool_is_overload_not_a_crash(hello_wasm: Path, tmp_path: Path,
+                                                     call_path: CallPath) -> None:
     import threading
 
     from corral import Overloaded, SandboxConfig
 
-    box = Sandbox(SandboxConfig(cache_dir=tmp_path, pool_instances=1))
+    box = Sandbox(SandboxConfig(cache_dir=tmp_path, pool_instances=1, call_path=call_path))
     try:
         hello = corral.load_pack(hello_wasm, sandbox=box)
         slow = corral.load_pack(hello_wasm, sandbox=box)
@@ -162,10 +138,10 @@ def test_a_full_instance_pool_is_overload_not_a_crash(hello_wasm: Path, tmp_path
 
 
 def test_a_closed_sandbox_refuses_calls_instead_of_running_without_deadlines(
-        hello_wasm: Path, tmp_path: Path) -> None:
+        hello_wasm: Path, tmp_path: Path, call_path: CallPath) -> None:
     from corral import InvocationError, SandboxConfig
 
-    with Sandbox(SandboxConfig(cache_dir=tmp_path)) as box:
+    with Sandbox(SandboxConfig(cache_dir=tmp_path, call_path=call_path)) as box:
         pack = corral.load_pack(hello_wasm, sandbox=box)
         assert pack.call("Greet", "Ada") == "Hello, Ada!"
     box.close()  # idempotent
@@ -178,7 +154,7 @@ def test_a_closed_sandbox_refuses_calls_instead_of_running_without_deadlines(
     ("unreachable", GuestTrap, "unreachable"),
 ])
 def test_host_writes_into_a_hostile_guest_fail_cleanly_on_both_paths(
-        box: Sandbox, make_wat_pack: WatPack, second_alloc: str, error: type[Exception],
+        sandbox: Sandbox, make_wat_pack: WatPack, second_alloc: str, error: type[Exception],
         match: str) -> None:
     # The guest's fetch request is not MessagePack, so the host answers with an error
     # map, which it must write into guest memory through corral_alloc (the second
@@ -193,16 +169,16 @@ def test_host_writes_into_a_hostile_guest_fail_cleanly_on_both_paths(
           (then (i32.const 1024)) (else {second_alloc})))
       (func (export "corral_call") (param i32 i32) (result i64)
         (call $fetch (i32.const 100) (i32.const 1))))"""
-    pack = pack_from_bytes(make_wat_pack(wat, simple_manifest("abuse", ["Call"])), sandbox=box)
+    pack = pack_from_bytes(make_wat_pack(wat, simple_manifest("abuse", ["Call"])), sandbox=sandbox)
     with pytest.raises(error, match=match):
         pack.call("Call")
     fine = pack_from_bytes(make_wat_pack(wat.replace(second_alloc, "(i32.const 2048)"),
-                                         simple_manifest("fine", ["Call"])), sandbox=box)
+                                         simple_manifest("fine", ["Call"])), sandbox=sandbox)
     with pytest.raises(GuestError, match="not valid MessagePack"):  # the write landed
         fine.call("Call")
 
 
-def test_large_responses_come_back_whole_call_after_call(box: Sandbox,
+def test_large_responses_come_back_whole_call_after_call(sandbox: Sandbox,
                                                          make_wat_pack: WatPack) -> None:
     # {"ok": <300,000 bytes of one letter>}; each response reuses the thread's buffer after
     # the one before gave its pages back.
@@ -217,7 +193,7 @@ def test_large_responses_come_back_whole_call_after_call(box: Sandbox,
             (memory.fill (i32.const 4105) (i32.const {ord(letter)}) (i32.const {size}))
             (i64.or (i64.shl (i64.const 4096) (i64.const 32)) (i64.const {size + 9}))))"""
         return pack_from_bytes(make_wat_pack(wat, simple_manifest(f"big{letter}", ["Call"])),
-                               sandbox=box)
+                               sandbox=sandbox)
 
     a, b = letters("A"), letters("B")
     assert a.call("Call") == b"A" * size
@@ -225,8 +201,8 @@ def test_large_responses_come_back_whole_call_after_call(box: Sandbox,
     assert a.call("Call") == b"A" * size
 
 
-def test_native_tickers_stop_on_close_and_when_an_unclosed_sandbox_is_collected(
-        tmp_path: Path) -> None:
+def test_tickers_stop_on_close_and_when_an_unclosed_sandbox_is_collected(
+        tmp_path: Path, call_path: CallPath) -> None:
     import gc
     import os
     import time
@@ -245,13 +221,14 @@ def test_native_tickers_stop_on_close_and_when_an_unclosed_sandbox_is_collected(
     while before != previous:
         time.sleep(0.05)
         previous, before = before, threads()
-    closed = [Sandbox(SandboxConfig(cache_dir=tmp_path)) for _ in range(3)]
-    assert threads() == before + 3, "one native ticker thread per sandbox"
+    config = SandboxConfig(cache_dir=tmp_path, call_path=call_path)
+    closed = [Sandbox(config) for _ in range(3)]
+    assert threads() == before + 3, "one ticker thread per sandbox"
     for box in closed:
         box.close()
         box.close()  # idempotent
     assert settles_at(before)
-    unclosed = [Sandbox(SandboxConfig(cache_dir=tmp_path)) for _ in range(3)]
+    unclosed = [Sandbox(config) for _ in range(3)]
     assert threads() == before + 3
     del unclosed
     gc.collect()
@@ -259,15 +236,15 @@ def test_native_tickers_stop_on_close_and_when_an_unclosed_sandbox_is_collected(
 
 
 def test_a_forked_child_keeps_deadlines_and_its_own_reaper(hostile_time_wasm: Path,
-                                                           hello_wasm: Path,
-                                                           tmp_path: Path) -> None:
+                                                           hello_wasm: Path, tmp_path: Path,
+                                                           call_path: CallPath) -> None:
     import os
 
     from corral import DeadlineExceeded
 
     # Threads (the epoch ticker, the store reaper) do not survive fork(): the child must
     # start its own, or a spinning guest would run until its fuel ran out.
-    with Sandbox(SandboxConfig(cache_dir=tmp_path)) as box:
+    with Sandbox(SandboxConfig(cache_dir=tmp_path, call_path=call_path)) as box:
         spin = corral.load_pack(hostile_time_wasm, sandbox=box)
         hello = corral.load_pack(hello_wasm, sandbox=box)
         assert hello.call("Greet", "parent") == "Hello, parent!"  # the parent's reaper runs

@@ -3,15 +3,16 @@
  * thread that deletes retired Stores, the epoch ticker, and guest memory access for the
  * host imports.
  *
- * Built by _native.py with `python -m ziglang cc` and called through ctypes, so a call
+ * Built by native.py with `python -m ziglang cc` and called through ctypes, so a call
  * crosses from Python into native code once instead of a dozen times. It links against
  * nothing: every wasmtime C API function it uses arrives as a pointer in `corral_api`,
  * taken from the library wasmtime-py already loaded, and the one layout detail it needs
  * (where the union sits inside wasmtime_extern_t) arrives the same way. Opaque wasmtime
- * structs live in generously sized, aligned scratch space; _native.py checks at load
- * that wasmtime-py's own sizes fit.
+ * structs live in generously sized, aligned scratch space; at load, native.py checks
+ * that wasmtime-py's own sizes fit and that every struct shared with Python has the
+ * layout its ctypes mirror expects (corral_layout).
  *
- * Host imports run in Python (_fastcall.define_import's trampoline takes the GIL, which
+ * Host imports run in Python (fastcall.define_import's trampoline takes the GIL, which
  * ctypes released for this call). Traps and errors are returned, not handled: Python
  * turns them into the same exceptions as wasmtime-py's public path. */
 
@@ -50,7 +51,7 @@ typedef void (*error_delete_fn)(void *error);
 typedef int (*caller_export_get_fn)(void *caller, const char *name, size_t len, void *item);
 typedef void *(*caller_context_fn)(void *caller);
 
-/* Field order is mirrored by Api in _native.py. */
+/* Field order is mirrored by Api in native.py. */
 typedef struct {
     store_new_fn store_new;
     store_context_fn store_context;
@@ -70,7 +71,7 @@ typedef struct {
     uint64_t extern_union_offset;
 } corral_api;
 
-/* Mirrored by CallIn in _native.py. */
+/* Mirrored by CallIn in native.py. */
 typedef struct {
     void *engine;
     const void *instance_pre;
@@ -84,7 +85,7 @@ typedef struct {
     uint64_t out_cap;
 } corral_call_in;
 
-/* Mirrored by CallOut in _native.py; the statuses by the ST_ constants in _fastcall.py. */
+/* Mirrored by CallOut in native.py; the statuses by the ST_ constants in fastcall.py. */
 typedef struct {
     int32_t status;
     int32_t reserved;
@@ -119,6 +120,64 @@ typedef struct {
     _Alignas(16) uint8_t call[OPAQUE_BYTES];
     _Alignas(16) uint8_t memory[OPAQUE_BYTES];
 } exports;
+
+/* The layout of every struct shared with Python, which native.py compares with its
+ * ctypes mirrors at load: a difference means the helper is not used at all. */
+typedef struct {
+    const char *name;
+    uint64_t value;
+} corral_layout_entry;
+
+#define LAYOUT_SIZE(type, label) {label ".size", sizeof(type)}
+#define LAYOUT_AT(type, label, field) {label "." #field, offsetof(type, field)}
+
+static const corral_layout_entry layout[] = {
+    {"opaque_bytes", OPAQUE_BYTES},
+    LAYOUT_SIZE(raw_val, "raw_val"),
+    LAYOUT_SIZE(corral_api, "api"),
+    LAYOUT_AT(corral_api, "api", store_new),
+    LAYOUT_AT(corral_api, "api", store_context),
+    LAYOUT_AT(corral_api, "api", store_delete),
+    LAYOUT_AT(corral_api, "api", context_set_fuel),
+    LAYOUT_AT(corral_api, "api", context_get_fuel),
+    LAYOUT_AT(corral_api, "api", context_set_epoch_deadline),
+    LAYOUT_AT(corral_api, "api", store_limiter),
+    LAYOUT_AT(corral_api, "api", instance_pre_instantiate),
+    LAYOUT_AT(corral_api, "api", instance_export_get),
+    LAYOUT_AT(corral_api, "api", func_call_unchecked),
+    LAYOUT_AT(corral_api, "api", memory_data),
+    LAYOUT_AT(corral_api, "api", memory_data_size),
+    LAYOUT_AT(corral_api, "api", error_delete),
+    LAYOUT_AT(corral_api, "api", caller_export_get),
+    LAYOUT_AT(corral_api, "api", caller_context),
+    LAYOUT_AT(corral_api, "api", extern_union_offset),
+    LAYOUT_SIZE(corral_call_in, "call_in"),
+    LAYOUT_AT(corral_call_in, "call_in", engine),
+    LAYOUT_AT(corral_call_in, "call_in", instance_pre),
+    LAYOUT_AT(corral_call_in, "call_in", fuel),
+    LAYOUT_AT(corral_call_in, "call_in", epoch_ticks),
+    LAYOUT_AT(corral_call_in, "call_in", memory_bytes),
+    LAYOUT_AT(corral_call_in, "call_in", table_elements),
+    LAYOUT_AT(corral_call_in, "call_in", request),
+    LAYOUT_AT(corral_call_in, "call_in", request_len),
+    LAYOUT_AT(corral_call_in, "call_in", out),
+    LAYOUT_AT(corral_call_in, "call_in", out_cap),
+    LAYOUT_SIZE(corral_call_out, "call_out"),
+    LAYOUT_AT(corral_call_out, "call_out", status),
+    LAYOUT_AT(corral_call_out, "call_out", reserved),
+    LAYOUT_AT(corral_call_out, "call_out", alloc_ptr),
+    LAYOUT_AT(corral_call_out, "call_out", out_ptr),
+    LAYOUT_AT(corral_call_out, "call_out", out_len),
+    LAYOUT_AT(corral_call_out, "call_out", memory_size),
+    LAYOUT_AT(corral_call_out, "call_out", fuel_left),
+    LAYOUT_AT(corral_call_out, "call_out", error),
+    LAYOUT_AT(corral_call_out, "call_out", trap),
+};
+
+const corral_layout_entry *corral_layout(uint64_t *count) {
+    *count = sizeof layout / sizeof layout[0];
+    return layout;
+}
 
 static int drain_retired(void);
 
@@ -303,7 +362,7 @@ static void *reap(void *unused) {
 }
 
 /* Threads do not survive fork: a child starts a reaper of its own when it first needs
- * one (the stores retired at the fork are left to the parent). _native.py registers
+ * one (the stores retired at the fork are left to the parent). native.py registers
  * these with os.register_at_fork. */
 void corral_before_fork(void) { pthread_mutex_lock(&reaper_lock); }
 void corral_after_fork_in_parent(void) { pthread_mutex_unlock(&reaper_lock); }

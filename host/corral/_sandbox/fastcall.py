@@ -4,7 +4,7 @@ Through wasmtime-py's public API one Corral call crosses from Python into wasmti
 dozen times (new Store, fuel, deadline, limits, instantiate, three export lookups, two
 ``Func.__call__``, memory reads and writes, drop), and each crossing converts values and
 checks types in Python. Here the whole sequence is one native function in
-``_fastcall.c`` (built and loaded by ``_native.py``), called once through ctypes. The
+``fastcall.c`` (built, checked and loaded by ``native.py``), called once through ctypes. The
 same helper runs the epoch ticker and the store reaper as native threads, and gives the
 host imports one-crossing access to guest memory.
 
@@ -14,8 +14,9 @@ unchecked calls inside it safe. Traps and errors come back as wasmtime-py object
 function is re-raised unchanged, exactly as wasmtime-py's ``enter_wasm`` does.
 
 ``available()`` says whether this path can be used: the installed wasmtime-py has the
-internals it needs and the helper built. If not, the sandbox uses the public API, and
-the tests run both.
+internals it needs, the helper built, and its struct layout is the expected one. The
+sandbox chooses its call path from that and its ``call_path`` setting (``engine.py``); on
+the public path nothing here is used but :func:`enable_pooling`.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ from typing import Any, Callable
 import wasmtime
 
 from . import native as _native
-from .._sandbox.native import INTERNALS, CallIn, CallOut, symbol_address
+from .native import INTERNALS, CallIn, CallOut, ffi, symbol_address
 
+maybe_raise_last_exn: Callable[[], None]
 if INTERNALS:
-    from wasmtime import _ffi as ffi
     from wasmtime._func import maybe_raise_last_exn
 
 ST_OK, ST_ERROR, ST_TRAP, ST_BAD_ALLOC, ST_TOO_LARGE, ST_BAD_OUTPUT, ST_NO_EXPORT = range(7)
@@ -45,7 +46,7 @@ def available() -> bool:
 
 def pooling_available() -> bool:
     """Whether :func:`enable_pooling` can configure this wasmtime-py."""
-    return INTERNALS
+    return _native.pooling_available()
 
 
 def start_ticker(engine: wasmtime.Engine, interval_s: float) -> int | None:
@@ -55,8 +56,9 @@ def start_ticker(engine: wasmtime.Engine, interval_s: float) -> int | None:
     if native is None:
         return None
     handle: int | None = native.ticker_start(
-        address(engine), symbol_address("wasmtime_engine_clone"), symbol_address("wasm_engine_delete"),
-        symbol_address("wasmtime_engine_increment_epoch"), max(1, int(interval_s * 1e9)))
+        address(engine), symbol_address("wasmtime_engine_clone"),
+        symbol_address("wasm_engine_delete"), symbol_address("wasmtime_engine_increment_epoch"),
+        max(1, int(interval_s * 1e9)))
     return handle
 
 
@@ -236,17 +238,6 @@ class GuestAccess(Exception):
     def __init__(self, status: int, ptr: int = 0, size: int = 0) -> None:
         super().__init__(status)
         self.status, self.ptr, self.size = status, ptr, size
-
-
-def caller_pointer(caller: wasmtime.Caller | int) -> int | None:
-    """The ``wasmtime_caller_t`` behind a Caller (or the pointer itself, as imports made
-    by :func:`define_import` get it), if this wasmtime-py exposes it."""
-    if isinstance(caller, int):
-        return caller
-    pointer = getattr(caller, "_Caller__ptr", None)
-    if pointer is None or not available():
-        return None
-    return pointer if isinstance(pointer, int) else ctypes.cast(pointer, c_void_p).value
 
 
 def guest_read(caller: int, ptr: int, length: int) -> tuple[bytes | None, int]:

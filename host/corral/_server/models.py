@@ -155,3 +155,8 @@ class KeyCreated(KeyInfo):
 class Status(BaseModel):
     status: str
     packs: int | None = None
+
+
+class Ready(Status):
+    #: ``native`` or ``public``: the path the sandbox's calls take.
+    call_path: str

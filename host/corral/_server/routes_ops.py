@@ -8,7 +8,7 @@ reads the annotations of the route functions at import time.
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from .models import Status
+from .models import Ready, Status
 from .problems import problem
 from .service import PROBLEM_RESPONSES, ServiceDep, problem_response
 
@@ -23,16 +23,18 @@ async def healthz() -> Status:
     return Status(status="ok")
 
 
-@ops.get("/readyz", response_model=Status, responses={503: PROBLEM_RESPONSES[400]},
+@ops.get("/readyz", response_model=Ready, responses={503: PROBLEM_RESPONSES[400]},
          summary="Readiness: packs loaded and not shutting down")
-async def readyz(service: ServiceDep) -> Status | JSONResponse:
+async def readyz(service: ServiceDep) -> Ready | JSONResponse:
     if not service.ready:
         return problem_response(problem(503, "unavailable", "the service is starting or "
                                           "shutting down"))
-    return Status(status="ready", packs=len(service.host.registry.packs()))
+    return Ready(status="ready", packs=len(service.host.registry.packs()),
+                 call_path=service.host.sandbox.call_path)
 
 
 @ops.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
 async def metrics(service: ServiceDep) -> PlainTextResponse:
+    service.host.metrics.call_path(service.host.sandbox.call_path)
     return PlainTextResponse(service.host.metrics.render(),
                              media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,141 @@
+"""The wasmtime Engine a sandbox owns: its configuration, its call path, its epoch ticker.
+
+One Engine serves every call of a sandbox. Its epoch ticker bounds wall time: a native
+thread if the helper is loaded (it never takes the GIL), else a Python thread. Threads
+do not survive ``fork()``, so a child restarts the tickers it inherits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import wasmtime
+
+from .._errors import ConfigError
+from .._pack.manifest import MAX_MEMORY_BYTES
+from .._settings import CallPath, call_path_from_env, call_path_setting
+from . import fastcall as _fastcall
+from . import native as _native
+
+log = logging.getLogger("corral.sandbox")
+
+TABLE_ELEMENTS = 100_000
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    cache_dir: Path | None = None
+    epoch_tick_s: float = 0.002
+    max_wasm_stack: int = 512 * 1024
+    opt_level: str = "speed"
+    #: Live instances the pooling allocator holds slots for; 0 turns pooling off.
+    pool_instances: int = 64
+    #: ``auto``, ``native`` or ``public`` (see ``_settings.CALL_PATHS``); by default
+    #: ``CORRAL_CALL_PATH``, else ``auto``.
+    call_path: CallPath = field(default_factory=call_path_from_env)
+
+    def __post_init__(self) -> None:
+        call_path_setting(self.call_path)
+
+
+def make_engine(config: SandboxConfig) -> wasmtime.Engine:
+    """An Engine with fuel, epoch interruption and, where wasmtime-py allows, pooling."""
+    settings = wasmtime.Config()
+    settings.consume_fuel = True
+    settings.epoch_interruption = True
+    settings.max_wasm_stack = config.max_wasm_stack
+    settings.cranelift_opt_level = config.opt_level
+    settings.wasm_threads = False
+    if config.pool_instances and _fastcall.pooling_available():
+        settings.memory_reservation = MAX_MEMORY_BYTES
+        settings.memory_guard_size = 64 * 1024 * 1024
+        _fastcall.enable_pooling(settings, instances=config.pool_instances,
+                                 max_memory_bytes=MAX_MEMORY_BYTES,
+                                 table_elements=TABLE_ELEMENTS)
+    return wasmtime.Engine(settings)
+
+
+# -- the call path --------------------------------------------------------------------------
+
+#: The reasons an ``auto`` sandbox already warned about: one warning per reason and process.
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def choose_call_path(requested: CallPath) -> CallPath:
+    """The path calls take, ``native`` or ``public``, for the ``requested`` setting."""
+    if requested == "public":
+        return "public"  # never loads the helper
+    reason = _native.unavailable_reason()
+    if reason is None:
+        return "native"
+    if requested == "native":
+        raise ConfigError(f"call_path is 'native' but the native helper cannot be used: "
+                          f"{reason}", setting="call_path")
+    with _warned_lock:
+        first = reason not in _warned
+        _warned.add(reason)
+    if first:
+        log.warning("the native call path is unavailable (%s); using wasmtime-py's public API",
+                    reason)
+    return "public"
+
+
+# -- the epoch ticker -----------------------------------------------------------------------
+
+
+class EpochTicker:
+    """Advances one Engine's epoch every interval until stopped; holds no sandbox."""
+
+    def __init__(self, engine: wasmtime.Engine, interval_s: float, *, native: bool) -> None:
+        self._engine = engine
+        self._interval_s = interval_s
+        self._native = native
+        self._stopped = False
+        self._handle: int | None = None
+        self._event = threading.Event()
+        self._start()
+        _live_tickers.add(self)
+
+    def _start(self) -> None:
+        self._handle = (_fastcall.start_ticker(self._engine, self._interval_s)
+                        if self._native else None)
+        if self._handle is None:
+            self._event = threading.Event()
+            threading.Thread(target=_tick, args=(self._engine, self._event, self._interval_s),
+                             name="corral-epoch", daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop ticking (the native thread drops its engine reference within one
+        interval). Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._event.set()
+        if self._handle is not None:
+            _fastcall.stop_ticker(self._handle)
+
+    def restart_after_fork(self) -> None:
+        if not self._stopped:
+            self._start()  # the old thread, and its handle, stayed in the parent
+
+
+def _tick(engine: wasmtime.Engine, stop: threading.Event, interval_s: float) -> None:
+    while not stop.wait(interval_s):
+        engine.increment_epoch()
+
+
+_live_tickers: weakref.WeakSet[EpochTicker] = weakref.WeakSet()
+
+
+def _restart_tickers_after_fork() -> None:
+    for ticker in list(_live_tickers):
+        ticker.restart_after_fork()
+
+
+os.register_at_fork(after_in_child=_restart_tickers_after_fork)

@@ -1,0 +1,180 @@
+"""Compiled modules: the ABI checks a module must pass, and the precompiled-module cache.
+
+A module is checked before anything runs (its imports and exports against the ABI), linked
+once into an ``InstancePre``, and kept in memory by its sha256. On disk, precompiled
+modules are keyed by the wasm sha256, the wasmtime version and the engine settings, and
+written atomically; an unusable cache file is recompiled, never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import wasmtime
+
+from .._errors import PackValidationError
+from .._pack import abi as _abi
+from .._pack.manifest import MAX_MEMORY_BYTES
+from . import fastcall as _fastcall
+from .engine import TABLE_ELEMENTS, SandboxConfig, log
+
+
+@dataclass
+class CompiledPack:
+    """A compiled module, ready to instantiate many times."""
+
+    module: wasmtime.Module
+    instance_pre: wasmtime.InstancePre
+    sha256: str
+    from_cache: bool
+    compile_seconds: float
+    #: The ``InstancePre`` as the native call path takes it (0 on the public path).
+    native_address: int = 0
+
+
+class ModuleCache:
+    """Compiles, checks and links modules for one Engine and Linker, at most once each."""
+
+    def __init__(self, engine: wasmtime.Engine, linker: wasmtime.Linker,
+                 config: SandboxConfig, *, native: bool) -> None:
+        self._engine = engine
+        self._native = native
+        self._linker = linker
+        self._dir = config.cache_dir
+        self._fingerprint = settings_fingerprint(config)
+        self._compiled: dict[str, CompiledPack] = {}
+        self._lock = threading.Lock()
+
+    def compile(self, wasm: bytes, *, name: str) -> CompiledPack:
+        """Compile (or load from the precompiled cache), check and link a pack's module."""
+        digest = hashlib.sha256(wasm).hexdigest()
+        with self._lock:
+            cached = self._compiled.get(digest)
+        if cached is not None:
+            return cached
+        started = time.perf_counter()
+        module, from_cache = self._load_module(wasm, digest, name)
+        check_imports(module, name, wasi=False)
+        check_exports(module, name)
+        try:
+            instance_pre = self._linker.instantiate_pre(module)
+        except wasmtime.WasmtimeError as exc:
+            raise PackValidationError(f"pack {name!r} cannot be linked: {exc}", pack=name) from exc
+        compiled = CompiledPack(module, instance_pre, digest, from_cache,
+                                time.perf_counter() - started,
+                                _fastcall.address(instance_pre) if self._native else 0)
+        with self._lock:
+            self._compiled[digest] = compiled
+        return compiled
+
+    def _cache_path(self, digest: str) -> Path | None:
+        if self._dir is None:
+            return None
+        return self._dir / f"{digest}-{self._fingerprint}.cwasm"
+
+    def _load_module(self, wasm: bytes, digest: str, name: str) -> tuple[wasmtime.Module, bool]:
+        path = self._cache_path(digest)
+        if path is not None and path.exists():
+            try:
+                return wasmtime.Module.deserialize_file(self._engine, str(path)), True
+            except wasmtime.WasmtimeError:
+                log.warning("precompiled module %s is unusable; compiling again", path.name)
+        try:
+            module = wasmtime.Module(self._engine, wasm)
+        except wasmtime.WasmtimeError as exc:
+            raise _invalid_module(name, exc) from exc
+        if path is not None:
+            _write_atomically(path, bytes(module.serialize()))
+        return module, False
+
+
+def settings_fingerprint(config: SandboxConfig) -> str:
+    """What a precompiled module depends on besides its wasm: wasmtime and engine settings."""
+    settings = (f"{_wasmtime_version()}|fuel|epoch|stack={config.max_wasm_stack}"
+                f"|opt={config.opt_level}|pool={bool(config.pool_instances)}")
+    return hashlib.sha256(settings.encode()).hexdigest()[:16]
+
+
+# -- checks ---------------------------------------------------------------------------------
+
+
+def check_exports(module: wasmtime.Module, name: str) -> None:
+    """The ABI's exports, with the right kinds and signatures, and a known ABI version."""
+    exports = {e.name: e.type for e in module.exports}
+    prefix = _abi.ABI_MARKER_PREFIX
+    versions = [int(n[len(prefix):]) for n in exports
+                if n.startswith(prefix) and n[len(prefix):].isdigit()]
+    if not versions:
+        raise PackValidationError(f"pack {name!r} declares no ABI version (export "
+                                  f"'{prefix}1' is missing)", pack=name)
+    if not set(versions) & _abi.SUPPORTED_ABI_VERSIONS:
+        speaks = ", v".join(map(str, sorted(_abi.SUPPORTED_ABI_VERSIONS)))
+        raise PackValidationError(f"pack {name!r} was built for ABI v{max(versions)}; this host "
+                                  f"speaks v{speaks}", pack=name)
+    if not isinstance(exports.get(_abi.EXPORT_MEMORY), wasmtime.MemoryType):
+        raise PackValidationError(f"pack {name!r} must export its memory as 'memory'", pack=name)
+    for export, params, results in ((_abi.EXPORT_ALLOC, ("i32",), ("i32",)),
+                                    (_abi.EXPORT_CALL, ("i32", "i32"), ("i64",))):
+        ftype = exports.get(export)
+        if not isinstance(ftype, wasmtime.FuncType) or _signature(ftype) != (params, results):
+            raise PackValidationError(
+                f"pack {name!r} must export function {export}({', '.join(params)}) -> "
+                f"{', '.join(results)}", pack=name, export=export)
+
+
+def check_imports(module: wasmtime.Module, name: str, *, wasi: bool) -> None:
+    """Refuse any import the ABI does not define, before anything runs."""
+    for imp in module.imports:
+        where = f"{imp.module}.{imp.name}"
+        if imp.module == _abi.IMPORT_MODULE and imp.name in _abi.HOST_IMPORTS:
+            expected = _abi.HOST_IMPORTS[imp.name]
+            if not isinstance(imp.type, wasmtime.FuncType) or _signature(imp.type) != expected:
+                raise PackValidationError(
+                    f"pack {name!r} imports {where} with the wrong signature; ABI v1 defines "
+                    f"({', '.join(expected[0])}) -> ({', '.join(expected[1])})",
+                    pack=name, import_name=where)
+            continue
+        raise PackValidationError(f"pack {name!r} imports {where}, which the Corral ABI does not "
+                                  "define", pack=name, import_name=where)
+
+
+def _signature(ftype: wasmtime.FuncType) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return (tuple(str(p) for p in ftype.params), tuple(str(r) for r in ftype.results))
+
+
+def _invalid_module(name: str, exc: wasmtime.WasmtimeError) -> PackValidationError:
+    text = first_line(exc)
+    if "table does not fit in pooling allocator" in text:
+        return PackValidationError(f"pack {name!r} declares a table larger than the limit of "
+                                   f"{TABLE_ELEMENTS} elements", pack=name,
+                                   limit="table_elements", value=TABLE_ELEMENTS)
+    if "memory does not fit in pooling allocator" in text:
+        return PackValidationError(f"pack {name!r} declares more memory than the limit of "
+                                   f"{MAX_MEMORY_BYTES} bytes", pack=name, limit="memory_bytes",
+                                   value=MAX_MEMORY_BYTES)
+    return PackValidationError(f"pack {name!r} is not a valid wasm module: {text}", pack=name)
+
+
+def first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+
+
+def _wasmtime_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("wasmtime")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
