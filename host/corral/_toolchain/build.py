@@ -24,6 +24,12 @@ from .sdk import repo_root as repo_root  # the benchmarks and tests import it fr
 LANGUAGES = ("zig", "c", "assemblyscript")
 _SOURCE_SUFFIXES = {"zig": (".zig",), "c": (".c", ".h"), "assemblyscript": (".ts", ".json")}
 _DEFAULT_SOURCE = {"zig": "src/main.zig", "c": "src/main.c", "assemblyscript": "assembly/index.ts"}
+#: The keys of ``build = { ... }`` in ``[pack]``, as docs/reference.md lists them.
+BUILD_KEYS = {
+    "language": "zig, c or assemblyscript; unset: the language whose default source exists.",
+    "source": "The entry source file, relative to the pack directory (default: "
+              + ", ".join(f"{path} for {lang}" for lang, path in _DEFAULT_SOURCE.items()) + ").",
+}
 BUILD_TIMEOUT_S = 600
 #: The guest's shadow stack. Small, so a call touches few pages (each page fault costs more
 #: than zeroing a kept page); deep recursion is still caught by wasmtime's native stack.
