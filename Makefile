@@ -9,22 +9,36 @@ AS_SDK := guest-sdk/assemblyscript
 PERF_EXTISM := benchmarks/perf/extism
 export CORRAL_CACHE_DIR ?= $(CURDIR)/build/module-cache
 
-.PHONY: setup run test bench-security bench-perf clean
+# The set-up steps (overridable: tests/cli/test_make.py replaces them with recorders).
+MAKE_VENV ?= $(PYTHON) -m venv $(VENV) && $(BIN)/pip install --quiet --upgrade pip
+PIP_INSTALL ?= $(BIN)/pip install --quiet -e '.[dev]'
+NPM_CI ?= npm ci --no-audit --no-fund --loglevel=error
+# `make run` and `make test` started together share one .venv and one node_modules: set-up
+# runs under an exclusive lock (flock(2) through Python, which every machine here has), and
+# the make inside the lock looks at the stamps again, so the second one finds them done.
+SETUP_LOCK := build/.setup.lock
+LOCKED = $(PYTHON) -c 'import fcntl, subprocess, sys; lock = open(sys.argv[1], "a"); \
+	fcntl.flock(lock, fcntl.LOCK_EX); sys.exit(subprocess.call(sys.argv[2:]))' $(SETUP_LOCK)
 
-setup: $(VENV)/.installed $(AS_SDK)/node_modules/.installed $(PERF_EXTISM)/node_modules/.installed
+.PHONY: setup setup-unlocked run test bench-security bench-perf clean
+
+setup:
+	@mkdir -p $(dir $(SETUP_LOCK))
+	@$(LOCKED) $(MAKE) --no-print-directory setup-unlocked
+
+setup-unlocked: $(VENV)/.installed $(AS_SDK)/node_modules/.installed $(PERF_EXTISM)/node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(MAKE_VENV)
+	$(PIP_INSTALL)
 	touch $@
 
 $(AS_SDK)/node_modules/.installed: $(AS_SDK)/package.json $(AS_SDK)/package-lock.json
-	cd $(AS_SDK) && npm ci --no-audit --no-fund --loglevel=error
+	cd $(AS_SDK) && $(NPM_CI)
 	touch $@
 
 $(PERF_EXTISM)/node_modules/.installed: $(PERF_EXTISM)/package.json $(PERF_EXTISM)/package-lock.json
-	cd $(PERF_EXTISM) && npm ci --no-audit --no-fund --loglevel=error
+	cd $(PERF_EXTISM) && $(NPM_CI)
 	touch $@
 
 run: setup

@@ -1,7 +1,8 @@
 """Host settings: defaults, a TOML file, then ``CORRAL_*`` environment variables.
 
-Precedence, lowest first: the defaults below, ``corral.toml`` (or the file named by
-``CORRAL_CONFIG``), environment variables, then explicit keyword arguments.
+Precedence, lowest first: the defaults below, a TOML file (``--config``, else the file
+named by ``CORRAL_CONFIG``), ``CORRAL_*`` environment variables, then explicit keyword
+arguments. docs/reference.md lists every setting (``corral reference`` writes it).
 """
 
 from __future__ import annotations
@@ -23,31 +24,48 @@ CALL_PATHS: tuple[CallPath, ...] = ("auto", "native", "public")
 
 @dataclass(frozen=True)
 class Settings:
+    #: The data directory: LMDB stores, the secret key file, the pack store, API keys.
     data_dir: Path = Path(".corral")
     #: Example packs (directories with pack.toml, or .wasm files) registered at start.
     packs: tuple[Path, ...] = ()
+    #: Let packs fetch plain http:// URLs (for local development; https only otherwise).
     allow_http: bool = False
     #: Exact host name -> IP address; mapped names may resolve to private addresses.
     host_map: Mapping[str, str] = field(default_factory=dict)
+    #: Size of the LMDB map holding cached formula results.
     result_cache_bytes: int = 256 * 1024 * 1024
+    #: Size of the LMDB map holding cached GET responses.
     fetch_cache_bytes: int = 256 * 1024 * 1024
+    #: Size of the LMDB map holding connections (sealed secrets).
     connections_map_bytes: int = 64 * 1024 * 1024
+    #: Worker threads that run pack calls.
     max_workers: int = 8
+    #: Calls running at once across all packs (and HTTP calls admitted at once).
     global_concurrency: int = 32
-    #: Below max_workers, so one pack can never hold every worker.
+    #: Calls of one pack running at once; below max_workers, so one pack never holds them all.
     per_pack_concurrency: int = 4
+    #: HTTP calls that may wait for a turn; beyond that the service answers 429.
     max_queue: int = 64
     #: A call first tries to run on the submitting thread for at most this long, without
     #: network, before it goes to a worker (see _scheduler.py); 0 turns that off.
     inline_budget_ms: float = 2.0
+    #: Deadline of one evaluation, sync or HTTP call, in seconds.
     evaluate_deadline_s: float = 30.0
+    #: The key sealing connection secrets (base64url of 32 bytes); unset: the data dir's key file.
     secret_key: str | None = None
+    #: The admin API key `corral serve` accepts; unset: one is made and printed once.
     admin_key: str | None = None
+    #: Address `corral serve` listens on.
     host: str = "127.0.0.1"
+    #: Port `corral serve` listens on.
     port: int = 8787
+    #: Largest pack upload the HTTP service accepts.
     max_upload_bytes: int = 32 * 1024 * 1024
+    #: Requests per second each principal may make (token bucket rate).
     rate_limit_per_s: float = 200.0
+    #: Requests a principal may make at once (token bucket size).
     rate_limit_burst: int = 400
+    #: The service's public base URL, for OAuth2 redirect URIs; unset: the request's own URL.
     public_url: str | None = None
     #: How pack calls cross into wasmtime: ``native`` (the helper), ``public``
     #: (wasmtime-py's API) or ``auto``; unset, ``CORRAL_CALL_PATH`` or ``auto``.

@@ -19,7 +19,6 @@ import pytest
 
 from benchmarks.perf._measure import percentile
 from benchmarks.perf._results import BenchResult, SuiteReport, Target, format_rows
-from corral._cli.bench_perf import perf_command
 from corral._toolchain.build import repo_root
 
 BENCHMARK_IDS = {"invoke", "cold_start", "result_cache", "http", "scheduler", "fuel", "memory"}
@@ -33,7 +32,10 @@ def quick_run(
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Any], str, Path]]:
     out = tmp_path_factory.mktemp("perf")
     json_path, plot_path = out / "perf.json", out / "perf.png"
-    done = subprocess.run(perf_command(True, json_path, plot_path), cwd=repo_root(),
+    # The README's `corral bench perf --quick`, with the outputs sent to a temp dir.
+    command = [sys.executable, "-m", "corral", "bench", "perf", "--quick", "--json",
+               str(json_path), "--plot", str(plot_path)]
+    done = subprocess.run(command, cwd=out,
                           capture_output=True, text=True, timeout=280)
     assert done.returncode == 0, f"the suite failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     yield json.loads(json_path.read_text()), done.stdout, plot_path

@@ -9,9 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..conftest import PACKS
+import corral
 
-CORRAL = [sys.executable, "-m", "corral._cli.main"]
+from ..conftest import PACKS, built
+
+CORRAL = [sys.executable, "-m", "corral"]
 
 
 def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -75,3 +77,37 @@ def test_build_reports_compiler_errors(tmp_path: Path) -> None:
     result = run("build", str(pack_dir), cwd=tmp_path)
     assert result.returncode == 1
     assert "zig build of main.zig failed" in result.stderr and "main.zig" in result.stderr
+
+
+def test_version_is_the_package_version(tmp_path: Path) -> None:
+    done = run("--version", cwd=tmp_path)
+    assert done.returncode == 0
+    assert done.stdout == f"corral {corral.__version__}\n"
+
+
+def test_connect_takes_a_pack_dir_a_wasm_or_a_registered_name(tmp_path: Path) -> None:
+    github = built(PACKS / "github")
+    data = ["--data-dir", str(tmp_path / "data")]
+    secret = ["--secret", '{"token": "t0ken"}']
+    from_dir = run("connect", str(PACKS / "github"), *secret, *data, cwd=tmp_path)
+    assert from_dir.returncode == 0, from_dir.stderr
+    from_wasm = run("connect", str(github), *secret, "--name", "mine", *data, cwd=tmp_path)
+    assert from_wasm.returncode == 0, from_wasm.stderr
+    by_name = run("connect", "github", *secret, "--principal", "ada", *data, cwd=tmp_path)
+    assert by_name.returncode == 0, by_name.stderr
+    infos = [json.loads(done.stdout) for done in (from_dir, from_wasm, by_name)]
+    assert [(i["pack"], i["name"]) for i in infos] == [
+        ("github", "github connection"), ("github", "mine"), ("github", "github connection")]
+    assert len({i["id"] for i in infos}) == 3
+    assert all("t0ken" not in done.stdout for done in (from_dir, from_wasm, by_name))
+
+
+def test_connect_refuses_an_unknown_pack_and_a_secret_that_is_not_an_object(
+        tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path / "data")]
+    unknown = run("connect", "nosuch", "--secret", '{"token": "t"}', *data, cwd=tmp_path)
+    assert unknown.returncode == 1
+    assert "not_found" in unknown.stderr and "nosuch" in unknown.stderr
+    not_object = run("connect", str(PACKS / "github"), "--secret", '"t"', *data, cwd=tmp_path)
+    assert not_object.returncode == 1
+    assert "--secret must be a JSON object" in not_object.stderr

@@ -496,7 +496,7 @@ def test_openapi_documents_every_endpoint_with_its_models(service: Service) -> N
 
 def test_keys_create_prints_a_key_the_store_accepts(tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    from corral._server.serve import main
+    from corral._cli.main import main
 
     assert main(["keys", "create", "erin", "--role", "caller", "--data-dir", str(tmp_path)]) == 0
     key = capsys.readouterr().out.strip().splitlines()[-1]

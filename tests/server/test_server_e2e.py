@@ -328,7 +328,7 @@ def start_serve(data_dir: Path, port: int, **extra_env: str) -> tuple[subprocess
     env = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
     env.update(extra_env)
     process = subprocess.Popen(
-        [sys.executable, "-m", "corral._server.serve", "serve", "--data-dir", str(data_dir),
+        [sys.executable, "-m", "corral", "serve", "--data-dir", str(data_dir),
          "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env=env, cwd=REPO)
     assert process.stdout is not None

@@ -1,1 +1,2 @@
-"""_cli"""
+"""The ``corral`` command line: the parser and core commands (main), JSON in and out (output),
+``sync``, ``bench`` and ``reference``; ``serve``/``keys`` and ``new`` live beside their features."""

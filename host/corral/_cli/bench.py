@@ -2,7 +2,7 @@
 
 The benchmarks are not part of the installed package (they build hostile packs from
 source and start local servers), so they are imported from the repository root,
-``corral._toolchain.build.repo_root()``. ``register_bench_command`` adds the ``bench`` command
+``corral._toolchain.sdk.repo_root()``. ``register_bench_command`` adds the ``bench`` command
 and one sub-command per benchmark; add new ones to ``_BENCHMARKS``.
 """
 
@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from .._toolchain.build import repo_root
 from .._errors import ConfigError
+from .._toolchain.sdk import repo_root
 
 Register = Callable[[Any], None]
 
@@ -57,7 +57,7 @@ def _register_security(bench: Any) -> None:
 
 
 def _run_perf(args: argparse.Namespace) -> int:
-    from .._cli.bench_perf import run_perf
+    from .bench_perf import run_perf
 
     return run_perf(args.quick, args.json, args.plot)
 

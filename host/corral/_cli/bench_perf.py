@@ -14,8 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .._toolchain.build import repo_root
 from .._errors import ConfigError
+from .._toolchain.sdk import repo_root
 
 SUITE_MODULE = "benchmarks.perf"
 

@@ -1,34 +1,18 @@
-"""The ``corral`` command line. Heavy imports happen inside each command."""
+"""The ``corral`` command line: one parser, one function per command; heavy imports happen
+inside each command."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .. import __version__
 from .._errors import CorralError
+from .output import json_arg, print_json
 
 Command = Callable[[argparse.Namespace], int]
-
-
-def _json_arg(text: str) -> Any:
-    """A CLI argument as JSON; a bare word that is not JSON is taken as a string."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, ensure_ascii=False, default=_json_default))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (bytes, bytearray)):
-        return {"$binary": bytes(value).hex()}
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -60,9 +44,9 @@ def cmd_call(args: argparse.Namespace) -> int:
 
     with Host.from_settings(data_dir=args.data_dir, packs=[]) as host:
         pack = host.register_file(args.wasm)
-        result = host.call(pack.name, args.formula, *[_json_arg(a) for a in args.args],
+        result = host.call(pack.name, args.formula, *[json_arg(a) for a in args.args],
                            connection=args.connection)
-    _print_json(result)
+    print_json(result)
     return 0
 
 
@@ -89,20 +73,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
     with _open_host(args) as host:
         result = host.evaluate(args.formula, principal=args.principal,
                                connections=_connections_arg(args.connection))
-    _print_json(result)
+    print_json(result)
     return 0
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
     with _open_host(args) as host:
-        pack = host.register_file(args.pack) if args.pack.endswith(".wasm") else host.pack(args.pack)
-        secret = _json_arg(args.secret) if args.secret else {}
+        name = _connect_target(host, args.target)
+        secret = json_arg(args.secret) if args.secret else {}
         if not isinstance(secret, dict):
             raise CorralError("--secret must be a JSON object, e.g. '{\"token\": \"...\"}'")
-        info = host.connections.create(principal=args.principal, pack=pack.manifest,
-                                       name=args.name or f"{pack.name} connection", secret=secret)
-    _print_json(info.to_dict())
+        info = host.create_connection(principal=args.principal, pack=name, secret=secret,
+                                      name=args.name)
+    print_json(info.to_dict())
     return 0
+
+
+def _connect_target(host: Any, target: str) -> str:
+    """The pack ``corral connect`` is for: a .wasm file or a pack directory is registered
+    first; anything else names a pack already registered in the data directory."""
+    if target.endswith(".wasm") or Path(target).is_dir():
+        return str(host.register_path(target).name)
+    return target
 
 
 def _add_host_options(parser: argparse.ArgumentParser) -> None:
@@ -112,6 +104,7 @@ def _add_host_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="corral", description="Corral: sandboxed WebAssembly packs")
+    parser.add_argument("--version", action="version", version=f"corral {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     build = sub.add_parser("build", help="compile a pack directory into one .wasm")
@@ -141,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=cmd_eval)
 
     connect = sub.add_parser("connect", help="store a connection (credentials) for a pack")
-    connect.add_argument("pack", help="a registered pack name, or a .wasm file")
+    connect.add_argument("target", metavar="PACK",
+                         help="a pack registered in the data dir, a pack directory or a .wasm")
     connect.add_argument("--name", help="a name for the connection")
     connect.add_argument("--secret", help="the secret as JSON, e.g. '{\"token\": \"...\"}'")
     _add_host_options(connect)
@@ -153,14 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _command_registrars() -> list[Callable[[Any], None]]:
-    """Commands that live beside their feature (serve, sync, new, bench)."""
-    from .._cli.bench import register_bench_command
-    from .._toolchain.scaffold import register_new_command
+    """Commands that live beside their feature (serve, sync, new, bench, reference)."""
     from .._server.serve import register_serve_command
-    from .._cli.sync import register_sync_command
+    from .._toolchain.scaffold import register_new_command
+    from .bench import register_bench_command
+    from .reference import register_reference_command
+    from .sync import register_sync_command
 
     registrars: list[Callable[[Any], None]] = [register_serve_command, register_sync_command,
-                                               register_new_command, register_bench_command]
+                                               register_new_command, register_bench_command,
+                                               register_reference_command]
     return registrars
 
 

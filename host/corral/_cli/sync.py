@@ -7,9 +7,10 @@ piped into ``jq`` or a file while a long sync is still running.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any, TextIO
+
+from .output import json_arg, to_json
 
 
 def register_sync_command(subparsers: Any) -> None:
@@ -27,24 +28,18 @@ def register_sync_command(subparsers: Any) -> None:
 
 
 def cmd_sync(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from .._cli.main import _json_arg
     from .._host import Host
     from .._runtime.tables import run_sync
 
     stream = out or sys.stdout
     with Host.from_settings(data_dir=args.data_dir, packs=[]) as host:
         pack = host.register_file(args.wasm)
-        pages = run_sync(host.calls, pack, args.table, [_json_arg(a) for a in args.args],
+        pages = run_sync(host.calls, pack, args.table, [json_arg(a) for a in args.args],
                          connection=args.connection, principal=args.principal,
                          max_pages=args.max_pages, dynamic_url=args.dynamic_url)
         for page in pages:
             for row in page:
-                stream.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
+                stream.write(to_json(row) + "\n")
             stream.flush()
     return 0
 
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (bytes, bytearray)):
-        return {"$binary": bytes(value).hex()}
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

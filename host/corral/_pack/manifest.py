@@ -47,13 +47,21 @@ MAX_FETCHES = 1000
 
 @dataclass(frozen=True)
 class Limits:
+    #: Wasm instructions (fuel) one call may use.
     fuel: int = 500_000_000
+    #: Linear memory one instance may grow to; `memory_mb` sets it in MiB.
     memory_bytes: int = 64 * 1024 * 1024
+    #: Wall-clock time one call may run.
     timeout_ms: int = 10_000
+    #: Size of one call's encoded arguments.
     max_input_bytes: int = 1024 * 1024
+    #: Size of one call's encoded result.
     max_output_bytes: int = 4 * 1024 * 1024
+    #: Fetches one call may make.
     max_fetches: int = 64
+    #: Log output one call may write; the rest is dropped.
     max_log_bytes: int = 64 * 1024
+    #: Pages one sync may run; a sync with more to come fails with `limit`.
     max_sync_pages: int = 1000
 
 
@@ -68,16 +76,27 @@ LIMIT_CEILINGS = {
 class Schema:
     """A value schema: a type, an optional hint, and for objects their properties."""
 
+    #: One of string, number, integer, boolean, array, object, any.
     type: str = "any"
+    #: How to display the value (url, date, datetime, person, markdown, ...).
     hint: str | None = None
+    #: What the value is, for people.
     description: str = ""
+    #: Whether null is allowed too.
     nullable: bool = False
+    #: The schema of each element (arrays only).
     items: Schema | None = None
+    #: Property name -> schema (objects only).
     properties: tuple[tuple[str, Schema], ...] = ()
+    #: Properties that must be present.
     required: tuple[str, ...] = ()
+    #: The property that identifies a row (required for a sync table).
     id_property: str | None = None
+    #: The property shown as the row's name.
     display_property: str | None = None
+    #: Properties shown first.
     featured: tuple[str, ...] = ()
+    #: Whether two-way sync may change the value.
     mutable: bool = False
 
     def property(self, name: str) -> Schema | None:
@@ -123,13 +142,21 @@ NO_DEFAULT: Any = _NoDefault()
 
 @dataclass(frozen=True)
 class ParamDef:
+    #: A letter, then letters, digits or `_` (at most 64).
     name: str
+    #: One of string, number, integer, boolean, array, object, any.
     type: str = "string"
+    #: What the parameter is, for people.
     description: str = ""
+    #: Whether it may be left out (implied by `default`).
     optional: bool = False
+    #: The value used when the caller leaves it out.
     default: Any = NO_DEFAULT
+    #: The last parameter only: takes any number of arguments.
     vararg: bool = False
+    #: Whether the pack's `autocomplete` op suggests values.
     autocomplete: bool = False
+    #: The element type of an array parameter.
     items: str | None = None
 
     @property
@@ -157,13 +184,21 @@ class ParamDef:
 class FormulaDef:
     """A formula or an action (``is_action``) the pack exports."""
 
+    #: A letter, then letters, digits or `_`; unique in the pack (case-insensitive).
     name: str
+    #: The parameters, in call order: an array of tables (see params).
     params: tuple[ParamDef, ...] = ()
+    #: The result's schema (a table); `result_type = "..."` is short for `result = { type = "..." }`.
     result: Schema = field(default_factory=Schema)
+    #: What it does, for people.
     description: str = ""
+    #: True for entries under `[[actions]]` (not a key).
     is_action: bool = False
+    #: Actions only: safe to retry.
     idempotent: bool = False
+    #: Formulas only: seconds a result is cached (0: never).
     cache_ttl_s: float = 0.0
+    #: Whether a call needs a connection: none, optional or required.
     connection: str = "optional"
 
     @property
@@ -193,12 +228,19 @@ class FormulaDef:
 
 @dataclass(frozen=True)
 class SyncTableDef:
+    #: A letter, then letters, digits or `_`; unique in the pack (case-insensitive).
     name: str
+    #: The schema of one row: an object with an `id_property`.
     schema: Schema
+    #: The table's parameters (see params).
     params: tuple[ParamDef, ...] = ()
+    #: What the table holds, for people.
     description: str = ""
+    #: Whether a sync needs a connection: none, optional or required.
     connection: str = "optional"
+    #: Whether the table takes a URL and asks the pack for its schema.
     dynamic: bool = False
+    #: Whether rows can be written back (two-way sync, op `sync_update`).
     updatable: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -218,6 +260,7 @@ class SyncTableDef:
 class AuthSpec:
     """How the host authenticates the pack's fetches; secrets live in connections."""
 
+    #: How fetches are authenticated: one of the kinds below.
     kind: str = "none"
     options: Mapping[str, Any] = field(default_factory=dict)
     domains: tuple[str, ...] = ()
@@ -233,16 +276,26 @@ class AuthSpec:
 
 @dataclass(frozen=True)
 class Manifest:
+    #: The pack's name: a letter, then letters, digits or `_` (at most 64).
     name: str
+    #: A semantic version like 1.2.3.
     version: str
+    #: What the pack does, for people.
     description: str = ""
+    #: Domains (`name[:port]`) the pack may fetch from; their subdomains too (kept in
+    #: canonical form, see DeclaredDomain).
     network_domains: tuple[str, ...] = ()
-    """Canonical ``name[:port]`` text of each declared domain (see DeclaredDomain)."""
+    #: The `[auth]` table.
     auth: AuthSpec = field(default_factory=AuthSpec)
+    #: The `[limits]` table.
     limits: Limits = field(default_factory=Limits)
+    #: The `[[formulas]]` and `[[actions]]` tables.
     formulas: tuple[FormulaDef, ...] = ()
+    #: The `[[sync_tables]]` tables.
     sync_tables: tuple[SyncTableDef, ...] = ()
+    #: Reserved for WASI packs; this host refuses a pack that sets it.
     wasi: bool = False
+    #: How `corral build` compiles the source (see `[pack.build]`).
     build: Mapping[str, Any] = field(default_factory=dict)
 
     def formula(self, name: str) -> FormulaDef:

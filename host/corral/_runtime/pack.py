@@ -137,6 +137,8 @@ _default_lock = threading.Lock()
 
 
 def default_cache_dir() -> Path:
+    """Where load_pack's default sandbox keeps precompiled modules (``CORRAL_CACHE_DIR``, else
+    the user's cache); a Host keeps them in its data directory's ``modules/``."""
     env = os.environ.get("CORRAL_CACHE_DIR")
     if env:
         return Path(env)

@@ -4,13 +4,14 @@ On a fresh data directory ``corral serve`` makes everything it needs: the direct
 LMDB stores and secret key file (made by the host on first use), the pack store, and an
 admin API key that is printed once on stdout. With ``CORRAL_ADMIN_KEY`` set, that key is
 the admin key and nothing is printed. With no packs configured, the example packs in the
-repository's ``packs/`` directory are built (cached) and registered.
+checkout's ``packs/`` directory are built (cached) and registered; installed from a wheel
+there are none, and it says so.
 
     corral serve --data-dir .corral --port 8787
     corral keys create alice --role caller
     corral keys rotate          # re-seal connection secrets under a new key (server stopped)
 
-Run as ``python -m corral._server.serve serve ...`` too.
+``python -m corral serve ...`` runs it too.
 """
 
 from __future__ import annotations
@@ -22,21 +23,34 @@ import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, TextIO
 
 from .._errors import CorralError
 from .._settings import Settings, load_settings
 
 log = logging.getLogger("corral.serve")
 
-EXAMPLE_PACKS = Path(__file__).resolve().parents[3] / "packs"
 ADMIN_KEY_LINE = "corral: admin API key (shown once, keep it safe): "
 KEY_FILE = "api-keys.json"
 
 
-def example_pack_dirs(root: Path = EXAMPLE_PACKS) -> tuple[Path, ...]:
-    """The pack directories (with a pack.toml) under ``root``, by name."""
-    if not root.is_dir():
+NO_EXAMPLES_LINE = ("corral: no packs configured and no example packs here (they live in a "
+                    "source checkout's packs/); serving none. Upload packs over the API or "
+                    "set CORRAL_PACKS.")
+
+
+def example_packs_root() -> Path | None:
+    """The checkout's ``packs/``, or None when corral runs from an installed wheel."""
+    from .._toolchain.sdk import checkout_root
+
+    root = checkout_root()
+    return root / "packs" if root is not None else None
+
+
+def example_pack_dirs(root: Path | None = None) -> tuple[Path, ...]:
+    """The pack directories (with a pack.toml) under ``root`` (default the examples), by name."""
+    root = root if root is not None else example_packs_root()
+    if root is None or not root.is_dir():
         return ()
     return tuple(sorted(p for p in root.iterdir() if (p / "pack.toml").is_file()))
 
@@ -93,7 +107,10 @@ def _prepare(settings: Settings, out: TextIO) -> tuple[Any, Any]:
 
 
 def _register_examples(host: Any, out: TextIO) -> None:
-    for pack_dir in example_pack_dirs():
+    pack_dirs = example_pack_dirs()
+    if not pack_dirs:
+        print(NO_EXAMPLES_LINE, file=out, flush=True)
+    for pack_dir in pack_dirs:
         try:
             pack = host.register_dir(pack_dir)
         except CorralError as exc:
@@ -201,13 +218,3 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="data directory (default ./.corral)")
     parser.add_argument("--config", help="TOML settings file (CORRAL_* variables override it)")
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m corral._server.serve serve ...``: the same as ``corral serve ...``."""
-    from .._cli.main import main as cli_main
-
-    return cli_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

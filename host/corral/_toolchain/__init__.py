@@ -1,1 +1,2 @@
-"""_toolchain"""
+"""Building packs: where the guest SDKs and compilers are (sdk), ``corral build`` (build) and
+``corral new`` (scaffold)."""

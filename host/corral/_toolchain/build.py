@@ -1,8 +1,9 @@
 """``corral build``: compile a pack's source with its guest toolchain and embed the manifest.
 
 Zig and C go through the ``ziglang`` package (``python -m ziglang``), AssemblyScript
-through the project's npm install of ``assemblyscript``. Builds are cached: the output
-is rebuilt only when the sources, the SDK, the manifest or the toolchain change.
+through ``asc`` from npm (:mod:`.sdk` says where the SDKs and ``asc`` are found). Builds are
+cached: the output is rebuilt only when the sources, the SDK, the manifest or the toolchain
+change.
 """
 
 from __future__ import annotations
@@ -18,10 +19,18 @@ from .._errors import BuildError, ManifestError
 from .._pack.manifest import Manifest
 from .._pack.parse import load_manifest_file
 from .._pack.wasm import MANIFEST_SECTION, set_custom_section
+from .sdk import assemblyscript_compiler, sdk_dir, zig_cache_dir
+from .sdk import repo_root as repo_root  # the benchmarks and tests import it from here
 
 LANGUAGES = ("zig", "c", "assemblyscript")
 _SOURCE_SUFFIXES = {"zig": (".zig",), "c": (".c", ".h"), "assemblyscript": (".ts", ".json")}
 _DEFAULT_SOURCE = {"zig": "src/main.zig", "c": "src/main.c", "assemblyscript": "assembly/index.ts"}
+#: The keys of ``build = { ... }`` in ``[pack]``, as docs/reference.md lists them.
+BUILD_KEYS = {
+    "language": "zig, c or assemblyscript; unset: the language whose default source exists.",
+    "source": "The entry source file, relative to the pack directory (default: "
+              + ", ".join(f"{path} for {lang}" for lang, path in _DEFAULT_SOURCE.items()) + ").",
+}
 BUILD_TIMEOUT_S = 600
 #: The guest's shadow stack. Small, so a call touches few pages (each page fault costs more
 #: than zeroing a kept page); deep recursion is still caught by wasmtime's native stack.
@@ -33,16 +42,6 @@ class BuildResult:
     path: Path
     manifest: Manifest
     cached: bool
-
-
-def repo_root() -> Path:
-    """The checkout this package runs from (guest-sdk/ and packs/ live there)."""
-    return Path(__file__).resolve().parents[3]
-
-
-def sdk_dir() -> Path:
-    env = os.environ.get("CORRAL_SDK_DIR")
-    return Path(env) if env else repo_root() / "guest-sdk"
 
 
 def build_pack(pack_dir: str | os.PathLike[str], output: str | os.PathLike[str] | None = None,
@@ -116,7 +115,7 @@ def _toolchain_version(language: str) -> str:
 
 def _run(command: list[str], *, cwd: Path, what: str) -> None:
     env = dict(os.environ)
-    env.setdefault("ZIG_GLOBAL_CACHE_DIR", str(repo_root() / "build" / "zig-cache"))
+    env.setdefault("ZIG_GLOBAL_CACHE_DIR", str(zig_cache_dir()))
     try:
         done = subprocess.run(command, cwd=cwd, capture_output=True, text=True,
                               timeout=BUILD_TIMEOUT_S, env=env)
@@ -153,10 +152,7 @@ def _compile_c(source: Path, out: Path, directory: Path, optimize: str) -> None:
 
 def _compile_assemblyscript(source: Path, out: Path, directory: Path, optimize: str) -> None:
     sdk = sdk_dir() / "assemblyscript"
-    asc = sdk / "node_modules" / ".bin" / "asc"
-    if not asc.is_file():
-        raise BuildError(f"the AssemblyScript compiler is not installed at {asc}; run `make setup` "
-                         "(it runs `npm ci` in guest-sdk/assemblyscript)", source=str(source))
+    asc = assemblyscript_compiler()
     # `--path` makes `import ... from "corral"` resolve to assembly/corral/index.ts; `abort`
     # is routed to the SDK (log + trap) so the module imports nothing but corral.*. The
     # stub runtime never collects: each call runs in a fresh instance that is then dropped,
