@@ -71,7 +71,7 @@ from ._pack.manifest import (
 from ._runtime.pack import Pack, load_pack, pack_from_bytes, read_manifest, validate_pack
 from ._sandbox.sandbox import CallStats, Sandbox, SandboxConfig
 from ._settings import Settings, load_settings
-from ._types import CallRequest
+from ._types import CallRequest, Credentials
 
 __version__ = "0.1.0"
 
@@ -120,7 +120,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "AbiViolation", "AccessDenied", "ArgumentError", "AuthFlowError", "AuthSpec", "BadOutput",
     "BuildError", "BuildResult", "CacheError", "CallRequest", "CallStats", "CheckedURL",
-    "ConfigError", "ConnectionCredentials", "ConnectionExpired", "ConnectionInfo",
+    "ConfigError", "ConnectionCredentials", "Credentials", "ConnectionExpired", "ConnectionInfo",
     "ConnectionStore", "Evaluator", "FetchCache", "FetchClient", "FetchConfig", "KeyRing",
     "Metrics", "PinnedTransport", "Registry", "ResolvedFormula", "ResultCache",
     "RowUpdateResult", "Scheduler", "SchedulerConfig", "check_url", "new_pack",
