@@ -9,9 +9,7 @@ from typing import Any, Callable
 import pytest
 import wasmtime
 
-from corral import Sandbox, SandboxConfig
-from corral._toolchain.build import build_pack
-from corral._pack.wasm import MANIFEST_SECTION, set_custom_section
+from corral import MANIFEST_SECTION, Sandbox, SandboxConfig, build_pack, set_custom_section
 
 REPO = Path(__file__).resolve().parents[1]
 PACKS = REPO / "packs"

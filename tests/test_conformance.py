@@ -18,9 +18,8 @@ import pytest
 import wasmtime
 
 import corral
-from corral import FetchDenied, GuestError, GuestTrap, NotFoundError, Sandbox
-from corral._toolchain.build import build_pack
-from corral._pack.manifest import load_manifest_file
+from corral import (FetchDenied, GuestError, GuestTrap, NotFoundError, Sandbox, build_pack,
+                    load_manifest_file)
 from corral._runtime.tables import dynamic_schema
 from corral.testing import FixtureRequest, FixtureServer, PackHarness, Reply
 

@@ -28,16 +28,13 @@ from typing import Any, Callable
 
 import corral
 from corral.testing import HostileServer
-from corral._toolchain.build import build_pack, repo_root
-from corral._errors import BuildError, CorralError, FetchError
-from corral._fetch.client import FetchConfig, PinnedTransport
-from corral._host import Host
-from corral._runtime.pack import Pack, read_manifest
-from corral._settings import Settings
-from corral._pack.wasm import MANIFEST_SECTION, set_custom_section
+from corral import (MANIFEST_SECTION, BuildError, CorralError, FetchConfig, FetchError, Host, Pack,
+                    PinnedTransport, Settings, build_pack, read_manifest, set_custom_section)
 
 from .egress import LoopbackOnly, ScriptedResolver
 
+#: The checkout the benchmark runs in (packs/, results/).
+REPO = Path(__file__).resolve().parents[2]
 PACKS_DIR = Path(__file__).resolve().parent / "packs"
 CATEGORIES = ("cpu", "memory", "stack", "io", "msgpack", "abi", "fetch", "secrets",
               "neighbours", "formula")
@@ -209,7 +206,7 @@ class Bench:
 
     def load_packs(self) -> None:
         """Build every hostile pack from source and register it (before the RSS baseline)."""
-        self.packs["hello"] = self.host.register_file(_build(repo_root() / "packs" / "hello"))
+        self.packs["hello"] = self.host.register_file(_build(REPO / "packs" / "hello"))
         zig = _build(PACKS_DIR / "hostile").read_bytes()
         zig_deadline = _build(PACKS_DIR / "hostile_time").read_bytes()
         c_wasm = _build(PACKS_DIR / "c_hostile").read_bytes()

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from corral._errors import FetchDenied, FetchTooLarge, ManifestError
-from corral._fetch.policy import (check_address, check_headers, check_params, check_url, host_matches,
-                            parse_declared_domain)
+from corral import FetchDenied, FetchTooLarge, ManifestError, check_url
+from corral._fetch.policy import (check_address, check_headers, check_params, host_matches,
+                                  parse_declared_domain)
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,8 @@ from typing import Any, Iterator
 import pytest
 
 from corral._formula.builtins import BUILTINS, ValueLimits
-from corral._errors import FormulaEvalError, NotFoundError
-from corral._formula.evaluator import Evaluator
-from corral._calls.scheduler import ResolvedFormula, Scheduler
-from corral._types import CallRequest
+from corral import (CallRequest, Evaluator, FormulaEvalError, NotFoundError, ResolvedFormula,
+                    Scheduler)
 
 FIXED_TIME = 1_700_000_000.5  # 2023-11-14T22:13:20Z
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from corral import FormulaSyntaxError, Host, Settings, read_manifest
-from corral._pack.wasm import MANIFEST_SECTION, set_custom_section
+from corral import (MANIFEST_SECTION, FormulaSyntaxError, Host, Settings, read_manifest,
+                    set_custom_section)
 from corral.testing import Exchange, LocalServer, Reply
 
 from ..conftest import PACKS, TEST_PACKS, built

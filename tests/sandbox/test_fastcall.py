@@ -9,20 +9,10 @@ from typing import Iterator
 import pytest
 
 import corral
-from corral import (
-    AbiViolation,
-    FuelExhausted,
-    GuestError,
-    GuestTrap,
-    MemoryLimitExceeded,
-    OutputTooLarge,
-    Sandbox,
-    SandboxConfig,
-)
+from corral import (AbiViolation, CallStats, FuelExhausted, GuestError, GuestTrap,
+                    MemoryLimitExceeded, OutputTooLarge, Sandbox, SandboxConfig, pack_from_bytes)
 from corral._sandbox import fastcall as _fastcall
 from corral._sandbox import native as _native
-from corral._runtime.pack import pack_from_bytes
-from corral._sandbox.sandbox import CallStats
 
 from ..conftest import WatPack, simple_manifest
 

@@ -16,19 +16,15 @@ import anyio
 import pytest
 from fastapi.testclient import TestClient
 
-from corral._errors import (AccessDenied, ArgumentError, BadOutput, ConfigError, Conflict,
+from corral import (MANIFEST_SECTION, AccessDenied, ArgumentError, BadOutput, ConfigError, Conflict,
                     ConnectionExpired, DeadlineExceeded, FetchDenied, FetchTimeout,
-                    FormulaSyntaxError, FuelExhausted, GuestError, GuestTrap, InputTooLarge,
-                    ManifestError, NotFoundError, Overloaded, PackValidationError,
-                    PayloadTooLarge, SecretKeyError, Unauthenticated)
+                    FormulaSyntaxError, FuelExhausted, GuestError, GuestTrap, Host, InputTooLarge,
+                    ManifestError, NotFoundError, Overloaded, PackValidationError, PayloadTooLarge,
+                    SecretKeyError, Settings, Unauthenticated, create_app, read_manifest,
+                    set_custom_section)
 from corral._server.apikeys import ADMIN, CALLER, ApiKeyStore
-from corral._host import Host
-from corral._runtime.pack import read_manifest
 from corral._server.problems import problem_for, redact_url, status_for
 from corral._server.admission import CallGate, RateLimiter
-from corral._server.app import create_app
-from corral._settings import Settings
-from corral._pack.wasm import MANIFEST_SECTION, set_custom_section
 
 from ..conftest import HOSTILE_PACKS, PACKS, built
 from ..oauth_server import OAuthServer

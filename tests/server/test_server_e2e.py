@@ -20,10 +20,8 @@ import pytest
 import uvicorn
 
 from corral._server.apikeys import ApiKeyStore
-from corral._host import Host
+from corral import Host, Settings, create_app
 from corral._server.serve import ADMIN_KEY_LINE
-from corral._server.app import create_app
-from corral._settings import Settings
 from corral.testing import LoopbackRouter
 
 from ..conftest import HOSTILE_PACKS, PACKS, REPO, built
