@@ -17,21 +17,20 @@ It behaves like the real API where the pack depends on it:
 Every request needs ``Authorization: Bearer <token>`` (else 401 {"message": "Bad
 credentials"}). Links point at ``public_base`` (``https://api.github.test``), as the real
 API's point at https://api.github.com, not at the loopback port the server listens on.
-``requests`` counts requests by method and path; ``seen_auth`` keeps the Authorization
+It is a ``corral.testing.LocalServer``: ``requests`` lists every request received,
+``count`` counts them by method and path prefix, ``seen_auth`` keeps the Authorization
 headers received.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import threading
-from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from typing import Any, Callable
+from urllib.parse import urlencode
+
+from corral.testing import Exchange, LocalServer, Reply
 
 PUBLIC_BASE = "https://api.github.test"
 TOKEN = "ghp_fake_token_0123456789"
@@ -69,21 +68,34 @@ def make_issue(repo: str, number: int, *, title: str | None = None, body: str | 
     }
 
 
-class FakeGitHub:
+Answer = tuple[int, Any, dict[str, str]]
+
+
+class FakeGitHub(LocalServer):
     """The fake API; ``with FakeGitHub() as api:`` serves it until the block ends."""
 
     def __init__(self, *, token: str = TOKEN) -> None:
+        super().__init__(name="fake-github")
         self.token = token
         self.data = _Data()
-        self.requests: Counter[tuple[str, str]] = Counter()
-        self.seen_auth: list[str] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._data_lock = threading.Lock()
+        routes: list[tuple[str, str, Callable[..., Answer]]] = [
+            ("GET", "/user", self._user),
+            ("GET", "/user/repos", self._user_repos),
+            ("GET", "/repos/{owner}/{name}/issues", self._list_issues),
+            ("POST", "/repos/{owner}/{name}/issues", self._create_issue),
+            ("GET", "/repos/{owner}/{name}/issues/{number}", self._get_issue),
+            ("PATCH", "/repos/{owner}/{name}/issues/{number}", self._edit_issue),
+            ("GET", "/projects", self._projects),
+            ("GET", "/projects/{project_id}/fields", self._project_fields),
+            ("GET", "/projects/{project_id}/items", self._project_items),
+        ]
+        for method, path, answer in routes:
+            self.handle(method, path, self._api(answer))
 
     @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+    def seen_auth(self) -> list[str]:
+        return [r.headers.get("authorization", "") for r in self.requests]
 
     def add_repo(self, repo: str, issues: int = 0, **issue_fields: Any) -> None:
         self.data.repos[repo] = [make_issue(repo, n, **issue_fields) for n in range(1, issues + 1)]
@@ -96,52 +108,48 @@ class FakeGitHub:
         return project
 
     def count(self, method: str, path_prefix: str) -> int:
-        return sum(n for (m, p), n in self.requests.items()
-                   if m == method and p.startswith(path_prefix))
-
-    def __enter__(self) -> FakeGitHub:
-        self._thread.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        return sum(1 for r in self.requests
+                   if r.method == method and r.path.startswith(path_prefix))
 
     # -- routes ---------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, query: dict[str, list[str]],
-               body: Any) -> tuple[int, Any, dict[str, str]]:
-        routes: list[tuple[str, str, Any]] = [
-            ("GET", r"/user", self._user),
-            ("GET", r"/user/repos", self._user_repos),
-            ("GET", r"/repos/([\w.-]+/[\w.-]+)/issues", self._list_issues),
-            ("POST", r"/repos/([\w.-]+/[\w.-]+)/issues", self._create_issue),
-            ("GET", r"/repos/([\w.-]+/[\w.-]+)/issues/(\d+)", self._get_issue),
-            ("PATCH", r"/repos/([\w.-]+/[\w.-]+)/issues/(\d+)", self._edit_issue),
-            ("GET", r"/projects", self._projects),
-            ("GET", r"/projects/(\d+)/fields", self._project_fields),
-            ("GET", r"/projects/(\d+)/items", self._project_items),
-        ]
-        for route_method, pattern, handler in routes:
-            match = re.fullmatch(pattern, path)
-            if match and route_method == method:
-                result: tuple[int, Any, dict[str, str]] = handler(query, body, *match.groups())
-                return result
-        return 404, {"message": "Not Found"}, {}
+    def _api(self, answer: Callable[..., Answer]) -> Callable[[Exchange], Reply]:
+        """The checks every route makes first (the token, a JSON body), then ``answer``."""
+        def handler(exchange: Exchange) -> Reply:
+            refused = self._refusal(exchange)
+            if refused is not None:
+                return refused
+            params = dict(exchange.params)
+            if "owner" in params:
+                params = {"repo": f"{params.pop('owner')}/{params.pop('name')}", **params}
+            request = exchange.request
+            status, payload, headers = answer(request.query, request.json, **params)
+            return _json_reply(status, payload, headers)
+        return handler
 
-    def _user(self, query: dict[str, list[str]], body: Any) -> tuple[int, Any, dict[str, str]]:
+    def _refusal(self, exchange: Exchange) -> Reply | None:
+        if exchange.request.headers.get("authorization") != f"Bearer {self.token}":
+            return _json_reply(401, {"message": "Bad credentials"})
+        try:
+            exchange.request.json
+        except ValueError:
+            return _json_reply(400, {"message": "Problems parsing JSON"})
+        return None
+
+    def unmatched(self, exchange: Exchange) -> Reply:
+        return self._refusal(exchange) or _json_reply(404, {"message": "Not Found"})
+
+    def _user(self, query: dict[str, list[str]], body: Any) -> Answer:
         return 200, {"login": "octocat", "id": 1}, {}
 
     def _user_repos(self, query: dict[str, list[str]],
-                    body: Any) -> tuple[int, Any, dict[str, str]]:
+                    body: Any) -> Answer:
         repos = [{"id": i, "full_name": name, "name": name.split("/")[1]}
                  for i, name in enumerate(sorted(self.data.repos), 1)]
         return self._page("/user/repos", repos, query)
 
     def _list_issues(self, query: dict[str, list[str]], body: Any,
-                     repo: str) -> tuple[int, Any, dict[str, str]]:
+                     repo: str) -> Answer:
         if repo not in self.data.repos:
             return 404, {"message": "Not Found"}, {}
         state = query.get("state", ["open"])[0]
@@ -149,24 +157,24 @@ class FakeGitHub:
         return self._page(f"/repos/{repo}/issues", issues, query)
 
     def _get_issue(self, query: dict[str, list[str]], body: Any, repo: str,
-                   number: str) -> tuple[int, Any, dict[str, str]]:
+                   number: str) -> Answer:
         issue = self._find(repo, int(number))
         return (200, issue, {}) if issue else (404, {"message": "Not Found"}, {})
 
     def _create_issue(self, query: dict[str, list[str]], body: Any,
-                      repo: str) -> tuple[int, Any, dict[str, str]]:
+                      repo: str) -> Answer:
         if repo not in self.data.repos:
             return 404, {"message": "Not Found"}, {}
         if not isinstance(body, dict) or not body.get("title"):
             return 422, {"message": "Validation Failed: title is missing"}, {}
-        with self._lock:
+        with self._data_lock:
             issues = self.data.repos[repo]
             issue = make_issue(repo, len(issues) + 1, title=body["title"], body=body.get("body"))
             issues.append(issue)
         return 201, issue, {}
 
     def _edit_issue(self, query: dict[str, list[str]], body: Any, repo: str,
-                    number: str) -> tuple[int, Any, dict[str, str]]:
+                    number: str) -> Answer:
         issue = self._find(repo, int(number))
         if issue is None:
             return 404, {"message": "Not Found"}, {}
@@ -174,7 +182,7 @@ class FakeGitHub:
             return 400, {"message": "Problems parsing JSON"}, {}
         if "state" in body and body["state"] not in ("open", "closed"):
             return 422, {"message": f"Validation Failed: state {body['state']!r} is invalid"}, {}
-        with self._lock:
+        with self._data_lock:
             for key in ("title", "state"):
                 if key in body:
                     issue[key] = body[key]
@@ -182,19 +190,19 @@ class FakeGitHub:
         return 200, issue, {}
 
     def _projects(self, query: dict[str, list[str]],
-                  body: Any) -> tuple[int, Any, dict[str, str]]:
+                  body: Any) -> Answer:
         return 200, [{"id": p.id, "title": p.title} for p in self.data.projects], {}
 
     def _project(self, project_id: str) -> Project | None:
         return next((p for p in self.data.projects if p.id == int(project_id)), None)
 
     def _project_fields(self, query: dict[str, list[str]], body: Any,
-                        project_id: str) -> tuple[int, Any, dict[str, str]]:
+                        project_id: str) -> Answer:
         project = self._project(project_id)
         return (200, project.fields, {}) if project else (404, {"message": "Not Found"}, {})
 
     def _project_items(self, query: dict[str, list[str]], body: Any,
-                       project_id: str) -> tuple[int, Any, dict[str, str]]:
+                       project_id: str) -> Answer:
         project = self._project(project_id)
         if project is None:
             return 404, {"message": "Not Found"}, {}
@@ -204,7 +212,7 @@ class FakeGitHub:
         return next((i for i in self.data.repos.get(repo, []) if i["number"] == number), None)
 
     def _page(self, path: str, items: list[Any],
-              query: dict[str, list[str]]) -> tuple[int, Any, dict[str, str]]:
+              query: dict[str, list[str]]) -> Answer:
         """One page of ``items`` with a Link header like the real API's."""
         per_page = max(1, min(100, int(query.get("per_page", ["30"])[0])))
         page = max(1, int(query.get("page", ["1"])[0]))
@@ -223,40 +231,6 @@ class FakeGitHub:
         return 200, chunk, ({"Link": ", ".join(links)} if links else {})
 
 
-def _make_handler(api: FakeGitHub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _serve(self) -> None:
-            parts = urlsplit(self.path)
-            with api._lock:
-                api.requests[(self.command, parts.path)] += 1
-                api.seen_auth.append(self.headers.get("Authorization", ""))
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            if self.headers.get("Authorization") != f"Bearer {api.token}":
-                self._reply(401, {"message": "Bad credentials"}, {})
-                return
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError:
-                self._reply(400, {"message": "Problems parsing JSON"}, {})
-                return
-            status, payload, headers = api.handle(self.command, parts.path,
-                                                  parse_qs(parts.query), body)
-            self._reply(status, payload, headers)
-
-        def _reply(self, status: int, payload: Any, headers: dict[str, str]) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_PATCH = _serve
-
-    return Handler
+def _json_reply(status: int, payload: Any, headers: dict[str, str] | None = None) -> Reply:
+    return Reply(status=status, body=json.dumps(payload),
+                 headers={"Content-Type": "application/json; charset=utf-8", **(headers or {})})

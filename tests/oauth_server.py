@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import secrets
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 
-from corral import Manifest, parse_manifest
-from corral._types import Credentials
+from corral import Credentials, Manifest, parse_manifest
+from corral.testing import Exchange, LocalServer, Reply
 
 
 @dataclass
@@ -39,9 +37,12 @@ class _Code:
     scope: str | None
 
 
-class OAuthServer:
+class OAuthServer(LocalServer):
+    """The OAuth2 server and its protected API; ``with OAuthServer() as oauth:``."""
+
     def __init__(self, *, client_id: str = "corral-test-client",
                  client_secret: str = "client-secret-XYZ", expires_in: int = 3600) -> None:
+        super().__init__(name="oauth-server")
         self.client_id = client_id
         self.client_secret = client_secret
         self.expires_in = expires_in
@@ -56,26 +57,10 @@ class OAuthServer:
         self._live_access: set[str] = set()
         self._live_refresh: set[str] = set()
         self._codes: dict[str, _Code] = {}
-        self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,),
-                                        daemon=True)
-
-    # -- lifecycle and addresses -------------------------------------------------------
-
-    def __enter__(self) -> OAuthServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        self._state_lock = threading.Lock()
+        self.handle("GET", "/authorize", self._serve_authorize)
+        self.handle("POST", "/token", self._serve_token)
+        self.handle("GET", "/api/{name}", self._serve_api)
 
     @property
     def token_url(self) -> str:
@@ -85,14 +70,37 @@ class OAuthServer:
     def authorize_url(self) -> str:
         return self.base_url + "/authorize"
 
+    # -- the routes ----------------------------------------------------------------------
+
+    def _serve_authorize(self, exchange: Exchange) -> Reply:
+        query = {k: v[-1] for k, v in exchange.request.query.items()}
+        status, headers = self.authorize(query)
+        return Reply(status=status, json={}, headers=headers)
+
+    def _serve_token(self, exchange: Exchange) -> Reply:
+        form = dict(parse_qsl(exchange.request.body.decode()))
+        status, body = self.token(form, _basic(exchange.request.headers))
+        return Reply(status=status, json=body)
+
+    def _serve_api(self, exchange: Exchange) -> Reply:
+        r = exchange.request
+        status = self.api(r.path, r.headers, r.query)
+        body: dict[str, Any] = {"ok": status == 200}
+        if r.path == "/api/whoami" and status == 200:
+            body["login"] = "ada"
+        return Reply(status=status, json=body)
+
+    def unmatched(self, exchange: Exchange) -> Reply:
+        return Reply(status=404, json={})
+
     # -- test controls -----------------------------------------------------------------
 
     def expire_access_tokens(self) -> None:
-        with self._lock:
+        with self._state_lock:
             self._live_access.clear()
 
     def is_live(self, access_token: str) -> bool:
-        with self._lock:
+        with self._state_lock:
             return access_token in self._live_access
 
     # -- behaviour ---------------------------------------------------------------------
@@ -104,7 +112,7 @@ class OAuthServer:
         if challenge is not None and query.get("code_challenge_method") != "S256":
             return 400, {}
         code = "code-" + secrets.token_urlsafe(16)
-        with self._lock:
+        with self._state_lock:
             self._codes[code] = _Code(self.client_id, query["redirect_uri"], challenge,
                                       query.get("scope"))
         location = query["redirect_uri"] + "?" + urlencode(
@@ -113,7 +121,7 @@ class OAuthServer:
 
     def token(self, form: dict[str, str], basic: tuple[str, str] | None) -> tuple[int, Any]:
         grant = form.get("grant_type", "")
-        with self._lock:
+        with self._state_lock:
             self.counts[grant] += 1
             self.last_token_form = dict(form)
         client_id, client_secret = basic or (form.get("client_id"), form.get("client_secret"))
@@ -130,7 +138,7 @@ class OAuthServer:
         return 400, {"error": "unsupported_grant_type"}
 
     def _grant_code(self, form: dict[str, str], client_secret: str | None) -> tuple[int, Any]:
-        with self._lock:
+        with self._state_lock:
             issued = self._codes.pop(form.get("code", ""), None)
         if issued is None or issued.redirect_uri != form.get("redirect_uri"):
             return 400, {"error": "invalid_grant"}
@@ -145,7 +153,7 @@ class OAuthServer:
 
     def _grant_refresh(self, form: dict[str, str]) -> tuple[int, Any]:
         refresh = form.get("refresh_token", "")
-        with self._lock:
+        with self._state_lock:
             known = refresh in self._live_refresh and not self.refusing_refresh
             if known:
                 self._live_refresh.discard(refresh)
@@ -157,7 +165,7 @@ class OAuthServer:
         access = "at-" + secrets.token_urlsafe(24)
         grant: dict[str, Any] = {"access_token": access, "token_type": "Bearer",
                                  "expires_in": self.expires_in}
-        with self._lock:
+        with self._state_lock:
             self._live_access.add(access)
             self.issued_access.append(access)
             if with_refresh:
@@ -187,51 +195,12 @@ class OAuthServer:
         return 404
 
 
-def _handler_for(server: OAuthServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
-            pass
-
-        def do_GET(self) -> None:
-            parts = urlsplit(self.path)
-            if parts.path == "/authorize":
-                status, headers = server.authorize(dict(parse_qsl(parts.query)))
-                self._reply(status, {}, headers)
-                return
-            lowered = {k.lower(): v for k, v in self.headers.items()}
-            status = server.api(parts.path, lowered, parse_qs(parts.query))
-            body: dict[str, Any] = {"ok": status == 200}
-            if parts.path == "/api/whoami" and status == 200:
-                body["login"] = "ada"
-            self._reply(status, body)
-
-        def do_POST(self) -> None:
-            if urlsplit(self.path).path != "/token":
-                self._reply(404, {})
-                return
-            length = int(self.headers.get("Content-Length", "0"))
-            form = dict(parse_qsl(self.rfile.read(length).decode()))
-            status, body = server.token(form, self._basic())
-            self._reply(status, body)
-
-        def _basic(self) -> tuple[str, str] | None:
-            auth = self.headers.get("Authorization", "")
-            if not auth.startswith("Basic "):
-                return None
-            user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
-            return user, password
-
-        def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            raw = json.dumps(body).encode()
-            self.send_response(status)
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-
-    return Handler
+def _basic(headers: dict[str, str]) -> tuple[str, str] | None:
+    auth = headers.get("authorization", "")
+    if not auth.startswith("Basic "):
+        return None
+    user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+    return user, password
 
 
 # -- helpers shared by the connection tests ----------------------------------------------

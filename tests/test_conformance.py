@@ -19,9 +19,8 @@ import pytest
 import wasmtime
 
 import corral
-from corral import (FetchDenied, GuestError, GuestTrap, NotFoundError, Sandbox,
+from corral import (FetchDenied, GuestError, GuestTrap, NotFoundError, Sandbox, build_pack,
                     load_manifest_file)
-from corral._toolchain.build import build_pack
 from corral.testing import FixtureRequest, FixtureServer, PackHarness, Reply
 
 CONFORMANCE = Path(__file__).resolve().parent / "conformance"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import corral
 
@@ -35,3 +37,26 @@ def test_errors_share_one_root_with_stable_kinds() -> None:
     assert kinds["FuelExhausted"] == "fuel_exhausted"
     assert kinds["FetchDenied"] == "fetch_denied"
     assert kinds["FormulaSyntaxError"] == "formula_syntax"
+
+
+def test_every_name_corral_testing_exports_resolves() -> None:
+    import corral.testing
+
+    for name in corral.testing.__all__:
+        assert getattr(corral.testing, name) is not None, name
+
+
+def test_the_benchmarks_never_import_the_tests() -> None:
+    # Tests may use the benchmarks (tests/bench); the shared kit lives in corral.testing
+    # and the shared hostile pack with the benchmark, so nothing points the other way.
+    root = Path(__file__).resolve().parents[1] / "benchmarks"
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        if "node_modules" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.relative_to(root)}: {n}" for n in names
+                          if n == "tests" or n.startswith("tests.")]
+    assert offenders == []

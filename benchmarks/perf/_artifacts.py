@@ -12,10 +12,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from corral._toolchain.build import build_pack
-from corral._errors import BuildError
-from corral._runtime.pack import read_manifest
-from corral._pack.wasm import MANIFEST_SECTION, set_custom_section
+from corral import MANIFEST_SECTION, BuildError, build_pack, read_manifest, set_custom_section
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

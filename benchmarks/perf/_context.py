@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, TypeVar
 
-from corral._host import Host
-from corral._settings import Settings
+from corral import Host, Settings
 
 T = TypeVar("T")
 

@@ -19,8 +19,9 @@ import sys
 import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+
+from corral.testing import Exchange, LocalServer, Reply
 
 HOLD_MAX_S = 20.0
 MAX_DELAY_MS = 5000
@@ -57,57 +58,37 @@ class _Rounds:
         self.event(round_id).set()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in two writes; with Nagle on, the body waits for the
-    # client's delayed ACK (40 ms on Linux) on every reused connection.
-    disable_nagle_algorithm = True
-    rounds: _Rounds
+def _routes(server: LocalServer, rounds: _Rounds) -> None:
+    def delay(exchange: Exchange) -> Reply:
+        milliseconds = exchange.params["ms"]
+        if not milliseconds.isdigit():
+            return Reply(404, body=b"no such path")
+        time.sleep(min(int(milliseconds), MAX_DELAY_MS) / 1000)
+        return Reply(body=b"ok")
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        parts = self.path.split("?", 1)[0].strip("/").split("/")
-        if parts[0] == "delay" and len(parts) == 2 and parts[1].isdigit():
-            time.sleep(min(int(parts[1]), MAX_DELAY_MS) / 1000)
-            self._answer(200, b"ok")
-        elif parts[0] == "hold" and len(parts) == 3:
-            released = self.rounds.hold(parts[1])
-            self._answer(200 if released else 504, b"ok" if released else b"never released")
-        elif parts[0] == "pending" and len(parts) == 2:
-            self._answer(200, str(self.rounds.pending(parts[1])).encode())
-        else:
-            self._answer(404, b"no such path")
+    def hold(exchange: Exchange) -> Reply:
+        released = rounds.hold(exchange.params["round"])
+        return Reply(200 if released else 504, body=b"ok" if released else b"never released")
 
-    def do_POST(self) -> None:  # noqa: N802
-        parts = self.path.strip("/").split("/")
-        if parts[0] == "release" and len(parts) == 2:
-            self.rounds.release(parts[1])
-            self._answer(200, b"released")
-        else:
-            self._answer(404, b"no such path")
+    def pending(exchange: Exchange) -> Reply:
+        return Reply(body=str(rounds.pending(exchange.params["round"])).encode())
 
-    def _answer(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    def release(exchange: Exchange) -> Reply:
+        rounds.release(exchange.params["round"])
+        return Reply(body=b"released")
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256  # 32+ concurrent connects must not overflow the listen backlog
+    server.handle("GET", "/delay/{ms}", delay)
+    server.handle("GET", "/hold/{round}/{i}", hold)
+    server.handle("GET", "/pending/{round}", pending)
+    server.handle("POST", "/release/{round}", release)
 
 
 def serve() -> None:
-    _Handler.rounds = _Rounds()
-    server = _Server(("127.0.0.1", 0), _Handler)
-    print(server.server_address[1], flush=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    sys.stdin.read()  # until the parent closes our stdin (or dies)
-    server.shutdown()
+    # No request log: a load run would otherwise keep every request it ever made.
+    with LocalServer(record=False, name="bench-local-api") as server:
+        _routes(server, _Rounds())
+        print(server.port, flush=True)
+        sys.stdin.read()  # until the parent closes our stdin (or dies)
 
 
 class LocalApi:

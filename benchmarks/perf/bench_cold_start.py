@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from corral._runtime.pack import pack_from_bytes
-from corral._sandbox.sandbox import Sandbox, SandboxConfig
+from corral import Sandbox, SandboxConfig, pack_from_bytes
 
 from ._artifacts import bigpack_wasm, example_packs, perfbench_wasm
 from ._context import Context

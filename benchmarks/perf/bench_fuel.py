@@ -14,8 +14,8 @@ from typing import Any
 import wasmtime
 
 from corral._pack import abi as _abi
-from corral._runtime.pack import pack_from_bytes
-from corral._sandbox.sandbox import CallStats, Sandbox, SandboxConfig, unpack_slice
+from corral import CallStats, Sandbox, SandboxConfig, pack_from_bytes
+from corral._sandbox.sandbox import unpack_slice
 
 from ._artifacts import perfbench_wasm
 from ._context import Context

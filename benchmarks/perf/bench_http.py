@@ -92,7 +92,7 @@ def _summarise(name: str, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _corral_app(ctx: Context) -> tuple[Any, Any, str]:
     from corral._server.apikeys import CALLER, ApiKeyStore
-    from corral._server.app import create_app
+    from corral import create_app
 
     host = ctx.host("http-host", rate_limit_per_s=1e9, rate_limit_burst=1_000_000_000)
     try:

@@ -24,8 +24,7 @@ from typing import Any, Callable
 import wasmtime
 
 from corral._pack import abi as _abi
-from corral._runtime.pack import Pack, pack_from_bytes
-from corral._sandbox.sandbox import Sandbox, SandboxConfig
+from corral import Pack, Sandbox, SandboxConfig, pack_from_bytes
 
 from ._artifacts import extism_plugin_wasm, perfbench_wasm
 from ._context import Context

@@ -19,7 +19,7 @@ from typing import Any
 
 import wasmtime
 
-from corral._host import Host
+from corral import Host
 
 from ._artifacts import perfbench_wasm, with_network_domains
 from ._context import Context

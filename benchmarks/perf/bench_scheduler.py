@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from corral._host import Host
+from corral import Host
 
 from ._artifacts import perfbench_wasm, with_network_domains
 from ._context import Context

@@ -27,20 +27,24 @@ from pathlib import Path
 from typing import Any, Callable
 
 import corral
-from corral._toolchain.build import build_pack, repo_root
-from corral._errors import BuildError, CorralError, FetchError
-from corral._fetch.client import FetchConfig, PinnedTransport
-from corral._host import Host
-from corral._runtime.pack import Pack, read_manifest
-from corral._settings import Settings
-from corral._pack.wasm import MANIFEST_SECTION, set_custom_section
+from corral.testing import HostileServer
+from corral import (MANIFEST_SECTION, BuildError, CorralError, FetchConfig, FetchError, Host, Pack,
+                    PinnedTransport, Settings, build_pack, read_manifest, set_custom_section)
 
 from .egress import LoopbackOnly, ScriptedResolver
-from .servers import HostileServer
 
+#: The checkout the benchmark runs in (packs/, results/).
+REPO = Path(__file__).resolve().parents[2]
 PACKS_DIR = Path(__file__).resolve().parent / "packs"
 CATEGORIES = ("cpu", "memory", "stack", "io", "msgpack", "abi", "fetch", "secrets",
               "neighbours", "formula")
+
+#: The limits the benchmark runs the shared hostile Zig pack under (its pack.toml holds the
+#: host tests' tighter ones): room for a 12 MiB allocation, 8 fetches, 64 KiB of logs, and
+#: a deadline-bound twin cut at 400 ms.
+ZIG_LIMITS = {"fuel": 100_000_000, "memory_bytes": 32 << 20, "timeout_ms": 3000,
+              "max_output_bytes": 65536, "max_fetches": 8, "max_log_bytes": 65536}
+ZIG_DEADLINE_LIMITS = {**ZIG_LIMITS, "fuel": 10_000_000_000, "timeout_ms": 400}
 
 Verify = Callable[["Bench", "Observation"], "str | None"]
 
@@ -171,7 +175,7 @@ class Bench:
         self.data_dir = data_dir
         self.alice_token = "alice-" + secrets.token_hex(16)
         self.query_token = "qkey-" + secrets.token_hex(16)
-        self.server = HostileServer(alice_token=self.alice_token).__enter__()
+        self.server = HostileServer(valid_token=self.alice_token).start()
         self.resolver = ScriptedResolver()
         self.egress = LoopbackOnly()
         self.logs = _LogCapture()
@@ -202,18 +206,20 @@ class Bench:
 
     def load_packs(self) -> None:
         """Build every hostile pack from source and register it (before the RSS baseline)."""
-        self.packs["hello"] = self.host.register_file(_build(repo_root() / "packs" / "hello"))
-        zig = _build(PACKS_DIR / "zig_hostile").read_bytes()
-        zig_deadline = _build(PACKS_DIR / "zig_deadline").read_bytes()
+        self.packs["hello"] = self.host.register_file(_build(REPO / "packs" / "hello"))
+        zig = _build(PACKS_DIR / "hostile").read_bytes()
+        zig_deadline = _build(PACKS_DIR / "hostile_time").read_bytes()
         c_wasm = _build(PACKS_DIR / "c_hostile").read_bytes()
         bearer = {"kind": "bearer", "domains": [f"bench.test:{self.server.port}"]}
         net = {"network_domains": self.domains()}
         self.packs["zhostile"] = self.host.register_bytes(
-            with_manifest(zig, pack=net, auth=bearer), source="zig_hostile")
+            with_manifest(zig, pack={"name": "zhostile", **net}, auth=bearer,
+                          limits=ZIG_LIMITS), source="zig_hostile")
         self.packs["zdeadline"] = self.host.register_bytes(
-            with_manifest(zig_deadline, pack=net, auth=bearer), source="zig_deadline")
+            with_manifest(zig_deadline, pack={"name": "zdeadline", **net}, auth=bearer,
+                          limits=ZIG_DEADLINE_LIMITS), source="zig_deadline")
         self.packs["zquery"] = self.host.register_bytes(
-            with_manifest(zig, pack={"name": "zquery", **net},
+            with_manifest(zig, pack={"name": "zquery", **net}, limits=ZIG_LIMITS,
                           auth={"kind": "query", "param": "api_key"}), source="zig_query")
         self.packs["chostile"] = self.host.register_bytes(
             with_manifest(c_wasm, pack=net), source="c_hostile")
@@ -262,7 +268,7 @@ class Bench:
             return False
 
     def observe(self, attack: Attack) -> tuple[Observation, float]:
-        requests, logs, blocked = len(self.server.seen), len(self.logs), len(self.egress.blocked)
+        requests, logs, blocked = len(self.server.requests), len(self.logs), len(self.egress.blocked)
         seen = Observation()
         started = time.perf_counter()
         try:
@@ -270,7 +276,7 @@ class Bench:
         except Exception as exc:  # the judge classifies whatever came out
             seen.error = exc
         seconds = time.perf_counter() - started
-        seen.new_requests = self.server.seen[requests:]
+        seen.new_requests = self.server.requests[requests:]
         seen.new_logs = self.logs.since(logs)
         seen.new_blocked = self.egress.blocked[blocked:]
         return seen, seconds
@@ -303,7 +309,7 @@ class Bench:
 
     def close(self) -> None:
         self.host.close()
-        self.server.__exit__(None, None, None)
+        self.server.close()
         self._root_logger.removeHandler(self.logs)
         self._root_logger.setLevel(self._saved_level)
         if self._tmp is not None:

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from corral._cli.bench import add_security_options
-from corral._toolchain.build import repo_root
 
 from .corpus import all_attacks
-from .harness import Attack, Bench, Outcome
+from .harness import REPO, Attack, Bench, Outcome
 from .report import Report, environment
 
 RSS_MARGIN_KIB = 64 * 1024
@@ -87,7 +86,7 @@ def run_suite(*, quick: bool = False, only: str | None = None,
 
 
 def default_results_dir() -> Path:
-    return repo_root() / "results" / "security"
+    return REPO / "results" / "security"
 
 
 def run_from_args(args: argparse.Namespace) -> int:

@@ -72,7 +72,7 @@ from ._pack.parse import load_manifest_file, parse_manifest
 from ._runtime.pack import Pack, load_pack, pack_from_bytes, read_manifest, validate_pack
 from ._sandbox.sandbox import CallStats, Sandbox, SandboxConfig
 from ._settings import Settings, load_settings
-from ._types import CallRequest
+from ._types import CallRequest, Credentials
 
 __version__ = "0.1.0"
 
@@ -90,6 +90,9 @@ _LAZY = {
     "FetchConfig": "._fetch.client",
     "PinnedTransport": "._fetch.client",
     "FetchCache": "._fetch.cache",
+    "CachedResponse": "._fetch.cache",
+    "MANIFEST_SECTION": "._pack.wasm",
+    "set_custom_section": "._pack.wasm",
     "check_url": "._fetch.policy",
     "CheckedURL": "._fetch.policy",
     "parse_formula": "._formula.parser",
@@ -119,21 +122,23 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "AbiViolation", "AccessDenied", "ArgumentError", "AuthFlowError", "AuthSpec", "BadOutput",
-    "BuildError", "BuildResult", "CacheError", "CallRequest", "Closed", "CallStats", "CheckedURL",
-    "ConfigError", "ConnectionCredentials", "ConnectionExpired", "ConnectionInfo",
-    "ConnectionStore", "DeclaredDomain", "Evaluator", "FetchCache", "FetchClient",
-    "FetchConfig", "KeyRing",
-    "Metrics", "PinnedTransport", "Registry", "ResolvedFormula", "ResultCache",
-    "RowUpdateResult", "Scheduler", "SchedulerConfig", "check_url", "new_pack",
-    "parse_formula", "Conflict", "PayloadTooLarge", "Unauthenticated", "create_app", "serve", "CorralError", "CredentialError", "DeadlineExceeded", "FetchDenied",
-    "FetchError", "FetchLimitExceeded", "FetchNetworkError", "FetchTimeout", "FetchTooLarge",
+    "MANIFEST_SECTION", "AbiViolation", "AccessDenied", "ArgumentError", "AuthFlowError",
+    "AuthSpec", "BadOutput", "BuildError", "BuildResult", "CacheError", "CachedResponse",
+    "CallRequest", "CallStats", "CheckedURL", "Closed", "ConfigError", "Conflict",
+    "ConnectionCredentials", "ConnectionExpired", "ConnectionInfo", "ConnectionStore",
+    "CorralError", "CredentialError", "Credentials", "DeadlineExceeded", "DeclaredDomain",
+    "Evaluator",
+    "FetchCache", "FetchClient", "FetchConfig", "FetchDenied", "FetchError",
+    "FetchLimitExceeded", "FetchNetworkError", "FetchTimeout", "FetchTooLarge",
     "FormulaDeadlineExceeded", "FormulaDef", "FormulaError", "FormulaEvalError",
     "FormulaSyntaxError", "FuelExhausted", "GuestError", "GuestTrap", "Host", "InputTooLarge",
-    "InvocationError", "LimitExceeded", "Limits", "Manifest", "ManifestError",
-    "MemoryLimitExceeded", "NotFoundError", "OutputTooLarge", "Overloaded", "Pack",
-    "PackValidationError", "ParamDef", "Sandbox", "SandboxConfig", "Schema", "SecretKeyError",
-    "Settings", "StackOverflow", "SyncTableDef", "build_pack", "load_manifest_file",
-    "load_pack", "load_settings", "open_host", "pack_from_bytes", "parse_manifest",
-    "read_manifest", "validate_pack",
+    "InvocationError", "KeyRing", "LimitExceeded", "Limits", "Manifest", "ManifestError",
+    "MemoryLimitExceeded", "Metrics", "NotFoundError", "OutputTooLarge", "Overloaded", "Pack",
+    "PackValidationError", "ParamDef", "PayloadTooLarge", "PinnedTransport", "Registry",
+    "ResolvedFormula", "ResultCache", "RowUpdateResult", "Sandbox", "SandboxConfig",
+    "Scheduler", "SchedulerConfig", "Schema", "SecretKeyError", "Settings", "StackOverflow",
+    "SyncTableDef", "Unauthenticated", "build_pack", "check_url", "create_app",
+    "load_manifest_file", "load_pack", "load_settings", "new_pack", "open_host",
+    "pack_from_bytes", "parse_formula", "parse_manifest", "read_manifest", "serve",
+    "set_custom_section", "validate_pack",
 ]

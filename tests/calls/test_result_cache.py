@@ -8,8 +8,8 @@ from pathlib import Path
 import lmdb
 import pytest
 
-from corral._errors import ArgumentError, CacheError, Closed
-from corral._calls.result_cache import ResultCache, canonical_msgpack, result_key
+from corral import ArgumentError, CacheError, Closed, ResultCache
+from corral._calls.result_cache import canonical_msgpack, result_key
 
 
 class Clock:

@@ -1,231 +1,25 @@
 """The scheduler, driven by formulas whose pack calls are real HTTP requests.
 
-``PackServer`` is a stdlib HTTP server on 127.0.0.1 standing in for the APIs behind the
-packs: it holds each request for ``hold_s`` (or until a gate opens), records every
-request and the peak number it held at once. ``HttpCatalog`` is a PackCatalog whose
-``invoke`` does a real ``httpx`` GET against it. test_evaluator.py reuses both.
+``PackServer`` (tests/pack_api.py) stands in for the APIs behind the packs: it holds each
+request for ``hold_s`` (or until a gate opens, or until ``meet(n)`` requests overlap),
+records every request and the peak number it held at once. ``HttpCatalog`` is a
+PackCatalog whose ``invoke`` does a real ``httpx`` GET against it.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from collections import Counter
 from concurrent.futures import Future
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
-from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 
-from corral._errors import (Closed, CorralError, FetchNetworkError, FetchTimeout,
-                            FormulaDeadlineExceeded, GuestError, NotFoundError, Overloaded)
-from corral._formula.evaluator import Evaluator
-from corral._pack.manifest import FormulaDef, ParamDef
-from corral._calls.result_cache import ResultCache
-from corral._calls.scheduler import ResolvedFormula, Scheduler, SchedulerConfig
-from corral._types import CallRequest
+from corral import (CallRequest, Closed, CorralError, Evaluator, FormulaDeadlineExceeded,
+                    GuestError, Overloaded, ResultCache, Scheduler, SchedulerConfig)
 
-# -- the stand-in API ------------------------------------------------------------------
-
-
-@dataclass
-class Hit:
-    pack: str
-    formula: str
-    args: list[Any]
-    connection: str
-
-
-@dataclass
-class _ServerState:
-    hold_s: float = 0.2
-    gates: dict[str, threading.Event] = field(default_factory=dict)
-    hits: list[Hit] = field(default_factory=list)
-    active: int = 0
-    peak: int = 0
-    failures_left: Counter[str] = field(default_factory=Counter)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    stopping: threading.Event = field(default_factory=threading.Event)
-
-
-class PackServer:
-    """Routes ``/<pack>/<formula>?args=<json>``. Formula names pick the behaviour:
-
-    Flaky   503 (Retry-After: 0) until ``fail_times(...)`` failures are used up, then echo
-    Broken  400, a permanent error
-    Slow    held until the server stops
-    Gated   held until ``open_gate(arg)`` for its first argument
-    other   echo ``{"formula", "args", "connection"}``; ``Add`` returns the sum
-    """
-
-    def __init__(self) -> None:
-        self.state = _ServerState()
-        state = self.state
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (stdlib name)
-                url = urlsplit(self.path)
-                pack, formula = url.path.strip("/").split("/")
-                args = json.loads(parse_qs(url.query).get("args", ["[]"])[0])
-                hit = Hit(pack, formula, args, self.headers.get("X-Connection", ""))
-                with state.lock:
-                    state.hits.append(hit)
-                    state.active += 1
-                    state.peak = max(state.peak, state.active)
-                try:
-                    status, body = _respond(state, hit)
-                finally:
-                    with state.lock:
-                        state.active -= 1
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                if status == 503:
-                    self.send_header("Retry-After", "0")
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        # Held requests are cut off when a test ends; that is expected, not worth a traceback.
-        self.httpd.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,),
-                                        daemon=True)
-        self._thread.start()
-
-    def hits(self, formula: str | None = None) -> list[Hit]:
-        with self.state.lock:
-            return [h for h in self.state.hits if formula is None or h.formula == formula]
-
-    @property
-    def peak(self) -> int:
-        return self.state.peak
-
-    def fail_times(self, key: str, times: int) -> None:
-        self.state.failures_left[key] = times
-
-    def gate(self, name: str) -> threading.Event:
-        return self.state.gates.setdefault(name, threading.Event())
-
-    def wait_for_hit(self, formula: str, timeout: float = 10.0) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.hits(formula):
-                return True
-            time.sleep(0.01)
-        return False
-
-    def close(self) -> None:
-        self.state.stopping.set()
-        for gate in self.state.gates.values():
-            gate.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def _respond(state: _ServerState, hit: Hit) -> tuple[int, Any]:
-    if hit.formula in ("Flaky", "Send", "SafeSend"):
-        key = f"{hit.formula}:{json.dumps(hit.args)}"
-        with state.lock:
-            failing = state.failures_left[key] > 0
-            state.failures_left[key] -= 1
-        if failing:
-            return 503, {"error": "try again"}
-    if hit.formula == "Broken":
-        return 400, {"error": "bad request"}
-    if hit.formula == "Slow":
-        state.stopping.wait(30)
-        return 200, {"result": "late"}
-    if hit.formula == "Gated":
-        state.gates.setdefault(str(hit.args[0]), threading.Event()).wait(30)
-    else:
-        state.stopping.wait(state.hold_s)
-    if hit.formula == "Add":
-        return 200, {"result": sum(hit.args)}
-    return 200, {"result": {"formula": hit.formula, "args": hit.args,
-                            "connection": hit.connection}}
-
-
-# -- the catalog ------------------------------------------------------------------------
-
-ANY = ParamDef("value", type="any")
-REST = ParamDef("values", type="any", vararg=True)
-
-
-def default_packs() -> dict[str, dict[str, FormulaDef]]:
-    formulas = [
-        FormulaDef("Echo", params=(ANY, REST)),
-        FormulaDef("Add", params=(ParamDef("a", type="number"), ParamDef("b", type="number"))),
-        FormulaDef("Cached", params=(ANY,), cache_ttl_s=60),
-        FormulaDef("Flaky", params=(ANY,)),
-        FormulaDef("Broken", params=(ANY,)),
-        FormulaDef("Slow", params=(ANY,)),
-        FormulaDef("Gated", params=(ANY,)),
-        FormulaDef("Private", params=(ANY,), cache_ttl_s=60, connection="required"),
-        FormulaDef("Public", params=(ANY,), cache_ttl_s=60, connection="none"),
-        FormulaDef("Send", params=(ANY,), is_action=True),
-        FormulaDef("SafeSend", params=(ANY,), is_action=True, idempotent=True),
-    ]
-    table = {f.name: f for f in formulas}
-    return {"Alpha": dict(table), "Beta": dict(table)}
-
-
-class HttpCatalog:
-    """A PackCatalog whose packs are the routes of a PackServer."""
-
-    def __init__(self, server: PackServer,
-                 packs: dict[str, dict[str, FormulaDef]] | None = None) -> None:
-        self.server = server
-        self.packs = packs if packs is not None else default_packs()
-        self.client = httpx.Client(trust_env=False, verify=False)  # plain http on loopback
-
-    def resolve(self, pack: str, formula: str) -> ResolvedFormula:
-        pack_name = _pick(list(self.packs), pack, "pack")
-        formula_name = _pick(list(self.packs[pack_name]), formula, f"formula of {pack_name}")
-        return ResolvedFormula(pack=pack_name, pack_hash=f"hash-of-{pack_name}",
-                               formula=self.packs[pack_name][formula_name])
-
-    def invoke(self, call: CallRequest, resolved: ResolvedFormula, *,
-               deadline: float | None) -> Any:
-        timeout = 30.0 if deadline is None else max(0.01, deadline - time.monotonic())
-        try:
-            response = self.client.get(
-                f"{self.server.url}/{call.pack}/{call.formula}",
-                params={"args": json.dumps(list(call.args))},
-                headers={"X-Connection": call.connection_id or ""}, timeout=timeout)
-        except httpx.TimeoutException as exc:
-            raise FetchTimeout("the API did not answer in time") from exc
-        except httpx.HTTPError as exc:
-            raise FetchNetworkError(f"the API is unreachable: {type(exc).__name__}") from exc
-        if response.status_code != 200:
-            retry_after = response.headers.get("Retry-After")
-            raise GuestError(f"the API answered {response.status_code}", pack=call.pack,
-                             formula=call.formula, status=response.status_code,
-                             retry_after_s=float(retry_after) if retry_after else None)
-        return response.json()["result"]
-
-    def close(self) -> None:
-        self.client.close()
-
-
-def _pick(names: list[str], wanted: str, what: str) -> str:
-    if wanted in names:
-        return wanted
-    folded = [n for n in names if n.lower() == wanted.lower()]
-    if len(folded) == 1:
-        return folded[0]
-    raise NotFoundError(f"no {what} named {wanted!r}")
-
+from ..pack_api import HttpCatalog, PackServer
 
 # -- fixtures ---------------------------------------------------------------------------
 
@@ -284,16 +78,18 @@ def test_independent_calls_all_run_at_once(catalog: HttpCatalog, server: PackSer
 
 def test_per_pack_limit_caps_concurrency(catalog: HttpCatalog, server: PackServer) -> None:
     scheduler, ev = make(catalog, config=SchedulerConfig(per_pack_concurrency=2))
+    server.meet(2)  # the overlap the limit allows, waited for, not hoped for
     with scheduler:
         result = ev.evaluate("List(" + ", ".join(f"Alpha.Echo({i})" for i in range(8)) + ")")
     assert len(result) == 8
-    assert len(server.hits()) == 8
+    assert len(server.calls()) == 8
     assert server.peak == 2
 
 
 def test_per_pack_limit_leaves_other_packs_free(catalog: HttpCatalog,
                                                 server: PackServer) -> None:
     scheduler, ev = make(catalog, config=SchedulerConfig(per_pack_concurrency=2))
+    server.meet(4)  # the overlap the limit allows, waited for, not hoped for
     calls = [f"{pack}.Echo({i})" for pack in ("Alpha", "Beta") for i in range(4)]
     with scheduler:
         ev.evaluate("List(" + ", ".join(calls) + ")")
@@ -302,10 +98,11 @@ def test_per_pack_limit_leaves_other_packs_free(catalog: HttpCatalog,
 
 def test_global_limit_caps_all_packs(catalog: HttpCatalog, server: PackServer) -> None:
     scheduler, ev = make(catalog, config=SchedulerConfig(global_concurrency=3))
+    server.meet(3)  # the overlap the limit allows, waited for, not hoped for
     calls = [f"{pack}.Echo({i})" for pack in ("Alpha", "Beta") for i in range(3)]
     with scheduler:
         ev.evaluate("List(" + ", ".join(calls) + ")")
-    assert len(server.hits()) == 6
+    assert len(server.calls()) == 6
     assert server.peak == 3
 
 
@@ -334,7 +131,7 @@ def test_one_worker_runs_nested_calls_without_deadlock(catalog: HttpCatalog,
     with scheduler:
         result = ev.evaluate("Alpha.Add(Alpha.Add(1, 2), Alpha.Add(Alpha.Add(3, 4), 5))")
     assert result == 15
-    assert len(server.hits("Add")) == 4
+    assert len(server.calls("Add")) == 4
 
 
 # -- single flight and the result cache -------------------------------------------------
@@ -346,7 +143,7 @@ def test_identical_calls_in_one_formula_reach_the_server_once(catalog: HttpCatal
     with scheduler:
         result = ev.evaluate('List(Alpha.Echo("x"), alpha.echo("x"), Alpha.Echo("x"))')
     assert result[0] == result[1] == result[2]
-    assert len(server.hits()) == 1
+    assert len(server.calls()) == 1
 
 
 def test_identical_calls_across_evaluations_share_one_flight(catalog: HttpCatalog,
@@ -361,7 +158,7 @@ def test_identical_calls_across_evaluations_share_one_flight(catalog: HttpCatalo
         server.gate("shared").set()
         assert first.result(10) == second.result(10)
         assert scheduler.stats().joined == 1
-    assert len(server.hits()) == 1
+    assert len(server.calls()) == 1
 
 
 def test_repeated_evaluation_within_ttl_is_served_from_cache(
@@ -372,7 +169,7 @@ def test_repeated_evaluation_within_ttl_is_served_from_cache(
         ev.memo.clear()  # past the formula memo, so the call itself is looked up again
         second = ev.evaluate('Alpha.Cached("a")')
     assert first == second
-    assert len(server.hits()) == 1
+    assert len(server.calls()) == 1
     assert cache.stats().hits == 1
 
 
@@ -383,7 +180,7 @@ def test_uncached_formula_runs_every_evaluation(catalog: HttpCatalog, server: Pa
     with scheduler:
         ev.evaluate('Alpha.Echo("a")')
         ev.evaluate('Alpha.Echo("a")')
-    assert len(server.hits()) == 2
+    assert len(server.calls()) == 2
 
 
 def test_two_connections_never_share_a_cache_entry(catalog: HttpCatalog, server: PackServer,
@@ -398,7 +195,7 @@ def test_two_connections_never_share_a_cache_entry(catalog: HttpCatalog, server:
                                principal="ann", connections={"Alpha": "c1"})
     assert (one["connection"], two["connection"], explicit["connection"]) == ("c1", "c2", "c3")
     assert again == one
-    assert [h.connection for h in server.hits()] == ["c1", "c2", "c3"]
+    assert [h.connection for h in server.calls()] == ["c1", "c2", "c3"]
 
 
 def test_same_connection_id_from_another_principal_is_not_served_from_cache(
@@ -408,7 +205,7 @@ def test_same_connection_id_from_another_principal_is_not_served_from_cache(
     with scheduler:
         ev.evaluate('Alpha.Cached("q")', principal="ann", connections={"Alpha": "c1"})
         ev.evaluate('Alpha.Cached("q")', principal="bob", connections={"Alpha": "c1"})
-    assert len(server.hits()) == 2  # the runtime, not the cache, decides whether bob may use c1
+    assert len(server.calls()) == 2  # the runtime, not the cache, decides whether bob may use c1
 
 
 def test_actions_are_never_cached_nor_merged(catalog: HttpCatalog, server: PackServer,
@@ -418,7 +215,7 @@ def test_actions_are_never_cached_nor_merged(catalog: HttpCatalog, server: PackS
     with scheduler:
         ev.evaluate('List(Alpha.SafeSend("m"), Alpha.SafeSend("m"))')
         ev.evaluate('Alpha.SafeSend("m")')
-    assert len(server.hits("SafeSend")) == 3
+    assert len(server.calls("SafeSend")) == 3
     assert cache.stats().entries == 0
 
 
@@ -438,7 +235,7 @@ def test_untaken_branch_makes_no_call(catalog: HttpCatalog, server: PackServer, 
     scheduler, ev = make(catalog)
     with scheduler:
         assert ev.evaluate(text) == expected
-    assert server.hits("Echo") == []
+    assert server.calls("Echo") == []
 
 
 # -- retries ----------------------------------------------------------------------------
@@ -452,7 +249,7 @@ def test_retryable_failure_is_retried_until_it_succeeds(catalog: HttpCatalog,
     with scheduler:
         assert ev.evaluate('Alpha.Flaky("f")')["args"] == ["f"]
         assert scheduler.stats().retried == 2
-    assert len(server.hits("Flaky")) == 3
+    assert len(server.calls("Flaky")) == 3
 
 
 def test_retries_stop_at_max_retries(catalog: HttpCatalog, server: PackServer) -> None:
@@ -462,7 +259,7 @@ def test_retries_stop_at_max_retries(catalog: HttpCatalog, server: PackServer) -
     with scheduler, pytest.raises(GuestError) as info:
         ev.evaluate('Alpha.Flaky("f")')
     assert info.value.status == 503
-    assert len(server.hits("Flaky")) == 2
+    assert len(server.calls("Flaky")) == 2
 
 
 def test_permanent_failure_is_not_retried_and_names_the_call(catalog: HttpCatalog,
@@ -471,7 +268,7 @@ def test_permanent_failure_is_not_retried_and_names_the_call(catalog: HttpCatalo
     scheduler, ev = make(catalog)
     with scheduler, pytest.raises(GuestError) as info:
         ev.evaluate('1 + Alpha.Broken("x")')
-    assert len(server.hits("Broken")) == 1
+    assert len(server.calls("Broken")) == 1
     assert "(in Alpha.Broken at line 1, column 5)" in str(info.value)
     assert info.value.details["call"] == "Alpha.Broken"
     assert (info.value.details["line"], info.value.details["column"]) == (1, 5)
@@ -484,7 +281,7 @@ def test_non_idempotent_action_is_never_retried(catalog: HttpCatalog,
     scheduler, ev = make(catalog)
     with scheduler, pytest.raises(GuestError):
         ev.evaluate('Alpha.Send("m")')
-    assert len(server.hits("Send")) == 1
+    assert len(server.calls("Send")) == 1
 
 
 def test_idempotent_action_is_retried(catalog: HttpCatalog, server: PackServer) -> None:
@@ -493,7 +290,7 @@ def test_idempotent_action_is_retried(catalog: HttpCatalog, server: PackServer) 
     scheduler, ev = make(catalog)
     with scheduler:
         assert ev.evaluate('Alpha.SafeSend("m")')["args"] == ["m"]
-    assert len(server.hits("SafeSend")) == 2
+    assert len(server.calls("SafeSend")) == 2
 
 
 # -- the deadline -----------------------------------------------------------------------
@@ -506,7 +303,7 @@ def test_deadline_stops_the_evaluation_and_names_the_waiting_call(
         with pytest.raises(FormulaDeadlineExceeded) as info:
             ev.evaluate('Alpha.Echo(Alpha.Slow(1))', deadline_s=0.3)
     assert "Alpha.Slow at line 1, column 12" in str(info.value)
-    assert server.hits("Echo") == []  # the dependent call never started
+    assert server.calls("Echo") == []  # the dependent call never started
 
 
 def test_queued_call_past_its_deadline_never_starts(catalog: HttpCatalog,
@@ -524,7 +321,7 @@ def test_queued_call_past_its_deadline_never_starts(catalog: HttpCatalog,
         with pytest.raises(CorralError) as info:
             late.result(10)
     assert info.value.kind == "timeout"
-    assert server.hits("Echo") == []
+    assert server.calls("Echo") == []
 
 
 # -- lifecycle --------------------------------------------------------------------------
@@ -544,6 +341,6 @@ def test_close_fails_queued_calls_and_refuses_new_ones(catalog: HttpCatalog,
     closer.join(10)
     scheduler.close()  # idempotent
     assert running.result(10)["args"] == ["c"]
-    assert [h.args for h in server.hits("Gated")] == [["c"]]
+    assert [h.args for h in server.calls("Gated")] == [["c"]]
     with pytest.raises(Closed, match="the scheduler is closed"):
         scheduler.submit(CallRequest("Alpha", "Echo", (1,)), catalog.resolve("Alpha", "Echo"))

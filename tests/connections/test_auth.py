@@ -10,10 +10,7 @@ from typing import Any, Iterator
 import pytest
 
 from corral._connections.auth import render, validate_secret
-from corral._connections.store import ConnectionStore
-from corral._connections.crypto import KeyRing
-from corral._errors import ArgumentError, ManifestError
-from corral._types import Credentials
+from corral import ArgumentError, ConnectionStore, Credentials, KeyRing, ManifestError
 
 from ..oauth_server import OAuthServer, call_with, pack_with_auth
 

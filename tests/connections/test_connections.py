@@ -13,11 +13,9 @@ import httpx
 import lmdb
 import pytest
 
-from corral import ConnectionInfo, ConnectionStore
-from corral._connections.crypto import KeyRing
-from corral._errors import (AccessDenied, ArgumentError, AuthFlowError, Closed,
-                            ConnectionExpired, CredentialError, NotFoundError, SecretKeyError)
-from corral._pack.manifest import Manifest
+from corral import (AccessDenied, ArgumentError, AuthFlowError, Closed, ConnectionExpired,
+                    ConnectionInfo, ConnectionStore, CredentialError, KeyRing, Manifest,
+                    NotFoundError, SecretKeyError)
 
 from ..oauth_server import OAuthServer, call_with, pack_with_auth
 

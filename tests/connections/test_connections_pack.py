@@ -13,11 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from corral import CredentialError, NotFoundError, Pack
-from corral._host import Host
-from corral._runtime.pack import read_manifest
-from corral._settings import Settings
-from corral._pack.wasm import MANIFEST_SECTION, set_custom_section
+from corral import (MANIFEST_SECTION, CredentialError, Host, NotFoundError, Pack, Settings,
+                    read_manifest, set_custom_section)
 
 from ..conftest import TEST_PACKS, built
 from ..fetch_servers import ApiServer

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from corral._connections.crypto import ENV_KEY, ENV_OLD_KEYS, KeyRing, encode_key
-from corral._errors import SecretKeyError
+from corral import KeyRing, SecretKeyError
+from corral._connections.crypto import ENV_KEY, ENV_OLD_KEYS, encode_key
 
 AAD = b"connection-1\0Demo"
 

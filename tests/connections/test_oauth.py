@@ -12,9 +12,7 @@ import httpx
 import pytest
 
 from corral._connections import oauth as _oauth
-from corral._connections.store import ConnectionStore
-from corral._connections.crypto import KeyRing
-from corral._errors import ArgumentError, AuthFlowError
+from corral import ArgumentError, AuthFlowError, ConnectionStore, KeyRing
 
 from ..oauth_server import OAuthServer, call_with, pack_with_auth
 

@@ -13,10 +13,8 @@ from urllib.parse import urlencode
 import httpcore
 import pytest
 
-from corral._errors import (Closed, ConfigError, FetchDenied, FetchNetworkError, FetchTimeout,
-                            FetchTooLarge)
-from corral._fetch.client import FetchClient, FetchConfig, PinnedTransport
-from corral._fetch.cache import FetchCache
+from corral import (Closed, ConfigError, FetchCache, FetchClient, FetchConfig, FetchDenied,
+                    FetchNetworkError, FetchTimeout, FetchTooLarge, PinnedTransport)
 from corral._fetch.policy import host_matches
 from tests.fetch_servers import TEST_HOST, ApiServer, make_tls_files
 

@@ -10,8 +10,7 @@ from typing import Callable, Iterator
 import lmdb
 import pytest
 
-from corral._errors import CacheError, Closed, FetchTimeout
-from corral._fetch.cache import CachedResponse, FetchCache
+from corral import CacheError, CachedResponse, Closed, FetchCache, FetchTimeout
 
 OK = CachedResponse(status=200, headers=(("content-type", "application/json"),), body=b'{"a":1}')
 

@@ -13,17 +13,8 @@ from typing import Any
 
 import pytest
 
-from corral import (
-    FetchDenied,
-    FetchError,
-    FetchLimitExceeded,
-    FetchTooLarge,
-    Pack,
-)
-from corral._host import Host
-from corral._runtime.pack import read_manifest
-from corral._settings import Settings
-from corral._pack.wasm import MANIFEST_SECTION, set_custom_section
+from corral import (MANIFEST_SECTION, FetchDenied, FetchError, FetchLimitExceeded, FetchTooLarge,
+                    Host, Pack, Settings, read_manifest, set_custom_section)
 
 from ..conftest import TEST_PACKS, built
 from ..fetch_servers import TEST_HOST, ApiServer

@@ -6,12 +6,10 @@ from typing import Any, Iterator
 
 import pytest
 
+from corral import (CallRequest, Evaluator, FormulaEvalError, NotFoundError, ResolvedFormula,
+                    Scheduler)
 from corral._formula.builtins import BUILTINS
 from corral._formula.values import ValueLimits
-from corral._errors import FormulaEvalError, NotFoundError
-from corral._formula.evaluator import Evaluator
-from corral._calls.scheduler import ResolvedFormula, Scheduler
-from corral._types import CallRequest
 
 FIXED_TIME = 1_700_000_000.5  # 2023-11-14T22:13:20Z
 

@@ -5,67 +5,49 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from corral import FormulaSyntaxError
-from corral._host import Host
-from corral._runtime.pack import read_manifest
-from corral._settings import Settings
-from corral._pack.wasm import MANIFEST_SECTION, set_custom_section
+from corral import (MANIFEST_SECTION, FormulaSyntaxError, Host, Settings, read_manifest,
+                    set_custom_section)
+from corral.testing import Exchange, LocalServer, Reply
 
 from ..conftest import PACKS, TEST_PACKS, built
 
 HOST = "api.example.test"
 
 
-class HoldingServer:
+class HoldingServer(LocalServer):
     """Holds each request until ``release_at`` requests are in flight together (or a few
     seconds pass), and records the peak number in flight."""
 
-    def __init__(self, release_at: int = 1, max_hold_s: float = 5.0) -> None:
+    def __init__(self, release_at: int = 1, max_hold_s: float = 20.0) -> None:
+        super().__init__(name="holding-server")
         self.active = self.peak = 0
         self.release_at = release_at
-        self.paths: list[str] = []
-        lock = threading.Condition()
-        outer = self
+        self.max_hold_s = max_hold_s
+        self._flight = threading.Condition()
+        self.start()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (stdlib name)
-                with lock:
-                    outer.paths.append(self.path)
-                    outer.active += 1
-                    outer.peak = max(outer.peak, outer.active)
-                    lock.notify_all()
-                    lock.wait_for(lambda: outer.peak >= outer.release_at, timeout=max_hold_s)
-                    lock.wait(timeout=0.2)  # stay in flight a moment, so overlap can show
-                    outer.active -= 1
-                body = json.dumps({"path": self.path}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    @property
+    def paths(self) -> list[str]:
+        return [r.raw_target for r in self.requests]
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
+    def unmatched(self, exchange: Exchange) -> Reply:
+        """Every path: this server has no routes, it holds whatever arrives."""
+        with self._flight:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            self._flight.notify_all()
+            self._flight.wait_for(lambda: self.peak >= self.release_at, timeout=self.max_hold_s)
+            self._flight.wait(timeout=0.2)  # stay in flight a moment, so overlap can show
+            self.active -= 1
+        return Reply(json={"path": exchange.request.raw_target})
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        # Held requests are cut off when a test ends; that is expected, not worth a traceback.
-        self.httpd.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
-        self.httpd.daemon_threads = True
-        self.port = int(self.httpd.server_address[1])
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://{HOST}:{self.port}{path}"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def url(self, path: str, host: str = HOST) -> str:
+        return super().url(path, host)
 
 
 @pytest.fixture

@@ -9,11 +9,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from corral._errors import ArgumentError, FormulaEvalError, FormulaSyntaxError, NotFoundError
-from corral._formula.evaluator import Evaluator
-from corral._pack.manifest import FormulaDef, ParamDef
-from corral._calls.scheduler import Scheduler, SchedulerConfig
-from tests.calls.test_scheduler import HttpCatalog, PackServer, default_packs
+from corral import (ArgumentError, Evaluator, FormulaDef, FormulaEvalError, FormulaSyntaxError,
+                    NotFoundError, ParamDef, Scheduler, SchedulerConfig)
+
+from ..pack_api import HttpCatalog, PackServer, default_packs
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "formulas.md"
 
@@ -75,7 +74,7 @@ def test_missing_property_names_it_and_the_position(ev: Evaluator) -> None:
 def test_canonical_reference_calls_the_same_formula(ev: Evaluator, server: PackServer) -> None:
     assert ev.evaluate('$$[pack:Alpha:1.0.0:Alpha pack]::Add(2, 3)') == 5
     assert ev.evaluate("alpha.ADD(2, 3)") == 5
-    assert len(server.hits("Add")) == 2
+    assert len(server.calls("Add")) == 2
 
 
 # -- resolution and arity, before anything runs -------------------------------------------
@@ -98,7 +97,7 @@ def test_planning_errors_stop_the_formula_before_any_call(
         fragment: str) -> None:
     with pytest.raises(error, match=re.escape(fragment)):
         ev.evaluate(f'List(Alpha.Echo("first"), {text})')
-    assert server.hits() == []
+    assert server.calls() == []
 
 
 # -- coercion -----------------------------------------------------------------------------
@@ -108,7 +107,7 @@ def test_arguments_are_coerced_and_defaults_filled(ev: Evaluator, server: PackSe
     ev.evaluate('Typed.Take("7")')
     ev.evaluate('Typed.Take(3.0, "0.25", "TRUE", ["a", 1, true])')
     ev.evaluate('Typed.Many("x", 1, "2", 3.5)')
-    assert [h.args for h in server.hits()] == [
+    assert [h.args for h in server.calls()] == [
         [7, 0.5, None, None],
         [3, 0.25, True, ["a", "1", "true"]],
         ["x", 1, 2, 3.5],
@@ -132,7 +131,7 @@ def test_argument_that_does_not_fit_names_the_parameter(ev: Evaluator, server: P
     assert f"parameter {parameter!r}" in str(info.value)
     assert info.value.details["parameter"] == parameter
     assert info.value.details["line"] == 1
-    assert server.hits() == []
+    assert server.calls() == []
 
 
 # -- connections --------------------------------------------------------------------------
@@ -142,13 +141,13 @@ def test_required_connection_must_be_given(ev: Evaluator, server: PackServer) ->
     with pytest.raises(ArgumentError, match="needs a connection"):
         ev.evaluate('Alpha.Private("x")')
     assert ev.evaluate('Alpha.Private("x")', connections={"alpha": "c1"})["connection"] == "c1"
-    assert server.hits()[0].connection == "c1"
+    assert server.calls()[0].connection == "c1"
 
 
 def test_connection_reference_must_match_the_pack(ev: Evaluator, server: PackServer) -> None:
     with pytest.raises(ArgumentError, match="for pack 'Beta', not 'Alpha'"):
         ev.evaluate('Alpha.Private($$[packConnectionReference:c1:Beta], "x")')
-    assert server.hits() == []
+    assert server.calls() == []
 
 
 def test_formula_without_connections_never_gets_one(ev: Evaluator, server: PackServer) -> None:

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from corral._errors import FormulaSyntaxError
-from corral._formula.parser import (MAX_DEPTH, MAX_FORMULA_CHARS, Binary, Call, ConnectionRef, Index,
-                             ListExpr, Literal, Node, PackCall, Property, Unary, parse_formula)
+from corral import FormulaSyntaxError, parse_formula
+from corral._formula.parser import (MAX_DEPTH, MAX_FORMULA_CHARS, Binary, Call, ConnectionRef,
+                                    Index, ListExpr, Literal, Node, PackCall, Property, Unary)
 
 
 def sexp(node: Node) -> str:

@@ -18,11 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import corral
-from corral import BadOutput, FetchError, FormulaSyntaxError, ManifestError
+from corral import (BadOutput, CheckedURL, FetchConfig, FetchError, FormulaSyntaxError,
+                    ManifestError, check_url, parse_formula)
 from corral._pack.abi import GuestReply, parse_reply
-from corral._fetch.client import FetchConfig
-from corral._formula.parser import parse_formula
-from corral._fetch.policy import CheckedURL, check_url
 
 FUZZ = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])

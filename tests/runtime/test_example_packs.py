@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from corral import load_manifest_file
-from corral._host import Host
-from corral._settings import Settings
+from corral import Host, Settings, load_manifest_file
 
 from ..conftest import PACKS
 

@@ -17,12 +17,10 @@ from typing import Any, Iterator
 import msgpack
 import pytest
 
-from corral import (ArgumentError, BadOutput, LimitExceeded, NotFoundError, Pack, Settings,
-                    read_manifest)
-from corral._host import Host
+from corral import (MANIFEST_SECTION, ArgumentError, BadOutput, Host, LimitExceeded, NotFoundError,
+                    Pack, Settings, read_manifest, set_custom_section)
 from corral._runtime.tables import autocomplete, dynamic_schema, dynamic_urls, run_sync, sync_update
 from corral._cli.sync import cmd_sync, register_sync_command
-from corral._pack.wasm import MANIFEST_SECTION, set_custom_section
 from corral.testing import PackHarness
 
 from ..conftest import PACKS, built, wat_pack

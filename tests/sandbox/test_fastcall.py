@@ -8,19 +8,9 @@ from pathlib import Path
 import pytest
 
 import corral
-from corral import (
-    AbiViolation,
-    FuelExhausted,
-    GuestError,
-    GuestTrap,
-    MemoryLimitExceeded,
-    OutputTooLarge,
-    Sandbox,
-    SandboxConfig,
-)
+from corral import (AbiViolation, CallStats, FuelExhausted, GuestError, GuestTrap,
+                    MemoryLimitExceeded, OutputTooLarge, Sandbox, SandboxConfig, pack_from_bytes)
 from corral._sandbox import native as _native
-from corral._runtime.pack import pack_from_bytes
-from corral._sandbox import CallStats
 from corral._settings import CallPath
 
 from ..conftest import WatPack, simple_manifest

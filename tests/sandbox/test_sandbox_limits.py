@@ -10,20 +10,9 @@ from pathlib import Path
 import pytest
 
 import corral
-from corral import (
-    AbiViolation,
-    BadOutput,
-    DeadlineExceeded,
-    FuelExhausted,
-    GuestTrap,
-    InputTooLarge,
-    MemoryLimitExceeded,
-    OutputTooLarge,
-    PackValidationError,
-    Sandbox,
-    StackOverflow,
-)
-from corral._runtime.pack import pack_from_bytes
+from corral import (AbiViolation, BadOutput, DeadlineExceeded, FuelExhausted, GuestTrap,
+                    InputTooLarge, MemoryLimitExceeded, OutputTooLarge, PackValidationError,
+                    Sandbox, StackOverflow, pack_from_bytes)
 from corral._sandbox.sandbox import TABLE_ELEMENTS
 
 from ..conftest import WatPack, simple_manifest

@@ -16,21 +16,17 @@ import anyio
 import pytest
 from fastapi.testclient import TestClient
 
-from corral._errors import (AccessDenied, ArgumentError, BadOutput, ConfigError, Conflict,
+from corral import (MANIFEST_SECTION, AccessDenied, ArgumentError, BadOutput, ConfigError, Conflict,
                     ConnectionExpired, DeadlineExceeded, FetchDenied, FetchTimeout,
-                    FormulaSyntaxError, FuelExhausted, GuestError, GuestTrap, InputTooLarge,
-                    ManifestError, NotFoundError, Overloaded, PackValidationError,
-                    PayloadTooLarge, SecretKeyError, Unauthenticated)
+                    FormulaSyntaxError, FuelExhausted, GuestError, GuestTrap, Host, InputTooLarge,
+                    ManifestError, NotFoundError, Overloaded, PackValidationError, PayloadTooLarge,
+                    SecretKeyError, Settings, Unauthenticated, create_app, read_manifest,
+                    set_custom_section)
 from corral._server.apikeys import ADMIN, CALLER, ApiKeyStore
-from corral._host import Host
-from corral._runtime.pack import read_manifest
 from corral._server.problems import problem_for, redact_url, status_for
 from corral._server.admission import CallGate, RateLimiter
-from corral._server.app import create_app
-from corral._settings import Settings
-from corral._pack.wasm import MANIFEST_SECTION, set_custom_section
 
-from ..conftest import PACKS, TEST_PACKS, built
+from ..conftest import HOSTILE_PACKS, PACKS, built
 from ..oauth_server import OAuthServer
 
 TOKEN = "tok-sekrit-0123456789abcdef"
@@ -250,7 +246,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
                         max_upload_bytes=4 * 1024 * 1024)
     with OAuthServer() as oauth, Host(settings) as host:
         host.register_file(built(PACKS / "hello"))
-        host.register_file(built(TEST_PACKS / "hostile"))
+        host.register_file(built(HOSTILE_PACKS / "hostile"))
         port = urlsplit(oauth.base_url).port
         host.register_bytes(with_manifest(built(PACKS / "hello").read_bytes(), lambda m: m.update(
             pack={**m["pack"], "name": "bearerdemo", "network_domains": ["api.demo.test"]},

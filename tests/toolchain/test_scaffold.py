@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from corral import ArgumentError, ManifestError
-from corral._toolchain.build import build_pack
-from corral._toolchain.scaffold import LANGUAGES, new_pack, register_new_command
+from corral import ArgumentError, ManifestError, build_pack, new_pack
+from corral._toolchain.scaffold import LANGUAGES, register_new_command
 
 
 def _parser() -> argparse.ArgumentParser:

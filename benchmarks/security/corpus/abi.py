@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import wasmtime
 
-from corral._pack.wasm import MANIFEST_SECTION, set_custom_section
+from corral import MANIFEST_SECTION, set_custom_section
 
 from ..harness import PACKS_DIR, Attack, Bench, Observation
 

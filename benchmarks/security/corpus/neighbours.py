@@ -8,7 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from corral._errors import CorralError
+from corral import CorralError
 
 from ..harness import Attack, Bench, Observation
 

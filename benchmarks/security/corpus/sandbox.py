@@ -39,8 +39,10 @@ def attacks() -> list[Attack]:
                lambda b: b.call("chostile", "Spin"), quick=True, language="c"),
         Attack("fuel-heavy work past the budget", "cpu", "fuel_exhausted",
                lambda b: b.call("zhostile", "Burn", 2_000_000_000), language="zig"),
-        Attack("100k corral.log calls, cut by the 400 ms deadline (Zig)", "cpu", "timeout",
-               lambda b: b.call("zdeadline", "LogStorm", 100_000),
+        # 100M calls: more than any machine makes in 400 ms, so the verdict never depends
+        # on how fast this one is (100k finished in time on a quick machine).
+        Attack("100M corral.log calls, cut by the 400 ms deadline (Zig)", "cpu", "timeout",
+               lambda b: b.call("zdeadline", "LogStorm", 100_000_000),
                verify=_log_lines_capped(attempts=3), quick=True, language="zig"),
         Attack("20k corral.log calls, log bytes capped (C)", "cpu", "ok",
                lambda b: b.call("chostile", "LogStorm", 20_000),

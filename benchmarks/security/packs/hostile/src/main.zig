@@ -1,6 +1,6 @@
-//! The security benchmark's hostile Zig pack: each formula is one attack on a sandbox
-//! limit, the ABI or the fetch policy. Built twice (zig_hostile: fuel-bound,
-//! zig_deadline: wall-clock-bound) from this one source.
+//! The hostile Zig pack: each formula is one attack on a sandbox limit, the ABI or the
+//! fetch policy. One source, two manifests (hostile: fuel-bound, hostile_time:
+//! wall-clock-bound), shared by the host's tests and the security benchmark.
 const std = @import("std");
 const corral = @import("corral");
 
