@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import msgpack
 import pytest
 import wasmtime
 
@@ -102,6 +103,44 @@ def wat_pack(wat: str, manifest: dict[str, Any]) -> bytes:
     """A pack from inline WAT plus a manifest: for ABI abuse no SDK would produce."""
     wasm = wasmtime.wat2wasm(wat)
     return set_custom_section(bytes(wasm), MANIFEST_SECTION, json.dumps(manifest).encode())
+
+
+def answering_pack(manifest: dict[str, Any], ok: Any, **by_op: Any) -> bytes:
+    """A pack whose every call answers ``{ok: <ok>}``, or ``{ok: by_op[op]}`` for those ops.
+
+    The op is told apart by the length of the request's ``op`` string, which sits at
+    byte 4 of the request (``{"op": ...}`` comes first in the map the host encodes).
+    """
+    answers = [(None, ok), *by_op.items()]
+    segments, branches, offset = [], [], 1024
+    for op, value in answers:
+        data = msgpack.packb({"ok": value}, use_bin_type=True)
+        escaped = "".join(f"\\{b:02x}" for b in data)
+        segments.append(f'(data (i32.const {offset}) "{escaped}")')
+        result = f"(i64.or (i64.shl (i64.const {offset}) (i64.const 32)) (i64.const {len(data)}))"
+        if op is None:
+            default = result
+        else:
+            tag = 0xA0 | len(op)
+            branches.append(f"(if (i32.eq (i32.load8_u offset=4 (local.get $ptr)) (i32.const {tag}))"
+                            f" (then (return {result})))")
+        offset += len(data) + 16
+    wat = f"""
+    (module
+      (memory (export "memory") 2)
+      (global $heap (mut i32) (i32.const 65536))
+      (func (export "corral_abi_v1"))
+      (func (export "corral_alloc") (param $n i32) (result i32)
+        (local $p i32)
+        (local.set $p (global.get $heap))
+        (global.set $heap (i32.add (global.get $heap) (local.get $n)))
+        (local.get $p))
+      (func (export "corral_call") (param $ptr i32) (param $len i32) (result i64)
+        {" ".join(branches)}
+        {default})
+      {" ".join(segments)})
+    """
+    return wat_pack(wat, manifest)
 
 
 WatPack = Callable[[str, dict[str, Any]], bytes]

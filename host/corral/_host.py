@@ -16,7 +16,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
-from ._errors import Closed, NotFoundError
+from ._closing import Closeable
+from ._errors import NotFoundError
 from ._metrics import Metrics
 from ._pack.coerce import coerce_args
 from ._runtime.calls import Calls
@@ -35,8 +36,10 @@ if TYPE_CHECKING:
     from ._calls.scheduler import ResolvedFormula, Scheduler
 
 
-class Host:
+class Host(Closeable):
     """Registry, sandbox, fetch, connections, caches and the scheduler, behind one API."""
+
+    closeable_name = "host"
 
     def __init__(self, settings: Settings | None = None, *, fetch_transport: Any = None,
                  resolver: Any = None, clock: Any = None) -> None:
@@ -56,7 +59,6 @@ class Host:
         self._scheduler: Scheduler | None = None
         self._evaluator: Evaluator | None = None
         self._result_cache: ResultCache | None = None
-        self._closed = False
         self.calls = Calls(self.registry, self.metrics, fetch_client=lambda: self.fetch_client,
                            connections=lambda: self.connections,
                            default_deadline_s=self.settings.evaluate_deadline_s)
@@ -69,12 +71,9 @@ class Host:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def close(self) -> None:
-        """Release the pools, caches and stores. Idempotent."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
+    def _close(self) -> None:
+        """Release the pools, caches and stores."""
+        with self._lock:  # no part is being made while they are released
             parts = (self._scheduler, self._fetch_client, self._fetch_cache,
                      self._result_cache, self._connections)
         for part in parts:
@@ -82,16 +81,6 @@ class Host:
                 part.close()
         self.registry.close()
         self.sandbox.close()
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise Closed("this Host is closed; open a new one")
-
-    def __enter__(self) -> Host:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- parts, made on first use so `corral call` stays cheap -----------------------------
 

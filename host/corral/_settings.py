@@ -47,7 +47,7 @@ class Settings:
     #: HTTP calls that may wait for a turn; beyond that the service answers 429.
     max_queue: int = 64
     #: A call first tries to run on the submitting thread for at most this long, without
-    #: network, before it goes to a worker (see _scheduler.py); 0 turns that off.
+    #: network, before it goes to a worker (see _calls/scheduler.py); 0 turns that off.
     inline_budget_ms: float = 2.0
     #: Deadline of one evaluation, sync or HTTP call, in seconds.
     evaluate_deadline_s: float = 30.0

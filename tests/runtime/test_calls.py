@@ -6,36 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator
 
-import msgpack
 import pytest
 
-from corral import Host, Settings
-from corral._errors import Closed
+from corral import Closed, Host, Settings
 
-from ..conftest import wat_pack
+from ..conftest import answering_pack
 
 
 def constant_pack(version: str, value: Any) -> bytes:
     """A pack whose one formula, ``Which``, always answers ``value``."""
-    data = msgpack.packb({"ok": value}, use_bin_type=True)
-    escaped = "".join(f"\\{b:02x}" for b in data)
-    wat = f"""
-    (module
-      (memory (export "memory") 2)
-      (global $heap (mut i32) (i32.const 65536))
-      (func (export "corral_abi_v1"))
-      (func (export "corral_alloc") (param $n i32) (result i32)
-        (local $p i32)
-        (local.set $p (global.get $heap))
-        (global.set $heap (i32.add (global.get $heap) (local.get $n)))
-        (local.get $p))
-      (func (export "corral_call") (param $ptr i32) (param $len i32) (result i64)
-        (i64.or (i64.shl (i64.const 1024) (i64.const 32)) (i64.const {len(data)})))
-      (data (i32.const 1024) "{escaped}"))
-    """
     manifest = {"pack": {"name": "versions", "version": version},
                 "formulas": [{"name": "Which", "cache_ttl_s": 0}]}
-    return wat_pack(wat, manifest)
+    return answering_pack(manifest, value)
 
 
 @pytest.fixture

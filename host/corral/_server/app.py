@@ -1,9 +1,9 @@
 """The HTTP service: a FastAPI app over one :class:`~corral._host.Host`.
 
-``create_app(host, settings)`` returns the app; ``corral serve`` (``_serve.py``) runs it
+``create_app(host, settings)`` returns the app; ``corral serve`` (``serve.py``) runs it
 under uvicorn. Every ``/v1`` endpoint but the OAuth2 callback wants
 ``Authorization: Bearer <api key>``; the key's owner is the principal that owns
-connections. Errors are RFC 9457 problem documents (``_problems.py``).
+connections. Errors are RFC 9457 problem documents (``problems.py``).
 
 Pack code never runs on the event loop. Each blocking host call goes through a
 :class:`CallGate`: at most ``global_concurrency`` run at once on worker threads, at most

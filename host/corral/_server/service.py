@@ -1,18 +1,10 @@
 """What every route needs: the service state, the caller's key and role, shared helpers.
 
-``create_app(host, settings)`` returns the app; ``corral serve`` (``_serve.py``) runs it
-under uvicorn. Every ``/v1`` endpoint but the OAuth2 callback wants
-``Authorization: Bearer <api key>``; the key's owner is the principal that owns
-connections. Errors are RFC 9457 problem documents (``_problems.py``).
+:class:`Service` (on ``app.state.corral``) holds the host, the API keys, the capacity gate
+and the per-principal rate limiter; the dependencies here turn a request's bearer key
+into a :class:`Principal` (or a 401/403) before a route runs.
 
-Pack code never runs on the event loop. Each blocking host call goes through a
-:class:`CallGate`: at most ``global_concurrency`` run at once on worker threads, at most
-``max_queue`` wait for a turn, and anyone beyond that is told 429 with ``Retry-After``
-instead of joining an unbounded queue. Each principal also has a token bucket
-(``rate_limit_per_s``, ``rate_limit_burst``).
-
-This module deliberately does not use ``from __future__ import annotations``: FastAPI
-reads the annotations of the route functions at import time.
+No ``from __future__ import annotations`` here: FastAPI reads these annotations at import.
 """
 
 import math
