@@ -56,6 +56,8 @@ README_COMMANDS = {
     "corral serve --data-dir DIR --host H --port P": "test_serve_and_the_curl_examples",
     "corral keys create NAME --role caller": "test_serve_and_the_curl_examples",
     "corral keys rotate": "test_serve_and_the_curl_examples",
+    "corral packs versions NAME": "test_serve_and_the_curl_examples",
+    "corral packs activate NAME VERSION": "test_serve_and_the_curl_examples",
     "corral bench security": "test_bench_security_runs_as_written",
     "corral bench perf --quick": "tests/bench/test_perf_bench.py (quick_run runs this command)",
 }
@@ -242,6 +244,12 @@ def test_serve_and_the_curl_examples(workdir: Path) -> None:
     rotated = corral("corral keys rotate", workdir)
     assert rotated.returncode == 0, rotated.stderr
     assert rotated.stdout.startswith("re-sealed 0 connection secrets under a new key")
+    listed = corral("corral packs versions NAME", workdir, NAME="hello")
+    assert listed.returncode == 0, listed.stderr
+    (version,) = [json.loads(line)["version"] for line in listed.stdout.splitlines()]
+    activated = corral("corral packs activate NAME VERSION", workdir, NAME="hello",
+                       VERSION=version)
+    assert activated.returncode == 0 and f"hello {version} is active" in activated.stderr
 
 
 def _curl(command: str, key: str, cwd: Path) -> str:

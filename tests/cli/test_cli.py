@@ -111,3 +111,19 @@ def test_connect_refuses_an_unknown_pack_and_a_secret_that_is_not_an_object(
     not_object = run("connect", str(PACKS / "github"), "--secret", '"t"', *data, cwd=tmp_path)
     assert not_object.returncode == 1
     assert "--secret must be a JSON object" in not_object.stderr
+
+
+def test_packs_activate_rolls_back_in_the_data_dir_a_server_shares(tmp_path: Path) -> None:
+    from corral import Host, Settings
+    from corral._cli.main import main
+
+    from ..runtime.test_calls import constant_pack
+
+    data_dir = tmp_path / "data"
+    with Host(Settings(data_dir=data_dir)) as running:  # stands in for a running server
+        running.register_bytes(constant_pack("1.0.0", "one"))
+        running.register_bytes(constant_pack("2.0.0", "two"))
+        assert running.call("versions", "Which") == "two"
+        assert main(["packs", "activate", "versions", "1.0.0", "--data-dir", str(data_dir)]) == 0
+        assert running.call("versions", "Which") == "one"
+        assert main(["packs", "activate", "versions", "3.0.0", "--data-dir", str(data_dir)]) == 1

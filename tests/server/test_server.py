@@ -354,6 +354,26 @@ def test_upload_validates_caps_and_keeps_versions_side_by_side(service: Service)
     assert "uploaded" not in [p["name"] for p in service.get("bob", "/v1/packs").json()]
 
 
+def test_a_stored_version_is_activated_and_rolled_back_by_an_admin(service: Service) -> None:
+    hello = built(PACKS / "hello").read_bytes()
+
+    def versioned(version: str) -> bytes:
+        return with_manifest(hello, lambda m: m["pack"].update(name="rolling", version=version))
+
+    service.post("admin", "/v1/packs", content=versioned("1.0.0"))
+    service.post("admin", "/v1/packs", content=versioned("2.0.0"))
+    assert service.get("bob", "/v1/packs/rolling").json()["version"] == "2.0.0"
+    refused = service.post("bob", "/v1/packs/rolling/versions/1.0.0/activate")
+    assert refused.status_code == 403
+    rolled = service.post("admin", "/v1/packs/rolling/versions/1.0.0/activate")
+    assert rolled.status_code == 200 and rolled.json()["version"] == "1.0.0"
+    assert {(v["version"], v["active"]) for v in rolled.json()["versions"]} == {
+        ("1.0.0", True), ("2.0.0", False)}
+    assert service.get("bob", "/v1/packs/rolling").json()["version"] == "1.0.0"
+    missing = service.post("admin", "/v1/packs/rolling/versions/9.9.9/activate")
+    assert missing.status_code == 404 and missing.json()["kind"] == "not_found"
+
+
 def test_connections_are_private_to_their_owner(service: Service) -> None:
     created = service.post("alice", "/v1/connections",
                            json={"pack": "bearerdemo", "name": "work", "secret": {"token": TOKEN}})

@@ -151,12 +151,13 @@ def _command_registrars() -> list[Callable[[Any], None]]:
     from .._server.serve import register_serve_command
     from .._toolchain.scaffold import register_new_command
     from .bench import register_bench_command
+    from .packs import register_packs_command
     from .reference import register_reference_command
     from .sync import register_sync_command
 
     registrars: list[Callable[[Any], None]] = [register_serve_command, register_sync_command,
                                                register_new_command, register_bench_command,
-                                               register_reference_command]
+                                               register_reference_command, register_packs_command]
     return registrars
 
 

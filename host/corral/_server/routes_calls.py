@@ -112,6 +112,14 @@ async def get_pack(pack: str, service: ServiceDep, _: CallerDep) -> PackDetail:
     return _pack_detail(service.host, service.host.pack(pack))
 
 
+@calls.post("/packs/{pack}/versions/{version}/activate", response_model=PackDetail,
+            summary="Make a stored version the active one: activate or roll back (admin)")
+async def activate_version(pack: str, version: str, service: ServiceDep,
+                           _: AdminDep) -> PackDetail:
+    activated = await service.run(service.host.registry.activate, pack, version)
+    return _pack_detail(service.host, activated)
+
+
 @calls.delete("/packs/{pack}", status_code=204, response_class=Response,
            summary="Remove a pack and all its versions (admin)")
 async def delete_pack(pack: str, service: ServiceDep, _: AdminDep) -> Response:
