@@ -63,7 +63,7 @@ class GuestFetch:
         if want_json:
             response = _with_json(response)
         redactor = self._redactor(in_flight, deadline)
-        return redactor.value(response) if redactor else response
+        return _redacted(response, redactor) if redactor else response
 
     def _redactor(self, in_flight: SecretsInFlight, deadline: float | None) -> Redactor:
         """What was injected, or (nothing injected) what the connection would inject."""
@@ -74,6 +74,18 @@ class GuestFetch:
             except CorralError:  # the connection cannot be opened: nothing was sent
                 secrets = frozenset()
         return Redactor(secrets, deadline=deadline)
+
+
+def _redacted(response: dict[str, Any], redactor: Redactor) -> dict[str, Any]:
+    """The response with every secret cut out; header names, which the client lower-cased,
+    matched in any case."""
+    headers = response.get("headers")
+    if isinstance(headers, dict):
+        folded = Redactor(redactor.secrets, deadline=redactor.deadline, ignore_case=True)
+        response = {**response, "headers": {folded.text(str(name)): redactor.value(value)
+                                            for name, value in headers.items()}}
+    return {name: value if name == "headers" else redactor.value(value)
+            for name, value in response.items()}
 
 
 class _Tracked:

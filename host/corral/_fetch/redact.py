@@ -8,6 +8,7 @@ to the pack. A :class:`Redactor` finds a secret
   (either hex case, ``+`` for a space), JSON (``\\/``, ``\\uXXXX`` of any character,
   ``json.dumps``' own escapes), HTML entities (named, decimal, hex), backslash escapes,
   each of any character and composed up to ``MAX_LAYERS`` deep;
+* as its UTF-8 bytes read as Latin-1 (how HTTP header values are read);
 * in hex (either case) and in base64 and base64url, padded or not, standalone or inside
   a longer encoded blob at any of the three byte alignments (its line-wrapped form too),
   and those encodings escaped again as above.
@@ -42,13 +43,16 @@ _MAX_CAUSES = 8
 class Redactor:
     """Finds and replaces a fixed set of secrets in text, bytes, nested values and errors."""
 
-    def __init__(self, secrets: Iterable[str] = (), *, deadline: float | None = None) -> None:
+    def __init__(self, secrets: Iterable[str] = (), *, deadline: float | None = None,
+                 ignore_case: bool = False) -> None:
         """``deadline`` (a ``time.monotonic`` time) bounds the work of decoding escapes in
         what is redacted; past it, :class:`~corral.FetchTimeout`. Errors are always
-        redacted, deadline or not."""
+        redacted, deadline or not. ``ignore_case`` is for text that was case-folded on
+        the way (header names), where a secret shows in the wrong case."""
         self.secrets: frozenset[str] = frozenset(s for s in secrets if s)
         self.deadline = deadline
-        self._patterns = [form for secret in sorted(self.secrets) for form in _forms(secret)]
+        self._patterns = [form for secret in sorted(self.secrets)
+                          for form in _forms(secret, re.IGNORECASE if ignore_case else 0)]
 
     def __bool__(self) -> bool:
         return bool(self._patterns)
@@ -176,11 +180,13 @@ def _word_at(text: str, pos: int) -> bool:
     return 0 <= pos < len(text) and (text[pos].isalnum() or text[pos] == "_")
 
 
-def _forms(secret: str) -> list[_Form]:
+def _forms(secret: str, flags: int = 0) -> list[_Form]:
     """Every form of ``secret``, each searched on its own: a pattern that starts with a
     literal is found at the speed of ``str.find``, an alternation of them is not."""
     data = secret.encode("utf-8", "surrogatepass")
-    whole = [_text_form(secret), f"(?i:{re.escape(data.hex())})"]
+    # As sent, as its UTF-8 bytes read as Latin-1 (how a header value is read), in hex.
+    whole = [_text_form(secret), _text_form(data.decode("latin-1")),
+             f"(?i:{re.escape(data.hex())})"]
     inside: list[str] = []
     for alphabet in (base64.b64encode, base64.urlsafe_b64encode):
         whole.append(_base64_form(alphabet(data).decode("ascii").rstrip("=")))
@@ -191,7 +197,7 @@ def _forms(secret: str) -> list[_Form]:
     short = len(secret) < MIN_SUBSTRING_CHARS
     forms = {form: short for form in whole}
     forms.update({form: False for form in inside if form not in forms})
-    return [_Form(re.compile(form), token) for form, token in forms.items()]
+    return [_Form(re.compile(form, flags), token) for form, token in forms.items()]
 
 
 def _text_form(secret: str) -> str:
