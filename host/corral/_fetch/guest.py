@@ -138,17 +138,22 @@ def _encode_json_body(request: dict[str, Any]) -> None:
     request["headers"] = headers
 
 
+#: The guest decodes the JSON two levels down, inside ``{ok: {..., json}}``: the whole
+#: message stays within ``MAX_DEPTH``, which is what every guest SDK decodes.
+JSON_DEPTH = MAX_DEPTH - 2
+
+
 def _with_json(response: dict[str, Any]) -> dict[str, Any]:
     body = response.get("body", "")
-    too_deep = FetchTooLarge(f"the response JSON nests deeper than {MAX_DEPTH} levels",
-                             rule="max_depth")
+    too_deep = FetchTooLarge(f"the response JSON nests deeper than {JSON_DEPTH} levels "
+                             "(max_depth)", rule="max_depth")
     try:
         parsed = json.loads(body) if body else None
     except RecursionError:
         raise too_deep from None
     except (ValueError, TypeError) as exc:
         raise FetchNetworkError(f"the response body is not valid JSON: {exc}", rule="json") from exc
-    if exceeds_depth(parsed):
+    if exceeds_depth(parsed, JSON_DEPTH):
         raise too_deep
     response["json"] = parsed
     response["body"] = ""

@@ -5,9 +5,10 @@ header line, so an API that reflects its token would write it to the log. While 
 fetch holds credentials, its :class:`SecretsInFlight` is registered here, and a log
 record factory (installed on first use, in front of whatever factory was there)
 rewrites every record made meanwhile, by any logger in any thread: its formatted
-message, its exception and stack text, and any string it carries as an ``extra``.
-A factory, not a handler filter, because it sees every record whichever handlers exist
-and whenever they were added.
+message (the arguments formatted into it), its exception and its stack text. A factory,
+not a handler filter, because it sees every record whichever handlers exist and
+whenever they were added. (``extra`` attributes are set on a record after the factory
+made it, so they are not seen; nothing on the fetch path logs secrets as extras.)
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ _lock = threading.Lock()
 _held: dict[int, SecretsInFlight] = {}
 #: What the factory reads: replaced whole under the lock, read without it.
 _active: tuple[Redactor, ...] = ()
-_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime"}
 
 
 class SecretsInFlight:
@@ -92,11 +91,6 @@ def scrub(record: logging.LogRecord, redactors: Iterable[Redactor]) -> None:
         record.exc_text = clean(record.exc_text)
     if record.stack_info:
         record.stack_info = clean(record.stack_info)
-    for name, value in list(vars(record).items()):
-        if name not in _STANDARD and isinstance(value, (str, bytes, dict, list, tuple)):
-            for redactor in redactors:
-                value = redactor.value(value)
-            setattr(record, name, value)
 
 
 def _chain(redactors: Iterable[Redactor]) -> Callable[[str], str]:
