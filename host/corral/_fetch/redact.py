@@ -27,6 +27,7 @@ for the same reason: a short run matches by chance.
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
@@ -36,6 +37,8 @@ from .unescape import decoded_views
 REDACTED = "[redacted by corral]"
 #: Shorter secrets are redacted only where they stand as a whole token.
 MIN_SUBSTRING_CHARS = 8
+#: Texts up to this length are first checked with one pattern for every form.
+_SHORT_TEXT = 4096
 #: Causes chained behind an error that are rewritten (deeper ones are dropped).
 _MAX_CAUSES = 8
 
@@ -51,8 +54,13 @@ class Redactor:
         the way (header names), where a secret shows in the wrong case."""
         self.secrets: frozenset[str] = frozenset(s for s in secrets if s)
         self.deadline = deadline
-        self._patterns = [form for secret in sorted(self.secrets)
-                          for form in _forms(secret, re.IGNORECASE if ignore_case else 0)]
+        flags = re.IGNORECASE if ignore_case else 0
+        self._patterns = [form for secret in sorted(_needed(self.secrets))
+                          for form in _forms(secret, flags)]
+        # One alternation of every form: slow to scan a long text with, but one call
+        # instead of one per form tells a short text (a header, a JSON string) is clean.
+        self._any = re.compile("|".join(f"(?:{form.pattern.pattern})"
+                                        for form in self._patterns), flags)
 
     def __bool__(self) -> bool:
         return bool(self._patterns)
@@ -138,9 +146,18 @@ class Redactor:
     def _spans(self, text: str, deadline: float | None) -> list[tuple[int, int]]:
         found: list[tuple[int, int]] = []
         for view in decoded_views(text, deadline):
+            if len(view.text) <= _SHORT_TEXT and self._any.search(view.text) is None:
+                continue
             for form in self._patterns:
                 found.extend(view.source_span(start, end) for start, end in form.spans(view.text))
         return _merged(found)
+
+
+def _needed(secrets: frozenset[str]) -> set[str]:
+    """Secrets less those holding another long one ("Bearer tok..." holds "tok..."): each
+    of its forms holds that one's, as it is, in hex, or inside base64 at some alignment."""
+    long = [s for s in secrets if len(s) >= MIN_SUBSTRING_CHARS]
+    return {s for s in secrets if not any(t != s and t in s for t in long)}
 
 
 class RedactedCause(Exception):
@@ -180,6 +197,7 @@ def _word_at(text: str, pos: int) -> bool:
     return 0 <= pos < len(text) and (text[pos].isalnum() or text[pos] == "_")
 
 
+@functools.lru_cache(maxsize=256)
 def _forms(secret: str, flags: int = 0) -> list[_Form]:
     """Every form of ``secret``, each searched on its own: a pattern that starts with a
     literal is found at the speed of ``str.find``, an alternation of them is not."""
