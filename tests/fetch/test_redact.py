@@ -250,3 +250,17 @@ def test_every_record_made_while_a_secret_is_in_flight_is_redacted() -> None:
     assert secret in handler.lines[0] and secret in handler.lines[-1], "only while in flight"
     assert all(secret not in line and quote(secret) not in line for line in during), during
     assert REDACTED in during[0] and "5%" in during[3]
+
+
+def test_secrets_are_known_to_the_log_only_while_a_fetch_is_entered() -> None:
+    from corral._fetch import redact_logs
+
+    quiet = SecretsInFlight()
+    with quiet:
+        assert redact_logs._active == (), "a fetch without credentials registers nothing"
+    early = SecretsInFlight()
+    early.learn(["tok-SECRET-4f1c2e9a"])
+    assert redact_logs._active == ()
+    with early:
+        assert early.redactor in redact_logs._active
+    assert redact_logs._active == ()

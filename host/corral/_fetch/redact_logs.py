@@ -27,30 +27,43 @@ _active: tuple[Redactor, ...] = ()
 
 
 class SecretsInFlight:
-    """The secrets one fetch has sent, known to the log factory while it is entered."""
+    """The secrets one fetch has sent, known to the log factory while it is entered.
+
+    Registered on the first secret it learns, so a fetch without credentials costs
+    nothing here."""
 
     def __init__(self) -> None:
         self.redactor = Redactor()
+        self._entered = False
 
     def learn(self, secrets: Iterable[str]) -> None:
         """Add secrets (as soon as they are injected, before a byte is sent)."""
         grown = self.redactor | Redactor(secrets)
-        if grown is not self.redactor:
-            self.redactor = grown
-            _publish()
+        if grown is self.redactor:
+            return
+        self.redactor = grown
+        if self._entered:
+            self._register()
 
-    def __enter__(self) -> SecretsInFlight:
+    def _register(self) -> None:
         _install()
         with _lock:
             _held[id(self)] = self
         _publish()
+
+    def __enter__(self) -> SecretsInFlight:
+        self._entered = True
+        if self.redactor:
+            self._register()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        self._entered = False
         with _lock:
-            _held.pop(id(self), None)
-        _publish()
+            held = _held.pop(id(self), None)
+        if held is not None:
+            _publish()
 
 
 def _publish() -> None:
