@@ -254,18 +254,31 @@ class SecretSession(Protocol):
         """Get a new token unless the record moved past ``seen_generation`` already."""
 
 
-#: Shorter strings (a prefix such as "Bearer", a username) are not treated as secrets.
+#: Fields of a secret that are credentials, whatever their length.
+_SECRET_FIELDS = ("token", "value", "password", "access_token", "refresh_token",
+                  "client_secret")
+#: Fields that name an account rather than prove it (a username, a client id): redacted
+#: only from this length on, since a short one ("ada") is ordinary text in a response.
 MIN_REDACTED_CHARS = 8
+_IDENTITY_FIELDS = ("username", "client_id")
 
 
-def _strings(values: Any) -> list[str]:
-    if isinstance(values, str):
-        return [values]
-    if isinstance(values, Mapping):
-        return [s for v in values.values() for s in _strings(v)]
-    if isinstance(values, (list, tuple)):
-        return [s for v in values for s in _strings(v)]
-    return []
+def secret_strings(spec: AuthSpec, values: Mapping[str, Any]) -> frozenset[str]:
+    """Every string the host sends that a response must not show, of any length: each
+    credential field, each named value, and for basic auth the ``user:password`` pair and
+    its base64 (the username too where the password is empty: then it is the key)."""
+    found = {values[name] for name in _SECRET_FIELDS if isinstance(values.get(name), str)}
+    named = values.get("values")
+    if isinstance(named, Mapping):
+        found.update(v for v in named.values() if isinstance(v, str))
+    found.update(values[name] for name in _IDENTITY_FIELDS
+                 if isinstance(values.get(name), str) and len(values[name]) >= MIN_REDACTED_CHARS)
+    if spec.kind == "basic" and isinstance(values.get("username"), str):
+        pair = f"{values['username']}:{values.get('password') or ''}"
+        found.update((pair, base64.b64encode(pair.encode()).decode("ascii")))
+        if not values.get("password"):
+            found.add(values["username"])
+    return frozenset(v for v in found if v)
 
 
 class ConnectionCredentials:
@@ -328,13 +341,7 @@ class ConnectionCredentials:
         return True
 
     def secret_values(self) -> frozenset[str]:
-        loaded = self._session.load()
-        headers, params = render(self._spec, loaded.values)
-        found: set[str] = set()
-        for value in [*headers.values(), *(v for _, v in params), *_strings(loaded.values)]:
-            found.add(value)
-            found.update(part for part in value.split(" ") if part)
-        return frozenset(v for v in found if len(v) >= MIN_REDACTED_CHARS)
+        return secret_strings(self._spec, self._session.load().values)
 
     def _needs_new_token(self, loaded: LoadedSecret) -> bool:
         if self._spec.kind not in OAUTH_KINDS:

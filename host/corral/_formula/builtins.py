@@ -3,8 +3,10 @@
 Values follow MessagePack's data model: ``None`` (blank), ``bool``, ``int``, ``float``,
 ``str``, ``bytes``, ``list`` and ``dict``. Booleans are never numbers here (``true + 1``
 is an error), integers stay exact up to 64 bits and become floats beyond, and every text
-or list a built-in produces is checked against :class:`ValueLimits`, so ``Split`` or
-``&`` cannot be used to build a value that eats the host's memory.
+or list a built-in produces is checked against :class:`ValueLimits` (in
+:meth:`Builtin.call`, for every built-in alike), so ``Split``, ``Upper`` or ``&`` cannot
+be used to build a value that eats the host's memory, nor ``List`` one nested past
+``MAX_DEPTH``.
 
 ``If``, ``And`` and ``Or`` are *lazy*: the evaluator runs them, because only it can
 leave an untaken branch's pack calls unstarted. Their entries here carry arity only.
@@ -21,9 +23,10 @@ from typing import Any, Callable, Iterable, Mapping
 from .values import (
     CallSite,
     check_list,
-    check_text,
+    check_value,
     divide,
     is_number,
+    join_text,
     normalize_number,
     nth,
     to_text,
@@ -45,6 +48,12 @@ class Builtin:
     @property
     def lazy(self) -> bool:
         return self.fn is None
+
+    def call(self, site: CallSite, args: list[Any]) -> Any:
+        """Run the built-in; what it returns is held to the text and list caps (``Upper``
+        of capped text can still grow it: "ß" is "SS")."""
+        assert self.fn is not None, f"{self.name} is run by the evaluator"
+        return check_value(self.fn(site, args), site)
 
     def check_arity(self, count: int, site: CallSite) -> None:
         if count < self.min_args or (self.max_args is not None and count > self.max_args):
@@ -99,7 +108,7 @@ def _not(site: CallSite, args: list[Any]) -> bool:
 
 
 def _concatenate(site: CallSite, args: list[Any]) -> str:
-    return check_text("".join(to_text(value, site) for value in args), site)
+    return join_text("", args, site)
 
 
 def _len(site: CallSite, args: list[Any]) -> int:
@@ -138,7 +147,7 @@ def _join(site: CallSite, args: list[Any]) -> str:
     separator = _text_arg(args[0], site, 1)
     values = _flatten(args[1:])
     check_list(values, site)
-    return check_text(separator.join(to_text(value, site) for value in values), site)
+    return join_text(separator, values, site)
 
 
 def _contains(site: CallSite, args: list[Any]) -> bool:

@@ -188,9 +188,8 @@ class _Run:
         builtin = lookup_builtin(node.name)
         assert builtin is not None  # plan() checked
         site = self.site(builtin.name, node)
-        if builtin.fn is not None:
-            fn = builtin.fn
-            return gather([self.eval(arg) for arg in node.args], lambda v: fn(site, v))
+        if not builtin.lazy:
+            return gather([self.eval(arg) for arg in node.args], lambda v: builtin.call(site, v))
         if builtin.name == "If":
             return self._if(node, site)
         return self._and_or(node, site, stop_on=builtin.name == "Or")

@@ -3,7 +3,8 @@
 Values follow MessagePack's data model: ``None`` (blank), ``bool``, ``int``, ``float``,
 ``str``, ``bytes``, ``list`` and ``dict``. Booleans are never numbers here (``true + 1``
 is an error), integers stay exact up to 64 bits and become floats beyond, and every text
-or list an operator produces is checked against :class:`ValueLimits`.
+or list an operator produces is checked against :class:`ValueLimits`, and no list may
+nest deeper than the one value limit, ``MAX_DEPTH``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from .._errors import FormulaEvalError
+from .._pack.abi import MAX_DEPTH, exceeds_depth
 
 _INT_LIMIT = 2**63
 
@@ -101,13 +103,28 @@ def to_text(value: Any, site: CallSite) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, (list, tuple)):
-        return check_text(",".join(to_text(item, site) for item in value), site)
+        return join_text(",", value, site)
     if isinstance(value, dict):
         try:
             return check_text(json.dumps(value, ensure_ascii=False, separators=(",", ":")), site)
         except (TypeError, ValueError) as exc:
             raise site.error(f"cannot turn this object into text: {exc}") from exc
     raise site.error(f"cannot turn {type_name(value)} into text")
+
+
+def join_text(separator: str, values: Any, site: CallSite) -> str:
+    """The values as text, joined; refused as soon as the total passes the text cap, before
+    it is built (a list of one long text repeated would otherwise be joined in full)."""
+    limit = site.limits.max_text_chars
+    parts: list[str] = []
+    total = 0
+    for value in values:
+        part = to_text(value, site)
+        total += len(part) + (len(separator) if parts else 0)
+        if total > limit:
+            raise site.error(f"would build text longer than {limit} characters")
+        parts.append(part)
+    return separator.join(parts)
 
 
 def check_text(text: str, site: CallSite) -> str:
@@ -119,7 +136,19 @@ def check_text(text: str, site: CallSite) -> str:
 def check_list(items: list[Any], site: CallSite) -> list[Any]:
     if len(items) > site.limits.max_list_items:
         raise site.error(f"would build a list longer than {site.limits.max_list_items} items")
+    if exceeds_depth(items):
+        raise site.error(f"would build a list nested deeper than {MAX_DEPTH} levels "
+                         "(max_depth)")
     return items
+
+
+def check_value(value: Any, site: CallSite) -> Any:
+    """A built-in's result, held to the caps whichever built-in made it."""
+    if isinstance(value, str):
+        return check_text(value, site)
+    if isinstance(value, list):
+        return check_list(value, site)
+    return value
 
 
 def values_equal(left: Any, right: Any) -> bool:

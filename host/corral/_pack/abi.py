@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import msgpack
 
-from .._errors import BadOutput
+from .._errors import BadOutput, OutputTooLarge
 
 ABI_VERSION = 1
 ABI_MARKER_PREFIX = "corral_abi_v"
@@ -34,6 +34,15 @@ OPS = ("formula", "action", "sync", "sync_update", "autocomplete", "dynamic_urls
        "dynamic_schema", "connection_name")
 
 LOG_LEVELS = {0: "debug", 1: "info", 2: "warn", 3: "error"}
+
+MAX_DEPTH = 64
+"""The deepest a value may nest lists and maps, wherever one crosses a boundary: a pack's
+result, a fetch's JSON body or JSON request body, a list a formula builds, an HTTP
+response. Deeper values are refused with an error naming ``max_depth``: every walker of
+values (schema checks, formula operators, the JSON encoder) then stays far from Python's
+recursion limit."""
+
+_CONTAINERS = (list, tuple, dict)
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,27 @@ def decode(data: bytes, *, max_items: int = 1_000_000) -> Any:
                            max_ext_len=0)
 
 
+def exceeds_depth(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` nests lists and maps more than ``limit`` deep (``[]`` is 1).
+
+    Level by level, without recursion, so it is safe on any value that exists."""
+    level = [value] if isinstance(value, _CONTAINERS) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        below: list[Any] = []
+        for container in level:
+            if isinstance(container, dict):
+                below.extend(k for k in container if isinstance(k, _CONTAINERS))
+                below.extend(v for v in container.values() if isinstance(v, _CONTAINERS))
+            else:
+                below.extend(v for v in container if isinstance(v, _CONTAINERS))
+        level = below
+    return False
+
+
 def build_request(op: str, name: str, args: list[Any] | tuple[Any, ...],
                   ctx: Mapping[str, Any], **extra: Any) -> bytes:
     request: dict[str, Any] = {"op": op, "name": name, "args": args,
@@ -90,6 +120,11 @@ def parse_reply(data: bytes, *, pack: str, formula: str) -> GuestReply:
         raise BadOutput("the response must be a map with exactly one key, 'ok' or 'err'",
                         pack=pack, formula=formula)
     if "ok" in reply:
+        # Each level takes a byte at least: a short reply cannot nest too deep.
+        if len(data) > MAX_DEPTH and exceeds_depth(reply["ok"]):
+            raise OutputTooLarge(f"the result nests lists and maps deeper than {MAX_DEPTH} "
+                                 "levels", limit="max_depth", value=MAX_DEPTH, pack=pack,
+                                 formula=formula)
         return GuestReply(ok=True, value=reply["ok"])
     err = reply.get("err")
     if not isinstance(err, dict):

@@ -11,8 +11,7 @@ from typing import Any
 
 from .._errors import BadOutput
 from .._pack.manifest import Schema
-
-_MAX_DEPTH = 64
+from .abi import MAX_DEPTH as _MAX_DEPTH
 
 
 def type_name(value: Any) -> str:

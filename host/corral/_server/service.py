@@ -15,8 +15,9 @@ from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from .._errors import AccessDenied, Overloaded, PayloadTooLarge
+from .._errors import AccessDenied, OutputTooLarge, Overloaded, PayloadTooLarge
 from .._host import Host
+from .._pack.abi import MAX_DEPTH, exceeds_depth
 from .._settings import Settings
 from .admission import CallGate, RateLimiter
 from .apikeys import ApiKeyStore, Principal
@@ -128,15 +129,25 @@ async def read_capped(request: Request, cap: int) -> bytes:
 
 
 def to_json(value: Any) -> Any:
-    """A pack value as JSON: bytes become ``{"$binary": hex}``, non-finite floats strings."""
+    """A pack value as JSON: bytes become ``{"$binary": hex}``, non-finite floats strings.
+
+    A value nested deeper than ``MAX_DEPTH`` (pack results and formula values are refused
+    sooner; this is the last check before the encoder) is the pack's fault: 502."""
+    if exceeds_depth(value):
+        raise OutputTooLarge(f"the response nests lists and maps deeper than {MAX_DEPTH} "
+                             "levels", limit="max_depth", value=MAX_DEPTH)
+    return _to_json(value)
+
+
+def _to_json(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {"$binary": bytes(value).hex()}
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):
-        return {str(k): to_json(v) for k, v in value.items()}
+        return {str(k): _to_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [to_json(v) for v in value]
+        return [_to_json(v) for v in value]
     return value
 
 
