@@ -119,9 +119,13 @@ def test_three_layers_of_percent_encoding_are_read() -> None:
 def test_a_short_secret_is_redacted_wherever_it_stands_as_a_token(secret: str,
                                                                   form: str) -> None:
     encoded = FORMS[form](secret)
-    for text in (encoded, f"key={encoded}&x=1", f'{{"v": "{encoded}"}}', f"Bearer {encoded}"):
-        out = Redactor([secret]).text(text)
-        assert encoded not in out and REDACTED in out, (text, out)
+    for template in ("{}", "key={}&x=1", '{{"v": "{}"}}', "Bearer {}"):
+        # Compared whole: a one-letter secret ("a") also occurs in "Bearer" and the marker,
+        # and one that is a word of the template itself ("key") is rightly cut there too.
+        if Redactor([secret]).text(template.format("")) != template.format(""):
+            continue
+        out = Redactor([secret]).text(template.format(encoded))
+        assert out == template.format(REDACTED), (template, encoded, out)
 
 
 def test_a_short_secret_inside_a_longer_word_is_left_alone() -> None:

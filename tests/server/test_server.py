@@ -473,7 +473,8 @@ def test_health_readiness_and_metrics(service: Service) -> None:
 
 EXPECTED_ENDPOINTS = {
     ("/v1/packs", "post"), ("/v1/packs", "get"), ("/v1/packs/{pack}", "get"),
-    ("/v1/packs/{pack}", "delete"), ("/v1/packs/{pack}/formulas/{formula}", "post"),
+    ("/v1/packs/{pack}", "delete"), ("/v1/packs/{pack}/versions/{version}/activate", "post"),
+    ("/v1/packs/{pack}/formulas/{formula}", "post"),
     ("/v1/packs/{pack}/actions/{action}", "post"), ("/v1/evaluate", "post"),
     ("/v1/packs/{pack}/tables/{table}/sync", "post"),
     ("/v1/packs/{pack}/tables/{table}/update", "post"),
