@@ -4,6 +4,8 @@ The sandbox hands each ``corral.fetch`` request map here. It is sent by the
 :class:`~corral._fetch.client.FetchClient` (policy, pinned addresses, credentials,
 caps, the GET cache) for exactly one pack and one caller's credentials; what comes back
 is decoded as JSON when the guest asked for it and redacted of every injected secret.
+That shaping runs inside the client, before the GET cache may keep the response, so the
+cache holds only what the guest may see.
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ if TYPE_CHECKING:
 class GuestFetch:
     """Fetches of one pack call: the pack's declared domains, the caller's credentials."""
 
-    def __init__(self, client: FetchClient, metrics: Metrics, *, pack: str,
-                 domains: Sequence[str], credentials: Credentials | None) -> None:
+    def __init__(self, client: FetchClient, metrics: Metrics, *, pack: str, pack_hash: str,
+                 domains: Sequence[str], credentials: Credentials | None,
+                 principal: str = "") -> None:
         self._client = client
         self._metrics = metrics
         self._pack = pack
+        self._pack_hash = pack_hash
+        self._principal = principal
         self._domains = domains
         self._credentials = credentials
 
@@ -38,15 +43,22 @@ class GuestFetch:
         started = time.perf_counter()
         try:
             response: dict[str, Any] = self._client.fetch(
-                request, pack=self._pack, domains=self._domains,
-                credentials=self._credentials, deadline=deadline)
+                request, pack=self._pack, pack_hash=self._pack_hash, principal=self._principal,
+                domains=self._domains, credentials=self._credentials, deadline=deadline,
+                shape=self._shape_json if want_json else self._shape,
+                view="json" if want_json else "")
         except Exception as exc:
             self._metrics.fetch_done(self._pack, getattr(exc, "kind", "error"),
                                      getattr(exc, "rule", None), time.perf_counter() - started)
             raise
         self._metrics.fetch_done(self._pack, "ok", None, time.perf_counter() - started)
-        if want_json:
-            response = _with_json(response)
+        return response
+
+    def _shape_json(self, response: dict[str, Any]) -> dict[str, Any]:
+        return self._shape(_with_json(response))
+
+    def _shape(self, response: dict[str, Any]) -> dict[str, Any]:
+        """What the guest (and the GET cache) gets: the response without a secret."""
         if self._credentials is not None:
             response = redact(response, secret_forms(self._credentials.secret_values()))
         return response
