@@ -220,3 +220,11 @@ def test_a_declared_length_counts_the_compressed_bytes() -> None:
             client_for(max_response_bytes=len(body) - 1) as client, \
             pytest.raises(FetchTooLarge, match="declares"):
         get(client, server)
+
+
+@pytest.mark.parametrize("coding", [b"gzip, chunked", b"gzip", b"chunked, chunked"])
+def test_transfer_codings_other_than_chunked_are_refused(coding: bytes) -> None:
+    raw = (b"HTTP/1.1 200 X\r\nTransfer-Encoding: " + coding + b"\r\n\r\n"
+           + b"5\r\nhello\r\n0\r\n\r\n")
+    with serving(raw) as server, client_for() as client, pytest.raises(FetchNetworkError):
+        get(client, server)
