@@ -90,7 +90,6 @@ _LAZY = {
     "FetchConfig": "._fetch.client",
     "PinnedTransport": "._fetch.client",
     "FetchCache": "._fetch.cache",
-    "CachedResponse": "._fetch.cache",
     "MANIFEST_SECTION": "._pack.wasm",
     "set_custom_section": "._pack.wasm",
     "check_url": "._fetch.policy",
@@ -123,7 +122,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "MANIFEST_SECTION", "AbiViolation", "AccessDenied", "ArgumentError", "AuthFlowError",
-    "AuthSpec", "BadOutput", "BuildError", "BuildResult", "CacheError", "CachedResponse",
+    "AuthSpec", "BadOutput", "BuildError", "BuildResult", "CacheError",
     "CallRequest", "CallStats", "CheckedURL", "Closed", "ConfigError", "Conflict",
     "ConnectionCredentials", "ConnectionExpired", "ConnectionInfo", "ConnectionStore",
     "CorralError", "CredentialError", "Credentials", "DeadlineExceeded", "DeclaredDomain",

@@ -19,6 +19,7 @@ from corral._fetch.policy import host_matches
 from tests.fetch_servers import TEST_HOST, ApiServer, make_tls_files
 
 OTHER_HOST = "api.other.test"
+PACK_HASH = "0" * 64
 
 
 class Bearer:
@@ -108,10 +109,10 @@ def domains(server: ApiServer) -> list[str]:
 
 
 def fetch(client: FetchClient, server: ApiServer, path_or_url: str, *,
-          credentials: Any = None, **request: Any) -> dict[str, Any]:
+          credentials: Any = None, principal: str = "", **request: Any) -> dict[str, Any]:
     url = path_or_url if "://" in path_or_url else server.url(path_or_url)
-    return client.fetch({"url": url, **request}, pack="Test", domains=domains(server),
-                        credentials=credentials)
+    return client.fetch({"url": url, **request}, pack="Test", pack_hash=PACK_HASH,
+                        principal=principal, domains=domains(server), credentials=credentials)
 
 
 def redirect(to: str, code: int = 302) -> str:
@@ -229,7 +230,7 @@ def test_malformed_requests_are_refused(server: ApiServer, request_map: dict[str
     request_map = {k: (server.url("/json") if v == "https://x" else v)
                    for k, v in request_map.items()}
     with make_client(server) as client, pytest.raises(FetchDenied) as info:
-        client.fetch(request_map, pack="Test", domains=domains(server))
+        client.fetch(request_map, pack="Test", pack_hash=PACK_HASH, domains=domains(server))
     assert info.value.rule == rule
     assert server.hits() == 0
 
@@ -263,7 +264,7 @@ def test_connection_refused_is_a_network_error(server: ApiServer) -> None:
         closed_port = probe.getsockname()[1]
     with make_client(server) as client, pytest.raises(FetchNetworkError) as info:
         client.fetch({"url": f"http://{TEST_HOST}:{closed_port}/"}, pack="Test",
-                     domains=[f"example.test:{closed_port}"])
+                     pack_hash=PACK_HASH, domains=[f"example.test:{closed_port}"])
     assert info.value.kind == "fetch_network"
 
 
@@ -374,10 +375,11 @@ def test_tls_is_verified_against_the_name_while_connecting_to_the_mapped_address
         with make_client(tls_server, allow_http=False, ca_file=str(ca),
                          host_map=host_map) as client:
             ok = client.fetch({"url": tls_server.url("/json")}, pack="Test",
-                              domains=[f"example.test:{tls_server.port}"])
+                              pack_hash=PACK_HASH, domains=[f"example.test:{tls_server.port}"])
             with pytest.raises(FetchNetworkError, match="CERTIFICATE_VERIFY_FAILED|hostname"):
                 client.fetch({"url": tls_server.url("/json", host="wrong.example.test")},
-                             pack="Test", domains=[f"example.test:{tls_server.port}"])
+                             pack="Test", pack_hash=PACK_HASH,
+                             domains=[f"example.test:{tls_server.port}"])
     assert ok["status"] == 200
     assert tls_server.hits("/json") == 1
 
@@ -423,7 +425,8 @@ def test_a_slow_drip_times_out_on_the_total_timeout(server: ApiServer) -> None:
 def test_the_call_deadline_bounds_a_fetch(server: ApiServer) -> None:
     with make_client(server) as client, pytest.raises(FetchTimeout):
         client.fetch({"url": server.url("/slow?every=0.05")}, pack="Test",
-                     domains=domains(server), deadline=time.monotonic() + 0.4)
+                     pack_hash=PACK_HASH, domains=domains(server),
+                     deadline=time.monotonic() + 0.4)
 
 
 # -- credentials ---------------------------------------------------------------------------

@@ -5,14 +5,20 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import lmdb
 import pytest
 
-from corral import CacheError, CachedResponse, Closed, FetchCache, FetchTimeout
+from corral import CacheError, Closed, FetchCache, FetchTimeout
+from corral._fetch.cache import GuestResponse
 
-OK = CachedResponse(status=200, headers=(("content-type", "application/json"),), body=b'{"a":1}')
+OK: GuestResponse = {"status": 200, "headers": {"content-type": "application/json"},
+                     "body": "", "json": {"a": [1, 2.5, None, True, "x"]}}
+
+
+def response(status: int, body: str | bytes = b"", **headers: str) -> GuestResponse:
+    return {"status": status, "headers": headers, "body": body}
 
 
 class Clock:
@@ -34,21 +40,30 @@ def cache(tmp_path: Path, clock: Clock) -> Iterator[FetchCache]:
         yield opened
 
 
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 def key(**changes: object) -> bytes:
-    parts: dict[str, object] = dict(pack="P", identity="conn-1", method="GET",
+    parts: dict[str, object] = dict(pack="P", pack_hash="a" * 64, principal="alice",
+                                    identity="conn-1", method="GET",
                                     url="https://api.example.com/x?q=1",
-                                    headers=[("Accept", "application/json")])
+                                    headers=[("Accept", "application/json")], view="text:json")
     parts.update(changes)
     return FetchCache.key(**parts)  # type: ignore[arg-type]
 
 
-def test_keys_separate_pack_connection_method_url_and_headers() -> None:
+def test_keys_separate_pack_version_caller_method_url_headers_and_view() -> None:
     base = key()
     assert key() == base
     changes: list[dict[str, object]] = [
-        dict(pack="Q"), dict(identity="conn-2"), dict(identity=""), dict(method="HEAD"),
+        dict(pack="Q"), dict(pack_hash="b" * 64), dict(principal="bob"), dict(principal=""),
+        dict(identity="conn-2"), dict(identity=""), dict(method="HEAD"),
         dict(url="https://api.example.com/x?q=2"), dict(headers=[("Accept", "text/plain")]),
-        dict(headers=[])]
+        dict(headers=[]), dict(view="text:"), dict(view="bytes:")]
     for change in changes:
         assert key(**change) != base, change
 
@@ -56,6 +71,12 @@ def test_keys_separate_pack_connection_method_url_and_headers() -> None:
 def test_keys_ignore_header_order_and_name_case() -> None:
     one = key(headers=[("Accept", "a"), ("X-B", "b")])
     assert key(headers=[("x-b", "b"), ("ACCEPT", "a")]) == one
+
+
+def test_what_is_stored_reads_back_as_it_was(cache: FetchCache) -> None:
+    for i, entry in enumerate([OK, response(200, b"\x00\xffbytes"), response(204, "text")]):
+        assert cache.put(key(url=f"https://api.example.com/{i}"), entry, ttl_s=60)
+        assert cache.get(key(url=f"https://api.example.com/{i}")) == entry
 
 
 def test_a_stored_response_lives_for_its_ttl(cache: FetchCache, clock: Clock) -> None:
@@ -68,16 +89,19 @@ def test_a_stored_response_lives_for_its_ttl(cache: FetchCache, clock: Clock) ->
     assert cache.get(key()) is None
 
 
-@pytest.mark.parametrize("response, ttl_s", [
-    (CachedResponse(404, (), b"missing"), 60),
-    (CachedResponse(500, (), b"boom"), 60),
-    (CachedResponse(302, (("location", "/x"),), b""), 60),
+@pytest.mark.parametrize("entry, ttl_s", [
+    (response(404, b"missing"), 60),
+    (response(500, "boom"), 60),
+    (response(302, location="/x"), 60),
+    ({"headers": {}, "body": ""}, 60),
     (OK, 0),
-    (CachedResponse(200, (), b"x" * 2048), 60),
+    (response(200, b"x" * 2048), 60),
+    ({**OK, "json": {"n": 2 ** 70}}, 60),  # MessagePack carries 64-bit integers at most
+    ({**OK, "json": _nested(5000)}, 60),  # nor nesting past its limit
 ])
-def test_what_is_never_stored(tmp_path: Path, response: CachedResponse, ttl_s: float) -> None:
+def test_what_is_never_stored(tmp_path: Path, entry: GuestResponse, ttl_s: float) -> None:
     with FetchCache(tmp_path / "c", max_entry_bytes=1024) as cache:
-        assert not cache.put(key(), response, ttl_s)
+        assert not cache.put(key(), entry, ttl_s)
         assert cache.get(key()) is None
 
 
@@ -89,17 +113,21 @@ def test_a_corrupt_entry_reads_as_a_miss_and_is_dropped(tmp_path: Path) -> None:
     with env.begin(write=True) as txn:
         txn.put(key(), b"\xc1 not msgpack")
         txn.put(key(url="https://api.example.com/other"), b"\x93\x01\x02\x03")
+        txn.put(key(url="https://api.example.com/v1"),  # an entry of the first format
+                b"\x85\xa1v\x01\xa7expires\xcb\x7f\xef\xff\xff\xff\xff\xff\xff"
+                b"\xa6status\xcc\xc8\xa7headers\x90\xa4body\xc4\x00")
     env.close()
     with FetchCache(path) as cache:
         assert cache.get(key()) is None
         assert cache.get(key(url="https://api.example.com/other")) is None
+        assert cache.get(key(url="https://api.example.com/v1")) is None
         produced = cache.fetch_once(key(), 60, lambda: OK)
         assert produced == OK and cache.get(key()) == OK
 
 
 def test_a_full_map_never_fails_and_expired_entries_make_room(tmp_path: Path,
                                                               clock: Clock) -> None:
-    big = CachedResponse(200, (), b"z" * 200_000)
+    big = response(200, b"z" * 200_000)
     with FetchCache(tmp_path / "c", map_size=512 * 1024, max_entry_bytes=1 << 20,
                     clock=clock) as cache:
         stored = [cache.put(key(url=f"https://a.example.com/{i}"), big, ttl_s=10)
@@ -118,7 +146,7 @@ def test_a_closed_cache_is_bypassed_by_fetch_once(tmp_path: Path) -> None:
     cache.close()
     calls: list[int] = []
 
-    def produce() -> CachedResponse:
+    def produce() -> GuestResponse:
         calls.append(1)
         return OK
 
@@ -140,8 +168,8 @@ def test_an_unopenable_path_is_a_cache_error(tmp_path: Path) -> None:
 
 
 def _blocking_producer(release: threading.Event, calls: list[int],
-                       result: CachedResponse = OK) -> Callable[[], CachedResponse]:
-    def produce() -> CachedResponse:
+                       result: GuestResponse = OK) -> Callable[[], GuestResponse]:
+    def produce() -> GuestResponse:
         calls.append(1)
         release.wait(10)
         return result
@@ -163,9 +191,9 @@ def _run(threads: list[threading.Thread]) -> None:
 @pytest.mark.parametrize("status", [200, 503])
 def test_identical_requests_in_flight_run_once(cache: FetchCache, status: int) -> None:
     release, calls = threading.Event(), list[int]()
-    response = CachedResponse(status, (), b"shared")
-    produce = _blocking_producer(release, calls, response)
-    results: list[CachedResponse] = []
+    shared = response(status, b"shared")
+    produce = _blocking_producer(release, calls, shared)
+    results: list[GuestResponse] = []
     threads = [threading.Thread(target=lambda: results.append(cache.fetch_once(key(), 60, produce)))
                for _ in range(4)]
     _run(threads)
@@ -173,7 +201,7 @@ def test_identical_requests_in_flight_run_once(cache: FetchCache, status: int) -
     release.set()
     for thread in threads:
         thread.join(10)
-    assert results == [response] * 4
+    assert results == [shared] * 4
     assert len(calls) == 1
     assert (cache.get(key()) is not None) is (status == 200)
 
@@ -182,7 +210,7 @@ def test_a_failed_leader_fails_alone_and_a_follower_takes_over(cache: FetchCache
     release, calls = threading.Event(), list[int]()
     errors: list[BaseException] = []
 
-    def produce() -> CachedResponse:
+    def produce() -> GuestResponse:
         calls.append(1)
         if len(calls) == 1:
             release.wait(10)
@@ -195,7 +223,7 @@ def test_a_failed_leader_fails_alone_and_a_follower_takes_over(cache: FetchCache
         except FetchTimeout as exc:
             errors.append(exc)
 
-    results: list[CachedResponse] = []
+    results: list[GuestResponse] = []
     leader = threading.Thread(target=call)
     leader.start()
     _wait_for(lambda: len(calls) == 1)

@@ -1,9 +1,15 @@
 """The GET cache of host-mediated fetches, in LMDB, with single-flight for identical GETs.
 
-Entries are keyed by :meth:`FetchCache.key`: a sha256 of the pack, the connection
-identity (a non-secret id), the method, the normalised URL as the guest wrote it and the
-guest's own request headers. Credential values never enter a key: the host injects them
-after the key is made, and the guest may not set the headers or parameters that carry them.
+An entry is what a guest may see: the response after JSON decoding and redaction, never
+the raw exchange (an echoed token would lie in clear in the file) and never a response
+the guest's side refused (the caller's shaping raised before anything was stored).
+
+Entries are keyed by :meth:`FetchCache.key`: a sha256 of the pack's name and wasm hash
+(a new version never reads an old version's entries), the principal, the connection
+identity (a non-secret id), the method, the normalised URL as the guest wrote it, the
+guest's own request headers and the view (text or bytes, JSON or not). Credential values
+never enter a key: the host injects them after the key is made, and the guest may not set
+the headers or parameters that carry them.
 
 The cache must never fail a fetch: a corrupt entry is dropped and read as a miss, a full
 map skips the write (after purging expired entries once), a closed cache is bypassed.
@@ -18,7 +24,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import lmdb
 import msgpack
@@ -28,27 +34,23 @@ from .._errors import CacheError, Closed, FetchTimeout
 
 log = logging.getLogger("corral.fetch.cache")
 
-_FORMAT = 1
+_FORMAT = 2  # 1 stored the raw exchange; its entries read as misses
 _PURGE_MARK = b"corral:purged"  # not a sha256 digest, so never an entry's key
 
+#: A response as the guest receives it: ``{"status", "headers", "body"}`` and, for a
+#: JSON fetch, ``"json"``. Followers of a flight share the leader's object: read-only.
+GuestResponse = dict[str, Any]
 
-@dataclass(frozen=True)
-class CachedResponse:
-    """A response as the fetch path hands it on: status, header pairs and the decoded body."""
 
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-
-    @property
-    def cacheable(self) -> bool:
-        return 200 <= self.status < 300
+def cacheable(response: Mapping[str, Any]) -> bool:
+    status = response.get("status")
+    return isinstance(status, int) and 200 <= status < 300
 
 
 @dataclass
 class _Flight:
     done: threading.Event = field(default_factory=threading.Event)
-    result: CachedResponse | None = None
+    result: GuestResponse | None = None
     followers: int = 0
 
 
@@ -72,15 +74,15 @@ class FetchCache(Closeable):
             raise CacheError(f"cannot open the fetch cache at {os.fspath(path)!r}: {exc}") from exc
 
     @staticmethod
-    def key(*, pack: str, identity: str, method: str, url: str,
-            headers: Iterable[tuple[str, str]]) -> bytes:
+    def key(*, pack: str, pack_hash: str, principal: str, identity: str, method: str,
+            url: str, headers: Iterable[tuple[str, str]], view: str) -> bytes:
         """The cache key of one request; ``headers`` are the guest's own (never credentials)."""
         relevant = sorted((name.lower(), value) for name, value in headers)
-        material = json.dumps([_FORMAT, pack, identity, method.upper(), url, relevant],
-                              ensure_ascii=False, separators=(",", ":"))
+        material = json.dumps([_FORMAT, pack, pack_hash, principal, identity, method.upper(),
+                               url, relevant, view], ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(material.encode("utf-8")).digest()
 
-    def get(self, key: bytes) -> CachedResponse | None:
+    def get(self, key: bytes) -> GuestResponse | None:
         """The live entry under ``key``, or None (missing, expired or unreadable)."""
         env = self._open_env()
         try:
@@ -101,12 +103,16 @@ class FetchCache(Closeable):
             return None
         return response
 
-    def put(self, key: bytes, response: CachedResponse, ttl_s: float) -> bool:
-        """Store a 2xx response for ``ttl_s`` seconds; True if it was stored."""
-        if not response.cacheable or ttl_s <= 0 or len(response.body) > self._max_entry_bytes:
+    def put(self, key: bytes, response: Mapping[str, Any], ttl_s: float) -> bool:
+        """Store a 2xx response for ``ttl_s`` seconds; True if it was stored. A response
+        MessagePack cannot carry (an integer past 64 bits, nesting past its limit) or
+        larger than ``max_entry_bytes`` is not stored."""
+        if not cacheable(response) or ttl_s <= 0:
+            return False
+        value = _encode(self._clock() + ttl_s, response)
+        if value is None or len(value) > self._max_entry_bytes:
             return False
         env = self._open_env()
-        value = _encode(self._clock() + ttl_s, response)
         for attempt in range(2):
             try:
                 with env.begin(write=True) as txn:
@@ -137,8 +143,8 @@ class FetchCache(Closeable):
             log.warning("fetch cache purge failed: %s", exc)
         return deleted
 
-    def fetch_once(self, key: bytes, ttl_s: float, produce: Callable[[], CachedResponse], *,
-                   deadline: float | None = None) -> CachedResponse:
+    def fetch_once(self, key: bytes, ttl_s: float, produce: Callable[[], GuestResponse], *,
+                   deadline: float | None = None) -> GuestResponse:
         """A cached response, or ``produce()`` run once for all concurrent callers of ``key``.
 
         A follower waits at most until ``deadline`` (a ``time.monotonic()`` instant). If the
@@ -187,7 +193,7 @@ class FetchCache(Closeable):
             return flight, True
 
     def _lead(self, key: bytes, flight: _Flight, ttl_s: float,
-              produce: Callable[[], CachedResponse]) -> CachedResponse:
+              produce: Callable[[], GuestResponse]) -> GuestResponse:
         try:
             # A flight that ended between our miss and our joining may have filled the cache.
             cached = self._cached(key)
@@ -214,7 +220,7 @@ class FetchCache(Closeable):
             return False
         return True
 
-    def _cached(self, key: bytes) -> CachedResponse | None:
+    def _cached(self, key: bytes) -> GuestResponse | None:
         try:
             return self.get(key)
         except (CacheError, Closed):
@@ -228,29 +234,29 @@ class FetchCache(Closeable):
             log.warning("fetch cache delete failed: %s", exc)
 
 
-def _encode(expires: float, response: CachedResponse) -> bytes:
-    packed: bytes = msgpack.packb({
-        "v": _FORMAT, "expires": expires, "status": response.status,
-        "headers": [list(pair) for pair in response.headers], "body": response.body,
-    }, use_bin_type=True)
+def _encode(expires: float, response: Mapping[str, Any]) -> bytes | None:
+    try:
+        packed: bytes = msgpack.packb({"v": _FORMAT, "expires": expires,
+                                       "response": dict(response)}, use_bin_type=True)
+    except (ValueError, TypeError, OverflowError):
+        return None
     return packed
 
 
-def _decode(raw: bytes) -> tuple[float, CachedResponse] | None:
+def _decode(raw: bytes) -> tuple[float, GuestResponse] | None:
     """An entry, or None for anything this version did not write."""
     try:
         data: Any = msgpack.unpackb(raw, raw=False)
         if not isinstance(data, dict) or data.get("v") != _FORMAT:
             return None
-        expires, status, headers, body = (data["expires"], data["status"], data["headers"],
-                                          data["body"])
-        if not (isinstance(expires, (int, float)) and isinstance(status, int)
-                and isinstance(body, bytes) and isinstance(headers, list)):
-            return None
-        pairs = tuple((str(name), str(value)) for name, value in headers)
+        expires, response = data["expires"], data["response"]
     except (ValueError, TypeError, KeyError, msgpack.UnpackException):
         return None
-    return float(expires), CachedResponse(status=status, headers=pairs, body=body)
+    if not isinstance(expires, (int, float)) or not isinstance(response, dict):
+        return None
+    if not isinstance(response.get("status"), int) or "body" not in response:
+        return None
+    return float(expires), response
 
 
 def _is_stale(raw: bytes, now: float) -> bool:

@@ -2,12 +2,16 @@
 
 :class:`FetchClient` takes the guest's request map, checks it with the policy
 (:mod:`corral._fetch.policy`), injects credentials only where they apply, follows redirects
-itself (each hop checked again), and streams the response under size and time caps.
+itself (each hop checked again), and streams the response under size and time caps,
+decoding the one content coding it accepted (:mod:`corral._fetch.response`).
+
+What a guest receives is shaped by the caller (JSON, redaction) before the GET cache may
+keep it, so the cache holds only what a guest may see, and never a response it refused.
 
 The network seam is an httpx transport: by default :class:`PinnedTransport`
-(``_fetch_transport.py``), which connects only to addresses the policy checked. An injected
-transport replaces the network, and the address check with it: inject one only in tests
-or behind a guard of your own.
+(:mod:`corral._fetch.transport`), which connects only to addresses the policy checked and
+keeps connections per caller. An injected transport replaces the network, and the address
+check with it: inject one only in tests or behind a guard of your own.
 """
 
 from __future__ import annotations
@@ -15,21 +19,22 @@ from __future__ import annotations
 import logging
 import re
 import time
-import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 from urllib.parse import urlencode, urljoin
 
 import httpx
 
 from .._closing import Closeable
 from .._errors import FetchDenied, FetchError, FetchNetworkError, FetchTimeout, FetchTooLarge
-from .._fetch.cache import CachedResponse, FetchCache
-from .._fetch.transport import (FetchConfig, OpenResponse, PinnedBackend, PinnedTransport, Resolver,
-                               _deadline, system_resolver)
+from .._fetch.cache import FetchCache
+from .._fetch.transport import (POOL_KEY, FetchConfig, OpenResponse, PinnedBackend,
+                               PinnedTransport, Resolver, _deadline, system_resolver, wire_limit,
+                               wire_meter)
 from .._fetch.policy import DEFAULT_PORTS, CheckedURL, check_headers, check_params, check_url
 from .._types import Credentials
+from .response import ACCEPT_ENCODING, BodyReader, Received, content_coding
 
 log = logging.getLogger("corral.fetch")
 
@@ -38,6 +43,12 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 REQUEST_KEYS = frozenset({"method", "url", "headers", "body", "cache_ttl_s", "binary"})
 #: Guest headers that do not follow a redirect to another origin.
 ORIGIN_BOUND_HEADERS = frozenset({"authorization", "cookie"})
+#: Request headers only the host sets (besides the policy's framing headers): the host
+#: decodes what it asked for, so a guest may not ask for a coding of its own.
+HOST_HEADERS = frozenset({"accept-encoding"})
+
+#: What a caller makes of a response before the guest (and the GET cache) gets it.
+Shape = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 # -- the guest's request -----------------------------------------------------------------
@@ -64,7 +75,8 @@ def _parse_request(request: object, domains: Sequence[str], config: FetchConfig,
     url = check_url(request.get("url"), domains, config)
     check_params(url, credentials.param_names if credentials else ())
     headers = check_headers(request.get("headers"),
-                            forbidden=credentials.header_names if credentials else (),
+                            forbidden=HOST_HEADERS | (credentials.header_names
+                                                      if credentials else frozenset()),
                             max_count=config.max_request_headers,
                             max_bytes=config.max_header_bytes)
     return _Request(method=_parse_method(request.get("method", "GET")), url=url,
@@ -111,62 +123,23 @@ def _bad_request(message: str) -> FetchDenied:
     return FetchDenied(f"fetch refused (request): {message}", rule="request")
 
 
-# -- the response body: capped while streaming, and after decompression --------------------
+@dataclass(frozen=True)
+class _Caller:
+    """Whose fetch this is: it picks the connection pool and scopes the cache key."""
 
+    pack: str
+    pack_hash: str
+    principal: str
+    domains: Sequence[str]
+    credentials: Credentials | None
 
-class _BodyReader:
-    """Collects a body, decoding gzip/deflate with bounded output; raises past ``limit``."""
+    @property
+    def identity(self) -> str:
+        return self.credentials.identity if self.credentials is not None else ""
 
-    def __init__(self, content_encoding: str, limit: int) -> None:
-        codings = [c.strip().lower() for c in content_encoding.split(",")]
-        codings = [c for c in codings if c and c != "identity"]
-        self.coding = codings[0] if len(codings) == 1 else ""
-        self.decodes = self.coding in ("gzip", "x-gzip", "deflate")
-        self._limit = limit
-        self._parts: list[bytes] = []
-        self._size = 0
-        self._inflater: Any = None
-        if self.coding in ("gzip", "x-gzip"):
-            self._inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
-        elif self.coding == "deflate":
-            self._inflater = zlib.decompressobj(zlib.MAX_WBITS)
-
-    def feed(self, data: bytes) -> None:
-        if not self.decodes:
-            self._keep(data)
-            return
-        try:
-            self._inflate(data)
-        except zlib.error:
-            if self.coding == "deflate" and self._size == 0:
-                # Some servers send raw deflate without the zlib header.
-                self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-                self._inflate(data)
-            else:
-                raise
-
-    def finish(self) -> bytes:
-        if self.decodes and not self._inflater.eof:
-            self._keep(self._inflater.flush())
-        return b"".join(self._parts)
-
-    def _inflate(self, data: bytes) -> None:
-        pending = data
-        while pending and not self._inflater.eof:
-            out = self._inflater.decompress(pending, self._limit - self._size + 1)
-            self._keep(out)
-            pending = self._inflater.unconsumed_tail
-            if not out and pending:
-                break
-
-    def _keep(self, data: bytes) -> None:
-        self._size += len(data)
-        if self._size > self._limit:
-            raise FetchTooLarge(f"the response body exceeds {self._limit} bytes"
-                                + (" after decompression" if self.decodes else ""),
-                                rule="response_body")
-        if data:
-            self._parts.append(data)
+    @property
+    def pool_key(self) -> tuple[str, str, str]:
+        return (self.principal, self.identity, self.pack_hash)
 
 
 # -- the client ---------------------------------------------------------------------------
@@ -189,27 +162,35 @@ class FetchClient(Closeable):
         self._cache = cache
         self._client: httpx.BaseTransport = transport or PinnedTransport(config)
         self._default_headers = ((b"User-Agent", config.user_agent.encode("ascii")),
-                                 (b"Accept", b"*/*"), (b"Accept-Encoding", b"gzip, deflate"))
+                                 (b"Accept", b"*/*"))
+        self._wire_limit = wire_limit(config)
 
     @property
     def config(self) -> FetchConfig:
         return self._config
 
-    def fetch(self, request: Mapping[str, Any], *, pack: str, domains: Sequence[str],
-              credentials: Credentials | None = None, deadline: float | None = None
-              ) -> dict[str, Any]:
-        """Run one guest fetch; ``{"status", "headers", "body"}`` or a :class:`FetchError`."""
+    def fetch(self, request: Mapping[str, Any], *, pack: str, pack_hash: str,
+              domains: Sequence[str], principal: str = "",
+              credentials: Credentials | None = None, deadline: float | None = None,
+              shape: Shape | None = None, view: str = "") -> dict[str, Any]:
+        """Run one guest fetch: ``{"status", "headers", "body"}`` after ``shape``, or a
+        :class:`FetchError`.
+
+        ``pack_hash`` (the wasm's sha256) and ``principal`` scope the GET cache and the
+        connection pool; ``view`` names what ``shape`` makes of a response (two views of
+        one response are two cache entries). A ``shape`` that raises refuses the response,
+        and nothing is cached."""
         client = self._open_client()
         parsed = _parse_request(request, domains, self._config, credentials)
+        caller = _Caller(pack, pack_hash, principal, domains, credentials)
         stop = time.monotonic() + self._config.total_timeout_s
         if deadline is not None:
             stop = min(stop, deadline)
         token = _deadline.set(stop)
         try:
-            response = self._fetch_maybe_cached(client, parsed, pack, domains, credentials, stop)
+            return self._fetch_maybe_cached(client, parsed, caller, stop, shape, view)
         finally:
             _deadline.reset(token)
-        return _for_guest(response, parsed.binary)
 
     def _close(self) -> None:
         """Close the pooled connections."""
@@ -219,31 +200,35 @@ class FetchClient(Closeable):
         self._check_open()
         return self._client
 
-    def _fetch_maybe_cached(self, client: httpx.BaseTransport, request: _Request, pack: str,
-                            domains: Sequence[str], credentials: Credentials | None,
-                            stop: float) -> CachedResponse:
-        def exchange() -> CachedResponse:
-            return self._exchange(client, request, domains, credentials, stop)
+    def _fetch_maybe_cached(self, client: httpx.BaseTransport, request: _Request,
+                            caller: _Caller, stop: float, shape: Shape | None,
+                            view: str) -> dict[str, Any]:
+        def produce() -> dict[str, Any]:
+            received = _for_guest(self._exchange(client, request, caller, stop), request.binary)
+            return shape(received) if shape is not None else received
 
         if self._cache is None or request.method != "GET" or request.cache_ttl_s <= 0:
-            return exchange()
-        key = FetchCache.key(pack=pack, identity=credentials.identity if credentials else "",
-                             method=request.method, url=request.url.url, headers=request.headers)
-        return self._cache.fetch_once(key, request.cache_ttl_s, exchange, deadline=stop)
+            return produce()
+        key = FetchCache.key(pack=caller.pack, pack_hash=caller.pack_hash,
+                             principal=caller.principal, identity=caller.identity,
+                             method=request.method, url=request.url.url, headers=request.headers,
+                             view=("bytes:" if request.binary else "text:") + view)
+        return self._cache.fetch_once(key, request.cache_ttl_s, produce, deadline=stop)
 
-    def _exchange(self, client: httpx.BaseTransport, request: _Request, domains: Sequence[str],
-                  credentials: Credentials | None, stop: float) -> CachedResponse:
+    def _exchange(self, client: httpx.BaseTransport, request: _Request, caller: _Caller,
+                  stop: float) -> Received:
         """Send the request and follow redirects, each hop checked by the full policy."""
         url, method, body, headers = request.url, request.method, request.body, request.headers
+        credentials = caller.credentials
         shown = url.url
         refreshed = False
         for hop in range(self._config.max_redirects + 1):
             response, used_credentials = self._send(client, method, url, headers, body,
-                                                    credentials, shown, stop)
+                                                    caller, shown, stop)
             if response.status == 401 and used_credentials and not refreshed:
                 refreshed = True
                 if credentials is not None and credentials.refresh():
-                    response, _ = self._send(client, method, url, headers, body, credentials,
+                    response, _ = self._send(client, method, url, headers, body, caller,
                                              shown, stop)
             location = _location(response)
             if location is None:
@@ -252,19 +237,19 @@ class FetchClient(Closeable):
                 raise FetchDenied(f"fetch refused (redirect_limit): more than "
                                   f"{self._config.max_redirects} redirects", rule="redirect_limit",
                                   url=shown)
-            next_url = _check_redirect(url, location, domains, self._config)
+            next_url = _check_redirect(url, location, caller.domains, self._config)
             method, body, headers = _redirected(response.status, method, body, headers,
                                                 url, next_url)
             url, shown = next_url, next_url.url_without_query
         raise AssertionError("unreachable: the redirect loop returns or raises")
 
     def _send(self, client: httpx.BaseTransport, method: str, url: CheckedURL,
-              headers: tuple[tuple[str, str], ...], body: bytes | None,
-              credentials: Credentials | None, shown: str, stop: float
-              ) -> tuple[CachedResponse, bool]:
+              headers: tuple[tuple[str, str], ...], body: bytes | None, caller: _Caller,
+              shown: str, stop: float) -> tuple[Received, bool]:
         """One HTTP exchange to a checked URL; returns the response and whether auth was sent."""
         outgoing: list[tuple[str, str]] = list(headers)
         target = url.target
+        credentials = caller.credentials
         applies = credentials is not None and credentials.applies_to(url.host, url.port)
         if credentials is not None and applies:
             injected: dict[str, str] = {}
@@ -274,26 +259,28 @@ class FetchClient(Closeable):
             if params:
                 target += ("&" if "?" in target else "?") + urlencode(params)
         timeout = _timeouts(self._config, stop, shown)
-        with _translated_errors(method, shown):
+        with _translated_errors(method, shown), wire_meter(self._wire_limit):
             response = self._open(client, method, url, target, self._headers(outgoing), body,
-                                  timeout)
+                                  timeout, caller.pool_key)
             try:
-                received = self._receive(response, shown, stop)
+                received = self._receive(response, method, shown, stop)
             finally:
                 response.close()
         log.debug("%s %s -> %d", method, url.url_without_query, received.status)
         return received, applies
 
     def _headers(self, outgoing: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-        """The guest's headers (and injected credentials) after the defaults they leave."""
+        """The guest's headers (and injected credentials) after the defaults they leave,
+        and the host's own ``Accept-Encoding``, always."""
         chosen = {name.lower() for name, _ in outgoing}
         return [*(h for h in self._default_headers if h[0].decode().lower() not in chosen),
+                (b"Accept-Encoding", ACCEPT_ENCODING.encode("ascii")),
                 *((name.encode("ascii"), value.encode("utf-8")) for name, value in outgoing)]
 
     @staticmethod
     def _open(client: httpx.BaseTransport, method: str, url: CheckedURL, target: str,
               headers: list[tuple[bytes, bytes]], body: bytes | None,
-              timeout: httpx.Timeout) -> OpenResponse:
+              timeout: httpx.Timeout, pool_key: tuple[str, str, str]) -> OpenResponse:
         """Send one request. Through the pinned transport a plain target goes out as it is
         (nothing to re-parse: host and port come from the policy); anything else goes
         through ``httpx.Request``, which encodes it."""
@@ -304,25 +291,28 @@ class FetchClient(Closeable):
             if body is not None or method in ("POST", "PUT", "PATCH"):
                 framing.append((b"Content-Length", str(len(body or b"")).encode("ascii")))
             return client.open(method, url.scheme, url.host, url.port, wire,
-                               framing + headers, body, timeout.as_dict())
+                               framing + headers, body, timeout.as_dict(), pool_key=pool_key)
         response = client.handle_request(httpx.Request(
             method, _httpx_url(url, target), content=body, headers=headers,
-            extensions={"timeout": timeout.as_dict()}))
+            extensions={"timeout": timeout.as_dict(), POOL_KEY: pool_key}))
         if not isinstance(response.stream, httpx.SyncByteStream):
             raise FetchError("the transport returned an asynchronous body")
         return OpenResponse(response.status_code, response.headers.raw, response.stream,
                             response.close)
 
-    def _receive(self, response: OpenResponse, shown: str, stop: float) -> CachedResponse:
+    def _receive(self, response: OpenResponse, method: str, shown: str, stop: float
+                 ) -> Received:
         _check_response_headers(response.headers, self._config, shown)
         headers = tuple((name.decode("latin-1").lower(), value.decode("latin-1"))
                         for name, value in response.headers)
         if response.status in REDIRECT_STATUSES and _header(headers, "location") is not None:
-            return CachedResponse(status=response.status, headers=headers, body=b"")
-        reader = _BodyReader(_header(headers, "content-encoding") or "",
-                             self._config.max_response_bytes)
-        _check_declared_length(_header(headers, "content-length") or "", reader, self._config,
-                               shown)
+            # The body is left unread, so the connection is closed, not reused.
+            return Received(status=response.status, headers=headers, body=b"")
+        reader = BodyReader(content_coding(headers, shown), self._config.max_response_bytes,
+                            shown)
+        if method != "HEAD":
+            _check_declared_length(_header(headers, "content-length") or "", self._config,
+                                   shown)
         for chunk in response.chunks:
             reader.feed(chunk)
             if time.monotonic() > stop:
@@ -332,7 +322,7 @@ class FetchClient(Closeable):
         if reader.decodes:
             headers = tuple((n, v) for n, v in headers
                             if n not in ("content-encoding", "content-length"))
-        return CachedResponse(status=response.status, headers=headers, body=body)
+        return Received(status=response.status, headers=headers, body=body)
 
 
 #: A request target that needs no encoding: RFC 3986 characters and valid %XX escapes.
@@ -376,15 +366,16 @@ def _check_response_headers(raw: list[tuple[bytes, bytes]], config: FetchConfig,
                             url=shown, rule="response_headers")
 
 
-def _check_declared_length(declared: str, reader: _BodyReader, config: FetchConfig,
-                           shown: str) -> None:
-    if not reader.decodes and declared.isdigit() and int(declared) > config.max_response_bytes:
+def _check_declared_length(declared: str, config: FetchConfig, shown: str) -> None:
+    """Refuse up front a body that says it is larger than the cap (on the wire, so
+    whatever its coding)."""
+    if declared.isdigit() and int(declared) > config.max_response_bytes:
         raise FetchTooLarge(f"{shown}: the response declares {declared} bytes; at most "
                             f"{config.max_response_bytes} are allowed", url=shown,
                             rule="response_body")
 
 
-def _location(response: CachedResponse) -> str | None:
+def _location(response: Received) -> str | None:
     if response.status not in REDIRECT_STATUSES:
         return None
     for name, value in response.headers:
@@ -437,12 +428,9 @@ def _translated_errors(method: str, shown: str) -> Iterator[None]:
     except httpx.HTTPError as exc:
         raise FetchNetworkError(f"{method} {shown} failed ({type(exc).__name__}: {exc})",
                                 url=shown) from exc
-    except zlib.error as exc:
-        raise FetchNetworkError(f"{shown}: the compressed body is corrupt ({exc})",
-                                url=shown) from exc
 
 
-def _for_guest(response: CachedResponse, binary: bool) -> dict[str, Any]:
+def _for_guest(response: Received, binary: bool) -> dict[str, Any]:
     headers: dict[str, str] = {}
     for name, value in response.headers:
         headers[name] = f"{headers[name]}, {value}" if name in headers else value

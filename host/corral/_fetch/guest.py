@@ -7,6 +7,8 @@ leaves for the guest (and, through a fetch error, for the caller) is redacted of
 injected secret first: the response (decoded as JSON when the guest asked for it) and
 any error with its chained causes. While the fetch runs, the secrets it injects are
 registered with :mod:`corral._fetch.redact_logs`, so no log record shows them either.
+The shaping (JSON, redaction) runs inside the client, before the GET cache may keep the
+response, so the cache holds only what the guest may see.
 """
 
 from __future__ import annotations
@@ -29,11 +31,14 @@ if TYPE_CHECKING:
 class GuestFetch:
     """Fetches of one pack call: the pack's declared domains, the caller's credentials."""
 
-    def __init__(self, client: FetchClient, metrics: Metrics, *, pack: str,
-                 domains: Sequence[str], credentials: Credentials | None) -> None:
+    def __init__(self, client: FetchClient, metrics: Metrics, *, pack: str, pack_hash: str,
+                 domains: Sequence[str], credentials: Credentials | None,
+                 principal: str = "") -> None:
         self._client = client
         self._metrics = metrics
         self._pack = pack
+        self._pack_hash = pack_hash
+        self._principal = principal
         self._domains = domains
         self._credentials = credentials
 
@@ -57,13 +62,19 @@ class GuestFetch:
         _encode_json_body(request)
         credentials = (_Tracked(self._credentials, in_flight)
                        if self._credentials is not None else None)
-        response: dict[str, Any] = self._client.fetch(
-            request, pack=self._pack, domains=self._domains, credentials=credentials,
-            deadline=deadline)
-        if want_json:
-            response = _with_json(response)
-        redactor = self._redactor(in_flight, deadline)
-        return _redacted(response, redactor) if redactor else response
+
+        def shape(response: dict[str, Any]) -> dict[str, Any]:
+            """What the guest (and the GET cache) gets: decoded, without a secret."""
+            if want_json:
+                response = _with_json(response)
+            redactor = self._redactor(in_flight, deadline)
+            return _redacted(response, redactor) if redactor else response
+
+        fetched: dict[str, Any] = self._client.fetch(
+            request, pack=self._pack, pack_hash=self._pack_hash, principal=self._principal,
+            domains=self._domains, credentials=credentials, deadline=deadline, shape=shape,
+            view="json" if want_json else "")
+        return fetched
 
     def _redactor(self, in_flight: SecretsInFlight, deadline: float | None) -> Redactor:
         """What was injected, or (nothing injected) what the connection would inject."""

@@ -1,10 +1,14 @@
 """The network seam of host-mediated fetch: the host's fetch settings and an httpx
 transport that connects only to checked addresses.
 
-:class:`PinnedTransport` sits on an httpcore pool whose network backend
+:class:`PinnedTransport` sits on httpcore pools whose network backend
 (:class:`PinnedBackend`) resolves each name once, checks every address with the policy,
 and connects to a checked address; TLS is still verified against the name. No second
 lookup happens, so a name cannot rebind between the check and the connection.
+
+No response crosses calls: a pool serves one caller (its ``pool_key``), a connection
+holding bytes after its response is closed instead of reused, and every byte read off a
+socket counts against the exchange's :func:`wire_meter`.
 """
 
 from __future__ import annotations
@@ -17,17 +21,17 @@ import socket
 import ssl
 import threading
 import time
-import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Hashable, Iterable, Iterator, Mapping
 
 import httpcore
 import httpx
 
-from .._errors import Closed, ConfigError, FetchDenied, FetchError
+from .._errors import ConfigError, FetchDenied, FetchError, FetchTooLarge
 from .._fetch.policy import check_address, normalize_host
+from .pool import CallerPools, CleanPool
 
 log = logging.getLogger("corral.fetch")
 
@@ -38,9 +42,17 @@ _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 """The ``time.monotonic()`` instant the current thread's fetch must end by."""
 
 
+_meter: contextvars.ContextVar[_WireMeter | None] = contextvars.ContextVar(
+    "corral_fetch_wire_meter", default=None)
+"""What the current thread's exchange has read off its socket so far."""
+
+
 #: Connections a thread's pool keeps (a thread has one request in flight at a time; the
 #: rest are kept alive for the next requests to other origins).
 THREAD_POOL_CONNECTIONS = 4
+
+#: The request extension that names the pool of a request sent through ``handle_request``.
+POOL_KEY = "corral.pool_key"
 
 
 @dataclass(frozen=True)
@@ -117,14 +129,52 @@ def _clamp(timeout: float | None, on_expiry: type[Exception]) -> float | None:
     return remaining if timeout is None else min(timeout, remaining)
 
 
+class _WireMeter:
+    """Counts the bytes one exchange reads off its socket: head, framing, informational
+    responses and body alike, so no framing trick reads more than ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.read = 0
+
+    def count(self, size: int) -> None:
+        self.read += size
+        if self.read > self.limit:
+            raise FetchTooLarge(f"the response took more than {self.limit} bytes on the wire",
+                                rule="response_wire")
+
+
+def wire_limit(config: FetchConfig) -> int:
+    """Bytes one exchange may read: the body and head caps, and a quarter more for framing
+    (an honest chunked body spends well under 1 %)."""
+    return (config.max_response_bytes + config.max_header_bytes
+            + config.max_response_bytes // 4 + 64 * 1024)
+
+
+@contextmanager
+def wire_meter(limit: int) -> Iterator[_WireMeter]:
+    """Count this thread's socket reads against ``limit`` until the block ends."""
+    meter = _WireMeter(limit)
+    token = _meter.set(meter)
+    try:
+        yield meter
+    finally:
+        _meter.reset(token)
+
+
 class _DeadlineStream(httpcore.NetworkStream):
-    """A socket stream whose every wait ends by the fetch deadline (slow drips time out)."""
+    """A socket stream whose every wait ends by the fetch deadline (slow drips time out)
+    and whose every read is counted by the exchange's wire meter."""
 
     def __init__(self, inner: httpcore.NetworkStream) -> None:
         self._inner = inner
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout))
+        data = self._inner.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout))
+        meter = _meter.get()
+        if meter is not None:
+            meter.count(len(data))
+        return data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._inner.write(buffer, _clamp(timeout, httpcore.WriteTimeout))
@@ -246,8 +296,9 @@ def _httpx_error(exc: Exception) -> httpx.TransportError:
 
 
 class _PinnedResponseStream(httpx.SyncByteStream):
-    def __init__(self, chunks: Iterable[bytes]) -> None:
+    def __init__(self, chunks: Iterable[bytes], after: Callable[[], None] | None) -> None:
         self._chunks = chunks
+        self._after = after
 
     def __iter__(self) -> Iterator[bytes]:
         with _as_httpx_errors():
@@ -255,9 +306,14 @@ class _PinnedResponseStream(httpx.SyncByteStream):
 
     def close(self) -> None:
         close = getattr(self._chunks, "close", None)
-        if close is not None:
-            with _as_httpx_errors():
-                close()
+        try:
+            if close is not None:
+                with _as_httpx_errors():
+                    close()
+        finally:
+            after, self._after = self._after, None
+            if after is not None:
+                after()
 
 
 @dataclass
@@ -273,83 +329,66 @@ class OpenResponse:
 class PinnedTransport(httpx.BaseTransport):
     """An httpx transport over httpcore pools that connect only to checked addresses.
 
-    Each thread has a pool of its own. A fetch blocks its thread, so a thread needs few
-    connections, and httpcore's pool does work per connection it holds (under a lock) on
-    every request: one shared pool, with a connection per busy thread, made each request
-    pay for all of them. A pool is closed with its thread, or by :meth:`close`.
+    Pools are :class:`~corral._fetch.pool.CallerPools`: per thread and per ``pool_key``
+    (the caller), so connections are never shared between callers; a request without a
+    key gets a pool of its own, closed with its response.
     """
 
     def __init__(self, config: FetchConfig, *,
                  connector: httpcore.NetworkBackend | None = None) -> None:
         self.backend = PinnedBackend(config, connector)
         self._config = config
-        self._local = threading.local()
-        self._pools: set[httpcore.ConnectionPool] = set()
-        self._lock = threading.Lock()
-        self._closed = False
-
-    @property
-    def _pool(self) -> httpcore.ConnectionPool:
-        pool: httpcore.ConnectionPool | None = getattr(self._local, "pool", None)
-        if pool is None:
-            pool = self._local.pool = self._new_pool()
-        return pool
+        self._pools = CallerPools(self._new_pool)
 
     def _new_pool(self) -> httpcore.ConnectionPool:
         limit = max(1, min(THREAD_POOL_CONNECTIONS, self._config.max_connections))
-        pool = httpcore.ConnectionPool(
-            ssl_context=_ssl_context(self._config), max_connections=limit,
-            max_keepalive_connections=limit, keepalive_expiry=5.0, http1=True, http2=False,
-            network_backend=self.backend)
-        with self._lock:
-            if self._closed:
-                raise Closed("the fetch transport is closed")
-            self._pools.add(pool)
-        weakref.finalize(threading.current_thread(), self._drop_pool, pool)
-        return pool
+        return CleanPool(ssl_context=_ssl_context(self._config), max_connections=limit,
+                         max_keepalive_connections=limit, keepalive_expiry=5.0, http1=True,
+                         http2=False, network_backend=self.backend)
 
-    def _drop_pool(self, pool: httpcore.ConnectionPool) -> None:
-        with self._lock:
-            self._pools.discard(pool)
-        pool.close()
+    def _send(self, request: httpcore.Request, key: Hashable | None
+              ) -> tuple[httpcore.Response, _PinnedResponseStream]:
+        pool, release = self._pools.get(key)
+        try:
+            with _as_httpx_errors():
+                response = pool.handle_request(request)
+            if not isinstance(response.stream, Iterable):
+                raise FetchError("the connection pool returned an asynchronous body")
+        except BaseException:
+            if release is not None:
+                release()
+            raise
+        return response, _PinnedResponseStream(response.stream, release)
 
     def open(self, method: str, scheme: str, host: str, port: int, target: bytes,
              headers: list[tuple[bytes, bytes]], body: bytes | None,
-             timeouts: Mapping[str, float | None]) -> OpenResponse:
+             timeouts: Mapping[str, float | None], *, pool_key: Hashable | None = None
+             ) -> OpenResponse:
         """Send a request given in wire form (no URL to parse; the caller sets Host and
-        Content-Length) and return the open response. Errors are httpx's."""
+        Content-Length) on the pool of ``pool_key``, and return the open response. Errors
+        are httpx's."""
         request = httpcore.Request(
             method=method, url=httpcore.URL(scheme=scheme, host=host, port=port, target=target),
             headers=headers, content=body or b"", extensions={"timeout": dict(timeouts)})
-        with _as_httpx_errors():
-            response = self._pool.handle_request(request)
-        if not isinstance(response.stream, Iterable):
-            raise FetchError("the connection pool returned an asynchronous body")
-        stream = _PinnedResponseStream(response.stream)
+        response, stream = self._send(request, pool_key)
         return OpenResponse(response.status, response.headers, stream, stream.close)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if not isinstance(request.stream, httpx.SyncByteStream):
             raise FetchError("the request body must be a synchronous byte stream")
+        extensions = dict(request.extensions)
+        key = extensions.pop(POOL_KEY, None)
         core_request = httpcore.Request(
             method=request.method,
             url=httpcore.URL(scheme=request.url.raw_scheme, host=request.url.raw_host,
                              port=request.url.port, target=request.url.raw_path),
-            headers=request.headers.raw, content=request.stream, extensions=request.extensions)
-        with _as_httpx_errors():
-            core_response = self._pool.handle_request(core_request)
-        if not isinstance(core_response.stream, Iterable):
-            raise FetchError("the connection pool returned an asynchronous body")
+            headers=request.headers.raw, content=request.stream, extensions=extensions)
+        core_response, stream = self._send(core_request, key)
         return httpx.Response(status_code=core_response.status, headers=core_response.headers,
-                              stream=_PinnedResponseStream(core_response.stream),
-                              extensions=core_response.extensions)
+                              stream=stream, extensions=core_response.extensions)
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            pools, self._pools = self._pools, set()
-        for pool in pools:
-            pool.close()
+        self._pools.close()
 
 
 def _ssl_context(config: FetchConfig) -> ssl.SSLContext:

@@ -96,6 +96,7 @@ class CallSession:
     credentials: Credentials | None
     ctx: dict[str, Any]
     deadline: float
+    principal: str | None = None
 
     def invoke(self, op: str, name: str, args: Sequence[Any],
                extra: Mapping[str, Any] | None = None) -> Any:
@@ -104,7 +105,8 @@ class CallSession:
         outcome = "ok"
         try:
             return self.pack.invoke(op, name, list(args), ctx=self.ctx,
-                                    host=self.calls.host_calls(self.pack, self.credentials),
+                                    host=self.calls.host_calls(self.pack, self.credentials,
+                                                               self.principal),
                                     deadline=self.deadline, stats=stats, extra=extra)
         except Exception as exc:
             outcome = getattr(exc, "kind", "error")
@@ -167,7 +169,7 @@ class Calls:
                                        call.principal)
         ctx = self.guest_ctx(call.connection_id, pack)
         op = "action" if definition.is_action else "formula"
-        host_calls = self.host_calls(pack, credentials)
+        host_calls = self.host_calls(pack, credentials, call.principal)
         guest_host: HostCalls = host_calls
         limit = deadline
         if inline_budget_s is not None:
@@ -232,10 +234,12 @@ class Calls:
                                                              connection_id, manifest)
         return creds
 
-    def host_calls(self, pack: Pack, credentials: Credentials | None) -> PackHostCalls:
+    def host_calls(self, pack: Pack, credentials: Credentials | None,
+                   principal: str | None) -> PackHostCalls:
         """The host functions of one call; the fetch client is made on the first fetch."""
         def fetch() -> GuestFetch:
             return GuestFetch(self._fetch_client(), self.metrics, pack=pack.name,
+                              pack_hash=pack.sha256, principal=principal or "",
                               domains=pack.manifest.network_domains, credentials=credentials)
 
         return PackHostCalls(fetch, pack.name)
@@ -248,7 +252,7 @@ class Calls:
         credentials = self.credentials(pack, mode, connection, principal)
         seconds = deadline_s if deadline_s is not None else self.default_deadline_s
         return CallSession(self, pack, credentials, self.guest_ctx(connection, pack),
-                           time.monotonic() + seconds)
+                           time.monotonic() + seconds, principal)
 
     def connection_name(self, principal: str, pack: Pack, connection_id: str) -> str | None:
         """Ask the pack (through its ``connection_name`` op) what to call a connection."""
