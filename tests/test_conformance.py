@@ -12,15 +12,18 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 import wasmtime
 
 import corral
-from corral import (FetchDenied, GuestError, GuestTrap, NotFoundError, Sandbox, build_pack,
-                    load_manifest_file)
+from corral import (FetchDenied, GuestError, GuestTrap, MissingScopes, NotFoundError, Sandbox,
+                    build_pack, load_manifest_file)
 from corral.testing import FixtureRequest, FixtureServer, PackHarness, Reply
 
 CONFORMANCE = Path(__file__).resolve().parent / "conformance"
@@ -70,6 +73,33 @@ def _echo_reply(request: FixtureRequest) -> Reply:
                        "method": request.method, "received": request.json})
 
 
+#: The Date the fixture server sends while a test fixes its clock, and the same instant plus
+#: 120 s in each of the three HTTP-date forms (RFC 9110 §5.6.7).
+FIXED_DATE = "Sun, 06 Nov 1994 08:49:37 GMT"
+LATER = {"imf": "Sun, 06 Nov 1994 08:51:37 GMT", "rfc850": "Sunday, 06-Nov-94 08:51:37 GMT",
+         "asctime": "Sun Nov  6 08:51:37 1994"}
+
+
+def _failing_first(times: int) -> Callable[[FixtureRequest], Reply]:
+    """503 + ``Retry-After: 0`` for the first ``times`` requests of each path, then 200."""
+    seen: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def reply(request: FixtureRequest) -> Reply:
+        with lock:
+            seen[request.path] = count = seen.get(request.path, 0) + 1
+        if count <= times:
+            return Reply(status=503, json={"message": "busy"}, headers={"Retry-After": "0"})
+        return Reply(json={"message": "fine"})
+
+    return reply
+
+
+def _unavailable_until(request: FixtureRequest) -> Reply:
+    return Reply(status=503, json={"message": "down for maintenance"},
+                 headers={"Retry-After": LATER[request.path.split("/")[2]]})
+
+
 @pytest.fixture(scope="module")
 def api() -> Iterator[FixtureServer]:
     with FixtureServer() as server:
@@ -78,6 +108,12 @@ def api() -> Iterator[FixtureServer]:
         server.route("GET", "/bytes", body=BINARY,
                      headers={"Content-Type": "application/octet-stream"})
         server.route("GET", "/missing", status=404, json={"message": "nothing here"})
+        server.route("GET", "/flaky/{id}", _failing_first(2))
+        server.route("GET", "/limited/{id}", status=429, json={"message": "slow down"},
+                     headers={"Retry-After": "3600"})
+        server.route("GET", "/broken/{id}", status=500, json={"message": "oops"},
+                     headers={"Retry-After": "0"})
+        server.route("GET", "/until/{form}/{id}", _unavailable_until)
         yield server
 
 
@@ -225,6 +261,73 @@ def test_a_refused_fetch_reaches_the_caller_with_its_rule(harness: PackHarness,
 def test_a_pack_may_handle_a_failed_fetch_itself(harness: PackHarness) -> None:
     assert harness.call("FetchOrFallback", "https://elsewhere.test/x") == "fallback: denied"
     assert harness.call("FetchOrFallback", "https://conformance.test/json") == "status 200"
+
+
+# -- upstream errors the pack reports -----------------------------------------------------
+
+
+def fresh(path: str) -> str:
+    """A path of its own for one test run (the fixture server is shared by every run)."""
+    return f"{path}/{uuid.uuid4().hex}"
+
+
+def test_an_upstream_503_is_retried_until_it_succeeds(harness: PackHarness,
+                                                       api: FixtureServer) -> None:
+    path = fresh("/flaky")
+    assert harness.call("FetchOrFailUpstream", f"https://conformance.test{path}") == 200
+    assert api.hits("GET", path) == 3
+
+
+def test_a_retry_after_past_the_deadline_ends_the_retries_at_once(harness: PackHarness,
+                                                                   api: FixtureServer) -> None:
+    path = fresh("/limited")
+    with pytest.raises(GuestError) as info:
+        harness.call("FetchOrFailUpstream", f"https://conformance.test{path}")
+    assert api.hits("GET", path) == 1
+    assert (info.value.status, info.value.retry_after_s) == (429, 3600.0)
+    assert info.value.message == "conformance.FetchOrFailUpstream: the upstream answered 429"
+
+
+def test_an_upstream_500_is_not_retried(harness: PackHarness, api: FixtureServer) -> None:
+    path = fresh("/broken")
+    with pytest.raises(GuestError) as info:
+        harness.call("FetchOrFailUpstream", f"https://conformance.test{path}")
+    assert api.hits("GET", path) == 1
+    assert (info.value.status, info.value.retry_after_s) == (500, 0.0)
+
+
+@pytest.mark.parametrize("form", sorted(LATER))
+def test_a_retry_after_date_counts_from_the_responses_date(
+        harness: PackHarness, api: FixtureServer, form: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A guest has no clock: the SDK takes an HTTP-date relative to the response's Date.
+    monkeypatch.setattr(BaseHTTPRequestHandler, "date_time_string",
+                        lambda self, timestamp=None: FIXED_DATE)
+    path = fresh(f"/until/{form}")
+    with pytest.raises(GuestError) as info:
+        harness.call("FetchOrFailUpstream", f"https://conformance.test{path}")
+    assert (info.value.status, info.value.retry_after_s) == (503, 120.0)
+    assert api.hits("GET", path) == 1, "120 s is past the harness's 30 s deadline"
+
+
+def test_the_upstream_helper_reports_what_it_is_given(pack: corral.Pack) -> None:
+    with pytest.raises(GuestError) as info:
+        pack.call("FailUpstream", 504, 1.5)
+    assert (info.value.status, info.value.retry_after_s) == (504, 1.5)
+    assert info.value.details["status"] == 504 and info.value.guest_kind == "user"
+    with pytest.raises(GuestError) as info:
+        pack.call("FailUpstream", 404, -1)
+    assert (info.value.status, info.value.retry_after_s) == (404, None)
+    assert info.value.message == "conformance.FailUpstream: upstream status 404"
+
+
+def test_missing_scopes_tell_the_caller_to_reconnect(harness: PackHarness) -> None:
+    with pytest.raises(MissingScopes) as info:
+        harness.call("NeedScopes", ["repo", "read:org"])
+    assert info.value.scopes == ("repo", "read:org")
+    assert info.value.kind == "missing_scopes" and info.value.formula == "NeedScopes"
+    assert info.value.message == ("conformance.NeedScopes: the connection may not do this; "
+                                  "reconnect granting the scopes: repo read:org")
 
 
 # -- sync tables --------------------------------------------------------------------------

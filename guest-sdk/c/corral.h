@@ -16,7 +16,10 @@
  *     )
  *
  * A handler writes exactly one value into `out` and returns 0, or calls
- * corral_fail() and returns -1. Built with `python -m ziglang cc --target=wasm32-wasi`
+ * corral_fail() and returns -1. When an upstream API refused, corral_fail_response()
+ * also reports its status and Retry-After (the host retries a 429, 502, 503 or 504 within
+ * the call's deadline), corral_fail_upstream() does so by hand, and
+ * corral_fail_missing_scopes() tells the caller to reconnect granting the scopes named. Built with `python -m ziglang cc --target=wasm32-wasi`
  * (libc for memory and strings only: a pack that calls into WASI is refused at load).
  *
  * What a handler gets in `args`, by op (the same as the Zig SDK):
@@ -84,6 +87,11 @@ typedef struct {
     corral_value request;
     const char *message;
     const char *fetch_kind;     /* set when the call fails with a fetch error */
+    int upstream_status;        /* set by corral_fail_upstream (0: none) */
+    bool has_retry_after;
+    double retry_after_s;
+    const char **missing_scopes; /* set by corral_fail_missing_scopes */
+    uint32_t missing_scope_count;
 } corral_ctx;
 
 enum { CORRAL_DEBUG = 0, CORRAL_INFO = 1, CORRAL_WARN = 2, CORRAL_ERROR = 3 };
@@ -155,8 +163,15 @@ void corral_write_fmt(corral_writer *w, const char *fmt, ...);
 /* One sync page: {rows, continuation}; `continuation` NULL (or nil) ends the sync. */
 void corral_write_page(corral_writer *w, const corral_value *rows, const corral_value *continuation);
 
-/* Errors, logs and fetch. */
+/* Errors, logs and fetch. Each corral_fail* returns -1; the last failure wins. */
 int corral_fail(corral_ctx *ctx, const char *fmt, ...);
+#define CORRAL_NO_RETRY_AFTER (-1.0)
+/* Like corral_fail, reporting the upstream API's HTTP status (100-599) and the seconds its
+ * Retry-After asked for (CORRAL_NO_RETRY_AFTER, or any negative, when it gave none). */
+int corral_fail_upstream(corral_ctx *ctx, int status, double retry_after_s, const char *fmt, ...);
+/* Like corral_fail, naming the OAuth scopes the connection lacks (`scopes` is a
+ * NULL-terminated list; copied): the caller is told to reconnect granting them. */
+int corral_fail_missing_scopes(corral_ctx *ctx, const char *const *scopes, const char *fmt, ...);
 void corral_log(int level, const char *fmt, ...);
 
 typedef struct {
@@ -183,6 +198,12 @@ typedef struct {
 
 /* A response header by lower-case name; false when absent. */
 bool corral_response_header(const corral_response *resp, const char *name, const char **ptr, uint32_t *len);
+
+/* The seconds a response's Retry-After asks for: delay-seconds, or an HTTP-date relative
+ * to the response's Date header (a guest has no clock). False when there is none to read. */
+bool corral_retry_after(const corral_response *resp, double *seconds);
+/* corral_fail_upstream for a non-2xx response: its status and its Retry-After. */
+int corral_fail_response(corral_ctx *ctx, const corral_response *resp, const char *fmt, ...);
 
 /* 0 on a response (any status: a 404 is a response); -1 on a host refusal or failure,
  * with ctx->fetch_kind and ctx->message set, so `return -1` passes the fetch error on. */
@@ -553,13 +574,70 @@ void corral_write_page(corral_writer *w, const corral_value *rows, const corral_
 }
 
 /* The last failure wins: a user failure after a failed fetch is reported as the user's. */
+static int corral__vfail(corral_ctx *ctx, const char *fmt, va_list ap) {
+    char *text = corral__vformat(fmt, ap);
+    ctx->message = text ? text : "error";
+    ctx->fetch_kind = NULL;
+    ctx->upstream_status = 0;
+    ctx->has_retry_after = false;
+    ctx->missing_scopes = NULL;
+    ctx->missing_scope_count = 0;
+    return -1;
+}
+
 int corral_fail(corral_ctx *ctx, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    char *text = corral__vformat(fmt, ap);
+    corral__vfail(ctx, fmt, ap);
     va_end(ap);
-    ctx->message = text ? text : "error";
-    ctx->fetch_kind = NULL;
+    return -1;
+}
+
+static void corral__set_upstream(corral_ctx *ctx, int status, double retry_after_s) {
+    if (status >= 100 && status <= 599) ctx->upstream_status = status;
+    /* A NaN fails both comparisons; an infinity fails the second. */
+    if (retry_after_s >= 0 && retry_after_s <= 1e300) {
+        ctx->has_retry_after = true;
+        ctx->retry_after_s = retry_after_s;
+    }
+}
+
+int corral_fail_upstream(corral_ctx *ctx, int status, double retry_after_s, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    corral__vfail(ctx, fmt, ap);
+    va_end(ap);
+    corral__set_upstream(ctx, status, retry_after_s);
+    return -1;
+}
+
+int corral_fail_response(corral_ctx *ctx, const corral_response *resp, const char *fmt, ...) {
+    double seconds = CORRAL_NO_RETRY_AFTER;
+    if (!corral_retry_after(resp, &seconds)) seconds = CORRAL_NO_RETRY_AFTER;
+    va_list ap;
+    va_start(ap, fmt);
+    corral__vfail(ctx, fmt, ap);
+    va_end(ap);
+    corral__set_upstream(ctx, resp->status >= 100 && resp->status <= 599 ? (int)resp->status : 0,
+                         seconds);
+    return -1;
+}
+
+int corral_fail_missing_scopes(corral_ctx *ctx, const char *const *scopes, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    corral__vfail(ctx, fmt, ap);
+    va_end(ap);
+    uint32_t n = 0;
+    while (scopes && scopes[n]) n++;
+    const char **copy = calloc(n ? n : 1, sizeof(char *));
+    if (!copy) return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        copy[i] = corral__strndup(scopes[i], (uint32_t)strlen(scopes[i]));
+        if (!copy[i]) return -1;
+    }
+    ctx->missing_scopes = copy;
+    ctx->missing_scope_count = n;
     return -1;
 }
 
@@ -576,6 +654,104 @@ void corral_log(int level, const char *fmt, ...) {
     char *text = corral__vformat(fmt, ap);
     va_end(ap);
     if (text) corral_raw_log(level, (const uint8_t *)text, (uint32_t)strlen(text));
+}
+
+/* ---- Retry-After --------------------------------------------------------------------- */
+
+static bool corral__digits(const char *s, uint32_t n, double *out) {
+    if (n == 0) return false;
+    double v = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return false;
+        v = v * 10 + (s[i] - '0');
+        if (v > 1e9) v = 1e9;  /* the host clamps any wait to an hour anyway */
+    }
+    *out = v;
+    return true;
+}
+
+/* Days from 1970-01-01 to a proleptic Gregorian date (month 1-12). */
+static int64_t corral__days_from_civil(int64_t y, int64_t m, int64_t d) {
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static bool corral__date_sep(char c) { return c == ' ' || c == ',' || c == '-' || c == '\t'; }
+
+static bool corral__clock(const char *t, uint32_t len, int64_t clock[3]) {
+    static const int64_t limits[3] = { 23, 59, 60 };
+    if (len != 8 || t[2] != ':' || t[5] != ':') return false;
+    for (int k = 0; k < 3; k++) {
+        double v;
+        if (!corral__digits(t + 3 * k, 2, &v) || v > limits[k]) return false;
+        clock[k] = (int64_t)v;
+    }
+    return true;
+}
+
+static int64_t corral__month(const char *t, uint32_t len) {
+    static const char months[] = "janfebmaraprmayjunjulaugsepoctnovdec";
+    if (len < 3) return 0;
+    for (int m = 0; m < 12; m++)
+        if ((t[0] | 0x20) == months[3 * m] && (t[1] | 0x20) == months[3 * m + 1] &&
+            (t[2] | 0x20) == months[3 * m + 2]) return m + 1;
+    return 0;
+}
+
+/* Seconds since 1970 of an HTTP-date in any of its three forms (IMF-fixdate, RFC 850,
+ * asctime; RFC 9110 5.6.7): in each the day comes before the year. */
+static bool corral__http_date(const char *s, uint32_t n, int64_t *out) {
+    int64_t numbers[2] = {0, 0}, clock[3], month = 0;
+    uint32_t widths[2] = {0, 0}, count = 0, i = 0;
+    bool has_clock = false;
+    while (i < n) {
+        while (i < n && corral__date_sep(s[i])) i++;
+        uint32_t start = i;
+        while (i < n && !corral__date_sep(s[i])) i++;
+        const char *t = s + start;
+        uint32_t len = i - start;
+        if (len == 0) break;
+        double v;
+        if (memchr(t, ':', len)) {
+            if (!corral__clock(t, len, clock)) return false;
+            has_clock = true;
+        } else if (t[0] >= '0' && t[0] <= '9') {
+            if (count == 2 || len > 4 || !corral__digits(t, len, &v)) return false;
+            numbers[count] = (int64_t)v;
+            widths[count++] = len;
+        } else if (month == 0) {
+            month = corral__month(t, len);
+        }
+    }
+    if (count != 2 || (widths[1] != 2 && widths[1] != 4) || !month || !has_clock) return false;
+    int64_t day = numbers[0], year = numbers[1];
+    if (widths[1] == 2) year += year >= 70 ? 1900 : 2000;
+    if (day < 1 || day > 31) return false;
+    *out = corral__days_from_civil(year, month, day) * 86400 + clock[0] * 3600 + clock[1] * 60 + clock[2];
+    return true;
+}
+
+static void corral__trim(const char **s, uint32_t *n) {
+    while (*n && (**s == ' ' || **s == '\t')) { (*s)++; (*n)--; }
+    while (*n && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t')) (*n)--;
+}
+
+bool corral_retry_after(const corral_response *resp, double *seconds) {
+    const char *value, *date;
+    uint32_t len, date_len;
+    int64_t until, now;
+    if (!corral_response_header(resp, "retry-after", &value, &len)) return false;
+    corral__trim(&value, &len);
+    if (corral__digits(value, len, seconds)) return true;
+    if (!corral__http_date(value, len, &until)) return false;
+    if (!corral_response_header(resp, "date", &date, &date_len)) return false;
+    if (!corral__http_date(date, date_len, &now)) return false;
+    *seconds = until > now ? (double)(until - now) : 0.0;
+    return true;
 }
 
 /* ---- fetch ------------------------------------------------------------------------- */
@@ -665,6 +841,25 @@ static int64_t corral__error(corral_writer *w, const char *kind, const char *mes
     return corral__pack(w->data, w->len);
 }
 
+/* {err: {kind: "user", message}} plus the upstream fields that are set (ABI.md 3.2). */
+static int64_t corral__user_error(corral_writer *w, const corral_ctx *ctx) {
+    uint32_t extra = (ctx->upstream_status != 0) + ctx->has_retry_after + (ctx->missing_scope_count != 0);
+    w->len = 0; w->failed = false;
+    corral_write_map(w, 1);
+    corral_write_str(w, "err");
+    corral_write_map(w, 2 + extra);
+    corral_write_str(w, "kind"); corral_write_str(w, "user");
+    corral_write_str(w, "message"); corral_write_str(w, ctx->message ? ctx->message : "");
+    if (ctx->upstream_status) { corral_write_str(w, "status"); corral_write_int(w, ctx->upstream_status); }
+    if (ctx->has_retry_after) { corral_write_str(w, "retry_after_s"); corral_write_double(w, ctx->retry_after_s); }
+    if (ctx->missing_scope_count) {
+        corral_write_str(w, "missing_scopes");
+        corral_write_array(w, ctx->missing_scope_count);
+        for (uint32_t i = 0; i < ctx->missing_scope_count; i++) corral_write_str(w, ctx->missing_scopes[i]);
+    }
+    return corral__pack(w->data, w->len);
+}
+
 static const corral_value *corral__request_field(corral_ctx *ctx, const char *name) {
     static const corral_value nil = { .type = CORRAL_NIL };
     const corral_value *v = corral_get(&ctx->request, name);
@@ -710,7 +905,7 @@ __attribute__((export_name("corral_call"))) int64_t corral_call(const uint8_t *p
         corral_write_str(&w, "ok");
         if (e->handler(&ctx, args, &w) != 0) {
             if (ctx.fetch_kind) return corral__error(&w, "fetch", ctx.message, ctx.fetch_kind);
-            return corral__error(&w, "user", ctx.message, NULL);
+            return corral__user_error(&w, &ctx);
         }
         if (w.failed) return corral__error(&w, "internal", "OutOfMemory", NULL);
         return corral__pack(w.data, w.len);

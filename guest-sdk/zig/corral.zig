@@ -12,10 +12,17 @@
 //! `sync_tables`, `sync_updates`, `autocomplete`, `dynamic_urls`, `dynamic_schemas`,
 //! `connection_name`. A function may take `*corral.Context` as its first parameter; the
 //! other parameters are decoded from the call's arguments by type.
+//!
+//! A function fails by returning `ctx.fail(fmt, args)` (a message for the user). When an
+//! upstream API refused, `ctx.failResponse(response, fmt, args)` also reports its status
+//! and `Retry-After` (the host retries a 429, 502, 503 or 504 within the call's deadline),
+//! `ctx.failUpstream(status, retry_after_s, fmt, args)` does so by hand, and
+//! `ctx.failMissingScopes(scopes, fmt, args)` tells the caller to reconnect granting them.
 
 const std = @import("std");
 pub const abi = @import("abi.zig");
 pub const msgpack = @import("msgpack.zig");
+pub const http = @import("http.zig");
 pub const Value = msgpack.Value;
 pub const Writer = msgpack.Writer;
 
@@ -59,7 +66,8 @@ fn heapFree(ctx: *anyopaque, memory: []u8, alignment: std.mem.Alignment, ra: usi
 pub const abi_version = 1;
 
 /// Errors a pack function may return besides its own: `UserError` carries the message
-/// set by `Context.fail`, `FetchFailed` the host's fetch error.
+/// set by `Context.fail` (and the upstream status, Retry-After or missing scopes set by
+/// its siblings), `FetchFailed` the host's fetch error.
 pub const PackError = error{ UserError, FetchFailed, BadArgument, OutOfMemory };
 
 pub const LogLevel = enum(i32) { debug = 0, info = 1, warn = 2, err = 3 };
@@ -89,6 +97,12 @@ pub const Response = struct {
         const value = self.headers.get(name) orelse return null;
         return value.asStr();
     }
+
+    /// The seconds the response's `Retry-After` asks for (delay-seconds, or an HTTP-date
+    /// relative to its `Date` header), or null when it has none this can read.
+    pub fn retryAfter(self: Response) ?f64 {
+        return http.retryAfterSeconds(self.header("retry-after") orelse return null, self.header("date"));
+    }
 };
 
 /// One page of a sync table: rows plus an optional continuation for the next page.
@@ -101,6 +115,11 @@ pub const Context = struct {
     request: Value,
     message: []const u8 = "",
     fetch_kind: []const u8 = "",
+    /// Set by `failUpstream` / `failResponse`: the upstream's status and Retry-After.
+    upstream_status: ?u16 = null,
+    retry_after_s: ?f64 = null,
+    /// Set by `failMissingScopes`.
+    missing_scopes: []const []const u8 = &.{},
     arena: std.mem.Allocator = allocator,
 
     /// The connection, sync continuation and other fields the host put in `ctx`.
@@ -127,7 +146,36 @@ pub const Context = struct {
     /// Return `error.UserError` with a message the caller will see.
     pub fn fail(self: *Context, comptime fmt: []const u8, args: anytype) PackError {
         self.message = std.fmt.allocPrint(self.arena, fmt, args) catch "error";
+        self.upstream_status = null;
+        self.retry_after_s = null;
+        self.missing_scopes = &.{};
         return error.UserError;
+    }
+
+    /// Like `fail`, reporting the upstream API's HTTP status (100-599) and the seconds its
+    /// `Retry-After` asked for (null if it gave none). The host retries 429, 502, 503 and
+    /// 504 within the call's deadline; the caller sees `upstream_status` and `Retry-After`.
+    pub fn failUpstream(self: *Context, status: u16, retry_after_s: ?f64, comptime fmt: []const u8, args: anytype) PackError {
+        const err = self.fail(fmt, args);
+        if (status >= 100 and status <= 599) self.upstream_status = status;
+        if (retry_after_s) |seconds| {
+            if (std.math.isFinite(seconds) and seconds >= 0) self.retry_after_s = seconds;
+        }
+        return err;
+    }
+
+    /// `failUpstream` for a non-2xx response: its status and its `Retry-After`.
+    pub fn failResponse(self: *Context, response: Response, comptime fmt: []const u8, args: anytype) PackError {
+        const status = std.math.cast(u16, response.status) orelse 0;
+        return self.failUpstream(status, response.retryAfter(), fmt, args);
+    }
+
+    /// Like `fail`, saying the connection lacks these OAuth scopes: the caller is told to
+    /// reconnect granting them (`missing_scopes`, HTTP 403).
+    pub fn failMissingScopes(self: *Context, scopes: []const []const u8, comptime fmt: []const u8, args: anytype) PackError {
+        const err = self.fail(fmt, args);
+        self.missing_scopes = self.arena.dupe([]const u8, scopes) catch &.{};
+        return err;
     }
 
     pub fn log(self: *Context, level: LogLevel, comptime fmt: []const u8, args: anytype) void {
@@ -269,9 +317,36 @@ fn writeError(out: *Writer, kind: []const u8, message: []const u8) !void {
     try out.writeStr(message);
 }
 
+/// `{err: {kind: "user", message}}` plus the upstream fields that are set (ABI.md §3.2).
+fn writeUserError(out: *Writer, ctx: *Context) !void {
+    const scopes = ctx.missing_scopes.len > 0;
+    const extra = @as(usize, @intFromBool(ctx.upstream_status != null)) +
+        @intFromBool(ctx.retry_after_s != null) + @intFromBool(scopes);
+    try out.beginMap(1);
+    try out.writeStr("err");
+    try out.beginMap(2 + extra);
+    try out.writeStr("kind");
+    try out.writeStr("user");
+    try out.writeStr("message");
+    try out.writeStr(ctx.message);
+    if (ctx.upstream_status) |status| {
+        try out.writeStr("status");
+        try out.writeInt(status);
+    }
+    if (ctx.retry_after_s) |seconds| {
+        try out.writeStr("retry_after_s");
+        try out.writeFloat(seconds);
+    }
+    if (scopes) {
+        try out.writeStr("missing_scopes");
+        try out.beginArray(ctx.missing_scopes.len);
+        for (ctx.missing_scopes) |scope| try out.writeStr(scope);
+    }
+}
+
 fn writeFailure(out: *Writer, ctx: *Context, err: anyerror) !void {
     switch (err) {
-        error.UserError => try writeError(out, "user", ctx.message),
+        error.UserError => try writeUserError(out, ctx),
         error.BadArgument => try writeError(out, "bad_args", "an argument has the wrong type"),
         error.NotFound => try writeError(out, "not_found", ctx.message),
         error.FetchFailed => {

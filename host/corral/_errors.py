@@ -41,7 +41,8 @@ A fetch error also carries an ``abi_kind``: the kind a guest reads in a fetch's
     ├── CredentialError          credential          connections and their secrets
     │   ├── SecretKeyError       secret_key          missing / wrong key, tampered ciphertext
     │   ├── ConnectionExpired    connection_expired  refresh failed: reconnect
-    │   └── AuthFlowError        auth_flow           an OAuth2 step failed
+    │   ├── AuthFlowError        auth_flow           an OAuth2 step failed
+    │   └── MissingScopes        missing_scopes      reconnect granting the scopes it names
     ├── FormulaError             formula             the formula language
     │   ├── FormulaSyntaxError   formula_syntax      line, column and a caret under the source
     │   ├── FormulaEvalError     formula_eval        a type or value error while evaluating
@@ -193,7 +194,7 @@ class GuestError(InvocationError):
                  formula: str | None = None, retryable: bool = False,
                  status: int | None = None, retry_after_s: float | None = None) -> None:
         super().__init__(message, pack=pack, formula=formula, guest_kind=guest_kind,
-                         status=status)
+                         status=status, retry_after_s=retry_after_s)
         self.guest_kind = guest_kind
         self.retryable = retryable
         self.status = status
@@ -325,3 +326,22 @@ def caret_context(source: str, line: int, column: int) -> str:
     lines = source.splitlines() or [""]
     text = lines[min(max(line, 1), len(lines)) - 1]
     return f"{text}\n{' ' * max(column - 1, 0)}^"
+
+
+class MissingScopes(CredentialError):
+    """The pack found that the caller's connection lacks OAuth scopes the upstream needs:
+    the caller must reconnect granting ``scopes``. ``status`` is the upstream's, if given."""
+
+    kind = "missing_scopes"
+
+    def __init__(self, message: str, *, scopes: tuple[str, ...] | list[str] = (),
+                 pack: str | None = None, formula: str | None = None,
+                 status: int | None = None) -> None:
+        prefix = f"{pack}.{formula}: " if pack and formula else (f"{pack}: " if pack else "")
+        wanted = f"; reconnect granting the scopes: {' '.join(scopes)}" if scopes else ""
+        super().__init__(prefix + message + wanted, pack=pack, formula=formula,
+                         missing_scopes=list(scopes) or None, status=status)
+        self.scopes = tuple(scopes)
+        self.pack = pack
+        self.formula = formula
+        self.status = status

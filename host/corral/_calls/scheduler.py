@@ -13,8 +13,10 @@ runs on the pool as if never tried, and its formula skips the inline attempt for
 ``inline_cooldown_s``. The limits are
 counted slots rather than semaphores held by pool threads, so a pool thread never sits
 waiting for a slot while a call of another pack could run. A retryable failure frees
-its slot and the call is queued again after an exponential backoff with jitter, unless
-that would cross the deadline or the call is a non-idempotent action.
+its slot and the call is queued again after an exponential backoff with jitter (or the
+upstream's ``Retry-After``, when the failure carries a longer one), unless that would
+cross the deadline or the call is a non-idempotent action; then the caller gets the last
+failure, with its upstream status and ``Retry-After``.
 
 Futures are always completed outside the scheduler's lock: their callbacks (the
 evaluator's) may submit further calls.
@@ -327,7 +329,12 @@ class Scheduler(Closeable):
         retry_after = getattr(error, "retry_after_s", None)
         if isinstance(retry_after, (int, float)) and retry_after > delay:
             delay = float(retry_after)
-        if task.deadline is not None and self._monotonic() + delay >= task.deadline:
+        # A wait past the deadline ends the retries now: the caller gets the Retry-After.
+        # A call without a deadline still never waits longer than the default one.
+        now = self._monotonic()
+        deadline = task.deadline if task.deadline is not None else (
+            now + self.config.default_deadline_s)
+        if now + delay >= deadline:
             return None
         return delay
 
@@ -392,11 +399,16 @@ class Scheduler(Closeable):
             log.warning("result cache unavailable: %s", exc)
 
 
+#: Upstream statuses a pack may report that say "try again": rate limited, or a gateway or
+#: service that is briefly unavailable. A 500 or 501 is the upstream's own bug: not retried.
+RETRYABLE_UPSTREAM_STATUSES = frozenset({429, 502, 503, 504})
+
+
 def _is_retryable(error: CorralError) -> bool:
     if error.retryable:
         return True
     if isinstance(error, GuestError) and error.status is not None:
-        return error.status == 429 or 500 <= error.status <= 599
+        return error.status in RETRYABLE_UPSTREAM_STATUSES
     return False
 
 

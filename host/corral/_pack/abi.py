@@ -2,11 +2,14 @@
 
 guest-sdk/ABI.md is the contract; this module is its Python side. Requests and
 responses are MessagePack maps: ``{op, name, args, ctx, ...}`` in and
-``{ok: value}`` or ``{err: {kind, message}}`` out.
+``{ok: value}`` or ``{err: {kind, message, ...}}`` out; an error map may also report the
+upstream HTTP ``status``, its ``retry_after_s`` and the ``missing_scopes`` of the
+connection (ABI.md §3.2).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -44,6 +47,12 @@ recursion limit."""
 
 _CONTAINERS = (list, tuple, dict)
 
+#: A guest's ``retry_after_s`` above this is clamped to it: past an hour a caller is better
+#: told to come back later than held to a number no scheduler would wait for.
+MAX_RETRY_AFTER_S = 3600.0
+MAX_MISSING_SCOPES = 64
+MAX_SCOPE_CHARS = 256
+
 
 @dataclass(frozen=True)
 class GuestReply:
@@ -54,6 +63,12 @@ class GuestReply:
     error_kind: str = ""
     message: str = ""
     fetch_kind: str = ""
+    #: The upstream HTTP status the pack reports (100-599), if any.
+    status: int | None = None
+    #: How long the upstream asked callers to wait, in seconds (clamped), if it said.
+    retry_after_s: float | None = None
+    #: The scopes the connection lacks; empty when the pack reported none.
+    missing_scopes: tuple[str, ...] = ()
 
 
 class _Packers(threading.local):
@@ -137,7 +152,49 @@ def parse_reply(data: bytes, *, pack: str, formula: str) -> GuestReply:
                         pack=pack, formula=formula)
     fetch_kind = err.get("fetch_kind", "")
     return GuestReply(ok=False, error_kind=kind[:64], message=message[:4096],
-                      fetch_kind=fetch_kind if isinstance(fetch_kind, str) else "")
+                      fetch_kind=fetch_kind if isinstance(fetch_kind, str) else "",
+                      status=_status(err.get("status"), pack, formula),
+                      retry_after_s=_retry_after(err.get("retry_after_s"), pack, formula),
+                      missing_scopes=_missing_scopes(err.get("missing_scopes"), pack, formula))
+
+
+# The optional fields of an error map: nil is the same as absent; anything else malformed
+# is bad_output naming the field, since a host that guessed could retry what it should not.
+
+def _status(value: Any, pack: str, formula: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
+        raise BadOutput("the error map's 'status' must be an HTTP status, an integer from 100 "
+                        "to 599", pack=pack, formula=formula)
+    return value
+
+
+def _retry_after(value: Any, pack: str, formula: str) -> float | None:
+    if value is None:
+        return None
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or value < 0):
+        raise BadOutput("the error map's 'retry_after_s' must be a finite number of seconds "
+                        ">= 0", pack=pack, formula=formula)
+    return min(float(value), MAX_RETRY_AFTER_S)
+
+
+def _missing_scopes(value: Any, pack: str, formula: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if (not isinstance(value, list) or not 1 <= len(value) <= MAX_MISSING_SCOPES
+            or not all(_is_scope(scope) for scope in value)):
+        raise BadOutput(f"the error map's 'missing_scopes' must be an array of 1 to "
+                        f"{MAX_MISSING_SCOPES} OAuth scope names (printable ASCII, no spaces, "
+                        f"at most {MAX_SCOPE_CHARS} characters)", pack=pack, formula=formula)
+    return tuple(dict.fromkeys(value))
+
+
+def _is_scope(scope: Any) -> bool:
+    """An RFC 6749 scope-token: printable ASCII but space, '"' and '\\'."""
+    return (isinstance(scope, str) and 0 < len(scope) <= MAX_SCOPE_CHARS
+            and all(0x21 <= ord(c) <= 0x7E and c not in '"\\' for c in scope))
 
 
 def ok_map(value: Any) -> bytes:

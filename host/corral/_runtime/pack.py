@@ -16,6 +16,7 @@ from .._errors import (
     GuestError,
     ManifestError,
     MemoryLimitExceeded,
+    MissingScopes,
     NotFoundError,
     PackValidationError,
 )
@@ -116,8 +117,12 @@ class Pack:
         if reply.error_kind == "not_found":
             return NotFoundError(f"{self.name}.{name}: {reply.message}", pack=self.name,
                                  formula=name)
-        return GuestError(reply.message or f"the pack reported a {reply.error_kind} error",
-                          guest_kind=reply.error_kind, pack=self.name, formula=name)
+        message = reply.message or f"the pack reported a {reply.error_kind} error"
+        if reply.missing_scopes:
+            return MissingScopes(message, scopes=reply.missing_scopes, status=reply.status,
+                                 pack=self.name, formula=name)
+        return GuestError(message, guest_kind=reply.error_kind, pack=self.name, formula=name,
+                          status=reply.status, retry_after_s=reply.retry_after_s)
 
     def call(self, formula: str, *args: Any, host: HostCalls | None = None,
              ctx: Mapping[str, Any] | None = None, deadline: float | None = None,

@@ -12,10 +12,13 @@ syntax or evaluation), 401 (no or unknown key), 403, 404, 409, 413. The uploaded
 out of fuel or memory, traps, breaks the ABI, returns output that breaks its schema,
 reports its own error) or an upstream API that fails: 502, because the service is a
 gateway to the pack and the caller's request was fine. Running out of time: 504.
-Capacity and rate limits: 429 with ``Retry-After``. A host that is shutting down (a
+Capacity and rate limits: 429 with ``Retry-After``. A connection that lacks OAuth scopes
+the upstream needs: 403 ``missing_scopes``, listing them. A host that is shutting down (a
 closed part was used): 503. Only a fault of the host itself is a 500, and its document
 says nothing about the cause. Each error kind is its own problem type,
-``urn:corral:problem:<kind>``.
+``urn:corral:problem:<kind>``. An error that carries ``retry_after_s`` (overload, or an
+upstream's ``Retry-After`` that a pack reported) is answered with a ``Retry-After``
+header whatever its status; a pack-reported upstream status is ``upstream_status``.
 
 Only allow-listed, non-secret details are copied into a document; URLs lose their query
 string and user info, since injected credentials may sit there.
@@ -34,9 +37,9 @@ from .._errors import (
     DeadlineExceeded, FetchDenied, FetchError, FetchLimitExceeded, FetchNetworkError,
     FetchTimeout, FetchTooLarge, FormulaDeadlineExceeded, FormulaError, FormulaEvalError,
     FormulaSyntaxError, FuelExhausted, GuestError, GuestTrap, InlineAbandoned, InputTooLarge,
-    InvocationError, LimitExceeded, ManifestError, MemoryLimitExceeded, NotFoundError,
-    OutputTooLarge, Overloaded, PackValidationError, PayloadTooLarge, SecretKeyError,
-    StackOverflow, Unauthenticated)
+    InvocationError, LimitExceeded, ManifestError, MemoryLimitExceeded, MissingScopes,
+    NotFoundError, OutputTooLarge, Overloaded, PackValidationError, PayloadTooLarge,
+    SecretKeyError, StackOverflow, Unauthenticated)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:corral:problem:"
@@ -58,7 +61,7 @@ STATUS_BY_CLASS: dict[type[CorralError], int] = {
     FetchError: 502, FetchDenied: 502, FetchTimeout: 504, FetchTooLarge: 502,
     FetchNetworkError: 502, FetchLimitExceeded: 502,
     CredentialError: 400, SecretKeyError: 500, ConnectionExpired: 409,
-    AuthFlowError: 400,
+    AuthFlowError: 400, MissingScopes: 403,
     FormulaError: 400, FormulaSyntaxError: 400, FormulaEvalError: 400,
     FormulaDeadlineExceeded: 504,
     CacheError: 500,
@@ -66,7 +69,7 @@ STATUS_BY_CLASS: dict[type[CorralError], int] = {
 }
 
 _SAFE_DETAILS = ("limit", "limit_value", "rule", "line", "column", "field", "connection",
-                 "setting", "guest_kind", "retry_after_s")
+                 "setting", "guest_kind", "retry_after_s", "missing_scopes")
 
 _TITLES = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found",
            409: "Conflict", 413: "Payload too large", 422: "Invalid pack",
@@ -164,7 +167,9 @@ def _headers_for(error: CorralError, status: int) -> dict[str, str]:
     headers: dict[str, str] = {}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="corral"'
+    retry_after = getattr(error, "retry_after_s", None)
     if status == 429:
-        retry_after = getattr(error, "retry_after_s", None) or 1.0
-        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after or 1.0)))
+    elif isinstance(retry_after, (int, float)) and math.isfinite(retry_after):
+        headers["Retry-After"] = str(max(0, math.ceil(retry_after)))
     return headers

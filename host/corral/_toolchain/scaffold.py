@@ -35,6 +35,10 @@ comptime {
 
 pub const formulas = .{ .Greet = greet };
 
+// Failing when an upstream API answered an error (after `ctx.fetch`):
+//     return ctx.failResponse(response, "the API answered {d}", .{response.status});
+// reports its status and Retry-After (the host retries a 429, 502, 503 or 504), and
+// `ctx.failMissingScopes(&.{"repo"}, ...)` asks the caller to reconnect granting them.
 fn greet(ctx: *corral.Context, name: []const u8) ![]const u8 {
     if (name.len == 0) return ctx.fail("Greet needs a name", .{});
     return ctx.print("Hello, {s}!", .{name});
@@ -45,6 +49,10 @@ _C = """/* The __NAME__ pack: one formula to start from. */
 #define CORRAL_IMPLEMENTATION
 #include "corral.h"
 
+/* Failing when an upstream API answered an error (after corral_fetch):
+ *     return corral_fail_response(ctx, &resp, "the API answered %lld", (long long)resp.status);
+ * reports its status and Retry-After (the host retries a 429, 502, 503 or 504), and
+ * corral_fail_missing_scopes() asks the caller to reconnect granting the scopes named. */
 static int greet(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
     const char *name; uint32_t len;
     if (!corral_arg_str(ctx, args, 0, &name, &len)) return -1;
@@ -63,6 +71,10 @@ import * as corral from "corral";
 import { Context, Value } from "corral";
 export { corral_alloc, corral_call, corral_abi_v1 } from "corral";
 
+// Failing when an upstream API answered an error (after ctx.fetch):
+//     return ctx.failResponse(response, "the API answered " + response.status.toString());
+// reports its status and Retry-After (the host retries a 429, 502, 503 or 504), and
+// ctx.failMissingScopes(["repo"], message) asks the caller to reconnect granting them.
 function greet(ctx: Context): Value {
   const name = ctx.argString(0);
   if (name.length == 0) return ctx.fail("Greet needs a name");

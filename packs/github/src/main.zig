@@ -82,7 +82,9 @@ fn checkRepo(ctx: *Context, repo: []const u8) ![]const u8 {
     return repo;
 }
 
-/// A JSON request; a status outside 2xx becomes the pack's error, with the API's message.
+/// A JSON request; a status outside 2xx becomes the pack's error, with the API's message,
+/// reporting the status and Retry-After to the host (which retries 429, 502, 503 and 504),
+/// or the scopes the token lacks.
 fn call(ctx: *Context, method: []const u8, url: []const u8, body: ?Value) !corral.Response {
     const response = try ctx.fetch(.{
         .method = method,
@@ -93,11 +95,38 @@ fn call(ctx: *Context, method: []const u8, url: []const u8, body: ?Value) !corra
     });
     if (response.status >= 200 and response.status < 300) return response;
     const message = (field(response.json, "message").asStr()) orelse "no message";
+    if (response.status == 403) {
+        if (try missingScopes(ctx, response)) |scopes|
+            return ctx.failMissingScopes(scopes, "the token may not do this ({s})", .{message});
+    }
     return switch (response.status) {
-        401 => ctx.fail("the API refused the connection's token ({s})", .{message}),
-        404 => ctx.fail("not found: {s}", .{url[api.len..]}),
-        else => ctx.fail("the API answered {d}: {s}", .{ response.status, message }),
+        401 => ctx.failResponse(response, "the API refused the connection's token ({s})", .{message}),
+        404 => ctx.failResponse(response, "not found: {s}", .{url[api.len..]}),
+        else => ctx.failResponse(response, "the API answered {d}: {s}", .{ response.status, message }),
     };
+}
+
+/// The scopes a 403 says the token lacks: GitHub lists the scopes the endpoint accepts in
+/// `X-Accepted-OAuth-Scopes` and those the token holds in `X-OAuth-Scopes`; when the token
+/// holds none of the accepted ones, they are missing. Null for any other 403.
+fn missingScopes(ctx: *Context, response: corral.Response) !?[]const []const u8 {
+    const accepted = response.header("x-accepted-oauth-scopes") orelse return null;
+    const granted = response.header("x-oauth-scopes") orelse "";
+    var wanted: std.ArrayList([]const u8) = .empty;
+    var names = std.mem.tokenizeAny(u8, accepted, ", ");
+    while (names.next()) |name| {
+        if (hasScope(granted, name)) return null;
+        try wanted.append(ctx.arena, name);
+    }
+    return if (wanted.items.len == 0) null else wanted.items;
+}
+
+fn hasScope(list: []const u8, scope: []const u8) bool {
+    var names = std.mem.tokenizeAny(u8, list, ", ");
+    while (names.next()) |name| {
+        if (std.mem.eql(u8, name, scope)) return true;
+    }
+    return false;
 }
 
 /// The `rel="next"` target of a Link header, if there is one.

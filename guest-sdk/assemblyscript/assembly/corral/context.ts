@@ -1,8 +1,13 @@
 // Per-call state a handler works with: the request, its arguments, logs, fetch, and the
 // error the call ends with. AssemblyScript has no exceptions, so a handler reports a
 // failure by calling `ctx.fail(...)` (or an `arg*` accessor does it) and returning; the
-// dispatcher then answers `{err}` whatever value the handler returned.
+// dispatcher then answers `{err}` whatever value the handler returned. When an upstream
+// API refused, `ctx.failResponse(response, message)` also reports its status and
+// `Retry-After` (the host retries a 429, 502, 503 or 504 within the call's deadline),
+// `ctx.failUpstream(status, retryAfterS, message)` does so by hand, and
+// `ctx.failMissingScopes(scopes, message)` tells the caller to reconnect granting them.
 import { rawFetch, rawLog, sliceLen, slicePtr } from "./abi";
+import { retryAfterSeconds } from "./http";
 import { Kind, Value, Writer, decode } from "./msgpack";
 
 export enum LogLevel { Debug = 0, Info = 1, Warn = 2, Error = 3 }
@@ -85,6 +90,13 @@ export class Response {
     const value = this.headers.get(name.toLowerCase());
     return value !== null && value.isString ? value.s : null;
   }
+
+  /** The seconds the `Retry-After` header asks for (delay-seconds, or an HTTP-date relative
+   *  to the `Date` header: a guest has no clock); negative when there is none to read. */
+  retryAfter(): f64 {
+    const value = this.header("retry-after");
+    return value !== null ? retryAfterSeconds(value, this.header("date")) : -1;
+  }
 }
 
 export class Context {
@@ -97,6 +109,12 @@ export class Context {
   /** Kind and message of the last failed fetch (`denied`, `timeout`, ...). */
   fetchKind: string = "";
   fetchMessage: string = "";
+  /** Set by `failUpstream` / `failResponse`: the upstream's status (0: none) and the
+   *  seconds its Retry-After asked for (negative: none). */
+  upstreamStatus: i32 = 0;
+  retryAfterS: f64 = -1;
+  /** Set by `failMissingScopes`. */
+  missingScopes: string[] = [];
 
   constructor(request: Value) {
     this.request = request;
@@ -110,6 +128,32 @@ export class Context {
   fail(message: string): Value {
     this.errorKind = "user";
     this.message = message;
+    this.upstreamStatus = 0;
+    this.retryAfterS = -1;
+    this.missingScopes = [];
+    return Value.nil();
+  }
+
+  /** Like `fail`, reporting the upstream API's HTTP status (100-599) and the seconds its
+   *  Retry-After asked for (negative when it gave none). The host retries 429, 502, 503
+   *  and 504 within the call's deadline; the caller sees `upstream_status` and Retry-After. */
+  failUpstream(status: i32, retryAfterS: f64, message: string): Value {
+    this.fail(message);
+    if (status >= 100 && status <= 599) this.upstreamStatus = status;
+    if (retryAfterS >= 0 && isFinite(retryAfterS)) this.retryAfterS = retryAfterS;
+    return Value.nil();
+  }
+
+  /** `failUpstream` for a non-2xx response: its status and its Retry-After. */
+  failResponse(response: Response, message: string): Value {
+    return this.failUpstream(response.status, response.retryAfter(), message);
+  }
+
+  /** Like `fail`, naming the OAuth scopes the connection lacks: the caller is told to
+   *  reconnect granting them (`missing_scopes`, HTTP 403). */
+  failMissingScopes(scopes: string[], message: string): Value {
+    this.fail(message);
+    this.missingScopes = scopes.slice(0);
     return Value.nil();
   }
 

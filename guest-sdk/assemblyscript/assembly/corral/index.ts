@@ -20,3 +20,4 @@ export {
   connectionName, corral_alloc, corral_call, corral_abi_v1,
 } from "./pack";
 export { corralAbort } from "./abort";
+export { retryAfterSeconds, parseHttpDate } from "./http";

@@ -62,6 +62,31 @@ function errorResponse(kind: string, message: string, fetchKind: string): i64 {
   return packSlice(response.ptr, <u32>response.len);
 }
 
+/** `{err: {kind: "user", message}}` plus the upstream fields the handler set (ABI.md §3.2). */
+function userErrorResponse(ctx: Context): i64 {
+  const scopes = ctx.missingScopes;
+  const extra = (ctx.upstreamStatus != 0 ? 1 : 0) + (ctx.retryAfterS >= 0 ? 1 : 0) +
+    (scopes.length > 0 ? 1 : 0);
+  response.reset();
+  response.beginMap(1);
+  response.writeString("err");
+  response.beginMap(<u32>(2 + extra));
+  response.writeString("kind"); response.writeString("user");
+  response.writeString("message"); response.writeString(ctx.message);
+  if (ctx.upstreamStatus != 0) {
+    response.writeString("status"); response.writeInt(<i64>ctx.upstreamStatus);
+  }
+  if (ctx.retryAfterS >= 0) {
+    response.writeString("retry_after_s"); response.writeFloat(ctx.retryAfterS);
+  }
+  if (scopes.length > 0) {
+    response.writeString("missing_scopes");
+    response.beginArray(<u32>scopes.length);
+    for (let i = 0; i < scopes.length; i++) response.writeString(unchecked(scopes[i]));
+  }
+  return packSlice(response.ptr, <u32>response.len);
+}
+
 function handle(request: Value): i64 {
   const opValue = request.get("op"), nameValue = request.get("name");
   const op = opValue !== null ? opValue.asString() : "";
@@ -73,6 +98,7 @@ function handle(request: Value): i64 {
   const ctx = new Context(request);
   const value = entry.handler(ctx);
   if (ctx.failed) {
+    if (ctx.errorKind == "user") return userErrorResponse(ctx);
     return errorResponse(ctx.errorKind, ctx.message, ctx.errorKind == "fetch" ? ctx.fetchKind : "");
   }
   response.reset();

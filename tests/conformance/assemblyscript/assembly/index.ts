@@ -81,6 +81,25 @@ function fetchOrFallback(ctx: Context): Value {
   return Value.ofString("status " + response.status.toString());
 }
 
+function fetchOrFailUpstream(ctx: Context): Value {
+  const response = ctx.fetch(new FetchRequest(ctx.argString(0)));
+  if (response === null) return ctx.failWithFetchError();
+  if (response.status >= 200 && response.status < 300) return Value.ofInt(response.status);
+  return ctx.failResponse(response, "the upstream answered " + response.status.toString());
+}
+
+function failUpstream(ctx: Context): Value {
+  const status = ctx.argInt(0);
+  return ctx.failUpstream(<i32>status, ctx.argFloat(1), "upstream status " + status.toString());
+}
+
+function needScopes(ctx: Context): Value {
+  const given = ctx.arg(0).asArray();
+  const scopes = new Array<string>();
+  for (let i = 0; i < given.length; i++) scopes.push(unchecked(given[i]).asString());
+  return ctx.failMissingScopes(scopes, "the connection may not do this");
+}
+
 function pick(ctx: Context): Value {
   return Value.ofString(ctx.argString(0));
 }
@@ -175,6 +194,9 @@ corral.formula("PostJson", postJson);
 corral.formula("FetchBytes", fetchBytes);
 corral.formula("FetchStatus", fetchStatus);
 corral.formula("FetchOrFallback", fetchOrFallback);
+corral.formula("FetchOrFailUpstream", fetchOrFailUpstream);
+corral.formula("FailUpstream", failUpstream);
+corral.formula("NeedScopes", needScopes);
 corral.formula("Pick", pick);
 corral.formula("Crash", crash);
 corral.action("Bump", bump);

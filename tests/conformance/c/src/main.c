@@ -142,6 +142,43 @@ static int fetch_or_fallback(corral_ctx *ctx, const corral_value *args, corral_w
     return 0;
 }
 
+static int fetch_or_fail_upstream(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    char *url = url_arg(ctx, args);
+    if (!url) return -1;
+    corral_fetch_request req = { .url = url };
+    corral_response resp;
+    if (corral_fetch(ctx, &req, &resp) != 0) return -1;
+    if (resp.status < 200 || resp.status >= 300)
+        return corral_fail_response(ctx, &resp, "the upstream answered %lld", (long long)resp.status);
+    corral_write_int(out, resp.status);
+    return 0;
+}
+
+static int fail_upstream(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    (void)out;
+    int64_t status;
+    double retry_after_s;
+    if (!corral_arg_int(ctx, args, 0, &status) || !corral_arg_double(ctx, args, 1, &retry_after_s)) return -1;
+    return corral_fail_upstream(ctx, (int)status, retry_after_s, "upstream status %lld", (long long)status);
+}
+
+static int need_scopes(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    (void)out;
+    const corral_value *given = corral_index(args, 0);
+    uint32_t n = given && given->type == CORRAL_ARRAY ? given->as.array.len : 0;
+    const char **scopes = calloc(n + 1, sizeof(char *));
+    if (!scopes) return corral_fail(ctx, "out of memory");
+    for (uint32_t i = 0; i < n; i++) {
+        const corral_value *scope = corral_index(given, i);
+        if (!scope || scope->type != CORRAL_STR) return corral_fail(ctx, "scopes must be strings");
+        char *copy = calloc(scope->as.s.len + 1, 1);
+        if (!copy) return corral_fail(ctx, "out of memory");
+        memcpy(copy, scope->as.s.ptr, scope->as.s.len);
+        scopes[i] = copy;
+    }
+    return corral_fail_missing_scopes(ctx, scopes, "the connection may not do this");
+}
+
 static int pick(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
     const char *fruit; uint32_t len;
     if (!corral_arg_str(ctx, args, 0, &fruit, &len)) return -1;
@@ -288,6 +325,9 @@ CORRAL_PACK(
     CORRAL_FORMULA("FetchBytes", fetch_bytes),
     CORRAL_FORMULA("FetchStatus", fetch_status),
     CORRAL_FORMULA("FetchOrFallback", fetch_or_fallback),
+    CORRAL_FORMULA("FetchOrFailUpstream", fetch_or_fail_upstream),
+    CORRAL_FORMULA("FailUpstream", fail_upstream),
+    CORRAL_FORMULA("NeedScopes", need_scopes),
     CORRAL_FORMULA("Pick", pick),
     CORRAL_FORMULA("Crash", crash),
     CORRAL_ACTION("Bump", bump),

@@ -18,6 +18,9 @@ pub const formulas = .{
     .FetchBytes = fetchBytes,
     .FetchStatus = fetchStatus,
     .FetchOrFallback = fetchOrFallback,
+    .FetchOrFailUpstream = fetchOrFailUpstream,
+    .FailUpstream = failUpstream,
+    .NeedScopes = needScopes,
     .Pick = pick,
     .Crash = crash,
 };
@@ -111,6 +114,21 @@ fn fetchOrFallback(ctx: *Context, url: []const u8) ![]const u8 {
         return err;
     };
     return ctx.print("status {d}", .{response.status});
+}
+
+fn fetchOrFailUpstream(ctx: *Context, url: []const u8) !i64 {
+    const response = try ctx.fetch(.{ .url = url });
+    if (response.status >= 200 and response.status < 300) return response.status;
+    return ctx.failResponse(response, "the upstream answered {d}", .{response.status});
+}
+
+fn failUpstream(ctx: *Context, status: i64, retry_after_s: f64) ![]const u8 {
+    const seconds: ?f64 = if (retry_after_s < 0) null else retry_after_s;
+    return ctx.failUpstream(std.math.cast(u16, status) orelse 0, seconds, "upstream status {d}", .{status});
+}
+
+fn needScopes(ctx: *Context, scopes: []const []const u8) ![]const u8 {
+    return ctx.failMissingScopes(scopes, "the connection may not do this", .{});
 }
 
 fn pick(fruit: []const u8) []const u8 {
