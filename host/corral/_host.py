@@ -106,14 +106,17 @@ class Host(Closeable):
         with self._lock:
             self._check_open()
             if self._connections is None:
-                from ._connections.store import ConnectionStore
                 from ._connections.crypto import KeyRing
+                from ._connections.sealed import count_sealed
+                from ._connections.store import ConnectionStore
 
-                keyring = KeyRing.from_env_or_file(self.settings.data_dir / "secret.key",
-                                                   env_key=self.settings.secret_key)
+                store_dir = self.settings.data_dir / "connections"
+                map_size = self.settings.connections_map_bytes
+                keyring = KeyRing.from_env_or_file(
+                    self.settings.data_dir / "secret.key", env_key=self.settings.secret_key,
+                    sealed_records=lambda: count_sealed(store_dir, map_size=map_size))
                 self._connections = ConnectionStore(
-                    self.settings.data_dir / "connections", keyring,
-                    http=self._oauth_http_client(), map_size=self.settings.connections_map_bytes)
+                    store_dir, keyring, http=self._oauth_http_client(), map_size=map_size)
             return self._connections
 
     def _oauth_http_client(self) -> Any:

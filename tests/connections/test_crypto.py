@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from corral import KeyRing, SecretKeyError
-from corral._connections.crypto import ENV_KEY, ENV_OLD_KEYS, encode_key
+from corral import Host, KeyRing, SecretKeyError, Settings
+from corral._connections.crypto import ENV_KEY, ENV_OLD_KEYS, encode_key, rotation_lock
+from ..oauth_server import pack_with_auth
 
 AAD = b"connection-1\0Demo"
 
@@ -171,3 +172,110 @@ def test_a_configured_key_is_used_like_the_environment_variable(tmp_path: Path) 
     assert not (tmp_path / "secret.key").exists()
     with pytest.raises(SecretKeyError, match=ENV_KEY):
         KeyRing.from_env_or_file(tmp_path / "secret.key", environ={}, env_key="bad")
+
+
+# -- a ring follows its key file ----------------------------------------------------------
+
+
+def test_a_ring_follows_a_rotation_made_by_another_ring(tmp_path: Path) -> None:
+    path = tmp_path / "secret.key"
+    running = KeyRing.generate(path)
+    old_blob = running.seal(b"before", AAD)  # sealing looked at the file
+    assert running.refresh() is False  # unchanged since: not read again
+    rotator = KeyRing.from_file(path)
+    new_id = rotator.rotate_to_new_key()
+    new_blob = rotator.seal(b"after", AAD)
+    assert running.open(new_blob, AAD) == b"after"  # unknown key: re-read the file, retry
+    assert running.key_id_of(running.seal(b"x", AAD)) == new_id  # seals with the newest
+    assert rotator.retire_old_keys() == 1
+    assert running.key_id_of(running.seal(b"y", AAD)) == new_id
+    assert running.key_ids == (new_id,)
+    assert running.open(old_blob, AAD) == b"before"  # a key it held still opens a stale read
+    with pytest.raises(SecretKeyError):
+        KeyRing.from_file(path).open(old_blob, AAD)  # but is gone from the file
+
+
+def test_a_blob_of_a_key_in_no_file_still_fails_closed(tmp_path: Path) -> None:
+    ring = KeyRing.generate(tmp_path / "secret.key")
+    stranger = KeyRing.generate().seal(b"s", AAD)
+    with pytest.raises(SecretKeyError, match="not in the key ring"):
+        ring.open(stranger, AAD)
+
+
+def test_a_key_file_that_goes_missing_keeps_the_keys_held_and_makes_none(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "secret.key"
+    ring = KeyRing.generate(path)
+    blob = ring.seal(b"s", AAD)
+    path.unlink()
+    for _ in range(3):
+        assert ring.open(ring.seal(b"t", AAD), AAD) == b"t"
+    assert ring.open(blob, AAD) == b"s"
+    assert not path.exists()
+    assert len([r for r in caplog.records if "does not exist" in r.getMessage()]) == 1
+
+
+def test_a_missing_key_file_beside_sealed_records_is_refused_naming_both(
+        tmp_path: Path) -> None:
+    path = tmp_path / "secret.key"
+    with pytest.raises(SecretKeyError) as info:
+        KeyRing.from_env_or_file(path, environ={}, sealed_records=lambda: 7)
+    assert str(path) in str(info.value) and "7 sealed records" in str(info.value)
+    assert info.value.details == {"path": str(path), "sealed_records": 7}
+    assert not path.exists()
+    assert KeyRing.from_env_or_file(path, environ={}, sealed_records=lambda: 0).path == path
+
+
+def test_a_rotation_lock_clears_key_material_left_by_a_killed_writer(tmp_path: Path) -> None:
+    path = tmp_path / "secret.key"
+    KeyRing.generate(path)
+    leftover = tmp_path / ".secret.key.0123abcd.tmp"
+    leftover.write_bytes(b"an old key\n")
+    with rotation_lock(path):
+        assert not leftover.exists()
+    assert path.exists()
+
+
+# -- the host: a lost key file is a refusal, a fresh data dir gets a key ----------------------
+
+
+def test_a_host_refuses_a_lost_key_file_while_secrets_are_sealed(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    bearer = pack_with_auth({"kind": "bearer"})
+    with Host(settings) as host:
+        for i in range(3):
+            host.connections.create(principal="p", pack=bearer, name=f"c{i}",
+                                    secret={"token": f"t{i}"})
+    key_file = tmp_path / "secret.key"
+    saved = key_file.read_bytes()
+    key_file.unlink()
+    with Host(settings) as host, pytest.raises(SecretKeyError) as info:
+        host.connections  # noqa: B018
+    assert str(key_file) in str(info.value) and "3 sealed records" in str(info.value)
+    assert not key_file.exists()  # no silent new key
+    key_file.write_bytes(saved)
+    key_file.chmod(0o600)
+    with Host(settings) as host:
+        (first, *_) = host.connections.list("p")
+        assert host.connections.test("p", first.id, bearer).status == "active"
+
+
+def test_a_fresh_data_dir_gets_a_private_key_file_on_first_use(tmp_path: Path) -> None:
+    with Host(Settings(data_dir=tmp_path / "fresh")) as host:
+        assert host.connections.list("p") == []
+    key_file = tmp_path / "fresh" / "secret.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert len(KeyRing.from_file(key_file).key_ids) == 1
+
+
+def test_a_store_whose_secrets_were_all_deleted_may_get_a_new_key(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    bearer = pack_with_auth({"kind": "bearer"})
+    with Host(settings) as host:
+        made = host.connections.create(principal="p", pack=bearer, name="c",
+                                       secret={"token": "t"})
+        host.connections.delete("p", made.id)
+    (tmp_path / "secret.key").unlink()
+    with Host(settings) as host:
+        assert host.connections.list("p") == []
+    assert (tmp_path / "secret.key").exists()

@@ -21,10 +21,8 @@ validation leaves nothing behind.
 from __future__ import annotations
 
 import logging
-import os
 import struct
 import threading
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +30,7 @@ import lmdb
 
 from .._errors import CorralError, NotFoundError
 from .._sandbox.sandbox import Sandbox
+from .._stores.files import write_file_atomically
 from .._stores.lmdb_env import open_shared
 from .pack import Pack, pack_from_bytes
 
@@ -251,22 +250,3 @@ class Registry:
             if name not in known and file and (marker.parent / file).is_file():
                 self._write_pointer(name, file)
             marker.unlink(missing_ok=True)
-
-
-def write_file_atomically(path: Path, data: bytes) -> None:
-    """``data`` at ``path``, whole or not at all: a unique temporary file beside it, flushed
-    to disk, renamed over, and the directory entry flushed too."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

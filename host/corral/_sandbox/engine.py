@@ -7,8 +7,10 @@ do not survive ``fork()``, so a child restarts the tickers it inherits.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import platform
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -51,13 +53,41 @@ def make_engine(config: SandboxConfig) -> wasmtime.Engine:
     settings.max_wasm_stack = config.max_wasm_stack
     settings.cranelift_opt_level = config.opt_level
     settings.wasm_threads = False
-    if config.pool_instances and _fastcall.pooling_available():
+    if _pools(config):
         settings.memory_reservation = MAX_MEMORY_BYTES
-        settings.memory_guard_size = 64 * 1024 * 1024
+        settings.memory_guard_size = _GUARD_BYTES
         _fastcall.enable_pooling(settings, instances=config.pool_instances,
                                  max_memory_bytes=MAX_MEMORY_BYTES,
                                  table_elements=TABLE_ELEMENTS)
     return wasmtime.Engine(settings)
+
+
+def engine_fingerprint(config: SandboxConfig) -> str:
+    """What machine code compiled by :func:`make_engine`'s Engine depends on besides the
+    wasm: the wasmtime version, the machine and every setting above (sha256 hex)."""
+    pools = _pools(config)
+    settings = (f"wasmtime={_wasmtime_version()}|machine={platform.machine()}"
+                f"|system={platform.system()}|fuel|epoch|threads=no"
+                f"|stack={config.max_wasm_stack}|opt={config.opt_level}|pooling={pools}"
+                f"|reservation={MAX_MEMORY_BYTES if pools else 'default'}"
+                f"|guard={_GUARD_BYTES if pools else 'default'}|tables={TABLE_ELEMENTS}")
+    return hashlib.sha256(settings.encode()).hexdigest()
+
+
+_GUARD_BYTES = 64 * 1024 * 1024
+
+
+def _pools(config: SandboxConfig) -> bool:
+    return bool(config.pool_instances) and _fastcall.pooling_available()
+
+
+def _wasmtime_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("wasmtime")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 # -- the call path --------------------------------------------------------------------------

@@ -1,19 +1,18 @@
 """Compiled modules: the ABI checks a module must pass, and the precompiled-module cache.
 
 A module is checked before anything runs (its imports and exports against the ABI), linked
-once into an ``InstancePre``, and kept in memory by its sha256. On disk, precompiled
-modules are keyed by the wasm sha256, the wasmtime version and the engine settings, and
-written atomically; an unusable cache file is recompiled, never trusted.
+once into an ``InstancePre``, and kept in memory by its sha256. On disk, a precompiled
+module is deserialized only after its record verifies (bound to the wasm's sha256 and the
+engine fingerprint under a host key, see ``artifacts.py``); anything else is recompiled
+and replaced, never trusted.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import wasmtime
 
@@ -21,7 +20,8 @@ from .._errors import PackValidationError
 from .._pack import abi as _abi
 from .._pack.manifest import MAX_MEMORY_BYTES
 from . import fastcall as _fastcall
-from .engine import TABLE_ELEMENTS, SandboxConfig, log
+from .artifacts import ArtifactStore, refuse
+from .engine import TABLE_ELEMENTS, SandboxConfig, engine_fingerprint
 
 
 @dataclass
@@ -45,8 +45,8 @@ class ModuleCache:
         self._engine = engine
         self._native = native
         self._linker = linker
-        self._dir = config.cache_dir
-        self._fingerprint = settings_fingerprint(config)
+        self._artifacts = (ArtifactStore(config.cache_dir, engine_fingerprint(config))
+                           if config.cache_dir is not None else None)
         self._compiled: dict[str, CompiledPack] = {}
         self._lock = threading.Lock()
 
@@ -72,32 +72,30 @@ class ModuleCache:
             self._compiled[digest] = compiled
         return compiled
 
-    def _cache_path(self, digest: str) -> Path | None:
-        if self._dir is None:
-            return None
-        return self._dir / f"{digest}-{self._fingerprint}.cwasm"
-
     def _load_module(self, wasm: bytes, digest: str, name: str) -> tuple[wasmtime.Module, bool]:
-        path = self._cache_path(digest)
-        if path is not None and path.exists():
-            try:
-                return wasmtime.Module.deserialize_file(self._engine, str(path)), True
-            except wasmtime.WasmtimeError:
-                log.warning("precompiled module %s is unusable; compiling again", path.name)
+        cached = self._from_artifact(digest)
+        if cached is not None:
+            return cached, True
         try:
             module = wasmtime.Module(self._engine, wasm)
         except wasmtime.WasmtimeError as exc:
             raise _invalid_module(name, exc) from exc
-        if path is not None:
-            _write_atomically(path, bytes(module.serialize()))
+        if self._artifacts is not None:
+            self._artifacts.save(digest, bytes(module.serialize()))
         return module, False
 
-
-def settings_fingerprint(config: SandboxConfig) -> str:
-    """What a precompiled module depends on besides its wasm: wasmtime and engine settings."""
-    settings = (f"{_wasmtime_version()}|fuel|epoch|stack={config.max_wasm_stack}"
-                f"|opt={config.opt_level}|pool={bool(config.pool_instances)}")
-    return hashlib.sha256(settings.encode()).hexdigest()[:16]
+    def _from_artifact(self, digest: str) -> wasmtime.Module | None:
+        """The module from its verified precompiled artifact, or None."""
+        if self._artifacts is None:
+            return None
+        artifact = self._artifacts.load(digest)
+        if artifact is None:
+            return None
+        try:
+            return wasmtime.Module.deserialize(self._engine, artifact)
+        except wasmtime.WasmtimeError as exc:  # verified, yet this wasmtime refuses it
+            refuse(self._artifacts.path_for(digest), first_line(exc))
+            return None
 
 
 # -- checks ---------------------------------------------------------------------------------
@@ -162,19 +160,3 @@ def _invalid_module(name: str, exc: wasmtime.WasmtimeError) -> PackValidationErr
 
 def first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-
-
-def _wasmtime_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("wasmtime")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

@@ -9,7 +9,7 @@ there are none, and it says so.
 
     corral serve --data-dir .corral --port 8787
     corral keys create alice --role caller
-    corral keys rotate          # re-seal connection secrets under a new key (server stopped)
+    corral keys rotate          # re-seal connection secrets under a new key (server may run)
 
 ``python -m corral serve ...`` runs it too.
 """
@@ -21,6 +21,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -64,6 +65,7 @@ def serve(settings: Settings, *, out: TextIO | None = None) -> None:
     out = out or sys.stdout
     host, keys = _prepare(settings, out)
     try:
+        host.connections  # noqa: B018 - a lost key file beside sealed secrets refuses to start
         app = create_app(host, host.settings, keys=keys)
         config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
                                 timeout_graceful_shutdown=int(settings.evaluate_deadline_s) + 5)
@@ -168,24 +170,43 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
-def rotate_secret_key(settings: Settings) -> tuple[int, int]:
-    """Seal every connection secret under a fresh key and drop the old keys.
+#: How long a rotation waits before its second re-seal pass and before it drops old keys.
+ROTATION_GRACE_S = 0.5
+
+
+def rotate_secret_key(settings: Settings, *,
+                      grace_s: float = ROTATION_GRACE_S) -> tuple[int, int]:
+    """Seal every connection secret under a fresh key and drop the old keys; returns
+    (secrets re-sealed, keys retired).
 
     With a key file, a new key is added, every secret re-sealed, then the old keys
-    dropped. With ``CORRAL_SECRET_KEY`` the operator has already set the new key (and
-    the old one in ``CORRAL_SECRET_KEY_OLD``); this only re-seals. Run it while the
-    server is stopped: a running server keeps the key ring it started with.
+    dropped. Running servers need no restart: they seal with the newest key of the file
+    (they compare its stamp before each seal) and re-read it when they meet a blob sealed
+    under a key they lack. A second re-seal pass after ``grace_s`` catches a seal that
+    began before the new key was in the file; only then do the old keys go. Each step is
+    atomic, so a kill at any point leaves every secret openable; rotations run one at a
+    time (a lock beside the key file). With ``CORRAL_SECRET_KEY`` the operator has already
+    set the new key (and the old one in ``CORRAL_SECRET_KEY_OLD``); this only re-seals.
     """
-    from .._connections.crypto import KeyRing
+    from .._connections.crypto import KeyRing, rotation_lock
+    from .._connections.sealed import count_sealed
     from .._host import Host
 
-    ring = KeyRing.from_env_or_file(settings.data_dir / "secret.key", env_key=settings.secret_key)
-    if ring.path is not None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key_file = settings.data_dir / "secret.key"
+    store_dir = settings.data_dir / "connections"
+    with rotation_lock(key_file), Host(replace(settings, packs=())) as host:
+        ring = KeyRing.from_env_or_file(
+            key_file, env_key=settings.secret_key,
+            sealed_records=lambda: count_sealed(store_dir,
+                                                map_size=settings.connections_map_bytes))
+        if ring.path is None:
+            return host.connections.rotate_keys(), 0
         ring.rotate_to_new_key()
-    with Host(replace(settings, packs=())) as host:
         count: int = host.connections.rotate_keys()
-    retired = ring.retire_old_keys() if ring.path is not None else 0
-    return count, retired
+        time.sleep(grace_s)
+        count += host.connections.rotate_keys()
+        return count, ring.retire_old_keys()
 
 
 def register_serve_command(subparsers: Any) -> None:
@@ -208,7 +229,7 @@ def register_serve_command(subparsers: Any) -> None:
     revoke.add_argument("key_id")
     revoke.set_defaults(func=cmd_keys_revoke)
     rotate = keys_sub.add_parser("rotate", help="re-seal connection secrets under a new key "
-                                                "(stop the server first)")
+                                                "(running servers follow it)")
     rotate.set_defaults(func=cmd_keys_rotate)
     for sub in (create, listing, revoke, rotate):
         _common(sub)

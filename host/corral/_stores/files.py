@@ -1,0 +1,52 @@
+"""Files written whole or not at all.
+
+A file is written to a unique temporary name beside its target, flushed to disk, then
+renamed over the target (or linked to it, when an existing file must never be replaced),
+and the directory entry is flushed too. A reader sees the old file, the new file or no
+file, never half of one; two writers never share a temporary name.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+
+def write_file_atomically(path: Path, data: bytes, *, mode: int = 0o644,
+                          replace: bool = True) -> None:
+    """``data`` at ``path``, whole or not at all, with permission bits ``mode``.
+
+    With ``replace=False`` an existing file is left alone and FileExistsError raised:
+    of two processes creating the same file at once, exactly one wins.
+    """
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            os.fchmod(fd, mode)  # the umask must not widen or narrow what was asked
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_directory(path.parent)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
