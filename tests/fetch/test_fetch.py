@@ -33,11 +33,14 @@ class Bearer:
         self.token, self.domain, self.next_token = token, domain, next_token
         self.refreshes = 0
 
-    def applies_to(self, host: str, port: int | None = None) -> bool:
+    def applies_to(self, host: str, port: int | None = None, scheme: str = "https") -> bool:
         return host_matches(host, self.domain)
 
     def apply(self, headers: dict[str, str], params: list[tuple[str, str]]) -> None:
         headers["Authorization"] = f"Bearer {self.token}"
+
+    def secret_values(self) -> frozenset[str]:
+        return frozenset({self.token})
 
     def refresh(self) -> bool:
         self.refreshes += 1
@@ -108,10 +111,11 @@ def domains(server: ApiServer) -> list[str]:
 
 
 def fetch(client: FetchClient, server: ApiServer, path_or_url: str, *,
-          credentials: Any = None, **request: Any) -> dict[str, Any]:
+          credentials: Any = None, approved: tuple[str, ...] = (), **request: Any
+          ) -> dict[str, Any]:
     url = path_or_url if "://" in path_or_url else server.url(path_or_url)
     return client.fetch({"url": url, **request}, pack="Test", domains=domains(server),
-                        credentials=credentials)
+                        credentials=credentials, approved_domains=approved)
 
 
 def redirect(to: str, code: int = 302) -> str:
@@ -120,7 +124,9 @@ def redirect(to: str, code: int = 302) -> str:
 
 def fetch_with(client: FetchClient, server: ApiServer, path: str, credentials: Any,
                **request: Any) -> dict[str, Any]:
-    return fetch(client, server, path, credentials=credentials, **request)
+    """A fetch holding ``credentials``, with every declared domain approved."""
+    return fetch(client, server, path, credentials=credentials,
+                 approved=tuple(domains(server)), **request)
 
 
 def refused(client: FetchClient, server: ApiServer, path_or_url: str, **request: Any
@@ -469,7 +475,7 @@ def test_query_credentials_are_injected_and_never_shown_in_errors(server: ApiSer
             fetch_with(client, server, "/reflect-redirect?" + urlencode(
                 {"to": f"http://evil.test:{server.port}/steal"}), credentials)
     assert echoed["query"] == {"q": ["1"], "api_key": ["SECRET-KEY"]}
-    assert info.value.rule == "undeclared_domain"
+    assert info.value.rule == "redirect_secret", "refused before it is even read as a URL"
     assert "SECRET-KEY" not in str(info.value)
     assert "SECRET-KEY" not in json.dumps(info.value.to_dict())
 

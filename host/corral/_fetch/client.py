@@ -19,7 +19,7 @@ import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode
 
 import httpx
 
@@ -28,7 +28,10 @@ from .._errors import FetchDenied, FetchError, FetchNetworkError, FetchTimeout, 
 from .._fetch.cache import CachedResponse, FetchCache
 from .._fetch.transport import (FetchConfig, OpenResponse, PinnedBackend, PinnedTransport, Resolver,
                                _deadline, system_resolver)
-from .._fetch.policy import DEFAULT_PORTS, CheckedURL, check_headers, check_params, check_url
+from .._domains import DeclaredDomain
+from .._fetch.policy import (DEFAULT_PORTS, CheckedURL, check_headers, check_params, check_reach,
+                             check_url, credentials_may_travel)
+from .._fetch.redirects import Reach, carried_to, check_redirect
 from .._types import Credentials
 
 log = logging.getLogger("corral.fetch")
@@ -196,17 +199,24 @@ class FetchClient(Closeable):
         return self._config
 
     def fetch(self, request: Mapping[str, Any], *, pack: str, domains: Sequence[str],
-              credentials: Credentials | None = None, deadline: float | None = None
-              ) -> dict[str, Any]:
-        """Run one guest fetch; ``{"status", "headers", "body"}`` or a :class:`FetchError`."""
+              credentials: Credentials | None = None, deadline: float | None = None,
+              approved_domains: Sequence[str | DeclaredDomain] = ()) -> dict[str, Any]:
+        """Run one guest fetch; ``{"status", "headers", "body"}`` or a :class:`FetchError`.
+
+        ``approved_domains`` are the declared domains the operator approved for the pack
+        beyond its auth domains: with ``credentials``, every hop must stay on one or the
+        other (rule ``unapproved_domain``).
+        """
         client = self._open_client()
         parsed = _parse_request(request, domains, self._config, credentials)
+        check_reach(parsed.url, credentials, approved_domains, parsed.url.url)
         stop = time.monotonic() + self._config.total_timeout_s
         if deadline is not None:
             stop = min(stop, deadline)
         token = _deadline.set(stop)
         try:
-            response = self._fetch_maybe_cached(client, parsed, pack, domains, credentials, stop)
+            response = self._fetch_maybe_cached(client, parsed, pack, domains, credentials, stop,
+                                                tuple(approved_domains))
         finally:
             _deadline.reset(token)
         return _for_guest(response, parsed.binary)
@@ -221,9 +231,10 @@ class FetchClient(Closeable):
 
     def _fetch_maybe_cached(self, client: httpx.BaseTransport, request: _Request, pack: str,
                             domains: Sequence[str], credentials: Credentials | None,
-                            stop: float) -> CachedResponse:
+                            stop: float, approved: tuple[str | DeclaredDomain, ...] = ()
+                            ) -> CachedResponse:
         def exchange() -> CachedResponse:
-            return self._exchange(client, request, domains, credentials, stop)
+            return self._exchange(client, request, Reach(domains, credentials, approved), stop)
 
         if self._cache is None or request.method != "GET" or request.cache_ttl_s <= 0:
             return exchange()
@@ -231,19 +242,24 @@ class FetchClient(Closeable):
                              method=request.method, url=request.url.url, headers=request.headers)
         return self._cache.fetch_once(key, request.cache_ttl_s, exchange, deadline=stop)
 
-    def _exchange(self, client: httpx.BaseTransport, request: _Request, domains: Sequence[str],
-                  credentials: Credentials | None, stop: float) -> CachedResponse:
-        """Send the request and follow redirects, each hop checked by the full policy."""
+    def _exchange(self, client: httpx.BaseTransport, request: _Request, reach: Reach,
+                  stop: float) -> CachedResponse:
+        """Send the request and follow redirects, each hop checked by the full policy.
+
+        Credentials go on the first hop and on hops that keep its scheme, host and port;
+        after a hop that changes any of them they are gone for the rest of the chain.
+        """
         url, method, body, headers = request.url, request.method, request.body, request.headers
         shown = url.url
+        carried = reach.credentials
         refreshed = False
         for hop in range(self._config.max_redirects + 1):
             response, used_credentials = self._send(client, method, url, headers, body,
-                                                    credentials, shown, stop)
+                                                    carried, shown, stop)
             if response.status == 401 and used_credentials and not refreshed:
                 refreshed = True
-                if credentials is not None and credentials.refresh():
-                    response, _ = self._send(client, method, url, headers, body, credentials,
+                if carried is not None and carried.refresh():
+                    response, _ = self._send(client, method, url, headers, body, carried,
                                              shown, stop)
             location = _location(response)
             if location is None:
@@ -252,7 +268,8 @@ class FetchClient(Closeable):
                 raise FetchDenied(f"fetch refused (redirect_limit): more than "
                                   f"{self._config.max_redirects} redirects", rule="redirect_limit",
                                   url=shown)
-            next_url = _check_redirect(url, location, domains, self._config)
+            next_url = check_redirect(url, location, reach, self._config)
+            carried = carried_to(carried, url, next_url)
             method, body, headers = _redirected(response.status, method, body, headers,
                                                 url, next_url)
             url, shown = next_url, next_url.url_without_query
@@ -265,7 +282,8 @@ class FetchClient(Closeable):
         """One HTTP exchange to a checked URL; returns the response and whether auth was sent."""
         outgoing: list[tuple[str, str]] = list(headers)
         target = url.target
-        applies = credentials is not None and credentials.applies_to(url.host, url.port)
+        applies = (credentials is not None and credentials_may_travel(url, self._config)
+                   and credentials.applies_to(url.host, url.port, url.scheme))
         if credentials is not None and applies:
             injected: dict[str, str] = {}
             params: list[tuple[str, str]] = []
@@ -391,17 +409,6 @@ def _location(response: CachedResponse) -> str | None:
         if name == "location":
             return value
     return None
-
-
-def _check_redirect(current: CheckedURL, location: str, domains: Sequence[str],
-                    config: FetchConfig) -> CheckedURL:
-    try:
-        joined = urljoin(current.url, location.strip(" "))
-    except ValueError as exc:
-        raise FetchDenied(f"fetch refused (redirect): {current.url_without_query} redirected to "
-                          "an unreadable location", rule="redirect",
-                          url=current.url_without_query) from exc
-    return check_url(joined, domains, config, redact_query=True)
 
 
 def _redirected(status: int, method: str, body: bytes | None,

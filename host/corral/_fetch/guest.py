@@ -25,8 +25,10 @@ class GuestFetch:
     """Fetches of one pack call: the pack's declared domains, the caller's credentials."""
 
     def __init__(self, client: FetchClient, metrics: Metrics, *, pack: str,
-                 domains: Sequence[str], credentials: Credentials | None) -> None:
+                 domains: Sequence[str], credentials: Credentials | None,
+                 approved_domains: Sequence[str] = ()) -> None:
         self._client = client
+        self._approved = tuple(approved_domains)
         self._metrics = metrics
         self._pack = pack
         self._domains = domains
@@ -39,7 +41,8 @@ class GuestFetch:
         try:
             response: dict[str, Any] = self._client.fetch(
                 request, pack=self._pack, domains=self._domains,
-                credentials=self._credentials, deadline=deadline)
+                credentials=self._credentials, deadline=deadline,
+                approved_domains=self._approved)
         except Exception as exc:
             self._metrics.fetch_done(self._pack, getattr(exc, "kind", "error"),
                                      getattr(exc, "rule", None), time.perf_counter() - started)

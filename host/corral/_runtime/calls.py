@@ -236,7 +236,8 @@ class Calls:
         """The host functions of one call; the fetch client is made on the first fetch."""
         def fetch() -> GuestFetch:
             return GuestFetch(self._fetch_client(), self.metrics, pack=pack.name,
-                              domains=pack.manifest.network_domains, credentials=credentials)
+                              domains=pack.manifest.network_domains, credentials=credentials,
+                              approved_domains=pack.approved_domains)
 
         return PackHostCalls(fetch, pack.name)
 
