@@ -194,6 +194,34 @@ def test_only_declared_domains_can_be_approved(tmp_path: Path, api: ApiServer, o
             host.pack("authed")  # nothing was stored
 
 
+def test_an_in_memory_registry_keeps_approvals_too(api: ApiServer, other: ApiServer) -> None:
+    from corral._runtime.registry import Registry
+    from corral._sandbox.sandbox import Sandbox
+
+    domains = two_domains(api, other)
+    with Sandbox() as sandbox:
+        registry = Registry(None, sandbox)
+        registry.register(authed(domains), approved_domains=[domains[1]])
+        assert registry.register(authed(domains)).approved_domains == (domains[1],)
+        assert registry.versions("authed")[0].approved_domains == (domains[1],)
+
+
+def test_corral_serve_approves_the_declared_domains_of_the_bundled_examples(
+        tmp_path: Path) -> None:
+    import io
+
+    from corral._server.serve import _register_examples
+
+    out = io.StringIO()
+    with Host(settings_for(tmp_path)) as host:
+        _register_examples(host, out)
+        packs = host.registry.packs()
+        assert packs, out.getvalue()
+        for pack in packs:
+            assert pack.approved_domains == tuple(sorted(pack.manifest.network_domains)), \
+                pack.name
+
+
 # -- the upload API and the manifest view --------------------------------------------------
 
 

@@ -137,7 +137,8 @@ class Registry:
     def versions(self, name: str) -> list[PackVersion]:
         pack = self.get(name)
         if self.directory is None:
-            return [PackVersion(pack.name, pack.version, pack.sha256, "", True)]
+            return [PackVersion(pack.name, pack.version, pack.sha256, "", True,
+                                pack.approved_domains)]
         _, pointers, approvals = self._read()
         active = pointers.get(pack.name, "")
         out = []
