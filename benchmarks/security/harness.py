@@ -189,6 +189,7 @@ class Bench:
         self.packs: dict[str, Pack] = {}
         self.alice_conn = ""
         self.alice_query_conn = ""
+        self.alice_approved_conn = ""
 
     # -- setting up ------------------------------------------------------------------------
 
@@ -218,6 +219,11 @@ class Bench:
         self.packs["zdeadline"] = self.host.register_bytes(
             with_manifest(zig_deadline, pack={"name": "zdeadline", **net}, auth=bearer,
                           limits=ZIG_DEADLINE_LIMITS), source="zig_deadline")
+        # The operator approved its non-auth domain (cdn.test) for calls holding a connection.
+        self.packs["zapproved"] = self.host.register_bytes(
+            with_manifest(zig, pack={"name": "zapproved", **net}, auth=bearer,
+                          limits=ZIG_LIMITS), source="zig_approved",
+            approved_domains=self.domains())
         self.packs["zquery"] = self.host.register_bytes(
             with_manifest(zig, pack={"name": "zquery", **net}, limits=ZIG_LIMITS,
                           auth={"kind": "query", "param": "api_key"}), source="zig_query")
@@ -233,6 +239,9 @@ class Bench:
         self.alice_query_conn = store.create(
             principal="alice", pack=self.packs["zquery"].manifest, name="alice's key",
             secret={"value": self.query_token}).id
+        self.alice_approved_conn = store.create(
+            principal="alice", pack=self.packs["zapproved"].manifest,
+            name="alice's token (approved pack)", secret={"token": self.alice_token}).id
 
     def build(self, pack_dir: str) -> bytes:
         return _build(PACKS_DIR / pack_dir).read_bytes()

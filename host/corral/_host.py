@@ -170,30 +170,37 @@ class Host(Closeable):
 
     # -- packs ----------------------------------------------------------------------------
 
-    def register_path(self, path: str | Path) -> Pack:
+    def register_path(self, path: str | Path, *,
+                      approved_domains: Sequence[str] | None = None) -> Pack:
         path = Path(path)
         if path.is_dir():
-            return self.register_dir(path)
-        return self.register_file(path)
+            return self.register_dir(path, approved_domains=approved_domains)
+        return self.register_file(path, approved_domains=approved_domains)
 
-    def register_dir(self, pack_dir: str | Path) -> Pack:
+    def register_dir(self, pack_dir: str | Path, *,
+                     approved_domains: Sequence[str] | None = None) -> Pack:
         """Build (cached) and register the pack in ``pack_dir``."""
         from ._toolchain.build import build_pack
 
         result = build_pack(pack_dir)
-        return self.register_file(result.path)
+        return self.register_file(result.path, approved_domains=approved_domains)
 
-    def register_file(self, wasm_file: str | Path) -> Pack:
+    def register_file(self, wasm_file: str | Path, *,
+                      approved_domains: Sequence[str] | None = None) -> Pack:
         path = Path(wasm_file)
         try:
             wasm = path.read_bytes()
         except OSError as exc:
             raise NotFoundError(f"cannot read pack {path}: {exc.strerror}") from exc
-        return self.register_bytes(wasm, source=str(path))
+        return self.register_bytes(wasm, source=str(path), approved_domains=approved_domains)
 
-    def register_bytes(self, wasm: bytes, *, source: str | None = None) -> Pack:
+    def register_bytes(self, wasm: bytes, *, source: str | None = None,
+                       approved_domains: Sequence[str] | None = None) -> Pack:
+        """Register a pack. ``approved_domains``: the declared domains the operator approves
+        for calls that hold a connection, beyond the pack's auth domains (None keeps what
+        this version has recorded; see docs/security.md)."""
         self._check_open()
-        return self.registry.register(wasm, source=source)
+        return self.registry.register(wasm, source=source, approved_domains=approved_domains)
 
     def pack(self, name: str) -> Pack:
         return self.registry.get(name)

@@ -30,7 +30,9 @@ class Settings:
     packs: tuple[Path, ...] = ()
     #: Let packs fetch plain http:// URLs (for local development; https only otherwise).
     allow_http: bool = False
-    #: Exact host name -> IP address; mapped names may resolve to private addresses.
+    #: Exact host name -> IP address; mapped names may resolve to private addresses. A name
+    #: mapped to a loopback address is a test mapping: with allow_http, credentials may go
+    #: to it over plain http (to no other http URL).
     host_map: Mapping[str, str] = field(default_factory=dict)
     #: Size of the LMDB map holding cached formula results.
     result_cache_bytes: int = 256 * 1024 * 1024

@@ -35,8 +35,9 @@ class Credentials(Protocol):
     def param_names(self) -> frozenset[str]:
         """Query parameter names the host injects; a guest may not set them."""
 
-    def applies_to(self, host: str, port: int | None = None) -> bool:
-        """Whether credentials may be sent to this (normalised) host."""
+    def applies_to(self, host: str, port: int | None = None, scheme: str = "https") -> bool:
+        """Whether credentials may be sent to this (normalised) host and port; a domain
+        declared without a port admits only ``scheme``'s default port."""
 
     def apply(self, headers: dict[str, str], params: list[tuple[str, str]]) -> None:
         """Add the auth headers / query parameters for one outgoing request."""

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from corral._connections.auth import render, validate_secret
+from corral._connections.auth import credential_domains, render, validate_secret
 from corral import ArgumentError, ConnectionStore, Credentials, KeyRing, ManifestError
 
 from ..oauth_server import OAuthServer, call_with, pack_with_auth
@@ -152,6 +152,39 @@ def test_auth_domains_narrow_where_credentials_go(store: ConnectionStore) -> Non
     assert creds.applies_to("v2.api.example.test")
     assert not creds.applies_to("example.test")
     assert not creds.applies_to("cdn.example.test")
+
+
+@pytest.mark.parametrize("host, port, scheme, expected", [
+    ("example.test", 443, "https", True),
+    ("example.test", None, "https", True),    # no port: the scheme's default
+    ("example.test", 80, "http", True),
+    ("example.test", 8443, "https", False),   # a bare domain is not "any port"
+    ("example.test", 80, "https", False),     # nor the other scheme's default
+    ("example.test", 443, "http", False),
+    ("example.test", 443, "ftp", False),      # no other scheme
+    ("api.other.test", 8443, "https", True),
+    ("api.other.test", 8443, "http", True),   # a declared port is that port, either scheme
+])
+def test_a_bare_domain_admits_only_the_schemes_default_port(store: ConnectionStore, host: str,
+                                                            port: int | None, scheme: str,
+                                                            expected: bool) -> None:
+    pack = pack_with_auth({"kind": "bearer"}, domains=DOMAINS)
+    info = store.create(principal="a", pack=pack, name="n", secret={"token": "t"})
+    assert store.credentials("a", info.id, pack).applies_to(host, port, scheme) is expected
+
+
+def test_a_bare_auth_domain_takes_the_port_of_its_network_domain(store: ConnectionStore
+                                                                 ) -> None:
+    pack = pack_with_auth({"kind": "bearer", "domains": ["api.example.test", "example.org"]},
+                          domains=("example.test:8443", "example.test:9443", "example.org"))
+    assert [str(d) for d in credential_domains(pack.auth, pack.network_domains)] == [
+        "api.example.test:8443", "api.example.test:9443", "example.org"]
+    info = store.create(principal="a", pack=pack, name="n", secret={"token": "t"})
+    creds = store.credentials("a", info.id, pack)
+    assert creds.applies_to("api.example.test", 8443) and creds.applies_to("api.example.test", 9443)
+    assert not creds.applies_to("api.example.test", 443)
+    assert not creds.applies_to("api.example.test", 8080)
+    assert creds.applies_to("example.org", 443) and not creds.applies_to("example.org", 8443)
 
 
 def test_identity_is_the_connection_id_and_repr_holds_no_secret(store: ConnectionStore) -> None:

@@ -50,15 +50,18 @@ def port_of(server: OAuthServer) -> int:
 
 
 def authed_pack(host: Host, oauth: OAuthServer, other: ApiServer, auth: dict[str, Any],
-                auth_domains: tuple[str, ...] = (AUTH_HOST,)) -> Pack:
-    """The authed test pack, re-embedded with this auth and the servers' ports."""
+                auth_domains: tuple[str, ...] = (AUTH_HOST,),
+                approved: tuple[str, ...] | None = None) -> Pack:
+    """The authed test pack, re-embedded with this auth and the servers' ports, with the
+    operator's ``approved`` domains."""
     wasm = built(TEST_PACKS / "authed").read_bytes()
     manifest = read_manifest(wasm).to_dict()
     manifest["pack"]["network_domains"] = [f"{AUTH_HOST}:{port_of(oauth)}",
                                            f"{OTHER_HOST}:{other.port}"]
     manifest["auth"] = {**auth, "domains": list(auth_domains)}
     return host.register_bytes(set_custom_section(wasm, MANIFEST_SECTION,
-                                                  json.dumps(manifest).encode()))
+                                                  json.dumps(manifest).encode()),
+                               approved_domains=approved)
 
 
 def api(oauth: OAuthServer, path: str) -> str:
@@ -105,7 +108,8 @@ def test_each_static_auth_kind_reaches_the_api(host: Host, oauth: OAuthServer, o
 
 def test_credentials_go_only_to_the_auth_domains(host: Host, oauth: OAuthServer,
                                                  other: ApiServer) -> None:
-    pack = authed_pack(host, oauth, other, {"kind": "bearer"})
+    pack = authed_pack(host, oauth, other, {"kind": "bearer"},
+                       approved=(f"{OTHER_HOST}:{other.port}",))
     conn = host.connections.create(principal="ada", pack=pack.manifest, name="c",
                                    secret={"token": TOKEN})
     echoed = host.call("authed", "Get", f"http://{OTHER_HOST}:{other.port}/echo",

@@ -15,45 +15,12 @@ import pytest
 
 from corral import (Closed, ConfigError, FetchCache, FetchClient, FetchConfig, FetchDenied,
                     FetchNetworkError, FetchTimeout, FetchTooLarge, PinnedTransport)
-from corral._fetch.policy import host_matches
 from tests.fetch_servers import TEST_HOST, ApiServer, make_tls_files
+
+from .bearer import Bearer, QueryKey
 
 OTHER_HOST = "api.other.test"
 PACK_HASH = "0" * 64
-
-
-class Bearer:
-    """Test credentials: a bearer token for one domain, refreshable to ``next_token``."""
-
-    identity = "conn-1"
-    header_names = frozenset({"authorization"})
-    param_names: frozenset[str] = frozenset()
-
-    def __init__(self, token: str, domain: str = "example.test", next_token: str | None = None
-                 ) -> None:
-        self.token, self.domain, self.next_token = token, domain, next_token
-        self.refreshes = 0
-
-    def applies_to(self, host: str, port: int | None = None) -> bool:
-        return host_matches(host, self.domain)
-
-    def apply(self, headers: dict[str, str], params: list[tuple[str, str]]) -> None:
-        headers["Authorization"] = f"Bearer {self.token}"
-
-    def refresh(self) -> bool:
-        self.refreshes += 1
-        if self.next_token is None:
-            return False
-        self.token = self.next_token
-        return True
-
-
-class QueryKey(Bearer):
-    header_names: frozenset[str] = frozenset()
-    param_names = frozenset({"api_key"})
-
-    def apply(self, headers: dict[str, str], params: list[tuple[str, str]]) -> None:
-        params.append(("api_key", self.token))
 
 
 class Resolver:
@@ -109,10 +76,12 @@ def domains(server: ApiServer) -> list[str]:
 
 
 def fetch(client: FetchClient, server: ApiServer, path_or_url: str, *,
-          credentials: Any = None, principal: str = "", **request: Any) -> dict[str, Any]:
+          credentials: Any = None, principal: str = "", approved: tuple[str, ...] = (),
+          **request: Any) -> dict[str, Any]:
     url = path_or_url if "://" in path_or_url else server.url(path_or_url)
     return client.fetch({"url": url, **request}, pack="Test", pack_hash=PACK_HASH,
-                        principal=principal, domains=domains(server), credentials=credentials)
+                        principal=principal, domains=domains(server), credentials=credentials,
+                        approved_domains=approved)
 
 
 def redirect(to: str, code: int = 302) -> str:
@@ -121,7 +90,9 @@ def redirect(to: str, code: int = 302) -> str:
 
 def fetch_with(client: FetchClient, server: ApiServer, path: str, credentials: Any,
                **request: Any) -> dict[str, Any]:
-    return fetch(client, server, path, credentials=credentials, **request)
+    """A fetch holding ``credentials``, with every declared domain approved."""
+    return fetch(client, server, path, credentials=credentials,
+                 approved=tuple(domains(server)), **request)
 
 
 def refused(client: FetchClient, server: ApiServer, path_or_url: str, **request: Any
@@ -472,7 +443,7 @@ def test_query_credentials_are_injected_and_never_shown_in_errors(server: ApiSer
             fetch_with(client, server, "/reflect-redirect?" + urlencode(
                 {"to": f"http://evil.test:{server.port}/steal"}), credentials)
     assert echoed["query"] == {"q": ["1"], "api_key": ["SECRET-KEY"]}
-    assert info.value.rule == "undeclared_domain"
+    assert info.value.rule == "redirect_secret", "refused before it is even read as a URL"
     assert "SECRET-KEY" not in str(info.value)
     assert "SECRET-KEY" not in json.dumps(info.value.to_dict())
 

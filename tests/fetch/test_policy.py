@@ -298,6 +298,12 @@ def test_credential_headers_are_refused() -> None:
 @pytest.mark.parametrize("headers", [
     {"X-A": "1\r\nX-Injected: 2"}, {"X-A": "1\n"}, {"X-A": "a\x00b"}, {"X-A\r\n": "1"},
     {"X A": "1"}, {"": "1"}, {"X-A:": "1"}, {"X-A": 1}, {"X-A": b"1"}, {1: "x"},
+    # C1 controls and every other non-printable: NEL, CSI, bidi override, zero-width space,
+    # BOM, line and paragraph separators, a lone surrogate, private use, unassigned.
+    {"X-A": "a\x85b"}, {"X-A": "\x9b31m"}, {"X-A": "\x80"}, {"X-A": "\x9f"}, {"X-A": "\x7f"},
+    {"X-A": "abc\u202edcba"}, {"X-A": "a\u200bb"}, {"X-A": "\ufeffa"}, {"X-A": "a\u2028b"},
+    {"X-A": "a\u2029b"}, {"X-A": "\ud800"}, {"X-A": "\ue000"}, {"X-A": "\U000e0001"},
+    {"X-A": "\u0378"}, {"X-A\x85": "1"}, {"X-\u00e9": "1"},
 ])
 def test_malformed_headers_are_refused(headers: dict[object, object]) -> None:
     with pytest.raises(FetchDenied) as info:
@@ -311,6 +317,12 @@ def test_header_count_and_size_are_capped() -> None:
     assert info.value.rule == "request_headers"
     with pytest.raises(FetchTooLarge):
         _headers({"X-Big": "v" * 1000})
+
+
+def test_a_refused_value_names_the_code_point_not_the_value() -> None:
+    with pytest.raises(FetchDenied, match="U\\+0085") as info:
+        _headers({"X-A": "secret\x85"})
+    assert "secret" not in str(info.value)
 
 
 def test_ordinary_headers_pass_unchanged() -> None:

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence
 
-from .._domains import DeclaredDomain, DomainError, normalize_host
+from .._domains import DEFAULT_PORTS, DeclaredDomain, DomainError, normalize_host
 from .._errors import ArgumentError, CredentialError, ManifestError
 from .._pack.manifest import AuthSpec
 from .._types import Clock
@@ -229,8 +229,24 @@ def injected_names(spec: AuthSpec) -> tuple[frozenset[str], frozenset[str]]:
 def credential_domains(spec: AuthSpec, network_domains: Sequence[str]
                        ) -> tuple[DeclaredDomain, ...]:
     """Where credentials go: ``auth.domains`` if the manifest lists any, else every network
-    domain. A bare domain takes any port here: the fetch policy has judged the port."""
-    return tuple(DeclaredDomain.parse(d) for d in (spec.domains or tuple(network_domains)))
+    domain, each on the ports its network domain admits.
+
+    A bare auth domain never means "any port": it takes the port of each network domain
+    that covers it (``auth.example.com`` under ``example.com:8443`` is
+    ``auth.example.com:8443``; under a bare ``example.com`` it stays bare, which admits
+    only the scheme's default port).
+    """
+    network = [DeclaredDomain.parse(d) for d in network_domains]
+    if not spec.domains:
+        return tuple(network)
+    found: list[DeclaredDomain] = []
+    for text in spec.domains:
+        auth = DeclaredDomain.parse(text)
+        if auth.port is not None:
+            found.append(auth)
+            continue
+        found.extend(DeclaredDomain(auth.name, net.port) for net in network if net.covers(auth))
+    return tuple(dict.fromkeys(found))
 
 
 # -- the Credentials implementation --------------------------------------------------------
@@ -312,12 +328,18 @@ class ConnectionCredentials:
     def param_names(self) -> frozenset[str]:
         return self._param_names
 
-    def applies_to(self, host: str, port: int | None = None) -> bool:
+    def applies_to(self, host: str, port: int | None = None, scheme: str = "https") -> bool:
+        """``host`` on ``port`` (None: the scheme's default) is one of the auth domains."""
+        default = DEFAULT_PORTS.get(scheme)
+        if default is None:
+            return False
         try:
             normal = normalize_host(host)
         except DomainError:
             return False
-        return any(domain.matches(normal, port) for domain in self._domains)
+        wanted = default if port is None else port
+        return any(domain.matches(normal, wanted, default_port=default)
+                   for domain in self._domains)
 
     def apply(self, headers: dict[str, str], params: list[tuple[str, str]]) -> None:
         loaded = self._session.load()

@@ -22,7 +22,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Sequence
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode
 
 import httpx
 
@@ -32,7 +32,10 @@ from .._fetch.cache import FetchCache
 from .._fetch.transport import (POOL_KEY, FetchConfig, OpenResponse, PinnedBackend,
                                PinnedTransport, Resolver, _deadline, system_resolver, wire_limit,
                                wire_meter)
-from .._fetch.policy import DEFAULT_PORTS, CheckedURL, check_headers, check_params, check_url
+from .._domains import DeclaredDomain
+from .._fetch.policy import (DEFAULT_PORTS, CheckedURL, check_headers, check_params, check_reach,
+                             check_url, credentials_may_travel)
+from .._fetch.redirects import Reach, carried_to, check_redirect
 from .._types import Credentials
 from .response import ACCEPT_ENCODING, BodyReader, Received, content_coding
 
@@ -132,6 +135,8 @@ class _Caller:
     principal: str
     domains: Sequence[str]
     credentials: Credentials | None
+    #: The declared domains the operator approved beyond the auth domains.
+    approved: tuple[str | DeclaredDomain, ...] = ()
 
     @property
     def identity(self) -> str:
@@ -172,17 +177,22 @@ class FetchClient(Closeable):
     def fetch(self, request: Mapping[str, Any], *, pack: str, pack_hash: str,
               domains: Sequence[str], principal: str = "",
               credentials: Credentials | None = None, deadline: float | None = None,
-              shape: Shape | None = None, view: str = "") -> dict[str, Any]:
+              shape: Shape | None = None, view: str = "",
+              approved_domains: Sequence[str | DeclaredDomain] = ()) -> dict[str, Any]:
         """Run one guest fetch: ``{"status", "headers", "body"}`` after ``shape``, or a
         :class:`FetchError`.
 
         ``pack_hash`` (the wasm's sha256) and ``principal`` scope the GET cache and the
         connection pool; ``view`` names what ``shape`` makes of a response (two views of
         one response are two cache entries). A ``shape`` that raises refuses the response,
-        and nothing is cached."""
+        and nothing is cached. ``approved_domains`` are the declared domains the operator
+        approved beyond the pack's auth domains: with ``credentials``, every hop must stay on
+        one or the other (rule ``unapproved_domain``)."""
         client = self._open_client()
         parsed = _parse_request(request, domains, self._config, credentials)
-        caller = _Caller(pack, pack_hash, principal, domains, credentials)
+        check_reach(parsed.url, credentials, approved_domains, parsed.url.url)
+        caller = _Caller(pack, pack_hash, principal, domains, credentials,
+                         tuple(approved_domains))
         stop = time.monotonic() + self._config.total_timeout_s
         if deadline is not None:
             stop = min(stop, deadline)
@@ -217,19 +227,24 @@ class FetchClient(Closeable):
 
     def _exchange(self, client: httpx.BaseTransport, request: _Request, caller: _Caller,
                   stop: float) -> Received:
-        """Send the request and follow redirects, each hop checked by the full policy."""
+        """Send the request and follow redirects, each hop checked by the full policy.
+
+        Credentials go on the first hop and on hops that keep its scheme, host and port;
+        after a hop that changes any of them they are gone for the rest of the chain.
+        """
         url, method, body, headers = request.url, request.method, request.body, request.headers
-        credentials = caller.credentials
+        reach = Reach(caller.domains, caller.credentials, caller.approved)
+        carried = caller.credentials
         shown = url.url
         refreshed = False
         for hop in range(self._config.max_redirects + 1):
             response, used_credentials = self._send(client, method, url, headers, body,
-                                                    caller, shown, stop)
+                                                    caller, carried, shown, stop)
             if response.status == 401 and used_credentials and not refreshed:
                 refreshed = True
-                if credentials is not None and credentials.refresh():
+                if carried is not None and carried.refresh():
                     response, _ = self._send(client, method, url, headers, body, caller,
-                                             shown, stop)
+                                             carried, shown, stop)
             location = _location(response)
             if location is None:
                 return response
@@ -237,7 +252,8 @@ class FetchClient(Closeable):
                 raise FetchDenied(f"fetch refused (redirect_limit): more than "
                                   f"{self._config.max_redirects} redirects", rule="redirect_limit",
                                   url=shown)
-            next_url = _check_redirect(url, location, caller.domains, self._config)
+            next_url = check_redirect(url, location, reach, self._config)
+            carried = carried_to(carried, url, next_url)
             method, body, headers = _redirected(response.status, method, body, headers,
                                                 url, next_url)
             url, shown = next_url, next_url.url_without_query
@@ -245,12 +261,13 @@ class FetchClient(Closeable):
 
     def _send(self, client: httpx.BaseTransport, method: str, url: CheckedURL,
               headers: tuple[tuple[str, str], ...], body: bytes | None, caller: _Caller,
-              shown: str, stop: float) -> tuple[Received, bool]:
+              credentials: Credentials | None, shown: str, stop: float
+              ) -> tuple[Received, bool]:
         """One HTTP exchange to a checked URL; returns the response and whether auth was sent."""
         outgoing: list[tuple[str, str]] = list(headers)
         target = url.target
-        credentials = caller.credentials
-        applies = credentials is not None and credentials.applies_to(url.host, url.port)
+        applies = (credentials is not None and credentials_may_travel(url, self._config)
+                   and credentials.applies_to(url.host, url.port, url.scheme))
         if credentials is not None and applies:
             injected: dict[str, str] = {}
             params: list[tuple[str, str]] = []
@@ -382,17 +399,6 @@ def _location(response: Received) -> str | None:
         if name == "location":
             return value
     return None
-
-
-def _check_redirect(current: CheckedURL, location: str, domains: Sequence[str],
-                    config: FetchConfig) -> CheckedURL:
-    try:
-        joined = urljoin(current.url, location.strip(" "))
-    except ValueError as exc:
-        raise FetchDenied(f"fetch refused (redirect): {current.url_without_query} redirected to "
-                          "an unreadable location", rule="redirect",
-                          url=current.url_without_query) from exc
-    return check_url(joined, domains, config, redact_query=True)
 
 
 def _redirected(status: int, method: str, body: bytes | None,

@@ -33,8 +33,9 @@ class GuestFetch:
 
     def __init__(self, client: FetchClient, metrics: Metrics, *, pack: str, pack_hash: str,
                  domains: Sequence[str], credentials: Credentials | None,
-                 principal: str = "") -> None:
+                 principal: str = "", approved_domains: Sequence[str] = ()) -> None:
         self._client = client
+        self._approved = tuple(approved_domains)
         self._metrics = metrics
         self._pack = pack
         self._pack_hash = pack_hash
@@ -73,7 +74,7 @@ class GuestFetch:
         fetched: dict[str, Any] = self._client.fetch(
             request, pack=self._pack, pack_hash=self._pack_hash, principal=self._principal,
             domains=self._domains, credentials=credentials, deadline=deadline, shape=shape,
-            view="json" if want_json else "")
+            view="json" if want_json else "", approved_domains=self._approved)
         return fetched
 
     def _redactor(self, in_flight: SecretsInFlight, deadline: float | None) -> Redactor:
@@ -119,8 +120,8 @@ class _Tracked:
     def param_names(self) -> frozenset[str]:
         return self._inner.param_names
 
-    def applies_to(self, host: str, port: int | None = None) -> bool:
-        return self._inner.applies_to(host, port)
+    def applies_to(self, host: str, port: int | None = None, scheme: str = "https") -> bool:
+        return self._inner.applies_to(host, port, scheme)
 
     def apply(self, headers: dict[str, str], params: list[tuple[str, str]]) -> None:
         self._inner.apply(headers, params)

@@ -4,6 +4,13 @@ Pure functions, no I/O. ``check_url`` parses and normalises a guest URL strictly
 admits it only for the pack's declared domains; ``check_address`` admits a resolved
 address only if it is public (or the host's own config maps that exact name to it);
 ``check_headers`` and ``check_params`` keep the guest away from what the host controls.
+Which addresses are public is the IANA registries' answer, kept as data in
+:mod:`corral._fetch.special_addresses`.
+
+Where credentials may go is decided here too: ``credentials_may_travel`` sends them only
+over https (or plain http to a loopback test mapping), and ``check_reach`` keeps a call
+that holds a caller's credentials on the pack's auth domains and the domains the operator
+approved when registering the pack.
 
 Every refusal is a :class:`FetchDenied` (or :class:`FetchTooLarge` for size caps) whose
 ``rule`` names the rule; docs/fetch-policy.md lists them all.
@@ -27,6 +34,8 @@ from .._domains import DeclaredDomain, DomainError, is_ipv6_form, parse_host, sp
 from .._domains import host_matches as host_matches
 from .._domains import normalize_host as _normalize_host
 from .._errors import FetchDenied, FetchTooLarge, ManifestError
+from .._types import Credentials
+from .special_addresses import embedded_ipv4, refusing_block
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
@@ -53,8 +62,6 @@ METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f]")
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class PolicySettings(Protocol):
@@ -128,7 +135,8 @@ def normalize_host(raw: str, *, url: str | None = None) -> str:
 
 
 def check_address(host: str, ip: str, config: PolicySettings) -> IPAddress:
-    """Admit ``ip`` as the address of ``host`` only if it is public or mapped by the host config."""
+    """Admit ``ip`` as the address of ``host`` only if it is globally reachable (by the IANA
+    registries) or the host config maps that exact name to it."""
     try:
         address = ipaddress.ip_address(ip)
     except ValueError as exc:
@@ -137,14 +145,16 @@ def check_address(host: str, ip: str, config: PolicySettings) -> IPAddress:
     mapped = config.host_map.get(host)
     if mapped is not None and _same_address(mapped, address):
         return address
-    # A translated form (IPv4-mapped, NAT64, 6to4, ...) reaches its embedded IPv4 address.
-    embedded = _embedded_ipv4(address)
-    if address in METADATA_ADDRESSES or embedded in METADATA_ADDRESSES:
+    # A translated form (IPv4-mapped, NAT64, 6to4, Teredo...) reaches the IPv4 it carries.
+    if address in METADATA_ADDRESSES or any(a in METADATA_ADDRESSES
+                                            for a in embedded_ipv4(address)):
         raise _deny("metadata_address",
                     f"{host} resolved to {address}, a cloud metadata address", None)
-    if not _is_public(embedded if embedded is not None else address):
+    block = refusing_block(address)
+    if block is not None:
         raise _deny("private_address",
-                    f"{host} resolved to {address}, which is not a public address", None)
+                    f"{host} resolved to {address}, which is not a public address "
+                    f"({block.name}, {block.reference})", None)
     return address
 
 
@@ -180,6 +190,35 @@ def check_params(checked: CheckedURL, forbidden: Iterable[str]) -> None:
         if name.lower() in refused:
             raise _deny("param", f"query parameter {name!r} is set by the host from the "
                         "connection; the pack may not set it", checked.url_without_query)
+
+
+def credentials_may_travel(url: CheckedURL, config: PolicySettings) -> bool:
+    """Credentials may be sent over this URL's channel: https, or plain http to a name the
+    host config maps to a loopback address (a test mapping, whose bytes never leave the
+    machine). ``allow_http`` alone never lets them travel in clear."""
+    if url.scheme == "https":
+        return True
+    mapped = config.host_map.get(url.host)
+    return url.scheme == "http" and mapped is not None and _is_loopback(mapped)
+
+
+def check_reach(url: CheckedURL, credentials: Credentials | None,
+                approved: Sequence[str | DeclaredDomain], shown: str) -> None:
+    """Keep a call that holds a caller's credentials on their domains (the pack's auth
+    domains) and the declared domains the operator approved when registering the pack.
+
+    Without that approval a pack could carry what it learnt with the caller's token (or
+    the token itself, transformed beyond recognition) to its other declared domains.
+    """
+    if credentials is None or credentials.applies_to(url.host, url.port, url.scheme):
+        return
+    default = DEFAULT_PORTS[url.scheme]
+    declared = [d if isinstance(d, DeclaredDomain) else _declared(d) for d in approved]
+    if any(d.matches(url.host, url.port, default_port=default) for d in declared):
+        return
+    raise _deny("unapproved_domain", f"{url.host}:{url.port} is not an auth domain of the "
+                "pack, and the operator did not approve it for calls that hold a connection",
+                shown)
 
 
 # -- the steps of check_url -------------------------------------------------------------
@@ -270,23 +309,11 @@ def _declared(domain: str) -> DeclaredDomain:
 # -- addresses ---------------------------------------------------------------------------
 
 
-def _is_public(address: IPAddress) -> bool:
-    return address.is_global and not (
-        address.is_private or address.is_loopback or address.is_link_local
-        or address.is_multicast or address.is_reserved or address.is_unspecified)
-
-
-def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address carries (mapped, compatible, 6to4, NAT64), if any."""
-    if not isinstance(address, ipaddress.IPv6Address):
-        return None
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    if address.sixtofour is not None:
-        return address.sixtofour
-    if address in _IPV4_COMPATIBLE or address in _NAT64:
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return None
+def _is_loopback(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
 
 
 def _same_address(mapped: str, address: IPAddress) -> bool:
@@ -311,9 +338,12 @@ def _check_header(name: object, value: object, refused: frozenset[str] | set[str
         raise _deny("header", f"header {name!r}: the value must be a string, not "
                     f"{type(value).__name__}", None)
     for char in value:
-        if (ord(char) < 0x20 and char != "\t") or ord(char) == 0x7F:
-            raise _deny("header", f"header {name!r}: control character {char!r} in the value",
-                        None)
+        # isprintable() is False for C0 and C1 controls, DEL, format characters (bidi
+        # overrides, zero-width), separators other than the space, surrogates, private use
+        # and unassigned code points.
+        if char != "\t" and not char.isprintable():
+            raise _deny("header", f"header {name!r}: non-printable character "
+                        f"U+{ord(char):04X} in the value", None)
     return name, value
 
 

@@ -240,7 +240,8 @@ class Calls:
         def fetch() -> GuestFetch:
             return GuestFetch(self._fetch_client(), self.metrics, pack=pack.name,
                               pack_hash=pack.sha256, principal=principal or "",
-                              domains=pack.manifest.network_domains, credentials=credentials)
+                              domains=pack.manifest.network_domains, credentials=credentials,
+                              approved_domains=pack.approved_domains)
 
         return PackHostCalls(fetch, pack.name)
 

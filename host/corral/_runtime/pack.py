@@ -66,6 +66,9 @@ class Pack:
         self.sandbox = sandbox
         self.path = path
         self.size = len(wasm)
+        #: Declared domains the operator approved for calls that hold a connection, beyond
+        #: the auth domains (set by the registry; see corral._runtime.registry).
+        self.approved_domains: tuple[str, ...] = ()
         self._offline = OfflineHost(manifest.name)
         self._formulas = {f.name: f for f in manifest.formulas}
         self._base_ctx = {"pack": manifest.name, "version": manifest.version,

@@ -4,7 +4,8 @@ process on a data dir.
 Layout under the registry directory::
 
     <name>/<version>-<sha256[:16]>.wasm    every registered version, written once, never changed
-    .registry/                             LMDB: the active version of each pack, a generation
+    .registry/                             LMDB: the active version of each pack, the domains
+                                           the operator approved for each version, a generation
 
 A version's file is written to a unique temporary name, flushed and renamed into place,
 so it is whole or absent. Which version is active lives only in LMDB, changed in one
@@ -16,19 +17,30 @@ activated or removed by one process is what the next lookup in any other sees.
 
 Registering validates the pack first (no guest code runs); a pack that fails
 validation leaves nothing behind.
+
+**Approved domains.** A call that holds a caller's connection may reach only the pack's
+auth domains, plus the declared domains the operator approved when registering that
+version (``register(..., approved_domains=[...])``; the upload API's ``approve``
+parameter). Approvals are recorded per version in LMDB, in the same transaction as its
+pointer, and every process sees them as it sees pointers. They name declared
+``network_domains`` entries only; anything else is refused before anything is stored.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Sequence
 
 import lmdb
 
-from .._errors import CorralError, NotFoundError
+from .._domains import DeclaredDomain
+from .._errors import ArgumentError, CorralError, ManifestError, NotFoundError
+from .._pack.manifest import Manifest
 from .._sandbox.sandbox import Sandbox
 from .._stores.files import write_file_atomically
 from .._stores.lmdb_env import open_shared
@@ -38,6 +50,7 @@ log = logging.getLogger("corral.registry")
 
 _DB_ACTIVE = b"active"
 _DB_META = b"meta"
+_DB_APPROVALS = b"approvals"
 _GENERATION = b"generation"
 _MAP_BYTES = 64 * 1024 * 1024
 _LEGACY_MARKER = "ACTIVE"
@@ -50,6 +63,30 @@ class PackVersion:
     sha256: str
     file: str
     active: bool
+    approved_domains: tuple[str, ...] = ()
+
+
+def approved_for(manifest: Manifest, domains: Iterable[str]) -> tuple[str, ...]:
+    """``domains`` in canonical form, sorted, each one of the manifest's network domains."""
+    declared = {str(DeclaredDomain.parse(d)) for d in manifest.network_domains}
+    found: set[str] = set()
+    for text in domains:
+        try:
+            canonical = str(DeclaredDomain.parse(text))
+        except ManifestError as exc:
+            raise ArgumentError(f"approved domain {text!r} is not a valid domain: {exc.message}",
+                                field="approved_domains", pack=manifest.name) from exc
+        if canonical not in declared:
+            raise ArgumentError(f"{canonical!r} is not one of the network_domains of pack "
+                                f"{manifest.name!r} ({', '.join(sorted(declared)) or 'none'}); "
+                                "only declared domains can be approved",
+                                field="approved_domains", pack=manifest.name)
+        found.add(canonical)
+    return tuple(sorted(found))
+
+
+def _approval_key(name: str, file: str) -> bytes:
+    return f"{name}/{file}".encode()
 
 
 class Registry:
@@ -68,6 +105,7 @@ class Registry:
             self._env = self._shared.env
             self._active_db = self._env.open_db(_DB_ACTIVE)
             self._meta_db = self._env.open_db(_DB_META)
+            self._approvals_db = self._env.open_db(_DB_APPROVALS)
             self._adopt_legacy_markers()
             self._sync()
 
@@ -98,29 +136,49 @@ class Registry:
     def versions(self, name: str) -> list[PackVersion]:
         pack = self.get(name)
         if self.directory is None:
-            return [PackVersion(pack.name, pack.version, pack.sha256, "", True)]
-        active = self._pointers().get(pack.name, "")
+            return [PackVersion(pack.name, pack.version, pack.sha256, "", True,
+                                pack.approved_domains)]
+        _, pointers, approvals = self._read()
+        active = pointers.get(pack.name, "")
         out = []
         for file in sorted((self.directory / pack.name).glob("*.wasm")):
             version, _, digest = file.stem.rpartition("-")
-            out.append(PackVersion(pack.name, version, digest, file.name, file.name == active))
+            out.append(PackVersion(pack.name, version, digest, file.name, file.name == active,
+                                   approvals.get(f"{pack.name}/{file.name}", ())))
         return out
 
     # -- writing ----------------------------------------------------------------------------
 
-    def register(self, wasm: bytes, *, source: str | None = None, activate: bool = True) -> Pack:
-        """Validate, store and (by default) activate a pack version."""
+    def register(self, wasm: bytes, *, source: str | None = None, activate: bool = True,
+                 approved_domains: Sequence[str] | None = None) -> Pack:
+        """Validate, store and (by default) activate a pack version.
+
+        ``approved_domains`` (declared network domains) replaces what this version has
+        recorded; None keeps it (none for a new version).
+        """
         pack = pack_from_bytes(wasm, sandbox=self.sandbox, source=source)
+        approvals = None if approved_domains is None else approved_for(pack.manifest,
+                                                                       approved_domains)
         with self._lock:
             if self.directory is None:
-                if activate or pack.name not in self._active:
-                    self._active[pack.name] = pack
-                return pack
+                return self._register_in_memory(pack, activate, approvals)
             pack.path = self._store(pack, wasm)
-            if self._write_pointer(pack.name, pack.path.name, only_if_absent=not activate):
+            if self._write_pointer(pack.name, pack.path.name, only_if_absent=not activate,
+                                   approvals=approvals):
                 self._active[pack.name] = pack  # so the sync below keeps it, not a reload
             self._sync()
+            pack.approved_domains = self._read()[2].get(f"{pack.name}/{pack.path.name}", ())
             return pack
+
+    def _register_in_memory(self, pack: Pack, activate: bool,
+                            approvals: tuple[str, ...] | None) -> Pack:
+        current = self._active.get(pack.name)
+        if approvals is None and current is not None and current.sha256 == pack.sha256:
+            approvals = current.approved_domains
+        pack.approved_domains = approvals or ()
+        if activate or current is None:
+            self._active[pack.name] = pack
+        return pack
 
     def activate(self, name: str, version: str) -> Pack:
         """Make a stored ``version`` of ``name`` the active one (a rollback is the same)."""
@@ -162,14 +220,17 @@ class Registry:
     def _pointers(self) -> dict[str, str]:
         return self._read()[1] if self._env is not None else {}
 
-    def _read(self) -> tuple[int, dict[str, str]]:
-        """The generation and every active pointer, read in one transaction."""
+    def _read(self) -> tuple[int, dict[str, str], dict[str, tuple[str, ...]]]:
+        """The generation, every active pointer and every version's approved domains
+        (by ``name/file``), read in one transaction."""
         env = self._env_or_raise()
         with env.begin() as txn:
             raw = txn.get(_GENERATION, db=self._meta_db)
             pointers = {bytes(k).decode(): bytes(v).decode()
                         for k, v in txn.cursor(db=self._active_db)}
-        return (struct.unpack("<Q", raw)[0] if raw else 0), pointers
+            approvals = {bytes(k).decode(): tuple(json.loads(bytes(v)))
+                         for k, v in txn.cursor(db=self._approvals_db)}
+        return (struct.unpack("<Q", raw)[0] if raw else 0), pointers, approvals
 
     def _read_generation(self) -> int:
         env = self._env_or_raise()
@@ -177,19 +238,32 @@ class Registry:
             raw = txn.get(_GENERATION, db=self._meta_db)
         return struct.unpack("<Q", raw)[0] if raw else 0
 
-    def _write_pointer(self, name: str, file: str, *, only_if_absent: bool = False) -> bool:
+    def _write_pointer(self, name: str, file: str, *, only_if_absent: bool = False,
+                       approvals: tuple[str, ...] | None = None) -> bool:
+        """Point ``name`` at ``file`` (unless ``only_if_absent`` and it points somewhere) and
+        record ``file``'s approvals (unless None), in one transaction; True if it pointed."""
         env = self._env_or_raise()
         with env.begin(write=True) as txn:
-            if only_if_absent and txn.get(name.encode(), db=self._active_db) is not None:
-                return False
-            txn.put(name.encode(), file.encode(), db=self._active_db)
-            self._bump_generation(txn)
-        return True
+            point = not (only_if_absent
+                         and txn.get(name.encode(), db=self._active_db) is not None)
+            if point:
+                txn.put(name.encode(), file.encode(), db=self._active_db)
+            if approvals is not None:
+                txn.put(_approval_key(name, file), json.dumps(list(approvals)).encode(),
+                        db=self._approvals_db)
+            if point or approvals is not None:
+                self._bump_generation(txn)
+        return point
 
     def _delete_pointer(self, name: str) -> None:
         env = self._env_or_raise()
+        prefix = f"{name}/".encode()
         with env.begin(write=True) as txn:
             txn.delete(name.encode(), db=self._active_db)
+            stale = [bytes(k) for k, _ in txn.cursor(db=self._approvals_db)
+                     if bytes(k).startswith(prefix)]
+            for key in stale:
+                txn.delete(key, db=self._approvals_db)
             self._bump_generation(txn)
 
     def _bump_generation(self, txn: lmdb.Transaction) -> None:
@@ -203,15 +277,15 @@ class Registry:
         if self._env is None or self._read_generation() == self._generation:
             return
         with self._lock:
-            generation, pointers = self._read()
+            generation, pointers, approvals = self._read()
             loaded = {}
             for name, file in pointers.items():
                 current = self._active.get(name)
-                if current is not None and current.path is not None and current.path.name == file:
-                    loaded[name] = current
-                    continue
-                pack = self._load(name, file)
+                pack = current
+                if current is None or current.path is None or current.path.name != file:
+                    pack = self._load(name, file)
                 if pack is not None:
+                    pack.approved_domains = approvals.get(f"{name}/{file}", ())
                     loaded[name] = pack
             self._active = loaded
             self._generation = generation

@@ -99,6 +99,8 @@ class PackVersionInfo(BaseModel):
     version: str
     sha256_prefix: str
     active: bool
+    approved_domains: list[str] = Field(default_factory=list,
+                                        description="Approved for this version (see PackDetail).")
 
 
 class PackDetail(BaseModel):
@@ -107,6 +109,11 @@ class PackDetail(BaseModel):
     sha256: str
     manifest: dict[str, Any]
     versions: list[PackVersionInfo]
+    approved_domains: list[str] = Field(
+        default_factory=list,
+        description="Declared domains the operator approved, when registering the active "
+                    "version, for calls that hold a connection. Such a call reaches only the "
+                    "pack's auth domains and these.")
 
 
 class ConnectionCreate(BaseModel):

@@ -9,7 +9,7 @@ import logging
 from functools import partial
 from typing import Any, AsyncIterator, Iterator
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
@@ -84,6 +84,19 @@ async def call_action(request: Request) -> Response:
 
 # -- packs --------------------------------------------------------------------------------
 
+_APPROVE_DOC = (
+    "Declared network domains (repeat the parameter, or separate them with commas) the "
+    "operator approves for calls that hold a connection, beyond the pack's auth domains. "
+    "Each must be one of the manifest's network_domains (else 400). Given, it replaces "
+    "what this version had recorded (an empty value revokes them all); absent, it keeps it.")
+
+
+def _approvals(approve: list[str] | None) -> list[str] | None:
+    if approve is None:
+        return None
+    return [part.strip() for item in approve for part in item.split(",") if part.strip()]
+
+
 _WASM_BODY = {"requestBody": {"required": True, "content": {
     "application/wasm": {"schema": {"type": "string", "format": "binary"}}}}}
 
@@ -94,11 +107,14 @@ _WASM_BODY = {"requestBody": {"required": True, "content": {
                     422: PROBLEM_RESPONSES[400] | {"description": "Not a valid pack"}},
          summary="Upload a pack (.wasm) and register it (admin)")
 async def upload_pack(request: Request, service: ServiceDep, _: AdminDep,
-                      activate: bool = True) -> PackDetail:
+                      activate: bool = True,
+                      approve: list[str] | None = Query(None, description=_APPROVE_DOC)
+                      ) -> PackDetail:
     wasm = await read_capped(request, service.settings.max_upload_bytes)
     if not wasm:
         raise ArgumentError("the request body must be the pack's .wasm file", field="body")
-    pack = await service.run(_register_upload, service.host, wasm, activate)
+    pack = await service.run(_register_upload, service.host, wasm, activate,
+                             _approvals(approve))
     return _pack_detail(service.host, pack)
 
 
@@ -226,7 +242,8 @@ async def _call_body(request: Request) -> CallBody:
                                       for err in exc.errors(include_input=False)]) from None
 
 
-def _register_upload(host: Host, wasm: bytes, activate: bool) -> Pack:
+def _register_upload(host: Host, wasm: bytes, activate: bool,
+                     approved_domains: list[str] | None = None) -> Pack:
     """Validate and register uploaded bytes; a version, once stored, never changes."""
     manifest = read_manifest(wasm, source="upload")
     digest = wasm_sha256(wasm)
@@ -238,7 +255,8 @@ def _register_upload(host: Host, wasm: bytes, activate: bool) -> Pack:
         if stored.version == manifest.version and not digest.startswith(stored.sha256):
             raise Conflict(f"pack {manifest.name!r} already has a version {manifest.version} "
                            "with different contents; bump the version", pack=manifest.name)
-    return host.registry.register(wasm, source=f"upload of {manifest.name}", activate=activate)
+    return host.registry.register(wasm, source=f"upload of {manifest.name}", activate=activate,
+                                  approved_domains=approved_domains)
 
 
 def _pack_summary(pack: Pack) -> PackSummary:
@@ -251,10 +269,12 @@ def _pack_summary(pack: Pack) -> PackSummary:
 
 
 def _pack_detail(host: Host, pack: Pack) -> PackDetail:
-    versions = [PackVersionInfo(version=v.version, sha256_prefix=v.sha256, active=v.active)
+    versions = [PackVersionInfo(version=v.version, sha256_prefix=v.sha256, active=v.active,
+                                approved_domains=list(v.approved_domains))
                 for v in host.registry.versions(pack.name)]
     return PackDetail(name=pack.name, version=pack.version, sha256=pack.sha256,
-                      manifest=pack.manifest.to_dict(), versions=versions)
+                      manifest=pack.manifest.to_dict(), versions=versions,
+                      approved_domains=list(pack.approved_domains))
 
 
 async def _sync_lines(service: Service, pages: Iterator[list[dict[str, Any]]],
