@@ -314,3 +314,10 @@ class Closed(CorralError):
     """An object was used after ``close()`` (a Host, a store, a pool)."""
 
     kind = "closed"
+
+
+class QuotaExceeded(Conflict):
+    """A principal's share of a store is used up (``quota`` names which), or the store
+    keeps its last free space for deletes and refreshes."""
+
+    kind = "quota_exceeded"

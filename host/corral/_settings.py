@@ -43,6 +43,24 @@ class Settings:
     rate_limit_per_s: float = 200.0
     rate_limit_burst: int = 400
     public_url: str | None = None
+    #: OAuth2 token requests: the largest response read, and one deadline for the whole
+    #: exchange (connect, send, every byte of the answer).
+    oauth_max_response_bytes: int = 256 * 1024
+    oauth_deadline_s: float = 15.0
+    #: Per principal: stored connections, and bytes of records and sealed secrets.
+    max_connections_per_principal: int = 100
+    max_connection_bytes_per_principal: int = 1024 * 1024
+    #: Per principal: calls running at once and calls waiting (of global_concurrency and
+    #: max_queue in all), so one caller's flood cannot take every slot. Keep the first
+    #: below max_workers, so a flooding caller leaves worker threads for the others.
+    principal_concurrency: int = 4
+    principal_queue: int = 32
+    #: The largest JSON request body (uploads have max_upload_bytes).
+    max_body_bytes: int = 4 * 1024 * 1024
+    #: Routes without an API key (health, metrics, the OAuth2 callback, docs) and failed
+    #: key checks: a token bucket per client address.
+    public_rate_limit_per_s: float = 20.0
+    public_rate_limit_burst: int = 40
 
     @property
     def module_cache_dir(self) -> Path:

@@ -1,5 +1,6 @@
 """OAuth2 against a real local server: PKCE, state, code exchange, refresh, client
-credentials, and the store's start/complete authorization flow."""
+credentials, the store's start/complete authorization flow, and token requests held to
+the fetch policy (scheme, declared domains, addresses, redirects, size, one deadline)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ import httpx
 import pytest
 
 from corral._connections import oauth as _oauth
+from corral._connections.oauth import TokenClient, TokenRoute
+from corral._pack.manifest import Manifest
 from corral._connections.store import ConnectionStore
 from corral._connections.crypto import KeyRing
 from corral._errors import ArgumentError, AuthFlowError
 
-from ..oauth_server import OAuthServer, call_with, pack_with_auth
+from ..oauth_server import OAuthServer, call_with, pack_with_auth, token_client
 
 REDIRECT = "https://corral.example.test/oauth/callback"
 
@@ -29,12 +32,30 @@ def server() -> Iterator[OAuthServer]:
 
 @pytest.fixture
 def http() -> Iterator[httpx.Client]:
+    """The user's browser (it visits the authorize URL)."""
     with httpx.Client(trust_env=False) as client:
         yield client
 
 
+@pytest.fixture
+def tokens() -> Iterator[TokenClient]:
+    client = token_client()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def route(server: OAuthServer) -> TokenRoute:
+    return TokenRoute("Demo", (server.token_domain,))
+
+
 def code_options(server: OAuthServer, **extra: object) -> dict[str, object]:
     return {"authorize_url": server.authorize_url, "token_url": server.token_url, **extra}
+
+
+def oauth_manifest(server: OAuthServer, **extra: object) -> Manifest:
+    return pack_with_auth({"kind": "oauth2_code", **code_options(server, **extra)},
+                          domains=("api.example.test", server.token_domain))
 
 
 def approve(http: httpx.Client, url: str) -> tuple[str, str]:
@@ -72,21 +93,22 @@ def test_authorize_url_carries_client_state_scopes_and_challenge() -> None:
                      "access_type": ["offline"]}
 
 
-def test_code_exchange_with_pkce_then_refresh(server: OAuthServer, http: httpx.Client) -> None:
+def test_code_exchange_with_pkce_then_refresh(server: OAuthServer, http: httpx.Client,
+                                              tokens: TokenClient, route: TokenRoute) -> None:
     options = code_options(server)
     pkce = _oauth.new_pkce()
     url = _oauth.authorize_url(options, client_id=server.client_id, redirect_uri=REDIRECT,
                                state="s1", code_challenge=pkce.challenge)
     code, state = approve(http, url)
     assert state == "s1"
-    granted = _oauth.exchange_code(http, options, client_id=server.client_id,
+    granted = _oauth.exchange_code(tokens, route, options, client_id=server.client_id,
                                    client_secret=None, code=code, redirect_uri=REDIRECT,
                                    code_verifier=pkce.verifier, now=1000.0)
     assert server.is_live(granted.access_token)
     assert granted.expires_at == 1000.0 + server.expires_in
     assert granted.access_token not in repr(granted)
     assert granted.refresh_token is not None
-    renewed = _oauth.refresh_tokens(http, options, client_id=server.client_id,
+    renewed = _oauth.refresh_tokens(tokens, route, options, client_id=server.client_id,
                                     client_secret=server.client_secret,
                                     refresh_token=granted.refresh_token, now=2000.0)
     assert server.is_live(renewed.access_token)
@@ -94,14 +116,16 @@ def test_code_exchange_with_pkce_then_refresh(server: OAuthServer, http: httpx.C
     assert server.counts == {"authorization_code": 1, "refresh_token": 1}
 
 
-def test_a_wrong_pkce_verifier_is_refused(server: OAuthServer, http: httpx.Client) -> None:
+def test_a_wrong_pkce_verifier_is_refused(server: OAuthServer, http: httpx.Client,
+                                          tokens: TokenClient, route: TokenRoute) -> None:
     options = code_options(server)
     pkce = _oauth.new_pkce()
     url = _oauth.authorize_url(options, client_id=server.client_id, redirect_uri=REDIRECT,
                                state="s", code_challenge=pkce.challenge)
     code, _ = approve(http, url)
     with pytest.raises(AuthFlowError) as info:
-        _oauth.exchange_code(http, options, client_id=server.client_id, client_secret=None,
+        _oauth.exchange_code(tokens, route, options, client_id=server.client_id,
+                             client_secret=None,
                              code=code, redirect_uri=REDIRECT,
                              code_verifier=_oauth.new_pkce().verifier, now=0.0)
     assert info.value.details["rejected"] is True
@@ -109,8 +133,9 @@ def test_a_wrong_pkce_verifier_is_refused(server: OAuthServer, http: httpx.Clien
     assert code not in str(info.value)
 
 
-def test_client_credentials_grant(server: OAuthServer, http: httpx.Client) -> None:
-    granted = _oauth.client_credentials(http, {"token_url": server.token_url,
+def test_client_credentials_grant(server: OAuthServer, tokens: TokenClient,
+                                  route: TokenRoute) -> None:
+    granted = _oauth.client_credentials(tokens, route, {"token_url": server.token_url,
                                                "scopes": ["a", "b"]},
                                         client_id=server.client_id,
                                         client_secret=server.client_secret, now=0.0)
@@ -118,9 +143,10 @@ def test_client_credentials_grant(server: OAuthServer, http: httpx.Client) -> No
     assert server.last_token_form["scope"] == "a b"
 
 
-def test_a_refused_secret_is_not_echoed(server: OAuthServer, http: httpx.Client) -> None:
+def test_a_refused_secret_is_not_echoed(server: OAuthServer, tokens: TokenClient,
+                                        route: TokenRoute) -> None:
     with pytest.raises(AuthFlowError) as info:
-        _oauth.client_credentials(http, {"token_url": server.token_url},
+        _oauth.client_credentials(tokens, route, {"token_url": server.token_url},
                                   client_id=server.client_id,
                                   client_secret="wrong-secret-value", now=0.0)
     assert "HTTP 401" in str(info.value) and "invalid_client" in str(info.value)
@@ -129,22 +155,24 @@ def test_a_refused_secret_is_not_echoed(server: OAuthServer, http: httpx.Client)
     assert info.value.retryable is False
 
 
-def test_an_unreachable_token_endpoint_is_retryable_not_a_refusal(http: httpx.Client) -> None:
+def test_an_unreachable_token_endpoint_is_retryable_not_a_refusal(
+        tokens: TokenClient) -> None:
     with socket.socket() as sock:  # a port with nobody listening
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(AuthFlowError) as info:
-        _oauth.client_credentials(http, {"token_url": f"http://127.0.0.1:{port}/token"},
+        _oauth.client_credentials(tokens, TokenRoute("Demo", (f"oauth.test:{port}",)),
+                                  {"token_url": f"http://oauth.test:{port}/token"},
                                   client_id="c", client_secret="s", now=0.0)
     assert info.value.details["rejected"] is False
     assert info.value.retryable is True
-    assert f"127.0.0.1:{port}/token" in str(info.value)
+    assert f"oauth.test:{port}/token" in str(info.value)
 
 
-def test_a_token_endpoint_without_access_token_is_an_error(server: OAuthServer,
-                                                           http: httpx.Client) -> None:
+def test_a_token_endpoint_without_access_token_is_an_error(
+        server: OAuthServer, tokens: TokenClient, route: TokenRoute) -> None:
     with pytest.raises(AuthFlowError, match="404"):
-        _oauth.client_credentials(http, {"token_url": server.base_url + "/nothing"},
+        _oauth.client_credentials(tokens, route, {"token_url": server.token_url[:-6] + "/nothing"},
                                   client_id="c", client_secret="s", now=0.0)
 
 
@@ -152,14 +180,14 @@ def test_a_token_endpoint_without_access_token_is_an_error(server: OAuthServer,
 
 
 @pytest.fixture
-def store(tmp_path: Path, http: httpx.Client) -> Iterator[ConnectionStore]:
-    with ConnectionStore(tmp_path / "db", KeyRing.generate(), http=http) as s:
+def store(tmp_path: Path) -> Iterator[ConnectionStore]:
+    with ConnectionStore(tmp_path / "db", KeyRing.generate(), http=token_client()) as s:
         yield s
 
 
 def test_full_authorization_code_flow_makes_a_working_connection(
         server: OAuthServer, http: httpx.Client, store: ConnectionStore) -> None:
-    pack = pack_with_auth({"kind": "oauth2_code", **code_options(server, scopes=["read"])})
+    pack = oauth_manifest(server, scopes=["read"])
     url, state = store.start_authorization(pack=pack, principal="alice",
                                            client_id=server.client_id, redirect_uri=REDIRECT,
                                            client_secret=server.client_secret, name="Work")
@@ -175,7 +203,7 @@ def test_full_authorization_code_flow_makes_a_working_connection(
 
 def test_a_state_works_once(server: OAuthServer, http: httpx.Client,
                             store: ConnectionStore) -> None:
-    pack = pack_with_auth({"kind": "oauth2_code", **code_options(server)})
+    pack = oauth_manifest(server)
     url, state = store.start_authorization(pack=pack, principal="alice",
                                            client_id=server.client_id, redirect_uri=REDIRECT)
     code, _ = approve(http, url)
@@ -193,7 +221,7 @@ def test_an_unknown_state_is_refused_without_a_token_request(
 
 def test_another_principal_cannot_complete_my_flow(server: OAuthServer, http: httpx.Client,
                                                    store: ConnectionStore) -> None:
-    pack = pack_with_auth({"kind": "oauth2_code", **code_options(server)})
+    pack = oauth_manifest(server)
     url, state = store.start_authorization(pack=pack, principal="alice",
                                            client_id=server.client_id, redirect_uri=REDIRECT)
     code, _ = approve(http, url)
@@ -205,9 +233,9 @@ def test_another_principal_cannot_complete_my_flow(server: OAuthServer, http: ht
 def test_an_expired_state_is_refused(tmp_path: Path, server: OAuthServer,
                                      http: httpx.Client) -> None:
     now = [1000.0]
-    with ConnectionStore(tmp_path / "db", KeyRing.generate(), http=http,
+    with ConnectionStore(tmp_path / "db", KeyRing.generate(), http=token_client(),
                          clock=lambda: now[0]) as store:
-        pack = pack_with_auth({"kind": "oauth2_code", **code_options(server)})
+        pack = oauth_manifest(server)
         url, state = store.start_authorization(pack=pack, principal="alice",
                                                client_id=server.client_id,
                                                redirect_uri=REDIRECT, ttl_s=60)
@@ -220,7 +248,7 @@ def test_an_expired_state_is_refused(tmp_path: Path, server: OAuthServer,
 
 def test_reconnecting_keeps_the_connection_id(server: OAuthServer, http: httpx.Client,
                                               store: ConnectionStore) -> None:
-    pack = pack_with_auth({"kind": "oauth2_code", **code_options(server)})
+    pack = oauth_manifest(server)
     url, state = store.start_authorization(pack=pack, principal="alice",
                                            client_id=server.client_id, redirect_uri=REDIRECT)
     first = store.complete_authorization(state, *[approve(http, url)[0]])
@@ -238,7 +266,7 @@ def test_start_refuses_packs_and_redirects_that_do_not_fit(server: OAuthServer,
     with pytest.raises(ArgumentError, match="not oauth2_code"):
         store.start_authorization(pack=bearer, principal="a", client_id="c",
                                   redirect_uri=REDIRECT)
-    pack = pack_with_auth({"kind": "oauth2_code", **code_options(server)})
+    pack = oauth_manifest(server)
     with pytest.raises(ArgumentError, match="redirect_uri"):
         store.start_authorization(pack=pack, principal="a", client_id="c",
                                   redirect_uri="javascript:alert(1)")
@@ -246,7 +274,7 @@ def test_start_refuses_packs_and_redirects_that_do_not_fit(server: OAuthServer,
 
 def test_flow_without_pkce_uses_the_client_secret(server: OAuthServer, http: httpx.Client,
                                                   store: ConnectionStore) -> None:
-    pack = pack_with_auth({"kind": "oauth2_code", **code_options(server, pkce=False)})
+    pack = oauth_manifest(server, pkce=False)
     url, state = store.start_authorization(pack=pack, principal="alice",
                                            client_id=server.client_id, redirect_uri=REDIRECT,
                                            client_secret=server.client_secret)

@@ -162,11 +162,11 @@ def test_gate_refuses_instead_of_queueing_past_max_queue() -> None:
     async def scenario() -> tuple[str, int]:
         gate = CallGate(capacity=1, max_queue=0)
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(gate.run, release.wait)
+            tasks.start_soon(gate.run, "alice", release.wait)
             while gate.running == 0:
                 await anyio.sleep(0.005)
             try:
-                await gate.run(lambda: "ran")
+                await gate.run("alice", lambda: "ran")
                 outcome = "ran"
             except Overloaded as exc:
                 outcome = f"overloaded:{exc.retry_after_s}"
@@ -188,7 +188,7 @@ def test_gate_hands_a_freed_slot_to_the_longest_waiter() -> None:
         started: list[int] = []
 
         async def call(i: int) -> str:
-            return await gate.await_future(lambda: (started.append(i), work[i])[1])
+            return await gate.await_future("alice", lambda: (started.append(i), work[i])[1])
 
         first = asyncio.create_task(call(0))
         await asyncio.sleep(0)
@@ -247,7 +247,7 @@ class Service:
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     data = tmp_path_factory.mktemp("server")
     settings = Settings(data_dir=data, allow_http=True, host_map={"oauth.test": "127.0.0.1"},
-                        max_upload_bytes=4 * 1024 * 1024)
+                        max_upload_bytes=4 * 1024 * 1024, public_url="http://testserver")
     with OAuthServer() as oauth, Host(settings) as host:
         host.register_file(built(PACKS / "hello"))
         host.register_file(built(TEST_PACKS / "hostile"))
@@ -256,7 +256,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             pack={**m["pack"], "name": "bearerdemo", "network_domains": ["api.demo.test"]},
             auth={"kind": "bearer"})))
         host.register_bytes(with_manifest(built(PACKS / "hello").read_bytes(), lambda m: m.update(
-            pack={**m["pack"], "name": "oauthdemo", "network_domains": ["oauth.test"]},
+            pack={**m["pack"], "name": "oauthdemo", "network_domains": [f"oauth.test:{port}"]},
             auth={"kind": "oauth2_code", "pkce": True,
                   "authorize_url": f"http://oauth.test:{port}/authorize",
                   "token_url": f"http://oauth.test:{port}/token"})))

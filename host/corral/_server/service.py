@@ -6,27 +6,36 @@ under uvicorn. Every ``/v1`` endpoint but the OAuth2 callback wants
 connections. Errors are RFC 9457 problem documents (``_problems.py``).
 
 Pack code never runs on the event loop. Each blocking host call goes through a
-:class:`CallGate`: at most ``global_concurrency`` run at once on worker threads, at most
-``max_queue`` wait for a turn, and anyone beyond that is told 429 with ``Retry-After``
-instead of joining an unbounded queue. Each principal also has a token bucket
-(``rate_limit_per_s``, ``rate_limit_burst``).
+:class:`CallGate` that is fair per principal: at most ``global_concurrency`` run at once
+(``principal_concurrency`` of them one caller's), at most ``max_queue`` wait for a turn
+(``principal_queue`` of them one caller's), and anyone beyond that is told 429 with
+``Retry-After`` instead of joining an unbounded queue. Result-cache hits and formula-memo
+answers never wait behind the gate. Each principal also has a token bucket
+(``rate_limit_per_s``, ``rate_limit_burst``); requests without a valid key have one per
+client address (``public_rate_limit_per_s``, ``public_rate_limit_burst``), and every
+request's key is checked, and its body capped, before the body is read (``guard.py``).
 
 This module deliberately does not use ``from __future__ import annotations``: FastAPI
 reads the annotations of the route functions at import time.
 """
 
 import math
+import time
 from concurrent.futures import Future
-from typing import Annotated, Any, Callable, TypeVar
+from typing import Annotated, Any, Callable, Mapping, Sequence, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from .._errors import AccessDenied, Overloaded, PayloadTooLarge
+from .._calls.result_cache import result_key
+from .._calls.scheduler import ResolvedFormula
+from .._errors import AccessDenied, CacheError, Overloaded, PayloadTooLarge
+from .._formula.memo import FormulaMemo
 from .._host import Host
+from .._pack.coerce import coerce_args
 from .._settings import Settings
-from .admission import CallGate, RateLimiter
+from .admission import CallGate, Probe, RateLimiter
 from .apikeys import ApiKeyStore, Principal
 from .models import ProblemDocument
 from .problems import PROBLEM_MEDIA_TYPE, Problem
@@ -38,27 +47,66 @@ T = TypeVar("T")
 class Service:
     """What the route functions need, kept on ``app.state.corral``."""
 
-    def __init__(self, host: Host, settings: Settings, keys: ApiKeyStore) -> None:
+    def __init__(self, host: Host, settings: Settings, keys: ApiKeyStore, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.host = host
         self.settings = settings
         self.keys = keys
-        self.gate = CallGate(settings.global_concurrency, settings.max_queue)
-        self.rate = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+        self.gate = CallGate(settings.global_concurrency, settings.max_queue,
+                             share=settings.principal_concurrency,
+                             share_queue=settings.principal_queue)
+        self.rate = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst, clock)
+        self.public_rate = RateLimiter(settings.public_rate_limit_per_s,
+                                       settings.public_rate_limit_burst, clock)
         self.ready = False
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+    async def run(self, who: str, fn: Callable[..., T], *args: Any,
+                  probe: Probe | None = None) -> T:
+        """``fn(*args)`` on a worker thread, in ``who``'s share of the gate."""
         try:
-            return await self.gate.run(fn, *args)
+            return await self.gate.run(who, fn, *args, probe=probe)
         except Overloaded:
             self.host.metrics.inc("corral_rejected_total", reason="capacity")
             raise
 
-    async def await_future(self, submit: Callable[[], Future[T]]) -> T:
+    async def await_future(self, who: str, submit: Callable[[], Future[T]], *,
+                           probe: Probe | None = None) -> T:
         try:
-            return await self.gate.await_future(submit)
+            return await self.gate.await_future(who, submit, probe=probe)
         except Overloaded:
             self.host.metrics.inc("corral_rejected_total", reason="capacity")
             raise
+
+    def cached_call(self, resolved: ResolvedFormula, args: Sequence[Any],
+                    connection: str | None, principal: str) -> Probe:
+        """A probe answering a pack call from the result cache (the key the scheduler
+        would use), for a call that would otherwise wait for a slot."""
+        def probe() -> tuple[bool, Any]:
+            formula = resolved.formula
+            if formula.is_action or not formula.cacheable:
+                return False, None
+            coerced = coerce_args(formula, list(args), pack=resolved.pack)
+            key = result_key(resolved.pack, resolved.pack_hash, formula.name, coerced,
+                             connection, principal)
+            try:
+                hit = self.host.result_cache.get(key)
+            except CacheError:
+                return False, None
+            if hit is None:
+                return False, None
+            self.host.metrics.cache_lookup(True)
+            return True, hit.value
+
+        return probe
+
+    def memo_answer(self, text: str, principal: str,
+                    connections: Mapping[str, str] | None) -> Probe:
+        """A probe answering a formula from the evaluator's memo."""
+        def probe() -> tuple[bool, Any]:
+            memo = self.host.evaluator.memo
+            return memo.get(FormulaMemo.key(text, principal, dict(connections or {})))
+
+        return probe
 
 
 # -- dependencies -------------------------------------------------------------------------
@@ -74,10 +122,25 @@ async def service_dep(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(service_dep)]
 
 
-async def caller(service: ServiceDep,
+PRINCIPAL_STATE = "corral_principal"
+"""Where ``guard.py`` leaves the principal it admitted, in the request's state."""
+
+
+async def caller(request: Request, service: ServiceDep,
                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
                   ) -> Principal:
+    admitted: Principal | None = getattr(request.state, PRINCIPAL_STATE, None)
+    if admitted is not None:
+        return admitted
     return admit(service, credentials.credentials if credentials else None)
+
+
+def principal_of(request: Request) -> Principal:
+    """The caller the guard admitted (or, without the guard, the key's owner)."""
+    admitted: Principal | None = getattr(request.state, PRINCIPAL_STATE, None)
+    if admitted is not None:
+        return admitted
+    return admit(request.app.state.corral, bearer_key(request))
 
 
 def admit(service: Service, key: str | None) -> Principal:
