@@ -5,8 +5,9 @@ bound.
 
 The gate has ``capacity`` running slots and room for ``max_queue`` waiters in all; each
 principal may hold at most ``share`` of the slots and ``share_queue`` of the waiting
-places. A freed slot goes to the principals with waiters in turn (round robin), so a
-caller that floods the service waits behind its own calls, not others' behind it. When
+places. A freed slot goes to the waiting principal running the fewest calls (round
+robin among equals), so a caller that floods the service waits behind its own calls,
+not others' behind it. When
 the waiting room is full, a newcomer with fewer waiters than the caller with the most
 takes the latest place of that caller, who is told 429 instead.
 
@@ -164,16 +165,19 @@ class CallGate:
     def _dispatch(self) -> None:
         """Hand free slots to waiting principals in turn, each within its share."""
         while self.running < self._capacity:
-            chosen = next((p for p in self._queues
-                           if self._running_by.get(p, 0) < self._share), None)
-            if chosen is None:
+            eligible = [p for p in self._queues if self._running_by.get(p, 0) < self._share]
+            if not eligible:
                 return
+            # The caller running the fewest calls first; among equals, the longest waiting.
+            chosen = min(eligible, key=lambda p: self._running_by.get(p, 0))
             queue = self._queues[chosen]
             turn = queue.popleft()
             if queue:
                 self._queues.move_to_end(chosen)  # the next free slot goes to someone else
             else:
                 del self._queues[chosen]
+            if turn.done():
+                continue  # cancelled, its task not yet resumed to leave the line
             self._take(chosen)
             turn.set_result(None)
 
