@@ -5,6 +5,8 @@ the fetch policy (scheme, declared domains, addresses, redirects, size, one dead
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from pathlib import Path
 from typing import Iterator
 from urllib.parse import parse_qs, urlsplit
@@ -18,6 +20,7 @@ from corral._pack.manifest import Manifest
 from corral._connections.store import ConnectionStore
 from corral._connections.crypto import KeyRing
 from corral._errors import ArgumentError, AuthFlowError
+from corral._fetch.client import FetchClient, FetchConfig
 
 from ..oauth_server import OAuthServer, call_with, pack_with_auth, token_client
 
@@ -282,3 +285,193 @@ def test_flow_without_pkce_uses_the_client_secret(server: OAuthServer, http: htt
     info = store.complete_authorization(state, approve(http, url)[0])
     assert info.status == "active"
     assert "code_verifier" not in server.last_token_form
+
+
+# -- token requests under the fetch policy -------------------------------------------------
+
+
+class HostileTokenServer:
+    """A token endpoint on 127.0.0.1 that misbehaves as ``mode`` says, counting the bytes
+    it manages to send and the requests that reach it (by path)."""
+
+    def __init__(self, mode: str, *, interval_s: float = 0.01) -> None:
+        self.mode = mode
+        self.interval_s = interval_s
+        self.sent = 0
+        self.paths: list[str] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._stop = threading.Event()
+
+    @property
+    def port(self) -> int:
+        return int(self._listener.getsockname()[1])
+
+    @property
+    def domain(self) -> str:
+        return f"oauth.test:{self.port}"
+
+    def __enter__(self) -> HostileTokenServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._listener.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(None)
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                request += chunk
+            self.paths.append(request.split(b" ", 2)[1].decode())
+            try:
+                getattr(self, "_" + self.mode)(conn)
+            except OSError:
+                pass  # the client hung up: what the defences do
+
+    def _send(self, conn: socket.socket, data: bytes) -> None:
+        conn.sendall(data)
+        self.sent += len(data)
+
+    def _drip_body(self, conn: socket.socket) -> None:
+        self._send(conn, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 60000\r\n\r\n")  # under the cap
+        for _ in range(60000):
+            if self._stop.is_set():
+                return
+            self._send(conn, b" ")
+            time.sleep(self.interval_s)
+
+    def _drip_head(self, conn: socket.socket) -> None:
+        for byte in b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * 100000:
+            if self._stop.is_set():
+                return
+            self._send(conn, bytes([byte]))
+            time.sleep(self.interval_s)
+
+    def _huge(self, conn: socket.socket) -> None:
+        self._send(conn, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 209715200\r\n\r\n")
+        self._zeros(conn, 200)
+
+    def _huge_chunked(self, conn: socket.socket) -> None:
+        self._send(conn, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n")
+        block = b" " * 65536
+        for _ in range(200 * 16):
+            self._send(conn, b"10000\r\n" + block + b"\r\n")
+
+    def _zeros(self, conn: socket.socket, mib: int) -> None:
+        block = b" " * 65536
+        for _ in range(mib * 16):
+            self._send(conn, block)
+
+    def _redirect(self, conn: socket.socket) -> None:
+        self._send(conn, f"HTTP/1.1 307 Temporary Redirect\r\nLocation: http://oauth.test:"
+                         f"{self.port}/elsewhere\r\nContent-Length: 0\r\n\r\n".encode())
+
+
+def grant_through(server: HostileTokenServer, client: TokenClient) -> AuthFlowError:
+    with pytest.raises(AuthFlowError) as info:
+        _oauth.client_credentials(client, TokenRoute("Demo", (server.domain,)),
+                                  {"token_url": f"http://{server.domain}/token"},
+                                  client_id="c", client_secret="client-secret-XYZ", now=0.0)
+    return info.value
+
+
+def test_a_drip_fed_body_is_cut_by_the_one_total_deadline() -> None:
+    with HostileTokenServer("drip_body") as server:
+        error = grant_through(server, token_client(deadline_s=0.3))
+    assert error.retryable is True and "timeout" in str(error)
+    # every read was quick, so only a total deadline ends it; 60 000 bytes were coming
+    assert server.sent < 100 + 5000
+
+
+def test_a_drip_fed_head_is_cut_by_the_one_total_deadline() -> None:
+    with HostileTokenServer("drip_head") as server:
+        error = grant_through(server, token_client(deadline_s=0.3))
+    assert "timeout" in str(error)
+    assert server.sent < 5000, "the head never ends; the deadline must"
+
+
+def test_a_200_mib_token_response_is_refused_not_read() -> None:
+    for mode in ("huge", "huge_chunked"):
+        with HostileTokenServer(mode) as server:
+            error = grant_through(server, token_client(max_response_bytes=64 * 1024))
+        assert error.retryable is False and error.details["rule"] == "response_body", mode
+        assert server.sent < 32 * 1024 * 1024, mode  # socket buffers at most, not 200 MiB
+
+
+def test_a_token_endpoint_redirect_is_refused_and_the_secret_not_resent() -> None:
+    with HostileTokenServer("redirect") as server:
+        error = grant_through(server, token_client())
+    assert error.details["rule"] == "redirect_limit"
+    assert server.paths == ["/token"], "nothing went to the redirect's target"
+
+
+def test_token_urls_outside_the_policy_never_reach_the_network(server: OAuthServer) -> None:
+    client = token_client(hosts=("oauth.test",))
+    attempts = {
+        "undeclared_domain": (f"http://{server.token_domain}/token", ("api.example.test",)),
+        "port": (f"http://{server.token_domain}/token", ("oauth.test",)),
+        "scheme": (f"http://api.example.test:{server.port}/token",
+                   (f"api.example.test:{server.port}",)),  # plain http, not a test mapping
+        "ip_literal": (f"http://127.0.0.1:{server.port}/token", (f"127.0.0.1:{server.port}",)),
+    }
+    for what, (url, domains) in attempts.items():
+        with pytest.raises(AuthFlowError) as info:
+            _oauth.client_credentials(client, TokenRoute("Demo", domains), {"token_url": url},
+                                      client_id=server.client_id,
+                                      client_secret=server.client_secret, now=0.0)
+        assert info.value.retryable is False, what
+        assert server.client_secret not in str(info.value)
+    assert server.counts == {}, "no token request reached the server"
+    client.close()
+
+
+def test_a_name_resolving_to_a_private_address_is_refused() -> None:
+    config = FetchConfig(allow_http=False, resolver=lambda name, port: ["127.0.0.1"],
+                         max_redirects=0)
+    client = TokenClient(FetchClient(config))
+    with HostileTokenServer("huge") as server:
+        with pytest.raises(AuthFlowError) as info:
+            _oauth.client_credentials(client, TokenRoute("Demo", (f"idp.example:{server.port}",)),
+                                      {"token_url": f"https://idp.example:{server.port}/token"},
+                                      client_id="c", client_secret="s", now=0.0)
+    assert "refused" in str(info.value) and server.paths == []
+    client.close()
+
+
+def test_the_host_builds_its_token_client_under_the_policy(tmp_path: Path) -> None:
+    from corral._host import Host
+    from corral._settings import Settings
+
+    settings = Settings(data_dir=tmp_path, allow_http=True, host_map={"oauth.test": "127.0.0.1"},
+                        oauth_deadline_s=0.3)
+    with HostileTokenServer("drip_body") as server, Host(settings) as host:
+        store = host.connections
+        pack = pack_with_auth({"kind": "oauth2_client_credentials",
+                               "token_url": f"http://{server.domain}/token"},
+                              domains=(server.domain,))
+        info = store.create(principal="a", pack=pack, name="svc",
+                            secret={"client_id": "c", "client_secret": "s"})
+        with pytest.raises(AuthFlowError, match="timeout"):
+            store.test("a", info.id, pack)
+    assert server.sent < 100 + 5000
