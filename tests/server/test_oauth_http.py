@@ -15,7 +15,10 @@ from fastapi.testclient import TestClient
 from corral._server.apikeys import ApiKeyStore
 from corral._server.app import create_app
 
-from .test_server import Service, auth, service  # noqa: F401  (the module's fixture)
+from . import test_server
+from .test_server import Service, auth
+
+service = test_server.service  # the same module-scoped fixture, made again for this module
 
 
 def start(client: TestClient, key: str, service: Service, **params: str) -> Any:
