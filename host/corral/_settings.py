@@ -61,6 +61,10 @@ class Settings:
     #: key checks: a token bucket per client address.
     public_rate_limit_per_s: float = 20.0
     public_rate_limit_burst: int = 40
+    #: A refusal for capacity or rate (429) is sent after this long (or its Retry-After,
+    #: if shorter), so a caller that retries at once cannot turn refusals into a flood
+    #: of requests that busies the service for everyone.
+    refusal_delay_s: float = 1.0
 
     @property
     def module_cache_dir(self) -> Path:

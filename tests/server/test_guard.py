@@ -119,18 +119,26 @@ class Clock:
         return self.now
 
 
-def limited_app(host: Host, tmp_path: Path, clock: Clock) -> TestClient:
+def limited_app(host: Host, tmp_path: Path, clock: Clock,
+                held_back: list[float] | None = None) -> TestClient:
     settings = Settings(data_dir=host.settings.data_dir, public_rate_limit_per_s=2.0,
                         public_rate_limit_burst=3)
     app = create_app(host, settings, keys=ApiKeyStore(tmp_path / "keys.json"), clock=clock)
+    waits = held_back if held_back is not None else []
+
+    async def no_sleep(seconds: float) -> None:  # record the hold-back instead of waiting
+        waits.append(seconds)
+
+    app.state.corral.sleep = no_sleep
     return TestClient(app, client=("198.51.100.7", 40000))
 
 
 def test_the_public_rate_limit_engages_at_its_configured_rate(door: Door,
                                                                tmp_path: Path) -> None:
-    clock = Clock()
-    with limited_app(door.host, tmp_path, clock) as client:
+    clock, held_back = Clock(), []
+    with limited_app(door.host, tmp_path, clock, held_back) as client:
         assert [client.get("/healthz").status_code for _ in range(4)] == [200, 200, 200, 429]
+        assert held_back == [0.5], "a refusal is held back for its Retry-After, at most 1 s"
         limited = client.get("/healthz")
         assert limited.status_code == 429 and limited.headers["Retry-After"] == "1"
         clock.now += 0.5  # 2 per second: one token back

@@ -418,7 +418,8 @@ def test_oauth2_flow_ties_the_connection_to_the_principal_that_started_it(
 
 def test_rate_limit_is_per_caller_and_answers_429_with_retry_after(
         service: Service, tmp_path: Path) -> None:
-    settings = replace(service.host.settings, rate_limit_per_s=0.001, rate_limit_burst=2)
+    settings = replace(service.host.settings, rate_limit_per_s=0.001, rate_limit_burst=2,
+                       refusal_delay_s=0.0)
     store = ApiKeyStore(tmp_path / "keys.json")
     keys = {"a": store.create("a")[1], "b": store.create("b")[1]}
     with TestClient(create_app(service.host, settings, keys=store)) as client:

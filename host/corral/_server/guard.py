@@ -36,7 +36,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         try:
-            self._admit(scope)
+            await self._admit(scope)
             cap = self._cap(scope)
             declared = _header(scope, b"content-length")
             if declared is not None and (not declared.isdigit() or int(declared) > cap):
@@ -48,30 +48,30 @@ class Guard:
             return
         await self.app(scope, _replay(body, receive), send)
 
-    def _admit(self, scope: Scope) -> None:
+    async def _admit(self, scope: Scope) -> None:
         path: str = scope["path"]
         if not path.startswith("/v1/") or path == CALLBACK_PATH:
-            self._limit_address(scope)
+            await self._limit_address(scope)
             return
         try:
             principal = self.service.keys.authenticate(_bearer(scope))
         except Unauthenticated:
-            self._limit_address(scope)  # key guessing costs the address its budget
+            await self._limit_address(scope)  # key guessing costs the address its budget
             raise
         try:
             self.service.rate.check(principal.name)
-        except Overloaded:
-            self.service.host.metrics.inc("corral_rejected_total", reason="rate_limit")
+        except Overloaded as exc:
+            await self.service.refused("rate_limit", exc)
             raise
         scope.setdefault("state", {})[PRINCIPAL_STATE] = principal
 
-    def _limit_address(self, scope: Scope) -> None:
+    async def _limit_address(self, scope: Scope) -> None:
         client = scope.get("client")
         address = str(client[0]) if client else "unknown"
         try:
             self.service.public_rate.check(address)
-        except Overloaded:
-            self.service.host.metrics.inc("corral_rejected_total", reason="public_rate_limit")
+        except Overloaded as exc:
+            await self.service.refused("public_rate_limit", exc)
             raise
 
     def _cap(self, scope: Scope) -> int:

@@ -19,10 +19,11 @@ This module deliberately does not use ``from __future__ import annotations``: Fa
 reads the annotations of the route functions at import time.
 """
 
+import asyncio
 import math
 import time
 from concurrent.futures import Future
-from typing import Annotated, Any, Callable, Mapping, Sequence, TypeVar
+from typing import Annotated, Any, Awaitable, Callable, Mapping, Sequence, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
@@ -59,23 +60,34 @@ class Service:
         self.public_rate = RateLimiter(settings.public_rate_limit_per_s,
                                        settings.public_rate_limit_burst, clock)
         self.ready = False
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     async def run(self, who: str, fn: Callable[..., T], *args: Any,
                   probe: Probe | None = None) -> T:
         """``fn(*args)`` on a worker thread, in ``who``'s share of the gate."""
         try:
             return await self.gate.run(who, fn, *args, probe=probe)
-        except Overloaded:
-            self.host.metrics.inc("corral_rejected_total", reason="capacity")
+        except Overloaded as exc:
+            await self.refused("capacity", exc)
             raise
 
     async def await_future(self, who: str, submit: Callable[[], Future[T]], *,
                            probe: Probe | None = None) -> T:
         try:
             return await self.gate.await_future(who, submit, probe=probe)
-        except Overloaded:
-            self.host.metrics.inc("corral_rejected_total", reason="capacity")
+        except Overloaded as exc:
+            await self.refused("capacity", exc)
             raise
+
+    async def refused(self, reason: str, exc: Overloaded) -> None:
+        """Count a 429 and hold it back a little (``refusal_delay_s``): a refused caller
+        retrying at once then costs the service a request a second per connection, not
+        a busy loop of refusals."""
+        self.host.metrics.inc("corral_rejected_total", reason=reason)
+        retry_after = getattr(exc, "retry_after_s", None) or self.settings.refusal_delay_s
+        delay = min(float(retry_after), self.settings.refusal_delay_s)
+        if delay > 0:
+            await self.sleep(delay)
 
     def cached_call(self, resolved: ResolvedFormula, args: Sequence[Any],
                     connection: str | None, principal: str) -> Probe:
