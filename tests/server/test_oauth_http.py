@@ -117,3 +117,16 @@ def test_redirect_uri_comes_from_public_url_only(service: Service, tmp_path: Pat
         assert refused.status_code == 503
         assert refused.json()["kind"] == "oauth_unavailable"
         assert "public_url" in refused.json()["detail"]
+
+
+def test_corral_serve_takes_the_public_url(tmp_path: Path) -> None:
+    import argparse
+
+    from corral._server.serve import _settings_from, register_serve_command
+
+    parser = argparse.ArgumentParser()
+    register_serve_command(parser.add_subparsers())
+    args = parser.parse_args(["serve", "--data-dir", str(tmp_path),
+                              "--public-url", "https://corral.example"])
+    settings = _settings_from(args, public_url=args.public_url)
+    assert settings.public_url == "https://corral.example"
