@@ -7,7 +7,6 @@ timed: the test waits for the gate to show the expected counts."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
