@@ -36,7 +36,7 @@ P99_RATIO_LIMIT = 3.0
 
 def run(ctx: Context) -> BenchResult:
     result = BenchResult("tenancy", TITLE)
-    duration = ctx.size(3.0, 8.0)
+    duration = ctx.size(1.5, 8.0)
     hold_s = 0.2
     flood_connections = 64
     result.settings = {"duration_s": duration, "upstream_hold_s": hold_s,
