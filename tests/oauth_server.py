@@ -10,6 +10,10 @@
   ``expect_params`` is present with that exact value, else 401.
 
 Anything else answers 404, so a request nobody expected fails loudly.
+
+Token requests go through the host's fetch policy, which admits declared names only:
+``token_url`` names the server ``oauth.test`` (:data:`TOKEN_HOST`), which
+:func:`token_client` maps to 127.0.0.1; a pack using it declares ``token_domain``.
 """
 
 from __future__ import annotations
@@ -25,8 +29,11 @@ from urllib.parse import parse_qsl, urlencode
 
 import httpx
 
-from corral import Credentials, Manifest, parse_manifest
+from corral import Credentials, FetchClient, FetchConfig, Manifest, parse_manifest
+from corral._connections.oauth import TokenClient
 from corral.testing import Exchange, LocalServer, Reply
+
+TOKEN_HOST = "oauth.test"
 
 
 @dataclass
@@ -63,8 +70,17 @@ class OAuthServer(LocalServer):
         self.handle("GET", "/api/{name}", self._serve_api)
 
     @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def token_domain(self) -> str:
+        """What a pack declares to reach ``token_url``."""
+        return f"{TOKEN_HOST}:{self.port}"
+
+    @property
     def token_url(self) -> str:
-        return self.base_url + "/token"
+        return f"http://{self.token_domain}/token"
 
     @property
     def authorize_url(self) -> str:
@@ -214,6 +230,17 @@ def pack_with_auth(auth: dict[str, Any], *, name: str = "Demo",
         "auth": auth,
         "formulas": [{"name": "Hello"}],
     })
+
+
+def token_client(*, deadline_s: float = 10.0, max_response_bytes: int = 64 * 1024,
+                 hosts: tuple[str, ...] = (TOKEN_HOST,)) -> TokenClient:
+    """A token client as the host makes one: the fetch policy, no redirects, a response
+    cap and one deadline; plain http only for ``hosts``, which map to 127.0.0.1."""
+    config = FetchConfig(allow_http=True, host_map={h: "127.0.0.1" for h in hosts},
+                         max_redirects=0, max_response_bytes=max_response_bytes,
+                         total_timeout_s=deadline_s)
+    return TokenClient(FetchClient(config), plain_http_hosts=frozenset(hosts),
+                       deadline_s=deadline_s)
 
 
 def call_with(creds: Credentials, url: str) -> int:

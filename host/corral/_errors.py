@@ -17,6 +17,7 @@ A fetch error also carries an ``abi_kind``: the kind a guest reads in a fetch's
     ├── AccessDenied             forbidden           a principal may not use or see a thing
     │   └── Unauthenticated      unauthenticated     no API key, or an unknown one
     ├── Conflict                 conflict            clashes with what is stored
+    │   └── QuotaExceeded        quota_exceeded      a principal's share of a store is used up
     ├── Closed                   closed              an object was used after close()
     ├── InvocationError          invocation          a pack call failed (names pack, formula)
     │   ├── LimitExceeded        limit               a sandbox limit was hit (names it)
@@ -345,3 +346,10 @@ class MissingScopes(CredentialError):
         self.pack = pack
         self.formula = formula
         self.status = status
+
+
+class QuotaExceeded(Conflict):
+    """A principal's share of a store is used up (``quota`` names which), or the store
+    keeps its last free space for deletes and refreshes."""
+
+    kind = "quota_exceeded"

@@ -116,17 +116,31 @@ class Host(Closeable):
                     self.settings.data_dir / "secret.key", env_key=self.settings.secret_key,
                     sealed_records=lambda: count_sealed(store_dir, map_size=map_size))
                 self._connections = ConnectionStore(
-                    store_dir, keyring, http=self._oauth_http_client(), map_size=map_size)
+                    store_dir, keyring, http=self._oauth_http_client(), map_size=map_size,
+                    quotas=self._connection_quotas())
             return self._connections
 
     def _oauth_http_client(self) -> Any:
-        """OAuth2 token calls go through the same policy-enforcing transport as fetches."""
-        import httpx
+        """OAuth2 token requests go through a fetch client of their own under the guest
+        fetch policy: declared domains, checked and pinned addresses, no redirects, a
+        response cap and one total deadline; https unless the host maps that exact name."""
+        from dataclasses import replace
 
-        from ._fetch.client import PinnedTransport
+        from ._connections.oauth import TokenClient
+        from ._fetch.client import FetchClient
 
-        transport = self._fetch_transport or PinnedTransport(self.fetch_client.config)
-        return httpx.Client(transport=transport, trust_env=False, timeout=15.0)
+        config = replace(self.fetch_client.config, max_redirects=0,
+                         max_response_bytes=self.settings.oauth_max_response_bytes,
+                         total_timeout_s=self.settings.oauth_deadline_s)
+        return TokenClient(FetchClient(config, transport=self._fetch_transport),
+                           plain_http_hosts=frozenset(config.host_map),
+                           deadline_s=self.settings.oauth_deadline_s)
+
+    def _connection_quotas(self) -> Any:
+        from ._connections.quota import Quotas
+
+        return Quotas(max_connections=self.settings.max_connections_per_principal,
+                      max_bytes=self.settings.max_connection_bytes_per_principal)
 
     @property
     def result_cache(self) -> ResultCache:

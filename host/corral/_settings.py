@@ -72,6 +72,32 @@ class Settings:
     #: How pack calls cross into wasmtime: ``native`` (the helper), ``public``
     #: (wasmtime-py's API) or ``auto``; unset, ``CORRAL_CALL_PATH`` or ``auto``.
     call_path: CallPath = field(default_factory=lambda: call_path_from_env())
+    #: OAuth2 token requests: the largest response read, and one deadline for the whole
+    #: exchange (connect, send, every byte of the answer).
+    oauth_max_response_bytes: int = 256 * 1024
+    #: OAuth2 token requests: one deadline for the whole exchange, in seconds.
+    oauth_deadline_s: float = 15.0
+    #: Per principal: stored connections, and bytes of records and sealed secrets.
+    max_connections_per_principal: int = 100
+    #: Per principal: bytes of connection records and sealed secrets.
+    max_connection_bytes_per_principal: int = 1024 * 1024
+    #: Per principal: calls running at once and calls waiting (of global_concurrency and
+    #: max_queue in all), so one caller's flood cannot take every slot. Keep the first
+    #: below max_workers, so a flooding caller leaves worker threads for the others.
+    principal_concurrency: int = 4
+    #: Per principal: HTTP calls waiting for a turn (of max_queue in all).
+    principal_queue: int = 32
+    #: The largest JSON request body (uploads have max_upload_bytes).
+    max_body_bytes: int = 4 * 1024 * 1024
+    #: Routes without an API key (health, metrics, the OAuth2 callback, docs) and failed
+    #: key checks: a token bucket per client address.
+    public_rate_limit_per_s: float = 20.0
+    #: The burst of that per-address token bucket.
+    public_rate_limit_burst: int = 40
+    #: A refusal for capacity or rate (429) is sent after this long (or its Retry-After,
+    #: if shorter), so a caller that retries at once cannot turn refusals into a flood
+    #: of requests that busies the service for everyone.
+    refusal_delay_s: float = 1.0
 
     @property
     def module_cache_dir(self) -> Path:

@@ -21,7 +21,8 @@ from benchmarks.perf._measure import percentile
 from benchmarks.perf._results import BenchResult, SuiteReport, Target, format_rows
 from corral._toolchain.build import repo_root
 
-BENCHMARK_IDS = {"invoke", "cold_start", "result_cache", "http", "scheduler", "fuel", "memory"}
+BENCHMARK_IDS = {"invoke", "cold_start", "result_cache", "http", "scheduler", "fuel", "memory",
+                 "tenancy"}
 TARGET_IDS = {"invoke_p50", "invoke_vs_extism", "cached_evaluate_p50", "http_throughput_ratio",
               "scheduler_32_vs_1", "load_precompiled_hello", "load_precompiled_textstats"}
 OPS = {"<=": operator.le, ">=": operator.ge}

@@ -17,7 +17,7 @@ from corral import (AccessDenied, ArgumentError, AuthFlowError, Closed, Connecti
                     ConnectionInfo, ConnectionStore, CredentialError, KeyRing, Manifest,
                     NotFoundError, SecretKeyError)
 
-from ..oauth_server import OAuthServer, call_with, pack_with_auth
+from ..oauth_server import TOKEN_HOST, OAuthServer, call_with, pack_with_auth, token_client
 
 REDIRECT = "https://corral.example.test/oauth/callback"
 START = 1_000_000.0
@@ -54,13 +54,14 @@ def ring(tmp_path: Path) -> KeyRing:
 
 
 @pytest.fixture
-def open_store(tmp_path: Path, ring: KeyRing, http: httpx.Client,
+def open_store(tmp_path: Path, ring: KeyRing,
                clock: FakeClock) -> Iterator[Callable[..., ConnectionStore]]:
     """Open (or reopen) the store in tmp_path; every store opened is closed at the end."""
     opened: list[ConnectionStore] = []
 
     def make(keyring: KeyRing | None = None) -> ConnectionStore:
-        store = ConnectionStore(tmp_path / "db", keyring or ring, http=http, clock=clock)
+        store = ConnectionStore(tmp_path / "db", keyring or ring, http=token_client(),
+                                clock=clock)
         opened.append(store)
         return store
 
@@ -76,11 +77,14 @@ def store(open_store: Callable[..., ConnectionStore]) -> ConnectionStore:
 
 def oauth_pack(server: OAuthServer) -> Manifest:
     return pack_with_auth({"kind": "oauth2_code", "authorize_url": server.authorize_url,
-                           "token_url": server.token_url})
+                           "token_url": server.token_url},
+                          domains=("api.example.test", server.token_domain))
 
 
 def client_credentials_pack(token_url: str) -> Manifest:
-    return pack_with_auth({"kind": "oauth2_client_credentials", "token_url": token_url})
+    domain = urlsplit(token_url).netloc
+    return pack_with_auth({"kind": "oauth2_client_credentials", "token_url": token_url},
+                          domains=("api.example.test", domain))
 
 
 def authorize(store: ConnectionStore, server: OAuthServer, http: httpx.Client,
@@ -372,7 +376,7 @@ def test_client_credentials_fetch_once_and_cache_sealed(
 
 def test_an_unreachable_token_endpoint_does_not_expire_the_connection(
         store: ConnectionStore) -> None:
-    pack = client_credentials_pack("http://127.0.0.1:9/token")
+    pack = client_credentials_pack(f"http://{TOKEN_HOST}:9/token")  # nobody listens
     info = store.create(principal="a", pack=pack, name="svc",
                         secret={"client_id": "c", "client_secret": "s"})
     with pytest.raises(AuthFlowError) as error:
@@ -405,7 +409,7 @@ def test_rotation_keeps_old_records_open_then_reseals_everything(
     assert len(blobs) == 3 and fresh.id.encode() in blobs
     ring.retire_old_keys()
     assert old_key not in KeyRing.from_file(tmp_path / "secret.key").key_ids
-    with ConnectionStore(tmp_path / "db", ring, http=http, clock=clock) as reopened:
+    with ConnectionStore(tmp_path / "db", ring, http=token_client(), clock=clock) as reopened:
         for conn_id in [*old_ids, fresh.id]:
             assert reopened.test("a", conn_id, bearer).id == conn_id
         # the pending authorization was re-sealed too: it completes with the new key alone
@@ -479,7 +483,7 @@ def test_the_first_docs_example_runs(tmp_path: Path, http: httpx.Client) -> None
     doc = (Path(__file__).resolve().parents[2] / "docs" / "connections.md").read_text()
     snippet = doc.split("```python\n", 1)[1].split("```", 1)[0]
     names: dict[str, Any] = {"ConnectionStore": ConnectionStore, "KeyRing": KeyRing,
-                             "data_dir": tmp_path, "policy_enforcing_httpx_client": http,
+                             "data_dir": tmp_path, "token_client": token_client(),
                              "manifest": pack_with_auth({"kind": "bearer"})}
     exec(compile(snippet, "docs/connections.md", "exec"), names)
     assert names["store"].list("alice") == []  # the example ends by deleting its connection

@@ -71,7 +71,9 @@ LONG_SECRETS = st.text(SECRET_CHARS, min_size=MIN_SUBSTRING_CHARS, max_size=40)
 
 
 def leaked(secret: str, encoded: str, out: str) -> bool:
-    return secret in out or encoded in out or REDACTED not in out
+    # Looked for around the markers: a secret may happen to spell part of one.
+    rest = out.replace(REDACTED, "\0")
+    return secret in rest or encoded in rest or REDACTED not in out
 
 
 @pytest.mark.parametrize("form", sorted(FORMS))

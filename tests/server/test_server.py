@@ -158,11 +158,11 @@ def test_gate_refuses_instead_of_queueing_past_max_queue() -> None:
     async def scenario() -> tuple[str, int]:
         gate = CallGate(capacity=1, max_queue=0)
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(gate.run, release.wait)
+            tasks.start_soon(gate.run, "alice", release.wait)
             while gate.running == 0:
                 await anyio.sleep(0.005)
             try:
-                await gate.run(lambda: "ran")
+                await gate.run("alice", lambda: "ran")
                 outcome = "ran"
             except Overloaded as exc:
                 outcome = f"overloaded:{exc.retry_after_s}"
@@ -184,7 +184,7 @@ def test_gate_hands_a_freed_slot_to_the_longest_waiter() -> None:
         started: list[int] = []
 
         async def call(i: int) -> str:
-            return await gate.await_future(lambda: (started.append(i), work[i])[1])
+            return await gate.await_future("alice", lambda: (started.append(i), work[i])[1])
 
         first = asyncio.create_task(call(0))
         await asyncio.sleep(0)
@@ -243,7 +243,7 @@ class Service:
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     data = tmp_path_factory.mktemp("server")
     settings = Settings(data_dir=data, allow_http=True, host_map={"oauth.test": "127.0.0.1"},
-                        max_upload_bytes=4 * 1024 * 1024)
+                        max_upload_bytes=4 * 1024 * 1024, public_url="http://testserver")
     with OAuthServer() as oauth, Host(settings) as host:
         host.register_file(built(PACKS / "hello"))
         host.register_file(built(HOSTILE_PACKS / "hostile"))
@@ -252,7 +252,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             pack={**m["pack"], "name": "bearerdemo", "network_domains": ["api.demo.test"]},
             auth={"kind": "bearer"})))
         host.register_bytes(with_manifest(built(PACKS / "hello").read_bytes(), lambda m: m.update(
-            pack={**m["pack"], "name": "oauthdemo", "network_domains": ["oauth.test"]},
+            pack={**m["pack"], "name": "oauthdemo", "network_domains": [f"oauth.test:{port}"]},
             auth={"kind": "oauth2_code", "pkce": True,
                   "authorize_url": f"http://oauth.test:{port}/authorize",
                   "token_url": f"http://oauth.test:{port}/token"})))
@@ -434,7 +434,8 @@ def test_oauth2_flow_ties_the_connection_to_the_principal_that_started_it(
 
 def test_rate_limit_is_per_caller_and_answers_429_with_retry_after(
         service: Service, tmp_path: Path) -> None:
-    settings = replace(service.host.settings, rate_limit_per_s=0.001, rate_limit_burst=2)
+    settings = replace(service.host.settings, rate_limit_per_s=0.001, rate_limit_burst=2,
+                       refusal_delay_s=0.0)
     store = ApiKeyStore(tmp_path / "keys.json")
     keys = {"a": store.create("a")[1], "b": store.create("b")[1]}
     with TestClient(create_app(service.host, settings, keys=store)) as client:

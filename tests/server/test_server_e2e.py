@@ -80,7 +80,8 @@ class Env:
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     data = tmp_path_factory.mktemp("e2e")
     settings = Settings(data_dir=data, max_workers=8, per_pack_concurrency=4,
-                        global_concurrency=64, max_queue=128)
+                        global_concurrency=64, max_queue=128, principal_concurrency=16,
+                        principal_queue=64)
     with FakeGitHub() as api:
         api.add_repo(REPO_NAME, issues=ISSUES)
         router = LoopbackRouter({"api.github.test": api.port})

@@ -7,7 +7,9 @@ Three LMDB databases live in one environment directory:
 * ``secrets``: connection id -> the secret, sealed by :class:`~corral._connections.crypto.KeyRing`
   with the connection id and pack name as associated data.
 * ``oauth_states``: SHA-256 of an OAuth2 ``state`` -> the pending authorization, its
-  PKCE verifier and client secret sealed.
+  PKCE verifier and client secret sealed, and the SHA-256 of the browser binding (the
+  value of the cookie the HTTP service set in the browser that started the flow).
+* ``usage``: principal -> how many connections and bytes it holds (``_quota.py``).
 
 Ownership: every connection belongs to one principal. Asking for someone else's
 connection answers :class:`NotFoundError`, exactly as for an id that does not exist, so
@@ -31,7 +33,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-import httpx
 import lmdb
 
 from .._connections.auth import (
@@ -44,14 +45,12 @@ from .._connections.auth import (
 from .._closing import Closeable
 from .._connections.crypto import KeyRing
 from .._connections.oauth import (
+    TokenClient,
+    TokenRoute,
     TokenSet,
-    authorize_url,
     client_credentials,
     exchange_code,
-    new_pkce,
-    new_state,
     refresh_tokens,
-    uses_pkce,
 )
 from .._errors import (
     AccessDenied,
@@ -63,6 +62,8 @@ from .._errors import (
 )
 from .._pack.manifest import AuthSpec, Manifest
 from .._types import Clock
+from .pending import new_flow, open_flow, stale_flows, token_route
+from .quota import Quotas, UsageBook, stored_size
 from .records import (
     ConnectionInfo,
     Record,
@@ -88,6 +89,7 @@ DEFAULT_STATE_TTL_S = 600.0
 _DB_CONNECTIONS = b"connections"
 _DB_SECRETS = b"secrets"
 _DB_STATES = b"oauth_states"
+_DB_USAGE = b"usage"
 
 
 class ConnectionStore(Closeable):
@@ -95,9 +97,9 @@ class ConnectionStore(Closeable):
 
     closeable_name = "connection store"
 
-    def __init__(self, path: Path | str, keyring: KeyRing, *, http: httpx.Client | None = None,
+    def __init__(self, path: Path | str, keyring: KeyRing, *, http: TokenClient | None = None,
                  clock: Clock = time.time, refresh_skew_s: float = DEFAULT_REFRESH_SKEW_S,
-                 map_size: int = 64 * 1024 * 1024) -> None:
+                 map_size: int = 64 * 1024 * 1024, quotas: Quotas = Quotas()) -> None:
         self._path = Path(path)
         self._keyring = keyring
         self._http = http
@@ -108,17 +110,26 @@ class ConnectionStore(Closeable):
         try:
             self._path.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._env = lmdb.open(
-                str(self._path), max_dbs=4, map_size=map_size, subdir=True)
+                str(self._path), max_dbs=5, map_size=map_size, subdir=True)
             self._dbs = {name: self._env.open_db(name)
-                         for name in (_DB_CONNECTIONS, _DB_SECRETS, _DB_STATES)}
+                         for name in (_DB_CONNECTIONS, _DB_SECRETS, _DB_STATES, _DB_USAGE)}
         except (lmdb.Error, OSError) as exc:
             raise CredentialError(f"cannot open the connection store at {self._path}: "
                                   f"{type(exc).__name__}: {exc}") from exc
+        self._book = UsageBook(quotas, self._env, usage_db=self._dbs[_DB_USAGE],
+                               records_db=self._dbs[_DB_CONNECTIONS],
+                               secrets_db=self._dbs[_DB_SECRETS],
+                               other_dbs=[self._dbs[_DB_STATES]],
+                               owner_of=lambda raw: Record.from_bytes(raw).principal)
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def _close(self) -> None:
+        """Close the LMDB environment and the token client the store was given."""
         self._env.close()
+        http, self._http = self._http, None
+        if http is not None:
+            http.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
@@ -159,7 +170,7 @@ class ConnectionStore(Closeable):
         check_name(name)
         with self._txn(write=True) as txn:
             record = replace(self._owned_in(txn, principal, connection_id), name=name)
-            txn.put(record.id.encode(), record.to_bytes(), db=self._dbs[_DB_CONNECTIONS])
+            self._put_record(txn, record)
         return record.info
 
     def update_secret(self, *, principal: str, connection_id: str, pack: Manifest,
@@ -177,8 +188,11 @@ class ConnectionStore(Closeable):
     def delete(self, principal: str, connection_id: str) -> None:
         with self._txn(write=True) as txn:
             record = self._owned_in(txn, principal, connection_id)
-            txn.delete(record.id.encode(), db=self._dbs[_DB_CONNECTIONS])
-            txn.delete(record.id.encode(), db=self._dbs[_DB_SECRETS])
+            key = record.id.encode()
+            size = stored_size(txn, key, self._dbs[_DB_CONNECTIONS], self._dbs[_DB_SECRETS])
+            txn.delete(key, db=self._dbs[_DB_CONNECTIONS])
+            txn.delete(key, db=self._dbs[_DB_SECRETS])
+            self._book.charge(txn, principal, count=-1, size=-size)
         with self._locks_guard:
             self._locks.pop(connection_id, None)
         log.info("deleted connection %s", connection_id)
@@ -190,7 +204,7 @@ class ConnectionStore(Closeable):
         self._check_pack(record, pack)
         if record.status == EXPIRED:
             raise expired_error(record, "its token could not be refreshed")
-        session = _StoreSession(self, record.id, pack.auth)
+        session = _StoreSession(self, record.id, pack.auth, token_route(pack))
         return ConnectionCredentials(
             connection_id=record.id, spec=pack.auth,
             domains=credential_domains(pack.auth, pack.network_domains), session=session,
@@ -231,11 +245,14 @@ class ConnectionStore(Closeable):
     def start_authorization(self, *, pack: Manifest, principal: str, client_id: str,
                             redirect_uri: str, client_secret: str | None = None,
                             name: str | None = None, connection_id: str | None = None,
-                            ttl_s: float = DEFAULT_STATE_TTL_S) -> tuple[str, str]:
+                            ttl_s: float = DEFAULT_STATE_TTL_S,
+                            browser_binding: str | None = None) -> tuple[str, str]:
         """Begin an authorization-code flow. Returns (URL to send the user to, state).
 
         With ``connection_id`` the flow reconnects that (owned) connection instead of
-        creating a new one.
+        creating a new one. With ``browser_binding`` (a random value the HTTP service
+        also puts in a cookie of the browser that starts the flow) only a callback that
+        presents the same value completes it.
         """
         check_principal(principal)
         if pack.auth.kind != "oauth2_code":
@@ -248,47 +265,38 @@ class ConnectionStore(Closeable):
             self._check_pack(self._owned(principal, connection_id), pack)
         conn_name = name if name is not None else pack.name
         check_name(conn_name)
-        state = new_state()
-        pkce = new_pkce() if uses_pkce(pack.auth.options) else None
-        key = state_key(state)
         now = self._clock()
-        sealed = self._keyring.seal(json.dumps({
-            "client_id": client_id, "client_secret": client_secret,
-            "verifier": pkce.verifier if pkce else None}).encode(), state_aad(key, pack.name))
-        pending = {"principal": principal, "pack": pack.name, "name": conn_name,
-                   "options": dict(pack.auth.options), "redirect_uri": redirect_uri,
-                   "connection_id": connection_id, "created_at": now,
-                   "expires_at": now + ttl_s, "sealed": base64.b64encode(sealed).decode()}
+        flow = new_flow(self._keyring, pack, principal=principal, client_id=client_id,
+                        client_secret=client_secret, redirect_uri=redirect_uri, name=conn_name,
+                        connection_id=connection_id, now=now, ttl_s=ttl_s,
+                        browser_binding=browser_binding)
+        states = self._dbs[_DB_STATES]
         with self._txn(write=True) as txn:
-            self._sweep_states(txn, now)
-            txn.put(key, json.dumps(pending).encode(), db=self._dbs[_DB_STATES])
-        url = authorize_url(pack.auth.options, client_id=client_id, redirect_uri=redirect_uri,
-                            state=state, code_challenge=pkce.challenge if pkce else None)
-        return url, state
+            for key in stale_flows(all_items(txn, states), now=now, principal=principal,
+                                   max_open=self._book.quotas.max_pending_flows):
+                txn.delete(key, db=states)
+            self._book.check_headroom(txn, new=True)
+            txn.put(flow.key, flow.raw, db=states)
+        return flow.url, flow.state
 
-    def complete_authorization(self, state: str, code: str, *,
-                               principal: str | None = None) -> ConnectionInfo:
+    def complete_authorization(self, state: str, code: str, *, principal: str | None = None,
+                               browser_binding: str | None = None) -> ConnectionInfo:
         """Finish a flow from the redirect's ``state`` and ``code``: exchange the code and
-        store the tokens. A state works once; ``principal``, if given, must own it."""
+        store the tokens, in the account of the principal that started it. A state works
+        once, even when refused; ``principal``, if given, must own it; a flow started with
+        a browser binding needs the same binding back."""
         key = state_key(state)
         with self._txn(write=True) as txn:
             raw = bytes_or_none(txn.pop(key, db=self._dbs[_DB_STATES]))
-        if raw is None:
-            raise AuthFlowError("unknown or already used authorization state")
-        pending = json.loads(raw)
-        if principal is not None and pending["principal"] != principal:
-            raise AuthFlowError("unknown or already used authorization state")
-        if self._clock() > pending["expires_at"]:
-            raise AuthFlowError("the authorization took too long and expired; start again")
-        opened = json.loads(self._keyring.open(base64.b64decode(pending["sealed"]),
-                                               state_aad(key, pending["pack"])))
+        flow = open_flow(self._keyring, key, raw, principal=principal,
+                         browser_binding=browser_binding, now=self._clock())
         tokens = exchange_code(
-            self._require_http(), pending["options"], client_id=opened["client_id"],
-            client_secret=opened["client_secret"], code=code,
-            redirect_uri=pending["redirect_uri"], code_verifier=opened["verifier"],
+            self._require_http(), flow.route, flow.pending["options"],
+            client_id=flow.client_id, client_secret=flow.client_secret, code=code,
+            redirect_uri=flow.pending["redirect_uri"], code_verifier=flow.verifier,
             now=self._clock())
-        values = token_secret(opened["client_id"], opened["client_secret"], tokens)
-        return self._store_authorized(pending, values)
+        values = token_secret(flow.client_id, flow.client_secret, tokens)
+        return self._store_authorized(flow.pending, values)
 
     def _store_authorized(self, pending: Mapping[str, Any],
                           values: dict[str, Any]) -> ConnectionInfo:
@@ -318,13 +326,14 @@ class ConnectionStore(Closeable):
         return LoadedSecret(generation=record.generation, values=values,
                             expires_at=record.expires_at)
 
-    def _renew(self, connection_id: str, spec: AuthSpec, seen_generation: int) -> None:
+    def _renew(self, connection_id: str, spec: AuthSpec, route: TokenRoute,
+               seen_generation: int) -> None:
         with self._lock_for(connection_id):
             loaded = self._load_secret(connection_id)
             if loaded.generation != seen_generation:
                 return  # another caller renewed it while we waited for the lock
             record = self._record(connection_id)
-            tokens = self._new_tokens(record, spec, loaded.values)
+            tokens = self._new_tokens(record, spec, route, loaded.values)
             values = {**loaded.values, **token_fields(tokens)}
             with self._txn(write=True) as txn:
                 current = self._record_in(txn, connection_id)
@@ -334,17 +343,18 @@ class ConnectionStore(Closeable):
         log.info("renewed the access token of connection %s (pack %s)", record.id,
                  record.pack)
 
-    def _new_tokens(self, record: Record, spec: AuthSpec,
+    def _new_tokens(self, record: Record, spec: AuthSpec, route: TokenRoute,
                     values: Mapping[str, Any]) -> TokenSet:
         http = self._require_http()
         try:
             if record.kind == "oauth2_client_credentials":
-                return client_credentials(http, spec.options, client_id=values["client_id"],
+                return client_credentials(http, route, spec.options,
+                                          client_id=values["client_id"],
                                           client_secret=values["client_secret"],
                                           now=self._clock())
             if not values.get("refresh_token"):
                 raise self._mark_expired(record, "it has no refresh token")
-            return refresh_tokens(http, spec.options, client_id=values["client_id"],
+            return refresh_tokens(http, route, spec.options, client_id=values["client_id"],
                                   client_secret=values.get("client_secret"),
                                   refresh_token=values["refresh_token"], now=self._clock())
         except AuthFlowError as exc:
@@ -355,8 +365,7 @@ class ConnectionStore(Closeable):
     def _mark_expired(self, record: Record, why: str) -> ConnectionExpired:
         with self._txn(write=True) as txn:
             current = self._record_in(txn, record.id)
-            txn.put(current.id.encode(), replace(current, status=EXPIRED).to_bytes(),
-                    db=self._dbs[_DB_CONNECTIONS])
+            self._put_record(txn, replace(current, status=EXPIRED), enforce=False)
         log.warning("connection %s (pack %s) expired: %s", record.id, record.pack, why)
         return expired_error(record, why)
 
@@ -373,9 +382,31 @@ class ConnectionStore(Closeable):
                 from exc
 
     def _put(self, txn: lmdb.Transaction, record: Record, values: Mapping[str, Any]) -> None:
+        """Write a record and its sealed secret, charged to its principal's quota."""
         sealed = self._keyring.seal(json.dumps(dict(values)).encode(), record.aad)
-        txn.put(record.id.encode(), record.to_bytes(), db=self._dbs[_DB_CONNECTIONS])
-        txn.put(record.id.encode(), sealed, db=self._dbs[_DB_SECRETS])
+        key = record.id.encode()
+        self._charge(txn, record, key, len(record.to_bytes()) + len(sealed))
+        txn.put(key, record.to_bytes(), db=self._dbs[_DB_CONNECTIONS])
+        txn.put(key, sealed, db=self._dbs[_DB_SECRETS])
+
+    def _put_record(self, txn: lmdb.Transaction, record: Record, *,
+                    enforce: bool = True) -> None:
+        """Write a record whose secret stays as it is."""
+        key = record.id.encode()
+        blob = txn.get(key, db=self._dbs[_DB_SECRETS])
+        new_size = len(record.to_bytes()) + (len(blob) if blob is not None else 0)
+        self._charge(txn, record, key, new_size, enforce=enforce)
+        txn.put(key, record.to_bytes(), db=self._dbs[_DB_CONNECTIONS])
+
+    def _charge(self, txn: lmdb.Transaction, record: Record, key: bytes, new_size: int, *,
+                enforce: bool = True) -> None:
+        is_new = txn.get(key, db=self._dbs[_DB_CONNECTIONS]) is None
+        old_size = stored_size(txn, key, self._dbs[_DB_CONNECTIONS], self._dbs[_DB_SECRETS])
+        delta = new_size - old_size
+        if enforce:
+            self._book.charge(txn, record.principal, count=int(is_new), size=delta)
+        else:
+            self._book.charge(txn, record.principal, count=int(is_new), size=min(0, delta))
 
     def _open(self, record: Record, blob: bytes | None) -> dict[str, Any]:
         if blob is None:
@@ -416,34 +447,30 @@ class ConnectionStore(Closeable):
                 f"{pack.name!r} now declares {pack.auth.kind}; reconnect it",
                 connection=record.id)
 
-    def _sweep_states(self, txn: lmdb.Transaction, now: float) -> None:
-        db = self._dbs[_DB_STATES]
-        stale = [key for key, raw in all_items(txn, db) if json.loads(raw)["expires_at"] < now]
-        for key in stale:
-            txn.delete(key, db=db)
-
     def _lock_for(self, connection_id: str) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault(connection_id, threading.Lock())
 
-    def _require_http(self) -> httpx.Client:
+    def _require_http(self) -> TokenClient:
         if self._http is None:
-            raise AuthFlowError("no HTTP client for OAuth2 token requests: construct the "
-                                "ConnectionStore with http=")
+            raise AuthFlowError("no token client for OAuth2 token requests: construct the "
+                                "ConnectionStore with http=TokenClient(...)")
         return self._http
 
 
 class _StoreSession:
     """The :class:`~corral._connections.auth.SecretSession` of one stored connection."""
 
-    def __init__(self, store: ConnectionStore, connection_id: str, spec: AuthSpec) -> None:
+    def __init__(self, store: ConnectionStore, connection_id: str, spec: AuthSpec,
+                 route: TokenRoute) -> None:
         self._store = store
         self._id = connection_id
         self._spec = spec
+        self._route = route
 
     def load(self) -> LoadedSecret:
         return self._store._load_secret(self._id)
 
     def renew(self, seen_generation: int) -> None:
-        self._store._renew(self._id, self._spec, seen_generation)
+        self._store._renew(self._id, self._spec, self._route, seen_generation)
 

@@ -5,11 +5,9 @@ under uvicorn. Every ``/v1`` endpoint but the OAuth2 callback wants
 ``Authorization: Bearer <api key>``; the key's owner is the principal that owns
 connections. Errors are RFC 9457 problem documents (``problems.py``).
 
-Pack code never runs on the event loop. Each blocking host call goes through a
-:class:`CallGate`: at most ``global_concurrency`` run at once on worker threads, at most
-``max_queue`` wait for a turn, and anyone beyond that is told 429 with ``Retry-After``
-instead of joining an unbounded queue. Each principal also has a token bucket
-(``rate_limit_per_s``, ``rate_limit_burst``).
+Before any route runs, :class:`~corral._server.guard.Guard` checks the API key, the
+rate limits and the body cap; pack calls then go through a gate that is fair per
+principal (``service.py``, ``admission.py``).
 
 This module deliberately does not use ``from __future__ import annotations``: FastAPI
 reads the annotations of the route functions at import time.
@@ -17,7 +15,7 @@ reads the annotations of the route functions at import time.
 
 import logging
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,6 +27,7 @@ from .._errors import CorralError
 from .._host import Host
 from .._settings import Settings
 from .apikeys import ApiKeyStore
+from .guard import Guard
 from .models import CallBody
 from .problems import internal_problem, problem, problem_for
 from .routes_accounts import accounts
@@ -42,11 +41,14 @@ log = logging.getLogger("corral.server")
 
 
 def create_app(host: Host, settings: Settings | None = None, *,
-               keys: ApiKeyStore | None = None) -> FastAPI:
+               keys: ApiKeyStore | None = None,
+               clock: Callable[[], float] | None = None) -> FastAPI:
     """The HTTP service over ``host``. API keys live in ``data_dir/api-keys.json`` unless
-    ``keys`` is given. The app does not close the host: whoever made it does."""
+    ``keys`` is given; ``clock`` (monotonic seconds) drives the rate limits. The app
+    does not close the host: whoever made it does."""
     settings = settings or host.settings
-    service = Service(host, settings, keys or ApiKeyStore(settings.data_dir / "api-keys.json"))
+    service = Service(host, settings, keys or ApiKeyStore(settings.data_dir / "api-keys.json"),
+                      **({"clock": clock} if clock is not None else {}))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,7 +64,8 @@ def create_app(host: Host, settings: Settings | None = None, *,
     app.include_router(accounts)
     app.include_router(ops)
     _add_error_handlers(app)
-    app.add_middleware(_RequestMetrics, service=service)
+    app.add_middleware(Guard, service=service)
+    app.add_middleware(_RequestMetrics, service=service)  # outermost: counts refusals too
     _document_call_body(app)
     return app
 

@@ -32,14 +32,50 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .._errors import (
-    AbiViolation, AccessDenied, ArgumentError, AuthFlowError, BadOutput, BuildError, CacheError,
-    Closed, ConfigError, Conflict, ConnectionExpired, CorralError, CredentialError,
-    DeadlineExceeded, FetchDenied, FetchError, FetchLimitExceeded, FetchNetworkError,
-    FetchTimeout, FetchTooLarge, FormulaDeadlineExceeded, FormulaError, FormulaEvalError,
-    FormulaSyntaxError, FuelExhausted, GuestError, GuestTrap, InlineAbandoned, InputTooLarge,
-    InvocationError, LimitExceeded, ManifestError, MemoryLimitExceeded, MissingScopes,
-    NotFoundError, OutputTooLarge, Overloaded, PackValidationError, PayloadTooLarge,
-    SecretKeyError, StackOverflow, Unauthenticated)
+    AbiViolation,
+    AccessDenied,
+    ArgumentError,
+    AuthFlowError,
+    BadOutput,
+    BuildError,
+    CacheError,
+    Closed,
+    ConfigError,
+    Conflict,
+    ConnectionExpired,
+    CorralError,
+    CredentialError,
+    DeadlineExceeded,
+    FetchDenied,
+    FetchError,
+    FetchLimitExceeded,
+    FetchNetworkError,
+    FetchTimeout,
+    FetchTooLarge,
+    FormulaDeadlineExceeded,
+    FormulaError,
+    FormulaEvalError,
+    FormulaSyntaxError,
+    FuelExhausted,
+    GuestError,
+    GuestTrap,
+    InlineAbandoned,
+    InputTooLarge,
+    InvocationError,
+    LimitExceeded,
+    ManifestError,
+    MemoryLimitExceeded,
+    MissingScopes,
+    NotFoundError,
+    OutputTooLarge,
+    Overloaded,
+    PackValidationError,
+    PayloadTooLarge,
+    QuotaExceeded,
+    SecretKeyError,
+    StackOverflow,
+    Unauthenticated,
+)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:corral:problem:"
@@ -52,7 +88,7 @@ STATUS_BY_CLASS: dict[type[CorralError], int] = {
     NotFoundError: 404,
     ArgumentError: 400, PayloadTooLarge: 413,
     AccessDenied: 403, Unauthenticated: 401,
-    Conflict: 409,
+    Conflict: 409, QuotaExceeded: 409,
     Closed: 503,
     InvocationError: 502, LimitExceeded: 502, FuelExhausted: 502,
     DeadlineExceeded: 504, MemoryLimitExceeded: 502, StackOverflow: 502,
@@ -68,7 +104,7 @@ STATUS_BY_CLASS: dict[type[CorralError], int] = {
     ConfigError: 500,
 }
 
-_SAFE_DETAILS = ("limit", "limit_value", "rule", "line", "column", "field", "connection",
+_SAFE_DETAILS = ("quota", "limit", "limit_value", "rule", "line", "column", "field", "connection",
                  "setting", "guest_kind", "retry_after_s", "missing_scopes")
 
 _TITLES = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found",

@@ -1,17 +1,32 @@
 """The account routes: connections, the OAuth2 flow and API keys.
 
+The OAuth2 flow is bound to the browser that starts it: the start route sets a
+short-lived cookie (HttpOnly, ``SameSite=Lax``, scoped to the callback's path, Secure
+under an https ``public_url``) holding a random binding value, and the store keeps only
+its hash with the pending state. The callback completes the flow only when that cookie
+comes back, and only into the account of the principal that started it. ``Lax``, not
+``Strict``: the callback is a top-level navigation the provider's site starts (a
+redirect), and browsers send ``Strict`` cookies on none of those.
+The ``redirect_uri`` is built from the ``public_url`` setting alone, never from the
+request's ``Host`` header; without it OAuth2 is refused.
+
 This module deliberately does not use ``from __future__ import annotations``: FastAPI
 reads the annotations of the route functions at import time.
 """
 
+import hashlib
+import secrets
 from functools import partial
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
+from .._connections.store import DEFAULT_STATE_TTL_S
 from .._errors import ArgumentError, AuthFlowError
 from .apikeys import Principal
+from .guard import CALLBACK_PATH
 from .models import (
     ConnectionCreate,
     ConnectionOut,
@@ -21,7 +36,15 @@ from .models import (
     OAuthStart,
     OAuthStartBody,
 )
-from .service import PROBLEM_RESPONSES, AdminDep, CallerDep, Service, ServiceDep
+from .problems import problem
+from .service import (
+    PROBLEM_RESPONSES,
+    AdminDep,
+    CallerDep,
+    Service,
+    ServiceDep,
+    problem_response,
+)
 
 
 accounts = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
@@ -35,7 +58,8 @@ accounts = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 async def create_connection(body: ConnectionCreate, service: ServiceDep,
                             principal: CallerDep) -> ConnectionOut:
     manifest = service.host.pack(body.pack).manifest
-    info = await service.run(partial(service.host.connections.create, principal=principal.name,
+    info = await service.run(principal.name, partial(
+        service.host.connections.create, principal=principal.name,
                                      pack=manifest, name=body.name, secret=body.secret))
     return ConnectionOut(**info.to_dict())
 
@@ -43,7 +67,8 @@ async def create_connection(body: ConnectionCreate, service: ServiceDep,
 @accounts.get("/connections", response_model=list[ConnectionOut], summary="The caller's connections")
 async def list_connections(service: ServiceDep, principal: CallerDep,
                            pack: str | None = None) -> list[ConnectionOut]:
-    infos = await service.run(partial(service.host.connections.list, principal.name, pack))
+    infos = await service.run(principal.name,
+                              partial(service.host.connections.list, principal.name, pack))
     return [ConnectionOut(**info.to_dict()) for info in infos]
 
 
@@ -52,9 +77,10 @@ async def list_connections(service: ServiceDep, principal: CallerDep,
 async def test_connection(connection_id: str, service: ServiceDep,
                           principal: CallerDep) -> ConnectionOut:
     store = service.host.connections
-    info = await service.run(store.get, principal.name, connection_id)
+    info = await service.run(principal.name, store.get, principal.name, connection_id)
     manifest = service.host.pack(info.pack).manifest
-    tested = await service.run(store.test, principal.name, connection_id, manifest)
+    tested = await service.run(principal.name, store.test, principal.name, connection_id,
+                               manifest)
     return ConnectionOut(**tested.to_dict())
 
 
@@ -62,45 +88,59 @@ async def test_connection(connection_id: str, service: ServiceDep,
            summary="Delete a connection")
 async def delete_connection(connection_id: str, service: ServiceDep,
                             principal: CallerDep) -> Response:
-    await service.run(service.host.connections.delete, principal.name, connection_id)
+    await service.run(principal.name, service.host.connections.delete, principal.name,
+                      connection_id)
     return Response(status_code=204)
 
 
-@accounts.get("/oauth2/{pack}/start", response_model=OAuthStart,
-        summary="Begin an OAuth2 authorization (public client, PKCE)")
-async def oauth_start(pack: str, request: Request, service: ServiceDep, principal: CallerDep,
+_OAUTH_RESPONSES: dict[int | str, dict[str, object]] = {
+    503: PROBLEM_RESPONSES[400] | {"description": "OAuth2 is off: no public_url is set"}}
+
+
+@accounts.get("/oauth2/{pack}/start", response_model=OAuthStart, responses=_OAUTH_RESPONSES,
+        summary="Begin an OAuth2 authorization (public client, PKCE); sets the flow's "
+                "browser cookie")
+async def oauth_start(pack: str, service: ServiceDep, principal: CallerDep,
                       client_id: str, name: str | None = None,
-                      connection_id: str | None = None) -> OAuthStart:
+                      connection_id: str | None = None) -> Response:
     body = OAuthStartBody(client_id=client_id, name=name, connection_id=connection_id)
-    return await _oauth_start(service, request, principal, pack, body)
+    return await _oauth_start(service, principal, pack, body)
 
 
-@accounts.post("/oauth2/{pack}/start", response_model=OAuthStart,
+@accounts.post("/oauth2/{pack}/start", response_model=OAuthStart, responses=_OAUTH_RESPONSES,
          summary="Begin an OAuth2 authorization (confidential client: secret in the body)")
-async def oauth_start_confidential(pack: str, body: OAuthStartBody, request: Request,
-                                   service: ServiceDep, principal: CallerDep) -> OAuthStart:
-    return await _oauth_start(service, request, principal, pack, body)
+async def oauth_start_confidential(pack: str, body: OAuthStartBody, service: ServiceDep,
+                                   principal: CallerDep) -> Response:
+    return await _oauth_start(service, principal, pack, body)
 
 
 @accounts.get("/oauth2/callback", response_model=ConnectionOut, name="oauth2_callback",
-        summary="Where the provider sends the user back (no API key: the state is the proof)")
-async def oauth_callback(service: ServiceDep, state: Annotated[str, Query(min_length=1)],
-                         code: str | None = None, error: str | None = None) -> ConnectionOut:
+        summary="Where the provider sends the user back (no API key: the state and the "
+                "browser cookie set by the start are the proof)")
+async def oauth_callback(request: Request, service: ServiceDep,
+                         state: Annotated[str, Query(min_length=1, max_length=512)],
+                         code: str | None = None, error: str | None = None) -> Response:
     if error is not None:
         raise AuthFlowError(f"the provider did not authorize the connection: {error[:100]}")
     if not code:
         raise ArgumentError("the callback needs a code", field="code")
-    info = await service.run(partial(service.host.connections.complete_authorization,
-                                     state, code))
-    return ConnectionOut(**info.to_dict())
+    cookie = _cookie_name(state)
+    client = request.client
+    who = f"address:{client.host if client else 'unknown'}"
+    info = await service.run(who, partial(service.host.connections.complete_authorization,
+                                          state, code,
+                                          browser_binding=request.cookies.get(cookie)))
+    done = JSONResponse(ConnectionOut(**info.to_dict()).model_dump())
+    done.delete_cookie(cookie, path=_callback_path(service), httponly=True, samesite="lax")
+    return done
 
 
 # -- API keys -----------------------------------------------------------------------------
 
 
 @accounts.post("/keys", status_code=201, response_model=KeyCreated, summary="Make an API key (admin)")
-async def create_key(body: KeyCreate, service: ServiceDep, _: AdminDep) -> KeyCreated:
-    info, key = await service.run(service.keys.create, body.name, body.role)
+async def create_key(body: KeyCreate, service: ServiceDep, admin: AdminDep) -> KeyCreated:
+    info, key = await service.run(admin.name, service.keys.create, body.name, body.role)
     return KeyCreated(**info.to_dict(), key=key)
 
 
@@ -111,19 +151,38 @@ async def list_keys(service: ServiceDep, _: AdminDep) -> list[KeyInfo]:
 
 @accounts.delete("/keys/{key_id}", status_code=204, response_class=Response,
            summary="Revoke an API key (admin)")
-async def revoke_key(key_id: str, service: ServiceDep, _: AdminDep) -> Response:
-    await service.run(service.keys.revoke, key_id)
+async def revoke_key(key_id: str, service: ServiceDep, admin: AdminDep) -> Response:
+    await service.run(admin.name, service.keys.revoke, key_id)
     return Response(status_code=204)
 
 
-async def _oauth_start(service: Service, request: Request, principal: Principal, pack: str,
-                       body: OAuthStartBody) -> OAuthStart:
+async def _oauth_start(service: Service, principal: Principal, pack: str,
+                       body: OAuthStartBody) -> Response:
     manifest = service.host.pack(pack).manifest
     public = service.settings.public_url
-    redirect_uri = (public.rstrip("/") + "/v1/oauth2/callback" if public
-                    else str(request.url_for("oauth2_callback")))
-    url, _state = await service.run(partial(
+    if not public:
+        return problem_response(problem(
+            503, "oauth_unavailable", "OAuth2 is off: set the service's public_url "
+            "(CORRAL_PUBLIC_URL, or corral serve --public-url) to the address browsers "
+            "reach it at; the redirect_uri is built from it"))
+    redirect_uri = public.rstrip("/") + CALLBACK_PATH
+    binding = secrets.token_urlsafe(32)
+    url, state = await service.run(principal.name, partial(
         service.host.connections.start_authorization, pack=manifest, principal=principal.name,
         client_id=body.client_id, client_secret=body.client_secret, redirect_uri=redirect_uri,
-        name=body.name, connection_id=body.connection_id))
-    return OAuthStart(authorize_url=url)
+        name=body.name, connection_id=body.connection_id, browser_binding=binding))
+    started = JSONResponse(OAuthStart(authorize_url=url).model_dump())
+    started.set_cookie(_cookie_name(state), binding, max_age=int(DEFAULT_STATE_TTL_S),
+                       path=urlsplit(redirect_uri).path, secure=redirect_uri.startswith("https:"),
+                       httponly=True, samesite="lax")
+    return started
+
+
+def _callback_path(service: Service) -> str:
+    """The callback's path as browsers see it (under a proxy's prefix, if any)."""
+    return urlsplit((service.settings.public_url or "").rstrip("/") + CALLBACK_PATH).path
+
+
+def _cookie_name(state: str) -> str:
+    """One cookie per flow, so flows started side by side do not undo each other."""
+    return "corral_oauth_" + hashlib.sha256(state.encode()).hexdigest()[:16]

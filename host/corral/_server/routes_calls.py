@@ -40,8 +40,7 @@ from .service import (
     CallerDep,
     Service,
     ServiceDep,
-    admit,
-    bearer_key,
+    principal_of,
     read_capped,
     to_json,
 )
@@ -106,14 +105,14 @@ _WASM_BODY = {"requestBody": {"required": True, "content": {
                     413: PROBLEM_RESPONSES[400] | {"description": "Over max_upload_bytes"},
                     422: PROBLEM_RESPONSES[400] | {"description": "Not a valid pack"}},
          summary="Upload a pack (.wasm) and register it (admin)")
-async def upload_pack(request: Request, service: ServiceDep, _: AdminDep,
+async def upload_pack(request: Request, service: ServiceDep, admin: AdminDep,
                       activate: bool = True,
                       approve: list[str] | None = Query(None, description=_APPROVE_DOC)
                       ) -> PackDetail:
     wasm = await read_capped(request, service.settings.max_upload_bytes)
     if not wasm:
         raise ArgumentError("the request body must be the pack's .wasm file", field="body")
-    pack = await service.run(_register_upload, service.host, wasm, activate,
+    pack = await service.run(admin.name, _register_upload, service.host, wasm, activate,
                              _approvals(approve))
     return _pack_detail(service.host, pack)
 
@@ -131,8 +130,8 @@ async def get_pack(pack: str, service: ServiceDep, _: CallerDep) -> PackDetail:
 @calls.post("/packs/{pack}/versions/{version}/activate", response_model=PackDetail,
             summary="Make a stored version the active one: activate or roll back (admin)")
 async def activate_version(pack: str, version: str, service: ServiceDep,
-                           _: AdminDep) -> PackDetail:
-    activated = await service.run(service.host.registry.activate, pack, version)
+                           admin: AdminDep) -> PackDetail:
+    activated = await service.run(admin.name, service.host.registry.activate, pack, version)
     return _pack_detail(service.host, activated)
 
 
@@ -147,7 +146,8 @@ async def delete_pack(pack: str, service: ServiceDep, _: AdminDep) -> Response:
 async def evaluate(body: EvaluateBody, service: ServiceDep, principal: CallerDep) -> CallResult:
     run = partial(service.host.evaluate, body.formula, principal=principal.name,
                   connections=body.connections)
-    return CallResult(result=to_json(await service.run(run)))
+    memo = service.memo_answer(body.formula, principal.name, body.connections)
+    return CallResult(result=to_json(await service.run(principal.name, run, probe=memo)))
 
 
 @calls.post("/packs/{pack}/tables/{table}/sync",
@@ -160,12 +160,12 @@ async def sync_table(pack: str, table: str, body: SyncBody, request: Request,
                      service: ServiceDep, principal: CallerDep) -> StreamingResponse:
     start = partial(service.host.sync, pack, table, *body.args, connection=body.connection,
                     principal=principal.name, max_pages=body.max_pages)
-    pages = await service.run(start)
+    pages = await service.run(principal.name, start)
     # The first page is read before answering, so a call that cannot start gets its
     # proper status code rather than a 200 with an error line.
-    first = await service.run(next, pages, None)
-    lines = _sync_lines(service, pages, first, labels={"pack": pack, "table": table},
-                        instance=request.url.path)
+    first = await service.run(principal.name, next, pages, None)
+    lines = _sync_lines(service, principal.name, pages, first,
+                        labels={"pack": pack, "table": table}, instance=request.url.path)
     return StreamingResponse(lines, media_type="application/x-ndjson")
 
 
@@ -176,7 +176,7 @@ async def update_rows(pack: str, table: str, body: UpdateBody, service: ServiceD
     run = partial(service.host.sync_update, pack, table, body.updates, *body.args,
                   connection=body.connection, principal=principal.name,
                   dynamic_url=body.dynamic_url)
-    results = await service.run(run)
+    results = await service.run(principal.name, run)
     return UpdateResults(results=[to_json(r.to_dict()) for r in results])
 
 
@@ -186,7 +186,7 @@ async def dynamic_table_urls(pack: str, table: str, service: ServiceDep, princip
                              connection: str | None = None) -> DynamicUrls:
     run = partial(service.host.dynamic_urls, pack, table, connection=connection,
                   principal=principal.name)
-    return DynamicUrls(urls=await service.run(run))
+    return DynamicUrls(urls=await service.run(principal.name, run))
 
 
 @calls.post("/packs/{pack}/tables/{table}/schema", response_model=SchemaOut,
@@ -195,7 +195,7 @@ async def dynamic_table_schema(pack: str, table: str, body: DynamicSchemaBody,
                                service: ServiceDep, principal: CallerDep) -> SchemaOut:
     run = partial(service.host.dynamic_schema, pack, table, body.url,
                   connection=body.connection, principal=principal.name)
-    schema = await service.run(run)
+    schema = await service.run(principal.name, run)
     return SchemaOut(schema=schema.to_dict())
 
 
@@ -205,7 +205,7 @@ async def autocomplete(pack: str, name: str, body: AutocompleteBody, service: Se
                        principal: CallerDep) -> Options:
     run = partial(service.host.autocomplete, pack, name, body.param, body.search, *body.args,
                   connection=body.connection, principal=principal.name)
-    return Options(options=to_json(await service.run(run)))
+    return Options(options=to_json(await service.run(principal.name, run)))
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -213,7 +213,7 @@ async def autocomplete(pack: str, name: str, body: AutocompleteBody, service: Se
 
 async def _call(request: Request, pack: str, name: str, *, action: bool) -> Response:
     service: Service = request.app.state.corral
-    principal = admit(service, bearer_key(request))
+    principal = principal_of(request)
     body = await _call_body(request)
     resolved = service.host.resolve(pack, name)
     definition = resolved.formula
@@ -225,7 +225,8 @@ async def _call(request: Request, pack: str, name: str, *, action: bool) -> Resp
                             formula=definition.name)
     submit = partial(service.host.submit_resolved, resolved, *body.args,
                      connection=body.connection, principal=principal.name)
-    value = to_json(await service.await_future(submit))
+    cached = service.cached_call(resolved, body.args, body.connection, principal.name)
+    value = to_json(await service.await_future(principal.name, submit, probe=cached))
     return JSONResponse({"result": value})
 
 
@@ -277,7 +278,7 @@ def _pack_detail(host: Host, pack: Pack) -> PackDetail:
                       approved_domains=list(pack.approved_domains))
 
 
-async def _sync_lines(service: Service, pages: Iterator[list[dict[str, Any]]],
+async def _sync_lines(service: Service, who: str, pages: Iterator[list[dict[str, Any]]],
                       first: list[dict[str, Any]] | None, *, labels: dict[str, str],
                       instance: str) -> AsyncIterator[bytes]:
     number = total = 0
@@ -288,7 +289,7 @@ async def _sync_lines(service: Service, pages: Iterator[list[dict[str, Any]]],
             total += len(page)
             service.host.metrics.inc("corral_sync_rows_total", len(page), **labels)
             yield _line({"page": number, "rows": to_json(page)})
-            page = await service.run(next, pages, None)
+            page = await service.run(who, next, pages, None)
         yield _line({"done": True, "rows": total, "pages": number})
     except CorralError as exc:
         yield _line({"error": problem_for(exc, instance=instance).body})

@@ -142,7 +142,10 @@ def _settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = _settings_from(args, host=args.host, port=args.port)
+    settings = _settings_from(args, host=args.host, port=args.port, public_url=args.public_url)
+    if not settings.public_url:
+        print("corral: OAuth2 flows are off until public_url is set (--public-url or "
+              "CORRAL_PUBLIC_URL: the address browsers reach this service at)", flush=True)
     serve(settings)
     return 0
 
@@ -226,6 +229,9 @@ def register_serve_command(subparsers: Any) -> None:
     _common(serve_cmd)
     serve_cmd.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve_cmd.add_argument("--port", type=int, help="port to listen on (default 8787)")
+    serve_cmd.add_argument("--public-url", help="the address browsers reach the service at, "
+                                                "e.g. https://corral.example.com (OAuth2 "
+                                                "redirects are built from it alone)")
     serve_cmd.set_defaults(func=cmd_serve)
 
     keys = subparsers.add_parser("keys", help="manage API keys and the secret key")

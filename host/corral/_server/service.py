@@ -4,22 +4,38 @@
 and the per-principal rate limiter; the dependencies here turn a request's bearer key
 into a :class:`Principal` (or a 401/403) before a route runs.
 
+Pack code never runs on the event loop. Each blocking host call goes through a
+:class:`CallGate` that is fair per principal: at most ``global_concurrency`` run at once
+(``principal_concurrency`` of them one caller's), at most ``max_queue`` wait for a turn
+(``principal_queue`` of them one caller's), and anyone beyond that is told 429 with
+``Retry-After`` instead of joining an unbounded queue. Result-cache hits and formula-memo
+answers never wait behind the gate. Each principal also has a token bucket
+(``rate_limit_per_s``, ``rate_limit_burst``); requests without a valid key have one per
+client address (``public_rate_limit_per_s``, ``public_rate_limit_burst``), and every
+request's key is checked, and its body capped, before the body is read (``guard.py``).
+
 No ``from __future__ import annotations`` here: FastAPI reads these annotations at import.
 """
 
+import asyncio
 import math
+import time
 from concurrent.futures import Future
-from typing import Annotated, Any, Callable, TypeVar
+from typing import Annotated, Any, Awaitable, Callable, Mapping, Sequence, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from .._errors import AccessDenied, OutputTooLarge, Overloaded, PayloadTooLarge
+from .._calls.result_cache import result_key
+from .._calls.scheduler import ResolvedFormula
+from .._errors import AccessDenied, CacheError, OutputTooLarge, Overloaded, PayloadTooLarge
+from .._formula.memo import FormulaMemo
 from .._host import Host
 from .._pack.abi import MAX_DEPTH, exceeds_depth
+from .._pack.coerce import coerce_args
 from .._settings import Settings
-from .admission import CallGate, RateLimiter
+from .admission import CallGate, Probe, RateLimiter
 from .apikeys import ApiKeyStore, Principal
 from .models import ProblemDocument
 from .problems import PROBLEM_MEDIA_TYPE, Problem
@@ -31,27 +47,77 @@ T = TypeVar("T")
 class Service:
     """What the route functions need, kept on ``app.state.corral``."""
 
-    def __init__(self, host: Host, settings: Settings, keys: ApiKeyStore) -> None:
+    def __init__(self, host: Host, settings: Settings, keys: ApiKeyStore, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.host = host
         self.settings = settings
         self.keys = keys
-        self.gate = CallGate(settings.global_concurrency, settings.max_queue)
-        self.rate = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+        self.gate = CallGate(settings.global_concurrency, settings.max_queue,
+                             share=settings.principal_concurrency,
+                             share_queue=settings.principal_queue)
+        self.rate = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst, clock)
+        self.public_rate = RateLimiter(settings.public_rate_limit_per_s,
+                                       settings.public_rate_limit_burst, clock)
         self.ready = False
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+    async def run(self, who: str, fn: Callable[..., T], *args: Any,
+                  probe: Probe | None = None) -> T:
+        """``fn(*args)`` on a worker thread, in ``who``'s share of the gate."""
         try:
-            return await self.gate.run(fn, *args)
-        except Overloaded:
-            self.host.metrics.inc("corral_rejected_total", reason="capacity")
+            return await self.gate.run(who, fn, *args, probe=probe)
+        except Overloaded as exc:
+            await self.refused("capacity", exc)
             raise
 
-    async def await_future(self, submit: Callable[[], Future[T]]) -> T:
+    async def await_future(self, who: str, submit: Callable[[], Future[T]], *,
+                           probe: Probe | None = None) -> T:
         try:
-            return await self.gate.await_future(submit)
-        except Overloaded:
-            self.host.metrics.inc("corral_rejected_total", reason="capacity")
+            return await self.gate.await_future(who, submit, probe=probe)
+        except Overloaded as exc:
+            await self.refused("capacity", exc)
             raise
+
+    async def refused(self, reason: str, exc: Overloaded) -> None:
+        """Count a 429 and hold it back a little (``refusal_delay_s``): a refused caller
+        retrying at once then costs the service a request a second per connection, not
+        a busy loop of refusals."""
+        self.host.metrics.inc("corral_rejected_total", reason=reason)
+        retry_after = getattr(exc, "retry_after_s", None) or self.settings.refusal_delay_s
+        delay = min(float(retry_after), self.settings.refusal_delay_s)
+        if delay > 0:
+            await self.sleep(delay)
+
+    def cached_call(self, resolved: ResolvedFormula, args: Sequence[Any],
+                    connection: str | None, principal: str) -> Probe:
+        """A probe answering a pack call from the result cache (the key the scheduler
+        would use), for a call that would otherwise wait for a slot."""
+        def probe() -> tuple[bool, Any]:
+            formula = resolved.formula
+            if formula.is_action or not formula.cacheable:
+                return False, None
+            coerced = coerce_args(formula, list(args), pack=resolved.pack)
+            key = result_key(resolved.pack, resolved.pack_hash, formula.name, coerced,
+                             connection, principal)
+            try:
+                hit = self.host.result_cache.get(key)
+            except CacheError:
+                return False, None
+            if hit is None:
+                return False, None
+            self.host.metrics.cache_lookup(True)
+            return True, hit.value
+
+        return probe
+
+    def memo_answer(self, text: str, principal: str,
+                    connections: Mapping[str, str] | None) -> Probe:
+        """A probe answering a formula from the evaluator's memo."""
+        def probe() -> tuple[bool, Any]:
+            memo = self.host.evaluator.memo
+            return memo.get(FormulaMemo.key(text, principal, dict(connections or {})))
+
+        return probe
 
 
 # -- dependencies -------------------------------------------------------------------------
@@ -67,10 +133,25 @@ async def service_dep(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(service_dep)]
 
 
-async def caller(service: ServiceDep,
+PRINCIPAL_STATE = "corral_principal"
+"""Where ``guard.py`` leaves the principal it admitted, in the request's state."""
+
+
+async def caller(request: Request, service: ServiceDep,
                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
                   ) -> Principal:
+    admitted: Principal | None = getattr(request.state, PRINCIPAL_STATE, None)
+    if admitted is not None:
+        return admitted
     return admit(service, credentials.credentials if credentials else None)
+
+
+def principal_of(request: Request) -> Principal:
+    """The caller the guard admitted (or, without the guard, the key's owner)."""
+    admitted: Principal | None = getattr(request.state, PRINCIPAL_STATE, None)
+    if admitted is not None:
+        return admitted
+    return admit(request.app.state.corral, bearer_key(request))
 
 
 def admit(service: Service, key: str | None) -> Principal:

@@ -1,0 +1,122 @@
+"""Per-principal quotas on the connection store, and the headroom that keeps it usable.
+
+Each principal may hold at most ``max_connections`` connections and ``max_bytes`` of
+stored records and sealed secrets, so one caller cannot fill the LMDB map for everyone.
+Usage is kept per principal in the store's ``usage`` database, updated in the same
+transaction as every write (and counted from the records once for a store made before
+it existed).
+
+LMDB needs free pages even to delete, so the map is never filled: new data is refused
+while less than ``reserve`` of the map is free, updates of existing connections (a
+token refresh) while less than half of it is, and deletes always go through.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import lmdb
+
+from .._errors import QuotaExceeded
+
+DEFAULT_MAX_CONNECTIONS = 100
+DEFAULT_MAX_BYTES = 1024 * 1024
+DEFAULT_PENDING_FLOWS = 16
+
+
+@dataclass(frozen=True)
+class Quotas:
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_bytes: int = DEFAULT_MAX_BYTES
+    #: OAuth2 flows a principal may have open; starting one more drops its oldest.
+    max_pending_flows: int = DEFAULT_PENDING_FLOWS
+    #: Fraction of the map kept free for refreshes and deletes.
+    reserve_fraction: float = 0.1
+
+
+@dataclass(frozen=True)
+class Usage:
+    count: int = 0
+    bytes: int = 0
+
+
+class UsageBook:
+    """Reads and updates per-principal usage inside the store's write transactions."""
+
+    def __init__(self, quotas: Quotas, env: lmdb.Environment, *, usage_db: Any,
+                 records_db: Any, secrets_db: Any, other_dbs: Sequence[Any],
+                 owner_of: Callable[[bytes], str]) -> None:
+        self.quotas = quotas
+        self._env = env
+        self._usage_db = usage_db
+        self._records_db = records_db
+        self._secrets_db = secrets_db
+        self._all_dbs = [usage_db, records_db, secrets_db, *other_dbs]
+        self._owner_of = owner_of  # raw record -> the principal that owns it
+
+    def usage(self, txn: lmdb.Transaction, principal: str) -> Usage:
+        raw = txn.get(principal.encode(), db=self._usage_db)
+        if raw is not None:
+            data = json.loads(bytes(raw))
+            return Usage(int(data["count"]), int(data["bytes"]))
+        return self._count(txn, principal)
+
+    def charge(self, txn: lmdb.Transaction, principal: str, *, count: int, size: int) -> None:
+        """Record a write of ``count`` more connections and ``size`` more bytes (either
+        may be negative), refusing one that grows past the principal's quota."""
+        before = self.usage(txn, principal)
+        after = Usage(max(0, before.count + count), max(0, before.bytes + size))
+        if count > 0 and after.count > self.quotas.max_connections:
+            raise QuotaExceeded(f"at most {self.quotas.max_connections} connections per "
+                                "caller; delete one first", quota="connections",
+                                limit=self.quotas.max_connections)
+        if size > 0 and after.bytes > self.quotas.max_bytes:
+            raise QuotaExceeded(f"the caller's connections would take {after.bytes} bytes; "
+                                f"at most {self.quotas.max_bytes} are allowed per caller",
+                                quota="secret_bytes", limit=self.quotas.max_bytes)
+        if count > 0 or size > 0:
+            self.check_headroom(txn, new=count > 0)
+        txn.put(principal.encode(), json.dumps({"count": after.count,
+                                                "bytes": after.bytes}).encode(),
+                db=self._usage_db)
+
+    def check_headroom(self, txn: lmdb.Transaction, *, new: bool) -> None:
+        """Refuse a growing write when the map is nearly full (see the module docstring)."""
+        free, total = free_bytes(txn, self._env, self._all_dbs)
+        reserve = total * self.quotas.reserve_fraction * (1.0 if new else 0.5)
+        if free < reserve:
+            raise QuotaExceeded("the connection store is nearly full and keeps its last "
+                                "space for refreshes and deletes; delete connections or "
+                                "raise connections_map_bytes", quota="store")
+
+    def _count(self, txn: lmdb.Transaction, principal: str) -> Usage:
+        count = size = 0
+        for key, raw in txn.cursor(db=self._records_db):
+            if self._owner_of(bytes(raw)) == principal:
+                blob = txn.get(bytes(key), db=self._secrets_db)
+                count += 1
+                size += len(raw) + (len(blob) if blob is not None else 0)
+        return Usage(count, size)
+
+
+def stored_size(txn: lmdb.Transaction, key: bytes, records_db: Any, secrets_db: Any) -> int:
+    """The bytes one connection takes: its record and its sealed secret."""
+    record = txn.get(key, db=records_db)
+    blob = txn.get(key, db=secrets_db)
+    return (len(record) if record is not None else 0) + (len(blob) if blob is not None else 0)
+
+
+def free_bytes(txn: lmdb.Transaction, env: lmdb.Environment,
+               dbs: Sequence[Any]) -> tuple[int, int]:
+    """(free, total) bytes of the map: pages not held by any database's tree (freed
+    pages count as free; LMDB reuses them)."""
+    main = txn.stat()
+    used = _pages(main) + sum(_pages(txn.stat(db)) for db in dbs)
+    total = int(env.info()["map_size"])
+    return total - used * int(main["psize"]), total
+
+
+def _pages(stat: Mapping[str, Any]) -> int:
+    return int(stat["branch_pages"]) + int(stat["leaf_pages"]) + int(stat["overflow_pages"])

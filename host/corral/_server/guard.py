@@ -1,0 +1,131 @@
+"""The door of the HTTP service: who may come in, and how much they may bring.
+
+An ASGI middleware that runs before any route reads a byte of the body (FastAPI parses
+model-typed bodies before it solves dependencies, so a dependency would be too late):
+
+* ``/v1`` routes (but the OAuth2 callback) need a valid API key; a missing or unknown
+  key is answered 401 at once, and its caller's rate limit is checked (429).
+* Routes without a key (health, metrics, docs, the OAuth2 callback) and failed key
+  checks take a token from a bucket per client address.
+* A body is capped before it is parsed: a declared ``Content-Length`` over the cap is
+  answered 413 without reading, and a streamed body is read here, up to the cap (413
+  past it), and handed to the app whole.
+
+The admitted principal is left in the request's state for the routes.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .._errors import CorralError, Overloaded, PayloadTooLarge, Unauthenticated
+from .problems import problem_for
+from .service import PRINCIPAL_STATE, Service, problem_response
+
+CALLBACK_PATH = "/v1/oauth2/callback"
+UPLOAD_PATH = "/v1/packs"
+
+
+class Guard:
+    def __init__(self, app: ASGIApp, service: Service) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            await self._admit(scope)
+            cap = self._cap(scope)
+            declared = _header(scope, b"content-length")
+            if declared is not None and (not declared.isdigit() or int(declared) > cap):
+                raise _too_large(cap)
+            body = await _read_body(receive, cap)
+        except CorralError as exc:
+            await problem_response(problem_for(exc, instance=scope["path"]))(
+                scope, receive, send)
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+    async def _admit(self, scope: Scope) -> None:
+        path: str = scope["path"]
+        if not path.startswith("/v1/") or path == CALLBACK_PATH:
+            await self._limit_address(scope)
+            return
+        try:
+            principal = self.service.keys.authenticate(_bearer(scope))
+        except Unauthenticated:
+            await self._limit_address(scope)  # key guessing costs the address its budget
+            raise
+        try:
+            self.service.rate.check(principal.name)
+        except Overloaded as exc:
+            await self.service.refused("rate_limit", exc)
+            raise
+        scope.setdefault("state", {})[PRINCIPAL_STATE] = principal
+
+    async def _limit_address(self, scope: Scope) -> None:
+        client = scope.get("client")
+        address = str(client[0]) if client else "unknown"
+        try:
+            self.service.public_rate.check(address)
+        except Overloaded as exc:
+            await self.service.refused("public_rate_limit", exc)
+            raise
+
+    def _cap(self, scope: Scope) -> int:
+        settings = self.service.settings
+        if scope["method"] == "POST" and scope["path"] == UPLOAD_PATH:
+            return settings.max_upload_bytes
+        return settings.max_body_bytes
+
+
+async def _read_body(receive: Receive, cap: int) -> bytes:
+    """The whole request body, refused as soon as it passes ``cap`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # the client went away; the app sees an empty body and its disconnect
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > cap:
+            raise _too_large(cap)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` that gives the app the body read already, then what follows."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _too_large(cap: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the request body is larger than the limit of {cap} bytes",
+                           field="body", limit_value=cap)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return str(value.decode("latin-1")).strip()
+    return None
+
+
+def _bearer(scope: Scope) -> str | None:
+    scheme, _, key = (_header(scope, b"authorization") or "").partition(" ")
+    return key.strip() if scheme.lower() == "bearer" and key.strip() else None
+
