@@ -182,20 +182,22 @@ class ConnectionLedger:
             tally.broke("lost", f"{where}deleted connection {connection_id} is back")
             self.deleted.discard(connection_id)
         for connection_id in _sample(rng, self.recent, sorted(self.live), final):
-            check_connection(api, tally, connection_id, where)
+            if check_connection(api, tally, connection_id, where) == "unreadable":
+                del self.live[connection_id]  # broken for good: counted once
         self.recent.clear()
 
 
-def check_connection(api: Api, tally: Tally, connection_id: str, where: str = "") -> bool:
-    """``POST /v1/connections/{id}/test``: its secret must open."""
+def check_connection(api: Api, tally: Tally, connection_id: str, where: str = "") -> str:
+    """``POST /v1/connections/{id}/test``: its secret must open. ``ok``, ``unreadable``
+    (counted) or ``error`` (counted)."""
     answer = api.test_connection(connection_id)
     if answer.ok:
-        return True
+        return "ok"
     if answer.status == 500 or "secret" in answer.detail.lower():
         tally.broke("unreadable", answer.describe(f"{where}secret of {connection_id}"))
-    else:
-        tally.broke("errors", answer.describe(f"{where}testing {connection_id}"))
-    return False
+        return "unreadable"
+    tally.broke("errors", answer.describe(f"{where}testing {connection_id}"))
+    return "error"
 
 
 PackState = dict[str, tuple[str, set[str]]]

@@ -30,8 +30,10 @@ from ._api import Api
 REPO = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "reliability-admin-key-0123456789abcdef"
 STARTUP_TIMEOUT_S = 30.0
+PORT_TRIES = 3
 _KEEP = {"CORRAL_CALL_PATH", "CORRAL_CACHE_DIR"}
-_LIVE: set[subprocess.Popen[bytes]] = set()
+#: Children not yet reaped, each with the thread that started it (one per scenario).
+_LIVE: dict[subprocess.Popen[bytes], str] = {}
 _LIVE_LOCK = threading.Lock()
 
 
@@ -67,21 +69,22 @@ def spawn(command: Sequence[str], *, log: Path, env: dict[str, str] | None = Non
                                 stdout=stdout if stdout is not None else sink,
                                 stderr=stderr if stderr is not None else sink)
     with _LIVE_LOCK:
-        _LIVE.add(proc)
+        _LIVE[proc] = threading.current_thread().name
     return proc
 
 
 def reap(proc: subprocess.Popen[bytes]) -> int:
     code = proc.wait()
     with _LIVE_LOCK:
-        _LIVE.discard(proc)
+        _LIVE.pop(proc, None)
     return code
 
 
-def kill_all() -> None:
-    """Kill every child still running (the benchmark is ending or was interrupted)."""
+def kill_all(owner: str | None = None) -> None:
+    """Kill every child still running that thread ``owner`` started (every child when
+    None): a scenario ended, or the benchmark is ending or was interrupted."""
     with _LIVE_LOCK:
-        procs = list(_LIVE)
+        procs = [proc for proc, who in _LIVE.items() if owner is None or who == owner]
     for proc in procs:
         if proc.poll() is None:
             proc.kill()
@@ -114,7 +117,16 @@ class Server:
         self._api: Api | None = None
 
     def start(self, timeout_s: float = STARTUP_TIMEOUT_S) -> bool:
-        """Start and wait until ``/readyz`` answers 200; False (and ``failure``) if not."""
+        """Start and wait until ``/readyz`` answers 200; False (and ``failure``) if not.
+        A port somebody else took meanwhile is not the server's fault: another is tried."""
+        for _ in range(PORT_TRIES):
+            if self._start_once(timeout_s):
+                return True
+            if "address already in use" not in self.failure.lower():
+                return False
+        return False
+
+    def _start_once(self, timeout_s: float) -> bool:
         self.port = free_port()
         env = child_env(CORRAL_PACKS=os.pathsep.join(str(p) for p in self.packs),
                         **(self.env or {}))

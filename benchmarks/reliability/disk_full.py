@@ -45,7 +45,9 @@ def mount_tmpfs(where: Path, size: str) -> str:
 
 
 def unmount(where: Path) -> None:
-    subprocess.run(["umount", str(where)], capture_output=True, timeout=30)
+    """Unmount; lazily if something still holds it (it goes once that lets go)."""
+    if subprocess.run(["umount", str(where)], capture_output=True, timeout=30).returncode:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True, timeout=30)
 
 
 def clear_refusal(answer: Answer) -> bool:

@@ -85,6 +85,8 @@ def add_reliability_options(parser: argparse.ArgumentParser) -> None:
                         help="the seed of every random choice (default: a new one, printed)")
     parser.add_argument("--only", default=None, metavar="IDS",
                         help="comma-separated scenario ids to run (default: all)")
+    parser.add_argument("--jobs", type=int, default=2, metavar="N",
+                        help="scenarios run at once (default 2)")
     parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
                         help="keep the scratch data dirs and logs in a new directory in DIR")
 
