@@ -11,6 +11,7 @@ process that died by a signal of its own from one we killed. :func:`run_cli` run
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -244,3 +245,25 @@ def run_cli(args: Sequence[str], *, log: Path, kill_after_s: float | None = None
         sink.write(b"$ corral " + " ".join(args).encode() + b"\n" + (err or b""))
     return CliRun(code, (out or b"").decode(errors="replace"),
                   (err or b"").decode(errors="replace"), killed, seconds)
+
+
+class TypicalRun:
+    """How long a command takes on this machine lately: kill delays are drawn as a share
+    of it, and every run that was not killed updates it (the machine's load changes)."""
+
+    LOW, HIGH = 0.2, 1.1
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.first = seconds
+
+    def delay(self, rng: random.Random) -> float:
+        return rng.uniform(self.LOW * self.seconds, self.HIGH * self.seconds)
+
+    def observe(self, run: CliRun) -> None:
+        if not run.killed:
+            self.seconds = 0.5 * self.seconds + 0.5 * run.seconds
+
+    def note(self, what: str) -> str:
+        return (f"kills land {self.LOW}-{self.HIGH} x the time {what} took lately (first run "
+                f"{self.first:.2f} s, last estimate {self.seconds:.2f} s)")

@@ -21,7 +21,6 @@ from ._tally import BREAKS, Tally
 
 COLUMNS = ("attempts", "kills", "acknowledged", *BREAKS)
 HEADINGS = {"acknowledged": "acked", "failed_restarts": "failed restarts"}
-FINDINGS_SHOWN = 3
 
 
 @dataclass
@@ -104,7 +103,7 @@ class Report:
     def _details(self) -> list[str]:
         out = [""]
         for result in self.results:
-            shown = result.tally.findings[:FINDINGS_SHOWN]
+            shown = first_of_each_kind(result.tally.findings)
             extra = [f"error: {result.error}"] if result.error else []
             if result.tally.skipped:
                 extra.append(f"skipped: {result.tally.skipped}")
@@ -117,6 +116,12 @@ class Report:
                                   "INVARIANTS BROKEN in " + ", ".join(
                                       r.id for r in self.results if not r.passed)))
         return out
+
+
+def first_of_each_kind(findings: list[str]) -> list[str]:
+    """The first finding of each kind of break, in the order the kinds are listed."""
+    return [next(f for f in findings if f.startswith(f"{kind}: "))
+            for kind in BREAKS if any(f.startswith(f"{kind}: ") for f in findings)]
 
 
 def machine_info() -> dict[str, Any]:

@@ -3,7 +3,7 @@
 A :class:`Tally` holds the counts of the report's row: writes attempted, kills delivered,
 writes acknowledged, and the invariant breaks (acknowledged writes lost, stores or secrets
 that did not open, restarts that failed, processes that died by a signal of their own,
-wrong or internal answers), with the first few examples of each break. A scenario breaks
+wrong or internal answers), with the first few examples of each kind of break. A scenario breaks
 an invariant when any of the last five is not zero.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-MAX_FINDINGS = 40
+FINDINGS_PER_KIND = 8
 T = TypeVar("T")
 
 BREAKS = ("lost", "unreadable", "failed_restarts", "crashes", "errors")
@@ -44,7 +44,7 @@ class Tally:
         if what not in BREAKS:
             raise ValueError(f"unknown invariant {what!r}")
         setattr(self, what, getattr(self, what) + count)
-        if len(self.findings) < MAX_FINDINGS:
+        if sum(f.startswith(f"{what}: ") for f in self.findings) < FINDINGS_PER_KIND:
             self.findings.append(f"{what}: {message}")
 
     def merge(self, other: Tally) -> None:
@@ -52,7 +52,10 @@ class Tally:
         for name, value in other.counts().items():
             setattr(self, name, getattr(self, name) + value)
         self.notes += other.notes
-        self.findings += other.findings[:max(0, MAX_FINDINGS - len(self.findings))]
+        for finding in other.findings:
+            what = finding.split(":", 1)[0]
+            if sum(f.startswith(f"{what}: ") for f in self.findings) < FINDINGS_PER_KIND:
+                self.findings.append(finding)
 
     @property
     def broken(self) -> bool:

@@ -96,10 +96,10 @@ def damage(kind: str, files: dict[str, Path], rng: random.Random) -> str:
 
 
 def artifacts(modules: Path, digests: dict[str, str]) -> dict[str, Path]:
-    """Each pack's precompiled file: the one whose name carries its wasm's sha256; if the
-    names do not tell, the two largest files in the cache (the artifacts, whatever else
-    sits beside them)."""
-    files = sorted(p for p in modules.rglob("*") if p.is_file()) if modules.is_dir() else []
+    """Each pack's precompiled file (an ELF file): the one whose name carries its wasm's
+    sha256; if the names do not tell, the artifacts in the cache in name order."""
+    files = [p for p in sorted(modules.rglob("*")) if p.is_file() and _is_elf(p)] \
+        if modules.is_dir() else []
     found = {}
     for name, digest in digests.items():
         named = [p for p in files if digest[:16] in p.name]
@@ -107,8 +107,12 @@ def artifacts(modules: Path, digests: dict[str, str]) -> dict[str, Path]:
             found[name] = named[0]
     if len(found) == len(digests):
         return found
-    largest = sorted(files, key=lambda p: (-p.stat().st_size, p.name))[:len(digests)]
-    return {f"file{i + 1}": path for i, path in enumerate(largest)}
+    return {f"file{i + 1}": path for i, path in enumerate(files[:len(digests)])}
+
+
+def _is_elf(path: Path) -> bool:
+    with open(path, "rb") as data:
+        return data.read(4) == b"\x7fELF"
 
 
 class _Trials:

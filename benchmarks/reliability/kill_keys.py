@@ -20,7 +20,7 @@ from pathlib import Path
 from ._api import Answer, Api
 from ._cycles import run_kill_cycles, start, write_until_killed
 from ._ledgers import KeyLedger
-from ._procs import ADMIN_KEY, CliRun, Server, run_cli
+from ._procs import ADMIN_KEY, CliRun, Server, TypicalRun, run_cli
 from ._stores import check_stores
 from ._tally import Context, Tally
 
@@ -105,9 +105,15 @@ def _cli_create(data_dir: Path, n: int, delay: float, log: Path) -> CliRun:
 
 
 def _created(run: CliRun) -> tuple[str, str] | None:
-    lines = run.stdout.strip().splitlines()
-    found = _CREATED.search(lines[0]) if lines else None
-    return (found.group(1), lines[-1].strip()) if found and len(lines) >= 2 else None
+    """The id and the key ``corral keys create`` printed (the key is its last line)."""
+    lines = [line.strip() for line in run.stdout.strip().splitlines() if line.strip()]
+    if len(lines) < 2:
+        return None
+    found = _CREATED.search(lines[0])
+    if found:
+        return found.group(1), lines[-1]
+    parts = lines[-1].split("_")
+    return (parts[1], lines[-1]) if lines[-1].startswith("corral_") and len(parts) > 2 else None
 
 
 class _CliKeys:
@@ -119,15 +125,29 @@ class _CliKeys:
         self.ledger = KeyLedger()
         self.tally = tally
         self.counter = 0
+        self.starts = 0
         self.cli_log = self.scratch / "cli.log"
+        self.typical = TypicalRun(0.0)
 
-    def calibrate(self) -> float:
+    def start(self, what: str) -> Server | None:
+        """A server on the data dir; after a failed start, one on a fresh data dir."""
+        for _ in range(2):
+            self.starts += 1
+            server = Server(self.data_dir, self.packs, self.scratch / f"serve-{self.starts}.log")
+            if start(server, self.tally, what):
+                return server
+            self.data_dir = self.scratch / f"data-fresh{self.starts}"
+            self.ledger.reset()
+        return None
+
+    def calibrate(self) -> None:
         """How long one ``corral keys create`` takes here: the kill delays scale with it."""
         run = _cli_create(self.data_dir, 0, 120.0, self.cli_log)
         self._record_create(run)
-        return run.seconds
+        self.typical = TypicalRun(run.seconds)
 
     def _record_create(self, run: CliRun) -> None:
+        self.typical.observe(run)
         self.tally.attempt(not run.killed and run.returncode == 0)
         if run.killed:
             self.tally.kills += 1
@@ -140,8 +160,8 @@ class _CliKeys:
             else:
                 self.ledger.created(*created)
 
-    def one_command(self, typical_s: float) -> None:
-        delay = self.rng.uniform(0.3 * typical_s, 1.2 * typical_s)
+    def one_command(self) -> None:
+        delay = self.typical.delay(self.rng)
         taken = (self.ledger.take_for_revoking(self.rng)
                  if self.rng.random() < REVOKE_SHARE else None)
         if taken is None:
@@ -150,6 +170,7 @@ class _CliKeys:
             return
         run = run_cli(["keys", "revoke", taken[0], "--data-dir", str(self.data_dir)],
                       log=self.cli_log, kill_after_s=delay)
+        self.typical.observe(run)
         acknowledged = not run.killed and run.returncode == 0
         self.tally.attempt(acknowledged)
         self.ledger.revoke_done(taken[0], acknowledged)
@@ -158,13 +179,13 @@ class _CliKeys:
         elif run.returncode != 0:
             self.tally.broke("errors", run.failure("corral keys revoke"))
 
-    def batch(self, server: Server, kills: int, typical_s: float) -> None:
+    def batch(self, server: Server, kills: int) -> None:
         """Commands until ``kills`` of them were killed (at most three times as many)."""
         background = _Background(server, self.ledger, random.Random(self.rng.random()))
         target = self.tally.kills + kills
         try:
             for _ in range(3 * kills):
-                self.one_command(typical_s)
+                self.one_command()
                 if self.tally.kills >= target:
                     break
         finally:
@@ -173,7 +194,7 @@ class _CliKeys:
                            where="the running server: ")
 
     def kill_server(self, server: Server) -> None:
-        """Kill the server while it writes keys itself, then check a fresh start."""
+        """Kill the server while it writes keys itself, then check the stores."""
         writer = Keys(self.rng, self.ledger)
         if write_until_killed(server, writer, self.tally, self.rng.uniform(0.0, 0.4)):
             self.tally.kills += 1
@@ -185,20 +206,20 @@ def run_cli_keys(ctx: Context) -> Tally:
     tally = Tally()
     keys = _CliKeys(ctx, tally)
     batches, kills = ctx.size(1, 5), ctx.size(4, 8)
-    server = Server(keys.data_dir, keys.packs, keys.scratch / "serve-0.log")
-    if not start(server, tally, "the first start"):
+    server = keys.start("the first start")
+    if server is None:
         return tally
-    typical_s = keys.calibrate()
-    tally.notes.append(f"kills land 0.3-1.2 x the {typical_s:.2f} s a `corral keys create` "
-                       "takes here")
+    keys.calibrate()
     for number in range(batches):
-        keys.batch(server, kills, typical_s)
+        keys.batch(server, kills)
         keys.kill_server(server)
-        server = Server(keys.data_dir, keys.packs, keys.scratch / f"serve-{number + 1}.log")
-        if not start(server, tally, f"start after server kill {number + 1}"):
+        restarted = keys.start(f"start after server kill {number + 1}")
+        if restarted is None:
             return tally
+        server = restarted
         keys.ledger.verify(server.api, tally, keys.rng, final=number == batches - 1,
                            where="after a restart: ")
+    tally.notes.append(keys.typical.note("`corral keys create` or `revoke`"))
     server.close()
     check_stores(keys.data_dir, tally)
     return tally

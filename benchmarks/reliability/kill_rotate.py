@@ -12,7 +12,7 @@ from __future__ import annotations
 from ._api import Api
 from ._cycles import start
 from ._ledgers import ConnectionLedger, check_connection
-from ._procs import CliRun, Server, run_cli
+from ._procs import CliRun, Server, TypicalRun, run_cli
 from ._stores import check_stores
 from ._tally import Context, Tally
 
@@ -74,14 +74,12 @@ def run_rotation(ctx: Context) -> Tally:
         return tally
     for _ in range(ctx.size(3, 6)):
         rotation.create(server.api, "setting up: ")
-    typical_s = rotation.rotate(None).seconds
+    typical = TypicalRun(rotation.rotate(None).seconds)
     rotation.check_running(server.api, 0)
-    tally.notes.append(f"kills land 0.3-1.2 x the {typical_s:.2f} s a rotation takes here; "
-                       "the server is restarted after every second rotation")
     target, number = ctx.size(3, 22), 0
     while number % 2 or (tally.kills < target and number < 3 * target):
         number += 1
-        rotation.rotate(rotation.rng.uniform(0.3 * typical_s, 1.2 * typical_s))
+        typical.observe(rotation.rotate(typical.delay(rotation.rng)))
         rotation.check_running(server.api, number)
         rotation.create(server.api, f"after rotation {number}: ")
         if number % 2 == 0:
@@ -89,5 +87,6 @@ def run_rotation(ctx: Context) -> Tally:
             if restarted is None:
                 return tally
             server = restarted
+    tally.notes.append(typical.note("a rotation") + "; the server restarts every second one")
     server.close()
     return tally
