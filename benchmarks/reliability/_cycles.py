@@ -63,8 +63,9 @@ def write_until_killed(server: Server, subject: Subject, tally: Tally, delay_s: 
     finally:
         timer.cancel()
         timer.join()
-    if not landed and not server.kill() and server.crashed:
-        tally.broke("crashes", f"the server died by itself ({server.exit_text()})")
+    if not landed and not server.kill():  # it was dead before the timer came
+        kind = "crashes" if server.crashed else "errors"
+        tally.broke(kind, f"the server died by itself ({server.exit_text()})")
     return bool(landed and landed[0])
 
 

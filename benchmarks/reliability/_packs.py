@@ -81,9 +81,9 @@ def lcg_value(seed: int) -> int:
 def lcg_pack(name: str, seed: int) -> bytes:
     """A pack whose formula ``F`` answers ``lcg_value(seed)``, computed on every call."""
     out = _ANSWER_AT
-    stores = "\n".join(
-        f"(i32.store8 (i32.const {out + 5 + i}) (i32.shr_u (local.get $x) (i32.const {24 - 8 * i})))"
-        for i in range(4))
+    stores = "\n".join(  # the u32 big-endian after msgpack's 0xce marker
+        f"(i32.store8 (i32.const {out + 5 + i}) "
+        f"(i32.shr_u (local.get $x) (i32.const {24 - 8 * i})))" for i in range(4))
     wat = f"""(module {_HEADER}
       (func (export "corral_call") (param i32 i32) (result i64)
         (local $x i32) (local $i i32)

@@ -31,6 +31,7 @@ KILL_SCENARIOS = {"packs_http", "packs_register", "connections_http", "keys_http
                   "result_cache", "rotation", "two_servers"}
 
 Run = tuple[dict[str, Any], subprocess.CompletedProcess[str], Path]
+pytestmark = pytest.mark.timeout(450)  # the first test to run waits for the quick run
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,6 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     yield json.loads(json_path.read_text()), done, plot_path
 
 
-@pytest.mark.timeout(450)
 def test_every_scenario_ran_and_counted(quick_run: Run) -> None:
     report, _, _ = quick_run
     assert report["quick"] is True and report["seed"] == SEED
