@@ -73,8 +73,39 @@ def _register_perf(bench: Any) -> None:
     parser.set_defaults(func=_run_perf)
 
 
+def add_reliability_options(parser: argparse.ArgumentParser) -> None:
+    """The reliability benchmark's options; ``python -m benchmarks.reliability`` uses them."""
+    parser.add_argument("--quick", action="store_true",
+                        help="a small subset (about 20 kills, under a minute)")
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH",
+                        help="write the report as JSON (default results/reliability.json)")
+    parser.add_argument("--plot", type=Path, default=None, metavar="PATH",
+                        help="write a PNG plot (default results/reliability.png)")
+    parser.add_argument("--seed", type=int, default=None, metavar="N",
+                        help="the seed of every random choice (default: a new one, printed)")
+    parser.add_argument("--only", default=None, metavar="IDS",
+                        help="comma-separated scenario ids to run (default: all)")
+    parser.add_argument("--jobs", type=int, default=2, metavar="N",
+                        help="scenarios run at once (default 2)")
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="keep the scratch data dirs and logs in a new directory in DIR")
+
+
+def _run_reliability(args: argparse.Namespace) -> int:
+    code: int = _import_benchmark("reliability.run").run_from_args(args)
+    return code
+
+
+def _register_reliability(bench: Any) -> None:
+    parser = bench.add_parser(
+        "reliability", help="kill -9 the write paths, damage module files, fill the disk, "
+                            "share a data dir; exit 1 if an invariant broke")
+    add_reliability_options(parser)
+    parser.set_defaults(func=_run_reliability)
+
+
 #: One entry per benchmark.
-_BENCHMARKS: list[Register] = [_register_security, _register_perf]
+_BENCHMARKS: list[Register] = [_register_security, _register_perf, _register_reliability]
 
 
 def register_bench_command(subparsers: Any) -> None:
