@@ -47,7 +47,9 @@ class Host(Closeable):
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.sandbox = Sandbox(SandboxConfig(cache_dir=self.settings.module_cache_dir,
                                              call_path=self.settings.call_path))
-        self.registry = Registry(self.settings.data_dir / "packs", self.sandbox)
+        self.registry = Registry(self.settings.data_dir / "packs", self.sandbox,
+                                 map_size=self.settings.registry_map_bytes,
+                                 max_map_size=self.settings.registry_map_max_bytes)
         self.metrics = Metrics()
         self._fetch_transport = fetch_transport
         self._resolver = resolver
@@ -113,7 +115,8 @@ class Host(Closeable):
                                                    env_key=self.settings.secret_key)
                 self._connections = ConnectionStore(
                     self.settings.data_dir / "connections", keyring,
-                    http=self._oauth_http_client(), map_size=self.settings.connections_map_bytes)
+                    http=self._oauth_http_client(), map_size=self.settings.connections_map_bytes,
+                    max_map_size=self.settings.connections_map_max_bytes)
             return self._connections
 
     def _oauth_http_client(self) -> Any:
@@ -134,6 +137,7 @@ class Host(Closeable):
 
                 self._result_cache = ResultCache(self.settings.data_dir / "result-cache",
                                                  map_size=self.settings.result_cache_bytes,
+                                                 max_map_size=self.settings.result_cache_max_bytes,
                                                  clock=self._clock)
             return self._result_cache
 

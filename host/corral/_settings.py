@@ -32,11 +32,11 @@ class Settings:
     allow_http: bool = False
     #: Exact host name -> IP address; mapped names may resolve to private addresses.
     host_map: Mapping[str, str] = field(default_factory=dict)
-    #: Size of the LMDB map holding cached formula results.
+    #: Size of the LMDB map holding cached formula results (eviction keeps them within it).
     result_cache_bytes: int = 256 * 1024 * 1024
     #: Size of the LMDB map holding cached GET responses.
     fetch_cache_bytes: int = 256 * 1024 * 1024
-    #: Size of the LMDB map holding connections (sealed secrets).
+    #: First size of the LMDB map holding connections (sealed secrets).
     connections_map_bytes: int = 64 * 1024 * 1024
     #: Worker threads that run pack calls.
     max_workers: int = 8
@@ -70,6 +70,20 @@ class Settings:
     #: How pack calls cross into wasmtime: ``native`` (the helper), ``public``
     #: (wasmtime-py's API) or ``auto``; unset, ``CORRAL_CALL_PATH`` or ``auto``.
     call_path: CallPath = field(default_factory=lambda: call_path_from_env())
+    #: Ceiling the result cache's map may grow to when evicting down to result_cache_bytes
+    #: cannot make room; past it results are simply not cached.
+    result_cache_max_bytes: int = 512 * 1024 * 1024
+    #: Ceiling the connection map grows to (doubling from connections_map_bytes); past it,
+    #: or on a full disk, a connection write answers 507.
+    connections_map_max_bytes: int = 4 * 1024 * 1024 * 1024
+    #: First size of the LMDB map holding API keys (hashed).
+    api_keys_map_bytes: int = 16 * 1024 * 1024
+    #: Ceiling the API key map grows to; past it, making a key answers 507.
+    api_keys_map_max_bytes: int = 1024 * 1024 * 1024
+    #: First size of the LMDB map holding the pack registry's active versions.
+    registry_map_bytes: int = 64 * 1024 * 1024
+    #: Ceiling the registry map grows to; past it, an upload answers 507.
+    registry_map_max_bytes: int = 1024 * 1024 * 1024
 
     @property
     def module_cache_dir(self) -> Path:

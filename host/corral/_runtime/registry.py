@@ -15,16 +15,15 @@ answering a lookup, compares the generation with the one it loaded: a pack uploa
 activated or removed by one process is what the next lookup in any other sees.
 
 Registering validates the pack first (no guest code runs); a pack that fails
-validation leaves nothing behind.
+validation leaves nothing behind. The pointer map grows up to ``registry_map_max_bytes``;
+past it, or on a full disk, registering raises StorageFull.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import struct
 import threading
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +31,8 @@ import lmdb
 
 from .._errors import CorralError, NotFoundError
 from .._sandbox.sandbox import Sandbox
-from .._stores.lmdb_env import open_shared
+from .._stores.files import write_file_atomically
+from .._stores.lmdb_env import SharedEnv, open_shared
 from .pack import Pack, pack_from_bytes
 
 log = logging.getLogger("corral.registry")
@@ -41,6 +41,7 @@ _DB_ACTIVE = b"active"
 _DB_META = b"meta"
 _GENERATION = b"generation"
 _MAP_BYTES = 64 * 1024 * 1024
+_MAX_MAP_BYTES = 1024 * 1024 * 1024
 _LEGACY_MARKER = "ACTIVE"
 
 
@@ -56,27 +57,29 @@ class PackVersion:
 class Registry:
     """Packs by name; lookups are exact first, then a unique case-insensitive match."""
 
-    def __init__(self, directory: Path | None, sandbox: Sandbox) -> None:
+    def __init__(self, directory: Path | None, sandbox: Sandbox, *,
+                 map_size: int = _MAP_BYTES, max_map_size: int = _MAX_MAP_BYTES) -> None:
         self.directory = directory
         self.sandbox = sandbox
         self._active: dict[str, Pack] = {}
         self._generation = -1
         self._lock = threading.RLock()
-        self._env: lmdb.Environment | None = None
+        self._shared: SharedEnv | None = None
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
-            self._shared = open_shared(directory / ".registry", map_size=_MAP_BYTES, max_dbs=4)
-            self._env = self._shared.env
-            self._active_db = self._env.open_db(_DB_ACTIVE)
-            self._meta_db = self._env.open_db(_DB_META)
+            self._shared = open_shared(directory / ".registry", map_size=map_size, max_dbs=4,
+                                       max_map_size=max_map_size, name="pack registry",
+                                       setting="registry_map_max_bytes")
+            self._active_db = self._shared.env.open_db(_DB_ACTIVE)
+            self._meta_db = self._shared.env.open_db(_DB_META)
             self._adopt_legacy_markers()
             self._sync()
 
     def close(self) -> None:
         with self._lock:
-            if self._env is not None:
+            if self._shared is not None:
                 self._shared.close()
-                self._env = None
+                self._shared = None
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -155,43 +158,44 @@ class Registry:
 
     # -- the shared pointers ------------------------------------------------------------------
 
-    def _env_or_raise(self) -> lmdb.Environment:
-        if self._env is None:
+    def _store_or_raise(self) -> SharedEnv:
+        if self._shared is None:
             raise CorralError("the pack registry is closed")
-        return self._env
+        return self._shared
 
     def _pointers(self) -> dict[str, str]:
-        return self._read()[1] if self._env is not None else {}
+        return self._read()[1] if self._shared is not None else {}
 
     def _read(self) -> tuple[int, dict[str, str]]:
         """The generation and every active pointer, read in one transaction."""
-        env = self._env_or_raise()
-        with env.begin() as txn:
+        def read(txn: lmdb.Transaction) -> tuple[int, dict[str, str]]:
             raw = txn.get(_GENERATION, db=self._meta_db)
             pointers = {bytes(k).decode(): bytes(v).decode()
                         for k, v in txn.cursor(db=self._active_db)}
-        return (struct.unpack("<Q", raw)[0] if raw else 0), pointers
+            return (struct.unpack("<Q", raw)[0] if raw else 0), pointers
+
+        return self._store_or_raise().read(read)
 
     def _read_generation(self) -> int:
-        env = self._env_or_raise()
-        with env.begin() as txn:
-            raw = txn.get(_GENERATION, db=self._meta_db)
+        raw = self._store_or_raise().read(lambda txn: txn.get(_GENERATION, db=self._meta_db))
         return struct.unpack("<Q", raw)[0] if raw else 0
 
     def _write_pointer(self, name: str, file: str, *, only_if_absent: bool = False) -> bool:
-        env = self._env_or_raise()
-        with env.begin(write=True) as txn:
+        def write(txn: lmdb.Transaction) -> bool:
             if only_if_absent and txn.get(name.encode(), db=self._active_db) is not None:
                 return False
             txn.put(name.encode(), file.encode(), db=self._active_db)
             self._bump_generation(txn)
-        return True
+            return True
+
+        return self._store_or_raise().write(write)
 
     def _delete_pointer(self, name: str) -> None:
-        env = self._env_or_raise()
-        with env.begin(write=True) as txn:
+        def delete(txn: lmdb.Transaction) -> None:
             txn.delete(name.encode(), db=self._active_db)
             self._bump_generation(txn)
+
+        self._store_or_raise().write(delete)
 
     def _bump_generation(self, txn: lmdb.Transaction) -> None:
         raw = txn.get(_GENERATION, db=self._meta_db)
@@ -201,7 +205,7 @@ class Registry:
     def _sync(self) -> None:
         """Load what other processes changed since this one last looked (one read txn when
         nothing did)."""
-        if self._env is None or self._read_generation() == self._generation:
+        if self._shared is None or self._read_generation() == self._generation:
             return
         with self._lock:
             generation, pointers = self._read()
@@ -234,7 +238,7 @@ class Registry:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{pack.version}-{pack.sha256[:16]}.wasm"
         if not path.exists():
-            write_file_atomically(path, wasm)
+            write_file_atomically(path, wasm, store="pack store")
         return path
 
     def _adopt_legacy_markers(self) -> None:
@@ -252,21 +256,3 @@ class Registry:
                 self._write_pointer(name, file)
             marker.unlink(missing_ok=True)
 
-
-def write_file_atomically(path: Path, data: bytes) -> None:
-    """``data`` at ``path``, whole or not at all: a unique temporary file beside it, flushed
-    to disk, renamed over, and the directory entry flushed too."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

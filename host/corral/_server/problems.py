@@ -13,9 +13,10 @@ out of fuel or memory, traps, breaks the ABI, returns output that breaks its sch
 reports its own error) or an upstream API that fails: 502, because the service is a
 gateway to the pack and the caller's request was fine. Running out of time: 504.
 Capacity and rate limits: 429 with ``Retry-After``. A host that is shutting down (a
-closed part was used): 503. Only a fault of the host itself is a 500, and its document
-says nothing about the cause. Each error kind is its own problem type,
-``urn:corral:problem:<kind>``.
+closed part was used): 503. No room to store a write (a store at its size ceiling, or a
+full disk): 507, naming the store, never LMDB's or the OS's own words. Only a fault of
+the host itself is a 500, and its document says nothing about the cause. Each error
+kind is its own problem type, ``urn:corral:problem:<kind>``.
 
 Only allow-listed, non-secret details are copied into a document; URLs lose their query
 string and user info, since injected credentials may sit there.
@@ -36,7 +37,7 @@ from .._errors import (
     FormulaSyntaxError, FuelExhausted, GuestError, GuestTrap, InlineAbandoned, InputTooLarge,
     InvocationError, LimitExceeded, ManifestError, MemoryLimitExceeded, NotFoundError,
     OutputTooLarge, Overloaded, PackValidationError, PayloadTooLarge, SecretKeyError,
-    StackOverflow, Unauthenticated)
+    StackOverflow, StorageFull, Unauthenticated)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:corral:problem:"
@@ -63,15 +64,16 @@ STATUS_BY_CLASS: dict[type[CorralError], int] = {
     FormulaDeadlineExceeded: 504,
     CacheError: 500,
     ConfigError: 500,
+    StorageFull: 507,
 }
 
 _SAFE_DETAILS = ("limit", "limit_value", "rule", "line", "column", "field", "connection",
-                 "setting", "guest_kind", "retry_after_s")
+                 "setting", "guest_kind", "retry_after_s", "store")
 
 _TITLES = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found",
            409: "Conflict", 413: "Payload too large", 422: "Invalid pack",
            429: "Too many requests", 500: "Internal error", 502: "Pack or upstream failure",
-           503: "Unavailable", 504: "Timed out"}
+           503: "Unavailable", 504: "Timed out", 507: "Insufficient storage"}
 
 
 @dataclass(frozen=True)
