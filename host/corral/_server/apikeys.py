@@ -21,6 +21,7 @@ back) and then renamed ``api-keys.json.migrated``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -102,7 +103,7 @@ class _StoredKey:
 
     @classmethod
     def from_bytes(cls, raw: bytes | memoryview) -> _StoredKey:
-        return cls(**json.loads(bytes(raw)))
+        return _decoded(bytes(raw))
 
 
 class ApiKeyStore(Closeable):
@@ -276,6 +277,13 @@ class ApiKeyStore(Closeable):
             log.warning("%s appeared after its keys were imported; it was not imported "
                         "again (revoked keys would come back) and is now %s",
                         self.legacy_file, aside.name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _decoded(raw: bytes) -> _StoredKey:
+    # Every check reads the record from LMDB (a revocation shows at once); only the
+    # decoding of a record seen before is saved.
+    return _StoredKey(**json.loads(raw))
 
 
 def _read_legacy_file(path: Path) -> list[_StoredKey]:

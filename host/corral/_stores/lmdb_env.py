@@ -26,6 +26,7 @@ import logging
 import mmap
 import os
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
@@ -45,6 +46,7 @@ _GROW_AHEAD_ABOVE = 0.5
 _LOW_DISK_BYTES = 1 << 20
 _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 _BEGIN_ATTEMPTS = 3
+_RESIZE_POLL_S = 0.0005
 
 _lock = threading.Lock()
 _open: dict[Path, tuple[lmdb.Environment, _Gate, int]] = {}
@@ -53,47 +55,56 @@ _open: dict[Path, tuple[lmdb.Environment, _Gate, int]] = {}
 class _Gate:
     """Transactions pass it together; a map resize passes it alone, once all have left.
 
-    A thread already inside passes again without waiting (a nested transaction must not
-    wait for a resize that waits for it)."""
+    Passing costs a thread-local count, not a lock (resizes are rare and may wait): a
+    thread counts itself in, then looks whether a resize is on; a resize says it is on,
+    then waits until every thread's count is zero. Under the GIL one of the two always
+    sees the other. A thread already inside passes again without waiting (a nested
+    transaction must not wait for a resize that waits for it).
+    """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._inside = 0
         self._resizing = False
+        self._one_resize = threading.Lock()
+        self._resized = threading.Condition(threading.Lock())
+        self._counts: dict[int, list[int]] = {}
         self._mine = threading.local()
 
+    def _count(self) -> list[int]:
+        count: list[int] | None = getattr(self._mine, "count", None)
+        if count is None:
+            count = self._mine.count = [0]
+            self._counts[threading.get_ident()] = count
+        return count
+
     def enter(self) -> None:
-        depth: int = getattr(self._mine, "depth", 0)
-        with self._cond:
-            while self._resizing and depth == 0:
-                self._cond.wait()
-            self._inside += 1
-        self._mine.depth = depth + 1
+        count = self._count()
+        while True:
+            count[0] += 1
+            if count[0] > 1 or not self._resizing:
+                return
+            count[0] -= 1
+            with self._resized:
+                while self._resizing:
+                    self._resized.wait()
 
     def leave(self) -> None:
-        self._mine.depth -= 1
-        with self._cond:
-            self._inside -= 1
-            if self._resizing and self._inside == 0:
-                self._cond.notify_all()
+        self._mine.count[0] -= 1
 
     def held_here(self) -> bool:
-        return bool(getattr(self._mine, "depth", 0))
+        return bool(self._count()[0])
 
     @contextmanager
     def alone(self) -> Iterator[None]:
-        with self._cond:
-            while self._resizing:
-                self._cond.wait()
+        with self._one_resize:
             self._resizing = True
-            while self._inside:
-                self._cond.wait()
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._resizing = False
-                self._cond.notify_all()
+            try:
+                while any(count[0] for count in list(self._counts.values())):
+                    time.sleep(_RESIZE_POLL_S)
+                yield
+            finally:
+                with self._resized:
+                    self._resizing = False
+                    self._resized.notify_all()
 
 
 class SharedEnv:
