@@ -116,8 +116,8 @@ def test_a_full_key_store_grows_to_its_ceiling_then_answers_storage_full(
         assert not any(word in message.lower() for word in ("mdb", "lmdb", "map_full"))
         assert full.value.details["setting"] == "api_keys_map_max_bytes"
         assert all(store.authenticate(key).key_id == key_id for key_id, key in made)
-        for key_id, _ in made[:20]:
-            store.revoke(key_id)  # space given back is used again
+        for key_id, _ in made[::2]:
+            store.revoke(key_id)  # a full store can still shrink, and the space is used again
         assert store.authenticate(store.create("after")[1]).name == "after"
 
 

@@ -237,7 +237,7 @@ class ResultCache(Closeable):
     def _delete(self, key: bytes) -> None:
         env = self._open_env()
         try:
-            env.write(lambda txn: txn.delete(key))
+            env.write(lambda txn: txn.delete(key), frees=True)
         except (lmdb.Error, StorageFull) as exc:
             self._warn_once("delete", "result cache delete failed: %s", exc)
 
@@ -265,4 +265,4 @@ class ResultCache(Closeable):
     def _delete_keys(env: SharedEnv, keys: list[bytes]) -> int:
         if not keys:
             return 0
-        return env.write(lambda txn: sum(1 for key in keys if txn.delete(key)))
+        return env.write(lambda txn: sum(1 for key in keys if txn.delete(key)), frees=True)

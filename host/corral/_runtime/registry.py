@@ -195,7 +195,7 @@ class Registry:
             txn.delete(name.encode(), db=self._active_db)
             self._bump_generation(txn)
 
-        self._store_or_raise().write(delete)
+        self._store_or_raise().write(delete, frees=True)
 
     def _bump_generation(self, txn: lmdb.Transaction) -> None:
         raw = txn.get(_GENERATION, db=self._meta_db)

@@ -184,7 +184,7 @@ class ApiKeyStore(Closeable):
             txn.delete(digest, db=self._keys_db)
             return True
 
-        if not self._write(remove):
+        if not self._write(remove, frees=True):  # works on a full store too
             raise NotFoundError(f"no API key with id {key_id!r}")
 
     def list_keys(self) -> list[ApiKeyInfo]:
@@ -242,9 +242,9 @@ class ApiKeyStore(Closeable):
         self._check_open()
         return self._store.read(fn)
 
-    def _write(self, fn: Callable[[lmdb.Transaction], T]) -> T:
+    def _write(self, fn: Callable[[lmdb.Transaction], T], *, frees: bool = False) -> T:
         self._check_open()
-        return self._store.write(fn)
+        return self._store.write(fn, frees=frees)
 
     # -- the file of earlier releases -------------------------------------------------
 

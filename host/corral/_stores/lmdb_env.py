@@ -12,7 +12,8 @@ under it. The map doubles, up to the ceiling its opener set, once more than half
 is used, and a write that finds it full anyway (``MapFullError``) grows it and runs
 again; past the ceiling, or when the disk itself is full, a write raises
 :class:`~corral._errors.StorageFull` (the HTTP service answers 507), never an LMDB
-error. Resizing keeps LMDB's rules (``mdb_env_set_mapsize``): no
+error. A write that frees space may use a reserve past the ceiling, so a full store can
+always shrink. Resizing keeps LMDB's rules (``mdb_env_set_mapsize``): no
 transaction of this process may be open on the environment while its map is replaced,
 so transactions pass a gate together and a resize passes it alone; a size another
 process grew the map to is adopted with ``set_mapsize(0)`` when ``begin`` reports
@@ -47,6 +48,7 @@ _LOW_DISK_BYTES = 1 << 20
 _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 _BEGIN_ATTEMPTS = 3
 _RESIZE_POLL_S = 0.0005
+_MIN_RESERVE_PAGES = 64
 
 _lock = threading.Lock()
 _open: dict[Path, tuple[lmdb.Environment, _Gate, int]] = {}
@@ -118,6 +120,8 @@ class SharedEnv:
         self.path = path
         self.env = env
         self.ceiling = ceiling
+        #: How far past the ceiling a write that frees space may grow the map.
+        self.reserve = max(_whole_pages(ceiling // 8), _MIN_RESERVE_PAGES * mmap.PAGESIZE)
         self.name = name
         self.setting = setting
         self._gate = gate
@@ -146,11 +150,16 @@ class SharedEnv:
         finally:
             self._gate.leave()
 
-    def write(self, fn: Callable[[lmdb.Transaction], T]) -> T:
+    def write(self, fn: Callable[[lmdb.Transaction], T], *, frees: bool = False) -> T:
         """``fn`` run in a write transaction and committed. The map grows ahead, once
         more than half of it is used; if it fills up anyway, it grows and ``fn`` runs
         again in a new transaction (so ``fn`` must only act through ``txn``). StorageFull
-        past the ceiling or on a full disk."""
+        past the ceiling or on a full disk.
+
+        A write that ``frees`` space (a delete, a revocation) may grow the map past the
+        ceiling by a reserve: LMDB copies pages to change them, so even a delete needs
+        room, and a full store must still be able to shrink."""
+        limit = self.ceiling + (self.reserve if frees else 0)
         while True:
             seen = self._grow_ahead()
             txn = self._begin(write=True)
@@ -164,7 +173,7 @@ class SharedEnv:
                 raise
             finally:
                 self._gate.leave()
-            if not self._grow(seen):
+            if not self._grow(seen, limit):
                 raise self._full() from None
 
     @contextmanager
@@ -182,7 +191,7 @@ class SharedEnv:
         except lmdb.MapFullError:
             self._gate.leave()
             inside = False
-            grown = self._grow(seen)
+            grown = self._grow(seen, self.ceiling)
             log.warning("one write filled the %s (%d bytes); %s", self.name, seen,
                         "the map has grown" if grown else "it is at its ceiling")
             raise self._full() from None
@@ -256,8 +265,8 @@ class SharedEnv:
         with self._gate.alone():
             self.env.set_mapsize(0)
 
-    def _grow(self, seen: int) -> bool:
-        """Make the map larger than ``seen`` bytes; False when it is at its ceiling."""
+    def _grow(self, seen: int, limit: int) -> bool:
+        """Make the map larger than ``seen`` bytes, up to ``limit``; False if it is there."""
         if self._gate.held_here():  # a resize would wait for this very thread
             return False
         with self._gate.alone():
@@ -266,11 +275,11 @@ class SharedEnv:
             self.env.set_mapsize(0)  # or another process did
             if self.env.info()["map_size"] > seen:
                 return True
-            target = min(self.ceiling, _whole_pages(seen * GROWTH_FACTOR))
+            target = min(limit, _whole_pages(seen * GROWTH_FACTOR))
             self.env.set_mapsize(max(target, seen))
         if target > seen:
             log.info("the %s's map grew from %d to %d bytes (ceiling %d)", self.name, seen,
-                     target, self.ceiling)
+                     target, limit)
             return True
         log.error("the %s is full: its map is at its ceiling of %d bytes%s", self.name,
                   self.ceiling, f" (raise {self.setting})" if self.setting else "")
@@ -282,7 +291,7 @@ class SharedEnv:
         aborts the write, which can wait seconds for readers busy in other threads."""
         seen = self.map_size()
         if seen < self.ceiling and self.used_bytes() > seen * _GROW_AHEAD_ABOVE:
-            self._grow(seen)
+            self._grow(seen, self.ceiling)
             seen = self.map_size()
         return seen
 
