@@ -45,7 +45,9 @@ def child_env(**extra: str) -> dict[str, str]:
     paths = [host_dir, str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env.update(CORRAL_ADMIN_KEY=ADMIN_KEY, CORRAL_RATE_LIMIT_PER_S="1000000",
-               CORRAL_RATE_LIMIT_BURST="1000000", PYTHONUNBUFFERED="1")
+               CORRAL_RATE_LIMIT_BURST="1000000", CORRAL_PUBLIC_RATE_LIMIT_PER_S="1000000",
+               CORRAL_PUBLIC_RATE_LIMIT_BURST="1000000", CORRAL_REFUSAL_DELAY_S="0",
+               PYTHONUNBUFFERED="1")
     env.update(extra)
     return env
 

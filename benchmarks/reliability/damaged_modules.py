@@ -28,8 +28,21 @@ QUICK_KINDS = ("flip_code", "truncate", "swap")
 
 
 def elf_code_span(data: bytes) -> tuple[int, int] | None:
-    """Where the compiled functions sit in a 64-bit little-endian ELF file: the ``.text``
-    section up to the end of the last function symbol (the rest is padding)."""
+    """Where the compiled functions sit in a file holding a 64-bit little-endian ELF image
+    (the host may put a record before it): the ``.text`` section up to the end of the last
+    function symbol (the rest is padding)."""
+    start = data.find(b"\x7fELF", 0, _ELF_SEARCH_BYTES)
+    if start < 0:
+        return None
+    span = _image_code_span(data[start:])
+    return None if span is None else (start + span[0], span[1])
+
+
+#: How far into a module file the ELF image may start (after the host's record).
+_ELF_SEARCH_BYTES = 4096
+
+
+def _image_code_span(data: bytes) -> tuple[int, int] | None:
     if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
         return None
 
@@ -111,8 +124,10 @@ def artifacts(modules: Path, digests: dict[str, str]) -> dict[str, Path]:
 
 
 def _is_elf(path: Path) -> bool:
+    """The file holds an ELF image near its start (a precompiled module, with or without
+    the host's record before it)."""
     with open(path, "rb") as data:
-        return data.read(4) == b"\x7fELF"
+        return b"\x7fELF" in data.read(_ELF_SEARCH_BYTES)
 
 
 class _Trials:

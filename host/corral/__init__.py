@@ -59,6 +59,7 @@ from ._errors import (
     PayloadTooLarge,
     SecretKeyError,
     StackOverflow,
+    StorageFull,
     Unauthenticated,
 )
 from ._pack.manifest import (
@@ -139,6 +140,7 @@ __all__ = [
     "PackValidationError", "ParamDef", "PayloadTooLarge", "PinnedTransport", "Registry",
     "ResolvedFormula", "ResultCache", "RowUpdateResult", "Sandbox", "SandboxConfig",
     "Scheduler", "SchedulerConfig", "Schema", "SecretKeyError", "Settings", "StackOverflow",
+    "StorageFull",
     "SyncTableDef", "Unauthenticated", "build_pack", "check_url", "create_app",
     "load_manifest_file", "load_pack", "load_settings", "new_pack", "open_host",
     "pack_from_bytes", "parse_formula", "parse_manifest", "read_manifest", "serve",

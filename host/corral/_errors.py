@@ -49,7 +49,8 @@ A fetch error also carries an ``abi_kind``: the kind a guest reads in a fetch's
     │   ├── FormulaEvalError     formula_eval        a type or value error while evaluating
     │   └── FormulaDeadlineExceeded  formula_timeout
     ├── CacheError               cache               internal to the caches; never fails a call
-    └── ConfigError              config              the host's configuration is invalid
+    ├── ConfigError              config              the host's configuration is invalid
+    └── StorageFull              storage_full        a store reached its size ceiling, or the disk is full
 
 No message ever contains a secret: callers build messages from names, never values
 of credentials.
@@ -319,6 +320,20 @@ class ConfigError(CorralError):
 
     def __init__(self, message: str, *, setting: str | None = None) -> None:
         super().__init__(f"{setting}: {message}" if setting else message, setting=setting)
+        self.setting = setting
+
+
+class StorageFull(CorralError):
+    """No room to store a write: a store's map reached its ceiling, or the disk (or a
+    quota) is full. ``store`` names the store, ``setting`` the ceiling that could be
+    raised. The message never carries LMDB's or the OS's own text."""
+
+    kind = "storage_full"
+
+    def __init__(self, message: str, *, store: str | None = None,
+                 setting: str | None = None) -> None:
+        super().__init__(message, store=store, setting=setting)
+        self.store = store
         self.setting = setting
 
 

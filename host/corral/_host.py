@@ -47,7 +47,9 @@ class Host(Closeable):
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.sandbox = Sandbox(SandboxConfig(cache_dir=self.settings.module_cache_dir,
                                              call_path=self.settings.call_path))
-        self.registry = Registry(self.settings.data_dir / "packs", self.sandbox)
+        self.registry = Registry(self.settings.data_dir / "packs", self.sandbox,
+                                 map_size=self.settings.registry_map_bytes,
+                                 max_map_size=self.settings.registry_map_max_bytes)
         self.metrics = Metrics()
         self._fetch_transport = fetch_transport
         self._resolver = resolver
@@ -117,7 +119,8 @@ class Host(Closeable):
                     sealed_records=lambda: count_sealed(store_dir, map_size=map_size))
                 self._connections = ConnectionStore(
                     store_dir, keyring, http=self._oauth_http_client(), map_size=map_size,
-                    quotas=self._connection_quotas())
+                    quotas=self._connection_quotas(),
+                    max_map_size=self.settings.connections_map_max_bytes)
             return self._connections
 
     def _oauth_http_client(self) -> Any:
@@ -151,6 +154,7 @@ class Host(Closeable):
 
                 self._result_cache = ResultCache(self.settings.data_dir / "result-cache",
                                                  map_size=self.settings.result_cache_bytes,
+                                                 max_map_size=self.settings.result_cache_max_bytes,
                                                  clock=self._clock)
             return self._result_cache
 

@@ -34,11 +34,11 @@ class Settings:
     #: mapped to a loopback address is a test mapping: with allow_http, credentials may go
     #: to it over plain http (to no other http URL).
     host_map: Mapping[str, str] = field(default_factory=dict)
-    #: Size of the LMDB map holding cached formula results.
+    #: Size of the LMDB map holding cached formula results (eviction keeps them within it).
     result_cache_bytes: int = 256 * 1024 * 1024
     #: Size of the LMDB map holding cached GET responses.
     fetch_cache_bytes: int = 256 * 1024 * 1024
-    #: Size of the LMDB map holding connections (sealed secrets).
+    #: First size of the LMDB map holding connections (sealed secrets).
     connections_map_bytes: int = 64 * 1024 * 1024
     #: Worker threads that run pack calls.
     max_workers: int = 8
@@ -98,6 +98,20 @@ class Settings:
     #: if shorter), so a caller that retries at once cannot turn refusals into a flood
     #: of requests that busies the service for everyone.
     refusal_delay_s: float = 1.0
+    #: Ceiling the result cache's map may grow to when evicting down to result_cache_bytes
+    #: cannot make room; past it results are simply not cached.
+    result_cache_max_bytes: int = 512 * 1024 * 1024
+    #: Ceiling the connection map grows to (doubling from connections_map_bytes); past it,
+    #: or on a full disk, a connection write answers 507.
+    connections_map_max_bytes: int = 4 * 1024 * 1024 * 1024
+    #: First size of the LMDB map holding API keys (hashed).
+    api_keys_map_bytes: int = 16 * 1024 * 1024
+    #: Ceiling the API key map grows to; past it, making a key answers 507.
+    api_keys_map_max_bytes: int = 1024 * 1024 * 1024
+    #: First size of the LMDB map holding the pack registry's active versions.
+    registry_map_bytes: int = 64 * 1024 * 1024
+    #: Ceiling the registry map grows to; past it, an upload answers 507.
+    registry_map_max_bytes: int = 1024 * 1024 * 1024
 
     @property
     def module_cache_dir(self) -> Path:

@@ -20,9 +20,9 @@ from corral import (MANIFEST_SECTION, AccessDenied, ArgumentError, BadOutput, Co
                     ConnectionExpired, DeadlineExceeded, FetchDenied, FetchTimeout,
                     FormulaSyntaxError, FuelExhausted, GuestError, GuestTrap, Host, InputTooLarge,
                     ManifestError, NotFoundError, Overloaded, PackValidationError, PayloadTooLarge,
-                    SecretKeyError, Settings, Unauthenticated, create_app, read_manifest,
-                    set_custom_section)
-from corral._server.apikeys import ADMIN, CALLER, ApiKeyStore
+                    SecretKeyError, Settings, StorageFull, Unauthenticated, create_app,
+                    read_manifest, set_custom_section)
+from corral._server.apikeys import ApiKeyStore
 from corral._server.problems import problem_for, redact_url, status_for
 from corral._server.admission import CallGate, RateLimiter
 
@@ -68,6 +68,7 @@ def auth(key: str) -> dict[str, str]:
     (FetchTimeout("slow upstream"), 504),
     (SecretKeyError("wrong key"), 500),
     (ConfigError("bad setting", setting="port"), 500),
+    (StorageFull("no room", store="connection store"), 507),
 ])
 def test_each_error_class_gets_the_status_that_names_whose_fault_it_is(
         error: Exception, status: int) -> None:
@@ -101,52 +102,6 @@ def test_urls_in_problems_lose_credentials_and_query() -> None:
     assert body["url"] == "https://api.x.test:8443/a"
     assert "abc" not in json.dumps(body) and "pw@" not in json.dumps(body)
     assert redact_url("http://a.test/p?q=1") == "http://a.test/p"
-
-
-# -- API keys -----------------------------------------------------------------------------
-
-
-def test_keys_are_stored_hashed_and_authenticate_their_owner(tmp_path: Path) -> None:
-    store = ApiKeyStore(tmp_path / "keys.json")
-    info, key = store.create("alice", CALLER)
-    assert key not in (tmp_path / "keys.json").read_text()
-    assert (tmp_path / "keys.json").stat().st_mode & 0o777 == 0o600
-    principal = store.authenticate(key)
-    assert (principal.name, principal.role, principal.key_id) == ("alice", CALLER, info.id)
-    with pytest.raises(Unauthenticated):
-        store.authenticate(key + "x")
-    with pytest.raises(Unauthenticated):
-        store.authenticate(None)
-
-
-def test_admin_key_is_generated_once_or_taken_from_config(tmp_path: Path) -> None:
-    store = ApiKeyStore(tmp_path / "keys.json")
-    first = store.ensure_admin()
-    assert first is not None and store.authenticate(first).role == ADMIN
-    assert ApiKeyStore(tmp_path / "keys.json").ensure_admin() is None, "not twice"
-    other = ApiKeyStore(tmp_path / "other.json")
-    assert other.ensure_admin("configured-admin-key-0123") is None
-    assert other.authenticate("configured-admin-key-0123").is_admin
-    with pytest.raises(ConfigError):
-        other.import_key("short", "admin", ADMIN)
-
-
-def test_a_key_made_by_another_process_is_seen_and_a_revoked_one_refused(
-        tmp_path: Path) -> None:
-    from corral._server.apikeys import RECHECK_S
-
-    now = [0.0]
-    running = ApiKeyStore(tmp_path / "keys.json", clock=lambda: now[0])
-    info, key = ApiKeyStore(tmp_path / "keys.json").create("carol")  # as `corral keys create`
-    assert running.authenticate(key).name == "carol", "a new key works at once"
-    ApiKeyStore(tmp_path / "keys.json").revoke(info.id)
-    now[0] += RECHECK_S / 2
-    assert running.authenticate(key).name == "carol", "the list is rechecked every RECHECK_S"
-    now[0] += RECHECK_S
-    with pytest.raises(Unauthenticated):
-        running.authenticate(key)
-    with pytest.raises(ArgumentError):
-        running.create("dave", "root")
 
 
 # -- gate and rate limits -----------------------------------------------------------------
@@ -256,7 +211,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             auth={"kind": "oauth2_code", "pkce": True,
                   "authorize_url": f"http://oauth.test:{port}/authorize",
                   "token_url": f"http://oauth.test:{port}/token"})))
-        store = ApiKeyStore(data / "api-keys.json")
+        store = ApiKeyStore.for_settings(settings)
         keys = {"admin": store.ensure_admin() or "", "alice": store.create("alice")[1],
                 "bob": store.create("bob")[1]}
         with TestClient(create_app(host, settings), raise_server_exceptions=False) as client:
@@ -436,7 +391,7 @@ def test_rate_limit_is_per_caller_and_answers_429_with_retry_after(
         service: Service, tmp_path: Path) -> None:
     settings = replace(service.host.settings, rate_limit_per_s=0.001, rate_limit_burst=2,
                        refusal_delay_s=0.0)
-    store = ApiKeyStore(tmp_path / "keys.json")
+    store = ApiKeyStore(tmp_path / "keys")
     keys = {"a": store.create("a")[1], "b": store.create("b")[1]}
     with TestClient(create_app(service.host, settings, keys=store)) as client:
         statuses = [client.get("/v1/packs", headers=auth(keys["a"])).status_code
@@ -518,7 +473,7 @@ def test_keys_create_prints_a_key_the_store_accepts(tmp_path: Path,
 
     assert main(["keys", "create", "erin", "--role", "caller", "--data-dir", str(tmp_path)]) == 0
     key = capsys.readouterr().out.strip().splitlines()[-1]
-    assert ApiKeyStore(tmp_path / "api-keys.json").authenticate(key).name == "erin"
+    assert ApiKeyStore(tmp_path / "api-keys").authenticate(key).name == "erin"
     with pytest.raises(SystemExit):  # argparse refuses an unknown role
         main(["keys", "create", "x", "--role", "root", "--data-dir", str(tmp_path)])
 

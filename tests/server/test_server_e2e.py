@@ -89,7 +89,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             for pack_dir in (PACKS / "github", HOSTILE_PACKS / "hostile",
                              HOSTILE_PACKS / "hostile_time"):
                 host.register_file(built(pack_dir))
-            admin = ApiKeyStore(data / "api-keys.json").ensure_admin()
+            admin = ApiKeyStore.for_settings(settings).ensure_admin()
             assert admin is not None
             server = RunningServer(create_app(host, settings)).start()
             keys = {"admin": admin}
@@ -374,7 +374,7 @@ def test_corral_serve_on_a_fresh_data_dir_prints_a_key_once_that_works(
         assert httpx.get(f"http://127.0.0.1:{port}/v1/packs").status_code == 401
     finally:
         assert stop_serve(process) == 0
-    assert key not in (data_dir / "api-keys.json").read_text()
+    assert key.encode() not in (data_dir / "api-keys" / "data.mdb").read_bytes()
 
     configured = "configured-admin-key-for-the-test"
     process, lines = start_serve(data_dir, port, CORRAL_ADMIN_KEY=configured)

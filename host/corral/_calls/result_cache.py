@@ -5,7 +5,9 @@ the canonical MessagePack of the arguments and the connection id, so raw argumen
 never sit in the key and two connections never share an entry. Values are MessagePack
 ``[version, expires_at, stored_at, value]`` with wall-clock times (they outlive a
 restart). The cache never fails a call: a corrupt entry, a value MessagePack cannot
-hold or a full map is logged once on ``corral.cache`` and the call simply computes.
+hold or a full store is logged once on ``corral.cache`` and the call simply computes.
+Eviction keeps the entries within ``map_size``; when it cannot make room (LMDB cannot
+reuse pages a reader still sees) the map grows, up to ``max_map_size``.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ import lmdb
 import msgpack
 
 from .._closing import Closeable
-from .._errors import ArgumentError, CacheError
+from .._errors import ArgumentError, CacheError, StorageFull
 from .._pack.abi import encode
+from .._stores.lmdb_env import SharedEnv, open_shared
 
 log = logging.getLogger("corral.cache")
 
@@ -94,13 +97,14 @@ class ResultCache(Closeable):
     closeable_name = "result cache"
 
     def __init__(self, path: str | Path, *, map_size: int = 256 << 20,
+                 max_map_size: int | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         try:
-            Path(path).mkdir(parents=True, exist_ok=True)
-            self._env = lmdb.open(
-                str(path), map_size=map_size, subdir=True, max_dbs=0, sync=False,
-                metasync=False, readahead=False, max_readers=512)
-        except (OSError, lmdb.Error) as exc:
+            self._env = open_shared(
+                Path(path), map_size=map_size, max_map_size=max_map_size or 2 * map_size,
+                max_dbs=0, name="result cache", setting="result_cache_max_bytes",
+                sync=False, metasync=False, readahead=False, max_readers=512)
+        except (OSError, lmdb.Error, StorageFull) as exc:
             raise CacheError(f"cannot open the result cache at {path}: {exc}") from exc
         self._map_size = map_size
         self._clock = clock
@@ -115,8 +119,7 @@ class ResultCache(Closeable):
         """The live entry under ``key``, or None (a miss) if absent, expired or unreadable."""
         env = self._open_env()
         try:
-            with env.begin() as txn:
-                raw = txn.get(key)
+            raw = env.read(lambda txn: txn.get(key))
         except lmdb.Error as exc:
             self._warn_once("read", "result cache read failed; computing instead: %s", exc)
             self._count_miss()
@@ -164,7 +167,7 @@ class ResultCache(Closeable):
         try:
             removed = self._drop_expired(env)
             removed += self._drop_oldest(env)
-        except lmdb.Error as exc:
+        except (lmdb.Error, StorageFull) as exc:
             self._warn_once("evict", "result cache eviction failed: %s", exc)
             removed = 0
         finally:
@@ -182,13 +185,13 @@ class ResultCache(Closeable):
 
     def _close(self) -> None:
         try:
-            self._env.sync(True)
+            self._env.sync()
         finally:
             self._env.close()
 
     # -- internals ------------------------------------------------------------------------
 
-    def _open_env(self) -> lmdb.Environment:
+    def _open_env(self) -> SharedEnv:
         self._check_open()
         return self._env
 
@@ -202,7 +205,7 @@ class ResultCache(Closeable):
             log.warning(message, *args)
 
     @staticmethod
-    def _decode(raw: bytes) -> tuple[float, float, Any] | None:
+    def _decode(raw: bytes | memoryview) -> tuple[float, float, Any] | None:
         try:
             entry = msgpack.unpackb(raw, raw=False, strict_map_key=False)
         except (ValueError, TypeError, msgpack.UnpackException):
@@ -211,18 +214,17 @@ class ResultCache(Closeable):
                  and all(isinstance(t, (int, float)) for t in entry[1:3]))
         return (float(entry[1]), float(entry[2]), entry[3]) if valid else None
 
-    def _used_fraction(self, env: lmdb.Environment) -> float:
+    def _used_fraction(self, env: SharedEnv) -> float:
         stat = env.stat()
         pages = stat["branch_pages"] + stat["leaf_pages"] + stat["overflow_pages"]
         return float(pages * stat["psize"]) / self._map_size
 
-    def _write(self, env: lmdb.Environment, key: bytes, blob: bytes) -> bool:
+    def _write(self, env: SharedEnv, key: bytes, blob: bytes) -> bool:
         for attempt in range(2):
             try:
-                with env.begin(write=True) as txn:
-                    txn.put(key, blob)
+                env.write(lambda txn: txn.put(key, blob))
                 return True
-            except lmdb.MapFullError:
+            except StorageFull:  # past max_map_size, or the disk is full
                 if attempt == 0 and self.evict():
                     continue
                 self._warn_once("full", "the result cache is full; results are not cached")
@@ -235,17 +237,16 @@ class ResultCache(Closeable):
     def _delete(self, key: bytes) -> None:
         env = self._open_env()
         try:
-            with env.begin(write=True) as txn:
-                txn.delete(key)
-        except lmdb.Error as exc:
+            env.write(lambda txn: txn.delete(key), frees=True)
+        except (lmdb.Error, StorageFull) as exc:
             self._warn_once("delete", "result cache delete failed: %s", exc)
 
-    def _drop_expired(self, env: lmdb.Environment) -> int:
+    def _drop_expired(self, env: SharedEnv) -> int:
         now = self._clock()
         doomed = [key for key, entry in self._scan(env) if entry is None or entry[0] <= now]
         return self._delete_keys(env, doomed)
 
-    def _drop_oldest(self, env: lmdb.Environment) -> int:
+    def _drop_oldest(self, env: SharedEnv) -> int:
         if self._used_fraction(env) <= _EVICT_TO:
             return 0
         entries = sorted((entry[1], key) for key, entry in self._scan(env) if entry is not None)
@@ -256,13 +257,12 @@ class ResultCache(Closeable):
             removed += self._delete_keys(env, [key for _, key in chunk])
         return removed
 
-    def _scan(self, env: lmdb.Environment) -> list[tuple[bytes, tuple[float, float, Any] | None]]:
-        with env.begin() as txn:
-            return [(bytes(key), self._decode(raw)) for key, raw in txn.cursor()]
+    def _scan(self, env: SharedEnv) -> list[tuple[bytes, tuple[float, float, Any] | None]]:
+        return env.read(lambda txn: [(bytes(key), self._decode(raw))
+                                     for key, raw in txn.cursor()])
 
     @staticmethod
-    def _delete_keys(env: lmdb.Environment, keys: list[bytes]) -> int:
+    def _delete_keys(env: SharedEnv, keys: list[bytes]) -> int:
         if not keys:
             return 0
-        with env.begin(write=True) as txn:
-            return sum(1 for key in keys if txn.delete(key))
+        return env.write(lambda txn: sum(1 for key in keys if txn.delete(key)), frees=True)

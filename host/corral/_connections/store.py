@@ -61,6 +61,7 @@ from .._errors import (
     NotFoundError,
 )
 from .._pack.manifest import AuthSpec, Manifest
+from .._stores.lmdb_env import open_shared
 from .._types import Clock
 from .pending import new_flow, open_flow, stale_flows, token_route
 from .quota import Quotas, UsageBook, stored_size
@@ -99,7 +100,8 @@ class ConnectionStore(Closeable):
 
     def __init__(self, path: Path | str, keyring: KeyRing, *, http: TokenClient | None = None,
                  clock: Clock = time.time, refresh_skew_s: float = DEFAULT_REFRESH_SKEW_S,
-                 map_size: int = 64 * 1024 * 1024, quotas: Quotas = Quotas()) -> None:
+                 map_size: int = 64 * 1024 * 1024, quotas: Quotas = Quotas(),
+                 max_map_size: int = 4 << 30) -> None:
         self._path = Path(path)
         self._keyring = keyring
         self._http = http
@@ -109,8 +111,10 @@ class ConnectionStore(Closeable):
         self._locks_guard = threading.Lock()
         try:
             self._path.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._env = lmdb.open(
-                str(self._path), max_dbs=5, map_size=map_size, subdir=True)
+            self._shared = open_shared(self._path, max_dbs=5, map_size=map_size,
+                                       max_map_size=max_map_size, name="connection store",
+                                       setting="connections_map_max_bytes")
+            self._env = self._shared.env
             self._dbs = {name: self._env.open_db(name)
                          for name in (_DB_CONNECTIONS, _DB_SECRETS, _DB_STATES, _DB_USAGE)}
         except (lmdb.Error, OSError) as exc:
@@ -126,7 +130,7 @@ class ConnectionStore(Closeable):
 
     def _close(self) -> None:
         """Close the LMDB environment and the token client the store was given."""
-        self._env.close()
+        self._shared.close()
         http, self._http = self._http, None
         if http is not None:
             http.close()
@@ -375,7 +379,7 @@ class ConnectionStore(Closeable):
     def _txn(self, write: bool = False) -> Iterator[lmdb.Transaction]:
         self._check_open()
         try:
-            with self._env.begin(write=write) as txn:
+            with self._shared.txn(write=write) as txn:  # grows the map; StorageFull past it
                 yield txn
         except lmdb.Error as exc:
             raise CredentialError(f"connection store error: {type(exc).__name__}: {exc}") \

@@ -24,6 +24,9 @@ version (``register(..., approved_domains=[...])``; the upload API's ``approve``
 parameter). Approvals are recorded per version in LMDB, in the same transaction as its
 pointer, and every process sees them as it sees pointers. They name declared
 ``network_domains`` entries only; anything else is refused before anything is stored.
+
+The pointer map grows up to ``registry_map_max_bytes``; past it, or on a full disk,
+registering raises StorageFull.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from .._errors import ArgumentError, CorralError, ManifestError, NotFoundError
 from .._pack.manifest import Manifest
 from .._sandbox.sandbox import Sandbox
 from .._stores.files import write_file_atomically
-from .._stores.lmdb_env import open_shared
+from .._stores.lmdb_env import SharedEnv, open_shared
 from .pack import Pack, pack_from_bytes
 
 log = logging.getLogger("corral.registry")
@@ -53,6 +56,7 @@ _DB_META = b"meta"
 _DB_APPROVALS = b"approvals"
 _GENERATION = b"generation"
 _MAP_BYTES = 64 * 1024 * 1024
+_MAX_MAP_BYTES = 1024 * 1024 * 1024
 _LEGACY_MARKER = "ACTIVE"
 
 
@@ -92,28 +96,30 @@ def _approval_key(name: str, file: str) -> bytes:
 class Registry:
     """Packs by name; lookups are exact first, then a unique case-insensitive match."""
 
-    def __init__(self, directory: Path | None, sandbox: Sandbox) -> None:
+    def __init__(self, directory: Path | None, sandbox: Sandbox, *,
+                 map_size: int = _MAP_BYTES, max_map_size: int = _MAX_MAP_BYTES) -> None:
         self.directory = directory
         self.sandbox = sandbox
         self._active: dict[str, Pack] = {}
         self._generation = -1
         self._lock = threading.RLock()
-        self._env: lmdb.Environment | None = None
+        self._shared: SharedEnv | None = None
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
-            self._shared = open_shared(directory / ".registry", map_size=_MAP_BYTES, max_dbs=4)
-            self._env = self._shared.env
-            self._active_db = self._env.open_db(_DB_ACTIVE)
-            self._meta_db = self._env.open_db(_DB_META)
-            self._approvals_db = self._env.open_db(_DB_APPROVALS)
+            self._shared = open_shared(directory / ".registry", map_size=map_size, max_dbs=4,
+                                       max_map_size=max_map_size, name="pack registry",
+                                       setting="registry_map_max_bytes")
+            self._active_db = self._shared.env.open_db(_DB_ACTIVE)
+            self._meta_db = self._shared.env.open_db(_DB_META)
+            self._approvals_db = self._shared.env.open_db(_DB_APPROVALS)
             self._adopt_legacy_markers()
             self._sync()
 
     def close(self) -> None:
         with self._lock:
-            if self._env is not None:
+            if self._shared is not None:
                 self._shared.close()
-                self._env = None
+                self._shared = None
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -212,38 +218,37 @@ class Registry:
 
     # -- the shared pointers ------------------------------------------------------------------
 
-    def _env_or_raise(self) -> lmdb.Environment:
-        if self._env is None:
+    def _store_or_raise(self) -> SharedEnv:
+        if self._shared is None:
             raise CorralError("the pack registry is closed")
-        return self._env
+        return self._shared
 
     def _pointers(self) -> dict[str, str]:
-        return self._read()[1] if self._env is not None else {}
+        return self._read()[1] if self._shared is not None else {}
 
     def _read(self) -> tuple[int, dict[str, str], dict[str, tuple[str, ...]]]:
         """The generation, every active pointer and every version's approved domains
         (by ``name/file``), read in one transaction."""
-        env = self._env_or_raise()
-        with env.begin() as txn:
+        def read(txn: lmdb.Transaction
+                 ) -> tuple[int, dict[str, str], dict[str, tuple[str, ...]]]:
             raw = txn.get(_GENERATION, db=self._meta_db)
             pointers = {bytes(k).decode(): bytes(v).decode()
                         for k, v in txn.cursor(db=self._active_db)}
             approvals = {bytes(k).decode(): tuple(json.loads(bytes(v)))
                          for k, v in txn.cursor(db=self._approvals_db)}
-        return (struct.unpack("<Q", raw)[0] if raw else 0), pointers, approvals
+            return (struct.unpack("<Q", raw)[0] if raw else 0), pointers, approvals
+
+        return self._store_or_raise().read(read)
 
     def _read_generation(self) -> int:
-        env = self._env_or_raise()
-        with env.begin() as txn:
-            raw = txn.get(_GENERATION, db=self._meta_db)
+        raw = self._store_or_raise().read(lambda txn: txn.get(_GENERATION, db=self._meta_db))
         return struct.unpack("<Q", raw)[0] if raw else 0
 
     def _write_pointer(self, name: str, file: str, *, only_if_absent: bool = False,
                        approvals: tuple[str, ...] | None = None) -> bool:
         """Point ``name`` at ``file`` (unless ``only_if_absent`` and it points somewhere) and
         record ``file``'s approvals (unless None), in one transaction; True if it pointed."""
-        env = self._env_or_raise()
-        with env.begin(write=True) as txn:
+        def write(txn: lmdb.Transaction) -> bool:
             point = not (only_if_absent
                          and txn.get(name.encode(), db=self._active_db) is not None)
             if point:
@@ -253,18 +258,22 @@ class Registry:
                         db=self._approvals_db)
             if point or approvals is not None:
                 self._bump_generation(txn)
-        return point
+            return point
+
+        return self._store_or_raise().write(write)
 
     def _delete_pointer(self, name: str) -> None:
-        env = self._env_or_raise()
         prefix = f"{name}/".encode()
-        with env.begin(write=True) as txn:
+
+        def delete(txn: lmdb.Transaction) -> None:
             txn.delete(name.encode(), db=self._active_db)
             stale = [bytes(k) for k, _ in txn.cursor(db=self._approvals_db)
                      if bytes(k).startswith(prefix)]
             for key in stale:
                 txn.delete(key, db=self._approvals_db)
             self._bump_generation(txn)
+
+        self._store_or_raise().write(delete, frees=True)
 
     def _bump_generation(self, txn: lmdb.Transaction) -> None:
         raw = txn.get(_GENERATION, db=self._meta_db)
@@ -274,7 +283,7 @@ class Registry:
     def _sync(self) -> None:
         """Load what other processes changed since this one last looked (one read txn when
         nothing did)."""
-        if self._env is None or self._read_generation() == self._generation:
+        if self._shared is None or self._read_generation() == self._generation:
             return
         with self._lock:
             generation, pointers, approvals = self._read()
@@ -307,7 +316,7 @@ class Registry:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{pack.version}-{pack.sha256[:16]}.wasm"
         if not path.exists():
-            write_file_atomically(path, wasm)
+            write_file_atomically(path, wasm, store="pack store")
         return path
 
     def _adopt_legacy_markers(self) -> None:

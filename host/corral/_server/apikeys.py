@@ -1,40 +1,65 @@
-"""API keys for the HTTP service: stored hashed, each with an owner and a role.
+"""API keys for the HTTP service: stored hashed in LMDB, each with an owner and a role.
 
 A key looks like ``corral_<id>_<43 url-safe characters>`` (32 random bytes). Only the
-SHA-256 of the whole key is stored, in ``api-keys.json`` (mode 0600) in the data
-directory, beside the key id, the owner and the role. The owner is the *principal*:
-connections belong to it. Roles: ``admin`` (may also upload and delete packs and make
-keys) and ``caller``.
+SHA-256 of the whole key is stored, beside the key id, the owner and the role, in an LMDB
+environment in the data directory (``api-keys/``, files mode 0600). The owner is the
+*principal*: connections belong to it. Roles: ``admin`` (may also upload and delete packs
+and make keys) and ``caller``.
 
-Checking a key compares its hash with every stored hash in constant time, so the time
-taken says nothing about how close a guess came. A key given from outside
-(``CORRAL_ADMIN_KEY``) may have any shape of at least 16 characters.
+Every process on a data dir (servers, ``corral keys``) opens the same environment. Making
+or revoking a key is one write transaction, so no process's change is lost to another's;
+checking a key is one read transaction, so a key revoked anywhere is refused everywhere
+from the next request on. A key is found by its hash (a key has 256 bits of entropy, so
+where a lookup lands says nothing useful about other keys); the record found is then
+compared in constant time. A key given from outside (``CORRAL_ADMIN_KEY``) may have any
+shape of at least 16 characters.
+
+An ``api-keys.json`` of an earlier release, beside the store, is imported once (the
+import is recorded in the same transaction, so a key revoked since is never brought
+back) and then renamed ``api-keys.json.migrated``.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, TypeVar
 
+import lmdb
+
+from .._closing import Closeable
 from .._errors import ArgumentError, ConfigError, NotFoundError, Unauthenticated
+from .._settings import Settings
+from .._stores.lmdb_env import SharedEnv, open_shared
+
+log = logging.getLogger("corral.server")
+
+T = TypeVar("T")
 
 ADMIN = "admin"
 CALLER = "caller"
 ROLES = (ADMIN, CALLER)
 KEY_PREFIX = "corral_"
 MIN_KEY_LENGTH = 16
-#: How stale the key list may be for a key that matches (revoking with `corral keys` from
-#: another process takes effect within this).
-RECHECK_S = 0.5
 ADMIN_OWNER = "admin"
+#: The store's directory in the data dir; an earlier release's file was this plus ".json".
+KEY_STORE = "api-keys"
+MIGRATED_SUFFIX = ".migrated"
+
+_DB_KEYS = b"keys"        # sha256(key) -> the key's record (JSON)
+_DB_IDS = b"ids"          # key id -> sha256(key)
+_DB_META = b"meta"
+_MIGRATED = b"migrated_json"
+_MAP_BYTES = 16 * 1024 * 1024
+_MAX_MAP_BYTES = 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -73,18 +98,44 @@ class _StoredKey:
     def info(self) -> ApiKeyInfo:
         return ApiKeyInfo(self.id, self.owner, self.role, self.created_at)
 
+    def to_bytes(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
 
-class ApiKeyStore:
-    """Hashed API keys in one small JSON file; safe to share between threads."""
+    @classmethod
+    def from_bytes(cls, raw: bytes | memoryview) -> _StoredKey:
+        return _decoded(bytes(raw))
 
-    def __init__(self, path: Path | str, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.path = Path(path)
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._next_check = clock() + RECHECK_S
-        self._stamp = self._file_stamp()
-        self._keys = self._read()
+
+class ApiKeyStore(Closeable):
+    """Hashed API keys in LMDB; safe to share between threads and processes.
+
+    ``path`` is the store's directory. A path ending in ``.json`` names an earlier
+    release's key file: the store is then the same path without the suffix."""
+
+    closeable_name = "API key store"
+
+    def __init__(self, path: Path | str, *, map_size: int = _MAP_BYTES,
+                 max_map_size: int = _MAX_MAP_BYTES) -> None:
+        path = Path(path)
+        self.path = path.with_suffix("") if path.suffix == ".json" else path
+        self.legacy_file = self.path.with_name(self.path.name + ".json")
+        self._store: SharedEnv = open_shared(
+            self.path, map_size=map_size, max_map_size=max_map_size, max_dbs=4,
+            name="API key store", setting="api_keys_map_max_bytes", mode=0o600)
+        env = self._store.env
+        self._keys_db = env.open_db(_DB_KEYS)
+        self._ids_db = env.open_db(_DB_IDS)
+        self._meta_db = env.open_db(_DB_META)
+        self._migrate_legacy_file()
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> ApiKeyStore:
+        """The key store of a data dir, sized by the settings."""
+        return cls(settings.data_dir / KEY_STORE, map_size=settings.api_keys_map_bytes,
+                   max_map_size=settings.api_keys_map_max_bytes)
+
+    def _close(self) -> None:
+        self._store.close()
 
     # -- making keys ------------------------------------------------------------------
 
@@ -94,7 +145,7 @@ class ApiKeyStore:
         _check_role(role)
         key_id = secrets.token_hex(4)
         key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-        return self._add(key_id, owner, role, key), key
+        return self._add(self._new_record(key_id, owner, role, key)), key
 
     def import_key(self, key: str, owner: str, role: str) -> ApiKeyInfo:
         """Store a key made elsewhere (``CORRAL_ADMIN_KEY``); a no-op if it is known."""
@@ -103,38 +154,42 @@ class ApiKeyStore:
         if len(key) < MIN_KEY_LENGTH or not key.isprintable() or key != key.strip():
             raise ConfigError(f"an API key must be at least {MIN_KEY_LENGTH} printable "
                               "characters without surrounding spaces", setting="admin_key")
-        found = self._match(key)
-        if found is not None:
-            return found.info
-        return self._add(secrets.token_hex(4), owner, role, key)
+        return self._add(self._new_record(secrets.token_hex(4), owner, role, key))
 
     def ensure_admin(self, configured_key: str | None = None) -> str | None:
         """Make sure an admin key exists. Returns a newly generated key (print it once),
-        or None when the configured key or an existing admin key is used."""
+        or None when the configured key or an existing admin key is used. Two processes
+        starting together make one admin key between them."""
         if configured_key:
             self.import_key(configured_key, ADMIN_OWNER, ADMIN)
             return None
-        with self._lock:
-            self._reload_if_changed()
-            has_admin = any(k.role == ADMIN for k in self._keys)
-        if has_admin:
-            return None
-        _, key = self.create(ADMIN_OWNER, ADMIN)
-        return key
+        key_id = secrets.token_hex(4)
+        key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+        record = self._new_record(key_id, ADMIN_OWNER, ADMIN, key)
+
+        def add_unless_an_admin_exists(txn: lmdb.Transaction) -> bool:
+            if any(k.role == ADMIN for k in self._records_in(txn)):
+                return False
+            self._put_new(txn, record)
+            return True
+
+        return key if self._write(add_unless_an_admin_exists) else None
 
     def revoke(self, key_id: str) -> None:
-        with self._lock:
-            self._reload_if_changed()
-            kept = [k for k in self._keys if k.id != key_id]
-            if len(kept) == len(self._keys):
-                raise NotFoundError(f"no API key with id {key_id!r}")
-            self._write(kept)
-            self._keys = kept
+        """Remove a key; every process refuses it from its next request on."""
+        def remove(txn: lmdb.Transaction) -> bool:
+            digest = txn.pop(key_id.encode(), db=self._ids_db)
+            if digest is None:
+                return False
+            txn.delete(digest, db=self._keys_db)
+            return True
+
+        if not self._write(remove, frees=True):  # works on a full store too
+            raise NotFoundError(f"no API key with id {key_id!r}")
 
     def list_keys(self) -> list[ApiKeyInfo]:
-        with self._lock:
-            self._reload_if_changed()
-            return [k.info for k in self._keys]
+        records = self._read(lambda txn: list(self._records_in(txn)))
+        return [k.info for k in sorted(records, key=lambda k: (k.created_at, k.id))]
 
     # -- checking keys ----------------------------------------------------------------
 
@@ -150,81 +205,105 @@ class ApiKeyStore:
 
     def _match(self, key: str) -> _StoredKey | None:
         digest = _digest(key)
-        with self._lock:
-            if self._clock() >= self._next_check:
-                self._reload_if_changed()
-            found = self._find(digest)
-            if found is None:  # perhaps made by `corral keys create` a moment ago
-                self._reload_if_changed()
-                found = self._find(digest)
-        return found
-
-    def _find(self, digest: str) -> _StoredKey | None:
-        found = None
-        for stored in self._keys:  # no early exit: every stored hash is compared
-            if hmac.compare_digest(stored.sha256, digest):
-                found = stored
-        return found
+        raw = self._read(lambda txn: txn.get(digest, db=self._keys_db))
+        if raw is None:
+            return None
+        stored = _StoredKey.from_bytes(raw)
+        return stored if hmac.compare_digest(stored.sha256, digest.hex()) else None
 
     # -- storage ----------------------------------------------------------------------
 
-    def _reload_if_changed(self) -> None:
-        # `corral keys create` may add a key while the server runs; the file tells. A
-        # key that matches is rechecked at most every RECHECK_S (a stat per request is
-        # not free); one that does not match always looks at the file first.
-        self._next_check = self._clock() + RECHECK_S
-        stamp = self._file_stamp()
-        if stamp != self._stamp:
-            self._keys = self._read()
-            self._stamp = stamp
+    def _new_record(self, key_id: str, owner: str, role: str, key: str) -> _StoredKey:
+        return _StoredKey(key_id, owner, role, time.time(), _digest(key).hex())
 
-    def _file_stamp(self) -> tuple[int, int] | None:
+    def _add(self, record: _StoredKey) -> ApiKeyInfo:
+        """Store ``record``; the stored one if its key is already known."""
+        def add(txn: lmdb.Transaction) -> _StoredKey:
+            known = txn.get(bytes.fromhex(record.sha256), db=self._keys_db)
+            if known is not None:
+                return _StoredKey.from_bytes(known)
+            return self._put_new(txn, record)
+
+        return self._write(add).info
+
+    def _put_new(self, txn: lmdb.Transaction, record: _StoredKey) -> _StoredKey:
+        digest = bytes.fromhex(record.sha256)
+        while not txn.put(record.id.encode(), digest, db=self._ids_db, overwrite=False):
+            record = _StoredKey(secrets.token_hex(4), record.owner, record.role,
+                                record.created_at, record.sha256)  # the id was taken
+        txn.put(digest, record.to_bytes(), db=self._keys_db)
+        return record
+
+    def _records_in(self, txn: lmdb.Transaction) -> Iterable[_StoredKey]:
+        for _, raw in txn.cursor(db=self._keys_db):
+            yield _StoredKey.from_bytes(raw)
+
+    def _read(self, fn: Callable[[lmdb.Transaction], T]) -> T:
+        self._check_open()
+        return self._store.read(fn)
+
+    def _write(self, fn: Callable[[lmdb.Transaction], T], *, frees: bool = False) -> T:
+        self._check_open()
+        return self._store.write(fn, frees=frees)
+
+    # -- the file of earlier releases -------------------------------------------------
+
+    def _migrate_legacy_file(self) -> None:
+        if not self.legacy_file.is_file():
+            return
+        keys = _read_legacy_file(self.legacy_file)
+
+        def import_once(txn: lmdb.Transaction) -> int:
+            if txn.get(_MIGRATED, db=self._meta_db) is not None:
+                return -1  # imported before: what it held may have been revoked since
+            added = 0
+            for record in keys:
+                if txn.get(bytes.fromhex(record.sha256), db=self._keys_db) is None:
+                    self._put_new(txn, record)
+                    added += 1
+            txn.put(_MIGRATED, str(time.time()).encode(), db=self._meta_db)
+            return added
+
+        added = self._write(import_once)
+        aside = self.legacy_file.with_name(self.legacy_file.name + MIGRATED_SUFFIX)
         try:
-            info = self.path.stat()
-        except OSError:
-            return None
-        return info.st_mtime_ns, info.st_size
-
-    def _add(self, key_id: str, owner: str, role: str, key: str) -> ApiKeyInfo:
-        stored = _StoredKey(key_id, owner, role, time.time(), _digest(key))
-        with self._lock:
-            self._reload_if_changed()
-            keys = [*self._keys, stored]
-            self._write(keys)
-            self._keys = keys
-        return stored.info
-
-    def _read(self) -> list[_StoredKey]:
-        try:
-            raw = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return []
-        except OSError as exc:
-            raise ConfigError(f"cannot read the API key file {self.path}: {exc.strerror}",
-                              setting="data_dir") from exc
-        try:
-            return [_StoredKey(**entry) for entry in json.loads(raw)["keys"]]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"the API key file {self.path} is damaged: {exc}",
-                              setting="data_dir") from exc
-
-    def _write(self, keys: list[_StoredKey]) -> None:
-        text = json.dumps({"keys": [asdict(k) for k in keys]}, indent=1)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
-            os.replace(tmp, self.path)
-            self._stamp = self._file_stamp()
-        except OSError as exc:
-            raise ConfigError(f"cannot write the API key file {self.path}: {exc.strerror}",
-                              setting="data_dir") from exc
+            os.replace(self.legacy_file, aside)
+        except FileNotFoundError:  # another process moved it first
+            pass
+        if added >= 0:
+            log.info("imported %d API keys from %s into %s; the file is now %s", added,
+                     self.legacy_file, self.path, aside.name)
+        else:
+            log.warning("%s appeared after its keys were imported; it was not imported "
+                        "again (revoked keys would come back) and is now %s",
+                        self.legacy_file, aside.name)
 
 
-def _digest(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+@functools.lru_cache(maxsize=4096)
+def _decoded(raw: bytes) -> _StoredKey:
+    # Every check reads the record from LMDB (a revocation shows at once); only the
+    # decoding of a record seen before is saved.
+    return _StoredKey(**json.loads(raw))
+
+
+def _read_legacy_file(path: Path) -> list[_StoredKey]:
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the API key file {path}: {exc.strerror}",
+                          setting="data_dir") from exc
+    try:
+        keys = [_StoredKey(**entry) for entry in json.loads(raw)["keys"]]
+        if any(len(bytes.fromhex(k.sha256)) != 32 for k in keys):
+            raise ValueError("a key's sha256 is not 32 bytes of hex")
+        return keys
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"the API key file {path} is damaged: {exc}",
+                          setting="data_dir") from exc
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8")).digest()
 
 
 def _check_owner(owner: str) -> None:

@@ -43,11 +43,11 @@ log = logging.getLogger("corral.server")
 def create_app(host: Host, settings: Settings | None = None, *,
                keys: ApiKeyStore | None = None,
                clock: Callable[[], float] | None = None) -> FastAPI:
-    """The HTTP service over ``host``. API keys live in ``data_dir/api-keys.json`` unless
+    """The HTTP service over ``host``. API keys live in ``data_dir/api-keys/`` unless
     ``keys`` is given; ``clock`` (monotonic seconds) drives the rate limits. The app
     does not close the host: whoever made it does."""
     settings = settings or host.settings
-    service = Service(host, settings, keys or ApiKeyStore(settings.data_dir / "api-keys.json"),
+    service = Service(host, settings, keys or ApiKeyStore.for_settings(settings),
                       **({"clock": clock} if clock is not None else {}))
 
     @asynccontextmanager
@@ -94,8 +94,6 @@ def _version() -> str:
 # -- errors and metrics -------------------------------------------------------------------
 
 
-
-
 def _add_error_handlers(app: FastAPI) -> None:
     async def corral_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, CorralError)
@@ -120,14 +118,44 @@ def _add_error_handlers(app: FastAPI) -> None:
                                          str(exc.detail), instance=request.url.path,
                                          headers=dict(exc.headers or {})))
 
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        log.error("request %s failed unexpectedly", request.url.path, exc_info=exc)
-        return problem_response(internal_problem(instance=request.url.path))
-
     app.add_exception_handler(CorralError, corral_error)
     app.add_exception_handler(RequestValidationError, bad_request)
     app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(Exception, unexpected)
+    app.add_middleware(_ContainFailures)  # inside _RequestMetrics, which counts its 500s
+
+
+class _ContainFailures:
+    """Answers an exception no handler took with the internal problem document, and keeps
+    it from the server, so the kept-alive connection stays usable.
+
+    An exception handler for ``Exception`` would not do: Starlette's outermost middleware
+    sends that handler's 500 and then raises the exception again, for the server to log,
+    and uvicorn then closes the connection without a ``Connection: close``, so the
+    client's next request on it fails. Once part of a response has gone out, closing
+    the connection is the only way to end it, and the exception goes on."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started:
+                raise
+            path = scope.get("path", "")
+            log.error("request %s failed unexpectedly", path, exc_info=exc)
+            await problem_response(internal_problem(instance=path))(scope, receive, send)
 
 
 class _RequestMetrics:

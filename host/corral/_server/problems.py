@@ -19,6 +19,8 @@ says nothing about the cause. Each error kind is its own problem type,
 ``urn:corral:problem:<kind>``. An error that carries ``retry_after_s`` (overload, or an
 upstream's ``Retry-After`` that a pack reported) is answered with a ``Retry-After``
 header whatever its status; a pack-reported upstream status is ``upstream_status``.
+No room to store a write (a store at its size ceiling, or a full disk): 507, naming the
+store, never LMDB's or the OS's own words.
 
 Only allow-listed, non-secret details are copied into a document; URLs lose their query
 string and user info, since injected credentials may sit there.
@@ -74,6 +76,7 @@ from .._errors import (
     QuotaExceeded,
     SecretKeyError,
     StackOverflow,
+    StorageFull,
     Unauthenticated,
 )
 
@@ -102,15 +105,17 @@ STATUS_BY_CLASS: dict[type[CorralError], int] = {
     FormulaDeadlineExceeded: 504,
     CacheError: 500,
     ConfigError: 500,
+    StorageFull: 507,
 }
 
-_SAFE_DETAILS = ("quota", "limit", "limit_value", "rule", "line", "column", "field", "connection",
-                 "setting", "guest_kind", "retry_after_s", "missing_scopes")
+_SAFE_DETAILS = ("quota", "limit", "limit_value", "rule", "line", "column", "field",
+                 "connection", "setting", "guest_kind", "retry_after_s", "missing_scopes",
+                 "store")
 
 _TITLES = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found",
            409: "Conflict", 413: "Payload too large", 422: "Invalid pack",
            429: "Too many requests", 500: "Internal error", 502: "Pack or upstream failure",
-           503: "Unavailable", 504: "Timed out"}
+           503: "Unavailable", 504: "Timed out", 507: "Insufficient storage"}
 
 
 @dataclass(frozen=True)

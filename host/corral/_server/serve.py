@@ -32,7 +32,6 @@ from .._settings import Settings, load_settings
 log = logging.getLogger("corral.serve")
 
 ADMIN_KEY_LINE = "corral: admin API key (shown once, keep it safe): "
-KEY_FILE = "api-keys.json"
 
 
 NO_EXAMPLES_LINE = ("corral: no packs configured and no example packs here (they live in a "
@@ -101,7 +100,7 @@ def _prepare(settings: Settings, out: TextIO) -> tuple[Any, Any]:
     host = Host(settings)
     if embedded:
         _register_examples(host, out)
-    keys = ApiKeyStore(settings.data_dir / KEY_FILE)
+    keys = ApiKeyStore.for_settings(settings)
     new_key = keys.ensure_admin(settings.admin_key)
     if new_key is not None:
         print(ADMIN_KEY_LINE + new_key, file=out, flush=True)
@@ -154,7 +153,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     from .._server.apikeys import ApiKeyStore
 
     settings = _settings_from(args)
-    info, key = ApiKeyStore(settings.data_dir / KEY_FILE).create(args.name, args.role)
+    info, key = ApiKeyStore.for_settings(settings).create(args.name, args.role)
     print(f"created {info.role} key {info.id} for {info.owner} (shown once):")
     print(key)
     return 0
@@ -164,7 +163,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     from .._server.apikeys import ApiKeyStore
 
     settings = _settings_from(args)
-    for info in ApiKeyStore(settings.data_dir / KEY_FILE).list_keys():
+    for info in ApiKeyStore.for_settings(settings).list_keys():
         print(f"{info.id}  {info.role:6}  {info.owner}")
     return 0
 
@@ -173,7 +172,7 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     from .._server.apikeys import ApiKeyStore
 
     settings = _settings_from(args)
-    ApiKeyStore(settings.data_dir / KEY_FILE).revoke(args.key_id)
+    ApiKeyStore.for_settings(settings).revoke(args.key_id)
     print(f"revoked key {args.key_id}")
     return 0
 
