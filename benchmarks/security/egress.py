@@ -32,6 +32,7 @@ ROUTED_ADDRESS = "93.184.216.80"
 ROUTED_NAMES = ("secure.bench.test", "idp.bench.test", "plain.bench.test")
 
 _ANSWERS: dict[str, list[str]] = {
+    **{name: [ROUTED_ADDRESS] for name in ROUTED_NAMES},
     "internal.bench.test": ["10.1.2.3"],
     "metadata.bench.test": ["169.254.169.254"],
     "mapped.bench.test": ["::ffff:127.0.0.1"],
@@ -39,7 +40,18 @@ _ANSWERS: dict[str, list[str]] = {
     "cgnat.bench.test": ["100.64.0.1"],
     "mixed.bench.test": [PUBLIC_ADDRESS, "127.0.0.1"],
     "public.bench.test": [PUBLIC_ADDRESS],
-    **{name: [ROUTED_ADDRESS] for name in ROUTED_NAMES},
+    # Not globally reachable by the IANA registries, though ipaddress.is_global says some are.
+    "sitelocal.bench.test": ["fec0::1"],
+    "doc6.bench.test": ["3fff::1"],
+    "relay6to4.bench.test": ["192.88.99.1"],
+    "srv6.bench.test": ["5f00::1"],
+    "nat64local.bench.test": ["64:ff9b:1::7f00:1"],
+    "discard6.bench.test": ["100::1"],
+    "bench6.bench.test": ["2001:2::1"],
+    "unallocated6.bench.test": ["4000::1"],
+    "testnet2.bench.test": ["198.51.100.7"],
+    "sixtofour.bench.test": ["2002:7f00:1::1"],
+    "teredo.bench.test": ["2001:0:5db8:d822::80ff:fffe"],  # public server, loopback client
 }
 
 

@@ -251,6 +251,10 @@ class Bench:
     def alice_query_conn(self) -> str:
         return self.connections["query"]
 
+    @property
+    def alice_approved_conn(self) -> str:
+        return self.connections["approved"]
+
     def call(self, pack: str, formula: str, *args: Any, connection: str | None = None,
              principal: str | None = None, deadline_s: float | None = None) -> Any:
         return self.host.call(pack, formula, *args, connection=connection,

@@ -31,19 +31,21 @@ def register_all(bench: Bench) -> None:
     bench.extras["zig"] = zig
     net = [f"bench.test:{p}", f"cdn.test:{p}"]
     roles: dict[str, tuple[bytes, dict[str, Any], tuple[str, ...]]] = {
+        # not approved for cdn.test: a call holding a connection stays on bench.test
         "zhostile": (zig, {"pack": {"name": "zhostile", "network_domains": net},
-                           "auth": _bearer(f"bench.test:{p}"), "limits": ZIG_LIMITS},
-                     (f"cdn.test:{p}",)),
-        "zlocked": (zig, {"pack": {"name": "zlocked", "network_domains": net},
-                          "auth": _bearer(f"bench.test:{p}"), "limits": ZIG_LIMITS}, ()),
+                           "auth": _bearer(f"bench.test:{p}"), "limits": ZIG_LIMITS}, ()),
         "zdeadline": (zig_deadline, {"pack": {"name": "zdeadline", "network_domains": net},
                                      "auth": _bearer(f"bench.test:{p}"),
-                                     "limits": ZIG_DEADLINE_LIMITS}, (f"cdn.test:{p}",)),
+                                     "limits": ZIG_DEADLINE_LIMITS}, ()),
         "zfuel": (zig, {"pack": {"name": "zfuel", "network_domains": net},
                         "limits": ZIG_FUEL_LIMITS}, ()),
+        # The operator approved its non-auth domain (cdn.test) for calls holding a connection.
+        "zapproved": (zig, {"pack": {"name": "zapproved", "network_domains": net},
+                            "auth": _bearer(f"bench.test:{p}"), "limits": ZIG_LIMITS},
+                      tuple(net)),
         "zquery": (zig, {"pack": {"name": "zquery", "network_domains": net},
                          "limits": ZIG_LIMITS, "auth": {"kind": "query", "param": "api_key"}},
-                   (f"cdn.test:{p}",)),
+                   ()),
         "chostile": (c_wasm, {"pack": {"network_domains": net}}, ()),
         "zwire": (zig, {"pack": {"name": "zwire", "network_domains": [
             f"bench.test:{w}", f"cdn.test:{w}"]}, "auth": _bearer(f"bench.test:{w}"),
@@ -76,7 +78,9 @@ def _connections(bench: Bench) -> None:
             "symbols": ("zhostile", {"token": secret.symbols}),
             "short": ("zhostile", {"token": secret.short}),
             "query": ("zquery", {"value": secret.query}),
-            "locked": ("zlocked", {"token": secret.alice}),
+            "approved": ("zapproved", {"token": secret.alice}),
+            "approved_symbols": ("zapproved", {"token": secret.symbols}),
+            "approved_short": ("zapproved", {"token": secret.short}),
             "wire": ("zwire", {"token": secret.alice}),
             "wire_symbols": ("zwire", {"token": secret.symbols}),
             "tls_wire": ("ztlswire", {"token": secret.alice}),

@@ -10,9 +10,11 @@ from typing import Any, Callable
 from ..harness import Bench, Observation
 
 #: (pack, connection key, server attribute) of each place a reflecting API runs.
-SITES = {"plain": ("zhostile", "alice", "server"),
-         "symbols": ("zhostile", "symbols", "server"),
-         "short": ("zhostile", "short", "server"),
+#: The relaying pack is the one whose other domain the operator approved (``zapproved``):
+#: what reaches it is judged by redaction alone.
+SITES = {"plain": ("zapproved", "approved", "server"),
+         "symbols": ("zapproved", "approved_symbols", "server"),
+         "short": ("zapproved", "approved_short", "server"),
          "wire": ("zwire", "wire", "wire"),
          "wire_symbols": ("zwire", "wire_symbols", "wire")}
 

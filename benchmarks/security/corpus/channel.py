@@ -101,11 +101,11 @@ def attacks() -> list[Attack]:
                rule="redirect_secret", language="zig"),
         Attack("a call holding a connection posts to an unapproved declared domain",
                "channel", "fetch_denied",
-               _call("zlocked", "locked", "FetchMethod", "http://cdn.test:{port}/sink", "POST"),
+               _call("zhostile", "alice", "FetchMethod", "http://cdn.test:{port}/sink", "POST"),
                rule="unapproved_domain", verify=_untouched_sink, quick=True, language="zig"),
         Attack("a call holding a connection relays its answer to an unapproved domain",
                "channel", "ok",
-               _call("zlocked", "locked", "Relay", "http://bench.test:{port}/whoami",
+               _call("zhostile", "alice", "Relay", "http://bench.test:{port}/whoami",
                      "http://cdn.test:{port}/sink", "", "", "text"),
                verify=_untouched_sink, language="zig"),
     ]

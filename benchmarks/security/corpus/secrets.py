@@ -115,16 +115,16 @@ def attacks() -> list[Attack]:
                lambda b: b.call("zquery", "Fetch", b.url("/echo?api_key=mine"),
                                 connection=b.alice_query_conn, principal="alice"),
                rule="param", verify=expect_untouched("/echo"), language="zig"),
-        Attack("credentials on a redirect to another declared host", "secrets", "ok",
-               lambda b: b.call("zhostile", "Fetch", b.url(
+        Attack("credentials on a redirect to another declared (approved) host", "secrets", "ok",
+               lambda b: b.call("zapproved", "Fetch", b.url(
                    f"/redirect?to=http://cdn.test:{b.server.port}/echo"),
-                   connection=b.alice_conn, principal="alice"),
+                   connection=b.alice_approved_conn, principal="alice"),
                verify=_no_credentials_at_cdn, language="zig"),
         Attack("redirect reflecting the query token to an undeclared host", "secrets",
                "fetch_denied", lambda b: b.call("zquery", "Fetch", b.url(
                    f"/reflect-redirect?to=http://undeclared.test:{b.server.port}/json"),
                    connection=b.alice_query_conn, principal="alice"),
-               rule="undeclared_domain", language="zig"),
+               rule="redirect_secret", language="zig"),
         Attack("network error on a request carrying the query token", "secrets", "fetch_network",
                lambda b: b.call("zquery", "Fetch", b.url("/drop"),
                                 connection=b.alice_query_conn, principal="alice"), language="zig"),
