@@ -8,7 +8,11 @@ the way a DNS-rebinding attacker's name does.
 ``LoopbackOnly`` is the last network hop of the host's own ``PinnedTransport``: every
 address the policy admitted arrives here. Loopback addresses are connected; any other
 address is refused and recorded, so no attack can leave the machine, and an attack that
-got a connection to a non-loopback address is visible as an egress attempt.
+got a connection to a non-loopback address is visible as an egress attempt. One public
+address, :data:`ROUTED_ADDRESS`, stands for "a server on the internet": the policy admits
+it like any public address (no host_map test mapping vouches for it), and this layer
+delivers it to the same port on 127.0.0.1, where the benchmark's servers listen. Every
+byte read off every connection is counted, so a cap is judged by bytes, not by time.
 """
 
 from __future__ import annotations
@@ -22,8 +26,13 @@ import httpcore
 
 PUBLIC_ADDRESS = "93.184.216.34"
 """A globally routable address: the policy admits it, the egress guard never dials it."""
+ROUTED_ADDRESS = "93.184.216.80"
+"""A globally routable address the egress layer delivers to 127.0.0.1 (same port)."""
+#: Names answering :data:`ROUTED_ADDRESS`: servers "on the internet", never test mappings.
+ROUTED_NAMES = ("secure.bench.test", "idp.bench.test", "plain.bench.test")
 
 _ANSWERS: dict[str, list[str]] = {
+    **{name: [ROUTED_ADDRESS] for name in ROUTED_NAMES},
     "internal.bench.test": ["10.1.2.3"],
     "metadata.bench.test": ["169.254.169.254"],
     "mapped.bench.test": ["::ffff:127.0.0.1"],
@@ -54,6 +63,12 @@ class ScriptedResolver:
     def __init__(self) -> None:
         self.lookups: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._extra: dict[str, list[str]] = {}
+
+    def answer(self, name: str, addresses: list[str]) -> None:
+        """Script one more name (the address attacks add one per registry entry)."""
+        with self._lock:
+            self._extra[name] = list(addresses)
 
     def __call__(self, name: str, port: int) -> list[str]:
         with self._lock:
@@ -61,7 +76,9 @@ class ScriptedResolver:
             count = self.lookups[name]
         if name == self.REBIND_NAME:
             return [PUBLIC_ADDRESS] if count == 1 else ["127.0.0.1"]
-        return list(_ANSWERS.get(name, []))
+        with self._lock:
+            extra = self._extra.get(name)
+        return list(extra if extra is not None else _ANSWERS.get(name, []))
 
 
 class LoopbackOnly(httpcore.NetworkBackend):
@@ -72,20 +89,27 @@ class LoopbackOnly(httpcore.NetworkBackend):
         self._lock = threading.Lock()
         self.blocked: list[tuple[str, int]] = []
         self.connected: list[tuple[str, int]] = []
+        self.bytes_read = 0
+
+    def count(self, size: int) -> None:
+        with self._lock:
+            self.bytes_read += size
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                     local_address: str | None = None,
                     socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        if not ipaddress.ip_address(host).is_loopback:
+        routed = host == ROUTED_ADDRESS
+        if not routed and not ipaddress.ip_address(host).is_loopback:
             with self._lock:
                 self.blocked.append((host, port))
             raise httpcore.ConnectError(f"the benchmark's egress guard kept {host}:{port} "
                                         "off the network")
         with self._lock:
             self.connected.append((host, port))
-        return self._inner.connect_tcp(host, port, timeout=timeout,
-                                       local_address=local_address,
-                                       socket_options=socket_options)
+        stream = self._inner.connect_tcp("127.0.0.1" if routed else host, port,
+                                         timeout=timeout, local_address=local_address,
+                                         socket_options=socket_options)
+        return _Counted(stream, self)
 
     def connect_unix_socket(self, path: str, timeout: float | None = None,
                             socket_options: Iterable[Any] | None = None
@@ -94,3 +118,30 @@ class LoopbackOnly(httpcore.NetworkBackend):
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
+
+
+class _Counted(httpcore.NetworkStream):
+    """A connection whose reads are counted by its :class:`LoopbackOnly`."""
+
+    def __init__(self, inner: httpcore.NetworkStream, owner: LoopbackOnly) -> None:
+        self._inner = inner
+        self._owner = owner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        data = self._inner.read(max_bytes, timeout)
+        self._owner.count(len(data))
+        return data
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _Counted(self._inner.start_tls(ssl_context, server_hostname, timeout),
+                        self._owner)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)

@@ -3,50 +3,53 @@ that decide whether one attack was contained.
 
 An attack is contained only when all of these hold:
 
-* the observed outcome is the expected error kind (and, for fetch refusals, the
-  expected rule), or ``ok`` when the expected outcome is a harmless success;
+* the observed outcome is one of the expected error kinds (and, for fetch refusals, one of
+  the expected rules), or ``ok`` when a harmless success is expected;
 * its own ``verify`` check finds nothing wrong (a refused request never reached the
-  server, a victim's calls all completed, ...);
-* no secret (a connection token) shows up in the error, the result or any log record;
-* nothing tried to leave the machine except where the attack expects the egress
-  guard to stop a connection to the address the policy checked.
+  server, a victim's calls all completed, the bytes read stayed under a cap, ...);
+* no secret, in any form (see :mod:`.leaks`), shows up in: the error, its details or the
+  problem document a caller of the HTTP service would get; the result; anything the guest
+  was handed by the fetch import (recorded by a wrapper); any log record of any logger
+  (the root logger is at DEBUG for the whole run, so third-party libraries log too);
+  ``/metrics``; any response of the HTTP service; any request that reached a server other
+  than as the credential the host injects where it belongs; and any file of any store in
+  the Host's data dir that changed during the attack;
+* nothing tried to leave the machine except where the attack expects the egress guard
+  to stop a connection to the address the policy checked.
 
 After each attack the same Host must answer ``hello.Greet`` correctly ("healthy").
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import secrets
 import tempfile
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import corral
-from corral.testing import HostileServer
-from corral import (MANIFEST_SECTION, BuildError, CorralError, FetchConfig, FetchError, Host, Pack,
-                    PinnedTransport, Settings, build_pack, read_manifest, set_custom_section)
+from corral import CorralError, FetchConfig, FetchError, Host, Pack, PinnedTransport, Settings
 
 from .egress import LoopbackOnly, ScriptedResolver
+from .leaks import SecretDetector
+from .recorder import GuestInputs, install_recorder
+from .world import PACKS_DIR, REPO, Secrets, Servers, _build, register, with_manifest
 
-#: The checkout the benchmark runs in (packs/, results/).
-REPO = Path(__file__).resolve().parents[2]
-PACKS_DIR = Path(__file__).resolve().parent / "packs"
+__all__ = ["PACKS_DIR", "REPO", "Attack", "Bench", "Observation", "Outcome", "CATEGORIES",
+           "expect_no_requests", "expect_untouched", "with_manifest"]
+
 CATEGORIES = ("cpu", "memory", "stack", "io", "msgpack", "abi", "fetch", "secrets",
-              "neighbours", "formula")
-
-#: The limits the benchmark runs the shared hostile Zig pack under (its pack.toml holds the
-#: host tests' tighter ones): room for a 12 MiB allocation, 8 fetches, 64 KiB of logs, and
-#: a deadline-bound twin cut at 400 ms.
-ZIG_LIMITS = {"fuel": 100_000_000, "memory_bytes": 32 << 20, "timeout_ms": 3000,
-              "max_output_bytes": 65536, "max_fetches": 8, "max_log_bytes": 65536}
-ZIG_DEADLINE_LIMITS = {**ZIG_LIMITS, "fuel": 10_000_000_000, "timeout_ms": 400}
+              "neighbours", "formula", "encoding", "reflection", "at_rest", "channel",
+              "crossing", "caps", "oauth", "http", "tenancy", "addresses", "cache_key")
 
 Verify = Callable[["Bench", "Observation"], "str | None"]
+#: Hosts (name, port) where the Authorization header / api_key parameter is the host's own
+#: injection, not a leak (filled in by the Bench once ports are known).
+Carriers = set[tuple[str, int]]
 
 
 @dataclass(frozen=True)
@@ -56,10 +59,11 @@ class Attack:
     name: str
     category: str
     expected: str
-    """An error ``kind`` (``fuel_exhausted``, ``fetch_denied``, ...) or ``ok``."""
+    """An error ``kind`` (``fuel_exhausted``, ``fetch_denied``, ...) or ``ok``; ``a|b`` when
+    a correct host may do either (refuse, or send without the credential)."""
     run: Callable[[Bench], Any]
     rule: str | None = None
-    """For fetch errors: the policy rule the refusal must name."""
+    """For fetch errors: the policy rule the refusal must name (``a|b`` for either)."""
     verify: Verify | None = None
     """Extra containment check; returns why the attack was not contained, or None."""
     quick: bool = False
@@ -71,6 +75,12 @@ class Attack:
     """Where the host falls short on this attack (file, function, what happens); such an
     attack is still reported as not contained until the host is fixed."""
 
+    def accepts(self, kind: str) -> bool:
+        return kind in self.expected.split("|")
+
+    def accepts_rule(self, rule: str | None) -> bool:
+        return self.rule is None or (rule is not None and rule in self.rule.split("|"))
+
 
 @dataclass
 class Observation:
@@ -81,11 +91,14 @@ class Observation:
     new_requests: list[Any] = field(default_factory=list)
     new_logs: list[str] = field(default_factory=list)
     new_blocked: list[tuple[str, int]] = field(default_factory=list)
+    guest_inputs: list[Any] = field(default_factory=list)
+    http_texts: list[str] = field(default_factory=list)
+    bytes_read: int = 0
 
     @property
     def kind(self) -> str:
         if self.error is None:
-            return "ok"
+            return str(getattr(self.value, "outcome_kind", "ok"))
         if isinstance(self.error, CorralError):
             return self.error.kind
         return f"crash:{type(self.error).__name__}"
@@ -121,7 +134,7 @@ class Outcome:
 
 
 class _LogCapture(logging.Handler):
-    """Keeps every record the host and its packs log, formatted, for the leak check."""
+    """Keeps every record of every logger, formatted with its exception, for the leak check."""
 
     def __init__(self) -> None:
         super().__init__(level=logging.DEBUG)
@@ -132,7 +145,11 @@ class _LogCapture(logging.Handler):
         try:
             line = f"{record.name}: {record.getMessage()}"
         except Exception:  # a record whose arguments do not format is still a record
-            line = f"{record.name}: {record.msg!r}"
+            line = f"{record.name}: {record.msg!r} {record.args!r}"
+        if record.exc_info:
+            line += "\n" + "".join(traceback.format_exception(*record.exc_info))
+        if record.stack_info:
+            line += "\n" + record.stack_info
         with self._guard:
             self._lines.append(line)
 
@@ -145,127 +162,111 @@ class _LogCapture(logging.Handler):
             return len(self._lines)
 
 
-def _build(pack_dir: Path) -> Path:
-    try:
-        return build_pack(pack_dir).path
-    except BuildError:
-        # zig's clang has been seen to crash once under a parallel build; one retry.
-        return build_pack(pack_dir, force=True).path
-
-
-def with_manifest(wasm: bytes, **changes: Any) -> bytes:
-    """``wasm`` with its embedded manifest changed: ``pack={...}`` / ``auth={...}`` merge."""
-    manifest = read_manifest(wasm).to_dict()
-    for section, values in changes.items():
-        if isinstance(values, dict) and isinstance(manifest.get(section), dict):
-            manifest[section].update(values)
-        else:
-            manifest[section] = values
-    return set_custom_section(wasm, MANIFEST_SECTION, json.dumps(manifest).encode())
-
-
 class Bench:
     """A fresh Host in a temporary data dir, its hostile packs, servers and secrets."""
 
     def __init__(self, data_dir: Path | None = None) -> None:
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        if data_dir is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="corral-bench-")
-            data_dir = Path(self._tmp.name)
-        self.data_dir = data_dir
-        self.alice_token = "alice-" + secrets.token_hex(16)
-        self.query_token = "qkey-" + secrets.token_hex(16)
-        self.server = HostileServer(valid_token=self.alice_token).start()
+        self._tmp = tempfile.TemporaryDirectory(prefix="corral-bench-")
+        self.data_dir = data_dir or Path(self._tmp.name) / "data"
+        self.secret = Secrets()
+        self.alice_token, self.query_token = self.secret.alice, self.secret.query
+        self.detector = SecretDetector()
+        self.detector.add(*self.secret.all())
+        self.servers = Servers(Path(self._tmp.name) / "tls", valid_token=self.alice_token)
+        self.server = self.servers.server
+        self.carriers: Carriers = set()
         self.resolver = ScriptedResolver()
         self.egress = LoopbackOnly()
         self.logs = _LogCapture()
-        self._root_logger = logging.getLogger("corral")
-        self._saved_level = self._root_logger.level
-        self._root_logger.addHandler(self.logs)
-        self._root_logger.setLevel(logging.DEBUG)
-        self.host = self._make_host()
+        self._root = logging.getLogger()
+        self._saved_level = self._root.level
+        self._root.addHandler(self.logs)
+        self._root.setLevel(logging.DEBUG)
+        self.host = self.make_host()
+        self.guest_inputs = GuestInputs()
+        install_recorder(self.host, self.guest_inputs)
+        self.http_texts: list[str] = []
         self._health_checks = 0
-        self._wat_count = 0
+        self._unique = 0
         self.packs: dict[str, Pack] = {}
-        self.alice_conn = ""
-        self.alice_query_conn = ""
-        self.alice_approved_conn = ""
+        self.connections: dict[str, str] = {}
+        self.extras: dict[str, Any] = {}
+        """Parts an attack family made once and later attacks reuse (HTTP services, ...)."""
+        self._closers: list[Callable[[], None]] = []
 
     # -- setting up ------------------------------------------------------------------------
 
-    def _make_host(self) -> Host:
-        host_map = {"bench.test": "127.0.0.1", "cdn.test": "127.0.0.1",
-                    "undeclared.test": "127.0.0.1"}
-        settings = Settings(data_dir=self.data_dir / "host", allow_http=True, host_map=host_map)
-        transport = PinnedTransport(
-            FetchConfig(allow_http=True, host_map=host_map, resolver=self.resolver),
-            connector=self.egress)
-        return Host(settings, resolver=self.resolver, fetch_transport=transport)
+    def host_map(self) -> dict[str, str]:
+        return {name: "127.0.0.1" for name in ("bench.test", "cdn.test", "undeclared.test",
+                                               "static.bench.test")}
+
+    def transport(self) -> PinnedTransport:
+        config = FetchConfig(allow_http=True, host_map=self.host_map(), resolver=self.resolver,
+                             ca_file=str(self.servers.ca))
+        return PinnedTransport(config, connector=self.egress)
+
+    def make_host(self, name: str = "host", **settings: Any) -> Host:
+        """A Host on this bench's network (the main one, or one an attack family needs)."""
+        base = Settings(data_dir=self.data_dir / name, allow_http=True, host_map=self.host_map())
+        from .settings import with_settings
+
+        return Host(with_settings(base, **settings), resolver=self.resolver,
+                    fetch_transport=self.transport())
+
+    def on_close(self, close: Callable[[], None]) -> None:
+        self._closers.append(close)
+
+    def port(self, server: str = "server") -> int:
+        return int(getattr(self.servers, server).port)
 
     def domains(self) -> list[str]:
         return [f"bench.test:{self.server.port}", f"cdn.test:{self.server.port}"]
 
     def load_packs(self) -> None:
         """Build every hostile pack from source and register it (before the RSS baseline)."""
-        self.packs["hello"] = self.host.register_file(_build(REPO / "packs" / "hello"))
-        zig = _build(PACKS_DIR / "hostile").read_bytes()
-        zig_deadline = _build(PACKS_DIR / "hostile_time").read_bytes()
-        c_wasm = _build(PACKS_DIR / "c_hostile").read_bytes()
-        bearer = {"kind": "bearer", "domains": [f"bench.test:{self.server.port}"]}
-        net = {"network_domains": self.domains()}
-        self.packs["zhostile"] = self.host.register_bytes(
-            with_manifest(zig, pack={"name": "zhostile", **net}, auth=bearer,
-                          limits=ZIG_LIMITS), source="zig_hostile")
-        self.packs["zdeadline"] = self.host.register_bytes(
-            with_manifest(zig_deadline, pack={"name": "zdeadline", **net}, auth=bearer,
-                          limits=ZIG_DEADLINE_LIMITS), source="zig_deadline")
-        # The operator approved its non-auth domain (cdn.test) for calls holding a connection.
-        self.packs["zapproved"] = self.host.register_bytes(
-            with_manifest(zig, pack={"name": "zapproved", **net}, auth=bearer,
-                          limits=ZIG_LIMITS), source="zig_approved",
-            approved_domains=self.domains())
-        self.packs["zquery"] = self.host.register_bytes(
-            with_manifest(zig, pack={"name": "zquery", **net}, limits=ZIG_LIMITS,
-                          auth={"kind": "query", "param": "api_key"}), source="zig_query")
-        self.packs["chostile"] = self.host.register_bytes(
-            with_manifest(c_wasm, pack=net), source="c_hostile")
-        self._make_connections()
+        from .packs_setup import register_all
 
-    def _make_connections(self) -> None:
-        store = self.host.connections
-        self.alice_conn = store.create(principal="alice", pack=self.packs["zhostile"].manifest,
-                                       name="alice's token",
-                                       secret={"token": self.alice_token}).id
-        self.alice_query_conn = store.create(
-            principal="alice", pack=self.packs["zquery"].manifest, name="alice's key",
-            secret={"value": self.query_token}).id
-        self.alice_approved_conn = store.create(
-            principal="alice", pack=self.packs["zapproved"].manifest,
-            name="alice's token (approved pack)", secret={"token": self.alice_token}).id
+        register_all(self)
 
     def build(self, pack_dir: str) -> bytes:
         return _build(PACKS_DIR / pack_dir).read_bytes()
 
-    def register(self, wasm: bytes, source: str) -> Pack:
-        return self.host.register_bytes(wasm, source=source)
+    def build_path(self, path: Path) -> bytes:
+        return _build(path).read_bytes()
+
+    def register(self, wasm: bytes, source: str, approve: tuple[str, ...] = ()) -> Pack:
+        return register(self.host, wasm, source, approve)
 
     def unique_name(self, stem: str) -> str:
-        self._wat_count += 1
-        return f"{stem}{self._wat_count}"
+        self._unique += 1
+        return f"{stem}{self._unique}"
 
     # -- during attacks --------------------------------------------------------------------
+
+    @property
+    def alice_conn(self) -> str:
+        return self.connections["alice"]
+
+    @property
+    def alice_query_conn(self) -> str:
+        return self.connections["query"]
+
+    @property
+    def alice_approved_conn(self) -> str:
+        return self.connections["approved"]
 
     def call(self, pack: str, formula: str, *args: Any, connection: str | None = None,
              principal: str | None = None, deadline_s: float | None = None) -> Any:
         return self.host.call(pack, formula, *args, connection=connection,
                               principal=principal, deadline_s=deadline_s)
 
-    def url(self, path: str, host: str = "bench.test", port: int | None = None) -> str:
-        return f"http://{host}:{self.server.port if port is None else port}{path}"
+    def url(self, path: str, host: str = "bench.test", port: int | None = None,
+            scheme: str = "http") -> str:
+        return f"{scheme}://{host}:{self.server.port if port is None else port}{path}"
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return (self.alice_token, self.query_token)
+        return self.detector.secrets
 
     def healthy(self) -> bool:
         """The same Host answers a normal call correctly (a fresh name: no cache hit)."""
@@ -276,8 +277,13 @@ class Bench:
         except CorralError:
             return False
 
+    def requests(self) -> list[Any]:
+        return [r for server in self.servers.recording for r in server.requests]
+
     def observe(self, attack: Attack) -> tuple[Observation, float]:
-        requests, logs, blocked = len(self.server.requests), len(self.logs), len(self.egress.blocked)
+        marks = ([len(s.requests) for s in self.servers.recording], len(self.logs),
+                 len(self.egress.blocked), len(self.guest_inputs), len(self.http_texts),
+                 self.egress.bytes_read)
         seen = Observation()
         started = time.perf_counter()
         try:
@@ -285,17 +291,21 @@ class Bench:
         except Exception as exc:  # the judge classifies whatever came out
             seen.error = exc
         seconds = time.perf_counter() - started
-        seen.new_requests = self.server.requests[requests:]
-        seen.new_logs = self.logs.since(logs)
-        seen.new_blocked = self.egress.blocked[blocked:]
+        seen.new_requests = [r for server, mark in zip(self.servers.recording, marks[0])
+                             for r in server.requests[mark:]]
+        seen.new_logs = self.logs.since(marks[1])
+        seen.new_blocked = self.egress.blocked[marks[2]:]
+        seen.guest_inputs = self.guest_inputs.since(marks[3])
+        seen.http_texts = self.http_texts[marks[4]:]
+        seen.bytes_read = self.egress.bytes_read - marks[5]
         return seen, seconds
 
     def judge(self, attack: Attack, seen: Observation) -> list[str]:
         """Why the attack was not contained (empty when it was)."""
         problems: list[str] = []
-        if seen.kind != attack.expected:
+        if not attack.accepts(seen.kind):
             problems.append(f"expected {attack.expected}, observed {seen.label}")
-        elif attack.rule is not None and seen.rule != attack.rule:
+        elif not attack.accepts_rule(seen.rule):
             problems.append(f"expected rule {attack.rule}, observed {seen.rule}")
         if attack.verify is not None and not problems:
             problem = attack.verify(self, seen)
@@ -307,22 +317,34 @@ class Bench:
         return problems
 
     def _leaks(self, seen: Observation) -> list[str]:
-        places: list[tuple[str, str]] = [("a log record", line) for line in seen.new_logs]
-        if seen.error is not None:
-            places.append(("the error", f"{seen.error} {seen.error!r}"))
-            if isinstance(seen.error, CorralError):
-                places.append(("the error details", json.dumps(seen.error.to_dict(),
-                                                               default=str)))
-        return [f"a connection secret appeared in {where}" for where, text in places
-                if any(secret in text for secret in self.secrets)][:1]
+        from .judge import leak_places
+
+        found: list[str] = []
+        for where, text, blob in leak_places(self, seen):
+            secret = (self.detector.found_in_blob(text) if blob
+                      else self.detector.found_in_text(text))
+            if secret is not None:
+                found.append(f"a secret ({_hint(secret)}) appeared in {where}")
+                break
+        for path in self.detector.found_in_files(self.data_dir):
+            found.append(f"a secret lies in clear at rest in {path}")
+        return found
 
     def close(self) -> None:
+        for close in reversed(self._closers):
+            try:
+                close()
+            except Exception:  # one part failing to close must not keep the rest open
+                logging.getLogger("benchmarks.security").exception("closing failed")
         self.host.close()
-        self.server.close()
-        self._root_logger.removeHandler(self.logs)
-        self._root_logger.setLevel(self._saved_level)
-        if self._tmp is not None:
-            self._tmp.cleanup()
+        self.servers.close()
+        self._root.removeHandler(self.logs)
+        self._root.setLevel(self._saved_level)
+        self._tmp.cleanup()
+
+
+def _hint(secret: str) -> str:
+    return f"{secret[:3]}... {len(secret)} chars"
 
 
 def expect_untouched(path: str) -> Verify:
@@ -341,3 +363,4 @@ def expect_no_requests(bench: Bench, seen: Observation) -> str | None:
 
 def pack_version() -> str:
     return corral.__version__
+

@@ -39,11 +39,12 @@ def attacks() -> list[Attack]:
                lambda b: b.call("chostile", "Spin"), quick=True, language="c"),
         Attack("fuel-heavy work past the budget", "cpu", "fuel_exhausted",
                lambda b: b.call("zhostile", "Burn", 2_000_000_000), language="zig"),
-        # 100M calls: more than any machine makes in 400 ms, so the verdict never depends
-        # on how fast this one is (100k finished in time on a quick machine).
-        Attack("100M corral.log calls, cut by the 400 ms deadline (Zig)", "cpu", "timeout",
-               lambda b: b.call("zdeadline", "LogStorm", 100_000_000),
-               verify=_log_lines_capped(attempts=3), quick=True, language="zig"),
+        # Bound by count, not by time: 100M calls need far more than the 5M fuel of zfuel,
+        # whose wall clock (120 s) no machine reaches first, so the verdict is the same on
+        # a fast machine and a slow one.
+        Attack("100M corral.log calls, cut by fuel (Zig)", "cpu", "fuel_exhausted",
+               lambda b: b.call("zfuel", "LogStorm", 100_000_000),
+               verify=_log_lines_capped(attempts=1), quick=True, language="zig"),
         Attack("20k corral.log calls, log bytes capped (C)", "cpu", "ok",
                lambda b: b.call("chostile", "LogStorm", 20_000),
                verify=_log_lines_capped(attempts=1), language="c"),

