@@ -80,7 +80,7 @@ def small_store_server(tmp_path: Path) -> Iterator[RunningServer]:
 
 def test_an_unexpected_500_keeps_the_connection_usable(
         small_store_server: RunningServer) -> None:
-    with httpx.Client(base_url=small_store_server.url, timeout=30) as client:
+    with httpx.Client(base_url=small_store_server.url, timeout=30, headers=AUTH) as client:
         first = client.get("/healthz")
         for _ in range(3):
             failed = client.get("/v1/broken")

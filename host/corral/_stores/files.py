@@ -13,7 +13,7 @@ import os
 import uuid
 from pathlib import Path
 
-from .lmdb_env import disk_full, is_disk_full
+from .disk import disk_full, means_disk_full
 
 
 def write_file_atomically(path: Path, data: bytes, *, mode: int = 0o644,
@@ -27,7 +27,7 @@ def write_file_atomically(path: Path, data: bytes, *, mode: int = 0o644,
     try:
         _write_atomically(path, data, mode, replace)
     except OSError as exc:
-        if is_disk_full(exc, path.parent):
+        if means_disk_full(exc.errno, path.parent):
             raise disk_full(store) from exc
         raise
 

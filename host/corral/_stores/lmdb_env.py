@@ -22,10 +22,8 @@ process grew the map to is adopted with ``set_mapsize(0)`` when ``begin`` report
 
 from __future__ import annotations
 
-import errno
 import logging
 import mmap
-import os
 import threading
 import time
 from contextlib import contextmanager
@@ -35,6 +33,7 @@ from typing import Any, Callable, Iterator, TypeVar
 import lmdb
 
 from .._errors import StorageFull
+from .disk import DISK_FULL_ERRNOS, disk_full, means_disk_full
 
 log = logging.getLogger("corral.storage")
 
@@ -44,8 +43,6 @@ GROWTH_FACTOR = 2
 #: A write grows the map first when more than this share of it is used.
 _GROW_AHEAD_ABOVE = 0.5
 #: LMDB reports a short write as EIO; with less free disk than this, it means a full disk.
-_LOW_DISK_BYTES = 1 << 20
-_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 _BEGIN_ATTEMPTS = 3
 _RESIZE_POLL_S = 0.0005
 _MIN_RESERVE_PAGES = 64
@@ -324,7 +321,7 @@ def open_shared(path: Path, *, map_size: int, max_dbs: int, max_map_size: int | 
                 found = (env, _Gate(), 0)
             _open[key] = (found[0], found[1], found[2] + 1)
     except OSError as exc:
-        if exc.errno in _DISK_FULL_ERRNOS:
+        if exc.errno in DISK_FULL_ERRNOS:
             raise disk_full(name) from exc
         raise
     except lmdb.Error as exc:
@@ -335,27 +332,13 @@ def open_shared(path: Path, *, map_size: int, max_dbs: int, max_map_size: int | 
                      setting=setting)
 
 
-def disk_full(name: str) -> StorageFull:
-    return StorageFull(f"no room to store this: the disk holding the {name} is full",
-                       store=name)
-
-
 def is_disk_full(exc: BaseException, path: Path) -> bool:
-    """Whether an LMDB or OS error means the disk (or a quota) is full. LMDB turns a short
-    write into EIO; that counts as a full disk when almost no space is left."""
+    """Whether an LMDB or OS error means the disk (or a quota) is full."""
+    if isinstance(exc, lmdb.DiskError):
+        return True
     code = getattr(exc, "code", None) if isinstance(exc, lmdb.Error) else getattr(
         exc, "errno", None)
-    if isinstance(exc, lmdb.DiskError) or code in _DISK_FULL_ERRNOS:
-        return True
-    return code == errno.EIO and _free_bytes(path) < _LOW_DISK_BYTES
-
-
-def _free_bytes(path: Path) -> int:
-    try:
-        info = os.statvfs(path)
-    except OSError:
-        return 1 << 62
-    return info.f_bavail * info.f_frsize
+    return means_disk_full(code, path)
 
 
 def _whole_pages(size: int) -> int:
