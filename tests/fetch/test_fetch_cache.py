@@ -250,3 +250,23 @@ def test_a_follower_waits_no_longer_than_its_deadline(cache: FetchCache) -> None
         release.set()
         leader.join(10)
     assert cache.get(key()) == OK
+
+
+def test_a_full_cache_evicts_the_least_recently_used_and_warns_once_a_minute(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    body = "x" * 3000
+    with FetchCache(tmp_path / "small", map_size=256 * 1024) as cache:
+        keep = b"k" * 32
+        assert cache.put(keep, {"status": 200, "headers": {}, "body": body}, ttl_s=3600)
+        stored = 0
+        with caplog.at_level("WARNING", logger="corral.fetch"):
+            for i in range(400):  # far more than the map holds; none has expired
+                key = i.to_bytes(32, "big")
+                stored += cache.put(key, {"status": 200, "headers": {}, "body": body},
+                                    ttl_s=3600)
+                assert cache.get(keep) is not None  # used all along, so never evicted
+        assert stored == 400  # each new response made room for itself
+        assert cache.get((399).to_bytes(32, "big")) is not None
+        assert cache.get((0).to_bytes(32, "big")) is None  # the least recently used went
+        full = [r for r in caplog.records if "full" in r.getMessage()]
+        assert len(full) <= 1

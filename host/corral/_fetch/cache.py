@@ -54,6 +54,11 @@ class _Flight:
     followers: int = 0
 
 
+#: How many entries' last use a process remembers for eviction.
+_MAX_TRACKED = 100_000
+_FULL_WARNING_EVERY_S = 60.0
+
+
 class FetchCache(Closeable):
     """LMDB-backed GET cache shared by all fetches of a host; thread-safe."""
 
@@ -65,6 +70,9 @@ class FetchCache(Closeable):
         self._clock = clock
         self._lock = threading.Lock()
         self._flights: dict[bytes, _Flight] = {}
+        #: When this process last used each entry (monotonic); what eviction goes by.
+        self._used: dict[bytes, float] = {}
+        self._last_full_warning = -_FULL_WARNING_EVERY_S
         try:
             os.makedirs(path, exist_ok=True)
             self._env = lmdb.open(
@@ -101,6 +109,7 @@ class FetchCache(Closeable):
         if expires <= self._clock():
             self._delete(key)
             return None
+        self._touch(key)
         return response
 
     def put(self, key: bytes, response: Mapping[str, Any], ttl_s: float) -> bool:
@@ -113,20 +122,62 @@ class FetchCache(Closeable):
         if value is None or len(value) > self._max_entry_bytes:
             return False
         env = self._open_env()
-        for attempt in range(2):
+        # A full map makes room: expired entries first, then the least recently used.
+        ways_to_make_room = [self.purge_expired, self._evict_least_recently_used]
+        while True:
             try:
                 with env.begin(write=True) as txn:
                     txn.put(key, value)
+                self._touch(key)
                 return True
             except lmdb.MapFullError:
-                if attempt == 0 and self.purge_expired() > 0 and self._advance_txn(env):
-                    continue
-                log.warning("fetch cache is full; response not cached")
-                return False
+                if not self._make_room(env, ways_to_make_room):
+                    self._warn_full()
+                    return False
             except lmdb.Error as exc:
                 log.warning("fetch cache write failed: %s", exc)
                 return False
+
+    def _make_room(self, env: lmdb.Environment, ways: list[Callable[[], int]]) -> bool:
+        """Use up ways of making room until one frees something; False when none is left."""
+        while ways:
+            if ways.pop(0)() > 0:
+                return self._advance_txn(env)
         return False
+
+    def _touch(self, key: bytes) -> None:
+        with self._lock:
+            if len(self._used) >= _MAX_TRACKED:
+                for old in sorted(self._used, key=self._used.__getitem__)[:_MAX_TRACKED // 2]:
+                    del self._used[old]
+            self._used[key] = time.monotonic()
+
+    def _evict_least_recently_used(self) -> int:
+        """Delete the quarter of the entries used longest ago (an entry this process never
+        used counts as oldest); the number deleted."""
+        deleted = 0
+        keys: list[bytes] = []
+        try:
+            with self._open_env().begin(write=True) as txn:
+                keys = [bytes(key) for key, _ in txn.cursor() if bytes(key) != _PURGE_MARK]
+                with self._lock:
+                    keys.sort(key=lambda k: self._used.get(k, 0.0))
+                for key in keys[:max(1, len(keys) // 4)]:
+                    deleted += int(txn.delete(key))
+        except lmdb.Error as exc:
+            log.warning("fetch cache eviction failed: %s", exc)
+        with self._lock:
+            for key in keys[:deleted]:
+                self._used.pop(key, None)
+        return deleted
+
+    def _warn_full(self) -> None:
+        """One line a minute at most, however many responses go uncached."""
+        now = time.monotonic()
+        if now - self._last_full_warning >= _FULL_WARNING_EVERY_S:
+            self._last_full_warning = now
+            log.warning("fetch cache is full even after evicting; responses are not cached "
+                        "(raise fetch_cache_bytes)")
 
     def purge_expired(self) -> int:
         """Delete expired and unreadable entries; the number deleted."""
