@@ -86,6 +86,24 @@ def test_per_pack_limit_caps_concurrency(catalog: HttpCatalog, server: PackServe
     assert server.peak == 2
 
 
+def test_one_callers_flood_of_a_pack_never_makes_another_wait_for_it(
+        catalog: HttpCatalog, server: PackServer) -> None:
+    scheduler, _ = make(catalog, config=SchedulerConfig(per_pack_concurrency=2))
+    gated = catalog.resolve("Alpha", "Gated")
+    with scheduler:
+        flood = [scheduler.submit(CallRequest("Alpha", "Gated", (f"a{i}",), principal="mallory"),
+                                  gated) for i in range(6)]
+        assert server.wait_for_hit("Gated")
+        victim = scheduler.submit(CallRequest("Alpha", "Gated", ("v",), principal="alice"),
+                                  gated)
+        server.gate("v").set()
+        assert victim.result(10)["args"] == ["v"]  # answered while mallory's calls are held
+        assert [h.args for h in server.calls("Gated")].count(["a2"]) == 0  # her queue waits
+        for i in range(6):
+            server.gate(f"a{i}").set()
+        assert [f.result(10)["args"] for f in flood] == [[f"a{i}"] for i in range(6)]
+
+
 def test_per_pack_limit_leaves_other_packs_free(catalog: HttpCatalog,
                                                 server: PackServer) -> None:
     scheduler, ev = make(catalog, config=SchedulerConfig(per_pack_concurrency=2))

@@ -129,6 +129,8 @@ class Scheduler(Closeable):
         self._queue: deque[_Task] = deque()
         self._running = 0
         self._running_by_pack: dict[str, int] = {}
+        #: (pack, principal) -> calls running: who holds a pack's slots.
+        self._running_by_caller: dict[tuple[str, str], int] = {}
         self._inflight: dict[bytes, Future[Any]] = {}
         self._timers: dict[int, tuple[threading.Timer, _Task]] = {}
         self._random = random.Random()
@@ -210,7 +212,7 @@ class Scheduler(Closeable):
                 task = self._queue.popleft()
                 if task.deadline is not None and now >= task.deadline:
                     expired.append(task)
-                elif self._has_room(task.resolved.pack):
+                elif self._has_room(task):
                     self._start_locked(task)
                 else:
                     waiting.append(task)
@@ -220,9 +222,18 @@ class Scheduler(Closeable):
                 "the deadline passed before the call could start", limit="deadline",
                 pack=task.resolved.pack, formula=task.resolved.formula.name))
 
-    def _has_room(self, pack: str) -> bool:
-        return (self._running < self.config.global_concurrency
-                and self._running_by_pack.get(pack, 0) < self.config.per_pack_concurrency)
+    def _has_room(self, task: _Task) -> bool:
+        if self._running >= self.config.global_concurrency:
+            return False
+        pack = task.resolved.pack
+        running = self._running_by_pack.get(pack, 0)
+        limit = self.config.per_pack_concurrency
+        if running < limit:
+            return True
+        # A caller with nothing running on the pack may go past its limit by a small
+        # reserve: one caller's flood of slow calls never makes another wait for them.
+        mine = self._running_by_caller.get((pack, task.call.principal or ""), 0)
+        return mine == 0 and running < limit + max(1, limit // 2)
 
     def _start_locked(self, task: _Task) -> None:
         self._take_slot_locked(task)
@@ -230,18 +241,18 @@ class Scheduler(Closeable):
 
     def _take_slot_locked(self, task: _Task) -> None:
         pack = task.resolved.pack
+        caller = (pack, task.call.principal or "")
         self._running += 1
         self._running_by_pack[pack] = self._running_by_pack.get(pack, 0) + 1
+        self._running_by_caller[caller] = self._running_by_caller.get(caller, 0) + 1
         self._started += 1
 
-    def _release(self, pack: str) -> None:
+    def _release(self, task: _Task) -> None:
+        pack = task.resolved.pack
         with self._lock:
             self._running -= 1
-            left = self._running_by_pack[pack] - 1
-            if left:
-                self._running_by_pack[pack] = left
-            else:
-                del self._running_by_pack[pack]
+            _decrement(self._running_by_pack, pack)
+            _decrement(self._running_by_caller, (pack, task.call.principal or ""))
 
     # -- one attempt ----------------------------------------------------------------------
 
@@ -255,7 +266,7 @@ class Scheduler(Closeable):
         except Exception as exc:  # a runtime bug must still complete the future
             error = _runtime_bug(task, exc)
         finally:
-            self._release(task.resolved.pack)
+            self._release(task)
         self._complete(task, value, error)
 
     def _complete(self, task: _Task, value: Any, error: CorralError | None) -> None:
@@ -281,7 +292,7 @@ class Scheduler(Closeable):
         until = self._pool_only.get((task.resolved.pack_hash, task.resolved.formula.name))
         if until is not None and until > self._monotonic():
             return False
-        return self._has_room(task.resolved.pack)
+        return self._has_room(task)
 
     def _run_inline(self, task: _Task) -> None:
         catalog: InlineCatalog = self.catalog  # type: ignore[assignment]
@@ -298,7 +309,7 @@ class Scheduler(Closeable):
         except Exception as exc:
             error = _runtime_bug(task, exc)
         finally:
-            self._release(task.resolved.pack)
+            self._release(task)
         if abandoned:
             self._hand_to_pool(task)
             return
@@ -402,6 +413,14 @@ class Scheduler(Closeable):
 #: Upstream statuses a pack may report that say "try again": rate limited, or a gateway or
 #: service that is briefly unavailable. A 500 or 501 is the upstream's own bug: not retried.
 RETRYABLE_UPSTREAM_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def _decrement(counts: dict[Any, int], key: Any) -> None:
+    left = counts[key] - 1
+    if left:
+        counts[key] = left
+    else:
+        del counts[key]
 
 
 def _is_retryable(error: CorralError) -> bool:
