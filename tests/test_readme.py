@@ -60,6 +60,8 @@ README_COMMANDS = {
     "corral packs activate NAME VERSION": "test_serve_and_the_curl_examples",
     "corral bench security": "test_bench_security_runs_as_written",
     "corral bench perf --quick": "tests/bench/test_perf_bench.py (quick_run runs this command)",
+    "corral bench reliability --quick":
+        "tests/bench/test_reliability_bench.py (runs the quick subset)",
 }
 
 
