@@ -47,6 +47,10 @@ def child_env(**extra: str) -> dict[str, str]:
     env.update(CORRAL_ADMIN_KEY=ADMIN_KEY, CORRAL_RATE_LIMIT_PER_S="1000000",
                CORRAL_RATE_LIMIT_BURST="1000000", CORRAL_PUBLIC_RATE_LIMIT_PER_S="1000000",
                CORRAL_PUBLIC_RATE_LIMIT_BURST="1000000", CORRAL_REFUSAL_DELAY_S="0",
+               # The writers store far more connections than one caller's quota allows:
+               # what is measured here is what survives a kill, not tenancy.
+               CORRAL_MAX_CONNECTIONS_PER_PRINCIPAL="1000000",
+               CORRAL_MAX_CONNECTION_BYTES_PER_PRINCIPAL=str(1 << 40),
                PYTHONUNBUFFERED="1")
     env.update(extra)
     return env
