@@ -147,6 +147,9 @@ def _fill_and_check(ctx: Context, tally: Tally, mount: Path, scratch: Path) -> N
         tally.notes.append("refused writes answered " + ", ".join(
             f"{status} x{n}" for status, n in sorted(filler.refusals.items())))
         filler.verify(server.api, "the running server: ")
+        if server.crashed:
+            tally.broke("crashes", f"the server died answering on a full disk "
+                                   f"({server.exit_text()})")
     finally:
         server.close()
     for number, label in enumerate(("a start on the full disk", "a start with 1 MiB freed"), 1):

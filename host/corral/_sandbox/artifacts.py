@@ -30,6 +30,7 @@ import stat
 import threading
 from pathlib import Path
 
+from .._errors import StorageFull
 from .._stores.files import write_file_atomically
 
 log = logging.getLogger("corral.sandbox")
@@ -86,7 +87,7 @@ class ArtifactStore:
         path = self.path_for(wasm_sha256)
         try:
             write_file_atomically(path, data)
-        except OSError as exc:
+        except (OSError, StorageFull) as exc:  # a full disk: the next start compiles again
             _warn_once(path, "cannot write precompiled module %s (%s); it will be compiled "
                        "again next time", path.name, type(exc).__name__)
 
