@@ -77,7 +77,7 @@ def test_usage_survives_reopening_and_is_counted_for_an_older_store(tmp_path: Pa
 def test_a_nearly_full_store_refuses_new_data_but_always_deletes(tmp_path: Path,
                                                                  ring: KeyRing) -> None:
     made: list[tuple[str, str]] = []
-    with ConnectionStore(tmp_path / "db", ring, map_size=1024 * 1024,
+    with ConnectionStore(tmp_path / "db", ring, map_size=1024 * 1024, max_map_size=1024 * 1024,
                          quotas=Quotas(max_connections=10_000, max_bytes=10**9)) as store:
         with pytest.raises(QuotaExceeded) as info:
             for i in range(10_000):  # many callers, each within its quota
