@@ -14,6 +14,7 @@ compressed stream included, and every byte decoding makes of them.
 from __future__ import annotations
 
 import zlib
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -109,7 +110,7 @@ class BodyReader:
                              f"{where}", url=self._shown, rule="response_body")
 
 
-class _Decoder:
+class _Decoder(ABC):
     """One coding's decoder; its output goes to ``keep`` a bounded piece at a time."""
 
     def __init__(self, keep: Keep, shown: str) -> None:
@@ -117,11 +118,13 @@ class _Decoder:
         self._shown = shown
         self._room = keep(b"")
 
+    @abstractmethod
     def feed(self, data: bytes) -> None:
-        raise NotImplementedError
+        """Decode ``data``, handing the output to ``keep``."""
 
+    @abstractmethod
     def finish(self) -> None:
-        raise NotImplementedError
+        """The stream ended: refuse it if it was cut short."""
 
     def _bad(self, problem: str) -> FetchNetworkError:
         return bad_encoding(self._shown, problem)
