@@ -77,7 +77,7 @@ def _owners() -> dict[str, object]:
         from wasmtime import _func
 
         owners["wasmtime._func"] = _func
-    except ImportError:
+    except ImportError:  # older wasmtime-py: the internals it names are checked elsewhere
         pass
     return owners
 
