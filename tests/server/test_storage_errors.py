@@ -102,7 +102,8 @@ def test_a_full_connection_store_grows_then_answers_507_and_keeps_the_connection
             if answer.status_code != 201:
                 break
             made.append(answer.json()["id"])
-        assert len(made) > 40, "the map grew past its first 64 KiB before it filled"
+        # 64 KiB cannot hold 33 tokens of 2000 bytes, so more than 32 means the map grew
+        assert len(made) > 32, f"the map did not grow past its first 64 KiB: {len(made)}"
         assert_honest_507(answer, "connection store")
         assert answer.json()["setting"] == "connections_map_max_bytes"
         assert_connection_usable_after(client, answer)
