@@ -7,6 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 AS_SDK := guest-sdk/assemblyscript
 PERF_EXTISM := benchmarks/perf/extism
+JS_SDK := guest-sdk/js
 export CORRAL_CACHE_DIR ?= $(CURDIR)/build/module-cache
 
 # The set-up steps (overridable: tests/cli/test_make.py replaces them with recorders).
@@ -26,7 +27,8 @@ setup:
 	@mkdir -p $(dir $(SETUP_LOCK))
 	@$(LOCKED) $(MAKE) --no-print-directory setup-unlocked
 
-setup-unlocked: $(VENV)/.installed $(AS_SDK)/node_modules/.installed $(PERF_EXTISM)/node_modules/.installed
+setup-unlocked: $(VENV)/.installed $(AS_SDK)/node_modules/.installed $(PERF_EXTISM)/node_modules/.installed \
+	$(JS_SDK)/node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(MAKE_VENV)
@@ -39,6 +41,12 @@ $(AS_SDK)/node_modules/.installed: $(AS_SDK)/package.json $(AS_SDK)/package-lock
 
 $(PERF_EXTISM)/node_modules/.installed: $(PERF_EXTISM)/package.json $(PERF_EXTISM)/package-lock.json
 	cd $(PERF_EXTISM) && $(NPM_CI)
+	touch $@
+
+# JavaScript/TypeScript packs: esbuild, Coda's packs-sdk (also the differential oracle), the
+# runtime's MessagePack codec and Wizer. Build-time tools only, like the AssemblyScript compiler.
+$(JS_SDK)/node_modules/.installed: $(JS_SDK)/package.json $(JS_SDK)/package-lock.json
+	cd $(JS_SDK) && $(NPM_CI)
 	touch $@
 
 run: setup
@@ -54,4 +62,5 @@ bench-perf: setup
 	$(BIN)/corral bench perf
 
 clean:
-	rm -rf build .corral results $(VENV) $(AS_SDK)/node_modules $(PERF_EXTISM)/node_modules
+	rm -rf build .corral results $(VENV) $(AS_SDK)/node_modules $(PERF_EXTISM)/node_modules \
+	$(JS_SDK)/node_modules

@@ -27,7 +27,7 @@ rmdir "{busy}"
 def _fresh_clone(root: Path) -> None:
     shutil.copy(REPO / "Makefile", root / "Makefile")
     shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
-    for sdk in ("guest-sdk/assemblyscript", "benchmarks/perf/extism"):
+    for sdk in ("guest-sdk/assemblyscript", "benchmarks/perf/extism", "guest-sdk/js"):
         (root / sdk).mkdir(parents=True)
         for name in ("package.json", "package-lock.json"):
             shutil.copy(REPO / sdk / name, root / sdk / name)
@@ -48,6 +48,6 @@ def test_two_makes_started_together_set_up_once_and_never_at_the_same_time(
     outputs = [make.communicate(timeout=120)[0] for make in makes]
     assert [make.returncode for make in makes] == [0, 0], outputs
     steps = log.read_text().split("\n")[:-1]
-    assert sorted(steps) == ["npm", "npm", "pip", "venv"], steps
+    assert sorted(steps) == ["npm", "npm", "npm", "pip", "venv"], steps
     assert (tmp_path / ".venv" / ".installed").is_file()
     assert (tmp_path / "guest-sdk/assemblyscript/node_modules/.installed").is_file()
