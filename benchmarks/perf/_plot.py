@@ -16,8 +16,9 @@ def write_plot(report: SuiteReport, path: Path) -> None:
 
     by_id = {r.id: r for r in report.results}
     panels = [("invoke", _invoke), ("cold_start", _cold_start), ("result_cache", _cache),
-              ("http", _http), ("scheduler", _scheduler), ("fuel", _fuel), ("memory", _memory)]
-    figure, axes = plt.subplots(2, 4, figsize=(22, 10))
+              ("http", _http), ("scheduler", _scheduler), ("fuel", _fuel), ("memory", _memory),
+              ("workers", _http)]
+    figure, axes = plt.subplots(3, 4, figsize=(22, 15))
     flat = list(axes.flat)
     for ax, (bench_id, draw) in zip(flat, panels):
         result = by_id.get(bench_id)

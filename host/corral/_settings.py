@@ -61,6 +61,9 @@ class Settings:
     host: str = "127.0.0.1"
     #: Port `corral serve` listens on.
     port: int = 8787
+    #: Processes `corral serve` runs, all answering on its one socket and sharing the data
+    #: dir (`--workers`); in-memory rate limits and admission counters are per process.
+    http_workers: int = 1
     #: Largest pack upload the HTTP service accepts.
     max_upload_bytes: int = 32 * 1024 * 1024
     #: Requests per second each principal may make (token bucket rate).

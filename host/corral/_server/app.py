@@ -14,6 +14,7 @@ reads the annotations of the route functions at import time.
 """
 
 import logging
+import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable
 
@@ -36,6 +37,8 @@ from .routes_ops import ops
 from .service import Service, problem_response
 
 log = logging.getLogger("corral.server")
+#: One line per request; uvicorn's own access log is off, as it prints query strings.
+access_log = logging.getLogger("corral.access")
 
 # -- the app ------------------------------------------------------------------------------
 
@@ -159,7 +162,9 @@ class _ContainFailures:
 
 
 class _RequestMetrics:
-    """Counts HTTP requests by route template (not raw path), method and status."""
+    """Counts HTTP requests by route template (not raw path), method and status, and
+    writes the access log line: the path without its query string (an OAuth2 callback's
+    query holds the authorization code), never a header."""
 
     def __init__(self, app: ASGIApp, service: Service) -> None:
         self.app = app
@@ -169,7 +174,7 @@ class _RequestMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = 500
+        status, started = 500, time.perf_counter()
 
         async def record_status(message: Message) -> None:
             nonlocal status
@@ -183,3 +188,6 @@ class _RequestMetrics:
             route = getattr(scope.get("route"), "path", "unmatched")
             self.service.host.metrics.inc_sorted("corral_http_requests_total", (
                 ("method", scope["method"]), ("route", route), ("status", str(status))))
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info("%s %s %d %.1f ms", scope["method"], scope.get("path", ""),
+                                status, (time.perf_counter() - started) * 1e3)

@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from .._errors import CorralError
+from .._errors import ConfigError, CorralError
 from .._settings import Settings, load_settings
+from .stack import exit_cleanly_on_sigterm, uvicorn_config
 
 log = logging.getLogger("corral.serve")
 
@@ -56,42 +55,59 @@ def example_pack_dirs(root: Path | None = None) -> tuple[Path, ...]:
 
 
 def serve(settings: Settings, *, out: TextIO | None = None) -> None:
-    """Run the HTTP service until SIGINT / SIGTERM; calls in flight finish first."""
-    import uvicorn
-
-    from .._server.app import create_app
-
+    """Run the HTTP service until SIGINT / SIGTERM; calls in flight finish first. With
+    ``settings.http_workers`` above 1, that many processes answer on one socket."""
     out = out or sys.stdout
+    if settings.http_workers < 1:
+        raise ConfigError(f"setting 'http_workers' must be at least 1, not "
+                          f"{settings.http_workers}", setting="http_workers")
     host, keys = _prepare(settings, out)
+    if settings.http_workers > 1:
+        _serve_with_workers(host, settings, out)
+        return
     try:
-        host.connections  # noqa: B018 - a lost key file beside sealed secrets refuses to start
-        app = create_app(host, host.settings, keys=keys)
-        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
-                                timeout_graceful_shutdown=int(settings.evaluate_deadline_s) + 5)
-        print(f"corral: serving on http://{settings.host}:{settings.port} "
-              f"(data dir {settings.data_dir})", file=out, flush=True)
-        _exit_cleanly_on_sigterm()
-        uvicorn.Server(config).run()
+        _serve_in_process(host, keys, settings, out)
     finally:
         host.close()
 
 
-def _exit_cleanly_on_sigterm() -> None:
-    """uvicorn finishes the requests in flight on SIGTERM, then raises the signal again
-    under the handler that was there before it; make that handler a clean exit, so the
-    host is closed and the exit status is 0."""
-    if threading.current_thread() is not threading.main_thread():
-        return
+def _serve_in_process(host: Any, keys: Any, settings: Settings, out: TextIO) -> None:
+    import uvicorn
 
-    def stop(signum: int, frame: object) -> None:
-        raise SystemExit(0)
+    from .._server.app import create_app
 
-    signal.signal(signal.SIGTERM, stop)
+    host.connections  # noqa: B018 - a lost key file beside sealed secrets refuses to start
+    app = create_app(host, host.settings, keys=keys)
+    _say_serving(settings, out)
+    exit_cleanly_on_sigterm()
+    uvicorn.Server(uvicorn_config(app, settings)).run()
+
+
+def _serve_with_workers(host: Any, settings: Settings, out: TextIO) -> None:
+    from .workers import Workers, bind_listening_socket
+
+    try:
+        host.connections  # noqa: B018 - checked once here, before any worker starts
+    finally:
+        host.close()  # the workers open their own; nothing of LMDB crosses a process
+    sock = bind_listening_socket(settings)
+    try:
+        _say_serving(settings, out, f", {settings.http_workers} worker processes")
+        status = Workers(settings, sock).run()
+    finally:
+        sock.close()
+    if status:
+        raise SystemExit(status)
+
+
+def _say_serving(settings: Settings, out: TextIO, extra: str = "") -> None:
+    print(f"corral: serving on http://{settings.host}:{settings.port} "
+          f"(data dir {settings.data_dir}{extra})", file=out, flush=True)
 
 
 def _prepare(settings: Settings, out: TextIO) -> tuple[Any, Any]:
-    from .._server.apikeys import ApiKeyStore
     from .._host import Host
+    from .._server.apikeys import ApiKeyStore
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     embedded = not settings.packs
@@ -141,7 +157,8 @@ def _settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = _settings_from(args, host=args.host, port=args.port, public_url=args.public_url)
+    settings = _settings_from(args, host=args.host, port=args.port, public_url=args.public_url,
+                              http_workers=args.workers)
     if not settings.public_url:
         print("corral: OAuth2 flows are off until public_url is set (--public-url or "
               "CORRAL_PUBLIC_URL: the address browsers reach this service at)", flush=True)
@@ -231,6 +248,9 @@ def register_serve_command(subparsers: Any) -> None:
     serve_cmd.add_argument("--public-url", help="the address browsers reach the service at, "
                                                 "e.g. https://corral.example.com (OAuth2 "
                                                 "redirects are built from it alone)")
+    serve_cmd.add_argument("--workers", type=int,
+                           help="processes answering on the one socket (default 1; they "
+                                "share the data dir)")
     serve_cmd.set_defaults(func=cmd_serve)
 
     keys = subparsers.add_parser("keys", help="manage API keys and the secret key")
