@@ -94,6 +94,29 @@ def test_a_fetching_call_leaves_the_thread_before_any_request(host: Host,
     assert (stats.inline, stats.abandoned, stats.started) == (0, 1, 2)
 
 
+def test_skipping_inline_lasts_half_a_second_after_an_abandon_then_doubles(
+        host: Host, server: ApiServer) -> None:
+    now = [1000.0]
+    host.scheduler._monotonic = lambda: now[0]  # the pause is measured on this clock
+    fetcher = with_domains(built(TEST_PACKS / "fetcher"), [f"{TEST_HOST}:{server.port}"])
+    host.register_bytes(fetcher)
+
+    def call_and_count() -> tuple[int, int]:
+        assert host.call("fetcher", "Summary", server.url("/json")) == "/json is ok"
+        stats = host.scheduler.stats()
+        return stats.abandoned, stats.started
+
+    assert call_and_count() == (1, 1)  # tried inline, abandoned at the fetch
+    now[0] += 0.4
+    assert call_and_count() == (1, 2)  # within the first half second: straight to the pool
+    now[0] += 0.2
+    assert call_and_count() == (2, 3)  # past it: tried again, abandoned again
+    now[0] += 0.9
+    assert call_and_count() == (2, 4)  # the second pause is a whole second
+    now[0] += 0.2
+    assert call_and_count() == (3, 5)
+
+
 def test_an_abandoned_attempt_logs_nothing(host: Host, make_wat_pack: WatPack,
                                            caplog: pytest.LogCaptureFixture) -> None:
     fetch_request = msgpack.packb({"url": "https://example.com/"})

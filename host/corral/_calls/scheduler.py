@@ -9,8 +9,11 @@ ahead of it is first attempted on the submitting thread: most formulas finish in
 microseconds, far less than two hops across threads. The attempt runs with a deadline of
 the budget and without network (the first fetch abandons it, before any I/O, and its
 logs are held back), so abandoning it has no effect outside the sandbox; the call then
-runs on the pool as if never tried, and its formula skips the inline attempt for
-``inline_cooldown_s``. The limits are
+runs on the pool as if never tried, and its formula skips the inline attempt for a
+while: half a second after the first abandoned attempt, doubling with each one after it
+up to ``inline_cooldown_s``, and forgotten at the first attempt that finishes (so one slow
+call, such as a cold start on a busy machine, costs half a second of pool runs, not
+a minute). The limits are
 counted slots rather than semaphores held by pool threads, so a pool thread never sits
 waiting for a slot while a call of another pack could run. A retryable failure frees
 its slot and the call is queued again after an exponential backoff with jitter (or the
@@ -86,7 +89,10 @@ class SchedulerConfig:
     default_deadline_s: float = Settings.evaluate_deadline_s
     #: How long an inline attempt may run on the submitting thread; 0 turns it off.
     inline_budget_s: float = 0.0
+    #: The longest a formula skips inline attempts after they keep being abandoned.
     inline_cooldown_s: float = 60.0
+    #: How long it skips them after its first abandoned attempt (doubling after each).
+    inline_first_cooldown_s: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -137,8 +143,9 @@ class Scheduler(Closeable):
         self._started = self._retried = self._joined = self._cache_hits = 0
         self._inline = self._abandoned = 0
         self._can_inline = config.inline_budget_s > 0 and hasattr(catalog, "invoke_inline")
-        #: (pack hash, formula) -> monotonic time until which calls skip the inline attempt
-        self._pool_only: dict[tuple[str, str], float] = {}
+        #: (pack hash, formula) -> (monotonic time until which calls skip the inline
+        #: attempt, abandoned attempts in a row)
+        self._pool_only: dict[tuple[str, str], tuple[float, int]] = {}
 
     # -- public ---------------------------------------------------------------------------
 
@@ -289,8 +296,8 @@ class Scheduler(Closeable):
     def _may_run_inline_locked(self, task: _Task) -> bool:
         if not self._can_inline or self._queue:
             return False
-        until = self._pool_only.get((task.resolved.pack_hash, task.resolved.formula.name))
-        if until is not None and until > self._monotonic():
+        skipped = self._pool_only.get((task.resolved.pack_hash, task.resolved.formula.name))
+        if skipped is not None and skipped[0] > self._monotonic():
             return False
         return self._has_room(task)
 
@@ -315,6 +322,7 @@ class Scheduler(Closeable):
             return
         with self._lock:
             self._inline += 1
+            self._pool_only.pop((task.resolved.pack_hash, task.resolved.formula.name), None)
         self._complete(task, value, error)
 
     def _hand_to_pool(self, task: _Task) -> None:
@@ -324,8 +332,11 @@ class Scheduler(Closeable):
             self._started -= 1  # the attempt had no effect; the pool run is the start
             if len(self._pool_only) > 4096:
                 self._pool_only.clear()
-            self._pool_only[(resolved.pack_hash, resolved.formula.name)] = (
-                self._monotonic() + self.config.inline_cooldown_s)
+            key = (resolved.pack_hash, resolved.formula.name)
+            strikes = self._pool_only.get(key, (0.0, 0))[1] + 1
+            pause = min(self.config.inline_cooldown_s,
+                        self.config.inline_first_cooldown_s * 2 ** min(strikes - 1, 30))
+            self._pool_only[key] = (self._monotonic() + pause, strikes)
             self._queue.append(task)
         self._pump()
 
