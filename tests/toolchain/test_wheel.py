@@ -147,3 +147,13 @@ def test_serve_without_example_packs_says_so(installed: tuple[Path, dict[str, st
         process.wait(timeout=30)
     assert any("no example packs here" in line for line in lines), lines
     assert not any("registered" in line for line in lines), lines
+
+
+def test_the_wheel_ships_the_offline_docs_assets(installed: tuple[Path, dict[str, str]],
+                                                  tmp_path: Path) -> None:
+    venv_dir, env = installed
+    sizes = _run([str(venv_dir / "bin" / "python"), "-c",
+                  "from corral._server.docs import asset_bytes\n"
+                  "for name in ('swagger-init.js', 'swagger-ui-bundle.js', 'swagger-ui.css'):\n"
+                  "    print(name, len(asset_bytes(name)))"], cwd=tmp_path, env=env).stdout
+    assert [int(line.split()[1]) > 0 for line in sizes.splitlines()] == [True] * 3, sizes

@@ -28,6 +28,7 @@ from .._errors import CorralError
 from .._host import Host
 from .._settings import Settings
 from .apikeys import ApiKeyStore
+from .docs import add_offline_docs, problem_responses_only
 from .guard import Guard
 from .models import CallBody
 from .problems import internal_problem, problem, problem_for
@@ -60,6 +61,7 @@ def create_app(host: Host, settings: Settings | None = None, *,
         service.ready = False
 
     app = FastAPI(title="Corral", version=_version(), lifespan=lifespan,
+                  docs_url=None, redoc_url=None,  # /docs is served offline, below
                   description="Sandboxed WebAssembly packs: formulas, actions, sync tables "
                               "and connections over HTTP.")
     app.state.corral = service
@@ -69,6 +71,7 @@ def create_app(host: Host, settings: Settings | None = None, *,
     _add_error_handlers(app)
     app.add_middleware(Guard, service=service)
     app.add_middleware(_RequestMetrics, service=service)  # outermost: counts refusals too
+    add_offline_docs(app)
     _document_call_body(app)
     return app
 
@@ -80,7 +83,7 @@ def _document_call_body(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = build()
+            schema = problem_responses_only(build())
             schema.setdefault("components", {}).setdefault("schemas", {}).setdefault(
                 "CallBody", CallBody.model_json_schema(ref_template="#/components/schemas/{model}"))
         return app.openapi_schema or build()
