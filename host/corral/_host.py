@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import Future
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from ._closing import Closeable
-from ._errors import NotFoundError
+from ._errors import CacheError, NotFoundError
 from ._metrics import Metrics
 from ._pack.coerce import coerce_args
 from ._runtime.calls import Calls
@@ -34,6 +35,11 @@ if TYPE_CHECKING:
     from ._fetch.cache import FetchCache
     from ._calls.result_cache import ResultCache
     from ._calls.scheduler import ResolvedFormula, Scheduler
+
+
+log = logging.getLogger("corral.host")
+#: How long a host that could not open its result cache waits before it tries again.
+_CACHE_RETRY_S = 30.0
 
 
 class Host(Closeable):
@@ -61,6 +67,7 @@ class Host(Closeable):
         self._scheduler: Scheduler | None = None
         self._evaluator: Evaluator | None = None
         self._result_cache: ResultCache | None = None
+        self._cache_retry_at = 0.0
         self.calls = Calls(self.registry, self.metrics, fetch_client=lambda: self.fetch_client,
                            connections=lambda: self.connections,
                            default_deadline_s=self.settings.evaluate_deadline_s)
@@ -158,11 +165,27 @@ class Host(Closeable):
                                                  clock=self._clock)
             return self._result_cache
 
+    def _result_cache_if_it_opens(self) -> ResultCache | None:
+        """The result cache, or None while it cannot open (a full disk, say): a cache
+        that cannot open makes calls uncached, never failed. It is tried again at most
+        every ``_CACHE_RETRY_S``."""
+        now = time.monotonic()
+        if self._result_cache is None and now < self._cache_retry_at:
+            return None
+        try:
+            return self.result_cache
+        except CacheError as exc:
+            self._cache_retry_at = now + _CACHE_RETRY_S
+            log.warning("calls run uncached: %s", exc)
+            return None
+
     @property
     def scheduler(self) -> Scheduler:
-        cache = self.result_cache
+        cache = self._result_cache_if_it_opens()
         with self._lock:
             self._check_open()
+            if self._scheduler is not None and self._scheduler.cache is None:
+                self._scheduler.cache = cache  # it opened at last
             if self._scheduler is None:
                 from ._calls.scheduler import Scheduler, SchedulerConfig
 

@@ -24,6 +24,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import lmdb
@@ -31,6 +32,7 @@ import msgpack
 
 from .._closing import Closeable
 from .._errors import CacheError, Closed, FetchTimeout
+from .._stores.lmdb_env import reserve_lock_file
 
 log = logging.getLogger("corral.fetch.cache")
 
@@ -45,6 +47,9 @@ GuestResponse = dict[str, Any]
 def cacheable(response: Mapping[str, Any]) -> bool:
     status = response.get("status")
     return isinstance(status, int) and 200 <= status < 300
+
+
+_MAX_READERS = 256
 
 
 @dataclass
@@ -75,9 +80,9 @@ class FetchCache(Closeable):
         self._last_full_warning = -_FULL_WARNING_EVERY_S
         try:
             os.makedirs(path, exist_ok=True)
-            self._env = lmdb.open(
-                os.fspath(path), map_size=map_size, subdir=True, sync=False, metasync=False,
-                max_readers=256)
+            reserve_lock_file(Path(path), _MAX_READERS)  # no SIGBUS on a full disk
+            self._env = lmdb.open(os.fspath(path), map_size=map_size, subdir=True,
+                                  sync=False, metasync=False, max_readers=_MAX_READERS)
         except (lmdb.Error, OSError) as exc:
             raise CacheError(f"cannot open the fetch cache at {os.fspath(path)!r}: {exc}") from exc
 

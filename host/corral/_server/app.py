@@ -104,7 +104,9 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def corral_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, CorralError)
         found = problem_for(exc, instance=request.url.path)
-        if found.status >= 500 and found.status not in (502, 504):
+        if found.status in (503, 507):  # the service's own limits: no traceback to read
+            log.warning("request %s refused: %s", request.url.path, exc)
+        elif found.status >= 500 and found.status not in (502, 504):
             log.error("request %s failed: %s", request.url.path, exc, exc_info=exc)
         return problem_response(found)
 

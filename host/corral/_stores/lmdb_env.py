@@ -22,8 +22,12 @@ process grew the map to is adopted with ``set_mapsize(0)`` when ``begin`` report
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import errno
 import logging
 import mmap
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -46,6 +50,12 @@ _GROW_AHEAD_ABOVE = 0.5
 _BEGIN_ATTEMPTS = 3
 _RESIZE_POLL_S = 0.0005
 _MIN_RESERVE_PAGES = 64
+
+#: py-lmdb's default, and the size of one reader slot in LMDB's lock file.
+_DEFAULT_MAX_READERS = 126
+_READER_SLOT_BYTES = 64
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_LIBC.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
 
 _lock = threading.Lock()
 _open: dict[Path, tuple[lmdb.Environment, _Gate, int]] = {}
@@ -316,6 +326,7 @@ def open_shared(path: Path, *, map_size: int, max_dbs: int, max_map_size: int | 
         with _lock:
             found = _open.get(key)
             if found is None:
+                reserve_lock_file(key, flags.get("max_readers", _DEFAULT_MAX_READERS))
                 env = lmdb.open(str(key), map_size=_whole_pages(map_size), max_dbs=max_dbs,
                                 subdir=True, **flags)
                 found = (env, _Gate(), 0)
@@ -330,6 +341,44 @@ def open_shared(path: Path, *, map_size: int, max_dbs: int, max_map_size: int | 
         raise
     return SharedEnv(key, found[0], found[1], ceiling=_whole_pages(ceiling), name=name,
                      setting=setting)
+
+
+def reserve_lock_file(env_dir: Path, max_readers: int = _DEFAULT_MAX_READERS) -> None:
+    """Give every page of the environment's lock file its room on disk, before LMDB
+    maps it.
+
+    LMDB maps ``lock.mdb`` shared and keeps its reader table there. It makes the file
+    sparse (``ftruncate``) and writes into the mapping, at open and whenever a thread
+    first takes a reader slot on a page never touched before; each such write makes the
+    kernel find room for the page, and on a full disk (a full tmpfs above all) that page
+    fault is SIGBUS, which kills the process in the middle of a request. Made here (at
+    least as large as LMDB would make it, so it keeps the file as it is) and allocated
+    with fallocate(2), the file either has all its pages or the open fails with ENOSPC,
+    which callers report as a full store. An existing lock file keeps its size (other
+    processes map it); filesystems without fallocate(2) are left as they are (glibc's
+    emulation would write into a file other processes use).
+    """
+    fd = os.open(env_dir / "lock.mdb", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        _fallocate(fd, size or _lock_file_bytes(max_readers))
+    finally:
+        os.close(fd)
+
+
+def _lock_file_bytes(max_readers: int) -> int:
+    # LMDB's table: a few cache lines of header, then one 64-byte line per reader slot.
+    return _whole_pages(max_readers * _READER_SLOT_BYTES + mmap.PAGESIZE)
+
+
+def _fallocate(fd: int, length: int) -> None:
+    if length <= 0:
+        return
+    result = _LIBC.fallocate(fd, 0, ctypes.c_long(0), ctypes.c_long(length))
+    if result != 0:
+        code = ctypes.get_errno()
+        if code not in (errno.EOPNOTSUPP, errno.ENOSYS):
+            raise OSError(code, os.strerror(code))
 
 
 def is_disk_full(exc: BaseException, path: Path) -> bool:
