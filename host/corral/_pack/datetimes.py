@@ -45,7 +45,9 @@ def canonical_datetime(value: Any) -> str:
 
 def format_instant(moment: dt.datetime) -> str:
     utc = moment.astimezone(dt.timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    # By hand: strftime's %Y does not pad years before 1000 on every platform.
+    return (f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
+            f"{utc.second:02d}.{utc.microsecond // 1000:03d}Z")
 
 
 def read_instant(value: Any) -> dt.datetime:
