@@ -7,6 +7,8 @@ markdown, email), each plain, as an array and as a sparse array; plus Corral's i
 from __future__ import annotations
 
 import datetime as dt
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -262,3 +264,15 @@ def test_result_schemas_keep_their_value_types() -> None:
     with pytest.raises(ManifestError, match="'date' is not one of"):
         parse_manifest({"pack": {"name": "demo", "version": "1.0.0"},
                         "formulas": [{"name": "F", "result": {"type": "date"}}]})
+
+
+def test_every_example_in_the_reference_is_a_valid_declaration() -> None:
+    reference = Path(__file__).resolve().parents[2] / "docs" / "reference.md"
+    rows = [line for line in reference.read_text(encoding="utf-8").splitlines()
+            if line.startswith("| `") and "{ name = " in line]
+    examples = {line.split("|")[1].strip().strip("`"): line.split("|")[4].strip().strip("`")
+                for line in rows}
+    assert set(CODA_SCALARS) | {"integer", "array"} <= set(examples)
+    for kind, example in examples.items():
+        param = tomllib.loads(f"p = {example}")["p"]
+        assert manifest_with(param).formula("F").params[0].type == kind

@@ -33,6 +33,10 @@ PARAM_TYPES = VALUE_TYPES + EXTRA_TYPES
 #: Every type an array parameter's ``items`` may name.
 ITEM_TYPES = tuple(t for t in PARAM_TYPES if t != "array")
 
+#: The order the reference lists them in: Coda's scalars, Corral's integer, then the rest.
+PARAM_TYPES_IN_ORDER = ("string", "number", "integer", "boolean", "date", "html", "markdown",
+                        "image", "file", "email", "array", "object", "any")
+
 #: One example per parameter type, for the generated reference and `corral new`.
 EXAMPLES: dict[str, str] = {
     "string": '{ name = "city", type = "string", suggested = "Lisbon" }',
@@ -45,7 +49,7 @@ EXAMPLES: dict[str, str] = {
     "image": '{ name = "logo", type = "image" }',
     "file": '{ name = "attachment", type = "file" }',
     "email": '{ name = "to", type = "email" }',
-    "array": '{ name = "tags", type = "array", items = "string" }',
+    "array": '{ name = "cells", type = "array", items = "number", sparse = true }',
     "object": '{ name = "options", type = "object" }',
     "any": '{ name = "value", type = "any" }',
 }
