@@ -213,7 +213,7 @@ def test_a_bad_default_is_a_manifest_error_naming_the_field(param: dict[str, Any
 def test_suggested_values_are_checked_and_exposed_in_the_manifest_json() -> None:
     manifest = manifest_with({"name": "since", "type": "date", "suggested": "2026-12-02"},
                              {"name": "n", "type": "number", "optional": True, "suggested": 3})
-    since, n = manifest.formula("F").params
+    since, _ = manifest.formula("F").params
     assert since.suggested == "2026-12-02T00:00:00.000Z" and not since.optional
     assert not since.has_default, "a suggested value is not a default"
     assert manifest.to_dict()["formulas"][0]["params"][0] == {

@@ -31,7 +31,7 @@ from typing import Any
 #: What `canonical_datetime` returns, as a pattern (for the SDK docs and tests).
 CANONICAL_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _BASIC = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:[Tt ](\d{2})(\d{2})(\d{2})?(\.\d+)?"
                     r"(Z|z|[+-]\d{2}:?\d{2})?)?$")
 _FORMS = ("an ISO 8601 date or date-time (2026-12-02, 2026-12-02T10:00:00Z), "
@@ -44,7 +44,7 @@ def canonical_datetime(value: Any) -> str:
 
 
 def format_instant(moment: dt.datetime) -> str:
-    utc = moment.astimezone(dt.timezone.utc)
+    utc = moment.astimezone(dt.UTC)
     # By hand: strftime's %Y does not pad years before 1000 on every platform.
     return (f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
             f"{utc.second:02d}.{utc.microsecond // 1000:03d}Z")
@@ -57,7 +57,7 @@ def read_instant(value: Any) -> dt.datetime:
     if isinstance(value, dt.datetime):
         return _aware(value)
     if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
     if isinstance(value, (int, float)):
         return _from_epoch(value)
     if isinstance(value, str):
@@ -66,7 +66,7 @@ def read_instant(value: Any) -> dt.datetime:
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.timezone.utc)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 def _from_epoch(seconds: float) -> dt.datetime:
@@ -106,7 +106,7 @@ def _iso_ready(text: str) -> str:
 
 def _from_basic(text: str, match: re.Match[str]) -> dt.datetime:
     year, month, day, hour, minute, second, fraction, offset = match.groups()
-    zone = dt.timezone.utc
+    zone = dt.UTC
     if offset and offset not in ("Z", "z"):
         sign = -1 if offset[0] == "-" else 1
         digits = offset[1:].replace(":", "")

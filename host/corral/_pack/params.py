@@ -19,7 +19,8 @@ nulls where the caller left cells empty.
 from __future__ import annotations
 
 import urllib.parse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .datetimes import canonical_datetime
 from .manifest import VALUE_TYPES
