@@ -478,3 +478,14 @@ def test_sparse_arrays_of_every_type_keep_their_nulls(pack: corral.Pack) -> None
     assert same(got, {name: [None, *READ_LISTS[name][:1], None] for name in LISTS}), got
     all_null = pack.call("EchoSparse", *([None] for _ in LISTS))
     assert all_null == {name: [None] for name in LISTS}
+
+
+@pytest.mark.parametrize("text", ["2026-12-02", "2026-02-30T00:00:00.000Z",
+                                  "2026-12-02T24:00:00.000Z", "2026-12-02T10:00:00.000+01:00",
+                                  "2026-12-02T10:00:00Z"])
+def test_the_sdk_refuses_a_date_not_in_the_canonical_form(pack: corral.Pack, text: str) -> None:
+    # `invoke` skips the host's coercion, so the guest sees the text as it is.
+    with pytest.raises(GuestError, match="argument 1"):
+        pack.invoke("formula", "EchoDate", [text])
+    assert pack.invoke("formula", "EchoDate", ["2026-12-02T10:00:00.000Z"])["parts"] == [
+        2026, 12, 2, 10, 0, 0, 0]
