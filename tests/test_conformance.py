@@ -9,6 +9,7 @@ real host (policy, pinned transport) to a fixture server on 127.0.0.1.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import math
@@ -380,3 +381,111 @@ def test_connection_name(pack: corral.Pack) -> None:
     assert pack.invoke("connection_name", "", ctx={"connection": {"id": "c-42"}}) == \
         "Conformance for c-42"
     assert pack.invoke("connection_name", "") == "Conformance"
+
+
+# -- parameter types (issue 16) -----------------------------------------------------------
+
+#: Per scalar type: what a caller sends and what the guest reads and returns.
+SCALAR_ECHOES: list[tuple[str, Any, Any]] = [
+    ("EchoString", 42, "42"),
+    ("EchoString", "naïve ☃", "naïve ☃"),
+    ("EchoNumber", "2.5", 2.5),
+    ("EchoNumber", -0.25, -0.25),
+    ("EchoInteger", "-7", -7),
+    ("EchoBoolean", "TRUE", True),
+    ("EchoHtml", "<p>Hi &amp; bye</p>", "<p>Hi &amp; bye</p>"),
+    ("EchoMarkdown", "**bold** _it_", "**bold** _it_"),
+    ("EchoImage", " https://img.example.com/logo.png ", "https://img.example.com/logo.png"),
+    ("EchoFile", "http://files.example.com/r.pdf?v=2", "http://files.example.com/r.pdf?v=2"),
+    ("EchoEmail", "Ada.Lovelace@Example.COM", "Ada.Lovelace@example.com"),
+]
+
+#: A date in a form a caller sends -> the parts the SDK read (y, m, d, h, min, s, ms).
+DATES: list[tuple[Any, list[int]]] = [
+    ("2026-12-02", [2026, 12, 2, 0, 0, 0, 0]),
+    ("2026-12-02T10:00:00Z", [2026, 12, 2, 10, 0, 0, 0]),
+    ("2026-12-02 10:00:05.5+01:00", [2026, 12, 2, 9, 0, 5, 500]),
+    ("Wed, 02 Dec 2026 10:00:00 GMT", [2026, 12, 2, 10, 0, 0, 0]),
+    (1796205600.125, [2026, 12, 2, 10, 0, 0, 125]),
+    ("2024-02-29T23:59:59.999-00:30", [2024, 3, 1, 0, 29, 59, 999]),
+    ("1969-12-31T23:59:59.999Z", [1969, 12, 31, 23, 59, 59, 999]),
+    ("0001-01-01", [1, 1, 1, 0, 0, 0, 0]),
+]
+
+
+def _iso(parts: list[int]) -> str:
+    y, m, d, hh, mm, ss, ms = parts
+    return f"{y:04d}-{m:02d}-{d:02d}T{hh:02d}:{mm:02d}:{ss:02d}.{ms:03d}Z"
+
+
+def _epoch_ms(parts: list[int]) -> int:
+    y, m, d, hh, mm, ss, ms = parts
+    moment = datetime.datetime(y, m, d, hh, mm, ss, ms * 1000, tzinfo=datetime.timezone.utc)
+    return (moment - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)) // \
+        datetime.timedelta(milliseconds=1)
+
+
+def test_every_scalar_parameter_type_reaches_the_guest_coerced(pack: corral.Pack) -> None:
+    for formula, sent, received in SCALAR_ECHOES:
+        got = pack.call(formula, sent)
+        assert same(got, received), f"{formula}({sent!r}) returned {got!r}"
+    assert pack.call("EchoEmail") == "nobody@example.com", "the declared default"
+
+
+def test_the_sdk_reads_a_date_in_the_canonical_form(pack: corral.Pack) -> None:
+    for sent, parts in DATES:
+        got = pack.call("EchoDate", sent)
+        assert got == {"iso": _iso(parts), "epoch_ms": _epoch_ms(parts), "parts": parts}, sent
+    assert pack.manifest.formula("EchoDate").params[0].suggested == "2026-12-02T00:00:00.000Z"
+
+
+LISTS = ("strings", "numbers", "integers", "booleans", "dates", "htmls", "markdowns",
+         "images", "files", "emails")
+SENT_LISTS: dict[str, list[Any]] = {
+    "strings": ["a", 1, True], "numbers": [1.5, "2.5", -3.0], "integers": [1, "2", -3],
+    "booleans": [True, "false"], "dates": ["2026-12-02", 0],
+    "htmls": ["<b>x</b>"], "markdowns": ["# h", "*i*"],
+    "images": ["https://img.example.com/a.png"], "files": ["https://f.example.com/a.csv"],
+    "emails": ["a@example.com", "B@Example.org"],
+}
+READ_LISTS: dict[str, list[Any]] = {
+    "strings": ["a", "1", "true"], "numbers": [1.5, 2.5, -3.0], "integers": [1, 2, -3],
+    "booleans": [True, False], "dates": ["2026-12-02T00:00:00.000Z", "1970-01-01T00:00:00.000Z"],
+    "htmls": ["<b>x</b>"], "markdowns": ["# h", "*i*"],
+    "images": ["https://img.example.com/a.png"], "files": ["https://f.example.com/a.csv"],
+    "emails": ["a@example.com", "B@example.org"],
+}
+
+
+def test_plain_arrays_of_every_type(pack: corral.Pack) -> None:
+    got = pack.call("EchoArrays", *(SENT_LISTS[name] for name in LISTS))
+    assert same(got, READ_LISTS), got
+    empty = pack.call("EchoArrays", *([] for _ in LISTS))
+    assert empty == {name: [] for name in LISTS}
+
+
+def test_a_plain_array_refuses_a_null_before_the_guest_runs(pack: corral.Pack) -> None:
+    lists = [list(SENT_LISTS[name]) for name in LISTS]
+    lists[4] = ["2026-12-02", None]
+    with pytest.raises(corral.ArgumentError, match=r"parameter 'dates' expects array of date: "
+                                                   r"item 1 is null"):
+        pack.call("EchoArrays", *lists)
+
+
+def test_sparse_arrays_of_every_type_keep_their_nulls(pack: corral.Pack) -> None:
+    sent = {name: [None, *SENT_LISTS[name][:1], None] for name in LISTS}
+    got = pack.call("EchoSparse", *(sent[name] for name in LISTS))
+    assert same(got, {name: [None, *READ_LISTS[name][:1], None] for name in LISTS}), got
+    all_null = pack.call("EchoSparse", *([None] for _ in LISTS))
+    assert all_null == {name: [None] for name in LISTS}
+
+
+@pytest.mark.parametrize("text", ["2026-12-02", "2026-02-30T00:00:00.000Z",
+                                  "2026-12-02T24:00:00.000Z", "2026-12-02T10:00:00.000+01:00",
+                                  "2026-12-02T10:00:00Z"])
+def test_the_sdk_refuses_a_date_not_in_the_canonical_form(pack: corral.Pack, text: str) -> None:
+    # `invoke` skips the host's coercion, so the guest sees the text as it is.
+    with pytest.raises(GuestError, match="argument 1"):
+        pack.invoke("formula", "EchoDate", [text])
+    assert pack.invoke("formula", "EchoDate", ["2026-12-02T10:00:00.000Z"])["parts"] == [
+        2026, 12, 2, 10, 0, 0, 0]

@@ -209,6 +209,28 @@ int corral_fail_response(corral_ctx *ctx, const corral_response *resp, const cha
  * with ctx->fetch_kind and ctx->message set, so `return -1` passes the fetch error on. */
 int corral_fetch(corral_ctx *ctx, const corral_fetch_request *req, corral_response *resp);
 
+/* ---- parameter types (guest-sdk/ABI.md §3.1) --------------------------------------- */
+/* string, html, markdown, image, file and email arrive as strings (corral_arg_str);
+ * number, integer and boolean as corral_arg_double / _int / _bool. A `date` arrives as
+ * `YYYY-MM-DDTHH:MM:SS.sssZ` (UTC, 24 characters), read by corral_arg_datetime. An array
+ * is read with corral_arg_array; in a sparse array an empty cell is nil (corral_is_nil). */
+typedef struct {
+    int32_t year, month, day, hour, minute, second, millisecond;
+} corral_datetime;
+/* Read the canonical form; false for anything else. */
+bool corral_parse_datetime(const char *s, uint32_t len, corral_datetime *out);
+bool corral_as_datetime(const corral_value *v, corral_datetime *out);
+bool corral_arg_datetime(corral_ctx *ctx, const corral_value *args, uint32_t i, corral_datetime *out);
+/* Milliseconds since 1970-01-01T00:00:00Z. */
+int64_t corral_datetime_epoch_ms(const corral_datetime *dt);
+/* The canonical form into `out`, NUL-terminated (24 characters + NUL). */
+void corral_format_datetime(const corral_datetime *dt, char out[25]);
+/* Argument `i` as an array (plain or sparse); fails the call naming it otherwise. */
+bool corral_arg_array(corral_ctx *ctx, const corral_value *args, uint32_t i, const corral_value **out);
+/* The number of items of an array (0 for anything else), and whether a value is nil. */
+uint32_t corral_len(const corral_value *array);
+bool corral_is_nil(const corral_value *v);
+
 #ifdef CORRAL_IMPLEMENTATION
 
 #include <stdio.h>
@@ -917,6 +939,83 @@ __attribute__((export_name("corral_call"))) int64_t corral_call(const uint8_t *p
         name_v->type == CORRAL_STR ? (int)name_v->as.s.len : 0, name_v->type == CORRAL_STR ? name_v->as.s.ptr : "");
     return corral__error(&w, "not_found", message ? message : "no such handler", NULL);
 }
+
+/* ---- parameter types ------------------------------------------------------------- */
+
+static int corral__date_digits(const char *s, int n) {
+    int v = 0;
+    for (int i = 0; i < n; i++) v = v * 10 + (s[i] - '0');
+    return v;
+}
+
+bool corral_parse_datetime(const char *s, uint32_t len, corral_datetime *out) {
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+    if (len != 24) return false;
+    for (uint32_t i = 0; i < 24; i++) {
+        if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i]) return false;
+    }
+    corral_datetime dt = {
+        corral__date_digits(s, 4), corral__date_digits(s + 5, 2), corral__date_digits(s + 8, 2),
+        corral__date_digits(s + 11, 2), corral__date_digits(s + 14, 2), corral__date_digits(s + 17, 2),
+        corral__date_digits(s + 20, 3),
+    };
+    static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    bool leap = (dt.year % 4 == 0 && dt.year % 100 != 0) || dt.year % 400 == 0;
+    if (dt.month < 1 || dt.month > 12) return false;
+    int month_days = days[dt.month - 1] + (dt.month == 2 && leap ? 1 : 0);
+    if (dt.day < 1 || dt.day > month_days || dt.hour > 23 || dt.minute > 59 || dt.second > 59)
+        return false;
+    *out = dt;
+    return true;
+}
+
+bool corral_as_datetime(const corral_value *v, corral_datetime *out) {
+    return v && v->type == CORRAL_STR && corral_parse_datetime(v->as.s.ptr, v->as.s.len, out);
+}
+
+bool corral_arg_datetime(corral_ctx *ctx, const corral_value *args, uint32_t i, corral_datetime *out) {
+    if (!corral_as_datetime(corral_index(args, i), out)) { corral_fail(ctx, "argument %u must be a date", i + 1); return false; }
+    return true;
+}
+
+int64_t corral_datetime_epoch_ms(const corral_datetime *dt) {
+    /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+    int64_t y = dt->year - (dt->month <= 2);
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (dt->month > 2 ? dt->month - 3 : dt->month + 9) + 2) / 5 + dt->day - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int64_t days = era * 146097 + doe - 719468;
+    return ((days * 86400 + dt->hour * 3600 + dt->minute * 60 + dt->second) * 1000) + dt->millisecond;
+}
+
+static void corral__put_digits(char *out, int value, int n) {
+    for (int i = n - 1; i >= 0; i--) { out[i] = (char)('0' + value % 10); value /= 10; }
+}
+
+void corral_format_datetime(const corral_datetime *dt, char out[25]) {
+    memcpy(out, "0000-00-00T00:00:00.000Z", 25);
+    corral__put_digits(out, dt->year, 4);
+    corral__put_digits(out + 5, dt->month, 2);
+    corral__put_digits(out + 8, dt->day, 2);
+    corral__put_digits(out + 11, dt->hour, 2);
+    corral__put_digits(out + 14, dt->minute, 2);
+    corral__put_digits(out + 17, dt->second, 2);
+    corral__put_digits(out + 20, dt->millisecond, 3);
+}
+
+bool corral_arg_array(corral_ctx *ctx, const corral_value *args, uint32_t i, const corral_value **out) {
+    const corral_value *v = corral_index(args, i);
+    if (!v || v->type != CORRAL_ARRAY) { corral_fail(ctx, "argument %u must be an array", i + 1); return false; }
+    *out = v;
+    return true;
+}
+
+uint32_t corral_len(const corral_value *array) {
+    return array && array->type == CORRAL_ARRAY ? array->as.array.len : 0;
+}
+
+bool corral_is_nil(const corral_value *v) { return !v || v->type == CORRAL_NIL; }
 
 #endif /* CORRAL_IMPLEMENTATION */
 #endif /* CORRAL_H */

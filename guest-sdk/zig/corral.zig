@@ -11,7 +11,9 @@
 //! Declarations the root may provide (each optional): `formulas`, `actions`,
 //! `sync_tables`, `sync_updates`, `autocomplete`, `dynamic_urls`, `dynamic_schemas`,
 //! `connection_name`. A function may take `*corral.Context` as its first parameter; the
-//! other parameters are decoded from the call's arguments by type.
+//! other parameters are decoded from the call's arguments by type: `[]const u8` for string,
+//! html, markdown, image, file and email; `f64`, `i64`, `bool`; `corral.DateTime` for a
+//! date; a slice for an array and a slice of optionals (`[]const ?f64`) for a sparse one.
 //!
 //! A function fails by returning `ctx.fail(fmt, args)` (a message for the user). When an
 //! upstream API refused, `ctx.failResponse(response, fmt, args)` also reports its status
@@ -23,6 +25,8 @@ const std = @import("std");
 pub const abi = @import("abi.zig");
 pub const msgpack = @import("msgpack.zig");
 pub const http = @import("http.zig");
+/// A `date` argument (see datetime.zig); usable as a parameter type.
+pub const DateTime = @import("datetime.zig").DateTime;
 pub const Value = msgpack.Value;
 pub const Writer = msgpack.Writer;
 
@@ -239,6 +243,7 @@ fn encodeFetchRequest(out: *Writer, request: FetchRequest) !void {
 /// Convert a decoded argument to the Zig type a pack function asks for.
 pub fn fromValue(comptime T: type, value: Value) PackError!T {
     if (T == Value) return value;
+    if (T == DateTime) return DateTime.parse(value.asStr() orelse return error.BadArgument) orelse error.BadArgument;
     switch (@typeInfo(T)) {
         .bool => return value.asBool() orelse error.BadArgument,
         .int => {

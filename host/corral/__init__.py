@@ -95,6 +95,7 @@ _LAZY = {
     "FetchCache": "._fetch.cache",
     "MANIFEST_SECTION": "._pack.wasm",
     "set_custom_section": "._pack.wasm",
+    "coerce_args": "._pack.coerce",
     "check_url": "._fetch.policy",
     "CheckedURL": "._fetch.policy",
     "parse_formula": "._formula.parser",
@@ -145,4 +146,5 @@ __all__ = [
     "load_manifest_file", "load_pack", "load_settings", "new_pack", "open_host",
     "pack_from_bytes", "parse_formula", "parse_manifest", "read_manifest", "serve",
     "set_custom_section", "validate_pack",
+    "coerce_args",
 ]

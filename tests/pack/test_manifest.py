@@ -53,7 +53,7 @@ def test_a_full_manifest_round_trips_through_the_embedded_json() -> None:
      "pack.network_domains[0]", "domain"),
     (base(pack={"name": "demo", "version": "1.0.0", "network_domains": ["localhost"]}),
      "pack.network_domains[0]", "domain"),
-    (base(formulas=[{"name": "F", "params": [{"name": "x", "type": "date"}]}]),
+    (base(formulas=[{"name": "F", "params": [{"name": "x", "type": "datetime"}]}]),
      "formulas[0].params[0].type", "enum"),
     (base(formulas=[{"name": "F", "params": [{"name": "x", "optional": True},
                                              {"name": "y"}]}]),

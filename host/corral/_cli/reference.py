@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from .._pack import manifest as manifest_module
+from .._pack import params as params_module
 from .._settings import Settings
 from .._toolchain.build import BUILD_KEYS
 
@@ -160,11 +161,26 @@ def _section(section: Section) -> list[str]:
         out += ["", *_table(("kind", "required options", "optional options"), [
             (f"`{kind}`", _names(required), _names(optional))
             for kind, (required, optional) in manifest_module.AUTH_KINDS.items()])]
+    if section.model is manifest_module.ParamDef:
+        out += ["", *_param_types()]
     if section.model is manifest_module.Limits:
         ceilings = manifest_module.LIMIT_CEILINGS
         out += ["", "Host ceilings: " + ", ".join(
             f"`{key}` ≤ {_value_text(value).strip('`')}" for key, value in ceilings.items()) + "."]
     return out + [""]
+
+
+def _param_types() -> list[str]:
+    """The parameter types table: what a caller may send, what the guest gets, an example."""
+    rows = [(f"`{kind}`", _markdown(params_module.ACCEPTED[kind]),
+             _markdown(params_module.RECEIVED[kind]), f"`{params_module.EXAMPLES[kind]}`")
+            for kind in params_module.PARAM_TYPES_IN_ORDER]
+    return ["Parameter types (`type`). Every scalar type is also an array "
+            "(`type = \"array\", items = \"date\"`) and a sparse array (`sparse = true`: "
+            "items may be null; a plain array refuses a null item, naming the parameter and "
+            "the index). `default` and `suggested` are checked against the type when the "
+            "manifest is read and kept in the form the guest receives.", "",
+            *_table(("type", "the caller sends", "the guest receives", "example"), rows)]
 
 
 def _names(names: tuple[str, ...]) -> str:

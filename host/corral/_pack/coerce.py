@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 from .._errors import ArgumentError
 from .._pack.manifest import FormulaDef, ParamDef
+from .params import COERCERS, TEXT_TYPES, type_label
 
 
 def coerce_args(formula: FormulaDef, args: Sequence[Any], *, pack: str) -> tuple[Any, ...]:
@@ -38,15 +39,25 @@ def coerce_value(param: ParamDef, value: Any, *, where: str) -> Any:
     try:
         if type(value) is float and param.type == "number" and math.isfinite(value):
             return value  # the commonest case, without the general dispatch
-        return _coerce(param.type, value, param.items)
+        return convert(param, value)
     except (ValueError, TypeError, OverflowError) as exc:
-        raise ArgumentError(f"{where}: parameter {param.name!r} expects {param.type}: {exc}",
+        label = type_label(param.type, param.items, param.sparse)
+        raise ArgumentError(f"{where}: parameter {param.name!r} expects {label}: {exc}",
                             parameter=param.name) from None
 
 
-def _coerce(kind: str, value: Any, items: str | None) -> Any:
+def convert(param: ParamDef, value: Any) -> Any:
+    """``value`` as ``param``'s type; ValueError/TypeError/OverflowError say what was wrong."""
+    return _coerce(param.type, value, param.items, param.sparse)
+
+
+def _coerce(kind: str, value: Any, items: str | None, sparse: bool = False) -> Any:
     if kind == "any":
         return value
+    if kind in COERCERS:
+        return COERCERS[kind](value)
+    if kind in TEXT_TYPES:
+        kind = "string"
     if kind == "string":
         if isinstance(value, (dict, list, bytes)):
             raise TypeError(f"got {type(value).__name__}")
@@ -66,12 +77,23 @@ def _coerce(kind: str, value: Any, items: str | None) -> Any:
     if kind == "array":
         if not isinstance(value, (list, tuple)):
             raise TypeError(f"got {type(value).__name__}")
-        return [_coerce(items, v, None) for v in value] if items else list(value)
+        return [_item(items, i, v, sparse) for i, v in enumerate(value)] if items else list(value)
     if kind == "object":
         if not isinstance(value, dict):
             raise TypeError(f"got {type(value).__name__}")
         return value
     raise TypeError(f"unknown type {kind}")
+
+
+def _item(kind: str, index: int, value: Any, sparse: bool) -> Any:
+    if value is None and kind != "any":
+        if sparse:
+            return None
+        raise ValueError(f"item {index} is null (a sparse array, `sparse = true`, allows nulls)")
+    try:
+        return _coerce(kind, value, None)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ValueError(f"item {index}: {exc}") from None
 
 
 def _number(kind: str, value: Any) -> int | float:

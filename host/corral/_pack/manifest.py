@@ -144,7 +144,8 @@ NO_DEFAULT: Any = _NoDefault()
 class ParamDef:
     #: A letter, then letters, digits or `_` (at most 64).
     name: str
-    #: One of string, number, integer, boolean, array, object, any.
+    #: One of string, number, integer, boolean, date, html, markdown, image, file, email,
+    #: array, object, any (see the parameter types table).
     type: str = "string"
     #: What the parameter is, for people.
     description: str = ""
@@ -158,15 +159,27 @@ class ParamDef:
     autocomplete: bool = False
     #: The element type of an array parameter.
     items: str | None = None
+    #: Arrays only: items may be null (Coda's sparse arrays, e.g. a column's empty cells).
+    sparse: bool = False
+    #: A value the caller's UI may pre-fill (Coda's `suggestedValue`); never used as a default.
+    suggested: Any = NO_DEFAULT
 
     @property
     def has_default(self) -> bool:
         return self.default is not NO_DEFAULT
 
+    @property
+    def has_suggested(self) -> bool:
+        return self.suggested is not NO_DEFAULT
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "type": self.type}
         if self.items:
             out["items"] = self.items
+        if self.sparse:
+            out["sparse"] = True
+        if self.has_suggested:
+            out["suggested"] = self.suggested
         if self.description:
             out["description"] = self.description
         if self.optional:

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import json
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from .._domains import DeclaredDomain
 from .._errors import ManifestError
+from .coerce import convert
 from .manifest import (AUTH_KINDS, CONNECTION_MODES, HINTS, LIMIT_CEILINGS, MAX_MEMORY_BYTES,
                        NAME_RE, NO_DEFAULT, VALUE_TYPES, VERSION_RE, AuthSpec, FormulaDef, Limits,
                        Manifest, ParamDef, Schema, SyncTableDef)
+from .params import ITEM_TYPES, PARAM_TYPES, type_label
 
 
 class _Reader:
@@ -183,23 +186,42 @@ def _parse_limits(reader: _Reader | None) -> Limits:
 def _parse_param(reader: _Reader) -> ParamDef:
     name = reader.name()
     ptype = reader.get("type", str, default="string")
-    if ptype not in VALUE_TYPES:
-        raise reader.fail("type", f"{ptype!r} is not one of {', '.join(VALUE_TYPES)}", "enum")
+    if ptype not in PARAM_TYPES:
+        raise reader.fail("type", f"{ptype!r} is not one of {', '.join(PARAM_TYPES)}", "enum")
     items = reader.get("items", str)
-    if items is not None and (ptype != "array" or items not in VALUE_TYPES):
-        raise reader.fail("items", "is only for array parameters and must name a value type",
-                          "items")
+    if items is not None and (ptype != "array" or items not in ITEM_TYPES):
+        raise reader.fail("items", "is only for array parameters and must name one of "
+                          f"{', '.join(ITEM_TYPES)}", "items")
+    sparse = reader.get("sparse", bool, default=False)
+    if sparse and ptype != "array":
+        raise reader.fail("sparse", "is only for array parameters", "sparse")
     optional = reader.get("optional", bool, default=False)
     default = reader.data.get("default", NO_DEFAULT)
     reader.seen.add("default")
     if default is not NO_DEFAULT:
         optional = True
-    param = ParamDef(name=name, type=ptype, items=items,
+    param = ParamDef(name=name, type=ptype, items=items, sparse=sparse,
                      description=reader.get("description", str, default=""), optional=optional,
-                     default=default, vararg=reader.get("vararg", bool, default=False),
+                     vararg=reader.get("vararg", bool, default=False),
                      autocomplete=reader.get("autocomplete", bool, default=False))
+    param = replace(param, default=_declared_value(reader, "default", param),
+                    suggested=_declared_value(reader, "suggested", param))
     reader.done()
     return param
+
+
+def _declared_value(reader: _Reader, key: str, param: ParamDef) -> Any:
+    """A default or suggested value, checked against the type and kept in its coerced form."""
+    reader.seen.add(key)
+    value = reader.data.get(key, NO_DEFAULT)
+    if value is NO_DEFAULT or value is None:
+        return value
+    try:
+        return convert(param, value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        label = type_label(param.type, param.items, param.sparse)
+        raise reader.fail(key, f"is not a valid {label} for parameter {param.name!r}: {exc}",
+                          "param_value") from None
 
 
 def _parse_params(owner: _Reader) -> tuple[ParamDef, ...]:

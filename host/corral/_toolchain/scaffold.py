@@ -33,7 +33,7 @@ comptime {
     corral.exportPack(@This());
 }
 
-pub const formulas = .{ .Greet = greet };
+pub const formulas = .{ .Greet = greet, .Invite = invite };
 
 // Failing when an upstream API answered an error (after `ctx.fetch`):
 //     return ctx.failResponse(response, "the API answered {d}", .{response.status});
@@ -42,6 +42,12 @@ pub const formulas = .{ .Greet = greet };
 fn greet(ctx: *corral.Context, name: []const u8) ![]const u8 {
     if (name.len == 0) return ctx.fail("Greet needs a name", .{});
     return ctx.print("Hello, {s}!", .{name});
+}
+
+// A date arrives as a corral.DateTime (the host sends YYYY-MM-DDTHH:MM:SS.sssZ, UTC) and
+// an array as a slice; a sparse array (`sparse = true`) as a slice of optionals.
+fn invite(ctx: *corral.Context, day: corral.DateTime, guests: []const []const u8) ![]const u8 {
+    return ctx.print("{d} guest(s) on {d:0>4}-{d:0>2}-{d:0>2}", .{ guests.len, day.year, day.month, day.day });
 }
 """
 
@@ -61,8 +67,18 @@ static int greet(corral_ctx *ctx, const corral_value *args, corral_writer *out) 
     return 0;
 }
 
+/* A date arrives as YYYY-MM-DDTHH:MM:SS.sssZ (UTC), read by corral_arg_datetime; an array
+ * by corral_arg_array (in a sparse array, `sparse = true`, an empty cell is nil). */
+static int invite(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    corral_datetime day; const corral_value *guests;
+    if (!corral_arg_datetime(ctx, args, 0, &day) || !corral_arg_array(ctx, args, 1, &guests)) return -1;
+    corral_write_fmt(out, "%u guest(s) on %04d-%02d-%02d", corral_len(guests), day.year, day.month, day.day);
+    return 0;
+}
+
 CORRAL_PACK(
     CORRAL_FORMULA("Greet", greet),
+    CORRAL_FORMULA("Invite", invite),
 )
 """
 
@@ -81,7 +97,18 @@ function greet(ctx: Context): Value {
   return Value.ofString("Hello, " + name + "!");
 }
 
+// A date arrives as YYYY-MM-DDTHH:MM:SS.sssZ (UTC), read by ctx.argDate as a Date; an array
+// by ctx.argArray (in a sparse array, `sparse = true`, an empty cell is a nil Value).
+function invite(ctx: Context): Value {
+  const day = ctx.argDate(0);
+  const guests = ctx.argArray(1);
+  if (ctx.failed) return Value.nil();
+  const date = day.toISOString().substring(0, 10);
+  return Value.ofString(guests.length.toString() + " guest(s) on " + date);
+}
+
 corral.formula("Greet", greet);
+corral.formula("Invite", invite);
 """
 
 _LANGUAGES: dict[str, _Language] = {
@@ -110,6 +137,17 @@ description = "Says hello to someone."
 params = [{ name = "name", type = "string", description = "Who to greet." }]
 result = { type = "string" }
 cache_ttl_s = 3600
+
+[[formulas]]
+name = "Invite"
+description = "Says how many guests come on a day."
+# Parameter types: string number integer boolean date html markdown image file email,
+# and arrays of them (`type = "array", items = "..."`, `sparse = true` to allow nulls).
+params = [
+  { name = "day", type = "date", suggested = 2026-12-02, description = "Any ISO 8601 date or date-time." },
+  { name = "guests", type = "array", items = "string", default = [] },
+]
+result = { type = "string" }
 """
 
 _README = """# __NAME__
@@ -120,6 +158,7 @@ documented in __SDK_DOC__).
 | formula | does |
 | --- | --- |
 | `Greet(name)` | `"Hello, <name>!"`; fails with "Greet needs a name" on an empty name |
+| `Invite(day, guests)` | `"<n> guest(s) on <YYYY-MM-DD>"`: a date and an array parameter |
 
     corral build .                      # -> build/__NAME__.wasm
     corral call build/__NAME__.wasm Greet '"Ada"'
@@ -151,6 +190,13 @@ def test_greet() -> None:
 def test_greet_needs_a_name() -> None:
     with pytest.raises(GuestError, match="Greet needs a name"):
         run_formula(PACK, "Greet", "")
+
+
+def test_invite_reads_a_date_and_an_array() -> None:
+    # The host reads the date in any ISO 8601 form and hands the guest its UTC instant.
+    assert run_formula(PACK, "Invite", "2026-12-02T23:30:00-02:00", ["Ada", "Grace"]) == \
+        "2 guest(s) on 2026-12-03"
+    assert run_formula(PACK, "Invite", "2026-12-02") == "0 guest(s) on 2026-12-02"
 '''
 
 

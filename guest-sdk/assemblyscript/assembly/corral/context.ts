@@ -7,6 +7,7 @@
 // `ctx.failUpstream(status, retryAfterS, message)` does so by hand, and
 // `ctx.failMissingScopes(scopes, message)` tells the caller to reconnect granting them.
 import { rawFetch, rawLog, sliceLen, slicePtr } from "./abi";
+import { parseDate } from "./dates";
 import { retryAfterSeconds } from "./http";
 import { Kind, Value, Writer, decode } from "./msgpack";
 
@@ -235,6 +236,24 @@ export class Context {
   /** An optional argument: `fallback` when absent or nil. */
   argIntOr(i: i32, fallback: i64): i64 {
     return this.arg(i).isNil ? fallback : this.argInt(i);
+  }
+
+  // string, html, markdown, image, file and email arrive as strings (`argString`).
+
+  /** A `date` argument as a `Date` (the host sends `YYYY-MM-DDTHH:MM:SS.sssZ`). */
+  argDate(i: i32): Date {
+    const v = this.arg(i);
+    const date = v.isString ? parseDate(v.s) : null;
+    if (date === null) { this.badArgument(i, "a date"); return new Date(0); }
+    return date;
+  }
+
+  /** An array argument, plain or sparse: in a sparse array an empty cell is a nil Value;
+   *  read items with `isNil`, `asString()`, `asFloat()`, `corral.parseDate(item.s)`... */
+  argArray(i: i32): Value[] {
+    const v = this.arg(i);
+    if (v.kind != Kind.Array) { this.badArgument(i, "an array"); return []; }
+    return v.asArray();
   }
 
   private badArgument(i: i32, what: string): void {

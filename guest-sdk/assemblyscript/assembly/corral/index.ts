@@ -21,3 +21,4 @@ export {
 } from "./pack";
 export { corralAbort } from "./abort";
 export { retryAfterSeconds, parseHttpDate } from "./http";
+export { isCanonicalDate, parseDate } from "./dates";

@@ -207,3 +207,69 @@ corral.autocomplete("Pick", completeFruit);
 corral.dynamicUrls("Dyn", dynUrls);
 corral.dynamicSchema("Dyn", dynSchema);
 corral.connectionName(connectionName);
+
+// -- parameter types (issue 16): each formula returns what the SDK read ----------------
+
+function echoText(ctx: Context): Value {
+  const text = ctx.argString(0);
+  return ctx.failed ? Value.nil() : Value.ofString(text);
+}
+
+function echoNumber(ctx: Context): Value { return Value.ofFloat(ctx.argFloat(0)); }
+function echoInteger(ctx: Context): Value { return Value.ofInt(ctx.argInt(0)); }
+function echoBoolean(ctx: Context): Value { return Value.ofBool(ctx.argBool(0)); }
+
+function echoDate(ctx: Context): Value {
+  const date = ctx.argDate(0);
+  if (ctx.failed) return Value.nil();
+  const parts = Value.array()
+    .push(Value.ofInt(date.getUTCFullYear())).push(Value.ofInt(date.getUTCMonth() + 1))
+    .push(Value.ofInt(date.getUTCDate())).push(Value.ofInt(date.getUTCHours()))
+    .push(Value.ofInt(date.getUTCMinutes())).push(Value.ofInt(date.getUTCSeconds()))
+    .push(Value.ofInt(date.getUTCMilliseconds()));
+  return Value.map()
+    .set("iso", Value.ofString(date.toISOString()))
+    .set("epoch_ms", Value.ofInt(date.getTime()))
+    .set("parts", parts);
+}
+
+const LIST_NAMES = ["strings", "numbers", "integers", "booleans", "dates",
+                    "htmls", "markdowns", "images", "files", "emails"];
+
+/** One item as the SDK reads its kind (the list's index); nil stays nil. */
+function readItem(ctx: Context, item: Value, list: i32): Value {
+  if (item.isNil) return item;
+  if (list == 1) return item.isNumber ? Value.ofFloat(item.asFloat()) : ctx.fail("not a number");
+  if (list == 2) return item.kind == corral.Kind.Int ? Value.ofInt(item.asInt()) : ctx.fail("not an integer");
+  if (list == 3) return item.kind == corral.Kind.Bool ? Value.ofBool(item.b) : ctx.fail("not a boolean");
+  if (list == 4) {
+    const date = item.isString ? corral.parseDate(item.s) : null;
+    return date !== null ? Value.ofString(date.toISOString()) : ctx.fail("not a date");
+  }
+  return item.isString ? Value.ofString(item.s) : ctx.fail("not a string");
+}
+
+/** EchoArrays and EchoSparse: one array of each type, in the manifest's order. */
+function echoLists(ctx: Context): Value {
+  const out = Value.map();
+  for (let i = 0; i < LIST_NAMES.length; i++) {
+    const items = ctx.argArray(i);
+    const read = Value.array();
+    for (let j = 0; j < items.length; j++) read.push(readItem(ctx, items[j], i));
+    out.set(LIST_NAMES[i], read);
+  }
+  return out;
+}
+
+corral.formula("EchoString", echoText);
+corral.formula("EchoNumber", echoNumber);
+corral.formula("EchoInteger", echoInteger);
+corral.formula("EchoBoolean", echoBoolean);
+corral.formula("EchoDate", echoDate);
+corral.formula("EchoHtml", echoText);
+corral.formula("EchoMarkdown", echoText);
+corral.formula("EchoImage", echoText);
+corral.formula("EchoFile", echoText);
+corral.formula("EchoEmail", echoText);
+corral.formula("EchoArrays", echoLists);
+corral.formula("EchoSparse", echoLists);

@@ -315,6 +315,94 @@ static int connection_name(corral_ctx *ctx, const corral_value *args, corral_wri
     return 0;
 }
 
+/* -- parameter types (issue 16): each formula returns what the SDK read ---------------- */
+
+enum item_kind { TEXT, NUMBER, INTEGER, BOOLEAN, DATE };
+
+/* One item as the SDK reads its kind; nil stays nil (a sparse array's empty cell). */
+static int write_item(corral_ctx *ctx, const corral_value *v, enum item_kind kind, corral_writer *out) {
+    double f; int64_t n; corral_datetime dt; char iso[25];
+    if (corral_is_nil(v)) { corral_write_nil(out); return 0; }
+    switch (kind) {
+    case TEXT:
+        if (v->type != CORRAL_STR) return corral_fail(ctx, "an item is not a string");
+        corral_write_strn(out, v->as.s.ptr, v->as.s.len); return 0;
+    case NUMBER:
+        if (!corral_as_double(v, &f)) return corral_fail(ctx, "an item is not a number");
+        corral_write_double(out, f); return 0;
+    case INTEGER:
+        if (!corral_as_int(v, &n)) return corral_fail(ctx, "an item is not an integer");
+        corral_write_int(out, n); return 0;
+    case BOOLEAN:
+        if (v->type != CORRAL_BOOL) return corral_fail(ctx, "an item is not a boolean");
+        corral_write_bool(out, v->as.b); return 0;
+    case DATE:
+        if (!corral_as_datetime(v, &dt)) return corral_fail(ctx, "an item is not a date");
+        corral_format_datetime(&dt, iso); corral_write_str(out, iso); return 0;
+    }
+    return corral_fail(ctx, "unknown item kind");
+}
+
+static int echo_text(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    const char *s; uint32_t len;
+    if (!corral_arg_str(ctx, args, 0, &s, &len)) return -1;
+    corral_write_strn(out, s, len);
+    return 0;
+}
+
+static int echo_number(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    double f;
+    if (!corral_arg_double(ctx, args, 0, &f)) return -1;
+    corral_write_double(out, f);
+    return 0;
+}
+
+static int echo_integer(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    int64_t n;
+    if (!corral_arg_int(ctx, args, 0, &n)) return -1;
+    corral_write_int(out, n);
+    return 0;
+}
+
+static int echo_boolean(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    bool b;
+    if (!corral_arg_bool(ctx, args, 0, &b)) return -1;
+    corral_write_bool(out, b);
+    return 0;
+}
+
+static int echo_date(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    corral_datetime dt; char iso[25];
+    if (!corral_arg_datetime(ctx, args, 0, &dt)) return -1;
+    corral_format_datetime(&dt, iso);
+    corral_write_map(out, 3);
+    corral_write_str(out, "iso"); corral_write_str(out, iso);
+    corral_write_str(out, "epoch_ms"); corral_write_int(out, corral_datetime_epoch_ms(&dt));
+    corral_write_str(out, "parts");
+    corral_write_array(out, 7);
+    const int32_t parts[] = { dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second, dt.millisecond };
+    for (int i = 0; i < 7; i++) corral_write_int(out, parts[i]);
+    return 0;
+}
+
+/* EchoArrays and EchoSparse: one array of each type, in the manifest's order. */
+static int echo_lists(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    static const char *const names[] = { "strings", "numbers", "integers", "booleans", "dates",
+                                         "htmls", "markdowns", "images", "files", "emails" };
+    static const enum item_kind kinds[] = { TEXT, NUMBER, INTEGER, BOOLEAN, DATE,
+                                            TEXT, TEXT, TEXT, TEXT, TEXT };
+    corral_write_map(out, 10);
+    for (uint32_t i = 0; i < 10; i++) {
+        const corral_value *list;
+        if (!corral_arg_array(ctx, args, i, &list)) return -1;
+        corral_write_str(out, names[i]);
+        corral_write_array(out, corral_len(list));
+        for (uint32_t j = 0; j < corral_len(list); j++)
+            if (write_item(ctx, corral_index(list, j), kinds[i], out) != 0) return -1;
+    }
+    return 0;
+}
+
 CORRAL_PACK(
     CORRAL_FORMULA("Echo", echo),
     CORRAL_FORMULA("Build", build),
@@ -338,4 +426,17 @@ CORRAL_PACK(
     CORRAL_DYNAMIC_URLS("Dyn", dyn_urls),
     CORRAL_DYNAMIC_SCHEMA("Dyn", dyn_schema),
     CORRAL_CONNECTION_NAME(connection_name),
+    /* parameter types (issue 16) */
+    CORRAL_FORMULA("EchoString", echo_text),
+    CORRAL_FORMULA("EchoNumber", echo_number),
+    CORRAL_FORMULA("EchoInteger", echo_integer),
+    CORRAL_FORMULA("EchoBoolean", echo_boolean),
+    CORRAL_FORMULA("EchoDate", echo_date),
+    CORRAL_FORMULA("EchoHtml", echo_text),
+    CORRAL_FORMULA("EchoMarkdown", echo_text),
+    CORRAL_FORMULA("EchoImage", echo_text),
+    CORRAL_FORMULA("EchoFile", echo_text),
+    CORRAL_FORMULA("EchoEmail", echo_text),
+    CORRAL_FORMULA("EchoArrays", echo_lists),
+    CORRAL_FORMULA("EchoSparse", echo_lists),
 )

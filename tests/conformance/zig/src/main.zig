@@ -23,6 +23,19 @@ pub const formulas = .{
     .NeedScopes = needScopes,
     .Pick = pick,
     .Crash = crash,
+    // parameter types (issue 16), defined at the end of this file
+    .EchoString = echoText,
+    .EchoNumber = echoNumber,
+    .EchoInteger = echoInteger,
+    .EchoBoolean = echoBoolean,
+    .EchoDate = echoDate,
+    .EchoHtml = echoText,
+    .EchoMarkdown = echoText,
+    .EchoImage = echoText,
+    .EchoFile = echoText,
+    .EchoEmail = echoText,
+    .EchoArrays = echoArrays,
+    .EchoSparse = echoSparse,
 };
 pub const actions = .{ .Bump = bump };
 pub const sync_tables = .{ .Items = items, .Dyn = dyn };
@@ -213,4 +226,65 @@ fn connectionName(ctx: *Context) ![]const u8 {
     const connection = ctx.field("connection") orelse return "Conformance";
     const id = connection.at("id").asStr() orelse return "Conformance";
     return ctx.print("Conformance for {s}", .{id});
+}
+
+// -- parameter types (issue 16): each formula returns what the SDK read -----------------
+
+fn echoText(value: []const u8) []const u8 {
+    return value;
+}
+
+fn echoNumber(value: f64) f64 {
+    return value;
+}
+
+fn echoInteger(value: i64) i64 {
+    return value;
+}
+
+fn echoBoolean(value: bool) bool {
+    return value;
+}
+
+fn echoDate(ctx: *Context, value: corral.DateTime) !Value {
+    return object(ctx, &.{
+        entry("iso", .{ .str = try value.iso(ctx.arena) }),
+        entry("epoch_ms", .{ .int = value.epochMs() }),
+        entry("parts", .{ .array = try ctx.arena.dupe(Value, &.{
+            .{ .int = value.year },   .{ .int = value.month },  .{ .int = value.day },
+            .{ .int = value.hour },   .{ .int = value.minute }, .{ .int = value.second },
+            .{ .int = value.millisecond },
+        }) }),
+    });
+}
+
+fn isoDates(ctx: *Context, dates: []const ?corral.DateTime) ![]const ?[]const u8 {
+    const out = try ctx.arena.alloc(?[]const u8, dates.len);
+    for (dates, out) |date, *iso| iso.* = if (date) |d| try d.iso(ctx.arena) else null;
+    return out;
+}
+
+fn Lists(comptime Text: type, comptime Number: type, comptime Integer: type, comptime Boolean: type) type {
+    return struct {
+        strings: []const Text,
+        numbers: []const Number,
+        integers: []const Integer,
+        booleans: []const Boolean,
+        dates: []const ?[]const u8,
+        htmls: []const Text,
+        markdowns: []const Text,
+        images: []const Text,
+        files: []const Text,
+        emails: []const Text,
+    };
+}
+
+fn echoArrays(ctx: *Context, strings: []const []const u8, numbers: []const f64, integers: []const i64, booleans: []const bool, dates: []const corral.DateTime, htmls: []const []const u8, markdowns: []const []const u8, images: []const []const u8, files: []const []const u8, emails: []const []const u8) !Lists([]const u8, f64, i64, bool) {
+    const some = try ctx.arena.alloc(?corral.DateTime, dates.len);
+    for (dates, some) |d, *s| s.* = d;
+    return .{ .strings = strings, .numbers = numbers, .integers = integers, .booleans = booleans, .dates = try isoDates(ctx, some), .htmls = htmls, .markdowns = markdowns, .images = images, .files = files, .emails = emails };
+}
+
+fn echoSparse(ctx: *Context, strings: []const ?[]const u8, numbers: []const ?f64, integers: []const ?i64, booleans: []const ?bool, dates: []const ?corral.DateTime, htmls: []const ?[]const u8, markdowns: []const ?[]const u8, images: []const ?[]const u8, files: []const ?[]const u8, emails: []const ?[]const u8) !Lists(?[]const u8, ?f64, ?i64, ?bool) {
+    return .{ .strings = strings, .numbers = numbers, .integers = integers, .booleans = booleans, .dates = try isoDates(ctx, dates), .htmls = htmls, .markdowns = markdowns, .images = images, .files = files, .emails = emails };
 }
