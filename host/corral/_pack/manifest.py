@@ -77,7 +77,7 @@ class Schema:
 
     #: One of string, number, integer, boolean, array, object, any.
     type: str = "any"
-    #: How to display the value (url, date, datetime, person, markdown, ...).
+    #: How to display the value, and the rule it must follow (see Value hints below).
     hint: str | None = None
     #: What the value is, for people.
     description: str = ""
