@@ -8,7 +8,6 @@ import tomllib
 from typing import Any
 
 import pytest
-
 from corral import BadOutput, ManifestError
 from corral._pack.hint_options import HINT_ALIASES, HINT_SPECS
 from corral._pack.hints import normalise
@@ -94,10 +93,12 @@ GOOD: list[tuple[dict[str, Any], Any, Any]] = [
     (s("url", display="card", force=True), "HTTP://EXAMPLE.com", "HTTP://EXAMPLE.com"),
     (s("markdown"), "**bold**\n- item", "**bold**\n- item"),
     (s("html"), "<b>bold</b>", "<b>bold</b>"),
-    (s("embed", force=True), "https://www.youtube.com/watch?v=x", "https://www.youtube.com/watch?v=x"),
+    (s("embed", force=True), "https://www.youtube.com/watch?v=x",
+     "https://www.youtube.com/watch?v=x"),
     (REFERENCE, {"id": 7, "name": "Write tests"}, {"id": 7, "name": "Write tests"}),
     (s("attachment"), "https://example.com/report.pdf", "https://example.com/report.pdf"),
-    (s("attachment"), "data:application/pdf;base64,JVBERi0=", "data:application/pdf;base64,JVBERi0="),
+    (s("attachment"), "data:application/pdf;base64,JVBERi0=",
+     "data:application/pdf;base64,JVBERi0="),
     (n("slider"), 0, 0),
     (n("slider", minimum=0, maximum=10, step=0.5), 7.5, 7.5),
     (n("slider", minimum=-5, maximum=5, step=0.1), 0.3, 0.3),  # 0.3 is on a 0.1 step
@@ -160,8 +161,10 @@ BAD: list[tuple[dict[str, Any], Any, str]] = [
     (n("scale", maximum=5), 6, "is above the maximum 5"),
     (n("scale"), -1, "is below 0"),
     (n("progress_bar", maximum=1), 1.5, "is above the maximum 1"),
-    (s("select_list", options=["red", "green"]), "mauve", "is not one of the options ('red', 'green')"),
-    (s("select_list", options=[{"display": "Red", "value": "r"}]), "Red", "is not one of the options ('r')"),
+    (s("select_list", options=["red", "green"]), "mauve",
+     "is not one of the options ('red', 'green')"),
+    (s("select_list", options=[{"display": "Red", "value": "r"}]), "Red",
+     "is not one of the options ('r')"),
     (s("phone"), "call me", "is not a phone number"),
     (s("phone"), "12", "is not a phone number"),
 ]
@@ -221,7 +224,8 @@ def test_nested_values_are_normalised_and_untouched_parts_kept() -> None:
     out = normalise(row_schema, row)
     assert out == {"when": "2024-03-03", "tags": ["PT1H", "PT2H"], "plain": plain, "extra": 1}
     assert out["plain"] is plain and row["when"] == "March 3, 2024"  # the input is not changed
-    unhinted = schema(type="array", items={"type": "object", "properties": {"a": {"type": "string"}}})
+    unhinted = schema(type="array",
+                      items={"type": "object", "properties": {"a": {"type": "string"}}})
     value = [{"a": "b"}]
     assert normalise(unhinted, value) is value
 

@@ -6,11 +6,11 @@ tests/test_conformance.py.)"""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-
 from corral import ArgumentError, BadOutput, Host, Settings
 from corral._runtime.tables import run_sync, sync_update
 

@@ -8,15 +8,15 @@ from .._pack.hint_options import HINT_SPECS, HintSpec, Option
 
 def hints_section() -> list[str]:
     """Markdown lines for the hints table (under the schemas section)."""
-    out = ["#### Value hints", "",
-           "A schema's `hint` is checked on every value and the value normalised before the "
-           "caller sees it (formula results, sync rows, two-way sync edits); a value that breaks "
-           "it is `bad_output` naming the path, e.g. `result.when: hint datetime: 'definitely "
-           "not a date' is not a date-time`. A hint on a type it does not apply to, an unknown "
-           "option or a bad option value is refused when the manifest is read. Options are "
-           "keys beside `hint`. Coda's camelCase names (`progressBar`, `iconOnly`) are read as "
-           "the snake_case ones. An empty string is a blank value and passes every text hint.",
-           "", "| hint | Coda | applies to | options | rule | example |",
+    intro = ("A schema's `hint` is checked on every value and the value normalised before the "
+             "caller sees it (formula results, sync rows, two-way sync edits); a value that breaks "
+             "it is `bad_output` naming the path, e.g. `result.when: hint datetime: 'definitely "
+             "not a date' is not a date-time`. A hint on a type it does not apply to, an unknown "
+             "option or a bad option value is refused when the manifest is read. Options are "
+             "keys beside `hint`. Coda's camelCase names (`progressBar`, `iconOnly`) are read as "
+             "the snake_case ones. An empty string is a blank value and passes every text hint.")
+    out = ["#### Value hints", "", intro, "",
+           "| hint | Coda | applies to | options | rule | example |",
            "| --- | --- | --- | --- | --- | --- |"]
     out += [_row(spec) for spec in HINT_SPECS.values()]
     return out + [""]

@@ -13,16 +13,23 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 
 from .hint_options import option
 from .manifest import Schema
-from .temporal import (TemporalError, canonical_date, canonical_datetime, canonical_duration,
-                       canonical_time, epoch_problem)
+from .temporal import (
+    TemporalError,
+    canonical_date,
+    canonical_datetime,
+    canonical_duration,
+    canonical_time,
+    epoch_problem,
+)
 
 
 class HintBroken(ValueError):

@@ -20,7 +20,7 @@ date-times (:func:`epoch_problem` checks the range), days for durations.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 
@@ -29,9 +29,9 @@ MAX_TEXT = 100
 #: The units a duration's largest part may be, largest first, in seconds.
 DURATION_UNITS = {"days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MIN_EPOCH_S = (datetime(1, 1, 1, tzinfo=timezone.utc) - _EPOCH).total_seconds()
-_MAX_EPOCH_S = (datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc) - _EPOCH).total_seconds()
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MIN_EPOCH_S = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH).total_seconds()
+_MAX_EPOCH_S = (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - _EPOCH).total_seconds()
 
 # Month-name forms ("March 3, 2024", "3 Mar 2024", "Mar 3 2024 5:24 PM"); numeric day/month
 # orders like 03/04/2024 are refused, since they mean different days in different countries.
@@ -73,8 +73,8 @@ def canonical_datetime(text: str) -> str:
     """``text`` as a UTC instant, ``YYYY-MM-DDTHH:MM:SS[.fff]Z``."""
     moment = _read_datetime(text, "date-time")
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    utc = moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S") + _fraction(utc.microsecond) + "Z"
 
 
@@ -192,10 +192,10 @@ def _read_time(text: str) -> time:
         except TemporalError:
             raise TemporalError("is not a time (write HH:MM:SS, e.g. 17:24:00)") from None
         if moment.tzinfo is not None:
-            moment = moment.astimezone(timezone.utc)
+            moment = moment.astimezone(UTC)
         return moment.time().replace(tzinfo=None)
     if clock.tzinfo is not None:
-        anchored = datetime.combine(date(2000, 1, 1), clock).astimezone(timezone.utc)
+        anchored = datetime.combine(date(2000, 1, 1), clock).astimezone(UTC)
         return anchored.time().replace(tzinfo=None)
     return clock
 
