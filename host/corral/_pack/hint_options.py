@@ -16,11 +16,22 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:  # the reader lives in parse.py, which imports this module
-    from .parse import _Reader
+from .._errors import ManifestError
+
+
+class _Reader(Protocol):
+    """What this module uses of parse.py's table reader (parse.py imports this module)."""
+
+    data: Mapping[str, Any]
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None,
+            required: bool = False) -> Any: ...
+
+    def fail(self, key: str, message: str, rule: str) -> ManifestError: ...
 
 NUMBER_TYPES = ("number", "integer")
 _CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
