@@ -22,6 +22,8 @@ ROW_SCHEMA: dict[str, Any] = {
         "id": {"type": "integer"},
         "name": {"type": "string", "mutable": True},
         "due": {"type": "string", "hint": "date", "mutable": True},
+        "colour": {"type": "string", "hint": "select_list", "mutable": True, "nullable": True,
+                   "options": ["red", "green"], "require_for_updates": True},
         "spent": {"type": "string", "hint": "duration", "nullable": True},
         "owner": {"type": "object", "hint": "person", "id_property": "email",
                   "properties": {"email": {"type": "string"}}},
@@ -89,6 +91,20 @@ def test_two_way_sync_normalises_the_edit_and_the_saved_row(host: Host) -> None:
     with pytest.raises(ArgumentError, match=re.escape(
             "updates[0].new.due: hint date: 'next week' is not a date")):
         sync_update(host.calls, pack, "Tasks", [bad])
+
+
+def test_require_for_updates_refuses_a_blank_edit(host: Host) -> None:
+    pack = host.register_bytes(answering_pack(MANIFEST, []), source="hinted")
+    previous = {"id": 1, "name": "a", "colour": "red", "owner": {"email": "x@example.com"}}
+    for blank in ("", None):
+        with pytest.raises(ArgumentError, match=re.escape(
+                "updates[0].new.colour: hint select_list: may not be blank in an update")):
+            sync_update(host.calls, pack, "Tasks", [{"previous": previous,
+                                                     "new": {**previous, "colour": blank}}])
+    with pytest.raises(ArgumentError, match=re.escape(
+            "updates[0].new.colour: hint select_list: 'blue' is not one of the options")):
+        sync_update(host.calls, pack, "Tasks", [{"previous": previous,
+                                                 "new": {**previous, "colour": "blue"}}])
 
 
 def test_formula_results_come_out_canonical_through_the_host(host: Host) -> None:

@@ -75,6 +75,16 @@ def normalise(schema: Schema, value: Any) -> Any:
     return value
 
 
+def blank_update_problem(schema: Schema, new: dict[str, Any], fields: list[str]) -> str | None:
+    """``<field>: ...`` when an edited property marked ``require_for_updates`` is blank."""
+    for name in fields:
+        prop = schema.property(name)
+        if (prop is not None and option(prop, "require_for_updates")
+                and new.get(name) in (None, "")):
+            return f"{name}: hint {prop.hint}: may not be blank in an update (require_for_updates)"
+    return None
+
+
 _HAS_HINTS: dict[int, tuple[Schema, bool]] = {}
 
 

@@ -21,7 +21,7 @@ from .._pack.coerce import coerce_args
 from .._errors import ArgumentError, BadOutput, LimitExceeded, ManifestError, NotFoundError
 from .._pack.manifest import FormulaDef, ParamDef, Schema, SyncTableDef
 from .._pack.parse import _Reader, parse_schema
-from .._pack.hints import normalise
+from .._pack.hints import blank_update_problem, normalise
 from .._pack.schema import schema_errors, type_name
 
 if TYPE_CHECKING:
@@ -227,6 +227,9 @@ def _checked_update(index: int, update: Any, schema: Schema) -> dict[str, Any]:
             reason = "is not a property of the table" if prop is None else "is not mutable"
             raise ArgumentError(f"{where}.new.{name}: {name!r} {reason}", path=f"{where}.new")
     errors = schema_errors(schema, new, f"{where}.new")
+    blank = blank_update_problem(schema, new, fields)
+    if blank:
+        errors.append(f"{where}.new.{blank}")
     if errors:
         raise ArgumentError(errors[0], path=errors[0].split(":")[0])
     return {"previous": previous, "new": normalise(schema, new), "updated_fields": fields}
