@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Callable
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,6 +39,7 @@ class HintBroken(ValueError):
 
 _PHONE = re.compile(r"\+?[0-9().\- ]*[0-9][0-9().\- ]*(?:\s*(?:x|ext\.?)\s*[0-9]+)?",
                     re.IGNORECASE)
+_URL_BREAKERS = re.compile(r"[\s\x00-\x1f\x7f]")
 _DATA_URL = re.compile(r"data:(?P<type>[a-z0-9.+-]+/[a-z0-9.+-]+)?[^,]*,", re.IGNORECASE)
 
 
@@ -60,9 +62,9 @@ def normalise(schema: Schema, value: Any) -> Any:
     """A value that passed ``schema_errors``, with every hinted part in canonical form.
 
     Parts that do not change are returned as they are (the same objects)."""
-    if value is None or not _has_hints(schema):
+    if value is None or not _may_rewrite(schema):
         return value
-    if schema.hint:
+    if schema.hint in _REWRITING:
         value = conform(schema, value)
     if schema.type == "array" and schema.items is not None:
         items = [normalise(schema.items, item) for item in value]
@@ -85,19 +87,21 @@ def blank_update_problem(schema: Schema, new: dict[str, Any], fields: list[str])
     return None
 
 
-_HAS_HINTS: dict[int, tuple[Schema, bool]] = {}
+_MAY_REWRITE: dict[int, tuple[Schema, bool]] = {}
 
 
-def _has_hints(schema: Schema) -> bool:
-    """Whether any part of ``schema`` has a hint (remembered per schema object)."""
-    known = _HAS_HINTS.get(id(schema))
+def _may_rewrite(schema: Schema) -> bool:
+    """Whether any part of ``schema`` has a hint that may rewrite a value (remembered per
+    schema object)."""
+    known = _MAY_REWRITE.get(id(schema))
     if known is not None and known[0] is schema:
         return known[1]
-    found = bool(schema.hint) or (schema.items is not None and _has_hints(schema.items)) or any(
-        _has_hints(child) for _, child in schema.properties)
-    if len(_HAS_HINTS) > 4096:  # dynamic schemas come and go; keep the memory bounded
-        _HAS_HINTS.clear()
-    _HAS_HINTS[id(schema)] = (schema, found)  # holding the schema keeps its id unique
+    found = (schema.hint in _REWRITING
+             or (schema.items is not None and _may_rewrite(schema.items))
+             or any(_may_rewrite(child) for _, child in schema.properties))
+    if len(_MAY_REWRITE) > 4096:  # dynamic schemas come and go; keep the memory bounded
+        _MAY_REWRITE.clear()
+    _MAY_REWRITE[id(schema)] = (schema, found)  # holding the schema keeps its id unique
     return found
 
 
@@ -133,6 +137,7 @@ def _duration(schema: Schema, value: Any) -> Any:
         raise HintBroken(str(exc)) from None
 
 
+@lru_cache(maxsize=4096)
 def canonical_email(value: str) -> str:
     """``value`` as a normalised address (domain lower-cased), else :class:`HintBroken`."""
     try:
@@ -148,7 +153,18 @@ def _email(schema: Schema, value: str) -> str:
 def url_problem(value: str, *, data: str | None = None) -> str | None:
     """Why ``value`` is not an absolute http(s) URL, or None. ``data`` admits ``data:`` URLs
     too: ``"image/"`` those of images, ``""`` any."""
-    if any(c.isspace() or ord(c) < 32 or ord(c) == 0x7F for c in value):
+    # remembered, as a value is checked and then normalised; not a long data: URL, though
+    return _remembered_url_problem(value, data) if len(value) <= 2048 else _url_problem(value,
+                                                                                         data)
+
+
+@lru_cache(maxsize=4096)
+def _remembered_url_problem(value: str, data: str | None) -> str | None:
+    return _url_problem(value, data)
+
+
+def _url_problem(value: str, data: str | None) -> str | None:
+    if _URL_BREAKERS.search(value):
         return "is not a URL: it holds spaces or control characters"
     if data is not None and value[:5].lower() == "data:":
         found = _DATA_URL.match(value)
@@ -241,6 +257,9 @@ def _reference(schema: Schema, value: dict[str, Any]) -> dict[str, Any]:
         raise HintBroken(f"has no {shown!r} (the referenced row's display value)")
     return value
 
+
+#: The hints whose canonical form may differ from the value given; the others only check.
+_REWRITING = frozenset({"date", "time", "datetime", "duration", "email", "person", "scale"})
 
 _CHECKS: dict[str, Callable[[Schema, Any], Any]] = {
     "date": _temporal(canonical_date),

@@ -23,6 +23,7 @@ import re
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
 #: Longest text read as a date, time or duration (the longest natural form is far shorter).
 MAX_TEXT = 100
@@ -64,11 +65,13 @@ class TemporalError(ValueError):
     """A text that is not the date, time, date-time or duration it should be."""
 
 
+@lru_cache(maxsize=4096)  # a value is checked, then normalised: read once
 def canonical_date(text: str) -> str:
     """``text`` as ``YYYY-MM-DD``, the calendar day as written."""
     return _read_datetime(text, "date").date().isoformat()
 
 
+@lru_cache(maxsize=4096)  # a value is checked, then normalised: read once
 def canonical_datetime(text: str) -> str:
     """``text`` as a UTC instant, ``YYYY-MM-DDTHH:MM:SS[.fff]Z``."""
     moment = _read_datetime(text, "date-time")
@@ -78,12 +81,14 @@ def canonical_datetime(text: str) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S") + _fraction(utc.microsecond) + "Z"
 
 
+@lru_cache(maxsize=4096)  # a value is checked, then normalised: read once
 def canonical_time(text: str) -> str:
     """``text`` as a time of day, ``HH:MM:SS[.fff]`` (UTC when an offset is given)."""
     clock = _read_time(text)
     return clock.strftime("%H:%M:%S") + _fraction(clock.microsecond)
 
 
+@lru_cache(maxsize=4096)  # a value is checked, then normalised: read once
 def canonical_duration(text: str, largest: str = "days") -> str:
     """``text`` as an ISO 8601 duration whose largest part is ``largest`` (a DURATION_UNITS key)."""
     return format_duration(duration_seconds(text), largest)
