@@ -489,3 +489,55 @@ def test_the_sdk_refuses_a_date_not_in_the_canonical_form(pack: corral.Pack, tex
         pack.invoke("formula", "EchoDate", [text])
     assert pack.invoke("formula", "EchoDate", ["2026-12-02T10:00:00.000Z"])["parts"] == [
         2026, 12, 2, 10, 0, 0, 0]
+
+
+# -- value hints (issue 16 item 2): every hint checked and normalised, in every SDK ---------
+
+#: What `Hints` returns once the host has normalised it: loose forms made canonical, the rest
+#: as the guest wrote them (a float 4.0 on a scale becomes the integer 4).
+EXPECTED_HINTS: dict[str, Any] = {
+    "date": "2024-03-03", "time": "17:24:00", "datetime": "2024-03-03T17:24:00Z",
+    "epoch": 1709486640, "duration": "PT1H30M", "days": 1.5, "email": "Ann@example.com",
+    "person": {"email": "Bo@example.com", "name": "Bo"}, "percent": 0.25, "currency": 9.5,
+    "image": "https://conformance.test/cat.png",
+    "image_attachment": "data:image/png;base64,iVBORw0KGgo=",
+    "url": "https://conformance.test/a?b=c", "markdown": "**bold**", "html": "<b>bold</b>",
+    "embed": "https://conformance.test/video", "reference": {"id": 1, "name": "item 1"},
+    "attachment": "https://conformance.test/report.pdf", "slider": 7.5, "scale": 4,
+    "progress_bar": 0.4, "toggle": True, "rich_text": "plain", "select_list": "green",
+    "code": "print(1)", "phone": "+1 (555) 010-9999",
+}
+
+
+def _hints_in(schema: corral.Schema) -> set[str]:
+    found = {schema.hint} if schema.hint else set()
+    for _, child in schema.properties:
+        found |= _hints_in(child)
+    return found
+
+
+def test_the_hints_formula_carries_every_hint() -> None:
+    from corral._pack.hint_options import HINT_SPECS
+    result = load_manifest_file(CONFORMANCE / "zig" / "pack.toml").formula("Hints").result
+    assert _hints_in(result) == set(HINT_SPECS)
+    assert len(HINT_SPECS) == 24  # Coda's 22 and Corral's code and phone
+
+
+def test_every_hint_comes_back_canonical_through_the_pack_api(pack: corral.Pack) -> None:
+    assert same(pack.call("Hints"), EXPECTED_HINTS)
+
+
+def test_every_hint_comes_back_canonical_through_the_host(harness: PackHarness) -> None:
+    assert same(harness.call("Hints"), EXPECTED_HINTS)
+    assert harness.call("HintEcho", {"when": "Sun, 03 Mar 2024 17:24:00 GMT"}) == {
+        "when": "2024-03-03T17:24:00Z"}
+
+
+def test_a_result_that_breaks_its_hint_is_bad_output_naming_the_path(
+        harness: PackHarness, pack: corral.Pack) -> None:
+    pattern = r"result\.when: hint datetime: 'definitely not a date' is not a date-time"
+    with pytest.raises(corral.BadOutput, match=pattern) as caught:
+        harness.call("HintEcho", {"when": "definitely not a date"})
+    assert caught.value.kind == "bad_output" and caught.value.details["path"] == "result.when"
+    with pytest.raises(corral.BadOutput, match=pattern):
+        pack.call("HintEcho", {"when": "definitely not a date"})

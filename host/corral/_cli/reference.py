@@ -25,6 +25,7 @@ from .._pack import manifest as manifest_module
 from .._pack import params as params_module
 from .._settings import Settings
 from .._toolchain.build import BUILD_KEYS
+from .reference_hints import hints_section
 
 PACKAGE = Path(__file__).resolve().parents[1]
 ENV_NAME = re.compile(r"CORRAL_[A-Z0-9_]+")
@@ -60,7 +61,7 @@ SECTIONS = (
             "The `params` array of a formula, action or sync table: one inline table each."),
     Section("schemas", manifest_module.Schema,
             "A formula's `result`, a sync table's `schema`, an array's `items` and each of an "
-            "object's `properties` are schemas."),
+            "object's `properties` are schemas.", skip=("hint_options",)),
 )
 
 
@@ -163,6 +164,8 @@ def _section(section: Section) -> list[str]:
             for kind, (required, optional) in manifest_module.AUTH_KINDS.items()])]
     if section.model is manifest_module.ParamDef:
         out += ["", *_param_types()]
+    if section.model is manifest_module.Schema:
+        out += ["", *hints_section()]
     if section.model is manifest_module.Limits:
         ceilings = manifest_module.LIMIT_CEILINGS
         out += ["", "Host ceilings: " + ", ".join(

@@ -14,14 +14,13 @@ from functools import cached_property
 from typing import Any, Mapping
 
 from .._errors import NotFoundError
+from .hint_options import HINT_SPECS
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
 
 VALUE_TYPES = ("string", "number", "integer", "boolean", "array", "object", "any")
-HINTS = ("date", "datetime", "time", "duration", "email", "url", "image", "markdown", "html",
-         "currency", "percent", "person", "reference", "attachment", "slider", "scale",
-         "embed", "progress_bar", "toggle", "code", "phone")
+HINTS = tuple(HINT_SPECS)  # each hint's types, options and rule: _pack/hint_options.py
 CONNECTION_MODES = ("none", "optional", "required")
 AUTH_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # kind: (required options, optional options)
@@ -78,7 +77,7 @@ class Schema:
 
     #: One of string, number, integer, boolean, array, object, any.
     type: str = "any"
-    #: How to display the value (url, date, datetime, person, markdown, ...).
+    #: How to display the value, and the rule it must follow (see Value hints below).
     hint: str | None = None
     #: What the value is, for people.
     description: str = ""
@@ -98,6 +97,8 @@ class Schema:
     featured: tuple[str, ...] = ()
     #: Whether two-way sync may change the value.
     mutable: bool = False
+    #: The hint's options (`minimum`, `currency_code`, `options`, ...): keys beside `hint`.
+    hint_options: tuple[tuple[str, Any], ...] = ()
 
     def property(self, name: str) -> Schema | None:
         for key, value in self.properties:
@@ -127,6 +128,9 @@ class Schema:
             out["featured"] = list(self.featured)
         if self.mutable:
             out["mutable"] = True
+        for key, value in self.hint_options:
+            out[key] = ([{"display": d, "value": v} for d, v in value] if key == "options"
+                        else value)
         return out
 
 

@@ -19,7 +19,8 @@ from typing import Any, Mapping
 from .._domains import DeclaredDomain
 from .._errors import ManifestError
 from .coerce import convert
-from .manifest import (AUTH_KINDS, CONNECTION_MODES, HINTS, LIMIT_CEILINGS, MAX_MEMORY_BYTES,
+from .hint_options import check_hint_schema, read_hint, reference_identities
+from .manifest import (AUTH_KINDS, CONNECTION_MODES, LIMIT_CEILINGS, MAX_MEMORY_BYTES,
                        NAME_RE, NO_DEFAULT, VALUE_TYPES, VERSION_RE, AuthSpec, FormulaDef, Limits,
                        Manifest, ParamDef, Schema, SyncTableDef)
 from .params import ITEM_TYPES, PARAM_TYPES, type_label
@@ -119,6 +120,7 @@ def parse_manifest(data: Mapping[str, Any], *, source: str | None = None) -> Man
     if not formulas and not tables:
         raise ManifestError("a pack must declare at least one formula, action or sync table",
                             field="formulas", rule="not_empty", source=source)
+    _check_identities(formulas, tables, source)
     root.done()
     return Manifest(name=name, version=version, description=description,
                     network_domains=tuple(map(str, domains)), auth=auth, limits=limits,
@@ -292,9 +294,7 @@ def parse_schema(reader: _Reader) -> Schema:
     stype = reader.get("type", str, default="any")
     if stype not in VALUE_TYPES:
         raise reader.fail("type", f"{stype!r} is not one of {', '.join(VALUE_TYPES)}", "enum")
-    hint = reader.get("hint", str)
-    if hint is not None and hint not in HINTS:
-        raise reader.fail("hint", f"{hint!r} is not one of {', '.join(HINTS)}", "enum")
+    hint, hint_options = read_hint(reader, stype)
     items_reader = reader.sub("items")
     items = parse_schema(items_reader) if items_reader else None
     if items is not None and stype != "array":
@@ -321,7 +321,7 @@ def parse_schema(reader: _Reader) -> Schema:
         id_property=reader.get("id_property", str),
         display_property=reader.get("display_property", str),
         featured=tuple(reader.get("featured", list, default=[])),
-        mutable=reader.get("mutable", bool, default=False))
+        mutable=reader.get("mutable", bool, default=False), hint_options=hint_options)
     for key, value in (("id_property", schema.id_property),
                        ("display_property", schema.display_property)):
         if value is not None and value not in names:
@@ -330,8 +330,25 @@ def parse_schema(reader: _Reader) -> Schema:
         if value not in names:
             raise reader.fail("featured" if i < len(schema.featured) else "required",
                               f"{value!r} is not one of the properties", "property")
+    check_hint_schema(reader, schema)
     reader.done()
     return schema
+
+
+def _check_identities(formulas: list[FormulaDef], tables: list[SyncTableDef],
+                      source: str | None) -> None:
+    """Each reference hint's ``identity`` must name one of the pack's sync tables."""
+    names = {t.name for t in tables}
+    places = [(f"{'actions' if f.is_action else 'formulas'}[{i}].result", f.result)
+              for kind in (False, True)
+              for i, f in enumerate(f for f in formulas if f.is_action == kind)]
+    places += [(f"sync_tables[{i}].schema", t.schema) for i, t in enumerate(tables)]
+    for where, schema in places:
+        for field_path, identity in reference_identities(schema, where):
+            if identity not in names:
+                raise ManifestError(f"{identity!r} is not one of the pack's sync tables "
+                                    f"({', '.join(sorted(names)) or 'it has none'})",
+                                    field=field_path, rule="identity", source=source)
 
 
 def _check_unique(names: list[str], where: str, what: str, source: str | None) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from .._errors import BadOutput
 from .._pack.manifest import Schema
 from .abi import MAX_DEPTH as _MAX_DEPTH
+from .hints import hint_problem, normalise
 
 
 def type_name(value: Any) -> str:
@@ -44,6 +45,10 @@ def schema_errors(schema: Schema, value: Any, path: str = "result", depth: int =
     if not _type_matches(schema.type, value):
         return [f"{path}: expected {schema.type}, got {type_name(value)}"]
     errors: list[str] = []
+    if schema.hint:
+        problem = hint_problem(schema, value)
+        if problem:
+            errors.append(f"{path}: {problem}")
     if schema.type == "array" and schema.items is not None:
         for i, item in enumerate(value):
             errors += schema_errors(schema.items, item, f"{path}[{i}]", depth + 1)
@@ -85,9 +90,11 @@ def _type_matches(expected: str, value: Any) -> bool:
 
 
 def check_result(schema: Schema, value: Any, *, pack: str, formula: str,
-                 path: str = "result") -> None:
-    """Raise ``BadOutput`` naming the first path where ``value`` breaks ``schema``."""
+                 path: str = "result") -> Any:
+    """``value`` with its hinted parts in canonical form (see ``_pack.hints``); raises
+    ``BadOutput`` naming the first path where it breaks ``schema``."""
     errors = schema_errors(schema, value, path)
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise BadOutput(errors[0] + more, pack=pack, formula=formula, path=errors[0].split(":")[0])
+    return normalise(schema, value)

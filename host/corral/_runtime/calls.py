@@ -182,7 +182,8 @@ class Calls:
         try:
             value = pack.invoke(op, definition.name, call.args, ctx=ctx, host=guest_host,
                                 deadline=limit, stats=stats)
-            check_result(definition.result, value, pack=pack.name, formula=definition.name)
+            value = check_result(definition.result, value, pack=pack.name,
+                                 formula=definition.name)
         except InlineAbandoned:
             outcome = None
             raise

@@ -136,8 +136,7 @@ class Pack:
         op = "action" if definition.is_action else "formula"
         value = self.invoke(op, definition.name, coerced, ctx=ctx, host=host, deadline=deadline,
                             stats=stats)
-        check_result(definition.result, value, pack=self.name, formula=definition.name)
-        return value
+        return check_result(definition.result, value, pack=self.name, formula=definition.name)
 
 
 _default_sandbox: Sandbox | None = None

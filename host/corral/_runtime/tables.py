@@ -21,6 +21,7 @@ from .._pack.coerce import coerce_args
 from .._errors import ArgumentError, BadOutput, LimitExceeded, ManifestError, NotFoundError
 from .._pack.manifest import FormulaDef, ParamDef, Schema, SyncTableDef
 from .._pack.parse import _Reader, parse_schema
+from .._pack.hints import blank_update_problem, normalise
 from .._pack.schema import schema_errors, type_name
 
 if TYPE_CHECKING:
@@ -141,12 +142,14 @@ class _RowChecker:
         self._count = 0
 
     def check(self, rows: list[Any], page: int) -> None:
-        for row in rows:
+        """Check each row; rows are normalised in place (hinted values in canonical form)."""
+        for index, row in enumerate(rows):
             path = f"rows[{self._count}]"
             errors = schema_errors(self._schema, row, path)
             if errors:
                 raise _bad(f"{errors[0]} (page {page})", self._pack, self._name,
                            errors[0].split(":")[0], page=page)
+            row = rows[index] = normalise(self._schema, row)
             self._check_id(row, path, page)
             self._count += 1
 
@@ -224,9 +227,12 @@ def _checked_update(index: int, update: Any, schema: Schema) -> dict[str, Any]:
             reason = "is not a property of the table" if prop is None else "is not mutable"
             raise ArgumentError(f"{where}.new.{name}: {name!r} {reason}", path=f"{where}.new")
     errors = schema_errors(schema, new, f"{where}.new")
+    blank = blank_update_problem(schema, new, fields)
+    if blank:
+        errors.append(f"{where}.new.{blank}")
     if errors:
         raise ArgumentError(errors[0], path=errors[0].split(":")[0])
-    return {"previous": previous, "new": new, "updated_fields": fields}
+    return {"previous": previous, "new": normalise(schema, new), "updated_fields": fields}
 
 
 def _updated_fields(where: str, update: Mapping[str, Any], previous: Row, new: Row) -> list[str]:
@@ -265,7 +271,7 @@ def _update_results(results: Any, batch: list[dict[str, Any]], schema: Schema, p
             raise _bad(f"{where}.ok.{id_name}: the saved row has id {row.get(id_name)!r}, not "
                        f"the updated row's {update['new'].get(id_name)!r}", pack, name,
                        f"{where}.ok.{id_name}")
-        out.append(RowUpdateResult(ok=True, row=row))
+        out.append(RowUpdateResult(ok=True, row=normalise(schema, row)))
     return out
 
 

@@ -273,3 +273,38 @@ corral.formula("EchoFile", echoText);
 corral.formula("EchoEmail", echoText);
 corral.formula("EchoArrays", echoLists);
 corral.formula("EchoSparse", echoLists);
+
+// -- value hints (issue 16 item 2): a value for every hint, most written loosely ------------
+
+function hints(ctx: Context): Value {
+  return Value.map()
+    .set("date", Value.ofString("March 3, 2024"))
+    .set("time", Value.ofString("5:24 pm"))
+    .set("datetime", Value.ofString("2024-03-03T09:24:00-08:00"))
+    .set("epoch", Value.ofInt(1709486640))
+    .set("duration", Value.ofString("1 hour 30 minutes"))
+    .set("days", Value.ofFloat(1.5))
+    .set("email", Value.ofString("Ann@Example.COM"))
+    .set("person", Value.map().set("email", Value.ofString("Bo@Example.COM")).set("name", Value.ofString("Bo")))
+    .set("percent", Value.ofFloat(0.25))
+    .set("currency", Value.ofFloat(9.5))
+    .set("image", Value.ofString("https://conformance.test/cat.png"))
+    .set("image_attachment", Value.ofString("data:image/png;base64,iVBORw0KGgo="))
+    .set("url", Value.ofString("https://conformance.test/a?b=c"))
+    .set("markdown", Value.ofString("**bold**"))
+    .set("html", Value.ofString("<b>bold</b>"))
+    .set("embed", Value.ofString("https://conformance.test/video"))
+    .set("reference", Value.map().set("id", Value.ofInt(1)).set("name", Value.ofString("item 1")))
+    .set("attachment", Value.ofString("https://conformance.test/report.pdf"))
+    .set("slider", Value.ofFloat(7.5))
+    .set("scale", Value.ofFloat(4.0))
+    .set("progress_bar", Value.ofFloat(0.4))
+    .set("toggle", Value.ofBool(true))
+    .set("rich_text", Value.ofString("plain"))
+    .set("select_list", Value.ofString("green"))
+    .set("code", Value.ofString("print(1)"))
+    .set("phone", Value.ofString("+1 (555) 010-9999"));
+}
+
+corral.formula("Hints", hints);
+corral.formula("HintEcho", echo);

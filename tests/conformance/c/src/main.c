@@ -403,6 +403,48 @@ static int echo_lists(corral_ctx *ctx, const corral_value *args, corral_writer *
     return 0;
 }
 
+/* -- value hints (issue 16 item 2): a value for every hint, most written loosely ---------- */
+
+static int hints(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    (void)ctx; (void)args;
+    corral_value person = corral_new_map();
+    corral_map_put(&person, "email", corral_new_str("Bo@Example.COM"));
+    corral_map_put(&person, "name", corral_new_str("Bo"));
+    corral_value reference = corral_new_map();
+    corral_map_put(&reference, "id", corral_new_int(1));
+    corral_map_put(&reference, "name", corral_new_str("item 1"));
+    corral_value v = corral_new_map();
+    corral_map_put(&v, "date", corral_new_str("March 3, 2024"));
+    corral_map_put(&v, "time", corral_new_str("5:24 pm"));
+    corral_map_put(&v, "datetime", corral_new_str("2024-03-03T09:24:00-08:00"));
+    corral_map_put(&v, "epoch", corral_new_int(1709486640));
+    corral_map_put(&v, "duration", corral_new_str("1 hour 30 minutes"));
+    corral_map_put(&v, "days", corral_new_double(1.5));
+    corral_map_put(&v, "email", corral_new_str("Ann@Example.COM"));
+    corral_map_put(&v, "person", person);
+    corral_map_put(&v, "percent", corral_new_double(0.25));
+    corral_map_put(&v, "currency", corral_new_double(9.5));
+    corral_map_put(&v, "image", corral_new_str("https://conformance.test/cat.png"));
+    corral_map_put(&v, "image_attachment", corral_new_str("data:image/png;base64,iVBORw0KGgo="));
+    corral_map_put(&v, "url", corral_new_str("https://conformance.test/a?b=c"));
+    corral_map_put(&v, "markdown", corral_new_str("**bold**"));
+    corral_map_put(&v, "html", corral_new_str("<b>bold</b>"));
+    corral_map_put(&v, "embed", corral_new_str("https://conformance.test/video"));
+    corral_map_put(&v, "reference", reference);
+    corral_map_put(&v, "attachment", corral_new_str("https://conformance.test/report.pdf"));
+    corral_map_put(&v, "slider", corral_new_double(7.5));
+    corral_map_put(&v, "scale", corral_new_double(4.0));
+    corral_map_put(&v, "progress_bar", corral_new_double(0.4));
+    corral_map_put(&v, "toggle", corral_new_bool(true));
+    corral_map_put(&v, "rich_text", corral_new_str("plain"));
+    corral_map_put(&v, "select_list", corral_new_str("green"));
+    corral_map_put(&v, "code", corral_new_str("print(1)"));
+    corral_map_put(&v, "phone", corral_new_str("+1 (555) 010-9999"));
+    corral_write_value(out, &v);
+    return 0;
+}
+
+
 CORRAL_PACK(
     CORRAL_FORMULA("Echo", echo),
     CORRAL_FORMULA("Build", build),
@@ -418,6 +460,8 @@ CORRAL_PACK(
     CORRAL_FORMULA("NeedScopes", need_scopes),
     CORRAL_FORMULA("Pick", pick),
     CORRAL_FORMULA("Crash", crash),
+    CORRAL_FORMULA("Hints", hints),
+    CORRAL_FORMULA("HintEcho", echo),
     CORRAL_ACTION("Bump", bump),
     CORRAL_SYNC("Items", items),
     CORRAL_SYNC("Dyn", dyn),

@@ -36,6 +36,8 @@ pub const formulas = .{
     .EchoEmail = echoText,
     .EchoArrays = echoArrays,
     .EchoSparse = echoSparse,
+    .Hints = hints,
+    .HintEcho = hintEcho,
 };
 pub const actions = .{ .Bump = bump };
 pub const sync_tables = .{ .Items = items, .Dyn = dyn };
@@ -287,4 +289,41 @@ fn echoArrays(ctx: *Context, strings: []const []const u8, numbers: []const f64, 
 
 fn echoSparse(ctx: *Context, strings: []const ?[]const u8, numbers: []const ?f64, integers: []const ?i64, booleans: []const ?bool, dates: []const ?corral.DateTime, htmls: []const ?[]const u8, markdowns: []const ?[]const u8, images: []const ?[]const u8, files: []const ?[]const u8, emails: []const ?[]const u8) !Lists(?[]const u8, ?f64, ?i64, ?bool) {
     return .{ .strings = strings, .numbers = numbers, .integers = integers, .booleans = booleans, .dates = try isoDates(ctx, dates), .htmls = htmls, .markdowns = markdowns, .images = images, .files = files, .emails = emails };
+}
+
+// -- value hints (issue 16 item 2): a value for every hint, most written loosely ------------
+
+fn hints(ctx: *Context) !Value {
+    return object(ctx, &.{
+        entry("date", .{ .str = "March 3, 2024" }),
+        entry("time", .{ .str = "5:24 pm" }),
+        entry("datetime", .{ .str = "2024-03-03T09:24:00-08:00" }),
+        entry("epoch", .{ .int = 1709486640 }),
+        entry("duration", .{ .str = "1 hour 30 minutes" }),
+        entry("days", .{ .float = 1.5 }),
+        entry("email", .{ .str = "Ann@Example.COM" }),
+        entry("person", try object(ctx, &.{ entry("email", .{ .str = "Bo@Example.COM" }), entry("name", .{ .str = "Bo" }) })),
+        entry("percent", .{ .float = 0.25 }),
+        entry("currency", .{ .float = 9.5 }),
+        entry("image", .{ .str = "https://conformance.test/cat.png" }),
+        entry("image_attachment", .{ .str = "data:image/png;base64,iVBORw0KGgo=" }),
+        entry("url", .{ .str = "https://conformance.test/a?b=c" }),
+        entry("markdown", .{ .str = "**bold**" }),
+        entry("html", .{ .str = "<b>bold</b>" }),
+        entry("embed", .{ .str = "https://conformance.test/video" }),
+        entry("reference", try object(ctx, &.{ entry("id", .{ .int = 1 }), entry("name", .{ .str = "item 1" }) })),
+        entry("attachment", .{ .str = "https://conformance.test/report.pdf" }),
+        entry("slider", .{ .float = 7.5 }),
+        entry("scale", .{ .float = 4.0 }),
+        entry("progress_bar", .{ .float = 0.4 }),
+        entry("toggle", .{ .boolean = true }),
+        entry("rich_text", .{ .str = "plain" }),
+        entry("select_list", .{ .str = "green" }),
+        entry("code", .{ .str = "print(1)" }),
+        entry("phone", .{ .str = "+1 (555) 010-9999" }),
+    });
+}
+
+fn hintEcho(value: Value) Value {
+    return value;
 }
