@@ -22,3 +22,4 @@ export {
 export { FieldError, Validation } from "./validation";
 export { corralAbort } from "./abort";
 export { retryAfterSeconds, parseHttpDate } from "./http";
+export { rawLog } from "./abi";
