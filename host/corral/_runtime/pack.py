@@ -125,11 +125,11 @@ class Pack:
             verdict = self.invoke("validate_parameters", name, args, ctx=ctx, host=host,
                                   deadline=deadline)
         except NotFoundError as exc:
-            raise BadOutput(f"{self.name}.{name} declares validate_parameters = true but the "
-                            f"pack does not answer that op: {exc.message}", pack=self.name,
+            raise BadOutput("declares validate_parameters = true but the pack does not "
+                            f"answer that op ({_reason(exc, name)})", pack=self.name,
                             formula=name) from exc
         except GuestError as exc:
-            raise GuestError(f"{self.name}.{name}: validate_parameters failed: {exc.message}",
+            raise GuestError(f"validate_parameters failed: {_reason(exc, name)}",
                              guest_kind=exc.guest_kind, pack=self.name, formula=name,
                              status=exc.status, retry_after_s=exc.retry_after_s) from exc
         check_validation(verdict, definition, pack=self.name)
@@ -169,6 +169,13 @@ class Pack:
                             stats=stats)
         check_result(definition.result, value, pack=self.name, formula=definition.name)
         return value
+
+
+def _reason(exc: Exception, name: str) -> str:
+    """An error's message without the ``pack.formula: `` prefix it was given."""
+    message = getattr(exc, "message", str(exc))
+    head, sep, rest = message.partition(": ")
+    return rest if sep and head.endswith(f".{name}") else message
 
 
 _default_sandbox: Sandbox | None = None
