@@ -24,6 +24,7 @@ from typing import Any, Iterator, Sequence
 from .._pack import manifest as manifest_module
 from .._settings import Settings
 from .._toolchain.build import BUILD_KEYS
+from .reference_metadata import FORMULA_METADATA, FORMULA_METADATA_NOTES
 
 PACKAGE = Path(__file__).resolve().parents[1]
 ENV_NAME = re.compile(r"CORRAL_[A-Z0-9_]+")
@@ -53,6 +54,9 @@ SECTIONS = (
     Section("[[formulas]] and [[actions]]", manifest_module.FormulaDef,
             "One table per formula (a cacheable, side-effect-free call) or action.",
             skip=("is_action",)),
+    Section("examples", manifest_module.Example,
+            "The `examples` array of a formula or action: one inline table per call with a "
+            "known result."),
     Section("[[sync_tables]]", manifest_module.SyncTableDef,
             "One table per sync table (docs/pack-model.md)."),
     Section("params", manifest_module.ParamDef,
@@ -160,6 +164,8 @@ def _section(section: Section) -> list[str]:
         out += ["", *_table(("kind", "required options", "optional options"), [
             (f"`{kind}`", _names(required), _names(optional))
             for kind, (required, optional) in manifest_module.AUTH_KINDS.items()])]
+    if section.model is manifest_module.FormulaDef:
+        out += ["", FORMULA_METADATA_NOTES, "", FORMULA_METADATA]
     if section.model is manifest_module.Limits:
         ceilings = manifest_module.LIMIT_CEILINGS
         out += ["", "Host ceilings: " + ", ".join(
