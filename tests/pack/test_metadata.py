@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from corral import Example, ManifestError, parse_manifest
 from corral._pack.manifest import MAX_TIMEOUT_MS
 from corral._pack.metadata import formula_limits

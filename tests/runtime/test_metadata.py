@@ -9,11 +9,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import corral
-from corral import (MANIFEST_SECTION, BadOutput, InvalidParameters, Sandbox, pack_from_bytes,
-                    read_manifest, set_custom_section)
+import pytest
+from corral import (
+    MANIFEST_SECTION,
+    BadOutput,
+    InvalidParameters,
+    Sandbox,
+    pack_from_bytes,
+    read_manifest,
+    set_custom_section,
+)
 from corral._runtime.examples import run_examples, same_value
 from corral._server.problems import problem_for
 from corral.testing import ExampleFailed

@@ -10,8 +10,9 @@ since a pack cannot lift its own ceiling one formula at a time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .._errors import ArgumentError, ManifestError
 from .coerce import coerce_args
