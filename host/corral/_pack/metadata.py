@@ -12,19 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._errors import ArgumentError, ManifestError
 from .coerce import coerce_args
 from .manifest import MAX_TIMEOUT_MS, Example, FormulaDef, Limits
 from .schema import schema_errors
 
-if TYPE_CHECKING:
-    from .parse import _Reader
+#: parse's table reader (``corral._pack.parse._Reader``), which imports this module; it
+#: names the field path in every error it raises.
+_Reader = Any
 
 #: The most examples one formula may carry (they ride in every pack description).
 MAX_EXAMPLES = 50
-METADATA_KEYS = ("examples", "validate_parameters", "timeout_ms")
 
 
 def read_metadata(reader: _Reader) -> dict[str, Any]:
