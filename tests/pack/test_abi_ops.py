@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from corral._pack.abi import OPS
 
 from ..conftest import REPO
