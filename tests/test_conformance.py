@@ -541,3 +541,62 @@ def test_a_result_that_breaks_its_hint_is_bad_output_naming_the_path(
     assert caught.value.kind == "bad_output" and caught.value.details["path"] == "result.when"
     with pytest.raises(corral.BadOutput, match=pattern):
         pack.call("HintEcho", {"when": "definitely not a date"})
+
+
+# -- formula metadata: examples, validate_parameters, a formula's own timeout_ms ----------
+
+
+def test_the_examples_ride_in_the_built_pack_and_pass(wasm_path: Path, pack: corral.Pack) -> None:
+    from corral import Example
+    from corral.testing import run_examples
+
+    assert pack.manifest.formula("Double").examples == (Example((2,), 4), Example((-1.5,), -3))
+    outcomes = run_examples(wasm_path)
+    assert [(o.formula, o.index, o.verdict) for o in outcomes] == [
+        ("Double", 0, "pass"), ("Double", 1, "pass"), ("Span", 0, "pass"),
+        ("Countdown", 0, "pass")]
+    assert same(outcomes[1].actual, -3.0)
+
+
+def test_validate_parameters_judges_every_call_before_the_formula(harness: PackHarness) -> None:
+    from corral import InvalidParameters
+
+    assert harness.call("Span", 2, 5) == 3
+    assert harness.call("Span", 2, 5) == 3  # Span caches its results; valid arguments only
+    for _ in range(2):  # a verdict is never cached: the same invalid call is refused again
+        with pytest.raises(InvalidParameters) as info:
+            harness.call("Span", 5, 1)
+        assert info.value.details["parameters"] == ["high"]
+        assert info.value.message == ("conformance.Span: invalid arguments: the range is not "
+                                      "valid; high: must be at least low")
+    with pytest.raises(InvalidParameters) as both:
+        harness.call("Span", -1, -3)
+    assert both.value.details["field_errors"] == [
+        {"parameter": "low", "message": "must not be negative"},
+        {"parameter": "high", "message": "must be at least low"}]
+    assert harness.call("Span", 0, 4) == 4
+
+
+def test_a_failing_validation_is_reported_as_the_guests_error(harness: PackHarness) -> None:
+    with pytest.raises(GuestError) as info:
+        harness.call("Span", 13, 20)
+    assert info.value.message == ("conformance.Span: validate_parameters failed: the validation "
+                                  "of 13 fails on purpose")
+    assert info.value.guest_kind == "user"
+
+
+def test_a_formulas_own_timeout_ends_its_endless_loop(pack: corral.Pack,
+                                                       harness: PackHarness) -> None:
+    from corral import DeadlineExceeded
+
+    assert pack.manifest.formula("Endless").timeout_ms == 200
+    assert pack.manifest.limits.timeout_ms == 5000
+    with pytest.raises(DeadlineExceeded) as info:
+        pack.call("Endless")
+    assert info.value.details["limit"] == "timeout_ms" and info.value.details["limit_value"] == 200
+    assert "(200 ms limit)" in info.value.message
+    with pytest.raises(DeadlineExceeded):
+        harness.call("Endless")  # the host's call path (scheduler, Calls) applies it too
+    # The same loop, ending on its own, runs under the pack's 5 s deadline.
+    assert pack.call("Countdown", 2000) == 2000
+    assert harness.call("Countdown", 2000) == 2000

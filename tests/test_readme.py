@@ -45,6 +45,8 @@ README_COMMANDS = {
     ". .venv/bin/activate": "the Makefile's set-up (tests/cli/test_make.py)",
     "corral build packs/hello": "test_build_validate_and_new_run_as_written",
     "corral validate packs/hello/build/hello.wasm": "test_build_validate_and_new_run_as_written",
+    "corral validate --examples packs/hello/build/hello.wasm":
+        "test_build_validate_and_new_run_as_written",
     "corral call packs/hello/build/hello.wasm Greet '\"Ada\"'":
         "test_the_cli_examples_print_what_the_readme_says",
     "corral eval '=hello.Describe(\"Otto\").vowels + 1' --pack packs/hello":
@@ -160,6 +162,9 @@ def test_build_validate_and_new_run_as_written(workdir: Path) -> None:
     validate = corral("corral validate packs/hello/build/hello.wasm", workdir)
     assert validate.returncode == 0, validate.stderr
     assert "valid Corral pack hello" in validate.stdout
+    examples = corral("corral validate --examples packs/hello/build/hello.wasm", workdir)
+    assert examples.returncode == 0, examples.stdout + examples.stderr
+    assert "PASS Greet example 0" in examples.stdout and " 0 failed" in examples.stdout
     new = corral("corral new weather --lang zig", workdir)
     assert new.returncode == 0, new.stderr
     assert 'name = "weather"' in (workdir / "weather" / "pack.toml").read_text()

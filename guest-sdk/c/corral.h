@@ -29,6 +29,8 @@
  *   dynamic_urls            []                   -> write [{display, url}]
  *   dynamic_schema          [url]                -> write a schema map
  *   connection_name         []                   -> write a string
+ *   validate_parameters     the formula's args   -> corral_write_valid() or
+ *                                                   corral_write_invalid() (ABI.md §3.1)
  * Values can be written directly (corral_write_*) or built first (corral_new_*,
  * corral_array_push, corral_map_put) and written with corral_write_value.
  * Memory is never freed: the host drops the whole instance after each call.
@@ -112,6 +114,8 @@ typedef struct {
 #define CORRAL_DYNAMIC_URLS(name, fn) { "dynamic_urls", name, fn }
 #define CORRAL_DYNAMIC_SCHEMA(name, fn) { "dynamic_schema", name, fn }
 #define CORRAL_CONNECTION_NAME(fn) { "connection_name", "", fn }
+/* Asked before each call of a formula declared with `validate_parameters = true`. */
+#define CORRAL_VALIDATE_PARAMETERS(name, fn) { "validate_parameters", name, fn }
 #define CORRAL_PACK(...) const corral_entry corral_pack_entries[] = { __VA_ARGS__ { 0, 0, 0 } };
 
 /* Lookups on decoded values. */
@@ -162,6 +166,12 @@ void corral_write_value(corral_writer *w, const corral_value *v);
 void corral_write_fmt(corral_writer *w, const char *fmt, ...);
 /* One sync page: {rows, continuation}; `continuation` NULL (or nil) ends the sync. */
 void corral_write_page(corral_writer *w, const corral_value *rows, const corral_value *continuation);
+/* The answer of a validate_parameters handler: the arguments are fine, or they are not,
+ * with a message (may be NULL) and `count` parameters at fault, each with its message. */
+typedef struct { const char *parameter; const char *message; } corral_field_error;
+void corral_write_valid(corral_writer *w);
+void corral_write_invalid(corral_writer *w, const char *message,
+                          const corral_field_error *errors, uint32_t count);
 
 /* Errors, logs and fetch. Each corral_fail* returns -1; the last failure wins. */
 int corral_fail(corral_ctx *ctx, const char *fmt, ...);
@@ -593,6 +603,26 @@ void corral_write_page(corral_writer *w, const corral_value *rows, const corral_
     if (rows) corral_write_value(w, rows); else corral_write_array(w, 0);
     corral_write_str(w, "continuation");
     if (continuation) corral_write_value(w, continuation); else corral_write_nil(w);
+}
+
+void corral_write_valid(corral_writer *w) {
+    corral_write_map(w, 1);
+    corral_write_str(w, "valid"); corral_write_bool(w, true);
+}
+
+void corral_write_invalid(corral_writer *w, const char *message,
+                          const corral_field_error *errors, uint32_t count) {
+    corral_write_map(w, 3);
+    corral_write_str(w, "valid"); corral_write_bool(w, false);
+    corral_write_str(w, "message");
+    if (message) corral_write_str(w, message); else corral_write_nil(w);
+    corral_write_str(w, "field_errors");
+    corral_write_array(w, count);
+    for (uint32_t i = 0; i < count; i++) {
+        corral_write_map(w, 2);
+        corral_write_str(w, "parameter"); corral_write_str(w, errors[i].parameter);
+        corral_write_str(w, "message"); corral_write_str(w, errors[i].message);
+    }
 }
 
 /* The last failure wins: a user failure after a failed fetch is reported as the user's. */

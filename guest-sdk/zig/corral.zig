@@ -10,10 +10,16 @@
 //!
 //! Declarations the root may provide (each optional): `formulas`, `actions`,
 //! `sync_tables`, `sync_updates`, `autocomplete`, `dynamic_urls`, `dynamic_schemas`,
-//! `connection_name`. A function may take `*corral.Context` as its first parameter; the
-//! other parameters are decoded from the call's arguments by type: `[]const u8` for string,
-//! html, markdown, image, file and email; `f64`, `i64`, `bool`; `corral.DateTime` for a
-//! date; a slice for an array and a slice of optionals (`[]const ?f64`) for a sparse one.
+//! `connection_name`, `validate_parameters`. A function may take `*corral.Context` as its
+//! first parameter; the other parameters are decoded from the call's arguments by type:
+//! `[]const u8` for string, html, markdown, image, file and email; `f64`, `i64`, `bool`;
+//! `corral.DateTime` for a date; a slice for an array and a slice of optionals
+//! (`[]const ?f64`) for a sparse one.
+//!
+//! A formula declared with `validate_parameters = true` in pack.toml is asked first: its
+//! entry in `validate_parameters` takes the formula's parameters and returns a
+//! `corral.Validation` (`Validation.accept()`, or `Validation.reject(message, field_errors)`
+//! naming the parameters at fault); a rejection fails the call with `invalid_parameters`.
 //!
 //! A function fails by returning `ctx.fail(fmt, args)` (a message for the user). When an
 //! upstream API refused, `ctx.failResponse(response, fmt, args)` also reports its status
@@ -106,6 +112,28 @@ pub const Response = struct {
     /// relative to its `Date` header), or null when it has none this can read.
     pub fn retryAfter(self: Response) ?f64 {
         return http.retryAfterSeconds(self.header("retry-after") orelse return null, self.header("date"));
+    }
+};
+
+/// One parameter a `validate_parameters` entry faults, and why.
+pub const FieldError = struct { parameter: []const u8, message: []const u8 };
+
+/// What a `validate_parameters` entry returns (ABI.md §3.1): encoded as
+/// `{valid, message, field_errors}`.
+pub const Validation = struct {
+    valid: bool,
+    message: ?[]const u8 = null,
+    field_errors: []const FieldError = &.{},
+
+    /// The arguments are fine: the formula runs.
+    pub fn accept() Validation {
+        return .{ .valid = true };
+    }
+
+    /// The arguments are not acceptable: the call fails before the formula runs, with
+    /// `message` and each parameter's own message.
+    pub fn reject(message: ?[]const u8, field_errors: []const FieldError) Validation {
+        return .{ .valid = false, .message = message, .field_errors = field_errors };
     }
 };
 
@@ -389,6 +417,7 @@ fn dispatch(comptime Root: type, ctx: *Context, out: *Writer) !void {
     if (std.mem.eql(u8, op, "autocomplete")) return callTable(Root, "autocomplete", ctx, Value{ .array = &.{ ctx.request.get("search") orelse Value{ .str = "" }, ctx.request.get("args") orelse Value.nil, ctx.request.get("param") orelse Value.nil } }, out);
     if (std.mem.eql(u8, op, "dynamic_urls")) return callTable(Root, "dynamic_urls", ctx, Value{ .array = &.{} }, out);
     if (std.mem.eql(u8, op, "dynamic_schema")) return callTable(Root, "dynamic_schemas", ctx, Value{ .array = &.{ctx.request.get("url") orelse Value.nil} }, out);
+    if (std.mem.eql(u8, op, "validate_parameters")) return callTable(Root, "validate_parameters", ctx, args, out);
     if (std.mem.eql(u8, op, "connection_name")) {
         if (@hasDecl(Root, "connection_name")) return callFunction(Root.connection_name, ctx, Value{ .array = &.{} }, out);
         ctx.message = "this pack does not name connections";

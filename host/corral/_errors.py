@@ -13,7 +13,8 @@ A fetch error also carries an ``abi_kind``: the kind a guest reads in a fetch's
     ├── BuildError               build               the guest toolchain failed
     ├── NotFoundError            not_found           unknown pack, formula, table, connection
     ├── ArgumentError            bad_args            arguments do not fit the parameters
-    │   └── PayloadTooLarge      payload_too_large   a request body over the size cap
+    │   ├── PayloadTooLarge      payload_too_large   a request body over the size cap
+    │   └── InvalidParameters    invalid_parameters  the pack's validate_parameters refused them
     ├── AccessDenied             forbidden           a principal may not use or see a thing
     │   └── Unauthenticated      unauthenticated     no API key, or an unknown one
     ├── Conflict                 conflict            clashes with what is stored
@@ -107,6 +108,13 @@ class ArgumentError(CorralError):
 
 class PayloadTooLarge(ArgumentError):
     kind = "payload_too_large"
+
+
+class InvalidParameters(ArgumentError):
+    """The pack's ``validate_parameters`` op judged the arguments invalid; ``parameters``
+    names the ones it faulted and ``field_errors`` holds its ``{parameter, message}``s."""
+
+    kind = "invalid_parameters"
 
 
 class AccessDenied(CorralError):

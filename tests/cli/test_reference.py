@@ -32,7 +32,8 @@ def keys_the_manifest_parser_reads() -> set[str]:
     """Every key literal handed to the manifest reader (``reader.get("fuel", ...)``) or
     tested for (``"memory_mb" in reader.data``) in the manifest's modules."""
     keys: set[str] = set()
-    for path in [*(PACKAGE / "_pack").glob("manifest*.py"), PACKAGE / "_pack" / "parse.py"]:
+    for path in [*(PACKAGE / "_pack").glob("manifest*.py"), PACKAGE / "_pack" / "parse.py",
+                 PACKAGE / "_pack" / "metadata.py"]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and node.func.attr in READER_CALLS and node.args
@@ -47,7 +48,8 @@ def keys_the_manifest_parser_reads() -> set[str]:
 
 def test_every_key_the_manifest_parser_reads_is_in_the_reference() -> None:
     keys = keys_the_manifest_parser_reads()
-    assert {"pack", "network_domains", "cache_ttl_s", "memory_mb", "result_type", "id_property"} <= keys
+    assert {"pack", "network_domains", "cache_ttl_s", "memory_mb", "result_type", "id_property",
+            "examples", "validate_parameters", "timeout_ms", "result"} <= keys
     text = render()
     named = [k for k in keys if re.search(rf"[`\[]{k}[`\]\s]", text)]  # `key`, [key], `key = `
     assert sorted(keys - set(named)) == []
@@ -105,3 +107,16 @@ def test_corral_reference_check_tells_a_stale_file(tmp_path: Path) -> None:
                            timeout=60)
     assert again.returncode == 0 and stale.read_text() == render()
     assert re.search(r"^### \[limits\]$", stale.read_text(), flags=re.M)
+
+
+def test_the_formula_metadata_example_is_a_valid_manifest() -> None:
+    import tomllib
+
+    from corral._cli.reference_metadata import FORMULA_METADATA
+
+    toml = FORMULA_METADATA.removeprefix("```toml\n").removesuffix("```")
+    data = tomllib.loads('[pack]\nname = "p"\nversion = "1.0.0"\n' + toml)
+    formula = corral.parse_manifest(data).formula("Span")
+    assert formula.validate_parameters and formula.timeout_ms == 200
+    assert [e.result for e in formula.examples] == [3, 0]
+    assert FORMULA_METADATA in render()

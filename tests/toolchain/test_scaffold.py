@@ -31,12 +31,14 @@ def test_a_new_pack_builds_and_its_generated_test_passes(language: str, tmp_path
     assert result.manifest.name == "starter"
     assert result.manifest.build["language"] == language
     assert result.path.read_bytes()[:4] == b"\0asm"
+    greet = result.manifest.formula("Greet")
+    assert [(e.params, e.result) for e in greet.examples] == [(("Ada",), "Hello, Ada!")]
 
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                           str(pack_dir)], cwd=tmp_path, capture_output=True, text=True,
                          timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "3 passed" in run.stdout
+    assert "4 passed" in run.stdout  # with Invite's test, and test_examples (pack.toml's)
 
 
 def test_the_default_directory_is_the_pack_name(tmp_path: Path,

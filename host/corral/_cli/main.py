@@ -27,6 +27,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from .._runtime.pack import validate_pack
 
+    if args.examples:
+        from .examples import cmd_validate_examples
+
+        return cmd_validate_examples(args.wasm)
     path = Path(args.wasm)
     try:
         wasm = path.read_bytes()
@@ -114,7 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     build.set_defaults(func=cmd_build)
 
     validate = sub.add_parser("validate", help="check a .wasm against ABI v1 and its manifest")
-    validate.add_argument("wasm")
+    validate.add_argument("wasm", metavar="PACK", help="a .wasm (with --examples, a pack "
+                          "directory too: it is built first)")
+    validate.add_argument("--examples", action="store_true",
+                          help="also run every formula example in the sandbox (no network); "
+                               "exit 1 if one fails")
     validate.set_defaults(func=cmd_validate)
 
     call = sub.add_parser("call", help="call a formula or action; arguments are JSON")

@@ -26,6 +26,7 @@ from .._pack import params as params_module
 from .._settings import Settings
 from .._toolchain.build import BUILD_KEYS
 from .reference_hints import hints_section
+from .reference_metadata import FORMULA_METADATA, FORMULA_METADATA_NOTES
 
 PACKAGE = Path(__file__).resolve().parents[1]
 ENV_NAME = re.compile(r"CORRAL_[A-Z0-9_]+")
@@ -55,6 +56,9 @@ SECTIONS = (
     Section("[[formulas]] and [[actions]]", manifest_module.FormulaDef,
             "One table per formula (a cacheable, side-effect-free call) or action.",
             skip=("is_action",)),
+    Section("examples", manifest_module.Example,
+            "The `examples` array of a formula or action: one inline table per call with a "
+            "known result."),
     Section("[[sync_tables]]", manifest_module.SyncTableDef,
             "One table per sync table (docs/pack-model.md)."),
     Section("params", manifest_module.ParamDef,
@@ -166,6 +170,8 @@ def _section(section: Section) -> list[str]:
         out += ["", *_param_types()]
     if section.model is manifest_module.Schema:
         out += ["", *hints_section()]
+    if section.model is manifest_module.FormulaDef:
+        out += ["", FORMULA_METADATA_NOTES, "", FORMULA_METADATA]
     if section.model is manifest_module.Limits:
         ceilings = manifest_module.LIMIT_CEILINGS
         out += ["", "Host ceilings: " + ", ".join(

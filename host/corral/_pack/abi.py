@@ -34,7 +34,7 @@ HOST_IMPORTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 OPS = ("formula", "action", "sync", "sync_update", "autocomplete", "dynamic_urls",
-       "dynamic_schema", "connection_name")
+       "dynamic_schema", "connection_name", "validate_parameters")
 
 LOG_LEVELS = {0: "debug", 1: "info", 2: "warn", 3: "error"}
 

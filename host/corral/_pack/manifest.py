@@ -198,6 +198,19 @@ class ParamDef:
 
 
 @dataclass(frozen=True)
+class Example:
+    """One entry of a formula's `examples`: arguments in, the result they give."""
+
+    #: The arguments, in call order, as a caller would pass them.
+    params: tuple[Any, ...] = ()
+    #: The value the formula returns for them (checked against its `result` schema).
+    result: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"params": list(self.params), "result": self.result}
+
+
+@dataclass(frozen=True)
 class FormulaDef:
     """A formula or an action (``is_action``) the pack exports."""
 
@@ -217,6 +230,14 @@ class FormulaDef:
     cache_ttl_s: float = 0.0
     #: Whether a call needs a connection: none, optional or required.
     connection: str = "optional"
+    #: Calls with known results, `[{ params = [...], result = ... }]`: checked against the
+    #: signature and `result` at build, run by `corral validate --examples` (see examples).
+    examples: tuple[Example, ...] = ()
+    #: Whether the host asks the pack's `validate_parameters` op before each call.
+    validate_parameters: bool = False
+    #: Wall-clock time one call of this formula may run, at most the pack's
+    #: `[limits] timeout_ms` (unset: that limit).
+    timeout_ms: int | None = None
 
     @property
     def cacheable(self) -> bool:
@@ -240,6 +261,12 @@ class FormulaDef:
             out["idempotent"] = self.idempotent
         else:
             out["cache_ttl_s"] = self.cache_ttl_s
+        if self.examples:
+            out["examples"] = [example.to_dict() for example in self.examples]
+        if self.validate_parameters:
+            out["validate_parameters"] = True
+        if self.timeout_ms is not None:
+            out["timeout_ms"] = self.timeout_ms
         return out
 
 

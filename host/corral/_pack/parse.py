@@ -24,6 +24,7 @@ from .manifest import (AUTH_KINDS, CONNECTION_MODES, LIMIT_CEILINGS, MAX_MEMORY_
                        NAME_RE, NO_DEFAULT, VALUE_TYPES, VERSION_RE, AuthSpec, FormulaDef, Limits,
                        Manifest, ParamDef, Schema, SyncTableDef)
 from .params import ITEM_TYPES, PARAM_TYPES, type_label
+from .metadata import check_formula_timeouts, checked_examples, read_metadata
 
 
 class _Reader:
@@ -116,6 +117,7 @@ def parse_manifest(data: Mapping[str, Any], *, source: str | None = None) -> Man
     formulas += [_parse_formula(r, is_action=True) for r in root.items("actions")]
     tables = [_parse_sync_table(r) for r in root.items("sync_tables")]
     _check_unique([f.name for f in formulas], "formulas", "formula or action", source)
+    check_formula_timeouts(formulas, limits, source)
     _check_unique([t.name for t in tables], "sync_tables", "sync table", source)
     if not formulas and not tables:
         raise ManifestError("a pack must declare at least one formula, action or sync table",
@@ -262,10 +264,11 @@ def _parse_formula(reader: _Reader, *, is_action: bool) -> FormulaDef:
     formula = FormulaDef(name=name, params=params, result=result,
                          description=reader.get("description", str, default=""),
                          is_action=is_action, idempotent=idempotent, cache_ttl_s=float(ttl),
-                         connection=connection)
+                         connection=connection, **read_metadata(reader))
     reader.done()
     if result.type not in VALUE_TYPES:
         raise reader.fail("result_type", f"{result.type!r} is not a value type", "enum")
+    checked_examples(formula, reader)
     return formula
 
 

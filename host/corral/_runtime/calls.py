@@ -180,6 +180,8 @@ class Calls:
         started = time.perf_counter()
         outcome: str | None = "ok"
         try:
+            pack.check_parameters(definition, call.args, ctx=ctx, host=guest_host,
+                                  deadline=limit)
             value = pack.invoke(op, definition.name, call.args, ctx=ctx, host=guest_host,
                                 deadline=limit, stats=stats)
             value = check_result(definition.result, value, pack=pack.name,

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from .._pack import abi as _abi
 from .._pack.coerce import coerce_args
 from .._errors import (
+    BadOutput,
     FetchDenied,
     GuestError,
     ManifestError,
@@ -20,13 +21,18 @@ from .._errors import (
     NotFoundError,
     PackValidationError,
 )
-from .._pack.manifest import Manifest
+from .._pack.manifest import FormulaDef, Manifest
+from .._pack.metadata import formula_limits
 from .._pack.parse import manifest_from_json
+from .._pack.validation import check_validation
 from .._sandbox.sandbox import CallStats, CompiledPack, HostCalls, Sandbox, SandboxConfig
 from .._pack.schema import check_result
 from .._pack.wasm import MANIFEST_SECTION, custom_sections
 
 log = logging.getLogger("corral.pack")
+
+#: Ops that run one formula or action, under its own limits (its ``timeout_ms``).
+_FORMULA_OPS = frozenset({"formula", "action", "validate_parameters"})
 
 
 class OfflineHost:
@@ -71,6 +77,7 @@ class Pack:
         self.approved_domains: tuple[str, ...] = ()
         self._offline = OfflineHost(manifest.name)
         self._formulas = {f.name: f for f in manifest.formulas}
+        self._limits = {f.name: formula_limits(f, manifest.limits) for f in manifest.formulas}
         self._base_ctx = {"pack": manifest.name, "version": manifest.version,
                           "abi": _abi.ABI_VERSION}
 
@@ -97,12 +104,35 @@ class Pack:
         request = _abi.build_request(op, name, args, self._ctx(ctx), **dict(extra or {}))
         stats = stats if stats is not None else CallStats()
         host = host if host is not None else self._offline
-        raw = self.sandbox.run(self.compiled, request, limits=self.manifest.limits, host=host,
+        limits = self._limits.get(name, self.manifest.limits) if op in _FORMULA_OPS \
+            else self.manifest.limits
+        raw = self.sandbox.run(self.compiled, request, limits=limits, host=host,
                                pack=self.name, formula=name, deadline=deadline, stats=stats)
         reply = _abi.parse_reply(raw, pack=self.name, formula=name)
         if reply.ok:
             return reply.value
         raise self._guest_failure(reply, name, stats)
+
+    def check_parameters(self, definition: FormulaDef, args: list[Any] | tuple[Any, ...], *,
+                         ctx: Mapping[str, Any] | None = None, host: HostCalls | None = None,
+                         deadline: float | None = None) -> None:
+        """Ask the pack's ``validate_parameters`` op about ``args`` (already coerced) if
+        ``definition`` declares it; raise InvalidParameters on a verdict of invalid."""
+        if not definition.validate_parameters:
+            return
+        name = definition.name
+        try:
+            verdict = self.invoke("validate_parameters", name, args, ctx=ctx, host=host,
+                                  deadline=deadline)
+        except NotFoundError as exc:
+            raise BadOutput("declares validate_parameters = true but the pack does not "
+                            f"answer that op ({_reason(exc, name)})", pack=self.name,
+                            formula=name) from exc
+        except GuestError as exc:
+            raise GuestError(f"validate_parameters failed: {_reason(exc, name)}",
+                             guest_kind=exc.guest_kind, pack=self.name, formula=name,
+                             status=exc.status, retry_after_s=exc.retry_after_s) from exc
+        check_validation(verdict, definition, pack=self.name)
 
     def _ctx(self, ctx: Mapping[str, Any] | None) -> dict[str, Any]:
         return {**self._base_ctx, **ctx} if ctx else self._base_ctx
@@ -134,9 +164,17 @@ class Pack:
         definition = self._formulas.get(formula) or self.manifest.formula(formula)
         coerced = coerce_args(definition, args, pack=self.name)
         op = "action" if definition.is_action else "formula"
+        self.check_parameters(definition, coerced, ctx=ctx, host=host, deadline=deadline)
         value = self.invoke(op, definition.name, coerced, ctx=ctx, host=host, deadline=deadline,
                             stats=stats)
         return check_result(definition.result, value, pack=self.name, formula=definition.name)
+
+
+def _reason(exc: Exception, name: str) -> str:
+    """An error's message without the ``pack.formula: `` prefix it was given."""
+    message = getattr(exc, "message", str(exc))
+    head, sep, rest = message.partition(": ")
+    return rest if sep and head.endswith(f".{name}") else message
 
 
 _default_sandbox: Sandbox | None = None

@@ -63,6 +63,7 @@ from .._errors import (
     GuestTrap,
     InlineAbandoned,
     InputTooLarge,
+    InvalidParameters,
     InvocationError,
     LimitExceeded,
     ManifestError,
@@ -89,7 +90,7 @@ STATUS_BY_CLASS: dict[type[CorralError], int] = {
     CorralError: 500,
     ManifestError: 422, PackValidationError: 422, BuildError: 422,
     NotFoundError: 404,
-    ArgumentError: 400, PayloadTooLarge: 413,
+    ArgumentError: 400, PayloadTooLarge: 413, InvalidParameters: 400,
     AccessDenied: 403, Unauthenticated: 401,
     Conflict: 409, QuotaExceeded: 409,
     Closed: 503,
@@ -110,7 +111,7 @@ STATUS_BY_CLASS: dict[type[CorralError], int] = {
 
 _SAFE_DETAILS = ("quota", "limit", "limit_value", "rule", "line", "column", "field",
                  "connection", "setting", "guest_kind", "retry_after_s", "missing_scopes",
-                 "store", "parameter")
+                 "store", "parameter", "parameters", "field_errors")
 
 _TITLES = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found",
            409: "Conflict", 413: "Payload too large", 422: "Invalid pack",

@@ -137,6 +137,9 @@ description = "Says hello to someone."
 params = [{ name = "name", type = "string", description = "Who to greet." }]
 result = { type = "string" }
 cache_ttl_s = 3600
+# Calls with known results: checked at build, run by `corral validate --examples` and
+# by the generated test (in the sandbox, without network).
+examples = [{ params = ["Ada"], result = "Hello, Ada!" }]
 
 [[formulas]]
 name = "Invite"
@@ -162,6 +165,7 @@ documented in __SDK_DOC__).
 
     corral build .                      # -> build/__NAME__.wasm
     corral call build/__NAME__.wasm Greet '"Ada"'
+    corral validate --examples build/__NAME__.wasm   # runs the examples in pack.toml
     python -m pytest test___NAME__.py   # builds from source and calls it
 
 Declare every host the pack fetches from in `network_domains` (pack.toml); fetches
@@ -178,9 +182,15 @@ from pathlib import Path
 import pytest
 
 from corral import GuestError
-from corral.testing import run_formula
+from corral.testing import run_examples, run_formula
 
 PACK = Path(__file__).resolve().parent
+
+
+def test_examples() -> None:
+    """Every `examples` entry in pack.toml gives its result (no network, no connection)."""
+    outcomes = run_examples(PACK)
+    assert [o.verdict for o in outcomes] == ["pass"] * len(outcomes)
 
 
 def test_greet() -> None:

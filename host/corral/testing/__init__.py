@@ -25,10 +25,13 @@ plain or TLS, that records requests and answers registered routes) is the base;
 :class:`FixtureServer` refuses every request nobody declared; :class:`HostileServer`
 serves redirects, bombs, stalls and dropped connections, to see how a pack copes.
 :func:`make_tls_files` writes a throwaway CA and certificate for HTTPS tests.
+:func:`run_examples` runs the ``examples`` of every formula in a pack's manifest and fails
+with a diff for each that gives another result.
 """
 
 from __future__ import annotations
 
+from ._examples import ExampleFailed, run_examples
 from ._fixture import FixtureServer, UnexpectedRequestError
 from ._harness import LoopbackRouter, PackHarness, run_formula, run_sync
 from ._hostile import HostileServer
@@ -36,7 +39,7 @@ from ._server import Exchange, FixtureRequest, LocalServer, Reply
 from ._tls import make_tls_files
 
 __all__ = [
-    "Exchange", "FixtureRequest", "FixtureServer", "HostileServer", "LocalServer",
+    "ExampleFailed", "Exchange", "FixtureRequest", "FixtureServer", "HostileServer", "LocalServer",
     "LoopbackRouter", "PackHarness", "Reply", "UnexpectedRequestError", "make_tls_files",
-    "run_formula", "run_sync",
+    "run_examples", "run_formula", "run_sync",
 ]

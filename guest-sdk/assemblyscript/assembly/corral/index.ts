@@ -17,8 +17,10 @@ export { Kind, Entry, Value, Writer, decode, encode } from "./msgpack";
 export { Context, FetchRequest, Response, LogLevel, log } from "./context";
 export {
   Handler, formula, action, syncTable, syncUpdate, autocomplete, dynamicUrls, dynamicSchema,
-  connectionName, corral_alloc, corral_call, corral_abi_v1,
+  connectionName, validateParameters, corral_alloc, corral_call, corral_abi_v1,
 } from "./pack";
+export { FieldError, Validation } from "./validation";
 export { corralAbort } from "./abort";
 export { retryAfterSeconds, parseHttpDate } from "./http";
 export { isCanonicalDate, parseDate } from "./dates";
+export { rawLog } from "./abi";

@@ -34,6 +34,11 @@ export function autocomplete(name: string, handler: Handler): void { register("a
 export function dynamicUrls(name: string, handler: Handler): void { register("dynamic_urls", name, handler); }
 /** The schema of a dynamic sync table at `ctx.url()`. */
 export function dynamicSchema(name: string, handler: Handler): void { register("dynamic_schema", name, handler); }
+/** Asked before each call of a formula declared with `validate_parameters = true`:
+ *  return `Validation.valid()` or `Validation.invalid(message, fieldErrors)`. */
+export function validateParameters(name: string, handler: Handler): void {
+  register("validate_parameters", name, handler);
+}
 /** The display name of a caller's new connection. */
 export function connectionName(handler: Handler): void { register("connection_name", "", handler); }
 

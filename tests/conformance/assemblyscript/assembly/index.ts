@@ -308,3 +308,48 @@ function hints(ctx: Context): Value {
 
 corral.formula("Hints", hints);
 corral.formula("HintEcho", echo);
+
+// -- formula metadata: examples, validate_parameters, a formula's own timeout_ms ----------
+
+function double(ctx: Context): Value {
+  return Value.ofFloat(ctx.argFloat(0) * 2);
+}
+
+function span(ctx: Context): Value {
+  return Value.ofInt(ctx.argInt(1) - ctx.argInt(0));
+}
+
+function validateSpan(ctx: Context): Value {
+  const low = ctx.argInt(0), high = ctx.argInt(1);
+  if (low == 13) return ctx.fail("the validation of 13 fails on purpose");
+  const errors: corral.FieldError[] = [];
+  if (low < 0) errors.push(new corral.FieldError("low", "must not be negative"));
+  if (high < low) errors.push(new corral.FieldError("high", "must be at least low"));
+  if (errors.length > 0) return corral.Validation.invalid("the range is not valid", errors);
+  return corral.Validation.valid();
+}
+
+// One turn of Endless and Countdown: a host call with a message encoded once (no
+// allocation per turn, so memory never runs out however long the loop runs).
+const DOT = String.UTF8.encode(".");
+
+function turn(): void {
+  corral.rawLog(0, changetype<usize>(DOT), 1);
+}
+
+function endless(ctx: Context): Value {
+  while (ctx.args.length >= 0) turn();
+  return Value.nil();
+}
+
+function countdown(ctx: Context): Value {
+  const n = ctx.argInt(0);
+  for (let i: i64 = 0; i < n; i++) turn();
+  return Value.ofInt(n);
+}
+
+corral.formula("Double", double);
+corral.formula("Span", span);
+corral.validateParameters("Span", validateSpan);
+corral.formula("Endless", endless);
+corral.formula("Countdown", countdown);

@@ -445,6 +445,51 @@ static int hints(corral_ctx *ctx, const corral_value *args, corral_writer *out) 
 }
 
 
+/* -- formula metadata: examples, validate_parameters, a formula's own timeout_ms ------- */
+
+static int double_it(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    double n;
+    if (!corral_arg_double(ctx, args, 0, &n)) return -1;
+    corral_write_double(out, n * 2);
+    return 0;
+}
+
+static int span(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    int64_t low, high;
+    if (!corral_arg_int(ctx, args, 0, &low) || !corral_arg_int(ctx, args, 1, &high)) return -1;
+    corral_write_int(out, high - low);
+    return 0;
+}
+
+static int validate_span(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    int64_t low, high;
+    if (!corral_arg_int(ctx, args, 0, &low) || !corral_arg_int(ctx, args, 1, &high)) return -1;
+    if (low == 13) return corral_fail(ctx, "the validation of 13 fails on purpose");
+    corral_field_error errors[2];
+    uint32_t count = 0;
+    if (low < 0) errors[count++] = (corral_field_error){ "low", "must not be negative" };
+    if (high < low) errors[count++] = (corral_field_error){ "high", "must be at least low" };
+    if (count) corral_write_invalid(out, "the range is not valid", errors, count);
+    else corral_write_valid(out);
+    return 0;
+}
+
+/* One turn of Endless and Countdown: a host call with a static message (no allocation). */
+static void turn(void) { corral_raw_log(0, (const uint8_t *)".", 1); }
+
+static int endless(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    (void)ctx; (void)args; (void)out;
+    for (;;) turn();
+}
+
+static int countdown(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    int64_t n;
+    if (!corral_arg_int(ctx, args, 0, &n)) return -1;
+    for (int64_t i = 0; i < n; i++) turn();
+    corral_write_int(out, n);
+    return 0;
+}
+
 CORRAL_PACK(
     CORRAL_FORMULA("Echo", echo),
     CORRAL_FORMULA("Build", build),
@@ -483,4 +528,10 @@ CORRAL_PACK(
     CORRAL_FORMULA("EchoEmail", echo_text),
     CORRAL_FORMULA("EchoArrays", echo_lists),
     CORRAL_FORMULA("EchoSparse", echo_lists),
+    /* formula metadata */
+    CORRAL_FORMULA("Double", double_it),
+    CORRAL_FORMULA("Span", span),
+    CORRAL_VALIDATE_PARAMETERS("Span", validate_span),
+    CORRAL_FORMULA("Endless", endless),
+    CORRAL_FORMULA("Countdown", countdown),
 )

@@ -38,6 +38,11 @@ pub const formulas = .{
     .EchoSparse = echoSparse,
     .Hints = hints,
     .HintEcho = hintEcho,
+    // formula metadata (the block at the end of this file)
+    .Double = double,
+    .Span = span,
+    .Endless = endless,
+    .Countdown = countdown,
 };
 pub const actions = .{ .Bump = bump };
 pub const sync_tables = .{ .Items = items, .Dyn = dyn };
@@ -326,4 +331,41 @@ fn hints(ctx: *Context) !Value {
 
 fn hintEcho(value: Value) Value {
     return value;
+}
+
+// -- formula metadata: examples, validate_parameters, a formula's own timeout_ms ----------
+
+pub const validate_parameters = .{ .Span = validateSpan };
+
+fn double(n: f64) f64 {
+    return n * 2;
+}
+
+fn span(low: i64, high: i64) i64 {
+    return high - low;
+}
+
+fn validateSpan(ctx: *Context, low: i64, high: i64) !corral.Validation {
+    if (low == 13) return ctx.fail("the validation of 13 fails on purpose", .{});
+    var errors: std.ArrayList(corral.FieldError) = .empty;
+    if (low < 0) try errors.append(ctx.arena, .{ .parameter = "low", .message = "must not be negative" });
+    if (high < low) try errors.append(ctx.arena, .{ .parameter = "high", .message = "must be at least low" });
+    if (errors.items.len > 0) return corral.Validation.reject("the range is not valid", errors.items);
+    return corral.Validation.accept();
+}
+
+/// One turn of Endless and Countdown: a host call with a static message (no allocation,
+/// so memory never runs out however long the loop runs).
+fn turn() void {
+    corral.abi.log(0, ".", 1);
+}
+
+fn endless() i64 {
+    while (true) turn();
+}
+
+fn countdown(n: i64) i64 {
+    var i: i64 = 0;
+    while (i < n) : (i += 1) turn();
+    return n;
 }
