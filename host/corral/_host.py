@@ -120,8 +120,22 @@ class Host(Closeable):
                 self._connections = ConnectionStore(
                     store_dir, keyring, http=self._oauth_http_client(), map_size=map_size,
                     quotas=self._connection_quotas(),
-                    max_map_size=self.settings.connections_map_max_bytes)
+                    max_map_size=self.settings.connections_map_max_bytes,
+                    minting=self._mint_settings())
             return self._connections
+
+    def _mint_settings(self) -> Any:
+        """What the store needs to mint AWS temporary credentials and Google tokens."""
+        from ._connections.aws import AwsKeys, StsSettings
+        from ._connections.minted import MintSettings
+
+        s = self.settings
+        base = (AwsKeys(s.aws_access_key_id, s.aws_secret_access_key)
+                if s.aws_access_key_id and s.aws_secret_access_key else None)
+        sts = StsSettings(endpoint=s.aws_sts_endpoint, region=s.aws_sts_region, base=base,
+                          duration_s=s.aws_assume_role_duration_s)
+        dev_hosts = frozenset(s.host_map) if s.allow_dev_token_uris else frozenset()
+        return MintSettings(sts=sts, dev_token_hosts=dev_hosts)
 
     def _oauth_http_client(self) -> Any:
         """OAuth2 token requests go through a fetch client of their own under the guest

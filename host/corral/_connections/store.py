@@ -64,6 +64,7 @@ from .._pack.manifest import AuthSpec, Manifest
 from .._stores.lmdb_env import open_shared
 from .._types import Clock
 from .pending import new_flow, open_flow, stale_flows, token_route
+from .minted import Minter, MintSettings
 from .quota import Quotas, UsageBook, stored_size
 from .records import (
     ConnectionInfo,
@@ -101,8 +102,9 @@ class ConnectionStore(Closeable):
     def __init__(self, path: Path | str, keyring: KeyRing, *, http: TokenClient | None = None,
                  clock: Clock = time.time, refresh_skew_s: float = DEFAULT_REFRESH_SKEW_S,
                  map_size: int = 64 * 1024 * 1024, quotas: Quotas = Quotas(),
-                 max_map_size: int = 4 << 30) -> None:
+                 max_map_size: int = 4 << 30, minting: MintSettings | None = None) -> None:
         self._path = Path(path)
+        self._minter = Minter(self._require_http, minting or MintSettings(), clock)
         self._keyring = keyring
         self._http = http
         self._clock = clock
@@ -148,7 +150,7 @@ class ConnectionStore(Closeable):
         check_name(name)
         if pack.auth.kind == "none":
             raise ArgumentError(f"pack {pack.name!r} declares no auth; it needs no connection")
-        values = validate_secret(pack.auth, secret)
+        values = self._validated(pack, secret)
         record = Record(id=new_id(), principal=principal, pack=pack.name, name=name,
                          kind=pack.auth.kind, status=ACTIVE, created_at=self._clock(),
                          expires_at=values.get("expires_at"))
@@ -180,7 +182,8 @@ class ConnectionStore(Closeable):
     def update_secret(self, *, principal: str, connection_id: str, pack: Manifest,
                       secret: Mapping[str, Any]) -> ConnectionInfo:
         """Replace a connection's secret (reconnecting it); the id stays the same."""
-        values = validate_secret(pack.auth, secret)
+        values = self._validated(pack, secret)
+        self._minter.forget(connection_id)
         with self._txn(write=True) as txn:
             record = self._owned_in(txn, principal, connection_id)
             self._check_pack(record, pack)
@@ -199,6 +202,7 @@ class ConnectionStore(Closeable):
             self._book.charge(txn, principal, count=-1, size=-size)
         with self._locks_guard:
             self._locks.pop(connection_id, None)
+        self._minter.forget(connection_id)
         log.info("deleted connection %s", connection_id)
 
     def credentials(self, principal: str, connection_id: str,
@@ -212,7 +216,7 @@ class ConnectionStore(Closeable):
         return ConnectionCredentials(
             connection_id=record.id, spec=pack.auth,
             domains=credential_domains(pack.auth, pack.network_domains), session=session,
-            clock=self._clock, refresh_skew_s=self._skew)
+            clock=self._clock, refresh_skew_s=self._skew, minter=self._minter)
 
     def test(self, principal: str, connection_id: str, pack: Manifest) -> ConnectionInfo:
         """Check a connection is usable: its secret opens, and an OAuth2 token is (made)
@@ -374,6 +378,10 @@ class ConnectionStore(Closeable):
         return expired_error(record, why)
 
     # -- storage helpers -----------------------------------------------------------------
+
+    def _validated(self, pack: Manifest, secret: Mapping[str, Any]) -> dict[str, Any]:
+        return validate_secret(pack.auth, secret,
+                               dev_token_hosts=self._minter.settings.dev_token_hosts)
 
     @contextmanager
     def _txn(self, write: bool = False) -> Iterator[lmdb.Transaction]:

@@ -252,8 +252,11 @@ class Calls:
             raise ArgumentError(f"deadline_s must be positive, got {deadline_s}")
         credentials = self.credentials(pack, mode, connection, principal)
         seconds = deadline_s if deadline_s is not None else self.default_deadline_s
-        return CallSession(self, pack, credentials, self.guest_ctx(connection, pack),
-                           time.monotonic() + seconds, principal)
+        ctx = self.guest_ctx(connection, pack)
+        facts = getattr(credentials, "guest_facts", None)
+        if callable(facts) and "connection" in ctx:
+            ctx["connection"].update(facts())  # endpoint, placeholder token: no secret
+        return CallSession(self, pack, credentials, ctx, time.monotonic() + seconds, principal)
 
     def connection_name(self, principal: str, pack: Pack, connection_id: str) -> str | None:
         """Ask the pack (through its ``connection_name`` op) what to call a connection."""
