@@ -225,7 +225,7 @@ def render(spec: AuthSpec, values: Mapping[str, Any]) -> tuple[dict[str, str],
     elif spec.kind == "basic":
         raw = f"{values['username']}:{values.get('password', '')}".encode()
         rendered = [("Authorization", "Basic " + base64.b64encode(raw).decode("ascii"))]
-    elif spec.kind in OAUTH_KINDS:
+    elif spec.kind in OAUTH_KINDS or spec.kind == "google_service_account":
         rendered = [(name, _with_prefix(prefix, values["access_token"]))
                     for name, prefix in pairs]
     else:

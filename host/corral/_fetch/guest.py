@@ -131,9 +131,11 @@ class _Tracked:
         self._in_flight.learn([*sent, *self._inner.secret_values()])
 
     def finish(self, request: OutgoingRequest) -> OutgoingRequest:
-        if isinstance(self._inner, FinishingCredentials):
-            return self._inner.finish(request)
-        return request
+        if not isinstance(self._inner, FinishingCredentials):
+            return request
+        finished = self._inner.finish(request)
+        self._in_flight.learn(self._inner.secret_values())  # minted while signing, maybe
+        return finished
 
     def refresh(self) -> bool:
         return self._inner.refresh()
