@@ -40,7 +40,10 @@ def aws_pack(kind: str, port: int, **extra: Any) -> Manifest:
                            **extra}, domains=(f"aws.test:{port}",))
 
 
-def fetch(client: FetchClient, manifest: Manifest, creds: Any, request: dict[str, Any]
-          ) -> dict[str, Any]:
+def fetch(client: FetchClient, manifest: Manifest, creds: Any, request: dict[str, Any],
+          approved: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One fetch; ``approved`` are the declared domains the operator approved beyond the
+    auth domains (a call holding a connection reaches nothing else)."""
     return client.fetch(request, pack=manifest.name, pack_hash=PACK_HASH,
-                        domains=manifest.network_domains, credentials=creds)
+                        domains=manifest.network_domains, credentials=creds,
+                        approved_domains=approved)
