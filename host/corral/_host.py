@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import Future
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from ._closing import Closeable
-from ._errors import NotFoundError
+from ._errors import CorralError, NotFoundError
 from ._metrics import Metrics
 from ._pack.coerce import coerce_args
 from ._runtime.calls import Calls
@@ -26,6 +27,8 @@ from ._runtime.registry import Registry
 from ._sandbox.sandbox import Sandbox, SandboxConfig
 from ._settings import Settings, load_settings
 from ._types import CallRequest
+
+log = logging.getLogger("corral.host")
 
 if TYPE_CHECKING:
     from ._connections.store import ConnectionStore
@@ -327,12 +330,26 @@ class Host(Closeable):
         found = self.registry.get(pack)
         info = self.connections.create(principal=principal, pack=found.manifest,
                                        name=name or f"{found.name} connection", secret=secret)
-        if name is None:
-            named = self.calls.connection_name(principal, found, info.id)
-            if named:
-                info = self.connections.rename(principal, info.id, named)
-        return info
+        return self.name_connection(principal, info) if name is None else info
 
+    def complete_authorization(self, state: str, code: str, *,
+                               browser_binding: str | None = None) -> Any:
+        """Finish an OAuth2 flow; a new connection started without a name is named by
+        the pack's ``connection_name`` op."""
+        return self.connections.complete_authorization(
+            state, code, browser_binding=browser_binding,
+            name_new=self.name_connection)
+
+    def name_connection(self, principal: str, info: Any) -> Any:
+        """``info`` renamed by its pack's ``connection_name`` op. The op failing (or the
+        pack having none) leaves the default name: naming never fails a connection."""
+        try:
+            named = self.calls.connection_name(principal, self.registry.get(info.pack), info.id)
+            return self.connections.rename(principal, info.id, named) if named else info
+        except CorralError as exc:
+            log.warning("connection_name of pack %s failed (%s); connection %s keeps the "
+                        "name %r", info.pack, exc.kind, info.id, info.name)
+            return info
 
 
 def open_host(data_dir: str | Path | None = None, *, packs: Sequence[str | Path] = (),

@@ -31,7 +31,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import lmdb
 
@@ -83,6 +83,8 @@ from .records import (
 )
 
 log = logging.getLogger("corral.connections")
+#: Names a connection just made (the pack's ``connection_name`` op, through the host).
+NameNew = Callable[[str, ConnectionInfo], ConnectionInfo]
 
 ACTIVE = "active"
 EXPIRED = "expired"
@@ -277,7 +279,7 @@ class ConnectionStore(Closeable):
         flow = new_flow(self._keyring, pack, principal=principal, client_id=client_id,
                         client_secret=client_secret, redirect_uri=redirect_uri, name=conn_name,
                         connection_id=connection_id, now=now, ttl_s=ttl_s,
-                        browser_binding=browser_binding)
+                        browser_binding=browser_binding, named=name is not None)
         states = self._dbs[_DB_STATES]
         with self._txn(write=True) as txn:
             for key in stale_flows(all_items(txn, states), now=now, principal=principal,
@@ -288,11 +290,13 @@ class ConnectionStore(Closeable):
         return flow.url, flow.state
 
     def complete_authorization(self, state: str, code: str, *, principal: str | None = None,
-                               browser_binding: str | None = None) -> ConnectionInfo:
+                               browser_binding: str | None = None,
+                               name_new: NameNew | None = None) -> ConnectionInfo:
         """Finish a flow from the redirect's ``state`` and ``code``: exchange the code and
         store the tokens, in the account of the principal that started it. A state works
         once, even when refused; ``principal``, if given, must own it; a flow started with
-        a browser binding needs the same binding back."""
+        a browser binding needs the same binding back. ``name_new`` names a new connection
+        whose flow was started without a name (the pack's ``connection_name`` op)."""
         key = state_key(state)
         with self._txn(write=True) as txn:
             raw = bytes_or_none(txn.pop(key, db=self._dbs[_DB_STATES]))
@@ -304,7 +308,9 @@ class ConnectionStore(Closeable):
             redirect_uri=flow.pending["redirect_uri"], code_verifier=flow.verifier,
             now=self._clock())
         values = token_secret(flow.client_id, flow.client_secret, tokens)
-        return self._store_authorized(flow.pending, values)
+        info = self._store_authorized(flow.pending, values)
+        unnamed = flow.pending.get("named") is False and flow.pending["connection_id"] is None
+        return name_new(flow.pending["principal"], info) if name_new and unnamed else info
 
     def _store_authorized(self, pending: Mapping[str, Any],
                           values: dict[str, Any]) -> ConnectionInfo:

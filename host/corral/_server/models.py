@@ -118,7 +118,8 @@ class PackDetail(BaseModel):
 
 class ConnectionCreate(BaseModel):
     pack: str
-    name: str
+    name: str | None = Field(default=None, description="Unset: the pack's connection_name "
+                             "op names it (else '<pack> connection').")
     secret: dict[str, Any] = Field(description="Shaped by the pack's auth kind; never returned.")
 
 
