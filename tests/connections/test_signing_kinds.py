@@ -217,3 +217,30 @@ def test_manifest_round_trips_through_json() -> None:
                                "requires_endpoint_url": True}, domains=("example.test",))
     again = parse_manifest(json.loads(manifest.to_json()))
     assert again.auth == manifest.auth
+
+
+# -- the reference's examples ------------------------------------------------------------------
+
+
+def test_every_auth_kind_has_a_reference_example_that_parses_and_validates() -> None:
+    import tomllib
+
+    from corral import parse_manifest
+    from corral._cli.reference_auth import AUTH_EXAMPLES, ENDPOINT_EXAMPLE
+    from corral._connections.auth import validate_secret
+    from corral._pack.manifest import AUTH_KINDS
+
+    assert set(AUTH_EXAMPLES) == set(AUTH_KINDS)
+    account = new_service_account()
+    for kind, (toml, secret, _) in [*AUTH_EXAMPLES.items(), ("bearer", (*ENDPOINT_EXAMPLE, ""))]:
+        table = tomllib.loads("[auth]\n" + toml)["auth"]
+        manifest = parse_manifest({"pack": {"name": "Ex", "version": "1.0.0",
+                                            "network_domains": ["example.net"]},
+                                   "auth": table, "formulas": [{"name": "F"}]})
+        assert manifest.auth.kind == kind
+        if kind == "none":
+            continue
+        if kind == "google_service_account":  # the example's key is elided
+            secret = {"service_account_key": {**secret["service_account_key"],
+                                              "private_key": account.private_pem}}
+        assert validate_secret(manifest.auth, secret), kind

@@ -24,6 +24,7 @@ from typing import Any, Iterator, Sequence
 from .._pack import manifest as manifest_module
 from .._settings import Settings
 from .._toolchain.build import BUILD_KEYS
+from .reference_auth import auth_examples_section
 
 PACKAGE = Path(__file__).resolve().parents[1]
 ENV_NAME = re.compile(r"CORRAL_[A-Z0-9_]+")
@@ -160,6 +161,9 @@ def _section(section: Section) -> list[str]:
         out += ["", *_table(("kind", "required options", "optional options"), [
             (f"`{kind}`", _names(required), _names(optional))
             for kind, (required, optional) in manifest_module.AUTH_KINDS.items()])]
+        out += ["", "Every kind but `none` may also set " + _names(
+            manifest_module.AUTH_COMMON_OPTIONS) + " (a per-connection endpoint)."]
+        out += auth_examples_section()
     if section.model is manifest_module.Limits:
         ceilings = manifest_module.LIMIT_CEILINGS
         out += ["", "Host ceilings: " + ", ".join(
