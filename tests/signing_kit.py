@@ -1,5 +1,5 @@
 """Stores and fetch clients for the signing / minted-token auth kinds against the local
-stand-ins of :mod:`tests.signing_servers`: every name maps to 127.0.0.1 over plain http."""
+stand-ins of :mod:`corral.testing._signing`: every name maps to 127.0.0.1 over plain http."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from corral._types import OutgoingRequest
 
 from ..oauth_server import pack_with_auth
 from ..signing_kit import aws_pack, store
-from ..signing_servers import Key, SignatureError, new_service_account, verify_sigv4
+from corral.testing._signing import Key, SignatureError, new_service_account, verify_sigv4
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 KEYS = {"AKIDEXAMPLE": Key(SECRET)}

@@ -18,7 +18,7 @@ from corral._metrics import Metrics
 from ..oauth_server import pack_with_auth
 from ..signing_kit import (API_HOST, BASE_KEY_ID, BASE_SECRET, GOOGLE_HOST, aws_pack, fetch,
                            fetch_client, store)
-from ..signing_servers import AwsServer, GoogleTokenServer, Key, Role, new_service_account
+from corral.testing._signing import AwsServer, GoogleTokenServer, Key, Role, new_service_account
 
 SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
 

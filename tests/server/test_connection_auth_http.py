@@ -19,7 +19,7 @@ from corral._server.app import create_app
 
 from ..conftest import PACKS, TEST_PACKS, built
 from ..oauth_server import OAuthServer
-from ..signing_servers import new_service_account
+from corral.testing._signing import new_service_account
 
 
 def with_manifest(wasm: bytes, name: str, domains: list[str], auth: dict[str, Any]) -> bytes:

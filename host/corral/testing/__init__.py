@@ -25,6 +25,9 @@ plain or TLS, that records requests and answers registered routes) is the base;
 :class:`FixtureServer` refuses every request nobody declared; :class:`HostileServer`
 serves redirects, bombs, stalls and dropped connections, to see how a pack copes.
 :func:`make_tls_files` writes a throwaway CA and certificate for HTTPS tests.
+:class:`AwsServer` (an API that verifies SigV4 signatures, and an STS stand-in) and
+:class:`GoogleTokenServer` (the service-account JWT bearer grant) check credentials the
+way AWS and Google do.
 """
 
 from __future__ import annotations
@@ -33,10 +36,13 @@ from ._fixture import FixtureServer, UnexpectedRequestError
 from ._harness import LoopbackRouter, PackHarness, run_formula, run_sync
 from ._hostile import HostileServer
 from ._server import Exchange, FixtureRequest, LocalServer, Reply
+from ._signing import (AwsServer, GoogleTokenServer, ServiceAccount, SignatureError,
+                       new_service_account, verify_sigv4)
 from ._tls import make_tls_files
 
 __all__ = [
     "Exchange", "FixtureRequest", "FixtureServer", "HostileServer", "LocalServer",
     "LoopbackRouter", "PackHarness", "Reply", "UnexpectedRequestError", "make_tls_files",
-    "run_formula", "run_sync",
+    "run_formula", "run_sync", "AwsServer", "GoogleTokenServer", "ServiceAccount",
+    "SignatureError", "new_service_account", "verify_sigv4",
 ]

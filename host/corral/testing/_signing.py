@@ -1,4 +1,5 @@
-"""Local stand-ins for AWS and Google that check requests the way the real services do.
+"""Local stand-ins for AWS and Google that check requests the way the real services do,
+for testing packs that use the aws_* and google_service_account auth kinds.
 
 * :func:`verify_sigv4` recomputes a SigV4 signature from the public specification (the
   canonical request, the string to sign, the HMAC key chain) and the known secret key,
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 
-from corral.testing import Exchange, LocalServer, Reply
+from ._server import Exchange, LocalServer, Reply
 
 AUTH_RE = re.compile(r"^AWS4-HMAC-SHA256 Credential=([^/,\s]+)/(\d{8})/([a-z0-9-]+)/"
                      r"([a-z0-9-]+)/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?"
