@@ -68,7 +68,7 @@ def test_a_changed_or_stale_date_fails_verification(monkeypatch: pytest.MonkeyPa
     import botocore.auth
 
     request = signed()
-    amz_date = dict((n.lower(), v) for n, v in request.headers)["x-amz-date"]
+    amz_date = {n.lower(): v for n, v in request.headers}["x-amz-date"]
     later = amz_date[:-3] + ("00Z" if not amz_date.endswith("00Z") else "01Z")
     with pytest.raises(SignatureError, match="SignatureDoesNotMatch"):
         verify(request, x_amz_date=later)

@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 
-from corral import AuthFlowError, ConnectionStore, FetchClient
+from corral import AuthFlowError, FetchClient
 from corral._fetch.guest import GuestFetch
 from corral._metrics import Metrics
 
@@ -218,3 +218,23 @@ def test_wrong_scopes_are_refused_by_the_token_server(client: FetchClient,
                 fetch(client, manifest, s.credentials("alice", info.id, manifest),
                       {"url": f"http://{GOOGLE_HOST}:{google.port}/api/files"})
     assert google.refusals == ["wrong scope"]
+
+
+def test_no_log_record_shows_a_minted_session_token(aws: AwsServer, client: FetchClient,
+                                                    tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    aws.base_keys[BASE_KEY_ID] = Key(BASE_SECRET)
+    aws.roles[ROLE] = Role(ROLE)
+    manifest = aws_pack("aws_assume_role", aws.port)
+    caplog.set_level("DEBUG")
+    with store(tmp_path / "db", sts_port=aws.port) as s:
+        info = s.create(principal="alice", pack=manifest, name="Role", secret={"role_arn": ROLE})
+        got = fetch(client, manifest, s.credentials("alice", info.id, manifest),
+                    {"url": f"http://{API_HOST}:{aws.port}/api/x"})
+    assert got["status"] == 200
+    minted = [k for k in aws.keys.values() if k.session_token]
+    assert minted
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for key in minted:
+        assert key.secret not in logged and str(key.session_token) not in logged
+    assert BASE_SECRET not in logged

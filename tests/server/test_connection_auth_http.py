@@ -97,7 +97,7 @@ def test_the_oauth_callback_names_a_connection_started_without_a_name(api: Api) 
                               headers={"Authorization": f"Bearer {api.key}"})
         assert started.status_code == 200, started.text
         query = dict(parse_qsl(urlsplit(started.json()["authorize_url"]).query))
-        status, headers = api.oauth.authorize(query)
+        _, headers = api.oauth.authorize(query)
         back = urlsplit(headers["Location"])
         done = browser.get(back.path + "?" + back.query)
         assert done.status_code == 200, done.text

@@ -114,13 +114,13 @@ def _signature_verified(bench: Bench, seen: Observation) -> str | None:
     aws: AwsServer = _world(bench)["aws"]
     if aws.refusals:
         return f"the AWS stand-in refused the request: {aws.refusals[-1]}"
-    text = json.dumps([seen.value, seen.guest_inputs], default=repr)
+    text = json.dumps([seen.value, seen.guest_inputs, seen.new_logs], default=repr)
     if "x-amz-date" not in text.lower():
         return "the echo did not come back: nothing to judge"
     minted = [k for k in aws.keys.values() if k.session_token]
     for key in minted:
         if key.secret in text or (key.session_token or "") in text:
-            return "a temporary AWS credential reached the guest"
+            return "a temporary AWS credential reached the guest or a log"
     return None
 
 

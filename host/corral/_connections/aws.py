@@ -9,6 +9,7 @@ memory until shortly before they expire (:mod:`corral._connections.minted`).
 
 from __future__ import annotations
 
+import logging
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -46,6 +47,16 @@ def region_for(host: str, declared: str | None) -> str:
     if found is None:
         raise CredentialError(f"cannot tell the AWS region of {host}: declare auth.region")
     return found.group(1)
+
+
+def _not_canonical_text(record: logging.LogRecord) -> bool:
+    """botocore logs the canonical request at DEBUG: it holds every signed header value,
+    the session token among them, before the fetch path knows to redact a minted one."""
+    return not str(record.msg).startswith(("CanonicalRequest", "StringToSign", "Signature"))
+
+
+_quiet = logging.getLogger("botocore.auth")
+_quiet.addFilter(_not_canonical_text)
 
 
 def sign(request: OutgoingRequest, keys: AwsKeys, *, service: str,

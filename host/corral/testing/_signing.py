@@ -102,10 +102,10 @@ def verify_sigv4(method: str, raw_target: str, headers: dict[str, str], body: by
     signed = signed_text.split(";")
     if signed != sorted(signed) or "host" not in signed:
         raise SignatureError("SignedHeaders must be sorted and include host")
-    if key.session_token is not None:
-        if "x-amz-security-token" not in signed or \
-                headers.get("x-amz-security-token") != key.session_token:
-            raise SignatureError("InvalidToken")
+    if key.session_token is not None and (
+            "x-amz-security-token" not in signed
+            or headers.get("x-amz-security-token") != key.session_token):
+        raise SignatureError("InvalidToken")
     if key.expires_at is not None and (now or time.time()) >= key.expires_at:
         raise SignatureError("ExpiredToken")
     missing = [name for name in signed if name not in headers]
