@@ -26,12 +26,13 @@ def fetch_client() -> FetchClient:
     return FetchClient(FetchConfig(allow_http=True, host_map={h: "127.0.0.1" for h in HOSTS}))
 
 
-def store(path: Path, *, sts_port: int = 0, dev_tokens: bool = True) -> ConnectionStore:
+def store(path: Path, *, sts_port: int = 0, dev_tokens: bool = True,
+          keyring: KeyRing | None = None) -> ConnectionStore:
     sts = StsSettings(endpoint=f"http://{STS_HOST}:{sts_port}/sts",
                       base=AwsKeys(BASE_KEY_ID, BASE_SECRET))
     minting = MintSettings(sts=sts, dev_token_hosts=frozenset(HOSTS) if dev_tokens
                            else frozenset())
-    return ConnectionStore(path, KeyRing.generate(), http=token_client(hosts=HOSTS),
+    return ConnectionStore(path, keyring or KeyRing.generate(), http=token_client(hosts=HOSTS),
                            minting=minting)
 
 

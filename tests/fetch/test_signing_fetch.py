@@ -238,3 +238,22 @@ def test_no_log_record_shows_a_minted_session_token(aws: AwsServer, client: Fetc
     for key in minted:
         assert key.secret not in logged and str(key.session_token) not in logged
     assert BASE_SECRET not in logged
+
+
+def test_a_dev_token_uri_stops_working_when_the_setting_is_off(client: FetchClient,
+                                                               tmp_path: Path) -> None:
+    from corral import ArgumentError, KeyRing
+
+    account = new_service_account()
+    with GoogleTokenServer(account, scopes=tuple(SCOPES)) as google:
+        manifest = pack_with_auth({"kind": "google_service_account", "scopes": SCOPES},
+                                  domains=(f"{GOOGLE_HOST}:{google.port}",))
+        ring = KeyRing.generate()
+        with store(tmp_path / "db", keyring=ring) as s:
+            info = s.create(principal="alice", pack=manifest, name="SA",
+                            secret={"service_account_key": account.key_file(google.token_uri)})
+        with store(tmp_path / "db", dev_tokens=False, keyring=ring) as s:  # same data, setting now off
+            with pytest.raises(ArgumentError, match="token_uri"):
+                fetch(client, manifest, s.credentials("alice", info.id, manifest),
+                      {"url": f"http://{GOOGLE_HOST}:{google.port}/api/files"})
+    assert google.grants == 0

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 from .._types import Clock
 from .aws import AwsKeys, StsSettings, assume_role
 from .google import mint_token
+from .kinds import check_token_uri
 from .oauth import TokenClient
 
 #: Mint again this long before the credentials expire.
@@ -64,6 +65,9 @@ class Minter:
     def google_token(self, connection_id: str, generation: int, values: Mapping[str, Any],
                      scopes: Sequence[str]) -> str:
         def mint() -> tuple[str, float]:
+            # Checked again: the key may predate a change of allow_dev_token_uris.
+            check_token_uri(values["service_account_key"]["token_uri"],
+                            self.settings.dev_token_hosts)
             tokens = mint_token(self._http(), values["service_account_key"], scopes,
                                 self._clock())
             return tokens.access_token, tokens.expires_at or self._clock() + 3600
