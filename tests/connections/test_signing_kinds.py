@@ -203,6 +203,9 @@ def test_the_assertion_is_an_rs256_jwt_for_the_token_endpoint() -> None:
     ({"kind": "aws_access_key", "service": "s3", "region": "moon"}, "auth.region"),
     ({"kind": "google_service_account", "scopes": []}, "auth.scopes"),
     ({"kind": "bearer", "endpoint_domain": "example.test"}, "auth.endpoint_domain"),
+    ({"kind": "oauth2_code", "authorize_url": "https://example.test/a",
+      "token_url": "https://example.test/t", "requires_endpoint_url": True},
+     "auth.requires_endpoint_url"),
 ])
 def test_bad_auth_options_are_manifest_errors(auth: dict[str, object], field: str) -> None:
     with pytest.raises(ManifestError) as exc:

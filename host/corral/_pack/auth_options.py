@@ -108,6 +108,10 @@ def _endpoint_options(options: Mapping[str, Any],
                     "requires")
     if not required:
         return {}
+    if "authorize_url" in options:
+        # The browser flow stores only tokens; a connection would have no endpoint.
+        raise _fail("auth.requires_endpoint_url", "is not supported with oauth2_code "
+                    "(the authorization flow does not ask for an endpoint)", "unsupported")
     raw = options.get("endpoint_domain")
     if raw is None:
         if len(domains) != 1:
