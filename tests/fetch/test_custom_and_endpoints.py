@@ -145,6 +145,7 @@ def test_credentials_go_to_the_connection_endpoint_only(echo: Echo, client: Fetc
         info = s.create(principal="alice", pack=manifest, name="Acme",
                         secret={"token": "acme-token-123456",
                                 "endpoint": f"http://ACME.example.test:{echo.port}/"})
+        assert info.endpoint == f"http://acme.example.test:{echo.port}"  # shown: no secret
         creds = s.credentials("alice", info.id, manifest)
         assert creds.guest_facts() == {"endpoint": f"http://acme.example.test:{echo.port}"}
         own = fetch(client, manifest, creds, {"url": f"http://acme.example.test:{echo.port}/a"})

@@ -123,6 +123,8 @@ def test_each_new_secret_shape_is_accepted_over_http(api: Api, kind: str) -> Non
     made = api.post("/v1/connections", {"pack": kind.replace("_", ""), "secret": _secret(kind)})
     assert made.status_code == 201, made.text
     assert made.json()["kind"] == kind and made.json()["name"].endswith(" connection")
+    expected = "https://acme.example.test" if kind == "custom" else None
+    assert made.json()["endpoint"] == expected
     assert "SECRET" not in made.text and "PRIVATE KEY" not in made.text
 
 

@@ -155,7 +155,7 @@ class ConnectionStore(Closeable):
         values = self._validated(pack, secret)
         record = Record(id=new_id(), principal=principal, pack=pack.name, name=name,
                          kind=pack.auth.kind, status=ACTIVE, created_at=self._clock(),
-                         expires_at=values.get("expires_at"))
+                         expires_at=values.get("expires_at"), endpoint=values.get("endpoint"))
         with self._txn(write=True) as txn:
             self._put(txn, record, values)
         log.info("created connection %s (pack %s, kind %s)", record.id, record.pack,
@@ -190,7 +190,7 @@ class ConnectionStore(Closeable):
             record = self._owned_in(txn, principal, connection_id)
             self._check_pack(record, pack)
             record = replace(record, status=ACTIVE, expires_at=values.get("expires_at"),
-                             generation=record.generation + 1)
+                             generation=record.generation + 1, endpoint=values.get("endpoint"))
             self._put(txn, record, values)
         return record.info
 

@@ -131,6 +131,8 @@ class ConnectionOut(BaseModel):
     status: str
     created_at: float
     expires_at: float | None = None
+    endpoint: str | None = Field(default=None, description="The connection's own endpoint, "
+                                 "for packs whose auth sets requires_endpoint_url.")
 
 
 class OAuthStartBody(BaseModel):
