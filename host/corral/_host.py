@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from ._closing import Closeable
-from ._errors import CacheError, NotFoundError
+from ._errors import CacheError, CorralError, NotFoundError
 from ._metrics import Metrics
 from ._pack.coerce import coerce_args
 from ._runtime.calls import Calls
@@ -27,6 +27,8 @@ from ._runtime.registry import Registry
 from ._sandbox.sandbox import Sandbox, SandboxConfig
 from ._settings import Settings, load_settings
 from ._types import CallRequest
+
+log = logging.getLogger("corral.host")
 
 if TYPE_CHECKING:
     from ._connections.store import ConnectionStore
@@ -127,8 +129,22 @@ class Host(Closeable):
                 self._connections = ConnectionStore(
                     store_dir, keyring, http=self._oauth_http_client(), map_size=map_size,
                     quotas=self._connection_quotas(),
-                    max_map_size=self.settings.connections_map_max_bytes)
+                    max_map_size=self.settings.connections_map_max_bytes,
+                    minting=self._mint_settings())
             return self._connections
+
+    def _mint_settings(self) -> Any:
+        """What the store needs to mint AWS temporary credentials and Google tokens."""
+        from ._connections.aws import AwsKeys, StsSettings
+        from ._connections.minted import MintSettings
+
+        s = self.settings
+        base = (AwsKeys(s.aws_access_key_id, s.aws_secret_access_key)
+                if s.aws_access_key_id and s.aws_secret_access_key else None)
+        sts = StsSettings(endpoint=s.aws_sts_endpoint, region=s.aws_sts_region, base=base,
+                          duration_s=s.aws_assume_role_duration_s)
+        dev_hosts = frozenset(s.host_map) if s.allow_dev_token_uris else frozenset()
+        return MintSettings(sts=sts, dev_token_hosts=dev_hosts)
 
     def _oauth_http_client(self) -> Any:
         """OAuth2 token requests go through a fetch client of their own under the guest
@@ -336,12 +352,26 @@ class Host(Closeable):
         found = self.registry.get(pack)
         info = self.connections.create(principal=principal, pack=found.manifest,
                                        name=name or f"{found.name} connection", secret=secret)
-        if name is None:
-            named = self.calls.connection_name(principal, found, info.id)
-            if named:
-                info = self.connections.rename(principal, info.id, named)
-        return info
+        return self.name_connection(principal, info) if name is None else info
 
+    def complete_authorization(self, state: str, code: str, *,
+                               browser_binding: str | None = None) -> Any:
+        """Finish an OAuth2 flow; a new connection started without a name is named by
+        the pack's ``connection_name`` op."""
+        return self.connections.complete_authorization(
+            state, code, browser_binding=browser_binding,
+            name_new=self.name_connection)
+
+    def name_connection(self, principal: str, info: Any) -> Any:
+        """``info`` renamed by its pack's ``connection_name`` op. The op failing (or the
+        pack having none) leaves the default name: naming never fails a connection."""
+        try:
+            named = self.calls.connection_name(principal, self.registry.get(info.pack), info.id)
+            return self.connections.rename(principal, info.id, named) if named else info
+        except CorralError as exc:
+            log.warning("connection_name of pack %s failed (%s); connection %s keeps the "
+                        "name %r", info.pack, exc.kind, info.id, info.name)
+            return info
 
 
 def open_host(data_dir: str | Path | None = None, *, packs: Sequence[str | Path] = (),

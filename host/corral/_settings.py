@@ -80,6 +80,19 @@ class Settings:
     oauth_max_response_bytes: int = 256 * 1024
     #: OAuth2 token requests: one deadline for the whole exchange, in seconds.
     oauth_deadline_s: float = 15.0
+    #: AWS STS endpoint the host calls AssumeRole on (aws_assume_role auth).
+    aws_sts_endpoint: str = "https://sts.amazonaws.com/"
+    #: Region the host signs its STS requests for.
+    aws_sts_region: str = "us-east-1"
+    #: The host's own AWS access key id, which AssumeRole is called as; unset: no aws_assume_role.
+    aws_access_key_id: str | None = None
+    #: The host's own AWS secret access key (never logged or shown).
+    aws_secret_access_key: str | None = field(default=None, repr=False)
+    #: Lifetime asked for the temporary credentials of AssumeRole, in seconds.
+    aws_assume_role_duration_s: int = 3600
+    #: Let a service-account key's token_uri name a host_map name (tests and local
+    #: development); otherwise only Google's https token endpoints are accepted.
+    allow_dev_token_uris: bool = False
     #: Per principal: stored connections, and bytes of records and sealed secrets.
     max_connections_per_principal: int = 100
     #: Per principal: bytes of connection records and sealed secrets.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, Union
+from typing import Any, Protocol, Union, runtime_checkable
 
 JSON = Union[None, bool, int, float, str, bytes, list["JSON"], dict[str, "JSON"]]
 """A value that crosses the ABI: MessagePack's data model (bytes included)."""
@@ -48,6 +48,29 @@ class Credentials(Protocol):
     def secret_values(self) -> frozenset[str]:
         """Every secret string this connection injects, for redaction before the guest sees
         a response (an API that echoes its credentials must not hand them to the pack)."""
+
+
+@dataclass(frozen=True)
+class OutgoingRequest:
+    """One request as it will go on the wire, for credentials that must see all of it
+    (SigV4 signs it, custom auth fills its placeholders)."""
+
+    method: str
+    scheme: str
+    host: str
+    port: int
+    #: Path and query, exactly as sent.
+    target: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes | None
+
+
+@runtime_checkable
+class FinishingCredentials(Protocol):
+    """Credentials that rewrite or sign a whole request after ``apply``."""
+
+    def finish(self, request: OutgoingRequest) -> OutgoingRequest:
+        """The request to send instead (same method, scheme, host and port)."""
 
 
 class Clock(Protocol):

@@ -120,7 +120,7 @@ def test_listing_shows_only_public_fields(store: ConnectionStore) -> None:
     info = store.create(principal="alice", pack=pack, name="Work", secret={"token": "tok-A"})
     assert store.list("alice") == [info]
     assert set(info.to_dict()) == {"id", "pack", "name", "kind", "status", "created_at",
-                                   "expires_at"}
+                                   "expires_at", "endpoint"}  # the endpoint is no secret
     assert info.to_dict()["created_at"] == START
     assert (info.pack, info.name, info.kind, info.status) == ("Demo", "Work", "bearer",
                                                               "active")

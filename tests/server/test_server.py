@@ -356,7 +356,7 @@ def test_connections_are_private_to_their_owner(service: Service) -> None:
 
 def test_a_rejected_body_never_echoes_the_secret(service: Service) -> None:
     response = service.post("alice", "/v1/connections",
-                            json={"pack": "bearerdemo", "secret": {"token": TOKEN}})
+                            json={"pack": "bearerdemo", "name": 7, "secret": {"token": TOKEN}})
     assert response.status_code == 400 and response.json()["kind"] == "bad_request"
     assert "name" in response.json()["detail"]
     assert TOKEN not in response.text

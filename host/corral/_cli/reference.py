@@ -27,6 +27,7 @@ from .._settings import Settings
 from .._toolchain.build import BUILD_KEYS
 from .reference_hints import hints_section
 from .reference_metadata import FORMULA_METADATA, FORMULA_METADATA_NOTES
+from .reference_auth import auth_examples_section
 
 PACKAGE = Path(__file__).resolve().parents[1]
 ENV_NAME = re.compile(r"CORRAL_[A-Z0-9_]+")
@@ -166,6 +167,9 @@ def _section(section: Section) -> list[str]:
         out += ["", *_table(("kind", "required options", "optional options"), [
             (f"`{kind}`", _names(required), _names(optional))
             for kind, (required, optional) in manifest_module.AUTH_KINDS.items()])]
+        out += ["", "Every kind but `none` may also set " + _names(
+            manifest_module.AUTH_COMMON_OPTIONS) + " (a per-connection endpoint)."]
+        out += auth_examples_section()
     if section.model is manifest_module.ParamDef:
         out += ["", *_param_types()]
     if section.model is manifest_module.Schema:

@@ -18,19 +18,27 @@ Secret shapes, per kind::
     oauth2_code                {"client_id", "access_token"[, "client_secret",
                                 "refresh_token", "expires_at"]}
     oauth2_client_credentials  {"client_id", "client_secret"}  (the token is fetched)
+
+and the request-signing and minted-token kinds in :mod:`corral._connections.kinds`
+(custom, aws_access_key, aws_assume_role, google_service_account). With
+``auth.requires_endpoint_url`` every kind's secret also holds ``"endpoint"``.
 """
 
 from __future__ import annotations
 
 import base64
 import re
+import secrets
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence
 
 from .._domains import DEFAULT_PORTS, DeclaredDomain, DomainError, normalize_host
 from .._errors import ArgumentError, CredentialError, ManifestError
 from .._pack.manifest import AuthSpec
-from .._types import Clock
+from .._types import Clock, OutgoingRequest
+from . import aws, custom, google
+from .kinds import AWS_KINDS, NEW_KINDS, checked_endpoint, validate_new_kind
+from .minted import Minter
 
 OAUTH_KINDS = frozenset({"oauth2_code", "oauth2_client_credentials"})
 DEFAULT_REFRESH_SKEW_S = 30.0
@@ -55,12 +63,25 @@ _SHAPES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-def validate_secret(spec: AuthSpec, secret: Mapping[str, Any]) -> dict[str, Any]:
+def validate_secret(spec: AuthSpec, secret: Mapping[str, Any], *,
+                    dev_token_hosts: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Check a secret against the pack's auth kind; errors name fields, never values."""
-    if spec.kind not in _SHAPES:
+    if spec.kind not in _SHAPES and spec.kind not in NEW_KINDS:
         raise ArgumentError(f"auth kind {spec.kind!r} takes no connection secret")
     if not isinstance(secret, Mapping):
         raise ArgumentError("a connection secret must be an object")
+    endpoint = None
+    if spec.options.get("requires_endpoint_url"):
+        secret = dict(secret)
+        endpoint = checked_endpoint(spec, secret.pop("endpoint", None))
+    if spec.kind in NEW_KINDS:
+        values = validate_new_kind(spec, secret, dev_token_hosts=dev_token_hosts)
+    else:
+        values = _validate_classic(spec, secret)
+    return values if endpoint is None else {**values, "endpoint": endpoint}
+
+
+def _validate_classic(spec: AuthSpec, secret: Mapping[str, Any]) -> dict[str, Any]:
     _declared_pairs(spec)  # a malformed declaration fails here, before anything is stored
     required, optional = _SHAPES[spec.kind]
     unknown = sorted(set(secret) - set(required) - set(optional))
@@ -133,6 +154,8 @@ def _declared_pairs(spec: AuthSpec) -> list[tuple[str, str | None]]:
     opts = spec.options
     if spec.kind == "bearer" or spec.kind in OAUTH_KINDS:
         return [("Authorization", _prefix(opts, "Bearer"))]
+    if spec.kind == "google_service_account":
+        return [("Authorization", "Bearer")]
     if spec.kind == "basic":
         return [("Authorization", "Basic")]
     if spec.kind == "header":
@@ -202,7 +225,7 @@ def render(spec: AuthSpec, values: Mapping[str, Any]) -> tuple[dict[str, str],
     elif spec.kind == "basic":
         raw = f"{values['username']}:{values.get('password', '')}".encode()
         rendered = [("Authorization", "Basic " + base64.b64encode(raw).decode("ascii"))]
-    elif spec.kind in OAUTH_KINDS:
+    elif spec.kind in OAUTH_KINDS or spec.kind == "google_service_account":
         rendered = [(name, _with_prefix(prefix, values["access_token"]))
                     for name, prefix in pairs]
     else:
@@ -218,6 +241,8 @@ def render(spec: AuthSpec, values: Mapping[str, Any]) -> tuple[dict[str, str],
 
 def injected_names(spec: AuthSpec) -> tuple[frozenset[str], frozenset[str]]:
     """(lower-cased header names, query parameter names) the host sets for this kind."""
+    if spec.kind in AWS_KINDS:
+        return aws.SIGNED_HEADER_NAMES, frozenset()
     names = [name for name, _ in _declared_pairs(spec)]
     if spec.kind in ("query", "queries"):
         return frozenset(), frozenset(names)
@@ -272,11 +297,11 @@ class SecretSession(Protocol):
 
 #: Fields of a secret that are credentials, whatever their length.
 _SECRET_FIELDS = ("token", "value", "password", "access_token", "refresh_token",
-                  "client_secret")
+                  "client_secret", "secret_access_key", "session_token", "external_id")
 #: Fields that name an account rather than prove it (a username, a client id): redacted
 #: only from this length on, since a short one ("ada") is ordinary text in a response.
 MIN_REDACTED_CHARS = 8
-_IDENTITY_FIELDS = ("username", "client_id")
+_IDENTITY_FIELDS = ("username", "client_id", "access_key_id")
 
 
 def secret_strings(spec: AuthSpec, values: Mapping[str, Any]) -> frozenset[str]:
@@ -289,6 +314,7 @@ def secret_strings(spec: AuthSpec, values: Mapping[str, Any]) -> frozenset[str]:
         found.update(v for v in named.values() if isinstance(v, str))
     found.update(values[name] for name in _IDENTITY_FIELDS
                  if isinstance(values.get(name), str) and len(values[name]) >= MIN_REDACTED_CHARS)
+    found.update(google.secret_strings(values))
     if spec.kind == "basic" and isinstance(values.get("username"), str):
         pair = f"{values['username']}:{values.get('password') or ''}"
         found.update((pair, base64.b64encode(pair.encode()).decode("ascii")))
@@ -298,19 +324,28 @@ def secret_strings(spec: AuthSpec, values: Mapping[str, Any]) -> frozenset[str]:
 
 
 class ConnectionCredentials:
-    """Applies one connection's secret to outgoing requests for the pack's domains."""
+    """Applies one connection's secret to outgoing requests for the pack's domains.
+
+    With a per-connection endpoint, credentials go to that endpoint's host and port only
+    (not to the rest of the declared domain). The signing and custom kinds finish the
+    whole request (:meth:`finish`) after the policy checked it."""
 
     def __init__(self, *, connection_id: str, spec: AuthSpec, domains: Sequence[DeclaredDomain],
                  session: SecretSession, clock: Clock,
-                 refresh_skew_s: float = DEFAULT_REFRESH_SKEW_S) -> None:
+                 refresh_skew_s: float = DEFAULT_REFRESH_SKEW_S,
+                 minter: Minter | None = None) -> None:
         self._id = connection_id
         self._spec = spec
         self._domains = tuple(domains)
         self._session = session
         self._clock = clock
         self._skew = refresh_skew_s
+        self._minter = minter
         self._header_names, self._param_names = injected_names(spec)
         self._applied_generation: int | None = None
+        self._endpoint: tuple[str, str, int] | None = None
+        #: Random per call: only placeholders carrying it are filled (custom auth).
+        self.placeholder_token = secrets.token_hex(12)
 
     @property
     def identity(self) -> str:
@@ -328,8 +363,20 @@ class ConnectionCredentials:
     def param_names(self) -> frozenset[str]:
         return self._param_names
 
+    def guest_facts(self) -> dict[str, str]:
+        """What the guest may know of the connection (``ctx.connection``): no secret."""
+        facts: dict[str, str] = {}
+        if self._spec.options.get("requires_endpoint_url"):
+            endpoint = self._session.load().values.get("endpoint")
+            if isinstance(endpoint, str):
+                facts["endpoint"] = endpoint
+        if self._spec.kind == "custom":
+            facts["placeholder_token"] = self.placeholder_token
+        return facts
+
     def applies_to(self, host: str, port: int | None = None, scheme: str = "https") -> bool:
-        """``host`` on ``port`` (None: the scheme's default) is one of the auth domains."""
+        """``host`` on ``port`` (None: the scheme's default) is one of the auth domains
+        (or, with a per-connection endpoint, that endpoint's host and port exactly)."""
         default = DEFAULT_PORTS.get(scheme)
         if default is None:
             return False
@@ -338,22 +385,73 @@ class ConnectionCredentials:
         except DomainError:
             return False
         wanted = default if port is None else port
+        if self._spec.options.get("requires_endpoint_url"):
+            return self._endpoint_parts() == (scheme, normal, wanted)
         return any(domain.matches(normal, wanted, default_port=default)
                    for domain in self._domains)
+
+    def _endpoint_parts(self) -> tuple[str, str, int] | None:
+        if self._endpoint is None:
+            endpoint = self._session.load().values.get("endpoint")
+            if not isinstance(endpoint, str):
+                return None
+            scheme, _, rest = endpoint.partition("://")
+            host, _, port = rest.partition(":")
+            self._endpoint = (scheme, host, int(port) if port else DEFAULT_PORTS[scheme])
+        return self._endpoint
 
     def apply(self, headers: dict[str, str], params: list[tuple[str, str]]) -> None:
         loaded = self._session.load()
         if self._needs_new_token(loaded):
             self._session.renew(loaded.generation)
             loaded = self._session.load()
-        add_headers, add_params = render(self._spec, loaded.values)
+        values: Mapping[str, Any] = loaded.values
+        if self._spec.kind == "google_service_account":
+            values = {"access_token": self._minted_token(loaded)}
+        add_headers, add_params = render(self._spec, values) if self._spec.kind not in (
+            "custom", *AWS_KINDS) else ({}, [])
         self._applied_generation = loaded.generation
         for name in [n for n in headers if n.lower() in self._header_names]:
             del headers[name]
         headers.update(add_headers)
         params[:] = [(k, v) for k, v in params if k not in self._param_names] + add_params
 
+    def finish(self, request: OutgoingRequest) -> OutgoingRequest:
+        """Sign (AWS) or fill in (custom) the whole request; other kinds leave it."""
+        if self._spec.kind == "custom":
+            loaded = self._session.load()
+            return custom.fill(request, self._spec.options["params"], loaded.values["values"],
+                               self.placeholder_token)
+        if self._spec.kind in AWS_KINDS:
+            return aws.sign(request, self._aws_keys(), service=self._spec.options["service"],
+                            region=aws.region_for(request.host,
+                                                  self._spec.options.get("region")))
+        return request
+
+    def _aws_keys(self) -> aws.AwsKeys:
+        loaded = self._session.load()
+        values = loaded.values
+        if self._spec.kind == "aws_access_key":
+            return aws.AwsKeys(values["access_key_id"], values["secret_access_key"],
+                               values.get("session_token"))
+        found: aws.AwsKeys = self._require_minter().aws_role(self._id, loaded.generation, values)
+        return found
+
+    def _minted_token(self, loaded: LoadedSecret) -> str:
+        token: str = self._require_minter().google_token(
+            self._id, loaded.generation, loaded.values, self._spec.options["scopes"])
+        return token
+
+    def _require_minter(self) -> Minter:
+        if self._minter is None:
+            raise CredentialError(f"auth kind {self._spec.kind} needs the host's minter; "
+                                  "make credentials through the ConnectionStore")
+        return self._minter
+
     def refresh(self) -> bool:
+        if self._spec.kind in ("google_service_account", "aws_assume_role"):
+            self._require_minter().forget(self._id)
+            return True
         if self._spec.kind not in OAUTH_KINDS:
             return False
         seen = self._applied_generation
@@ -363,7 +461,15 @@ class ConnectionCredentials:
         return True
 
     def secret_values(self) -> frozenset[str]:
-        return secret_strings(self._spec, self._session.load().values)
+        found = set(secret_strings(self._spec, self._session.load().values))
+        if self._minter is not None:
+            for minted in self._minter.cached(self._id):
+                if isinstance(minted, str):
+                    found.add(minted)
+                elif isinstance(minted, aws.AwsKeys):
+                    found.update(v for v in (minted.secret_access_key, minted.session_token)
+                                 if v)
+        return frozenset(found)
 
     def _needs_new_token(self, loaded: LoadedSecret) -> bool:
         if self._spec.kind not in OAUTH_KINDS:

@@ -104,10 +104,16 @@ class TokenClient:
 
     def post_form(self, url: str, form: Mapping[str, str], route: TokenRoute) -> TokenReply:
         """POST ``form`` to ``url``; raises :class:`FetchError` as a guest fetch would."""
+        return self.post(url, urlencode(form).encode(),
+                         {"Accept": "application/json",
+                          "Content-Type": "application/x-www-form-urlencoded"}, route)
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str],
+             route: TokenRoute) -> TokenReply:
+        """POST ``body`` with ``headers`` (a signed STS request, say) to ``url``."""
         self._check_scheme(url)
-        request = {"method": "POST", "url": url, "body": urlencode(form), "binary": True,
-                   "headers": {"Accept": "application/json",
-                               "Content-Type": "application/x-www-form-urlencoded"}}
+        request = {"method": "POST", "url": url, "body": body, "binary": True,
+                   "headers": dict(headers)}
         # Token requests are never cached; the pool they use is their own.
         reply = self._fetcher.fetch(request, pack=route.pack, pack_hash=f"oauth2:{route.pack}",
                                     domains=route.domains,

@@ -76,7 +76,7 @@ def _within(name: str, domain: str) -> bool:
 def new_flow(keyring: KeyRing, pack: Manifest, *, principal: str, client_id: str,
              client_secret: str | None, redirect_uri: str, name: str,
              connection_id: str | None, now: float, ttl_s: float,
-             browser_binding: str | None) -> NewFlow:
+             browser_binding: str | None, named: bool = True) -> NewFlow:
     state = new_state()
     pkce = new_pkce() if uses_pkce(pack.auth.options) else None
     key = state_key(state)
@@ -88,7 +88,8 @@ def new_flow(keyring: KeyRing, pack: Manifest, *, principal: str, client_id: str
                "domains": list(token_route(pack).domains), "connection_id": connection_id,
                "created_at": now, "expires_at": now + ttl_s,
                "sealed": base64.b64encode(sealed).decode(),
-               "binding": _digest(browser_binding) if browser_binding else None}
+               "binding": _digest(browser_binding) if browser_binding else None,
+               "named": named}
     raw = json.dumps(pending).encode()
     if len(raw) > MAX_PENDING_BYTES:
         raise ArgumentError(f"the authorization request is over {MAX_PENDING_BYTES} bytes "

@@ -27,6 +27,8 @@ class ConnectionInfo:
     status: str
     created_at: float
     expires_at: float | None = None
+    #: The connection's own endpoint (``auth.requires_endpoint_url``); not a secret.
+    endpoint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,11 +45,12 @@ class Record:
     created_at: float
     expires_at: float | None
     generation: int = 0
+    endpoint: str | None = None
 
     @property
     def info(self) -> ConnectionInfo:
         return ConnectionInfo(self.id, self.pack, self.name, self.kind, self.status,
-                              self.created_at, self.expires_at)
+                              self.created_at, self.expires_at, self.endpoint)
 
     @property
     def aad(self) -> bytes:

@@ -31,7 +31,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import lmdb
 
@@ -64,6 +64,7 @@ from .._pack.manifest import AuthSpec, Manifest
 from .._stores.lmdb_env import open_shared
 from .._types import Clock
 from .pending import new_flow, open_flow, stale_flows, token_route
+from .minted import Minter, MintSettings
 from .quota import Quotas, UsageBook, stored_size
 from .records import (
     ConnectionInfo,
@@ -82,6 +83,8 @@ from .records import (
 )
 
 log = logging.getLogger("corral.connections")
+#: Names a connection just made (the pack's ``connection_name`` op, through the host).
+NameNew = Callable[[str, ConnectionInfo], ConnectionInfo]
 
 ACTIVE = "active"
 EXPIRED = "expired"
@@ -101,8 +104,9 @@ class ConnectionStore(Closeable):
     def __init__(self, path: Path | str, keyring: KeyRing, *, http: TokenClient | None = None,
                  clock: Clock = time.time, refresh_skew_s: float = DEFAULT_REFRESH_SKEW_S,
                  map_size: int = 64 * 1024 * 1024, quotas: Quotas = Quotas(),
-                 max_map_size: int = 4 << 30) -> None:
+                 max_map_size: int = 4 << 30, minting: MintSettings | None = None) -> None:
         self._path = Path(path)
+        self._minter = Minter(self._require_http, minting or MintSettings(), clock)
         self._keyring = keyring
         self._http = http
         self._clock = clock
@@ -148,10 +152,10 @@ class ConnectionStore(Closeable):
         check_name(name)
         if pack.auth.kind == "none":
             raise ArgumentError(f"pack {pack.name!r} declares no auth; it needs no connection")
-        values = validate_secret(pack.auth, secret)
+        values = self._validated(pack, secret)
         record = Record(id=new_id(), principal=principal, pack=pack.name, name=name,
                          kind=pack.auth.kind, status=ACTIVE, created_at=self._clock(),
-                         expires_at=values.get("expires_at"))
+                         expires_at=values.get("expires_at"), endpoint=values.get("endpoint"))
         with self._txn(write=True) as txn:
             self._put(txn, record, values)
         log.info("created connection %s (pack %s, kind %s)", record.id, record.pack,
@@ -180,12 +184,13 @@ class ConnectionStore(Closeable):
     def update_secret(self, *, principal: str, connection_id: str, pack: Manifest,
                       secret: Mapping[str, Any]) -> ConnectionInfo:
         """Replace a connection's secret (reconnecting it); the id stays the same."""
-        values = validate_secret(pack.auth, secret)
+        values = self._validated(pack, secret)
+        self._minter.forget(connection_id)
         with self._txn(write=True) as txn:
             record = self._owned_in(txn, principal, connection_id)
             self._check_pack(record, pack)
             record = replace(record, status=ACTIVE, expires_at=values.get("expires_at"),
-                             generation=record.generation + 1)
+                             generation=record.generation + 1, endpoint=values.get("endpoint"))
             self._put(txn, record, values)
         return record.info
 
@@ -199,6 +204,7 @@ class ConnectionStore(Closeable):
             self._book.charge(txn, principal, count=-1, size=-size)
         with self._locks_guard:
             self._locks.pop(connection_id, None)
+        self._minter.forget(connection_id)
         log.info("deleted connection %s", connection_id)
 
     def credentials(self, principal: str, connection_id: str,
@@ -212,7 +218,7 @@ class ConnectionStore(Closeable):
         return ConnectionCredentials(
             connection_id=record.id, spec=pack.auth,
             domains=credential_domains(pack.auth, pack.network_domains), session=session,
-            clock=self._clock, refresh_skew_s=self._skew)
+            clock=self._clock, refresh_skew_s=self._skew, minter=self._minter)
 
     def test(self, principal: str, connection_id: str, pack: Manifest) -> ConnectionInfo:
         """Check a connection is usable: its secret opens, and an OAuth2 token is (made)
@@ -273,7 +279,7 @@ class ConnectionStore(Closeable):
         flow = new_flow(self._keyring, pack, principal=principal, client_id=client_id,
                         client_secret=client_secret, redirect_uri=redirect_uri, name=conn_name,
                         connection_id=connection_id, now=now, ttl_s=ttl_s,
-                        browser_binding=browser_binding)
+                        browser_binding=browser_binding, named=name is not None)
         states = self._dbs[_DB_STATES]
         with self._txn(write=True) as txn:
             for key in stale_flows(all_items(txn, states), now=now, principal=principal,
@@ -284,11 +290,13 @@ class ConnectionStore(Closeable):
         return flow.url, flow.state
 
     def complete_authorization(self, state: str, code: str, *, principal: str | None = None,
-                               browser_binding: str | None = None) -> ConnectionInfo:
+                               browser_binding: str | None = None,
+                               name_new: NameNew | None = None) -> ConnectionInfo:
         """Finish a flow from the redirect's ``state`` and ``code``: exchange the code and
         store the tokens, in the account of the principal that started it. A state works
         once, even when refused; ``principal``, if given, must own it; a flow started with
-        a browser binding needs the same binding back."""
+        a browser binding needs the same binding back. ``name_new`` names a new connection
+        whose flow was started without a name (the pack's ``connection_name`` op)."""
         key = state_key(state)
         with self._txn(write=True) as txn:
             raw = bytes_or_none(txn.pop(key, db=self._dbs[_DB_STATES]))
@@ -300,7 +308,9 @@ class ConnectionStore(Closeable):
             redirect_uri=flow.pending["redirect_uri"], code_verifier=flow.verifier,
             now=self._clock())
         values = token_secret(flow.client_id, flow.client_secret, tokens)
-        return self._store_authorized(flow.pending, values)
+        info = self._store_authorized(flow.pending, values)
+        unnamed = flow.pending.get("named") is False and flow.pending["connection_id"] is None
+        return name_new(flow.pending["principal"], info) if name_new and unnamed else info
 
     def _store_authorized(self, pending: Mapping[str, Any],
                           values: dict[str, Any]) -> ConnectionInfo:
@@ -374,6 +384,10 @@ class ConnectionStore(Closeable):
         return expired_error(record, why)
 
     # -- storage helpers -----------------------------------------------------------------
+
+    def _validated(self, pack: Manifest, secret: Mapping[str, Any]) -> dict[str, Any]:
+        return validate_secret(pack.auth, secret,
+                               dev_token_hosts=self._minter.settings.dev_token_hosts)
 
     @contextmanager
     def _txn(self, write: bool = False) -> Iterator[lmdb.Transaction]:

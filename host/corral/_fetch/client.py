@@ -36,7 +36,7 @@ from .._domains import DeclaredDomain
 from .._fetch.policy import (DEFAULT_PORTS, CheckedURL, check_headers, check_params, check_reach,
                              check_url, credentials_may_travel)
 from .._fetch.redirects import Reach, carried_to, check_redirect
-from .._types import Credentials
+from .._types import Credentials, FinishingCredentials, OutgoingRequest
 from .response import ACCEPT_ENCODING, BodyReader, Received, content_coding
 
 log = logging.getLogger("corral.fetch")
@@ -275,6 +275,9 @@ class FetchClient(Closeable):
             outgoing.extend(injected.items())
             if params:
                 target += ("&" if "?" in target else "?") + urlencode(params)
+            if isinstance(credentials, FinishingCredentials):
+                target, outgoing, body = _finished(credentials, method, url, target,
+                                                   outgoing, body)
         timeout = _timeouts(self._config, stop, shown)
         with _translated_errors(method, shown), wire_meter(self._wire_limit):
             response = self._open(client, method, url, target, self._headers(outgoing), body,
@@ -340,6 +343,15 @@ class FetchClient(Closeable):
             headers = tuple((n, v) for n, v in headers
                             if n not in ("content-encoding", "content-length"))
         return Received(status=response.status, headers=headers, body=body)
+
+
+def _finished(credentials: FinishingCredentials, method: str, url: CheckedURL, target: str,
+              outgoing: list[tuple[str, str]], body: bytes | None
+              ) -> tuple[str, list[tuple[str, str]], bytes | None]:
+    """The request after credentials that sign or fill it in (SigV4, custom auth)."""
+    done = credentials.finish(OutgoingRequest(method, url.scheme, url.host, url.port, target,
+                                              tuple(outgoing), body))
+    return done.target, list(done.headers), done.body
 
 
 #: A request target that needs no encoding: RFC 3986 characters and valid %XX escapes.

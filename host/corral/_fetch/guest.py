@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from .._errors import CorralError, FetchNetworkError, FetchTooLarge
 from .._metrics import Metrics
 from .._pack.abi import MAX_DEPTH, exceeds_depth
-from .._types import Credentials
+from .._types import Credentials, FinishingCredentials, OutgoingRequest
 from .redact import Redactor
 from .redact_logs import SecretsInFlight
 
@@ -129,6 +129,13 @@ class _Tracked:
                 if name.lower() in self._inner.header_names]
         sent += [value for name, value in params if name in self._inner.param_names]
         self._in_flight.learn([*sent, *self._inner.secret_values()])
+
+    def finish(self, request: OutgoingRequest) -> OutgoingRequest:
+        if not isinstance(self._inner, FinishingCredentials):
+            return request
+        finished = self._inner.finish(request)
+        self._in_flight.learn(self._inner.secret_values())  # minted while signing, maybe
+        return finished
 
     def refresh(self) -> bool:
         return self._inner.refresh()

@@ -34,7 +34,15 @@ AUTH_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "oauth2_code": (("authorize_url", "token_url"),
                     ("scopes", "pkce", "scope_delimiter", "prefix", "extra_authorize_params")),
     "oauth2_client_credentials": (("token_url",), ("scopes", "scope_delimiter", "prefix")),
+    # the request-signing and minted-token kinds (see _pack/auth_options.py)
+    "custom": (("params",), ()),
+    "aws_access_key": (("service",), ("region",)),
+    "aws_assume_role": (("service",), ("region",)),
+    "google_service_account": (("scopes",), ()),
 }
+#: Options every kind but ``none`` may set: a per-connection endpoint (Coda's
+#: ``requiresEndpointUrl`` and ``endpointDomain``).
+AUTH_COMMON_OPTIONS = ("requires_endpoint_url", "endpoint_domain")
 
 #: Host ceilings: a manifest may ask for less, never for more.
 MAX_FUEL = 10_000_000_000

@@ -18,9 +18,11 @@ from typing import Any, Mapping
 
 from .._domains import DeclaredDomain
 from .._errors import ManifestError
+from .auth_options import checked_auth_options
 from .coerce import convert
 from .hint_options import check_hint_schema, read_hint, reference_identities
-from .manifest import (AUTH_KINDS, CONNECTION_MODES, LIMIT_CEILINGS, MAX_MEMORY_BYTES,
+from .manifest import (AUTH_COMMON_OPTIONS, AUTH_KINDS, CONNECTION_MODES, LIMIT_CEILINGS,
+                       MAX_MEMORY_BYTES,
                        NAME_RE, NO_DEFAULT, VALUE_TYPES, VERSION_RE, AuthSpec, FormulaDef, Limits,
                        Manifest, ParamDef, Schema, SyncTableDef)
 from .params import ITEM_TYPES, PARAM_TYPES, type_label
@@ -156,9 +158,13 @@ def _parse_auth(reader: _Reader | None, domains: list[DeclaredDomain]) -> AuthSp
     for key in optional:
         if key in reader.data:
             options[key] = reader.get(key, (str, list, bool, dict))
+    for key in AUTH_COMMON_OPTIONS:
+        if key in reader.data and kind != "none":
+            options[key] = reader.get(key, (str, bool))
+    checked = checked_auth_options(kind, options, domains)
     auth_domains = _parse_auth_domains(reader, domains)
     reader.done()
-    return AuthSpec(kind=kind, options=options, domains=tuple(map(str, auth_domains)))
+    return AuthSpec(kind=kind, options=checked, domains=tuple(map(str, auth_domains)))
 
 
 def _parse_auth_domains(reader: _Reader, network: list[DeclaredDomain]) -> list[DeclaredDomain]:

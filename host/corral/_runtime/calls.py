@@ -167,7 +167,7 @@ class Calls:
         definition = resolved.formula
         credentials = self.credentials(pack, definition.connection, call.connection_id,
                                        call.principal)
-        ctx = self.guest_ctx(call.connection_id, pack)
+        ctx = _with_connection_facts(self.guest_ctx(call.connection_id, pack), credentials)
         op = "action" if definition.is_action else "formula"
         host_calls = self.host_calls(pack, credentials, call.principal)
         guest_host: HostCalls = host_calls
@@ -255,8 +255,8 @@ class Calls:
             raise ArgumentError(f"deadline_s must be positive, got {deadline_s}")
         credentials = self.credentials(pack, mode, connection, principal)
         seconds = deadline_s if deadline_s is not None else self.default_deadline_s
-        return CallSession(self, pack, credentials, self.guest_ctx(connection, pack),
-                           time.monotonic() + seconds, principal)
+        ctx = _with_connection_facts(self.guest_ctx(connection, pack), credentials)
+        return CallSession(self, pack, credentials, ctx, time.monotonic() + seconds, principal)
 
     def connection_name(self, principal: str, pack: Pack, connection_id: str) -> str | None:
         """Ask the pack (through its ``connection_name`` op) what to call a connection."""
@@ -268,6 +268,16 @@ class Calls:
         if not isinstance(value, str) or not value.strip():
             return None
         return value.strip()[:128]
+
+
+def _with_connection_facts(ctx: dict[str, Any], credentials: Credentials | None
+                           ) -> dict[str, Any]:
+    """``ctx`` with what the guest may know of its connection beyond the id (its own
+    endpoint, the custom-auth placeholder token): never a secret."""
+    facts = getattr(credentials, "guest_facts", None)
+    if callable(facts) and isinstance(ctx.get("connection"), dict):
+        ctx["connection"].update(facts())
+    return ctx
 
 
 def _loaded_pack(resolved: ResolvedFormula) -> Pack:

@@ -118,7 +118,8 @@ class PackDetail(BaseModel):
 
 class ConnectionCreate(BaseModel):
     pack: str
-    name: str
+    name: str | None = Field(default=None, description="Unset: the pack's connection_name "
+                             "op names it (else '<pack> connection').")
     secret: dict[str, Any] = Field(description="Shaped by the pack's auth kind; never returned.")
 
 
@@ -130,6 +131,8 @@ class ConnectionOut(BaseModel):
     status: str
     created_at: float
     expires_at: float | None = None
+    endpoint: str | None = Field(default=None, description="The connection's own endpoint, "
+                                 "for packs whose auth sets requires_endpoint_url.")
 
 
 class OAuthStartBody(BaseModel):

@@ -57,10 +57,11 @@ accounts = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
          summary="Create a connection (the secret is sealed and never shown again)")
 async def create_connection(body: ConnectionCreate, service: ServiceDep,
                             principal: CallerDep) -> ConnectionOut:
-    manifest = service.host.pack(body.pack).manifest
+    service.host.pack(body.pack)  # an unknown pack is a 404 before anything is stored
+    # Unnamed, the pack's connection_name op names it (its failure keeps a default name).
     info = await service.run(principal.name, partial(
-        service.host.connections.create, principal=principal.name,
-                                     pack=manifest, name=body.name, secret=body.secret))
+        service.host.create_connection, principal=principal.name, pack=body.pack,
+        name=body.name, secret=body.secret))
     return ConnectionOut(**info.to_dict())
 
 
@@ -127,8 +128,7 @@ async def oauth_callback(request: Request, service: ServiceDep,
     cookie = _cookie_name(state)
     client = request.client
     who = f"address:{client.host if client else 'unknown'}"
-    info = await service.run(who, partial(service.host.connections.complete_authorization,
-                                          state, code,
+    info = await service.run(who, partial(service.host.complete_authorization, state, code,
                                           browser_binding=request.cookies.get(cookie)))
     done = JSONResponse(ConnectionOut(**info.to_dict()).model_dump())
     done.delete_cookie(cookie, path=_callback_path(service), httponly=True, samesite="lax")

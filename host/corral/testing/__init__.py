@@ -27,6 +27,10 @@ serves redirects, bombs, stalls and dropped connections, to see how a pack copes
 :func:`make_tls_files` writes a throwaway CA and certificate for HTTPS tests.
 :func:`run_examples` runs the ``examples`` of every formula in a pack's manifest and fails
 with a diff for each that gives another result.
+
+:class:`AwsServer` (an API that verifies SigV4 signatures, and an STS stand-in) and
+:class:`GoogleTokenServer` (the service-account JWT bearer grant) check credentials the
+way AWS and Google do.
 """
 
 from __future__ import annotations
@@ -36,10 +40,13 @@ from ._fixture import FixtureServer, UnexpectedRequestError
 from ._harness import LoopbackRouter, PackHarness, run_formula, run_sync
 from ._hostile import HostileServer
 from ._server import Exchange, FixtureRequest, LocalServer, Reply
+from ._signing import (AwsServer, GoogleTokenServer, ServiceAccount, SignatureError,
+                       new_service_account, verify_sigv4)
 from ._tls import make_tls_files
 
 __all__ = [
     "ExampleFailed", "Exchange", "FixtureRequest", "FixtureServer", "HostileServer", "LocalServer",
     "LoopbackRouter", "PackHarness", "Reply", "UnexpectedRequestError", "make_tls_files",
-    "run_examples", "run_formula", "run_sync",
+    "run_examples", "run_formula", "run_sync", "AwsServer", "GoogleTokenServer",
+    "ServiceAccount", "SignatureError", "new_service_account", "verify_sigv4",
 ]
