@@ -203,6 +203,19 @@ class ApiKeyStore(Closeable):
             raise Unauthenticated("the API key is not valid")
         return Principal(found.owner, found.role, found.id)
 
+    def principal_for_id(self, key_id: str) -> Principal | None:
+        """The principal of the key with this id, read afresh (None once it is revoked):
+        a console session holds the key's id, never the key, and checks it each request."""
+        def find(txn: lmdb.Transaction) -> bytes | None:
+            digest = txn.get(key_id.encode(), db=self._ids_db)
+            return None if digest is None else txn.get(digest, db=self._keys_db)
+
+        raw = self._read(find)
+        if raw is None:
+            return None
+        stored = _StoredKey.from_bytes(raw)
+        return Principal(stored.owner, stored.role, stored.id)
+
     def _match(self, key: str) -> _StoredKey | None:
         digest = _digest(key)
         raw = self._read(lambda txn: txn.get(digest, db=self._keys_db))

@@ -2,8 +2,9 @@
 
 ``create_app(host, settings)`` returns the app; ``corral serve`` (``serve.py``) runs it
 under uvicorn. Every ``/v1`` endpoint but the OAuth2 callback wants
-``Authorization: Bearer <api key>``; the key's owner is the principal that owns
-connections. Errors are RFC 9457 problem documents (``problems.py``).
+``Authorization: Bearer <api key>`` (or the console's session cookie, ``sessions.py``);
+the key's owner is the principal that owns connections. ``/`` is the console
+(``console_page.py``). Errors are RFC 9457 problem documents (``problems.py``).
 
 Before any route runs, :class:`~corral._server.guard.Guard` checks the API key, the
 rate limits and the body cap; pack calls then go through a gate that is fair per
@@ -28,12 +29,14 @@ from .._errors import CorralError
 from .._host import Host
 from .._settings import Settings
 from .apikeys import ApiKeyStore
+from .console_page import add_console
 from .docs import add_offline_docs, problem_responses_only
 from .guard import Guard
 from .models import CallBody
 from .problems import internal_problem, problem, problem_for
 from .routes_accounts import accounts
 from .routes_calls import calls
+from .routes_console import console_api
 from .routes_ops import ops
 from .service import Service, problem_response
 
@@ -68,10 +71,12 @@ def create_app(host: Host, settings: Settings | None = None, *,
     app.include_router(calls)  # the hot routes are matched first
     app.include_router(accounts)
     app.include_router(ops)
+    app.include_router(console_api)
     _add_error_handlers(app)
     app.add_middleware(Guard, service=service)
     app.add_middleware(_RequestMetrics, service=service)  # outermost: counts refusals too
     add_offline_docs(app)
+    add_console(app)
     _document_call_body(app)
     return app
 

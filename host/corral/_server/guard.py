@@ -3,10 +3,12 @@
 An ASGI middleware that runs before any route reads a byte of the body (FastAPI parses
 model-typed bodies before it solves dependencies, so a dependency would be too late):
 
-* ``/v1`` routes (but the OAuth2 callback) need a valid API key; a missing or unknown
-  key is answered 401 at once, and its caller's rate limit is checked (429).
-* Routes without a key (health, metrics, docs, the OAuth2 callback) and failed key
-  checks take a token from a bucket per client address.
+* ``/v1`` routes (but the OAuth2 callback and the console's sign-in) need a valid API
+  key, or a console session cookie (``sessions.py``: for a state-changing method with
+  the session's CSRF token, else 403); a missing or unknown key or session is answered
+  401 at once, and its caller's rate limit is checked (429).
+* Routes without a key (health, metrics, docs, the console's page and sign-in, the
+  OAuth2 callback) and failed key or session checks take a token from a bucket per client address.
 * A body is capped before it is parsed: a declared ``Content-Length`` over the cap is
   answered 413 without reading, and a streamed body is read here, up to the cap (413
   past it), and handed to the app whole.
@@ -16,14 +18,18 @@ The admitted principal is left in the request's state for the routes.
 
 from __future__ import annotations
 
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._errors import CorralError, Overloaded, PayloadTooLarge, Unauthenticated
+from .apikeys import Principal
 from .problems import problem_for
+from .sessions import COOKIE_NAME, CSRF_HEADER, admit_session
 from .service import PRINCIPAL_STATE, Service, problem_response
 
 CALLBACK_PATH = "/v1/oauth2/callback"
 UPLOAD_PATH = "/v1/packs"
+SESSION_PATH = "/v1/console/session"
 
 
 class Guard:
@@ -50,11 +56,11 @@ class Guard:
 
     async def _admit(self, scope: Scope) -> None:
         path: str = scope["path"]
-        if not path.startswith("/v1/") or path == CALLBACK_PATH:
+        if not path.startswith("/v1/") or path == CALLBACK_PATH or _signing_in(scope):
             await self._limit_address(scope)
             return
         try:
-            principal = self.service.keys.authenticate(_bearer(scope))
+            principal = self._principal(scope)
         except Unauthenticated:
             await self._limit_address(scope)  # key guessing costs the address its budget
             raise
@@ -64,6 +70,15 @@ class Guard:
             await self.service.refused("rate_limit", exc)
             raise
         scope.setdefault("state", {})[PRINCIPAL_STATE] = principal
+
+    def _principal(self, scope: Scope) -> Principal:
+        """Who the request's bearer key, or else its console session cookie, stands for."""
+        key = _bearer(scope)
+        session_id = None if key else _cookie(scope, COOKIE_NAME)
+        if session_id is None:
+            return self.service.keys.authenticate(key)
+        return admit_session(self.service.sessions, self.service.keys, session_id,
+                             scope["method"], _header(scope, CSRF_HEADER.encode()))
 
     async def _limit_address(self, scope: Scope) -> None:
         client = scope.get("client")
@@ -123,6 +138,15 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key.lower() == name:
             return str(value.decode("latin-1")).strip()
     return None
+
+
+def _signing_in(scope: Scope) -> bool:
+    return bool(scope["method"] == "POST" and scope["path"] == SESSION_PATH)
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    raw = _header(scope, b"cookie")
+    return cookie_parser(raw).get(name) if raw else None
 
 
 def _bearer(scope: Scope) -> str | None:

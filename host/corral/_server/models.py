@@ -90,6 +90,9 @@ class PackSummary(BaseModel):
     version: str
     description: str
     sha256: str
+    network_domains: list[str] = Field(default_factory=list,
+                                       description="Domains the pack may fetch from.")
+    auth_kind: str = Field("none", description="How the pack's connections authenticate.")
     formulas: list[str]
     actions: list[str]
     sync_tables: list[str]

@@ -263,7 +263,8 @@ def _register_upload(host: Host, wasm: bytes, activate: bool,
 def _pack_summary(pack: Pack) -> PackSummary:
     manifest = pack.manifest
     return PackSummary(name=pack.name, version=pack.version, description=manifest.description,
-                       sha256=pack.sha256,
+                       sha256=pack.sha256, network_domains=list(manifest.network_domains),
+                       auth_kind=manifest.auth.kind,
                        formulas=[f.name for f in manifest.formulas if not f.is_action],
                        actions=[f.name for f in manifest.formulas if f.is_action],
                        sync_tables=[t.name for t in manifest.sync_tables])

@@ -39,6 +39,7 @@ from .admission import CallGate, Probe, RateLimiter
 from .apikeys import ApiKeyStore, Principal
 from .models import ProblemDocument
 from .problems import PROBLEM_MEDIA_TYPE, Problem
+from .sessions import SessionStore
 
 
 T = TypeVar("T")
@@ -58,6 +59,7 @@ class Service:
         self.rate = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst, clock)
         self.public_rate = RateLimiter(settings.public_rate_limit_per_s,
                                        settings.public_rate_limit_burst, clock)
+        self.sessions = SessionStore(clock=clock)
         self.ready = False
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 

@@ -1,0 +1,82 @@
+// @ts-check
+/** The packs page: the catalogue, and one pack's formulas with their parameters. */
+import { call } from "./api.js";
+import { h, replace } from "./dom.js";
+import { renderValue, typeName } from "./render.js";
+import { exampleFormula, literal } from "./playground.js";
+
+/** @param {HTMLElement} view */
+export async function showPacks(view) {
+  replace(view, h("p", { class: "muted" }, "Loading packs…"));
+  /** @type {Array<Record<string, any>>} */
+  const packs = await call("GET", "v1/packs");
+  const rows = packs.map((pack) => h("tr", { "data-pack": pack.name },
+    h("td", {}, h("a", { href: `#/packs/${encodeURIComponent(pack.name)}` }, pack.name)),
+    h("td", {}, pack.version),
+    h("td", {}, pack.description),
+    h("td", {}, domains(pack.network_domains)),
+    h("td", {}, pack.auth_kind)));
+  replace(view, h("section", { id: "packs", class: "panel" },
+    h("h1", {}, "Packs"),
+    packs.length === 0
+      ? h("p", { class: "muted" }, "No packs are installed.")
+      : h("table", { class: "grid" },
+        h("thead", {}, h("tr", {}, ["Name", "Version", "Description", "Network", "Auth"].map((t) => h("th", {}, t)))),
+        h("tbody", {}, rows))));
+}
+
+/**
+ * @param {HTMLElement} view
+ * @param {string} name
+ */
+export async function showPack(view, name) {
+  replace(view, h("p", { class: "muted" }, `Loading ${name}…`));
+  /** @type {Record<string, any>} */
+  const detail = await call("GET", `v1/packs/${encodeURIComponent(name)}`);
+  const manifest = detail.manifest;
+  /** @type {Array<Record<string, any>>} */
+  const formulas = manifest.formulas || [];
+  replace(view, h("section", { id: "pack", class: "panel", "data-pack": detail.name },
+    h("p", {}, h("a", { href: "#/packs" }, "← All packs")),
+    h("h1", {}, `${detail.name} `, h("span", { class: "muted" }, detail.version)),
+    h("p", {}, manifest.pack.description),
+    h("dl", { class: "facts" },
+      h("dt", {}, "Network"), h("dd", {}, domains(manifest.pack.network_domains)),
+      h("dt", {}, "Auth"), h("dd", {}, manifest.auth.kind),
+      h("dt", {}, "Versions"), h("dd", {}, detail.versions.map(
+        (/** @type {Record<string, any>} */ v) => `${v.version}${v.active ? " (active)" : ""}`).join(", ")),
+      h("dt", {}, "SHA-256"), h("dd", {}, h("code", {}, detail.sha256))),
+    h("h2", {}, "Formulas"),
+    formulas.length === 0 ? h("p", { class: "muted" }, "This pack has no formulas.") : null,
+    formulas.map((formula) => formulaCard(detail.name, formula))));
+}
+
+/**
+ * @param {string} pack
+ * @param {Record<string, any>} formula
+ */
+function formulaCard(pack, formula) {
+  /** @type {Array<Record<string, any>>} */
+  const params = formula.params || [];
+  const examples = /** @type {Array<Record<string, any>>} */ (formula.examples || []);
+  const tryIt = `#/playground?formula=${encodeURIComponent(exampleFormula(pack, formula))}`;
+  return h("article", { class: "formula", "data-formula": formula.name },
+    h("h3", {}, h("code", {}, `${pack}.${formula.name}`), " ",
+      h("a", { class: "try", href: tryIt }, "Try it")),
+    formula.description ? h("p", {}, formula.description) : null,
+    params.length === 0 ? h("p", { class: "muted" }, "No parameters.") : h("table", { class: "params" },
+      h("thead", {}, h("tr", {}, ["Parameter", "Type", "Description"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, params.map((param) => h("tr", { "data-param": param.name },
+        h("td", {}, h("code", {}, param.name), param.optional ? h("span", { class: "muted" }, " optional") : null),
+        h("td", {}, typeName(param)),
+        h("td", {}, param.description || ""))))),
+    h("p", { class: "muted" }, `Returns ${formula.result ? typeName(formula.result) : "a value"}.`),
+    examples.map((example) => h("div", { class: "example" },
+      h("code", {}, `${pack}.${formula.name}(${example.params.map((/** @type {unknown} */ p) => literal(p) ?? JSON.stringify(p)).join(", ")})`),
+      " → ", renderValue(example.result, formula.result))));
+}
+
+/** @param {string[] | undefined} list */
+function domains(list) {
+  return list && list.length ? list.join(", ") : "none";
+}
