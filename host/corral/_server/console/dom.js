@@ -6,7 +6,7 @@
  */
 
 /**
- * @typedef {string | number | Node | null | undefined | false} Child
+ * @typedef {string | number | Node | null | undefined | false | Child[]} Child
  * @typedef {Record<string, string | boolean | number | ((event: Event) => void) | undefined>} Props
  */
 
@@ -14,7 +14,7 @@
  * An element with attributes (``on…`` props become listeners) and children.
  * @param {string} tag
  * @param {Props} [props]
- * @param {...(Child | Child[])} children
+ * @param {...Child} children
  * @returns {HTMLElement}
  */
 export function h(tag, props = {}, ...children) {
@@ -35,10 +35,10 @@ export function h(tag, props = {}, ...children) {
 
 /**
  * @param {Node} parent
- * @param {(Child | Child[])[]} children
+ * @param {Child[]} children
  */
 function append(parent, children) {
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     parent.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -47,7 +47,7 @@ function append(parent, children) {
 /**
  * Replace what an element holds.
  * @param {Element} element
- * @param {...(Child | Child[])} children
+ * @param {...Child} children
  */
 export function replace(element, ...children) {
   element.replaceChildren();

@@ -67,13 +67,19 @@ function formulaCard(pack, formula) {
     params.length === 0 ? h("p", { class: "muted" }, "No parameters.") : h("table", { class: "params" },
       h("thead", {}, h("tr", {}, ["Parameter", "Type", "Description"].map((t) => h("th", {}, t)))),
       h("tbody", {}, params.map((param) => h("tr", { "data-param": param.name },
-        h("td", {}, h("code", {}, param.name), param.optional ? h("span", { class: "muted" }, " optional") : null),
+        h("td", {}, h("code", {}, param.name), param.optional ? h("span", { class: "muted" }, optional(param)) : null),
         h("td", {}, typeName(param)),
         h("td", {}, param.description || ""))))),
     h("p", { class: "muted" }, `Returns ${formula.result ? typeName(formula.result) : "a value"}.`),
     examples.map((example) => h("div", { class: "example" },
       h("code", {}, `${pack}.${formula.name}(${example.params.map((/** @type {unknown} */ p) => literal(p) ?? JSON.stringify(p)).join(", ")})`),
       " → ", renderValue(example.result, formula.result))));
+}
+
+/** @param {Record<string, any>} param */
+function optional(param) {
+  const fallback = literal(param.default);
+  return param.default === undefined || fallback === null ? " optional" : ` optional, default ${fallback}`;
 }
 
 /** @param {string[] | undefined} list */

@@ -73,7 +73,7 @@ function describeFailure(failure, formula, editor) {
   const firstLine = String(problem.detail || "").split("\n")[0];
   return h("div", { id: "error", class: "error", role: "alert", "data-kind": problem.kind || "" },
     h("strong", {}, where
-      ? `${problem.title || "Error"} at line ${problem.line}, column ${problem.column}`
+      ? `${problem.kind === "formula_syntax" ? "Syntax error" : problem.title || "Error"} at line ${problem.line}, column ${problem.column}`
       : problem.title || `HTTP ${failure.status}`),
     h("p", {}, firstLine),
     where ? h("pre", { class: "caret" }, pointAt(formula, problem.line, problem.column)) : null);
