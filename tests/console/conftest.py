@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from corral import Host, Settings, create_app
 from corral._server.apikeys import ApiKeyStore
 from corral._server.service import Service
@@ -76,7 +75,9 @@ class Browser:
     requests: list[str] = field(default_factory=list)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API runs an event loop on the main thread
+# while it is open, and tests elsewhere that call asyncio.run() would then fail.
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     if not CHROMIUM.is_file():
         pytest.fail(f"{CHROMIUM} is missing: {INSTALL_HINT}", pytrace=False)

@@ -8,9 +8,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from playwright.sync_api import expect
-
 from corral._server.sessions import COOKIE_NAME
+from playwright.sync_api import expect
 
 from .conftest import Browser, Console, snap
 

@@ -11,10 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
-
 from corral import Host, Settings, create_app
 from corral._server.sessions import COOKIE_NAME, SESSION_TTL_S
+from fastapi.testclient import TestClient
 
 from ..conftest import PACKS, built
 from .conftest import Console

@@ -442,6 +442,8 @@ EXPECTED_ENDPOINTS = {
     ("/v1/oauth2/{pack}/start", "post"), ("/v1/oauth2/callback", "get"), ("/v1/keys", "post"),
     ("/v1/keys", "get"), ("/v1/keys/{key_id}", "delete"), ("/healthz", "get"),
     ("/readyz", "get"), ("/metrics", "get"),
+    ("/v1/console/session", "post"), ("/v1/console/session", "get"),
+    ("/v1/console/session", "delete"),
 }
 
 

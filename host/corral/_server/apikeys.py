@@ -206,7 +206,7 @@ class ApiKeyStore(Closeable):
     def principal_for_id(self, key_id: str) -> Principal | None:
         """The principal of the key with this id, read afresh (None once it is revoked):
         a console session holds the key's id, never the key, and checks it each request."""
-        def find(txn: lmdb.Transaction) -> bytes | None:
+        def find(txn: lmdb.Transaction) -> bytes | memoryview | None:
             digest = txn.get(key_id.encode(), db=self._ids_db)
             return None if digest is None else txn.get(digest, db=self._keys_db)
 

@@ -24,8 +24,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .._errors import CorralError, Overloaded, PayloadTooLarge, Unauthenticated
 from .apikeys import Principal
 from .problems import problem_for
-from .sessions import COOKIE_NAME, CSRF_HEADER, admit_session
 from .service import PRINCIPAL_STATE, Service, problem_response
+from .sessions import COOKIE_NAME, CSRF_HEADER, admit_session
 
 CALLBACK_PATH = "/v1/oauth2/callback"
 UPLOAD_PATH = "/v1/packs"

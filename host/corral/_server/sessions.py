@@ -26,8 +26,8 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .._errors import AccessDenied, Unauthenticated
 from .apikeys import ApiKeyStore, Principal
