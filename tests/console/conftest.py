@@ -1,4 +1,4 @@
-"""A real Corral server with the example ``hello`` pack, and Debian's Chromium to look at it.
+"""A real Corral server with the example ``hello`` and ``github`` packs, and Debian's Chromium to look at it.
 
 The browser is ``/usr/bin/chromium`` driven by Playwright, headless, with a new empty
 profile and every background service off, so it opens no connection but to the server
@@ -55,6 +55,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     settings = Settings(data_dir=data)
     with Host(settings) as host:
         host.register_file(built(PACKS / "hello"))
+        host.register_file(built(PACKS / "github"))  # network, auth, an action, sync tables
         keys = ApiKeyStore.for_settings(settings)
         admin = keys.ensure_admin()
         assert admin is not None

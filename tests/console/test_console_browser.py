@@ -132,3 +132,23 @@ def test_a_session_ended_on_the_server_sends_the_page_back_to_sign_in(
     expect(page.locator("#sign-in")).to_be_visible()
     sign_in(page, console, console.admin_key)  # signing in again brings the view back
     expect(page.locator('#packs tr[data-pack="hello"]')).to_be_visible()
+
+
+def test_a_pack_with_network_auth_an_action_and_sync_tables(page: Any, console: Console) -> None:
+    sign_in(page, console, console.caller_key)
+    github = page.locator('#packs tr[data-pack="github"]')
+    expect(github.locator("td").nth(3)).to_have_text("api.github.test")
+    expect(github.locator("td").nth(4)).to_have_text("bearer")
+    github.locator("a").click()
+    action = page.locator('#actions article[data-formula="CreateIssue"]')
+    expect(action).to_contain_text("needs a connection")
+    expect(action.locator('tr[data-param="repo"]')).to_contain_text("(autocomplete)")
+    expect(action.locator("a.try")).to_have_count(0)  # actions are not run from the playground
+    issues = page.locator('#tables article[data-table="Issues"]')
+    expect(issues.locator("h3")).to_contain_text("two-way")
+    expect(issues.locator('tr[data-column="title"]')).to_contain_text("editable")
+    expect(issues.locator('tr[data-column="number"]')).to_contain_text("id")
+    expect(issues.locator('tr[data-column="labels"] td').nth(1)).to_have_text("list of string")
+    expect(issues.locator('tr[data-param="page_size"]')).to_contain_text("optional, default 50")
+    expect(page.locator('#tables article[data-table="ProjectItems"] h3')).to_contain_text("dynamic")
+    snap(page, "09-pack-github")

@@ -48,28 +48,65 @@ export async function showPack(view, name) {
       h("dt", {}, "SHA-256"), h("dd", {}, h("code", {}, detail.sha256))),
     h("h2", {}, "Formulas"),
     formulas.length === 0 ? h("p", { class: "muted" }, "This pack has no formulas.") : null,
-    formulas.map((formula) => formulaCard(detail.name, formula))));
+    formulas.map((formula) => formulaCard(detail.name, formula, true)),
+    section("Actions", "actions", (manifest.actions || []).map(
+      (/** @type {Record<string, any>} */ action) => formulaCard(detail.name, action, false))),
+    section("Sync tables", "tables", (manifest.sync_tables || []).map(
+      (/** @type {Record<string, any>} */ table) => tableCard(table)))));
+}
+
+/**
+ * A heading and its cards, or nothing when there are none.
+ * @param {string} title
+ * @param {string} id
+ * @param {HTMLElement[]} cards
+ */
+function section(title, id, cards) {
+  return cards.length ? h("section", { id }, h("h2", {}, title), cards) : null;
+}
+
+/** @param {Array<Record<string, any>>} params */
+function paramsTable(params) {
+  return params.length === 0 ? h("p", { class: "muted" }, "No parameters.") : h("table", { class: "params" },
+    h("thead", {}, h("tr", {}, ["Parameter", "Type", "Description"].map((t) => h("th", {}, t)))),
+    h("tbody", {}, params.map((param) => h("tr", { "data-param": param.name },
+      h("td", {}, h("code", {}, param.name), param.optional ? h("span", { class: "muted" }, optional(param)) : null),
+      h("td", {}, typeName(param), param.autocomplete ? h("span", { class: "muted" }, " (autocomplete)") : null),
+      h("td", {}, param.description || "")))));
+}
+
+/** @param {Record<string, any>} table */
+function tableCard(table) {
+  /** @type {Record<string, Record<string, any>>} */
+  const columns = (table.schema && table.schema.properties) || {};
+  const kinds = [table.dynamic ? "dynamic" : null, table.updatable ? "two-way" : null,
+    table.connection === "required" ? "needs a connection" : null].filter(Boolean);
+  return h("article", { class: "formula", "data-table": table.name },
+    h("h3", {}, h("code", {}, table.name), kinds.length ? h("span", { class: "muted" }, ` ${kinds.join(", ")}`) : null),
+    table.description ? h("p", {}, table.description) : null,
+    paramsTable(table.params || []),
+    h("table", { class: "params" },
+      h("thead", {}, h("tr", {}, ["Column", "Type", ""].map((t) => h("th", {}, t)))),
+      h("tbody", {}, Object.entries(columns).map(([name, column]) => h("tr", { "data-column": name },
+        h("td", {}, h("code", {}, name), name === table.schema.id_property ? h("span", { class: "muted" }, " id") : null),
+        h("td", {}, typeName(column)),
+        h("td", {}, column.mutable ? "editable" : ""))))));
 }
 
 /**
  * @param {string} pack
  * @param {Record<string, any>} formula
+ * @param {boolean} playable  formulas open in the playground; actions do not (yet)
  */
-function formulaCard(pack, formula) {
-  /** @type {Array<Record<string, any>>} */
-  const params = formula.params || [];
+function formulaCard(pack, formula, playable) {
   const examples = /** @type {Array<Record<string, any>>} */ (formula.examples || []);
   const tryIt = `#/playground?formula=${encodeURIComponent(exampleFormula(pack, formula))}`;
   return h("article", { class: "formula", "data-formula": formula.name },
     h("h3", {}, h("code", {}, `${pack}.${formula.name}`), " ",
-      h("a", { class: "try", href: tryIt }, "Try it")),
+      playable ? h("a", { class: "try", href: tryIt }, "Try it") : null,
+      formula.connection === "required" ? h("span", { class: "muted" }, " needs a connection") : null),
     formula.description ? h("p", {}, formula.description) : null,
-    params.length === 0 ? h("p", { class: "muted" }, "No parameters.") : h("table", { class: "params" },
-      h("thead", {}, h("tr", {}, ["Parameter", "Type", "Description"].map((t) => h("th", {}, t)))),
-      h("tbody", {}, params.map((param) => h("tr", { "data-param": param.name },
-        h("td", {}, h("code", {}, param.name), param.optional ? h("span", { class: "muted" }, optional(param)) : null),
-        h("td", {}, typeName(param)),
-        h("td", {}, param.description || ""))))),
+    paramsTable(formula.params || []),
     h("p", { class: "muted" }, `Returns ${formula.result ? typeName(formula.result) : "a value"}.`),
     examples.map((example) => h("div", { class: "example" },
       h("code", {}, `${pack}.${formula.name}(${example.params.map((/** @type {unknown} */ p) => literal(p) ?? JSON.stringify(p)).join(", ")})`),
