@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from corral._server.sessions import COOKIE_NAME
+from corral.testing import LocalServer
 from playwright.sync_api import expect
 
 from .conftest import Browser, Console, snap
@@ -27,6 +28,7 @@ def session_cookies(browser: Browser) -> list[dict[str, Any]]:
 
 def test_sign_in_browse_the_packs_run_a_formula_and_sign_out(
         page: Any, browser: Browser, console: Console) -> None:
+    first_request = len(browser.requests)
     page.goto(console.url + "/")
     expect(page.locator("#sign-in")).to_be_visible()
     expect(page.locator("#nav")).to_be_hidden()
@@ -91,7 +93,7 @@ def test_sign_in_browse_the_packs_run_a_formula_and_sign_out(
     snap(page, "06-signed-out")
 
     assert page.script_errors == []
-    others = [url for url in browser.requests
+    others = [url for url in browser.requests[first_request:]
               if not url.startswith(console.url + "/") and not url.startswith("data:")]
     assert others == [], others
 
@@ -152,3 +154,37 @@ def test_a_pack_with_network_auth_an_action_and_sync_tables(page: Any, console: 
     expect(issues.locator('tr[data-param="page_size"]')).to_contain_text("optional, default 50")
     expect(page.locator('#tables article[data-table="ProjectItems"] h3')).to_contain_text("dynamic")
     snap(page, "09-pack-github")
+
+
+ATTACK = """<!DOCTYPE html>
+<title>attack</title>
+<form id="forged" method="POST" action="{target}" enctype="text/plain">
+<input name='{{"name": "mallory-form", "role": "admin", "x": "' value='"}}'>
+</form>
+<script>
+fetch("{target}", {{method: "POST", mode: "no-cors", credentials: "include",
+                    headers: {{"Content-Type": "text/plain"}},
+                    body: JSON.stringify({{name: "mallory-fetch", role: "admin"}})}})
+  .finally(() => document.getElementById("forged").submit());
+</script>
+"""
+
+
+def test_another_page_on_this_machine_cannot_use_the_session(
+        page: Any, console: Console) -> None:
+    """A page of another port on 127.0.0.1 is the same *site*, so SameSite=Strict lets the
+    browser send the cookie along: the CSRF token is what refuses it."""
+    sign_in(page, console, console.admin_key)
+    expect(page.locator("#packs")).to_be_visible()
+    target = console.url + "/v1/keys"
+    statuses: list[int] = []
+    page.on("response", lambda r: statuses.append(r.status) if r.url == target else None)
+    with LocalServer() as attacker:
+        attacker.route("GET", "/attack", body=ATTACK.format(target=target),
+                       headers={"Content-Type": "text/html"})
+        with page.expect_navigation(url=target):
+            page.goto(attacker.url("/attack"))
+    assert statuses == [403, 403], statuses  # 403, not 401: the cookie came, the token did not
+    assert "csrf" in page.content().lower()
+    owners = {key.owner for key in console.service.keys.list_keys()}
+    assert not {"mallory-fetch", "mallory-form"} & owners, owners

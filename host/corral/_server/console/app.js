@@ -26,8 +26,12 @@ function setSession(current) {
 }
 
 async function route() {
+  // Each route draws into a new element: a slower route still loading when the address
+  // changes again then draws into an element no longer on the page, never over this one.
+  const target = h("div", { class: "view" });
+  replace(view, target);
   if (!session) {
-    showSignIn(view, (signedIn) => {
+    showSignIn(target, (signedIn) => {
       setSession(signedIn);
       if (location.hash === "" || location.hash === "#/" || location.hash === "#/sign-in") {
         location.hash = "#/packs";
@@ -42,19 +46,20 @@ async function route() {
   markCurrent(parts[0] || "packs");
   try {
     if (parts[0] === "playground") {
-      showPlayground(view, new URLSearchParams(query || "").get("formula") || undefined);
+      showPlayground(target, new URLSearchParams(query || "").get("formula") || undefined);
     } else if (parts[0] === "packs" && parts[1]) {
-      await showPack(view, parts[1]);
+      await showPack(target, parts[1]);
     } else {
-      await showPacks(view);
+      await showPacks(target);
     }
   } catch (failure) {
+    if (!target.isConnected) return;  // another view has replaced this one
     if (failure instanceof ApiError && failure.status === 401) {
       setSession(null);  // the session ended elsewhere (expired, signed out, key revoked)
       await route();
       return;
     }
-    replace(view, h("div", { id: "error", class: "panel error", role: "alert" },
+    replace(target, h("div", { id: "error", class: "panel error", role: "alert" },
       failure instanceof Error ? failure.message : String(failure)));
   }
 }
