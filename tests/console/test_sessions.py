@@ -185,3 +185,14 @@ def test_guessing_keys_at_the_sign_in_costs_the_address_its_budget(
     assert [a.status_code for a in answers[:-1]] == [401] * burst
     assert answers[-1].status_code == 429
     assert client.post("/v1/console/session", json={"key": key}).status_code == 429
+
+
+def test_behind_a_tls_proxy_the_public_url_makes_the_cookie_secure(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, public_url="https://corral.example.test")
+    with Host(settings) as host:
+        client = TestClient(create_app(host))  # plain http from the proxy
+        key = "console-admin-key-0123456789abcdef"
+        client.app.state.corral.keys.import_key(key, "admin", "admin")  # type: ignore[attr-defined]
+        answer = client.post("/v1/console/session", json={"key": key})
+        assert answer.status_code == 201
+        assert "secure" in [p.strip().lower() for p in answer.headers["set-cookie"].split(";")]

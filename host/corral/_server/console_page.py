@@ -35,14 +35,14 @@ def add_console(app: FastAPI) -> None:
 
     @app.get("/", include_in_schema=False)
     async def console_page() -> HTMLResponse:
-        return HTMLResponse(_read(PAGE), headers=_HEADERS)
+        return HTMLResponse(console_file(PAGE), headers=_HEADERS)
 
     @app.get(ASSETS_PATH + "/{name}", include_in_schema=False)
     async def console_asset(name: str) -> Response:
         media_type = asset_names().get(name)
         if media_type is None:
             raise NotFoundError(f"the console has no asset named {name!r}")
-        return Response(_read(name), media_type=media_type, headers=_HEADERS)
+        return Response(console_file(name), media_type=media_type, headers=_HEADERS)
 
 
 @lru_cache(maxsize=1)
@@ -56,7 +56,8 @@ def asset_names() -> dict[str, str]:
     return found
 
 
-def _read(name: str) -> bytes:
+def console_file(name: str) -> bytes:
+    """One of the console's files, from the installed package."""
     try:
         return resources.files(CONSOLE_PACKAGE).joinpath(name).read_bytes()
     except (ModuleNotFoundError, FileNotFoundError) as exc:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from .._errors import AccessDenied, Unauthenticated
 from .apikeys import Principal
-from .service import PROBLEM_RESPONSES, CallerDep, ServiceDep, admit
+from .service import PROBLEM_RESPONSES, CallerDep, Service, ServiceDep, admit
 from .sessions import COOKIE_NAME, CSRF_HEADER, Session
 
 console_api = APIRouter(prefix="/v1/console", responses=PROBLEM_RESPONSES, tags=["console"])
@@ -55,7 +55,7 @@ async def sign_in(body: SignIn, request: Request, service: ServiceDep) -> JSONRe
     answer = JSONResponse(_describe(principal, session, service.sessions.clock()).model_dump(),
                           status_code=201, headers=_NO_STORE)
     answer.set_cookie(COOKIE_NAME, session_id, max_age=int(service.sessions.ttl_s), path="/",
-                      secure=request.url.scheme == "https", httponly=True, samesite="strict")
+                      secure=_secure(request, service), httponly=True, samesite="strict")
     return answer
 
 
@@ -75,9 +75,16 @@ async def current_session(request: Request, service: ServiceDep,
 async def sign_out(request: Request, service: ServiceDep, _: CallerDep) -> Response:
     service.sessions.end(request.cookies.get(COOKIE_NAME))
     answer = Response(status_code=204, headers=_NO_STORE)
-    answer.delete_cookie(COOKIE_NAME, path="/", secure=request.url.scheme == "https",
+    answer.delete_cookie(COOKIE_NAME, path="/", secure=_secure(request, service),
                          httponly=True, samesite="strict")
     return answer
+
+
+def _secure(request: Request, service: Service) -> bool:
+    """Mark the cookie Secure when the console is reached over https: the request's own
+    scheme, or the configured public URL (behind a proxy that ends TLS)."""
+    public = service.settings.public_url or ""
+    return request.url.scheme == "https" or public.startswith("https://")
 
 
 def _describe(principal: Principal, session: Session, now: float) -> ConsoleSession:
