@@ -188,3 +188,26 @@ def test_another_page_on_this_machine_cannot_use_the_session(
     assert "csrf" in page.content().lower()
     owners = {key.owner for key in console.service.keys.list_keys()}
     assert not {"mallory-fetch", "mallory-form"} & owners, owners
+
+
+def test_the_playground_completes_pack_and_formula_names(page: Any, console: Console) -> None:
+    sign_in(page, console, console.caller_key)
+    expect(page.locator("#packs")).to_be_visible()
+    page.goto(console.url + "/#/playground")
+    editor = page.locator("#formula")
+    editor.fill("")
+    editor.press_sequentially("=hel")
+    expect(page.locator("#suggestions button")).to_have_text(["hello."])
+    editor.press("Tab")
+    expect(editor).to_have_value("=hello.")
+    expect(page.locator("#suggestions button")).to_have_count(5)  # hello's five formulas
+    editor.press_sequentially("Gr")
+    expect(page.locator("#suggestions button")).to_have_text(["hello.Greet("])
+    page.click("#suggestions button")
+    expect(editor).to_have_value("=hello.Greet(")
+    editor.press_sequentially('"gi')  # inside a string: nothing to complete
+    expect(page.locator("#suggestions")).to_be_hidden()
+    editor.press_sequentially('thub")')
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#result")).to_have_text("Hello, github!")
+    snap(page, "10-playground-completion")

@@ -6,6 +6,7 @@
  */
 import { ApiError, call } from "./api.js";
 import { h, replace } from "./dom.js";
+import { attachCompletion } from "./completion.js";
 import { renderValue } from "./render.js";
 
 /**
@@ -18,12 +19,14 @@ export function showPlayground(view, initial) {
     placeholder: '=hello.Greet("Ada")',
   }));
   editor.value = initial || '=hello.Greet("Ada")';
+  const suggestions = h("ul", { id: "suggestions", class: "suggestions", hidden: true });
   const output = h("div", { id: "outcome", class: "outcome", "aria-live": "polite" });
   const button = /** @type {HTMLButtonElement} */ (h("button", { id: "run", type: "submit" }, "Run"));
   const form = h("form", { id: "playground", class: "panel", onsubmit: run },
     h("h1", {}, "Formula playground"),
-    h("label", { for: "formula" }, "Formula"), editor,
-    h("p", { class: "muted" }, "Ctrl+Enter runs it."), button, output);
+    h("label", { for: "formula" }, "Formula"), editor, suggestions,
+    h("p", { class: "muted" }, "Tab completes a pack or formula name; Ctrl+Enter runs it."),
+    button, output);
   editor.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
@@ -32,6 +35,7 @@ export function showPlayground(view, initial) {
   });
   replace(view, form);
   editor.focus();
+  void attachCompletion(editor, suggestions).catch(() => { suggestions.hidden = true; });
 
   /** @param {Event} event */
   async function run(event) {
