@@ -196,3 +196,14 @@ def test_behind_a_tls_proxy_the_public_url_makes_the_cookie_secure(tmp_path: Pat
         answer = client.post("/v1/console/session", json={"key": key})
         assert answer.status_code == 201
         assert "secure" in [p.strip().lower() for p in answer.headers["set-cookie"].split(";")]
+
+
+def test_openapi_names_the_session_cookie_beside_the_bearer_key(console: Console) -> None:
+    schema = httpx.get(console.url + "/openapi.json").json()
+    cookie = schema["components"]["securitySchemes"]["ConsoleSession"]
+    assert cookie == cookie | {"type": "apiKey", "in": "cookie", "name": COOKIE_NAME}
+    for path, method in (("/v1/evaluate", "post"), ("/v1/packs", "get"),
+                         ("/v1/console/session", "delete")):
+        security = schema["paths"][path][method]["security"]
+        assert {"HTTPBearer": []} in security and {"ConsoleSession": []} in security, path
+    assert "security" not in schema["paths"]["/v1/console/session"]["post"]

@@ -36,7 +36,7 @@ from .models import CallBody
 from .problems import internal_problem, problem, problem_for
 from .routes_accounts import accounts
 from .routes_calls import calls
-from .routes_console import console_api
+from .routes_console import console_api, session_security
 from .routes_ops import ops
 from .service import Service, problem_response
 
@@ -88,7 +88,7 @@ def _document_call_body(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = problem_responses_only(build())
+            schema = session_security(problem_responses_only(build()))
             schema.setdefault("components", {}).setdefault("schemas", {}).setdefault(
                 "CallBody", CallBody.model_json_schema(ref_template="#/components/schemas/{model}"))
         return app.openapi_schema or build()

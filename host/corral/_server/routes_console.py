@@ -11,6 +11,8 @@ This module deliberately does not use ``from __future__ import annotations``: Fa
 reads the annotations of the route functions at import time.
 """
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -91,3 +93,19 @@ def _describe(principal: Principal, session: Session, now: float) -> ConsoleSess
     return ConsoleSession(principal=principal.name, role=principal.role,
                           key_id=principal.key_id, csrf_token=session.csrf_token,
                           expires_in_s=max(0.0, session.expires_at - now))
+
+
+def session_security(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document with the session cookie as the other way in, beside the bearer
+    key, wherever a bearer key is wanted."""
+    schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes["ConsoleSession"] = {
+        "type": "apiKey", "in": "cookie", "name": COOKIE_NAME,
+        "description": "The console's session (POST /v1/console/session); a state-changing "
+                       f"request with it also needs the {CSRF_HEADER!r} header."}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            security = operation.get("security")
+            if security and {"HTTPBearer": []} in security and {"ConsoleSession": []} not in security:
+                security.append({"ConsoleSession": []})
+    return schema
