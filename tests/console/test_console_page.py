@@ -11,8 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from corral._server.serve import ADMIN_KEY_LINE
 
 from ..conftest import REPO
+from ..server.test_server_e2e import free_port, start_serve, stop_serve
 from .conftest import Console
 
 CONSOLE_DIR = REPO / "host" / "corral" / "_server" / "console"
@@ -89,3 +91,19 @@ def test_every_console_file_ships_in_the_wheel() -> None:
     for path in files:
         relative = path.relative_to(REPO / "host" / "corral").as_posix()
         assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), relative
+
+
+def test_corral_serve_answers_slash_with_the_console_and_its_key_signs_in(
+        tmp_path: Path) -> None:
+    port = free_port()
+    process, lines = start_serve(tmp_path / "data", port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        page = httpx.get(base + "/")
+        assert page.status_code == 200 and 'src="console/app.js"' in page.text
+        assert "content-security-policy" in page.headers
+        key, = [line[len(ADMIN_KEY_LINE):] for line in lines if line.startswith(ADMIN_KEY_LINE)]
+        signed = httpx.post(base + "/v1/console/session", json={"key": key})
+        assert signed.status_code == 201 and signed.json()["role"] == "admin"
+    finally:
+        assert stop_serve(process) == 0
