@@ -1,4 +1,5 @@
-"""A real Corral server with the example ``hello`` and ``github`` packs, and Debian's Chromium to look at it.
+"""A real Corral server with the example ``hello`` and ``github`` packs, and Debian's
+Chromium to look at it.
 
 The browser is ``/usr/bin/chromium`` driven by Playwright, headless, with a new empty
 profile and every background service off, so it opens no connection but to the server

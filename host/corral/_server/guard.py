@@ -8,7 +8,8 @@ model-typed bodies before it solves dependencies, so a dependency would be too l
   the session's CSRF token, else 403); a missing or unknown key or session is answered
   401 at once, and its caller's rate limit is checked (429).
 * Routes without a key (health, metrics, docs, the console's page and sign-in, the
-  OAuth2 callback) and failed key or session checks take a token from a bucket per client address.
+  OAuth2 callback) and failed key or session checks take a token from a bucket per
+  client address.
 * A body is capped before it is parsed: a declared ``Content-Length`` over the cap is
   answered 413 without reading, and a streamed body is read here, up to the cap (413
   past it), and handed to the app whole.

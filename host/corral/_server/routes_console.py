@@ -105,7 +105,8 @@ def session_security(schema: dict[str, Any]) -> dict[str, Any]:
                        f"request with it also needs the {CSRF_HEADER!r} header."}
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
-            security = operation.get("security")
-            if security and {"HTTPBearer": []} in security and {"ConsoleSession": []} not in security:
-                security.append({"ConsoleSession": []})
+            security = operation.get("security") or []
+            cookie = {"ConsoleSession": []}
+            if {"HTTPBearer": []} in security and cookie not in security:
+                security.append(cookie)
     return schema
