@@ -106,7 +106,7 @@ def session_security(schema: dict[str, Any]) -> dict[str, Any]:
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
             security = operation.get("security") or []
-            cookie = {"ConsoleSession": []}
+            cookie: dict[str, list[str]] = {"ConsoleSession": []}
             if {"HTTPBearer": []} in security and cookie not in security:
                 security.append(cookie)
     return schema
