@@ -10,6 +10,7 @@ the tests photograph the pages they visit on success too (artifacts, never commi
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ from corral._server.service import Service
 from ..conftest import PACKS, REPO, built
 from ..server.test_server_e2e import RunningServer
 
-CHROMIUM = Path("/usr/bin/chromium")
+#: Debian's Chromium; the variable exists so a test can show what happens without it.
+CHROMIUM = Path(os.environ.get("CORRAL_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
