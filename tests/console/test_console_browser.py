@@ -6,12 +6,15 @@ page can read the session cookie."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from corral._server.sessions import COOKIE_NAME
 from corral.testing import LocalServer
 from playwright.sync_api import expect
 
+from ..conftest import PACKS, built
+from ..server.test_server import with_manifest
 from .conftest import Browser, Console, snap
 
 
@@ -211,3 +214,32 @@ def test_the_playground_completes_pack_and_formula_names(page: Any, console: Con
     page.keyboard.press("Control+Enter")
     expect(page.locator("#result")).to_have_text("Hello, github!")
     snap(page, "10-playground-completion")
+
+
+def test_an_admin_uploads_a_version_and_rolls_back_a_caller_cannot(
+        page: Any, console: Console, tmp_path: Path) -> None:
+    def bump(manifest: dict[str, Any]) -> None:
+        manifest["pack"]["version"] = "0.2.0"
+
+    newer = tmp_path / "hello-0.2.0.wasm"
+    newer.write_bytes(with_manifest(built(PACKS / "hello").read_bytes(), bump))
+    sign_in(page, console, console.admin_key)
+    expect(page.locator("#packs")).to_be_visible()
+    page.set_input_files("#upload-wasm", str(newer))
+    page.click("#upload button[type=submit]")
+    expect(page.locator('#versions li[data-version="0.2.0"]')).to_contain_text("(active)")
+    assert console.host.pack("hello").version == "0.2.0"
+    snap(page, "11-pack-uploaded")
+    page.click('#versions li[data-version="0.1.0"] button.activate')  # roll back
+    expect(page.locator('#versions li[data-version="0.1.0"]')).to_contain_text("(active)")
+    expect(page.locator('#versions li[data-version="0.2.0"] button.activate')).to_be_visible()
+    assert console.host.pack("hello").version == "0.1.0"
+    assert page.script_errors == []
+
+    page.click("#sign-out")
+    sign_in(page, console, console.caller_key)
+    expect(page.locator("#packs")).to_be_visible()
+    expect(page.locator("#upload")).to_have_count(0)
+    page.goto(console.url + "/#/packs/hello")
+    expect(page.locator('#versions li[data-version="0.2.0"]')).to_be_visible()
+    expect(page.locator("#versions button.activate")).to_have_count(0)

@@ -55,6 +55,25 @@ export async function call(method, path, body) {
 }
 
 /**
+ * Upload a pack's .wasm (admins): the file is the request body, as `curl --data-binary`.
+ * @param {File} file
+ * @returns {Promise<Record<string, any>>} the pack detail
+ */
+export async function uploadPack(file) {
+  const response = await fetch("v1/packs", {
+    method: "POST",
+    headers: { "Content-Type": "application/wasm", Accept: "application/json",
+      ...(csrfToken ? { "X-CSRF-Token": csrfToken } : {}) },
+    body: file,
+    credentials: "same-origin",
+    cache: "no-store",
+  });
+  const data = await response.json();
+  if (!response.ok) throw new ApiError(response.status, data || {});
+  return data;
+}
+
+/**
  * Exchange an API key for the session cookie. The key goes out in this one request and
  * is kept nowhere.
  * @param {string} key

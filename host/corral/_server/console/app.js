@@ -48,9 +48,9 @@ async function route() {
     if (parts[0] === "playground") {
       showPlayground(target, new URLSearchParams(query || "").get("formula") || undefined);
     } else if (parts[0] === "packs" && parts[1]) {
-      await showPack(target, parts[1]);
+      await showPack(target, parts[1], session.role === "admin");
     } else {
-      await showPacks(target);
+      await showPacks(target, session.role === "admin");
     }
   } catch (failure) {
     if (!target.isConnected) return;  // another view has replaced this one

@@ -1,12 +1,15 @@
 // @ts-check
 /** The packs page: the catalogue, and one pack's formulas with their parameters. */
-import { call } from "./api.js";
+import { ApiError, call, uploadPack } from "./api.js";
 import { h, replace } from "./dom.js";
 import { renderValue, typeName } from "./render.js";
 import { exampleFormula, literal } from "./playground.js";
 
-/** @param {HTMLElement} view */
-export async function showPacks(view) {
+/**
+ * @param {HTMLElement} view
+ * @param {boolean} admin  admins may upload packs and activate versions
+ */
+export async function showPacks(view, admin) {
   replace(view, h("p", { class: "muted" }, "Loading packs…"));
   /** @type {Array<Record<string, any>>} */
   const packs = await call("GET", "v1/packs");
@@ -22,14 +25,36 @@ export async function showPacks(view) {
       ? h("p", { class: "muted" }, "No packs are installed.")
       : h("table", { class: "grid" },
         h("thead", {}, h("tr", {}, ["Name", "Version", "Description", "Network", "Auth"].map((t) => h("th", {}, t)))),
-        h("tbody", {}, rows))));
+        h("tbody", {}, rows)),
+    admin ? uploadForm() : null));
+}
+
+/** The admin's form: upload a .wasm, then open the pack it registered. */
+function uploadForm() {
+  const file = /** @type {HTMLInputElement} */ (h("input", { id: "upload-wasm", type: "file", accept: ".wasm,application/wasm", required: true }));
+  const error = h("p", { id: "upload-error", class: "error", role: "alert", hidden: true });
+  return h("form", { id: "upload", class: "upload", onsubmit: async (/** @type {Event} */ event) => {
+    event.preventDefault();
+    const chosen = file.files && file.files[0];
+    if (!chosen) return;
+    error.hidden = true;
+    try {
+      const pack = await uploadPack(chosen);
+      location.hash = `#/packs/${encodeURIComponent(pack.name)}`;
+    } catch (failure) {
+      error.textContent = failure instanceof ApiError ? failure.message : String(failure);
+      error.hidden = false;
+    }
+  } }, h("h2", {}, "Upload a pack"), h("label", { for: "upload-wasm" }, "Pack (.wasm)"), file,
+  h("button", { type: "submit" }, "Upload and activate"), error);
 }
 
 /**
  * @param {HTMLElement} view
  * @param {string} name
+ * @param {boolean} admin
  */
-export async function showPack(view, name) {
+export async function showPack(view, name, admin) {
   replace(view, h("p", { class: "muted" }, `Loading ${name}…`));
   /** @type {Record<string, any>} */
   const detail = await call("GET", `v1/packs/${encodeURIComponent(name)}`);
@@ -43,8 +68,8 @@ export async function showPack(view, name) {
     h("dl", { class: "facts" },
       h("dt", {}, "Network"), h("dd", {}, domains(manifest.pack.network_domains)),
       h("dt", {}, "Auth"), h("dd", {}, manifest.auth.kind),
-      h("dt", {}, "Versions"), h("dd", {}, detail.versions.map(
-        (/** @type {Record<string, any>} */ v) => `${v.version}${v.active ? " (active)" : ""}`).join(", ")),
+      h("dt", {}, "Versions"), h("dd", {}, h("ul", { id: "versions", class: "versions" },
+        detail.versions.map((/** @type {Record<string, any>} */ v) => versionItem(view, detail.name, v, admin)))),
       h("dt", {}, "SHA-256"), h("dd", {}, h("code", {}, detail.sha256))),
     h("h2", {}, "Formulas"),
     formulas.length === 0 ? h("p", { class: "muted" }, "This pack has no formulas.") : null,
@@ -53,6 +78,28 @@ export async function showPack(view, name) {
       (/** @type {Record<string, any>} */ action) => formulaCard(detail.name, action, false))),
     section("Sync tables", "tables", (manifest.sync_tables || []).map(
       (/** @type {Record<string, any>} */ table) => tableCard(table)))));
+}
+
+/**
+ * One stored version; an admin may make an inactive one active (activate or roll back).
+ * @param {HTMLElement} view
+ * @param {string} pack
+ * @param {Record<string, any>} version
+ * @param {boolean} admin
+ */
+function versionItem(view, pack, version, admin) {
+  const activate = async () => {
+    try {
+      await call("POST", `v1/packs/${encodeURIComponent(pack)}/versions/${encodeURIComponent(version.version)}/activate`);
+      await showPack(view, pack, admin);
+    } catch (failure) {
+      item.append(h("span", { class: "error", role: "alert" }, ` ${failure instanceof Error ? failure.message : failure}`));
+    }
+  };
+  const item = h("li", { "data-version": version.version }, version.version,
+    version.active ? h("span", { class: "muted" }, " (active)")
+      : admin ? h("button", { type: "button", class: "activate", onclick: activate }, "Activate") : null);
+  return item;
 }
 
 /**
