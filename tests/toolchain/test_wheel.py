@@ -162,10 +162,11 @@ def test_the_wheel_ships_the_offline_docs_assets(installed: tuple[Path, dict[str
 def test_the_wheel_ships_the_console(installed: tuple[Path, dict[str, str]],
                                      tmp_path: Path) -> None:
     venv_dir, env = installed
-    listed = _run([str(venv_dir / "bin" / "python"), "-c",
-                   "from corral._server.console_page import PAGE, asset_names, console_file\n"
-                   "for name in [PAGE, *sorted(asset_names())]:\n"
-                   "    print(name, len(console_file(name)))"], cwd=tmp_path, env=env).stdout
+    script = ("from corral._server.console_page import PAGE, asset_names, console_file\n"
+              "for name in [PAGE, *sorted(asset_names())]:\n"
+              "    print(name, len(console_file(name)))")
+    listed = _run([str(venv_dir / "bin" / "python"), "-c", script], cwd=tmp_path,
+                  env=env).stdout
     shipped = {line.split()[0]: int(line.split()[1]) for line in listed.splitlines()}
     console = REPO / "host" / "corral" / "_server" / "console"
     expected = {p.name: p.stat().st_size for p in console.iterdir() if p.suffix != ".py"
