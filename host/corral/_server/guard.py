@@ -38,10 +38,10 @@ class Guard:
         try:
             await self._admit(scope)
             cap = self._cap(scope)
-            declared = _header(scope, b"content-length")
+            declared = scope_header(scope, b"content-length")
             if declared is not None and (not declared.isdigit() or int(declared) > cap):
                 raise _too_large(cap)
-            body = await _read_body(receive, cap)
+            body = await read_body(receive, cap)
         except CorralError as exc:
             await problem_response(problem_for(exc, instance=scope["path"]))(
                 scope, receive, send)
@@ -81,7 +81,7 @@ class Guard:
         return settings.max_body_bytes
 
 
-async def _read_body(receive: Receive, cap: int) -> bytes:
+async def read_body(receive: Receive, cap: int) -> bytes:
     """The whole request body, refused as soon as it passes ``cap`` bytes."""
     chunks: list[bytes] = []
     size = 0
@@ -118,7 +118,7 @@ def _too_large(cap: int) -> PayloadTooLarge:
                            field="body", limit_value=cap)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def scope_header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key.lower() == name:
             return str(value.decode("latin-1")).strip()
@@ -126,6 +126,6 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 def _bearer(scope: Scope) -> str | None:
-    scheme, _, key = (_header(scope, b"authorization") or "").partition(" ")
+    scheme, _, key = (scope_header(scope, b"authorization") or "").partition(" ")
     return key.strip() if scheme.lower() == "bearer" and key.strip() else None
 

@@ -215,3 +215,13 @@ def _headers_for(error: CorralError, status: int) -> dict[str, str]:
     elif isinstance(retry_after, (int, float)) and math.isfinite(retry_after):
         headers["Retry-After"] = str(max(0, math.ceil(retry_after)))
     return headers
+
+
+def validation_problem(errors: list[dict[str, Any]], *, instance: str) -> Problem:
+    """A 400 for a body that failed validation, naming each field and never echoing the
+    input: a rejected body may hold a secret."""
+    named = [{"loc": [str(part) for part in err.get("loc", ())], "msg": err.get("msg", "")}
+             for err in errors]
+    where = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in named[:5])
+    return problem(400, "bad_request", f"invalid request: {where}", instance=instance,
+                   errors=named)

@@ -10,16 +10,13 @@ from functools import partial
 from typing import Any, AsyncIterator, Iterator
 
 from fastapi import APIRouter, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import ValidationError
 
 from .._errors import ArgumentError, Conflict, CorralError, NotFoundError
 from .._host import Host
 from .._runtime.pack import Pack, read_manifest, wasm_sha256
 from .models import (
     AutocompleteBody,
-    CallBody,
     CallResult,
     DynamicSchemaBody,
     DynamicUrls,
@@ -33,6 +30,7 @@ from .models import (
     UpdateBody,
     UpdateResults,
 )
+from .calling import call_value
 from .problems import internal_problem, problem_for
 from .service import (
     PROBLEM_RESPONSES,
@@ -212,35 +210,9 @@ async def autocomplete(pack: str, name: str, body: AutocompleteBody, service: Se
 
 
 async def _call(request: Request, pack: str, name: str, *, action: bool) -> Response:
-    service: Service = request.app.state.corral
-    principal = principal_of(request)
-    body = await _call_body(request)
-    resolved = service.host.resolve(pack, name)
-    definition = resolved.formula
-    if definition.is_action != action:
-        what, path = ("an action", "actions") if definition.is_action else ("a formula",
-                                                                            "formulas")
-        raise ArgumentError(f"{pack}.{definition.name} is {what}: POST it to "
-                            f"/v1/packs/{pack}/{path}/{definition.name}", pack=pack,
-                            formula=definition.name)
-    submit = partial(service.host.submit_resolved, resolved, *body.args,
-                     connection=body.connection, principal=principal.name)
-    cached = service.cached_call(resolved, body.args, body.connection, principal.name)
-    value = to_json(await service.await_future(principal.name, submit, probe=cached))
+    value = await call_value(request.app.state.corral, principal_of(request), pack, name,
+                             await request.body(), action=action)
     return JSONResponse({"result": value})
-
-
-async def _call_body(request: Request) -> CallBody:
-    """The JSON body of a call, validated as FastAPI would (an empty body means no
-    arguments); errors name the field, never echo the input."""
-    raw = await request.body()
-    if not raw.strip():
-        return CallBody(connection=None)
-    try:
-        return CallBody.model_validate_json(raw)
-    except ValidationError as exc:
-        raise RequestValidationError([{**err, "loc": ("body", *err["loc"])}
-                                      for err in exc.errors(include_input=False)]) from None
 
 
 def _register_upload(host: Host, wasm: bytes, activate: bool,
