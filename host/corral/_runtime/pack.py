@@ -112,6 +112,10 @@ class Pack:
             error = stats.last_fetch_error
             error.details.update(pack=self.name, formula=name)
             return error
+        if reply.error_kind == "blob" and stats.last_blob_error is not None:
+            blob_error = stats.last_blob_error
+            blob_error.details.update(pack=self.name, formula=name)
+            return blob_error
         if reply.error_kind == "internal" and "OutOfMemory" in reply.message:
             limit = self.manifest.limits.memory_bytes
             return MemoryLimitExceeded(f"the guest ran out of memory under its limit of {limit} "

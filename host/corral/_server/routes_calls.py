@@ -143,10 +143,12 @@ async def delete_pack(pack: str, service: ServiceDep, _: AdminDep) -> Response:
 
 
 @calls.post("/evaluate", response_model=CallResult, summary="Evaluate a formula")
-async def evaluate(body: EvaluateBody, service: ServiceDep, principal: CallerDep) -> CallResult:
+async def evaluate(body: EvaluateBody, request: Request, service: ServiceDep,
+                   principal: CallerDep) -> CallResult:
+    invocation = service.invocation(request, body.timezone, body.doc_id)
     run = partial(service.host.evaluate, body.formula, principal=principal.name,
-                  connections=body.connections)
-    memo = service.memo_answer(body.formula, principal.name, body.connections)
+                  connections=body.connections, invocation=invocation)
+    memo = service.memo_answer(body.formula, principal.name, body.connections, invocation)
     return CallResult(result=to_json(await service.run(principal.name, run, probe=memo)))
 
 
@@ -159,7 +161,8 @@ async def evaluate(body: EvaluateBody, service: ServiceDep, principal: CallerDep
 async def sync_table(pack: str, table: str, body: SyncBody, request: Request,
                      service: ServiceDep, principal: CallerDep) -> StreamingResponse:
     start = partial(service.host.sync, pack, table, *body.args, connection=body.connection,
-                    principal=principal.name, max_pages=body.max_pages)
+                    principal=principal.name, max_pages=body.max_pages,
+                    invocation=service.invocation(request, body.timezone, body.doc_id))
     pages = await service.run(principal.name, start)
     # The first page is read before answering, so a call that cannot start gets its
     # proper status code rather than a 200 with an error line.
@@ -171,11 +174,12 @@ async def sync_table(pack: str, table: str, body: SyncBody, request: Request,
 
 @calls.post("/packs/{pack}/tables/{table}/update", response_model=UpdateResults,
          summary="Two-way sync: send edited rows back through the pack")
-async def update_rows(pack: str, table: str, body: UpdateBody, service: ServiceDep,
-                      principal: CallerDep) -> UpdateResults:
+async def update_rows(pack: str, table: str, body: UpdateBody, request: Request,
+                      service: ServiceDep, principal: CallerDep) -> UpdateResults:
     run = partial(service.host.sync_update, pack, table, body.updates, *body.args,
                   connection=body.connection, principal=principal.name,
-                  dynamic_url=body.dynamic_url)
+                  dynamic_url=body.dynamic_url,
+                  invocation=service.invocation(request, body.timezone, body.doc_id))
     results = await service.run(principal.name, run)
     return UpdateResults(results=[to_json(r.to_dict()) for r in results])
 
@@ -223,9 +227,12 @@ async def _call(request: Request, pack: str, name: str, *, action: bool) -> Resp
         raise ArgumentError(f"{pack}.{definition.name} is {what}: POST it to "
                             f"/v1/packs/{pack}/{path}/{definition.name}", pack=pack,
                             formula=definition.name)
+    invocation = service.invocation(request, body.timezone, body.doc_id)
     submit = partial(service.host.submit_resolved, resolved, *body.args,
-                     connection=body.connection, principal=principal.name)
-    cached = service.cached_call(resolved, body.args, body.connection, principal.name)
+                     connection=body.connection, principal=principal.name,
+                     invocation=invocation)
+    cached = service.cached_call(resolved, body.args, body.connection, principal.name,
+                                 invocation)
     value = to_json(await service.await_future(principal.name, submit, probe=cached))
     return JSONResponse({"result": value})
 
@@ -235,7 +242,7 @@ async def _call_body(request: Request) -> CallBody:
     arguments); errors name the field, never echo the input."""
     raw = await request.body()
     if not raw.strip():
-        return CallBody(connection=None)
+        return CallBody(connection=None, timezone=None, doc_id=None)
     try:
         return CallBody.model_validate_json(raw)
     except ValidationError as exc:
