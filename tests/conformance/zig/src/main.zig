@@ -23,6 +23,10 @@ pub const formulas = .{
     .NeedScopes = needScopes,
     .Pick = pick,
     .Crash = crash,
+    .CtxTimezone = ctxTimezone,
+    .CtxLocation = ctxLocation,
+    .CtxStoreBlob = ctxStoreBlob,
+    .CtxStoreUrl = ctxStoreUrl,
 };
 pub const actions = .{ .Bump = bump };
 pub const sync_tables = .{ .Items = items, .Dyn = dyn };
@@ -213,4 +217,28 @@ fn connectionName(ctx: *Context) ![]const u8 {
     const connection = ctx.field("connection") orelse return "Conformance";
     const id = connection.at("id").asStr() orelse return "Conformance";
     return ctx.print("Conformance for {s}", .{id});
+}
+
+// -- the execution context: time zone, invocation location, temporary blobs --------------
+
+fn ctxTimezone(ctx: *Context) []const u8 {
+    return ctx.timezone();
+}
+
+fn ctxLocation(ctx: *Context) !Value {
+    const location = ctx.invocationLocation();
+    const doc: Value = if (location.doc_id) |id| .{ .str = id } else .nil;
+    return object(ctx, &.{ entry("protocol_and_host", .{ .str = location.protocol_and_host }), entry("doc_id", doc) });
+}
+
+fn storedBlob(ctx: *Context, blob: corral.StoredBlob) !Value {
+    return object(ctx, &.{ entry("url", .{ .str = blob.url }), entry("expires_at", .{ .str = blob.expires_at }) });
+}
+
+fn ctxStoreBlob(ctx: *Context, text: []const u8, content_type: []const u8) !Value {
+    return storedBlob(ctx, try ctx.storeBlob(text, content_type));
+}
+
+fn ctxStoreUrl(ctx: *Context, url: []const u8) !Value {
+    return storedBlob(ctx, try ctx.storeUrl(url));
 }
