@@ -122,7 +122,8 @@ def _blob_reply(raw: bytes, state: CallState) -> bytes:
     state.stats.blobs += 1
     if state.stats.blobs > state.limits.max_blobs:
         return _blob_failed(state, BlobLimitExceeded(
-            f"more than {state.limits.max_blobs} blobs in one call", rule="max_blobs"))
+            f"more than {state.limits.max_blobs} blobs in one call (max_blobs)",
+            rule="max_blobs"))
     try:
         request = _abi.decode(raw, max_items=16)
     except Exception:
