@@ -33,7 +33,7 @@ comptime {
     corral.exportPack(@This());
 }
 
-pub const formulas = .{ .Greet = greet };
+pub const formulas = .{ .Greet = greet, .Zone = zone };
 
 // Failing when an upstream API answered an error (after `ctx.fetch`):
 //     return ctx.failResponse(response, "the API answered {d}", .{response.status});
@@ -42,6 +42,13 @@ pub const formulas = .{ .Greet = greet };
 fn greet(ctx: *corral.Context, name: []const u8) ![]const u8 {
     if (name.len == 0) return ctx.fail("Greet needs a name", .{});
     return ctx.print("Hello, {s}!", .{name});
+}
+
+// The call's context: the caller's time zone (an IANA name such as "Europe/Paris"; the
+// host's default_timezone when the caller gives none) and `ctx.invocationLocation()`.
+// `ctx.storeBlob(bytes, "image/png")` hands the host a temporary blob and returns its URL.
+fn zone(ctx: *corral.Context) ![]const u8 {
+    return ctx.print("It is {s} time for the caller", .{ctx.timezone()});
 }
 """
 
@@ -61,8 +68,20 @@ static int greet(corral_ctx *ctx, const corral_value *args, corral_writer *out) 
     return 0;
 }
 
+/* The call's context: the caller's time zone (an IANA name such as "Europe/Paris"; the
+ * host's default_timezone when the caller gives none), corral_protocol_and_host() and
+ * corral_doc_id(). corral_store_blob() hands the host a temporary blob and returns its URL. */
+static int zone(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    (void)args;
+    const char *tz; uint32_t len;
+    corral_timezone(ctx, &tz, &len);
+    corral_write_fmt(out, "It is %.*s time for the caller", (int)len, tz);
+    return 0;
+}
+
 CORRAL_PACK(
     CORRAL_FORMULA("Greet", greet),
+    CORRAL_FORMULA("Zone", zone),
 )
 """
 
@@ -81,7 +100,15 @@ function greet(ctx: Context): Value {
   return Value.ofString("Hello, " + name + "!");
 }
 
+// The call's context: the caller's time zone (an IANA name such as "Europe/Paris"; the
+// host's default_timezone when the caller gives none), ctx.protocolAndHost(), ctx.docId().
+// ctx.storeBlob(bytes, "image/png") hands the host a temporary blob and returns its URL.
+function zone(ctx: Context): Value {
+  return Value.ofString("It is " + ctx.timezone() + " time for the caller");
+}
+
 corral.formula("Greet", greet);
+corral.formula("Zone", zone);
 """
 
 _LANGUAGES: dict[str, _Language] = {
@@ -110,6 +137,11 @@ description = "Says hello to someone."
 params = [{ name = "name", type = "string", description = "Who to greet." }]
 result = { type = "string" }
 cache_ttl_s = 3600
+
+[[formulas]]
+name = "Zone"
+description = "Says which time zone the caller is in (ctx.timezone)."
+result = { type = "string" }
 """
 
 _README = """# __NAME__
@@ -120,9 +152,11 @@ documented in __SDK_DOC__).
 | formula | does |
 | --- | --- |
 | `Greet(name)` | `"Hello, <name>!"`; fails with "Greet needs a name" on an empty name |
+| `Zone()` | `"It is <time zone> time for the caller"`: the caller's `ctx.timezone` |
 
     corral build .                      # -> build/__NAME__.wasm
     corral call build/__NAME__.wasm Greet '"Ada"'
+    corral call build/__NAME__.wasm Zone --timezone Europe/Paris
     python -m pytest test___NAME__.py   # builds from source and calls it
 
 Declare every host the pack fetches from in `network_domains` (pack.toml); fetches
@@ -139,7 +173,7 @@ from pathlib import Path
 import pytest
 
 from corral import GuestError
-from corral.testing import run_formula
+from corral.testing import PackHarness, run_formula
 
 PACK = Path(__file__).resolve().parent
 
@@ -151,6 +185,12 @@ def test_greet() -> None:
 def test_greet_needs_a_name() -> None:
     with pytest.raises(GuestError, match="Greet needs a name"):
         run_formula(PACK, "Greet", "")
+
+
+def test_zone_is_the_callers_time_zone() -> None:
+    with PackHarness(PACK) as harness:
+        assert harness.call("Zone", timezone="Europe/Paris") == "It is Europe/Paris time for the caller"
+        assert harness.call("Zone") == "It is UTC time for the caller"  # the host's default
 '''
 
 
