@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import wasmtime
-
 from corral import BlobError, BlobLimitExceeded, PackValidationError, Sandbox
 from corral._pack.abi import HOST_IMPORTS
 from corral._runtime.pack import Pack, read_manifest

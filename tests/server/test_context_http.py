@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
-
 from corral import create_app
 from corral._server.apikeys import ApiKeyStore
 from corral.testing import FixtureServer, PackHarness
+from fastapi.testclient import TestClient
 
 from ..conftest import built
 

@@ -7,9 +7,15 @@ import re
 from pathlib import Path
 
 import pytest
-
-from corral import BlobError, BlobExpired, BlobQuotaExceeded, BlobStore, BlobTooLarge, StorageFull
-from corral import NotFoundError
+from corral import (
+    BlobError,
+    BlobExpired,
+    BlobQuotaExceeded,
+    BlobStore,
+    BlobTooLarge,
+    NotFoundError,
+    StorageFull,
+)
 from corral._stores.blobs import content_type_or_none
 
 

@@ -9,10 +9,19 @@ they raise traps the guest, and the sandbox re-raises it as the original Corral 
 
 from __future__ import annotations
 
+import msgpack
 import wasmtime
 
-from .._errors import (AbiViolation, BlobError, BlobLimitExceeded, BlobTooLarge, CorralError,
-                       FetchError, FetchLimitExceeded, FetchTooLarge)
+from .._errors import (
+    AbiViolation,
+    BlobError,
+    BlobLimitExceeded,
+    BlobTooLarge,
+    CorralError,
+    FetchError,
+    FetchLimitExceeded,
+    FetchTooLarge,
+)
 from .._pack import abi as _abi
 from .._pack.manifest import MAX_IO_BYTES
 from . import fastcall as _fastcall
@@ -126,7 +135,7 @@ def _blob_reply(raw: bytes, state: CallState) -> bytes:
             rule="max_blobs"))
     try:
         request = _abi.decode(raw, max_items=16)
-    except Exception:
+    except (ValueError, TypeError, msgpack.UnpackException):
         return _abi.err_map("bad_request", "the blob request is not valid MessagePack")
     if not isinstance(request, dict):
         return _abi.err_map("bad_request", "the blob request must be a map")

@@ -11,7 +11,13 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from .._errors import AbiViolation, CorralError, FetchError, MemoryLimitExceeded, OutputTooLarge
+from .._errors import (
+    AbiViolation,
+    CorralError,
+    FetchError,
+    MemoryLimitExceeded,
+    OutputTooLarge,
+)
 from .._pack.manifest import Limits
 
 WASM_PAGE = 65536

@@ -20,16 +20,22 @@ import secrets
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import lmdb
 import msgpack
 
 from .._closing import Closeable
-from .._errors import (BlobError, BlobExpired, BlobQuotaExceeded, BlobTooLarge,
-                       NotFoundError)
+from .._errors import (
+    BlobError,
+    BlobExpired,
+    BlobQuotaExceeded,
+    BlobTooLarge,
+    NotFoundError,
+)
 from .lmdb_env import SharedEnv, open_shared
 
 _FORMAT = 1
