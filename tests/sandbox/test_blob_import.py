@@ -90,3 +90,46 @@ def test_a_host_without_a_blob_store_answers_unavailable(sandbox: Sandbox) -> No
     with pytest.raises(BlobError) as info:
         _conformance(sandbox).call("CtxStoreBlob", "x", "text/plain")  # the offline host
     assert info.value.rule == "no_store"
+
+
+_RAW = """(module
+  (import "corral" "blob" (func $blob (param i32 i32) (result i64)))
+  (memory (export "memory") 1)
+  (global $next (mut i32) (i32.const 4096))
+  (data (i32.const 1024) "\\c1")
+  (data (i32.const 1040) "\\05")
+  (func (export "corral_abi_v1"))
+  (func (export "corral_alloc") (param $n i32) (result i32) (local $p i32)
+    (local.set $p (global.get $next))
+    (global.set $next (i32.add (global.get $next) (local.get $n)))
+    (local.get $p))
+  (func (export "corral_call") (param i32 i32) (result i64)
+    (call $blob (i32.const PTR) (i32.const LEN))))"""
+
+
+def _raw_pack(sandbox: Sandbox, ptr: int, length: int) -> Pack:
+    """A hand-written guest that hands ``corral.blob`` these bytes and returns the reply."""
+    from corral import parse_manifest
+
+    wasm = bytes(wasmtime.wat2wasm(_RAW.replace("PTR", str(ptr)).replace("LEN", str(length))))
+    manifest = parse_manifest({"pack": {"name": "rawblob", "version": "1.0.0"},
+                               "formulas": [{"name": "Raw", "result": {"type": "string"}}]})
+    return Pack(wasm, manifest, sandbox.compile(wasm, name="rawblob"), sandbox)
+
+
+@pytest.mark.parametrize("ptr", [1024, 1040], ids=["not-msgpack", "not-a-map"])
+def test_a_malformed_blob_request_is_the_guests_bad_request(sandbox: Sandbox, ptr: int) -> None:
+    from corral import GuestError
+
+    host = _Blobs()
+    with pytest.raises(GuestError) as info:
+        _raw_pack(sandbox, ptr, 1).invoke("formula", "Raw", [], host=host)
+    assert info.value.details["guest_kind"] == "bad_request"
+    assert host.requests == []
+
+
+def test_a_blob_request_outside_guest_memory_is_an_abi_violation(sandbox: Sandbox) -> None:
+    from corral import AbiViolation
+
+    with pytest.raises(AbiViolation, match="blob request"):
+        _raw_pack(sandbox, 65_530, 100).invoke("formula", "Raw", [], host=_Blobs())

@@ -145,3 +145,14 @@ def test_an_expired_blob_is_410_then_404(service: Service) -> None:
 def test_writing_to_a_blob_url_needs_a_key(service: Service) -> None:
     path = _store(service, "x", "text/plain")
     assert service.client.post(path, content=b"y").status_code == 401
+
+
+def test_a_memoised_formula_is_not_shared_across_timezones(service: Service) -> None:
+    from corral._formula.memo import FormulaMemo
+
+    assert FormulaMemo.key("=x()", "alice", {}, ("UTC", "", "")) != FormulaMemo.key(
+        "=x()", "alice", {}, ("Asia/Tokyo", "", ""))
+    answers = [service.post("/v1/evaluate", {"formula": "=conformance.CtxTimezone()",
+                                             "timezone": zone}).json()["result"]
+               for zone in ("Europe/Rome", "Europe/Rome", "Australia/Perth", "Europe/Rome")]
+    assert answers == ["Europe/Rome", "Europe/Rome", "Australia/Perth", "Europe/Rome"]
