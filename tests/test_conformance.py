@@ -522,3 +522,11 @@ def test_a_bad_content_type_is_the_packs_bad_request(context_host: Any) -> None:
     with pytest.raises(corral.BlobError) as info:
         harness.call("CtxStoreBlob", "x", "text/html\r\nSet-Cookie: a=b")
     assert info.value.rule == "bad_request"
+
+
+def test_a_pack_called_without_a_host_sees_the_default_context(pack: corral.Pack) -> None:
+    assert pack.call("CtxTimezone") == "UTC"
+    assert pack.call("CtxLocation") == {"protocol_and_host": "", "doc_id": None}
+    with pytest.raises(corral.BlobError) as info:  # no host, so no blob store
+        pack.call("CtxStoreBlob", "x", "text/plain")
+    assert info.value.rule == "no_store"

@@ -25,6 +25,7 @@ from .._pack.parse import manifest_from_json
 from .._sandbox.sandbox import CallStats, CompiledPack, HostCalls, Sandbox, SandboxConfig
 from .._pack.schema import check_result
 from .._pack.wasm import MANIFEST_SECTION, custom_sections
+from .._types import DEFAULT_INVOCATION
 
 log = logging.getLogger("corral.pack")
 
@@ -71,8 +72,9 @@ class Pack:
         self.approved_domains: tuple[str, ...] = ()
         self._offline = OfflineHost(manifest.name)
         self._formulas = {f.name: f for f in manifest.formulas}
+        # A call through Host/Calls adds the caller's own context over these defaults.
         self._base_ctx = {"pack": manifest.name, "version": manifest.version,
-                          "abi": _abi.ABI_VERSION}
+                          "abi": _abi.ABI_VERSION, **DEFAULT_INVOCATION.ctx()}
 
     @property
     def name(self) -> str:
