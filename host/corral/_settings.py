@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from ._errors import ConfigError
+from ._errors import ArgumentError, ConfigError
+from ._types import check_timezone
 
 CallPath = Literal["auto", "native", "public"]
 #: ``auto`` runs calls on the native helper if it can be used, else on wasmtime-py's public
@@ -72,6 +73,19 @@ class Settings:
     rate_limit_burst: int = 400
     #: The service's public base URL, for OAuth2 redirect URIs; unset: the request's own URL.
     public_url: str | None = None
+    #: The caller's time zone (an IANA name) when a call gives none: the guest's
+    #: ``ctx.timezone``.
+    default_timezone: str = "UTC"
+    #: How long a blob a pack stores (``corral.blob``) is served, in seconds.
+    blob_ttl_s: float = 900.0
+    #: The largest blob a pack may store, in bytes.
+    blob_max_bytes: int = 10 * 1024 * 1024
+    #: Per principal: bytes of blobs stored and not yet expired.
+    blob_quota_bytes_per_principal: int = 100 * 1024 * 1024
+    #: First size of the LMDB map holding blobs.
+    blob_map_bytes: int = 64 * 1024 * 1024
+    #: Ceiling the blob map grows to; past it, storing a blob fails with storage_full.
+    blob_map_max_bytes: int = 4 * 1024 * 1024 * 1024
     #: How pack calls cross into wasmtime: ``native`` (the helper), ``public``
     #: (wasmtime-py's API) or ``auto``; unset, ``CORRAL_CALL_PATH`` or ``auto``.
     call_path: CallPath = field(default_factory=lambda: call_path_from_env())
@@ -206,6 +220,8 @@ def _convert(name: str, raw: Any, default: Any, source: str) -> Any:
             return tuple(Path(p) for p in items if p)
         if name == "call_path":
             return call_path_setting(raw, source=source)
+        if name == "default_timezone":
+            return check_timezone(str(raw), field="default_timezone")
         if name == "host_map":
             if isinstance(raw, str):
                 pairs = (item.split("=", 1) for item in raw.split(",") if item.strip())
@@ -220,6 +236,8 @@ def _convert(name: str, raw: Any, default: Any, source: str) -> Any:
         if isinstance(default, float):
             return float(raw)
         return None if raw in ("", None) else str(raw)
+    except ArgumentError as exc:
+        raise ConfigError(f"{source}: {exc.message}", setting=name) from exc
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{source}: setting {name!r} has an invalid value: {exc}",
                           setting=name) from exc

@@ -114,7 +114,7 @@ def test_declared_bodies_take_the_fast_path_and_streamed_ones_do_not(
     real = fast_calls.call_value
 
     async def counting(*args: Any, **kwargs: Any) -> Any:
-        taken.append(args[2])
+        taken.append(args[3])  # (service, request, principal, pack, ...)
         return await real(*args, **kwargs)
 
     monkeypatch.setattr(fast_calls, "call_value", counting)

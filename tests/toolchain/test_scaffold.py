@@ -38,7 +38,7 @@ def test_a_new_pack_builds_and_its_generated_test_passes(language: str, tmp_path
                           str(pack_dir)], cwd=tmp_path, capture_output=True, text=True,
                          timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "4 passed" in run.stdout  # with Invite's test, and test_examples (pack.toml's)
+    assert "5 passed" in run.stdout  # Greet x2, Invite, Zone, and test_examples (pack.toml)
 
 
 def test_the_default_directory_is_the_pack_name(tmp_path: Path,

@@ -33,7 +33,7 @@ from .._formula.memo import FormulaMemo
 from .._pack.manifest import FormulaDef
 from .._calls.result_cache import result_key
 from .._calls.scheduler import PackCatalog, ResolvedFormula, Scheduler
-from .._types import CallRequest
+from .._types import DEFAULT_INVOCATION, CallRequest, Invocation
 
 Pending = Any
 """A plain value or a ``Future`` of one."""
@@ -72,18 +72,20 @@ class Evaluator:
 
     def evaluate(self, text: str, *, principal: str | None = None,
                  connections: Mapping[str, str] | None = None,
-                 deadline_s: float | None = None) -> Any:
-        """Evaluate ``text``; ``connections`` maps a pack name to the caller's connection id."""
+                 deadline_s: float | None = None,
+                 invocation: Invocation = DEFAULT_INVOCATION) -> Any:
+        """Evaluate ``text``; ``connections`` maps a pack name to the caller's connection id;
+        ``invocation`` is the caller's time zone and location, for every pack call."""
         tree = self.parse(text)
         budget = self.scheduler.config.default_deadline_s if deadline_s is None else deadline_s
         if not budget > 0:
             raise ArgumentError(f"the deadline must be a positive number of seconds, got {budget}")
         links = dict(connections or {})
-        memo_key = FormulaMemo.key(text, principal, links)
+        memo_key = FormulaMemo.key(text, principal, links, invocation.cache_scope())
         found, value = self.memo.get(memo_key)
         if found:
             return value
-        run = _Run(self, principal, links, self._monotonic() + budget)
+        run = _Run(self, principal, links, self._monotonic() + budget, invocation)
         run.plan(tree)
         outcome = run.eval(tree)
         if isinstance(outcome, Future):
@@ -99,9 +101,11 @@ class _Run:
     """One evaluation: its caller, its deadline, its resolved calls and what is in flight."""
 
     def __init__(self, evaluator: Evaluator, principal: str | None,
-                 connections: dict[str, str], deadline: float) -> None:
+                 connections: dict[str, str], deadline: float,
+                 invocation: Invocation = DEFAULT_INVOCATION) -> None:
         self.ev = evaluator
         self.principal = principal
+        self.invocation = invocation
         self.connections = connections
         self.deadline = deadline
         self.resolved: dict[int, ResolvedFormula] = {}
@@ -240,7 +244,8 @@ class _Run:
         except ArgumentError as exc:
             raise _located(exc, node) from None
         call = CallRequest(pack=resolved.pack, formula=resolved.formula.name, args=args,
-                           connection_id=connection_id, principal=self.principal)
+                           connection_id=connection_id, principal=self.principal,
+                           invocation=self.invocation)
         future = self._run_once(call, resolved)
         with self._lock:
             self._pending[id(node)] = node
@@ -257,7 +262,7 @@ class _Run:
         if resolved.formula.is_action:
             return self.ev.scheduler.submit(call, resolved, self.deadline)
         key = result_key(resolved.pack, resolved.pack_hash, call.formula, call.args,
-                         call.connection_id, call.principal)
+                         call.connection_id, call.principal, call.invocation.cache_scope())
         with self._lock:
             future = self._calls.get(key)
             if future is None:

@@ -29,7 +29,7 @@ from .._calls.scheduler import PackCatalog, ResolvedFormula
 #: Built-ins whose value changes with time: a formula that uses one is never memoised.
 VOLATILE_BUILTINS = frozenset({"now", "today"})
 
-MemoKey = tuple[str, str | None, tuple[tuple[str, str], ...]]
+MemoKey = tuple[str, str | None, tuple[tuple[str, str], ...], tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,9 @@ class _Entry:
 
 
 class FormulaMemo:
-    """Formula results by (text, principal, connections); thread-safe; LRU-bounded."""
+    """Formula results by (text, principal, connections, context); thread-safe;
+    LRU-bounded. The context (time zone, invocation location) is in the key because a
+    pack may answer differently for each."""
 
     def __init__(self, catalog: PackCatalog, clock: Callable[[], float],
                  max_entries: int = 1024, max_age_s: float = 5.0) -> None:
@@ -53,8 +55,9 @@ class FormulaMemo:
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(text: str, principal: str | None, connections: dict[str, str]) -> MemoKey:
-        return text, principal, tuple(sorted(connections.items()))
+    def key(text: str, principal: str | None, connections: dict[str, str],
+            context: tuple[str, ...] = ()) -> MemoKey:
+        return text, principal, tuple(sorted(connections.items())), tuple(context)
 
     def get(self, key: MemoKey) -> tuple[bool, Any]:
         """``(True, value)`` for a live entry whose packs are unchanged, else ``(False, None)``."""

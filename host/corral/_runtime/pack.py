@@ -28,6 +28,7 @@ from .._pack.validation import check_validation
 from .._sandbox.sandbox import CallStats, CompiledPack, HostCalls, Sandbox, SandboxConfig
 from .._pack.schema import check_result
 from .._pack.wasm import MANIFEST_SECTION, custom_sections
+from .._types import DEFAULT_INVOCATION
 
 log = logging.getLogger("corral.pack")
 
@@ -77,9 +78,10 @@ class Pack:
         self.approved_domains: tuple[str, ...] = ()
         self._offline = OfflineHost(manifest.name)
         self._formulas = {f.name: f for f in manifest.formulas}
+        # A call through Host/Calls adds the caller's own context over these defaults.
         self._limits = {f.name: formula_limits(f, manifest.limits) for f in manifest.formulas}
         self._base_ctx = {"pack": manifest.name, "version": manifest.version,
-                          "abi": _abi.ABI_VERSION}
+                          "abi": _abi.ABI_VERSION, **DEFAULT_INVOCATION.ctx()}
 
     @property
     def name(self) -> str:
@@ -142,6 +144,10 @@ class Pack:
             error = stats.last_fetch_error
             error.details.update(pack=self.name, formula=name)
             return error
+        if reply.error_kind == "blob" and stats.last_blob_error is not None:
+            blob_error = stats.last_blob_error
+            blob_error.details.update(pack=self.name, formula=name)
+            return blob_error
         if reply.error_kind == "internal" and "OutOfMemory" in reply.message:
             limit = self.manifest.limits.memory_bytes
             return MemoryLimitExceeded(f"the guest ran out of memory under its limit of {limit} "

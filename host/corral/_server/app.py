@@ -34,6 +34,7 @@ from .guard import Guard
 from .models import CallBody
 from .problems import internal_problem, problem, problem_for, validation_problem
 from .routes_accounts import accounts
+from .routes_blobs import blobs
 from .routes_calls import calls
 from .routes_ops import ops
 from .service import Service, problem_response
@@ -69,6 +70,7 @@ def create_app(host: Host, settings: Settings | None = None, *,
     app.include_router(calls)  # the hot routes are matched first
     app.include_router(accounts)
     app.include_router(ops)
+    app.include_router(blobs)
     _add_error_handlers(app)
     app.add_middleware(Guard, service=service)
     app.add_middleware(_RequestMetrics, service=service)  # outermost: counts refusals too

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.requests import Request
 
 from .._errors import ArgumentError
 from .apikeys import Principal
@@ -19,7 +20,7 @@ def parse_call_body(raw: bytes) -> CallBody:
     """The JSON body of a call, validated as FastAPI would (an empty body means no
     arguments); errors name the field, never echo the input."""
     if not raw.strip():
-        return CallBody(connection=None)
+        return CallBody(connection=None, timezone=None, doc_id=None)
     try:
         return CallBody.model_validate_json(raw)
     except ValidationError as exc:
@@ -27,10 +28,11 @@ def parse_call_body(raw: bytes) -> CallBody:
                                       for err in exc.errors(include_input=False)]) from None
 
 
-async def call_value(service: Service, principal: Principal, pack: str, name: str,
-                     raw_body: bytes, *, action: bool) -> Any:
+async def call_value(service: Service, request: Request, principal: Principal, pack: str,
+                     name: str, raw_body: bytes, *, action: bool) -> Any:
     """Run ``pack.name`` (a formula, or an action when ``action``) for ``principal`` with
-    the arguments in ``raw_body``; the result as JSON-ready data."""
+    the arguments in ``raw_body``; the result as JSON-ready data. ``request`` gives the
+    call's context (its ``Corral-Timezone`` header, its base URL)."""
     body = parse_call_body(raw_body)
     resolved = service.host.resolve(pack, name)
     definition = resolved.formula
@@ -40,7 +42,10 @@ async def call_value(service: Service, principal: Principal, pack: str, name: st
         raise ArgumentError(f"{pack}.{definition.name} is {what}: POST it to "
                             f"/v1/packs/{pack}/{path}/{definition.name}", pack=pack,
                             formula=definition.name)
+    invocation = service.invocation(request, body.timezone, body.doc_id)
     submit = partial(service.host.submit_resolved, resolved, *body.args,
-                     connection=body.connection, principal=principal.name)
-    cached = service.cached_call(resolved, body.args, body.connection, principal.name)
+                     connection=body.connection, principal=principal.name,
+                     invocation=invocation)
+    cached = service.cached_call(resolved, body.args, body.connection, principal.name,
+                                 invocation)
     return to_json(await service.await_future(principal.name, submit, probe=cached))

@@ -22,6 +22,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from .._errors import CorralError, Overloaded, Unauthenticated
@@ -70,7 +71,8 @@ async def _answer_fast(service: Service, scope: Scope, receive: Receive, send: S
     started, status = time.perf_counter(), 500
     try:
         body = await read_body(receive, service.settings.max_body_bytes)
-        value = await call_value(service, principal, pack, name, body, action=action)
+        value = await call_value(service, Request(scope), principal, pack, name, body,
+                                 action=action)
         response: Any = JSONResponse({"result": value})
         status = 200
     except CorralError as exc:

@@ -3,9 +3,9 @@
 An ASGI middleware that runs before any route reads a byte of the body (FastAPI parses
 model-typed bodies before it solves dependencies, so a dependency would be too late):
 
-* ``/v1`` routes (but the OAuth2 callback) need a valid API key; a missing or unknown
+* ``/v1`` routes (but the OAuth2 callback and blob reads) need a valid API key; a missing or unknown
   key is answered 401 at once, and its caller's rate limit is checked (429).
-* Routes without a key (health, metrics, docs, the OAuth2 callback) and failed key
+* Routes without a key (health, metrics, docs, the OAuth2 callback, blob URLs) and failed key
   checks take a token from a bucket per client address.
 * A body is capped before it is parsed: a declared ``Content-Length`` over the cap is
   answered 413 without reading, and a streamed body is read here, up to the cap (413
@@ -23,6 +23,8 @@ from .problems import problem_for
 from .service import PRINCIPAL_STATE, Service, problem_response
 
 CALLBACK_PATH = "/v1/oauth2/callback"
+#: Blob URLs are capabilities: no key, the per-address bucket (see routes_blobs.py).
+BLOB_PREFIX = "/v1/blobs/"
 UPLOAD_PATH = "/v1/packs"
 
 
@@ -50,7 +52,8 @@ class Guard:
 
     async def _admit(self, scope: Scope) -> None:
         path: str = scope["path"]
-        if not path.startswith("/v1/") or path == CALLBACK_PATH:
+        if not path.startswith("/v1/") or path == CALLBACK_PATH or (
+                path.startswith(BLOB_PREFIX) and scope["method"] in ("GET", "HEAD")):
             await self._limit_address(scope)
             return
         try:

@@ -141,10 +141,12 @@ async def delete_pack(pack: str, service: ServiceDep, _: AdminDep) -> Response:
 
 
 @calls.post("/evaluate", response_model=CallResult, summary="Evaluate a formula")
-async def evaluate(body: EvaluateBody, service: ServiceDep, principal: CallerDep) -> CallResult:
+async def evaluate(body: EvaluateBody, request: Request, service: ServiceDep,
+                   principal: CallerDep) -> CallResult:
+    invocation = service.invocation(request, body.timezone, body.doc_id)
     run = partial(service.host.evaluate, body.formula, principal=principal.name,
-                  connections=body.connections)
-    memo = service.memo_answer(body.formula, principal.name, body.connections)
+                  connections=body.connections, invocation=invocation)
+    memo = service.memo_answer(body.formula, principal.name, body.connections, invocation)
     return CallResult(result=to_json(await service.run(principal.name, run, probe=memo)))
 
 
@@ -157,7 +159,8 @@ async def evaluate(body: EvaluateBody, service: ServiceDep, principal: CallerDep
 async def sync_table(pack: str, table: str, body: SyncBody, request: Request,
                      service: ServiceDep, principal: CallerDep) -> StreamingResponse:
     start = partial(service.host.sync, pack, table, *body.args, connection=body.connection,
-                    principal=principal.name, max_pages=body.max_pages)
+                    principal=principal.name, max_pages=body.max_pages,
+                    invocation=service.invocation(request, body.timezone, body.doc_id))
     pages = await service.run(principal.name, start)
     # The first page is read before answering, so a call that cannot start gets its
     # proper status code rather than a 200 with an error line.
@@ -169,11 +172,12 @@ async def sync_table(pack: str, table: str, body: SyncBody, request: Request,
 
 @calls.post("/packs/{pack}/tables/{table}/update", response_model=UpdateResults,
          summary="Two-way sync: send edited rows back through the pack")
-async def update_rows(pack: str, table: str, body: UpdateBody, service: ServiceDep,
-                      principal: CallerDep) -> UpdateResults:
+async def update_rows(pack: str, table: str, body: UpdateBody, request: Request,
+                      service: ServiceDep, principal: CallerDep) -> UpdateResults:
     run = partial(service.host.sync_update, pack, table, body.updates, *body.args,
                   connection=body.connection, principal=principal.name,
-                  dynamic_url=body.dynamic_url)
+                  dynamic_url=body.dynamic_url,
+                  invocation=service.invocation(request, body.timezone, body.doc_id))
     results = await service.run(principal.name, run)
     return UpdateResults(results=[to_json(r.to_dict()) for r in results])
 
@@ -210,8 +214,8 @@ async def autocomplete(pack: str, name: str, body: AutocompleteBody, service: Se
 
 
 async def _call(request: Request, pack: str, name: str, *, action: bool) -> Response:
-    value = await call_value(request.app.state.corral, principal_of(request), pack, name,
-                             await request.body(), action=action)
+    value = await call_value(request.app.state.corral, request, principal_of(request), pack,
+                             name, await request.body(), action=action)
     return JSONResponse({"result": value})
 
 
