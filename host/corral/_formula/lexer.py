@@ -1,0 +1,100 @@
+"""The formula tokenizer: one compiled pattern for every terminal of ``formula.lark``.
+
+Lark's contextual lexer tries a terminal set per parser state and matches ignored
+whitespace separately; this one matches each token with one ``re`` call (whitespace
+folded in front of it) and hands the LALR parser the same terminal names, with the
+1-based line and column each token starts at.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+from lark import Token
+from lark.lexer import Lexer
+
+
+class TokenProblem(Exception):
+    """A problem at one position of the text (the parser turns it into a syntax error)."""
+
+    def __init__(self, message: str, line: int, column: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+#: (terminal, pattern) in the order they are tried: longer operators before their prefixes.
+_TERMINALS: tuple[tuple[str, str], ...] = (
+    ("PACK_REF", r"\$\$\[pack:[^\]\n]*\]"),
+    ("CONNECTION_REF", r"\$\$\[packConnectionReference:[^\]\n]*\]"),
+    ("VARIABLE_REF", r"\$\$\[variable:[^\]\n]*\]"),
+    ("NAME", r"[A-Za-z_][A-Za-z0-9_]*"),
+    ("NUMBER", r"(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?"),
+    ("STRING", r'"(?:[^"\\]|\\.)*"'),
+    ("EQ", r"==|="), ("NE", r"!=|<>"), ("LE", r"<="), ("GE", r">="), ("LT", r"<"),
+    ("GT", r">"), ("COLONS", r"::"), ("AMP", r"&"), ("PLUS", r"\+"), ("MINUS", r"-"),
+    ("STAR", r"\*"), ("SLASH", r"/"), ("CARET", r"\^"), ("DOT", r"\."), ("LSQB", r"\["),
+    ("RSQB", r"\]"), ("LPAR", r"\("), ("RPAR", r"\)"), ("COMMA", r","),
+)
+_KEYWORDS = {"true": "TRUE", "false": "FALSE"}
+_SPACE = r"(?P<space>\s*)"
+_PATTERN = re.compile(_SPACE + "(?:" + "|".join(f"(?P<{name}>{pattern})"
+                                               for name, pattern in _TERMINALS) + ")", re.S)
+_TRAILING_SPACE = re.compile(r"\s*\Z")
+
+
+def tokens(text: str) -> Iterator[Token]:
+    """The tokens of ``text``; :class:`TokenProblem` at the first character none matches."""
+    match = _PATTERN.match
+    pos, line, line_start, end = 0, 1, 0, len(text)
+    while pos < end:
+        found = match(text, pos)
+        if found is None:
+            if _TRAILING_SPACE.match(text, pos):
+                return
+            bad = _skip_space(text, pos)
+            line, line_start = _advance(text, pos, bad, line, line_start)
+            raise _unexpected(text, bad, line, line_start)
+        start = found.end("space")
+        if start != pos:
+            line, line_start = _advance(text, pos, start, line, line_start)
+        kind = found.lastgroup
+        value = found.group(kind)  # type: ignore[arg-type]
+        if kind == "NAME":
+            kind = _KEYWORDS.get(value.lower(), "NAME")
+        yield Token(kind, value, start, line, start - line_start + 1)
+        pos = found.end()
+        if kind == "STRING" and "\n" in value:
+            line, line_start = _advance(text, start, pos, line, line_start)
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    return pos
+
+
+def _advance(text: str, start: int, stop: int, line: int, line_start: int) -> tuple[int, int]:
+    """The line and line start after ``text[start:stop]``."""
+    newlines = text.count("\n", start, stop)
+    if newlines:
+        return line + newlines, text.rindex("\n", start, stop) + 1
+    return line, line_start
+
+
+def _unexpected(text: str, pos: int, line: int, line_start: int) -> TokenProblem:
+    char = text[pos]
+    message = "unterminated string" if char == '"' else f"unexpected character {char!r}"
+    return TokenProblem(message, line, pos - line_start + 1)
+
+
+class FormulaLexer(Lexer):
+    """Lark's custom-lexer interface over :func:`tokens`."""
+
+    def __init__(self, lexer_conf: Any) -> None:
+        pass
+
+    def lex(self, data: str) -> Iterator[Token]:  # type: ignore[override]
+        return tokens(data)
