@@ -63,7 +63,7 @@ class Evaluator:
             if tree is not None:
                 self._parsed.move_to_end(text)
                 return tree
-        tree = parse_formula(text)
+        tree = parse_formula(text, cache=False)  # this LRU is the evaluator's own bound
         with self._parse_lock:
             self._parsed[text] = tree
             while len(self._parsed) > self._parse_cache_size:
