@@ -257,10 +257,13 @@ class Host(Closeable):
 
     def evaluate(self, text: str, *, principal: str | None = None,
                  connections: Mapping[str, str] | None = None,
-                 deadline_s: float | None = None) -> Any:
-        """Evaluate a formula such as ``=hello.Greet("Ada") & "!"``."""
+                 deadline_s: float | None = None, variables: Mapping[str, Any] | None = None,
+                 timezone: str = "UTC") -> Any:
+        """Evaluate a formula such as ``=hello.Greet("Ada") & "!"``; ``variables`` binds its
+        ``$$[variable:NAME]`` references, ``timezone`` (IANA) is its dates' zone."""
         return self.evaluator.evaluate(text, principal=principal, connections=connections,
-                                       deadline_s=deadline_s)
+                                       deadline_s=deadline_s, variables=variables,
+                                       timezone=timezone)
 
     def sync(self, pack: str, table: str, *args: Any, connection: str | None = None,
              principal: str | None = None, deadline_s: float | None = None,

@@ -4,6 +4,7 @@ inside each command."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -69,10 +70,26 @@ def _connections_arg(items: list[str] | None) -> dict[str, str]:
     return pairs
 
 
+def _variables_arg(items: list[str] | None) -> dict[str, Any]:
+    """``--var NAME=VALUE``: the value as JSON, or as text when it is not JSON."""
+    variables: dict[str, Any] = {}
+    for item in items or []:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise CorralError(f"--var takes NAME=VALUE (VALUE as JSON, or text), not {item!r}")
+        try:
+            variables[name] = json.loads(raw)
+        except ValueError:
+            variables[name] = raw
+    return variables
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     with _open_host(args) as host:
         result = host.evaluate(args.formula, principal=args.principal,
-                               connections=_connections_arg(args.connection))
+                               connections=_connections_arg(args.connection),
+                               variables=_variables_arg(args.var),
+                               timezone=args.timezone or "UTC")
     print_json(result)
     return 0
 
@@ -130,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--pack", action="append", help="register this pack dir or .wasm first")
     evaluate.add_argument("--connection", action="append", metavar="PACK=ID",
                           help="the connection to use for a pack's calls")
+    evaluate.add_argument("--var", action="append", metavar="NAME=VALUE",
+                          help="bind $$[variable:NAME] to VALUE (JSON, or else text)")
+    evaluate.add_argument("--timezone", metavar="IANA",
+                          help="the timezone dates and times are read in (default UTC)")
     _add_host_options(evaluate)
     evaluate.set_defaults(func=cmd_eval)
 

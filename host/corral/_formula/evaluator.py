@@ -19,6 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Future, wait
+from datetime import tzinfo
 from typing import Any, Callable, Mapping
 
 from .builtins import lookup_builtin
@@ -28,8 +29,10 @@ from .._pack.coerce import coerce_args
 from .._errors import (ArgumentError, CorralError, FormulaDeadlineExceeded, FormulaEvalError,
                       FormulaError)
 from .._formula.parser import (Binary, Call, ConnectionRef, Index, ListExpr, Literal, Node, PackCall,
-                       Property, Unary, parse_formula, walk)
+                       Property, Unary, Variable, parse_formula, walk)
 from .._formula.memo import FormulaMemo
+from .._formula.variables import bind_variables, check_bound, lookup
+from .._formula.zones import DEFAULT_TIMEZONE, zone
 from .._pack.manifest import FormulaDef
 from .._calls.result_cache import result_key
 from .._calls.scheduler import PackCatalog, ResolvedFormula, Scheduler
@@ -72,18 +75,25 @@ class Evaluator:
 
     def evaluate(self, text: str, *, principal: str | None = None,
                  connections: Mapping[str, str] | None = None,
-                 deadline_s: float | None = None) -> Any:
-        """Evaluate ``text``; ``connections`` maps a pack name to the caller's connection id."""
+                 deadline_s: float | None = None,
+                 variables: Mapping[str, Any] | None = None,
+                 timezone: str = DEFAULT_TIMEZONE) -> Any:
+        """Evaluate ``text``; ``connections`` maps a pack name to the caller's connection id,
+        ``variables`` binds its ``$$[variable:NAME]`` references to JSON values, and
+        ``timezone`` (an IANA name) is the one its dates and times are read in."""
         tree = self.parse(text)
         budget = self.scheduler.config.default_deadline_s if deadline_s is None else deadline_s
         if not budget > 0:
             raise ArgumentError(f"the deadline must be a positive number of seconds, got {budget}")
         links = dict(connections or {})
-        memo_key = FormulaMemo.key(text, principal, links)
+        bound = bind_variables(variables, self.limits)
+        tz = zone(timezone)
+        memo_key = FormulaMemo.key(text, principal, links, bound, timezone)
         found, value = self.memo.get(memo_key)
         if found:
             return value
-        run = _Run(self, principal, links, self._monotonic() + budget)
+        check_bound(tree, bound)
+        run = _Run(self, principal, links, self._monotonic() + budget, bound, tz)
         run.plan(tree)
         outcome = run.eval(tree)
         if isinstance(outcome, Future):
@@ -99,11 +109,14 @@ class _Run:
     """One evaluation: its caller, its deadline, its resolved calls and what is in flight."""
 
     def __init__(self, evaluator: Evaluator, principal: str | None,
-                 connections: dict[str, str], deadline: float) -> None:
+                 connections: dict[str, str], deadline: float,
+                 variables: dict[str, Any], tz: tzinfo) -> None:
         self.ev = evaluator
         self.principal = principal
         self.connections = connections
         self.deadline = deadline
+        self.variables = variables
+        self.tz = tz
         self.resolved: dict[int, ResolvedFormula] = {}
         self._plan_nodes: list[PackCall] = []
         self._lock = threading.Lock()
@@ -154,11 +167,13 @@ class _Run:
 
     def site(self, name: str, node: Node) -> CallSite:
         return CallSite(name=name, line=node.line, column=node.column, clock=self.ev.clock,
-                        limits=self.ev.limits)
+                        limits=self.ev.limits, timezone=self.tz)
 
     def eval(self, node: Node) -> Pending:
         if isinstance(node, Literal):
             return node.value
+        if isinstance(node, Variable):
+            return lookup(self.variables, node.name)  # check_bound() made sure it is bound
         if isinstance(node, Binary):
             site = self.site(f"operator {node.op}", node)
             return gather([self.eval(node.left), self.eval(node.right)],

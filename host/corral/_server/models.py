@@ -39,6 +39,13 @@ class EvaluateBody(BaseModel):
     formula: str = Field(description='A formula such as =hello.Greet("Ada") & "!"')
     connections: dict[str, str] = Field(default_factory=dict,
                                         description="Pack name -> the caller's connection id.")
+    variables: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Values of the formula's $$[variable:NAME] references: name -> a JSON "
+                    "value (text, number, boolean, null, list or object).")
+    timezone: str | None = Field(
+        None, description="The IANA timezone (e.g. Europe/Oslo) the formula's dates and "
+                          "times are read in; UTC if absent.")
 
 
 class SyncBody(BaseModel):

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
 from .._errors import ArgumentError, Conflict, CorralError, NotFoundError
+from .._formula.zones import DEFAULT_TIMEZONE, zone
 from .._host import Host
 from .._runtime.pack import Pack, read_manifest, wasm_sha256
 from .models import (
@@ -144,9 +145,12 @@ async def delete_pack(pack: str, service: ServiceDep, _: AdminDep) -> Response:
 
 @calls.post("/evaluate", response_model=CallResult, summary="Evaluate a formula")
 async def evaluate(body: EvaluateBody, service: ServiceDep, principal: CallerDep) -> CallResult:
+    timezone = body.timezone or DEFAULT_TIMEZONE
+    zone(timezone)  # a bad name is a 400 naming it, before the formula is queued
     run = partial(service.host.evaluate, body.formula, principal=principal.name,
-                  connections=body.connections)
-    memo = service.memo_answer(body.formula, principal.name, body.connections)
+                  connections=body.connections, variables=body.variables, timezone=timezone)
+    memo = service.memo_answer(body.formula, principal.name, body.connections,
+                               body.variables, timezone)
     return CallResult(result=to_json(await service.run(principal.name, run, probe=memo)))
 
 

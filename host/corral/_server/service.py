@@ -111,11 +111,14 @@ class Service:
         return probe
 
     def memo_answer(self, text: str, principal: str,
-                    connections: Mapping[str, str] | None) -> Probe:
+                    connections: Mapping[str, str] | None,
+                    variables: Mapping[str, Any] | None = None,
+                    timezone: str = "UTC") -> Probe:
         """A probe answering a formula from the evaluator's memo."""
         def probe() -> tuple[bool, Any]:
             memo = self.host.evaluator.memo
-            return memo.get(FormulaMemo.key(text, principal, dict(connections or {})))
+            return memo.get(FormulaMemo.key(text, principal, dict(connections or {}),
+                                            variables, timezone))
 
         return probe
 
