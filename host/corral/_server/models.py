@@ -94,6 +94,8 @@ class SchemaOut(BaseModel):
 
 class PackSummary(BaseModel):
     name: str
+    id: int | None = Field(None, description="The registry's stable numeric id of the pack, "
+                                             "as in a formula's $$[pack:ID]::Formula().")
     version: str
     description: str
     sha256: str
@@ -112,6 +114,7 @@ class PackVersionInfo(BaseModel):
 
 class PackDetail(BaseModel):
     name: str
+    id: int | None = Field(None, description="The registry's stable numeric id of the pack.")
     version: str
     sha256: str
     manifest: dict[str, Any]

@@ -266,7 +266,7 @@ def _register_upload(host: Host, wasm: bytes, activate: bool,
 
 def _pack_summary(pack: Pack) -> PackSummary:
     manifest = pack.manifest
-    return PackSummary(name=pack.name, version=pack.version, description=manifest.description,
+    return PackSummary(name=pack.name, id=pack.pack_id, version=pack.version, description=manifest.description,
                        sha256=pack.sha256,
                        formulas=[f.name for f in manifest.formulas if not f.is_action],
                        actions=[f.name for f in manifest.formulas if f.is_action],
@@ -277,7 +277,7 @@ def _pack_detail(host: Host, pack: Pack) -> PackDetail:
     versions = [PackVersionInfo(version=v.version, sha256_prefix=v.sha256, active=v.active,
                                 approved_domains=list(v.approved_domains))
                 for v in host.registry.versions(pack.name)]
-    return PackDetail(name=pack.name, version=pack.version, sha256=pack.sha256,
+    return PackDetail(name=pack.name, id=pack.pack_id, version=pack.version, sha256=pack.sha256,
                       manifest=pack.manifest.to_dict(), versions=versions,
                       approved_domains=list(pack.approved_domains))
 
