@@ -169,6 +169,23 @@ def _is_blank(site: CallSite, args: list[Any]) -> bool:
     return args[0] is None or args[0] == "" or args[0] == []
 
 
+def _is_not_blank(site: CallSite, args: list[Any]) -> bool:
+    return not _is_blank(site, args)
+
+
+def _if_blank(site: CallSite, args: list[Any]) -> Any:
+    return args[1] if _is_blank(site, args[:1]) else args[0]
+
+
+def _switch(site: CallSite, args: list[Any]) -> Any:
+    """``Switch(value, case1, result1, ..., [default])``: the result of the first equal case."""
+    value, rest = args[0], args[1:]
+    for i in range(0, len(rest) - 1, 2):
+        if values_equal(value, rest[i]):
+            return rest[i + 1]
+    return rest[-1] if len(rest) % 2 else None
+
+
 def _to_text(site: CallSite, args: list[Any]) -> str:
     return to_text(args[0], site)
 
@@ -227,6 +244,11 @@ _TABLE: tuple[Builtin, ...] = (
     Builtin("List", _list, 0, None, "List(values...): a list of them"),
     Builtin("IsBlank", _is_blank, 1, 1, "IsBlank(value): whether it is blank, empty text or "
             "an empty list"),
+    Builtin("IsNotBlank", _is_not_blank, 1, 1, "IsNotBlank(value): the opposite of IsBlank"),
+    Builtin("IfBlank", _if_blank, 2, 2, "IfBlank(value, fallback): value, or fallback if it "
+            "is blank"),
+    Builtin("Switch", _switch, 3, None, "Switch(value, case1, result1, ..., [default]): the "
+            "result of the first case equal to value"),
     Builtin("ToText", _to_text, 1, 1, "ToText(value): the value as text"),
     Builtin("ToNumber", _to_number, 1, 1, "ToNumber(value): text or a boolean as a number"),
     *builtins_text.TABLE,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from .builtin_kit import Builtin, number_arg, optional, text_arg, whole_arg
@@ -220,7 +220,9 @@ def _days(site: CallSite, args: list[Any]) -> int | float:
     """``Days(end, start)``: days from start to end (fractional for dates and times)."""
     end, start = read_moment(args[0], site, 1), read_moment(args[1], site, 2)
     if isinstance(end, datetime) or isinstance(start, datetime):
-        seconds = (_aware(end, site) - _aware(start, site)).total_seconds()
+        # In UTC: Python subtracts two times of one zone by the wall clock, ignoring DST.
+        seconds = (_aware(end, site).astimezone(timezone.utc)
+                   - _aware(start, site).astimezone(timezone.utc)).total_seconds()
         return normalize_number(int(seconds // 86400) if seconds % 86400 == 0
                                 else seconds / 86400, site)
     return (end - start).days

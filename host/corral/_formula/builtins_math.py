@@ -8,6 +8,7 @@ divisor's sign and ``Quotient`` truncates toward zero.
 from __future__ import annotations
 
 import math
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .builtin_kit import Builtin, finite, number_arg, numbers, optional, whole_arg
@@ -53,7 +54,12 @@ def _to_factor(site: CallSite, args: list[Any], rounder: Any) -> int | float:
     if isinstance(value, int) and isinstance(factor, int):
         return normalize_number(rounder(value / factor) * factor if abs(value) < 2**52
                                 else value, site)
-    return _as_int_if_whole(float(rounder(value / factor) * factor), site)
+    # In decimal, so Floor(1.27, 0.1) is 1.2 and not 1.2000000000000002.
+    try:
+        steps = rounder(Decimal(repr(value)) / Decimal(repr(factor)))
+        return _as_int_if_whole(float(Decimal(steps) * Decimal(repr(factor))), site)
+    except (InvalidOperation, OverflowError):
+        return value  # beyond Decimal's precision: already a multiple
 
 
 def _floor(site: CallSite, args: list[Any]) -> int | float:

@@ -9,7 +9,7 @@ memory RE2 may give them, and every result is held to the text cap before it is 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Iterator
 
 import re2  # type: ignore[import-untyped]
 
@@ -132,6 +132,16 @@ def _compile(site: CallSite, pattern: str, flags: str, arg: int) -> Any:
                          "lookaround)", arg=arg) from None
 
 
+def _matches(regex: Any, text: str) -> Iterator[Any]:
+    """``regex.finditer(text)`` without the repeated empty match the RE2 binding can yield
+    at the end of the text."""
+    last = None
+    for match in regex.finditer(text):
+        if match.span() != last:
+            yield match
+        last = match.span()
+
+
 def _regex_match(site: CallSite, args: list[Any]) -> bool:
     text, pattern = text_arg(args[0], site, 1), text_arg(args[1], site, 2)
     return _compile(site, pattern, text_arg(optional(args, 2, ""), site, 3), 2) \
@@ -148,7 +158,7 @@ def _regex_extract(site: CallSite, args: list[Any]) -> Any:
         found = regex.search(text)
         return None if found is None else pick(found)
     out: list[Any] = []
-    for match in regex.finditer(text):
+    for match in _matches(regex, text):
         out.append(pick(match))
         if len(out) > site.limits.max_list_items:
             raise site.error(f"would build a list longer than {site.limits.max_list_items} "
@@ -164,7 +174,7 @@ def _regex_replace(site: CallSite, args: list[Any]) -> str:
     regex = _compile(site, pattern, text_arg(optional(args, 3, ""), site, 4), 2)
     parts: list[str] = []
     size, last = 0, 0
-    for match in regex.finditer(text):
+    for match in _matches(regex, text):
         try:
             piece = text[last:match.start()] + match.expand(replacement)
         except (re2.error, IndexError, ValueError) as exc:
