@@ -2,17 +2,32 @@
 
 Lark's contextual lexer tries a terminal set per parser state and matches ignored
 whitespace separately; this one matches each token with one ``re`` call (whitespace
-folded in front of it) and hands the LALR parser the same terminal names, with the
-1-based line and column each token starts at.
+folded in front of it) and yields light :class:`Tok` objects carrying the grammar's
+terminal names and the 1-based line and column each token starts at.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
 
-from lark import Token
-from lark.lexer import Lexer
+
+class Tok:
+    """A token: what the parser's Transformer reads of lark's ``Token``, at a fraction of
+    its cost to make."""
+
+    __slots__ = ("type", "value", "line", "column")
+
+    def __init__(self, type: str, value: str, line: int, column: int) -> None:
+        self.type = type
+        self.value = value
+        self.line = line
+        self.column = column
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"Tok({self.type}, {self.value!r}, {self.line}:{self.column})"
 
 
 class TokenProblem(Exception):
@@ -45,29 +60,33 @@ _PATTERN = re.compile(_SPACE + "(?:" + "|".join(f"(?P<{name}>{pattern})"
 _TRAILING_SPACE = re.compile(r"\s*\Z")
 
 
-def tokens(text: str) -> Iterator[Token]:
+def tokens(text: str) -> list[Tok]:
     """The tokens of ``text``; :class:`TokenProblem` at the first character none matches."""
+    out: list[Tok] = []
+    add = out.append
     match = _PATTERN.match
+    keywords = _KEYWORDS
     pos, line, line_start, end = 0, 1, 0, len(text)
     while pos < end:
         found = match(text, pos)
         if found is None:
             if _TRAILING_SPACE.match(text, pos):
-                return
+                break
             bad = _skip_space(text, pos)
             line, line_start = _advance(text, pos, bad, line, line_start)
             raise _unexpected(text, bad, line, line_start)
-        start = found.end("space")
-        if start != pos:
+        start = found.end(1)
+        if start != pos and "\n" in text[pos:start]:
             line, line_start = _advance(text, pos, start, line, line_start)
         kind = found.lastgroup
         value = found.group(kind)  # type: ignore[arg-type]
-        if kind == "NAME":
-            kind = _KEYWORDS.get(value.lower(), "NAME")
-        yield Token(kind, value, start, line, start - line_start + 1)
+        if kind == "NAME" and value.lower() in keywords:
+            kind = keywords[value.lower()]
+        add(Tok(kind, value, line, start - line_start + 1))  # type: ignore[arg-type]
         pos = found.end()
         if kind == "STRING" and "\n" in value:
             line, line_start = _advance(text, start, pos, line, line_start)
+    return out
 
 
 def _skip_space(text: str, pos: int) -> int:
@@ -88,13 +107,3 @@ def _unexpected(text: str, pos: int, line: int, line_start: int) -> TokenProblem
     char = text[pos]
     message = "unterminated string" if char == '"' else f"unexpected character {char!r}"
     return TokenProblem(message, line, pos - line_start + 1)
-
-
-class FormulaLexer(Lexer):
-    """Lark's custom-lexer interface over :func:`tokens`."""
-
-    def __init__(self, lexer_conf: Any) -> None:
-        pass
-
-    def lex(self, data: str) -> Iterator[Token]:  # type: ignore[override]
-        return tokens(data)

@@ -1,10 +1,10 @@
 """The formula parser: formula text to a tree of :mod:`nodes <corral._formula.nodes>`.
 
 The grammar lives in ``formula.lark``. Lark builds the LALR tables (cached on disk with
-``cache=True``); :mod:`.lexer` tokenizes with one regex match a token; the Transformer
-runs while the parser reduces, so no parse tree is kept; and an expression arrives as one
-flat run of operands and operators that :func:`_precedence` folds into the tree with an
-operator stack. Nothing recurses on the input's nesting, every node carries its depth,
+``cache=True``); :mod:`.lexer` tokenizes with one regex match a token; :mod:`.lalr` runs
+the table, calling the Transformer as it reduces, so no parse tree is kept; and an
+expression arrives as one flat run of operands and operators that :func:`_precedence`
+folds into the tree with an operator stack. Nothing recurses on the input's nesting, every node carries its depth,
 and parsed formulas are kept in a bounded LRU keyed by their text (trees are frozen, so
 callers share them). Every failure is a :class:`FormulaSyntaxError` with a caret under
 the source; the length and depth caps keep hostile input from reaching a
@@ -17,17 +17,21 @@ import functools
 import re
 from typing import Any, cast
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Transformer, v_args
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 
 from .._errors import FormulaSyntaxError, caret_context
-from .lexer import FormulaLexer, TokenProblem
+from .lalr import LalrDriver, UnexpectedTok
+from .lexer import Tok, TokenProblem, tokens
 from .nodes import (Binary, Call, ConnectionRef, Index, ListExpr, Literal, Node, PackCall,
                     Property, Unary, Variable, depth, walk)
 
 __all__ = ["Binary", "Call", "ConnectionRef", "Index", "ListExpr", "Literal", "Node",
            "PackCall", "Property", "Unary", "Variable", "depth", "walk", "parse_formula",
-           "MAX_FORMULA_CHARS", "MAX_DEPTH", "source_context", "lark_parser"]
+           "MAX_FORMULA_CHARS", "MAX_DEPTH", "source_context", "lark_parser", "tree_to_ast"]
+
+Token = Any
+"""A token: the lexer's :class:`Tok`, or lark's ``Token`` when lark parses (the baseline)."""
 
 MAX_FORMULA_CHARS = 20_000
 MAX_DEPTH = 100
@@ -65,7 +69,7 @@ def _precedence(items: tuple[Any, ...]) -> Node:
     expect_operand = True
     compared = False
     for item in items:
-        if not isinstance(item, Token):
+        if isinstance(item, Node):
             operands.append(item)
             expect_operand = False
             continue
@@ -247,15 +251,15 @@ def _pair_surrogates(text: str, token: Token) -> str:
 # -- the parsers ---------------------------------------------------------------------------
 
 
-def lark_parser(*, fast: bool = True) -> Lark:
-    """A parser of ``formula.lark``: the one :func:`parse_formula` uses (``fast``), or lark's
-    defaults for LALR - its contextual lexer, a parse tree transformed afterwards - which the
-    perf suite measures beside it."""
-    if not fast:
-        return Lark.open("formula.lark", rel_to=__file__, parser="lalr",
+def lark_parser(*, inline: bool = False) -> Lark:
+    """Lark's own LALR parser of ``formula.lark``, with its contextual lexer: building a
+    parse tree that :func:`tree_to_ast` transforms (lark's defaults), or with the
+    Transformer run inline (``inline``). :func:`parse_formula` uses only its tables; the
+    perf suite measures these beside it."""
+    if inline:
+        return Lark.open("formula.lark", rel_to=__file__, parser="lalr", transformer=_ToAst(),
                          maybe_placeholders=False)
-    return Lark.open("formula.lark", rel_to=__file__, parser="lalr", lexer=FormulaLexer,
-                     transformer=_ToAst(), maybe_placeholders=False, cache=True)
+    return Lark.open("formula.lark", rel_to=__file__, parser="lalr", maybe_placeholders=False)
 
 
 def tree_to_ast(tree: Any) -> Node:
@@ -263,7 +267,9 @@ def tree_to_ast(tree: Any) -> Node:
     return cast(Node, _ToAst().transform(tree))
 
 
-_PARSER = lark_parser()
+_TABLES = Lark.open("formula.lark", rel_to=__file__, parser="lalr", lexer="basic",
+                    maybe_placeholders=False, cache=True)
+_DRIVER = LalrDriver(_TABLES, _ToAst())
 
 _TERMINAL_TEXT = {
     "EQ": "=", "NE": "!=", "LE": "<=", "GE": ">=", "LT": "<", "GT": ">", "AMP": "&",
@@ -289,12 +295,12 @@ def parse_formula(text: str, *, cache: bool = True) -> Node:
 
 def _parse(text: str) -> Node:
     try:
-        root = cast(Node, _PARSER.parse(text))
+        root = cast(Node, _DRIVER.parse(tokens(text)))
     except TokenProblem as exc:
         raise FormulaSyntaxError(exc.message, line=exc.line, column=exc.column, source=text,
                                  context=source_context(text, exc.line, exc.column)) from None
-    except UnexpectedInput as exc:
-        raise _syntax_error(exc, text) from None
+    except UnexpectedTok as exc:
+        raise _syntax_error(exc.token, exc.expected, text) from None
     if root.depth > MAX_DEPTH:
         _, deepest = depth(root)
         raise FormulaSyntaxError(f"the formula nests deeper than {MAX_DEPTH} levels",
@@ -306,24 +312,28 @@ def _parse(text: str) -> Node:
 _cached_parse = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(_parse)
 
 
-def _syntax_error(exc: UnexpectedInput, text: str) -> FormulaSyntaxError:
-    line, column = _position(exc, text)
-    if isinstance(exc, UnexpectedToken):
-        found = "end of the formula" if exc.token.type == "$END" else repr(str(exc.token))
-        expected = sorted({_TERMINAL_TEXT.get(t, t) for t in exc.expected})
-        message = f"unexpected {found}; expected {_one_of(expected)}"
+def _syntax_error(token: Tok, expected: set[str], text: str) -> FormulaSyntaxError:
+    if token.type == "$END":
+        lines = text.splitlines() or [""]
+        line, column = len(lines), len(lines[-1]) + 1
+        found = "end of the formula"
     else:
-        message = "unexpected end of the formula"
-    return FormulaSyntaxError(message, line=line, column=column, source=text,
+        line, column, found = token.line, token.column, repr(str(token))
+    names = sorted({_TERMINAL_TEXT.get(t, t) for t in expected})
+    return FormulaSyntaxError(f"unexpected {found}; expected {_one_of(names)}", line=line,
+                              column=column, source=text,
                               context=source_context(text, line, column))
 
 
-def _position(exc: UnexpectedInput, text: str) -> tuple[int, int]:
+def lark_syntax_error(exc: UnexpectedInput, text: str) -> FormulaSyntaxError:
+    """The error of :func:`_syntax_error` for a failure of lark's own parser."""
     token = getattr(exc, "token", None)
-    if token is not None and token.type == "$END" or exc.line is None or exc.line < 1:
-        lines = text.splitlines() or [""]
-        return len(lines), len(lines[-1]) + 1
-    return exc.line, exc.column
+    if isinstance(exc, UnexpectedToken) and token is not None:
+        tok = Tok(token.type, str(token), token.line or 1, token.column or 1)
+        return _syntax_error(tok, set(exc.expected), text)
+    line, column = exc.line or 1, exc.column or 1
+    return FormulaSyntaxError("unexpected input", line=line, column=column, source=text,
+                              context=source_context(text, line, column))
 
 
 def source_context(text: str, line: int, column: int, width: int = 72) -> str:
