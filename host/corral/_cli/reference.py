@@ -24,6 +24,7 @@ from typing import Any, Iterator, Sequence
 from .._pack import manifest as manifest_module
 from .._settings import Settings
 from .._toolchain.build import BUILD_KEYS
+from .reference_formulas import formula_functions_section
 
 PACKAGE = Path(__file__).resolve().parents[1]
 ENV_NAME = re.compile(r"CORRAL_[A-Z0-9_]+")
@@ -239,7 +240,7 @@ def render() -> str:
            "A pack's manifest, beside its source. Unknown keys are refused, naming the key.", ""]
     for section in SECTIONS:
         out += _section(section)
-    out += _settings_section() + _environment_section()
+    out += _settings_section() + _environment_section() + formula_functions_section()
     return "\n".join(out).rstrip("\n") + "\n"
 
 

@@ -36,7 +36,7 @@ from .values import (
     values_equal,
 )
 
-__all__ = ["BUILTINS", "Builtin", "lookup_builtin"]
+__all__ = ["BUILTINS", "GROUPS", "Builtin", "lookup_builtin"]
 
 def _not(site: CallSite, args: list[Any]) -> bool:
     return not truthy(args[0], site, arg=1)
@@ -212,7 +212,7 @@ def _to_number(site: CallSite, args: list[Any]) -> int | float:
     raise site.error(f"expects text or a number, got {type_name(value)}", arg=1)
 
 
-_TABLE: tuple[Builtin, ...] = (
+_CORE: tuple[Builtin, ...] = (
     Builtin("If", None, 2, 3, "If(condition, then, [else]): then or else; only the branch "
             "taken runs"),
     Builtin("And", None, 1, None, "And(a, b, ...): true if every one is; stops at the first "
@@ -251,11 +251,18 @@ _TABLE: tuple[Builtin, ...] = (
             "result of the first case equal to value"),
     Builtin("ToText", _to_text, 1, 1, "ToText(value): the value as text"),
     Builtin("ToNumber", _to_number, 1, 1, "ToNumber(value): text or a boolean as a number"),
-    *builtins_text.TABLE,
-    *builtins_math.TABLE,
-    *builtins_dates.TABLE,
-    *builtins_lists.TABLE,
 )
+
+GROUPS: tuple[tuple[str, tuple[Builtin, ...]], ...] = (
+    ("Logic, core text, numbers and lists", _CORE),
+    ("Text", builtins_text.TABLE),
+    ("Math", builtins_math.TABLE),
+    ("Dates and times", builtins_dates.TABLE),
+    ("Lists", builtins_lists.TABLE),
+)
+"""Every built-in, by the group the reference lists it under."""
+
+_TABLE = tuple(builtin for _, group in GROUPS for builtin in group)
 
 BUILTINS: Mapping[str, Builtin] = {b.name.lower(): b for b in _TABLE}
 """Built-ins by lower-cased name: function names are case-insensitive."""
