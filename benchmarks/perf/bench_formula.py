@@ -14,7 +14,8 @@ of several rounds, each the mean over many parses, per token of the formula.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from corral._formula.lexer import tokens
 from corral._formula.parser import lark_parser, parse_formula, tree_to_ast

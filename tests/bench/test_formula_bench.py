@@ -6,13 +6,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from corral._cli.bench_perf import perf_command
+from corral._formula.lexer import tokens
+
 from benchmarks.perf import bench_formula
 from benchmarks.perf._context import Context
 from benchmarks.perf._plot import write_plot
 from benchmarks.perf._results import SuiteReport, format_result
 from benchmarks.perf._runner import BENCHMARKS
-from corral._cli.bench_perf import perf_command
-from corral._formula.lexer import tokens
 
 
 def test_the_group_measures_every_configuration_on_every_formula(tmp_path: Path) -> None:

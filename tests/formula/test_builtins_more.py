@@ -4,10 +4,10 @@ that hostile arguments cannot get past."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-
 from corral import Evaluator, FormulaEvalError, Scheduler
 from corral._formula.builtins import BUILTINS
 from corral._formula.values import ValueLimits

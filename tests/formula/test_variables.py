@@ -7,11 +7,11 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-
 from corral import ArgumentError, Evaluator, FormulaEvalError, Scheduler
 from corral._formula.memo import FormulaMemo
 from corral._formula.parser import Variable, parse_formula

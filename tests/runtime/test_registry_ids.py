@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from corral import Host, NotFoundError, Settings
 from corral._runtime.registry import FIRST_PACK_ID
 

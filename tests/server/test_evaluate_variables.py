@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
-
 from corral import Host, Settings, create_app
 from corral._pack.abi import MAX_DEPTH
 from corral._server.apikeys import ApiKeyStore
+from fastapi.testclient import TestClient
 
 from ..conftest import PACKS, built
 

@@ -8,8 +8,9 @@ for more than the value caps allow.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .values import CallSite, check_value, is_number, type_name
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from .builtin_kit import Builtin, number_arg, optional, text_arg, whole_arg
@@ -98,8 +98,9 @@ def _ymd(site: CallSite, args: list[Any]) -> date:
     year = whole_arg(args[0], site, 1, low=1, high=9999)
     month = whole_arg(args[1], site, 2, low=-120_000, high=120_000)
     day = whole_arg(args[2], site, 3, low=-4_000_000, high=4_000_000)
-    return _guard(site, lambda: _add_months(date(year, 1, 1), month - 1)
-                  + timedelta(days=day - 1))
+    moved: date = _guard(site, lambda: _add_months(date(year, 1, 1), month - 1)
+                         + timedelta(days=day - 1))
+    return moved
 
 
 def _date(site: CallSite, args: list[Any]) -> str:
@@ -221,8 +222,8 @@ def _days(site: CallSite, args: list[Any]) -> int | float:
     end, start = read_moment(args[0], site, 1), read_moment(args[1], site, 2)
     if isinstance(end, datetime) or isinstance(start, datetime):
         # In UTC: Python subtracts two times of one zone by the wall clock, ignoring DST.
-        seconds = (_aware(end, site).astimezone(timezone.utc)
-                   - _aware(start, site).astimezone(timezone.utc)).total_seconds()
+        seconds = (_aware(end, site).astimezone(UTC)
+                   - _aware(start, site).astimezone(UTC)).total_seconds()
         return normalize_number(int(seconds // 86400) if seconds % 86400 == 0
                                 else seconds / 86400, site)
     return (end - start).days

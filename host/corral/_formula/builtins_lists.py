@@ -9,8 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from .builtin_kit import Builtin, bool_arg, flatten, list_arg, number_arg, optional, whole_arg
-from .values import CallSite, check_list, is_number, normalize_number, type_name, values_equal
+from .builtin_kit import (
+    Builtin,
+    bool_arg,
+    flatten,
+    list_arg,
+    number_arg,
+    optional,
+    whole_arg,
+)
+from .values import (
+    CallSite,
+    check_list,
+    is_number,
+    normalize_number,
+    type_name,
+    values_equal,
+)
 
 _BIG = 2**62
 

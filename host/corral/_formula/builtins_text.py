@@ -9,9 +9,10 @@ memory RE2 may give them, and every result is held to the text cap before it is 
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
-import re2  # type: ignore[import-untyped]
+import re2
 
 from .builtin_kit import Builtin, optional, text_arg, whole_arg
 from .values import CallSite, check_text, is_number, join_text
@@ -153,7 +154,10 @@ def _regex_extract(site: CallSite, args: list[Any]) -> Any:
     text, pattern = text_arg(args[0], site, 1), text_arg(args[1], site, 2)
     flags = text_arg(optional(args, 2, ""), site, 3)
     regex = _compile(site, pattern, flags, 2)
-    pick = (lambda m: m.group(1)) if regex.groups else (lambda m: m.group(0))
+    group = 1 if regex.groups else 0
+
+    def pick(match: Any) -> Any:
+        return match.group(group)
     if "g" not in flags:
         found = regex.search(text)
         return None if found is None else pick(found)

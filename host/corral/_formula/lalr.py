@@ -10,7 +10,8 @@ AST is exactly what ``Lark(..., transformer=...)`` builds, for a fraction of the
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from lark import Lark
 from lark.grammar import Rule
@@ -53,18 +54,26 @@ def _reducer(rule: Rule, transformer: Any) -> Reducer:
     expand_single = bool(rule.options.expand1) and not rule.alias
     if method is None and not expand_single:
         raise TypeError(f"the Transformer has no method for rule {name!r}")
-    method = getattr(method, "base_func", method)  # past lark's v_args wrapper
+    call: Callable[..., Any] = getattr(method, "base_func", method) or _no_method(name)
     if not positions and not expand_single:
-        return lambda children: method(*children)
+        return lambda children: call(*children)
 
     def reduce(children: list[Any]) -> Any:
         if positions:
             children = _splice(children, positions)
         if expand_single and len(children) == 1:
             return children[0]
-        return method(*children)
+        return call(*children)
 
     return reduce
+
+
+def _no_method(name: str) -> Callable[..., Any]:
+    """What a ``?rule`` without a method calls with other than one child: never, in this
+    grammar (``postfix`` always has one child when it is not aliased)."""
+    def missing(*children: Any) -> Any:
+        raise TypeError(f"the Transformer has no method for rule {name!r}")
+    return missing
 
 
 class LalrDriver:

@@ -15,7 +15,7 @@ class Tok:
     """A token: what the parser's Transformer reads of lark's ``Token``, at a fraction of
     its cost to make."""
 
-    __slots__ = ("type", "value", "line", "column")
+    __slots__ = ("column", "line", "type", "value")
 
     def __init__(self, type: str, value: str, line: int, column: int) -> None:
         self.type = type
@@ -56,7 +56,7 @@ _TERMINALS: tuple[tuple[str, str], ...] = (
 _KEYWORDS = {"true": "TRUE", "false": "FALSE"}
 _SPACE = r"(?P<space>\s*)"
 _PATTERN = re.compile(_SPACE + "(?:" + "|".join(f"(?P<{name}>{pattern})"
-                                               for name, pattern in _TERMINALS) + ")", re.S)
+                                               for name, pattern in _TERMINALS) + ")", re.DOTALL)
 _TRAILING_SPACE = re.compile(r"\s*\Z")
 
 

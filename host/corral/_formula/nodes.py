@@ -7,8 +7,8 @@ so the nesting cap costs nothing per parse; ``depth`` takes no part in equality.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -23,12 +23,43 @@ from lark.exceptions import UnexpectedInput, UnexpectedToken
 from .._errors import FormulaSyntaxError, caret_context
 from .lalr import LalrDriver, UnexpectedTok
 from .lexer import Tok, TokenProblem, tokens
-from .nodes import (Binary, Call, ConnectionRef, Index, ListExpr, Literal, Node, PackCall,
-                    Property, Unary, Variable, depth, walk)
+from .nodes import (
+    Binary,
+    Call,
+    ConnectionRef,
+    Index,
+    ListExpr,
+    Literal,
+    Node,
+    PackCall,
+    Property,
+    Unary,
+    Variable,
+    depth,
+    walk,
+)
 
-__all__ = ["Binary", "Call", "ConnectionRef", "Index", "ListExpr", "Literal", "Node",
-           "PackCall", "Property", "Unary", "Variable", "depth", "walk", "parse_formula",
-           "MAX_FORMULA_CHARS", "MAX_DEPTH", "source_context", "lark_parser", "tree_to_ast"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_FORMULA_CHARS",
+    "Binary",
+    "Call",
+    "ConnectionRef",
+    "Index",
+    "ListExpr",
+    "Literal",
+    "Node",
+    "PackCall",
+    "Property",
+    "Unary",
+    "Variable",
+    "depth",
+    "lark_parser",
+    "parse_formula",
+    "source_context",
+    "tree_to_ast",
+    "walk",
+]
 
 Token = Any
 """A token: the lexer's :class:`Tok`, or lark's ``Token`` when lark parses (the baseline)."""
@@ -214,7 +245,7 @@ def _number_value(token: Token) -> int | float:
 
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "n": "\n", "t": "\t", "r": "\r", "b": "\b",
             "f": "\f"}
-_ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.S)
+_ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
 
 
 def _unescape(token: Token) -> str:
@@ -263,8 +294,9 @@ def lark_parser(*, inline: bool = False) -> Lark:
 
 
 def tree_to_ast(tree: Any) -> Node:
-    """The AST of a parse tree from ``lark_parser(fast=False)``."""
-    return cast(Node, _ToAst().transform(tree))
+    """The AST of a parse tree from ``lark_parser()``."""
+    node: Node = _ToAst().transform(tree)
+    return node
 
 
 _TABLES = Lark.open("formula.lark", rel_to=__file__, parser="lalr", lexer="basic",

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .._errors import ArgumentError, FormulaEvalError
 from .._pack.abi import MAX_DEPTH, exceeds_depth
