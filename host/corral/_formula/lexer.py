@@ -61,22 +61,20 @@ _TRAILING_SPACE = re.compile(r"\s*\Z")
 
 
 def tokens(text: str) -> list[Tok]:
-    """The tokens of ``text``; :class:`TokenProblem` at the first character none matches."""
+    """The tokens of ``text``; :class:`TokenProblem` at the first character none matches.
+
+    ``finditer`` runs the one pattern along the text in C; a match that does not begin
+    where the previous one ended means the characters between matched no terminal.
+    """
     out: list[Tok] = []
     add = out.append
-    match = _PATTERN.match
     keywords = _KEYWORDS
-    pos, line, line_start, end = 0, 1, 0, len(text)
-    while pos < end:
-        found = match(text, pos)
-        if found is None:
-            if _TRAILING_SPACE.match(text, pos):
-                break
-            bad = _skip_space(text, pos)
-            line, line_start = _advance(text, pos, bad, line, line_start)
-            raise _unexpected(text, bad, line, line_start)
+    pos, line, line_start = 0, 1, 0
+    for found in _PATTERN.finditer(text):
+        if found.start() != pos:
+            break
         start = found.end(1)
-        if start != pos and "\n" in text[pos:start]:
+        if start != pos and text.count("\n", pos, start):
             line, line_start = _advance(text, pos, start, line, line_start)
         kind = found.lastgroup
         value = found.group(kind)  # type: ignore[arg-type]
@@ -86,6 +84,10 @@ def tokens(text: str) -> list[Tok]:
         pos = found.end()
         if kind == "STRING" and "\n" in value:
             line, line_start = _advance(text, start, pos, line, line_start)
+    if pos < len(text) and not _TRAILING_SPACE.match(text, pos):
+        bad = _skip_space(text, pos)
+        line, line_start = _advance(text, pos, bad, line, line_start)
+        raise _unexpected(text, bad, line, line_start)
     return out
 
 
