@@ -48,10 +48,9 @@ _TERMINALS: tuple[tuple[str, str], ...] = (
     ("NAME", r"[A-Za-z_][A-Za-z0-9_]*"),
     ("NUMBER", r"(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?"),
     ("STRING", r'"(?:[^"\\]|\\.)*"'),
-    ("EQ", r"==|="), ("NE", r"!=|<>"), ("LE", r"<="), ("GE", r">="), ("LT", r"<"),
-    ("GT", r">"), ("COLONS", r"::"), ("AMP", r"&"), ("PLUS", r"\+"), ("MINUS", r"-"),
-    ("STAR", r"\*"), ("SLASH", r"/"), ("CARET", r"\^"), ("DOT", r"\."), ("LSQB", r"\["),
-    ("RSQB", r"\]"), ("LPAR", r"\("), ("RPAR", r"\)"), ("COMMA", r","),
+    ("BINOP", r"==|!=|<>|<=|>=|[<>&*/^]"), ("EQ", r"="), ("COLONS", r"::"),
+    ("PLUS", r"\+"), ("MINUS", r"-"), ("DOT", r"\."), ("LSQB", r"\["), ("RSQB", r"\]"),
+    ("LPAR", r"\("), ("RPAR", r"\)"), ("COMMA", r","),
 )
 _KEYWORDS = {"true": "TRUE", "false": "FALSE"}
 _SPACE = r"(?P<space>\s*)"

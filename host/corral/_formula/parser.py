@@ -79,12 +79,11 @@ class _Problem(TokenProblem):
 
 # -- operator precedence -------------------------------------------------------------------
 
-_COMPARISONS = {"EQ": "=", "NE": "!=", "LT": "<", "LE": "<=", "GT": ">", "GE": ">="}
-_OPERATORS = {**_COMPARISONS, "AMP": "&", "PLUS": "+", "MINUS": "-", "STAR": "*",
-              "SLASH": "/", "CARET": "^"}
-#: Binding strength of each binary operator; prefix - and + bind at 5, between * and ^.
-_BINARY_LEVEL = {**dict.fromkeys(_COMPARISONS, 1), "AMP": 2, "PLUS": 3, "MINUS": 3,
-                 "STAR": 4, "SLASH": 4, "CARET": 6}
+#: Each operator as written -> (the AST's operator, its binding strength); prefix - and +
+#: bind at 5, between * and ^, and comparisons (strength 1) do not chain.
+_BINARY = {"=": ("=", 1), "==": ("=", 1), "!=": ("!=", 1), "<>": ("!=", 1), "<": ("<", 1),
+           "<=": ("<=", 1), ">": (">", 1), ">=": (">=", 1), "&": ("&", 2), "+": ("+", 3),
+           "-": ("-", 3), "*": ("*", 4), "/": ("/", 4), "^": ("^", 6)}
 _PREFIX_LEVEL = 5
 
 
@@ -107,7 +106,7 @@ def _precedence(items: tuple[Any, ...]) -> Node:
         if expect_operand:
             pending.append((_PREFIX_LEVEL, item, True))
             continue
-        level = _BINARY_LEVEL[item.type]
+        level = _BINARY[str(item)][1]
         if level == 1:
             if compared:
                 raise _Problem(f"unexpected {str(item)!r}: comparisons do not chain "
@@ -124,7 +123,7 @@ def _precedence(items: tuple[Any, ...]) -> Node:
 
 def _apply(entry: tuple[int, Token, bool], operands: list[Node]) -> None:
     _, token, prefix = entry
-    op = _OPERATORS[token.type]
+    op = _BINARY[str(token)][0]
     line, column = token.line or 1, token.column or 1
     right = operands.pop()
     if prefix:
@@ -304,8 +303,7 @@ _TABLES = Lark.open("formula.lark", rel_to=__file__, parser="lalr", lexer="basic
 _DRIVER = LalrDriver(_TABLES, _ToAst())
 
 _TERMINAL_TEXT = {
-    "EQ": "=", "NE": "!=", "LE": "<=", "GE": ">=", "LT": "<", "GT": ">", "AMP": "&",
-    "PLUS": "+", "MINUS": "-", "STAR": "*", "SLASH": "/", "CARET": "^", "DOT": ".",
+    "EQ": "=", "BINOP": "an operator", "PLUS": "+", "MINUS": "-", "DOT": ".",
     "LSQB": "[", "RSQB": "]", "LPAR": "(", "RPAR": ")", "COMMA": ",", "COLONS": "::",
     "TRUE": "true", "FALSE": "false", "NAME": "a name", "NUMBER": "a number",
     "STRING": "a string", "PACK_REF": "a $$[pack:…] reference",
