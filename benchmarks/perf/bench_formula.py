@@ -8,11 +8,13 @@ transformed afterwards), lark's LALR with the Transformer inline on the new gram
 new parser (one-regex lexer and a table driver over lark's tables, cache bypassed), and
 the new parser answering from its LRU of parsed formulas. Every one must build the same
 tree as the new parser (v1's trees are compared by their shape). The figure is the best
-of several rounds, each the mean over many parses, per token of the formula.
+of several rounds, each the mean over many parses, per token of the formula; the parsers
+take turns within each round.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -43,21 +45,26 @@ def long_formula(chars: int = 2300) -> str:
     return "=" + " & ".join(parts)
 
 
-def _per_token(parse: Callable[[], Any], count: int, rounds: int, tokens_in: int) -> float:
-    parse()
-    best = float("inf")
+def _per_token(parsers: list[Callable[[], Any]], count: int, rounds: int,
+               tokens_in: int) -> list[float]:
+    """Best-of-``rounds`` us per token of each parser, the parsers taking turns in every
+    round so that a machine's changing load falls on all of them alike."""
+    best = [float("inf")] * len(parsers)
+    for parse in parsers:
+        parse()
     for _ in range(rounds):
-        started = time.perf_counter()
-        for _ in range(count):
-            parse()
-        best = min(best, (time.perf_counter() - started) / count)
-    return best * 1e6 / tokens_in
+        for i, parse in enumerate(parsers):
+            started = time.perf_counter()
+            for _ in range(count):
+                parse()
+            best[i] = min(best[i], (time.perf_counter() - started) / count)
+    return [seconds * 1e6 / tokens_in for seconds in best]
 
 
 def run(ctx: Context) -> BenchResult:
     result = BenchResult("formula_parse", TITLE)
     defaults, inline = lark_parser(), lark_parser(inline=True)
-    rounds = ctx.size(3, 7)
+    rounds = ctx.size(7, 15)
     configurations: list[tuple[str, Callable[[str], Any]]] = [
         ("today's parser (v1 grammar, lark LALR, Transformer inline)", formula_v1.parse_formula),
         ("lark defaults (contextual lexer, tree, then Transformer)",
@@ -70,10 +77,11 @@ def run(ctx: Context) -> BenchResult:
     for label, text in (("short", SHORT), ("typical", TYPICAL), ("2,300 chars", long_formula())):
         expected = parse_formula(text, cache=False)
         tokens_in = len(tokens(text))
-        count = ctx.size(20, 100) if len(text) > 1000 else ctx.size(500, 3000)
+        count = ctx.size(8, 40) if len(text) > 1000 else ctx.size(200, 1000)
         for name, parse in configurations:
             _check_same_tree(name, parse(text), expected)
-            us = _per_token(lambda: parse(text), count, rounds, tokens_in)  # noqa: B023
+        parsers = [functools.partial(parse, text) for _, parse in configurations]
+        for (name, _), us in zip(configurations, _per_token(parsers, count, rounds, tokens_in)):
             series.setdefault(name, {})[label] = us
             result.rows.append({"name": f"{label}: {name}", "tokens": tokens_in,
                                 "us_per_token": us, "ms_per_formula": us * tokens_in / 1000})
