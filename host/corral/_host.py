@@ -340,10 +340,12 @@ class Host(Closeable):
     def evaluate(self, text: str, *, principal: str | None = None,
                  connections: Mapping[str, str] | None = None,
                  deadline_s: float | None = None, timezone: str | None = None,
-                 invocation: Invocation | None = None) -> Any:
-        """Evaluate a formula such as ``=hello.Greet("Ada") & "!"``."""
+                 invocation: Invocation | None = None,
+                 variables: Mapping[str, Any] | None = None) -> Any:
+        """Evaluate a formula such as ``=hello.Greet("Ada") & "!"``; ``variables`` binds its
+        ``$$[variable:NAME]`` references, ``timezone`` (IANA) is its dates' zone."""
         return self.evaluator.evaluate(text, principal=principal, connections=connections,
-                                       deadline_s=deadline_s,
+                                       deadline_s=deadline_s, variables=variables,
                                        invocation=invocation or self.invocation(timezone=timezone))
 
     def sync(self, pack: str, table: str, *args: Any, connection: str | None = None,

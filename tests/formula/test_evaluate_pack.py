@@ -111,7 +111,7 @@ def test_identical_calls_run_once_and_cached_results_are_reused(tmp_path: Path,
 
 def memo_key(host: Any, text: str) -> Any:
     """The memo key of ``text`` evaluated by no principal in the host's default context."""
-    return host.evaluator.memo.key(text, None, {}, host.invocation().cache_scope())
+    return host.evaluator.memo.key(text, None, {}, None, host.invocation().cache_scope())
 
 
 def test_formulas_that_read_the_clock_or_act_are_not_memoised(tmp_path: Path,

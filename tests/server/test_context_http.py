@@ -150,8 +150,8 @@ def test_writing_to_a_blob_url_needs_a_key(service: Service) -> None:
 def test_a_memoised_formula_is_not_shared_across_timezones(service: Service) -> None:
     from corral._formula.memo import FormulaMemo
 
-    assert FormulaMemo.key("=x()", "alice", {}, ("UTC", "", "")) != FormulaMemo.key(
-        "=x()", "alice", {}, ("Asia/Tokyo", "", ""))
+    assert FormulaMemo.key("=x()", "alice", {}, None, ("UTC", "", "")) != FormulaMemo.key(
+        "=x()", "alice", {}, None, ("Asia/Tokyo", "", ""))
     answers = [service.post("/v1/evaluate", {"formula": "=conformance.CtxTimezone()",
                                              "timezone": zone}).json()["result"]
                for zone in ("Europe/Rome", "Europe/Rome", "Australia/Perth", "Europe/Rome")]

@@ -76,6 +76,8 @@ class Pack:
         #: Declared domains the operator approved for calls that hold a connection, beyond
         #: the auth domains (set by the registry; see corral._runtime.registry).
         self.approved_domains: tuple[str, ...] = ()
+        #: The registry's stable numeric id of this pack's name (None until registered).
+        self.pack_id: int | None = None
         self._offline = OfflineHost(manifest.name)
         self._formulas = {f.name: f for f in manifest.formulas}
         # A call through Host/Calls adds the caller's own context over these defaults.

@@ -46,6 +46,10 @@ class EvaluateBody(BaseModel):
     formula: str = Field(description='A formula such as =hello.Greet("Ada") & "!"')
     connections: dict[str, str] = Field(default_factory=dict,
                                         description="Pack name -> the caller's connection id.")
+    variables: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Values of the formula's $$[variable:NAME] references: name -> a JSON "
+                    "value (text, number, boolean, null, list or object).")
     timezone: str | None = Field(None, description=_TIMEZONE_DOC)
     doc_id: str | None = Field(None, description=_DOC_ID_DOC)
 
@@ -100,6 +104,8 @@ class SchemaOut(BaseModel):
 
 class PackSummary(BaseModel):
     name: str
+    id: int | None = Field(None, description="The registry's stable numeric id of the pack, "
+                                             "as in a formula's $$[pack:ID]::Formula().")
     version: str
     description: str
     sha256: str
@@ -118,6 +124,7 @@ class PackVersionInfo(BaseModel):
 
 class PackDetail(BaseModel):
     name: str
+    id: int | None = Field(None, description="The registry's stable numeric id of the pack.")
     version: str
     sha256: str
     manifest: dict[str, Any]

@@ -120,7 +120,7 @@ STATUS_BY_CLASS: dict[type[CorralError], int] = {
 
 _SAFE_DETAILS = ("quota", "limit", "limit_value", "rule", "line", "column", "field",
                  "connection", "setting", "guest_kind", "retry_after_s", "missing_scopes",
-                 "store", "parameter", "parameters", "field_errors")
+                 "store", "parameter", "parameters", "field_errors", "variable")
 
 _TITLES = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found",
            409: "Conflict", 410: "Gone", 413: "Payload too large", 422: "Invalid pack",

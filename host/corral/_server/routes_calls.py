@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from .._errors import ArgumentError, Conflict, CorralError, NotFoundError
+from .._formula.zones import DEFAULT_TIMEZONE, zone
 from .._host import Host
 from .._runtime.pack import Pack, read_manifest, wasm_sha256
 from .models import (
@@ -145,8 +146,10 @@ async def evaluate(body: EvaluateBody, request: Request, service: ServiceDep,
                    principal: CallerDep) -> CallResult:
     invocation = service.invocation(request, body.timezone, body.doc_id)
     run = partial(service.host.evaluate, body.formula, principal=principal.name,
-                  connections=body.connections, invocation=invocation)
-    memo = service.memo_answer(body.formula, principal.name, body.connections, invocation)
+                  connections=body.connections, invocation=invocation,
+                  variables=body.variables)
+    memo = service.memo_answer(body.formula, principal.name, body.connections, invocation,
+                               body.variables)
     return CallResult(result=to_json(await service.run(principal.name, run, probe=memo)))
 
 
@@ -238,7 +241,7 @@ def _register_upload(host: Host, wasm: bytes, activate: bool,
 
 def _pack_summary(pack: Pack) -> PackSummary:
     manifest = pack.manifest
-    return PackSummary(name=pack.name, version=pack.version, description=manifest.description,
+    return PackSummary(name=pack.name, id=pack.pack_id, version=pack.version, description=manifest.description,
                        sha256=pack.sha256,
                        formulas=[f.name for f in manifest.formulas if not f.is_action],
                        actions=[f.name for f in manifest.formulas if f.is_action],
@@ -249,7 +252,7 @@ def _pack_detail(host: Host, pack: Pack) -> PackDetail:
     versions = [PackVersionInfo(version=v.version, sha256_prefix=v.sha256, active=v.active,
                                 approved_domains=list(v.approved_domains))
                 for v in host.registry.versions(pack.name)]
-    return PackDetail(name=pack.name, version=pack.version, sha256=pack.sha256,
+    return PackDetail(name=pack.name, id=pack.pack_id, version=pack.version, sha256=pack.sha256,
                       manifest=pack.manifest.to_dict(), versions=versions,
                       approved_domains=list(pack.approved_domains))
 

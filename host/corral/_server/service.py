@@ -128,12 +128,13 @@ class Service:
         return probe
 
     def memo_answer(self, text: str, principal: str,
-                    connections: Mapping[str, str] | None, invocation: Invocation) -> Probe:
+                    connections: Mapping[str, str] | None, invocation: Invocation,
+                    variables: Mapping[str, Any] | None = None) -> Probe:
         """A probe answering a formula from the evaluator's memo."""
         def probe() -> tuple[bool, Any]:
             memo = self.host.evaluator.memo
             return memo.get(FormulaMemo.key(text, principal, dict(connections or {}),
-                                            invocation.cache_scope()))
+                                            variables, invocation.cache_scope()))
 
         return probe
 
