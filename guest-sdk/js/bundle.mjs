@@ -25,6 +25,7 @@ export async function bundle(entry, out, vocab) {
     nodePaths: [path.join(here, "node_modules")],
     define, outfile: path.resolve(out), sourcemap: "external", sourcesContent: false,
     legalComments: "none", logLevel: "silent", charset: "utf8", keepNames: true,
+    absWorkingDir: path.dirname(source),
   });
 }
 

@@ -61,13 +61,15 @@ function objectParts(schema, out, vocab, note, where) {
   if (featured.length) out.featured = featured;
 }
 
-// Coda ParameterType -> [Corral type wanted, items, sparse]; arrays are type "array".
+// A compiled Coda parameter type (the SDK's Type enum number, or {type: "array", items,
+// allowEmpty}) -> {type, items, sparse} in Corral's names.
+export const TYPE_NAMES = ["string", "number", "object", "boolean", "date", "html", "image", "file", "markdown", "email"];
+
 export function paramType(codaType) {
-  const sparse = /^sparse/.test(codaType);
-  const base = codaType.replace(/^sparse/, "").replace(/`$/, "");
-  const m = /^(.*)Array$/i.exec(base);
-  if (m) return { type: "array", items: lowerFirst(m[1]), sparse };
-  return { type: base, items: undefined, sparse: false };
+  if (codaType && typeof codaType === "object" && codaType.type === "array") {
+    return { type: "array", items: TYPE_NAMES[codaType.items] ?? "any", sparse: Boolean(codaType.allowEmpty) };
+  }
+  return { type: TYPE_NAMES[codaType] ?? "any", items: undefined, sparse: false };
 }
 
 /** The nearest type this host accepts for a Coda scalar parameter type. */

@@ -64,7 +64,7 @@ async function runFormula(pack, req, isAction) {
 }
 
 async function tableSchema(pack, table, req, context) {
-  if (!table.getSchema || !req.url) return table.schema;
+  if (!table.getSchema || !req.url) return table.getter.schema || table.schema;
   const spec = { type: FormulaType.Metadata, metadataFormulaType: MetadataFormulaType.SyncGetSchema, syncTableName: table.name };
   return run(pack, spec, metadataParams("", argsByName(table.getter, req.args)), context);
 }

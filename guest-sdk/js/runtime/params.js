@@ -19,10 +19,14 @@ export function argsByName(formula, args) {
   return out;
 }
 
+const DATE = 4;  // the SDK's Type.date
+
 function toCoda(type, value) {
   if (value === null || value === undefined) return undefined;
-  if (type === "date") return toDate(value);
-  if (/^(sparse)?dateArray$/i.test(type) && Array.isArray(value)) return value.map((v) => (v === null ? undefined : toDate(v)));
+  if (type === DATE) return toDate(value);
+  if (type && type.type === "array" && type.items === DATE && Array.isArray(value)) {
+    return value.map((v) => (v === null ? undefined : toDate(v)));
+  }
   return value;
 }
 
