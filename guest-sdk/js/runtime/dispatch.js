@@ -63,6 +63,11 @@ async function runFormula(pack, req, isAction) {
   return typeof result === "object" && result !== null ? transformBody(result, formula.schema) : result;
 }
 
+/** The schema of one row: a sync formula's schema is an array of them. */
+function rowSchema(schema) {
+  return schema && schema.type === "array" ? schema.items : schema;
+}
+
 async function tableSchema(pack, table, req, context) {
   if (!table.getSchema || !req.url) return table.getter.schema || table.schema;
   const spec = { type: FormulaType.Metadata, metadataFormulaType: MetadataFormulaType.SyncGetSchema, syncTableName: table.name };
@@ -76,7 +81,7 @@ async function runSync(pack, req) {
   context.sync.schema = schema;
   const params = toCodaArgs(table.getter, req.args);
   const page = await run(pack, { type: FormulaType.Sync, formulaName: table.name }, params, context);
-  const rows = transformBody(page.result || [], { type: "array", items: schema });
+  const rows = transformBody(page.result || [], { type: "array", items: rowSchema(schema) });
   const out = { rows };
   if (page.continuation !== undefined && page.continuation !== null) out.continuation = page.continuation;
   return out;
@@ -85,12 +90,13 @@ async function runSync(pack, req) {
 async function runSyncUpdate(pack, req) {
   const table = tableDef(pack, req.name);
   const context = makeContext(pack, req, { dynamicUrl: req.url ?? undefined });
-  const schema = await tableSchema(pack, table, req, context);
-  context.sync.schema = schema;
+  const tableSchemaValue = await tableSchema(pack, table, req, context);
+  context.sync.schema = tableSchemaValue;
+  const schema = rowSchema(tableSchemaValue);
   const updates = (req.updates || []).map((u) => ({
     previousValue: untransformBody(u.previous || {}, schema),
     newValue: untransformBody(u.new || {}, schema),
-    updatedFields: u.updated_fields || [],
+    updatedFields: (u.updated_fields || []).map((f) => packKey(schema, f)),
   }));
   const params = toCodaArgs(table.getter, req.args);
   const response = await run(pack, { type: FormulaType.SyncUpdate, formulaName: table.name }, params, context, updates);
@@ -128,7 +134,7 @@ async function runDynamicUrls(pack, req) {
 async function runDynamicSchema(pack, req) {
   const table = tableDef(pack, req.name);
   const context = makeContext(pack, req, { dynamicUrl: req.url ?? undefined });
-  const schema = await tableSchema(pack, table, req, context);
+  const schema = rowSchema(await tableSchema(pack, table, req, context));
   const notes = [];
   const out = toCorralSchema(schema, VOCAB, (feature, where) => notes.push(`${feature} at ${where}`), table.name);
   if (notes.length) console.warn(`dynamic schema of ${table.name}: not carried by Corral: ${notes.join("; ")}`);
@@ -139,6 +145,12 @@ async function runConnectionName(pack, req) {
   const spec = { type: FormulaType.Metadata, metadataFormulaType: MetadataFormulaType.GetConnectionName };
   const name = await run(pack, spec, metadataParams("", {}), makeContext(pack, req));
   return name === undefined || name === null ? "" : String(name);
+}
+
+/** A normalised property name as the pack's code knows it (its fromKey). */
+function packKey(schema, name) {
+  const prop = schema && schema.properties && schema.properties[name];
+  return (prop && prop.fromKey) || name;
 }
 
 function metadataParams(search, formulaContext) {
