@@ -11,6 +11,8 @@ import { createRequire } from "node:module";
 import * as esbuild from "esbuild";
 import { fileURLToPath } from "node:url";
 
+import { toCorralSchema } from "./runtime/corral_schema.js";
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const execution = require("@codahq/packs-sdk/dist/testing/execution");
@@ -116,8 +118,13 @@ export async function runJob(pack, job) {
       const results = await execution.executeMetadataFormula(table.listDynamicUrls, { search: job.search, formulaContext: byName(table.getter, job.args) }, context);
       return results.map((r) => ({ display: String(r.display), url: String(r.value) }));
     }
-    case "dynamic_schema":
-      return { coda_schema: await schemaOf() };
+    case "dynamic_schema": {
+      // Coda's getSchema, in Corral's vocabulary (the translation is Corral's own code).
+      context.sync = { dynamicUrl: job.url };
+      const schema = await schemaOf();
+      const rows = schema && schema.type === "array" ? schema.items : schema;
+      return toCorralSchema(rows, job.vocab, () => {}, table.name);
+    }
     case "connection_name":
       return execution.executeMetadataFormula(pack.defaultAuthentication.getConnectionName, {}, context);
     default:

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from corral._toolchain.js_bundle import js_sdk_dir, node
+from corral._toolchain.js_bundle import host_vocabulary, js_sdk_dir, node
 
 from .coda_cases import Case
 
@@ -18,7 +18,8 @@ SAMPLES = js_sdk_dir() / "node_modules" / "@codahq" / "packs-sdk" / "documentati
 
 def job(case: Case, bundle: Path | None = None) -> dict[str, Any]:
     data = {"source": str(SAMPLES / case.sample), "op": case.op, "name": case.name,
-            "args": list(case.args), "responses": list(case.responses), **case.extra}
+            "args": list(case.args), "responses": list(case.responses),
+            "vocab": host_vocabulary(), **case.extra}
     if bundle is not None:
         data["bundle"] = str(bundle)
     return data
