@@ -69,6 +69,7 @@ def build_js(entry: Path, output: Path | None, *, force: bool) -> tuple[Path, Ma
     derived = derive_manifest(bundle_path, name)
     for warning in derived.warnings:
         print(f"corral build: {entry.name}: warning: Corral has no {warning}", file=sys.stderr)
+    derived.manifest["pack"]["build"] = {"language": language_of(entry), "source": entry.name}
     manifest = parse_manifest(derived.manifest, source=str(entry))
     manifest_json = manifest.to_json()
     wasm = snapshot(bundle_path.read_text(encoding="utf-8"), manifest_json, build_dir)
