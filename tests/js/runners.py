@@ -27,7 +27,8 @@ def job(case: Case, bundle: Path | None = None) -> dict[str, Any]:
 
 def _node(script: str, jobs: list[dict[str, Any]], path: Path) -> list[dict[str, Any]]:
     path.write_text(json.dumps(jobs))
-    done = subprocess.run([node(), str(js_sdk_dir() / script), str(path)], capture_output=True,
+    done = subprocess.run([node(), str(js_sdk_dir() / script), str(path)], check=False,
+                          capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, f"node {script} failed:\n{done.stderr[-3000:]}"
     result: list[dict[str, Any]] = json.loads(done.stdout)

@@ -11,10 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from corral._pack.parse import parse_manifest
-from corral._toolchain.js_build import pack_name
-from corral._toolchain.js_bundle import bundle, derive_manifest
+from corral._toolchain.js_bundle import bundle
 
 from .coda_cases import CANNOT_RUN, CASES, DIVERGENT
 from .runners import SAMPLES, job, mismatch, run_node_host, run_oracle

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from corral._errors import BuildError, ManifestError
 from corral._pack.parse import parse_manifest
 from corral._toolchain.js_bundle import bundle, derive_manifest

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from corral._errors import ConfigError
 from corral._fetch.client import FetchClient, FetchConfig
 from corral._settings import load_settings

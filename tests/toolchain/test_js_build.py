@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from corral import BuildError, build_pack
 from corral._toolchain import js_build
 from corral._toolchain.js_build import js_entry, language_of, pack_name

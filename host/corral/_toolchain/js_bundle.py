@@ -78,7 +78,8 @@ def derive_manifest(bundle_path: Path, name: str) -> Derived:
 
 def _run(command: list[str], *, what: str) -> str:
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=NODE_TIMEOUT_S)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=NODE_TIMEOUT_S,
+                              check=False)
     except subprocess.TimeoutExpired as exc:
         raise BuildError(f"{what}: node ran longer than {NODE_TIMEOUT_S} s") from exc
     if done.returncode != 0:
