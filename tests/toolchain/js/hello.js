@@ -116,13 +116,14 @@
     Now: () => Date.now(),
     Random: () => Math.random(),
     Fetch: async (url) => {
-      const reply = decode(__corral.fetch(new Uint8Array(encode({ method: "GET", url, headers: [] }))));
+      const reply = decode(__corral.fetch(new Uint8Array(encode({ method: "GET", url, headers: {} }))));
       if (reply.err) return "fetch failed: " + reply.err.kind + ": " + reply.err.message;
-      return reply.ok.status + " " + utf8.decode(reply.ok.body, 0, reply.ok.body.length);
+      const body = reply.ok.body;
+      return reply.ok.status + " " + (typeof body === "string" ? body : utf8.decode(body, 0, body.length));
     },
     // Limits (tests/toolchain and benchmarks/security js_limits).
     Spin: () => { for (;;) {} },
-    HeapBomb: () => { const keep = []; for (;;) keep.push(new Array(100000).fill(keep.length)); },
+    HeapBomb: () => { const keep = []; for (;;) keep.push(new ArrayBuffer(1 << 20)); },
     Recurse: () => { const deep = (n) => deep(n + 1) + 1; return deep(0); },
   };
 
