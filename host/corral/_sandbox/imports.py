@@ -14,6 +14,7 @@ import wasmtime
 from .._errors import AbiViolation, FetchError, FetchLimitExceeded, FetchTooLarge
 from .._pack import abi as _abi
 from . import fastcall as _fastcall
+from . import wasi_subset
 from .state import CallState, current, pack_slice
 
 Caller = wasmtime.Caller | int
@@ -22,6 +23,7 @@ Caller = wasmtime.Caller | int
 def make_linker(engine: wasmtime.Engine, *, native: bool) -> wasmtime.Linker:
     """A linker defining the ABI's host imports for the chosen call path."""
     linker = wasmtime.Linker(engine)
+    wasi_subset.define(linker)  # only packs with pack.wasi may import it (check_imports)
     if native:
         _fastcall.define_import(linker, _abi.IMPORT_MODULE, "fetch", 2, True, host_fetch)
         _fastcall.define_import(linker, _abi.IMPORT_MODULE, "log", 3, False, host_log)
