@@ -83,15 +83,11 @@ def build_js(entry: Path, output: Path | None, *, force: bool) -> tuple[Path, Ma
 
 def snapshot(bundle_js: str, manifest_json: bytes, build_dir: Path) -> bytes:
     """The engine with the bundle evaluated, snapshotted into the final pack (the one call
-    into the engine's toolchain)."""
-    try:
-        from .js_engine import snapshot_js_pack  # type: ignore[import-not-found,unused-ignore]
-    except ImportError as exc:
-        raise BuildError("the JavaScript engine (corral._toolchain.js_engine) is not part of "
-                         "this Corral yet; the bundle and manifest are in "
-                         f"{build_dir}") from exc
-    wasm: bytes = snapshot_js_pack(bundle_js, manifest_json, cache_dir=build_dir / "engine")
-    return wasm
+    into the engine's toolchain). The engine itself is built once and cached where the
+    engine's toolchain keeps it (``build/js-engine`` in a checkout), not per pack."""
+    from .js_snapshot import snapshot_js_pack
+
+    return snapshot_js_pack(bundle_js, manifest_json.decode("utf-8"))
 
 
 def input_digest(entry: Path) -> str:
@@ -99,7 +95,8 @@ def input_digest(entry: Path) -> str:
     h.update(json.dumps(host_vocabulary(), sort_keys=True).encode())
     sdk = js_sdk_dir()
     inputs = [Path(__file__), Path(__file__).with_name("js_bundle.py"),
-              Path(__file__).with_name("js_engine.py"), sdk / "bundle.mjs",
+              Path(__file__).with_name("js_engine.py"), Path(__file__).with_name("js_snapshot.py"),
+              sdk / "bundle.mjs",
               sdk / "derive-manifest.mjs", sdk / "package-lock.json"]
     inputs += sorted((sdk / "runtime").glob("*.js"))
     if (sdk / "engine").is_dir():
