@@ -5,6 +5,7 @@ import * as esbuild from "esbuild";
 import path from "node:path";
 import fs from "node:fs";
 import { fileURLToPath } from "node:url";
+import { packLines } from "./runtime/line_map.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -18,7 +19,7 @@ export async function bundle(entry, out, vocab) {
     "process.env.NODE_ENV": '"production"',
   };
   if (vocab) define.__CORRAL_VOCAB__ = JSON.stringify(vocab);
-  return esbuild.build({
+  const result = await esbuild.build({
     stdin: { contents: stub, resolveDir: path.dirname(source), sourcefile: "corral-entry.js", loader: "js" },
     bundle: true, format: "iife", platform: "neutral", target: "es2020",
     mainFields: ["module", "main"], conditions: ["import", "require", "default"],
@@ -27,6 +28,16 @@ export async function bundle(entry, out, vocab) {
     legalComments: "none", logLevel: "silent", charset: "utf8", keepNames: true,
     absWorkingDir: path.dirname(source),
   });
+  appendLineMap(path.resolve(out));
+  return result;
+}
+
+/** The pack's source lines, appended after the code so no bundle line moves. */
+function appendLineMap(out) {
+  const map = JSON.parse(fs.readFileSync(out + ".map", "utf8"));
+  const runtime = path.join(here, "runtime");
+  const lines = packLines(map, (s) => !s.includes("node_modules") && !path.resolve(path.dirname(out), s).startsWith(runtime) && !s.endsWith("corral-entry.js"));
+  fs.appendFileSync(out, `\nglobalThis.__corral_lines = ${JSON.stringify(lines)};\n`);
 }
 
 async function main() {

@@ -24,7 +24,7 @@ export function toErrorMap(err, pack) {
     return { err: out };
   }
   if (e.isUserVisible || e.name === "UserVisibleError") return { err: { kind: "user", message } };
-  const stack = typeof e.stack === "string" ? e.stack : "";
+  const stack = typeof e.stack === "string" ? sourceLines(e.stack) : "";
   const head = `${e.name || "Error"}: ${message}`;
   return { err: { kind: "internal", message: stack.includes(message) ? stack : `${head}\n${stack}`.trim() } };
 }
@@ -45,4 +45,14 @@ function retryAfter(headers) {
   const now = Date.parse(String(headers.date || ""));
   if (Number.isNaN(when) || Number.isNaN(now)) return undefined;
   return Math.min(Math.max(0, (when - now) / 1000), MAX_RETRY_AFTER_S);
+}
+
+/** Rewrite `file:LINE:COL` frames of the bundle to the pack's source line, where known. */
+export function sourceLines(stack) {
+  const map = globalThis.__corral_lines;
+  if (!map) return stack;
+  return stack.replace(/([^\s()]+):(\d+):(\d+)/g, (whole, file, line, col) => {
+    const hit = map.lines[line];
+    return hit ? `${map.sources[hit[0]]}:${hit[1]}` : whole;
+  });
 }
