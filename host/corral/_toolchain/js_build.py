@@ -15,7 +15,6 @@ import re
 import sys
 from pathlib import Path
 
-from .._errors import BuildError
 from .._pack.manifest import Manifest
 from .._pack.parse import parse_manifest
 from .js_bundle import bundle, derive_manifest, host_vocabulary, js_sdk_dir

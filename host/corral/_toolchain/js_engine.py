@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._errors import BuildError
-from .build import _run, _toolchain_version
 from .sdk import _locked, checkout_root, sdk_dir, user_cache_dir
+from .tools import run_tool as _run
+from .tools import toolchain_version as _toolchain_version
 
 QUICKJS_NG_VERSION = "0.17.0.2"
 #: sha256 of ``quickjs_ng-0.17.0.2.tar.gz`` as PyPI serves it.
