@@ -1,130 +1,80 @@
-"""9. JavaScript packs: a QuickJS snapshot's call beside a Zig pack's, in the same run.
+"""9. JavaScript packs beside Coda's own runner, on the same pack in the same run.
 
-The JS pack is the engine's hand-written test bundle (``tests/toolchain/js/hello.js``, no
-Coda SDK) snapshotted by Wizer; each call runs on a fresh instance of the snapshot through
-``Pack.call``, as for every pack. The Zig ``hello`` pack's ``Greet`` is the baseline. Pack
-load is ``pack_from_bytes`` in a new Sandbox whose precompiled cache holds the pack.
-Resident memory per in-flight call is measured as in benchmark 7: K JS calls held inside
-``__corral.fetch`` by the local API, the slope of extra RSS over K.
+The Coda sample ``hello_world`` (``Hello("World")``) built with ``corral build``: a fresh
+instance of the QuickJS-NG snapshot per call through ``Pack.call``, and loading the
+precompiled pack. Beside it, Coda's runner on the same source (``guest-sdk/js/coda-bench.mjs``):
+a fresh isolated-vm isolate per call, as ``coda execute --vm`` runs every call, and the
+packs-sdk thunk in-process with no sandbox at all.
 """
 
 from __future__ import annotations
 
-import gc
-import itertools
-import threading
-from typing import Any
+import json
+import shutil
+import subprocess
 
-from corral import Host, Sandbox, SandboxConfig, pack_from_bytes
+from corral import Sandbox, SandboxConfig, pack_from_bytes
+from corral._toolchain.build import build_pack
+from corral._toolchain.js_bundle import js_sdk_dir, node
 
-from ._artifacts import REPO, example_packs
 from ._context import Context
-from ._local_api import LocalApi
-from ._measure import Latency, median, sample_calls, timed
+from ._measure import Latency, sample_calls, timed
 from ._results import BenchResult, Target
-from .bench_memory import HOLD_TIMEOUT_S, _fit, _rss
 
-TITLE = "9. JavaScript packs (QuickJS snapshot) beside a Zig pack"
-BUNDLE = REPO / "tests" / "toolchain" / "js" / "hello.js"
-DOMAIN = "api.bench.test"
-CALL_LIMIT_MS = 1.0
-LOAD_LIMIT_MS = 20.0
-COUNTS = (1, 4, 8, 16)
-_rounds = itertools.count()
+TITLE = "9. JavaScript packs: Corral's engine vs Coda's runner (hello_world Hello)"
+SAMPLE = (js_sdk_dir() / "node_modules" / "@codahq" / "packs-sdk" / "documentation" / "samples"
+          / "packs" / "hello_world" / "hello_world.ts")
 
 
-def js_wasm(domains: list[str] | None = None) -> bytes:
-    from corral._toolchain.js_snapshot import snapshot_js_pack
+def _built(ctx: Context) -> bytes:
+    pack_dir = ctx.workdir / "js-hello"
+    pack_dir.mkdir(exist_ok=True)
+    shutil.copyfile(SAMPLE, pack_dir / "pack.ts")
+    return build_pack(pack_dir).path.read_bytes()
 
-    formulas = [{"name": name, "params": [{"name": "x", "type": "string", "optional": True}],
-                 "result": {"type": "any"}} for name in ("Hello", "Status")]
-    manifest = {"pack": {"name": "jsbench", "version": "0.1.0",
-                         "network_domains": domains or []}, "formulas": formulas}
-    return snapshot_js_pack(BUNDLE.read_text(), manifest)
+
+def _coda(count: int) -> tuple[Latency, Latency]:
+    done = subprocess.run([node(), str(js_sdk_dir() / "coda-bench.mjs"), str(SAMPLE), "Hello",
+                           '["World"]', str(count)], capture_output=True, text=True,
+                          timeout=900, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"coda-bench.mjs failed: {done.stderr[-2000:]}")
+    data = json.loads(done.stdout)
+    return Latency.of(data["thunk_s"]), Latency.of(data["ivm_s"])
 
 
 def run(ctx: Context) -> BenchResult:
     result = BenchResult("js", TITLE)
-    packs = {"js (QuickJS snapshot)": (js_wasm(), "Hello"),
-             "zig (hello)": (example_packs()["hello"], "Greet")}
-    count = ctx.size(300, 2000)
-    p50: dict[str, float] = {}
-    for label, (wasm, formula) in packs.items():
-        cache_dir = ctx.fresh_dir("js-load")
-        with Sandbox(SandboxConfig(cache_dir=cache_dir)) as sandbox:
-            pack = pack_from_bytes(wasm, sandbox=sandbox)  # fills the precompiled cache
-            calls = Latency.of(sample_calls(lambda: pack.call(formula, "Ada"), count))
-        loads = Latency.of([_load(wasm, cache_dir) for _ in range(ctx.size(5, 20))])
-        key = label.split(" ")[0]
-        p50[key] = calls.p50_s * 1e3
-        result.rows.append({"pack": label, "wasm_kb": len(wasm) / 1024,
-                            "call_p50_ms": calls.p50_s * 1e3, "call_p99_ms": calls.p99_s * 1e3,
-                            "load_p50_ms": loads.p50_s * 1e3})
-        result.metrics[f"{key}_call_p50_ms"] = calls.p50_s * 1e3
-        result.metrics[f"{key}_call_p99_ms"] = calls.p99_s * 1e3
-        result.metrics[f"{key}_load_p50_ms"] = loads.p50_s * 1e3
-        result.series[key] = {"call_p50_ms": calls.p50_s * 1e3, "load_p50_ms": loads.p50_s * 1e3}
-        if key == "js":
-            result.targets.append(Target("js_call_p50", "JS pack call (Hello), fresh instance of "
-                                         "the snapshot, p50", calls.p50_s * 1e3, "<=",
-                                         CALL_LIMIT_MS, "ms"))
-            result.targets.append(Target("js_load_p50", "load a precompiled JS pack, p50",
-                                         loads.p50_s * 1e3, "<=", LOAD_LIMIT_MS, "ms"))
-    result.metrics["js_over_zig_call"] = p50["js"] / p50["zig"]
-    per_call = _memory_per_call(ctx)
-    result.metrics["js_rss_per_call_kib"] = per_call / 1024
-    result.notes.append(f"JS call p50 is {p50['js'] / p50['zig']:.1f}x the Zig pack's; "
-                        f"{per_call / 1024:.0f} KiB resident per in-flight JS call (slope over "
-                        f"{', '.join(map(str, COUNTS))} calls held in fetch)")
-    return result
-
-
-def _load(wasm: bytes, cache_dir: Any) -> float:
-    with Sandbox(SandboxConfig(cache_dir=cache_dir)) as sandbox:
-        seconds, pack = timed(lambda: pack_from_bytes(wasm, sandbox=sandbox))
-    if not pack.compiled.from_cache:
-        raise AssertionError("the JS pack was not loaded from the precompiled cache")
-    return seconds
-
-
-def _memory_per_call(ctx: Context) -> float:
-    with LocalApi() as api:
-        host = ctx.host("js-memory", allow_http=True, host_map={DOMAIN: "127.0.0.1"},
-                        max_workers=32, global_concurrency=32, per_pack_concurrency=32)
-        try:
-            host.register_bytes(js_wasm([f"{DOMAIN}:{api.port}"]), source="jsbench")
-            _round(host, api, max(COUNTS))  # threads and arenas exist before we count
-            extra = {k: median([_round(host, api, k) for _ in range(ctx.size(1, 3))])
-                     for k in COUNTS}
-        finally:
-            host.close()
-    slope, _ = _fit(list(extra), list(extra.values()))
-    return slope
-
-
-def _round(host: Host, api: LocalApi, k: int) -> float:
-    round_id = f"js{next(_rounds)}"
-    urls = [api.url(f"/hold/{round_id}/{i}", host=DOMAIN) for i in range(k)]
-    text = "=List(" + ", ".join(f'jsbench.Status("{u}")' for u in urls) + ")"
-    gc.collect()
-    idle = _rss()
-    outcome: dict[str, Any] = {}
-
-    def evaluate() -> None:
-        try:
-            outcome["value"] = host.evaluate(text, deadline_s=HOLD_TIMEOUT_S + 5)
-        except Exception as exc:  # reported below
-            outcome["error"] = f"{exc.__class__.__name__}: {exc}"
-
-    thread = threading.Thread(target=evaluate, daemon=True)
-    thread.start()
+    wasm = _built(ctx)
+    count = ctx.size(200, 2000)
+    sandbox = Sandbox(SandboxConfig(cache_dir=ctx.fresh_dir("js-cache")))
     try:
-        if not api.wait_pending(round_id, k, HOLD_TIMEOUT_S):
-            raise AssertionError(f"only {api.pending(round_id)} of {k} JS calls reached the API")
-        busy = _rss()
+        pack_from_bytes(wasm, sandbox=sandbox)  # fills the precompiled cache
+        loads = [timed(lambda: pack_from_bytes(wasm, sandbox=sandbox))[0]
+                 for _ in range(ctx.size(5, 20))]
+        pack = pack_from_bytes(wasm, sandbox=sandbox)
+        assert pack.call("Hello", "World") == "Hello World!"
+        corral = Latency.of(sample_calls(lambda: pack.call("Hello", "World"), count))
     finally:
-        api.release(round_id)
-        thread.join(HOLD_TIMEOUT_S)
-    if outcome.get("value") != [200] * k:
-        raise AssertionError(f"the round of {k} JS calls ended with {outcome!r}")
-    return float(busy - idle)
+        sandbox.close()
+    thunk, ivm = _coda(ctx.size(20, 100))
+    load = Latency.of(loads)
+    for name, latency in (("corral JS pack, fresh snapshot instance (Pack.call)", corral),
+                          ("coda isolated-vm, fresh isolate per call", ivm),
+                          ("coda thunk in-process, no sandbox", thunk)):
+        result.rows.append(latency.row(name))
+    result.metrics.update({"corral_p50_ms": corral.p50_s * 1e3, "ivm_p50_ms": ivm.p50_s * 1e3,
+                           "thunk_p50_ms": thunk.p50_s * 1e3, "load_p50_ms": load.p50_s * 1e3,
+                           "speedup_vs_ivm": ivm.p50_s / corral.p50_s,
+                           "ratio_vs_thunk": corral.p50_s / thunk.p50_s})
+    result.targets += [
+        Target("js_call_p50", "JS pack call, fresh instance, p50", corral.p50_s * 1e3, "<=",
+               1.0, "ms"),
+        Target("js_vs_ivm", "faster than Coda's isolated-vm runner", ivm.p50_s / corral.p50_s,
+               ">=", 30.0, "x"),
+        Target("js_vs_thunk", "within 5x of Coda's unsandboxed thunk",
+               corral.p50_s / thunk.p50_s, "<=", 5.0, "x"),
+        Target("js_load", "load a precompiled JS pack, p50", load.p50_s * 1e3, "<=", 20.0, "ms"),
+    ]
+    result.notes.append(f"pack: {len(wasm) / 1e6:.1f} MB of wasm (engine + snapshot heap)")
+    return result

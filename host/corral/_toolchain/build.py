@@ -19,6 +19,7 @@ from .._errors import BuildError, ManifestError
 from .._pack.manifest import Manifest
 from .._pack.parse import load_manifest_file
 from .._pack.wasm import MANIFEST_SECTION, set_custom_section
+from .js_build import build_js, js_entry
 from .sdk import assemblyscript_compiler, sdk_dir, zig_cache_dir
 from .sdk import repo_root as repo_root  # the benchmarks and tests import it from here
 
@@ -42,11 +43,19 @@ class BuildResult:
     path: Path
     manifest: Manifest
     cached: bool
+    #: Coda features a JavaScript pack declares that Corral only approximates.
+    warnings: tuple[str, ...] = ()
 
 
 def build_pack(pack_dir: str | os.PathLike[str], output: str | os.PathLike[str] | None = None,
                *, optimize: str = "ReleaseSmall", force: bool = False) -> BuildResult:
-    """Build ``pack_dir`` (holding ``pack.toml``) into one self-describing ``.wasm``."""
+    """Build ``pack_dir`` (holding ``pack.toml``, or a Coda ``pack.ts``/``pack.js``, or that
+    file itself) into one self-describing ``.wasm``."""
+    entry = js_entry(pack_dir)
+    if entry is not None:
+        path, js_manifest, cached, warnings = build_js(
+            entry, Path(output) if output else None, force=force)
+        return BuildResult(path, js_manifest, cached, warnings)
     directory = Path(pack_dir).resolve()
     manifest = load_manifest_file(directory / "pack.toml")
     language = _language(manifest, directory)
