@@ -19,7 +19,8 @@ from types import ModuleType
 from typing import Sequence
 
 from . import (bench_cache, bench_cold_start, bench_fuel, bench_http, bench_invoke, bench_memory,
-               bench_js, bench_scheduler, bench_tenancy)
+               bench_js, bench_js_engine, bench_scheduler,
+               bench_tenancy)
 from ._artifacts import REPO, build_all
 from ._context import Context
 from ._results import BenchResult, SuiteReport, format_result, format_summary, machine_info
@@ -34,6 +35,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "memory": bench_memory,
     "tenancy": bench_tenancy,
     "js": bench_js,
+    "js_engine": bench_js_engine,
 }
 RESULTS_DIR = REPO / "results"
 

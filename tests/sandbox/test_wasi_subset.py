@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from corral import GuestTrap, PackValidationError, Sandbox, pack_from_bytes
 from corral._runtime.calls import CallStats
 from corral._sandbox import wasi_subset

@@ -13,10 +13,16 @@ from typing import Any
 
 import pytest
 import wasmtime
-
 from corral import Sandbox
-from corral._errors import (BuildError, DeadlineExceeded, FuelExhausted, GuestError,
-                            ManifestError, MemoryLimitExceeded, StackOverflow)
+from corral._errors import (
+    BuildError,
+    DeadlineExceeded,
+    FuelExhausted,
+    GuestError,
+    ManifestError,
+    MemoryLimitExceeded,
+    StackOverflow,
+)
 from corral._runtime.calls import CallStats
 from corral._runtime.pack import Pack, pack_from_bytes
 from corral._toolchain import js_engine

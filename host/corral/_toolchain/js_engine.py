@@ -21,9 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._errors import BuildError
-from .sdk import _locked, checkout_root, sdk_dir, user_cache_dir
-from .tools import run_tool as _run
-from .tools import toolchain_version as _toolchain_version
+from .sdk import _locked, checkout_root, sdk_dir, user_cache_dir, zig_cache_dir
 
 QUICKJS_NG_VERSION = "0.17.0.2"
 #: sha256 of ``quickjs_ng-0.17.0.2.tar.gz`` as PyPI serves it.
@@ -35,6 +33,8 @@ _CFLAGS = ("-O2", "-g0", "-std=gnu11", "-D_GNU_SOURCE", "-DNDEBUG")
 #: 384 KiB) is below it, so deep JS recursion ends as a RangeError first.
 ENGINE_STACK_BYTES = 1024 * 1024
 PIP_TIMEOUT_S = 300
+#: quickjs.c alone takes a minute or two on a busy 2-core machine.
+COMPILE_TIMEOUT_S = 1200
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,28 @@ def engine_digest() -> str:
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()
+
+
+def _toolchain_version(_language: str = "c") -> str:
+    try:
+        from importlib.metadata import version
+
+        return "ziglang-" + version("ziglang")
+    except Exception:  # an unusual install: the digest still changes with the sources
+        return "ziglang-unknown"
+
+
+def _run(command: list[str], *, cwd: Path, what: str) -> None:
+    env = dict(os.environ)
+    env.setdefault("ZIG_GLOBAL_CACHE_DIR", str(zig_cache_dir()))
+    try:
+        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True,
+                              timeout=COMPILE_TIMEOUT_S, env=env, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise BuildError(f"{what}: the compiler ran longer than {COMPILE_TIMEOUT_S} s") from exc
+    if done.returncode != 0:
+        output = (done.stderr or done.stdout).strip()
+        raise BuildError(f"{what} failed:\n{output[-4000:]}", exit_code=done.returncode)
 
 
 def _objects_digest() -> str:
@@ -145,9 +167,10 @@ def _download_sdist(root: Path) -> Path:
                        "-d", staging, f"quickjs-ng=={QUICKJS_NG_VERSION}"]
             try:
                 done = subprocess.run(command, capture_output=True, text=True,
-                                      timeout=PIP_TIMEOUT_S)
+                                      timeout=PIP_TIMEOUT_S, check=False)
             except subprocess.TimeoutExpired as exc:
-                raise BuildError(f"downloading quickjs-ng took longer than {PIP_TIMEOUT_S} s") from exc
+                raise BuildError(f"downloading quickjs-ng took longer than {PIP_TIMEOUT_S} s"
+                                 ) from exc
             got = Path(staging) / archive.name
             if done.returncode != 0 or not got.is_file():
                 output = (done.stderr or done.stdout).strip()[-2000:]

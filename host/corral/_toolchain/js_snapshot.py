@@ -21,6 +21,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import msgpack
+
 from .._errors import BuildError
 from .._pack import abi as _abi
 from .._pack.parse import parse_manifest
@@ -93,7 +95,7 @@ def _snapshot(engine: Engine, source: bytes, root: Path) -> bytes:
                    "--wasm-bulk-memory", "true"]
         try:
             done = subprocess.run(command, capture_output=True, text=True,
-                                  timeout=WIZER_TIMEOUT_S)
+                                  timeout=WIZER_TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired as exc:
             raise BuildError(f"Wizer ran longer than {WIZER_TIMEOUT_S} s; does the bundle's "
                              "top level loop forever?") from exc
@@ -108,5 +110,5 @@ def _error_message(raw: bytes) -> str:
     try:
         decoded = _abi.decode(raw)
         return str(decoded["err"]["message"])
-    except Exception:
+    except (ValueError, KeyError, TypeError, msgpack.UnpackException):  # not the bridge's map
         return raw.decode("utf-8", errors="replace")

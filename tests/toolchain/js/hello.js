@@ -121,6 +121,7 @@
       const body = reply.ok.body;
       return reply.ok.status + " " + (typeof body === "string" ? body : utf8.decode(body, 0, body.length));
     },
+    Status: (url) => decode(__corral.fetch(new Uint8Array(encode({ method: "GET", url, headers: {} })))).ok.status,
     // Limits (tests/toolchain and benchmarks/security js_limits).
     Spin: () => { for (;;) {} },
     HeapBomb: () => { const keep = []; for (;;) keep.push(new ArrayBuffer(1 << 20)); },
