@@ -19,7 +19,8 @@ from types import ModuleType
 from typing import Sequence
 
 from . import (bench_cache, bench_cold_start, bench_formula, bench_fuel, bench_http, bench_invoke,
-               bench_memory, bench_scheduler, bench_tenancy, bench_workers)
+               bench_js, bench_js_engine, bench_memory, bench_scheduler, bench_tenancy,
+               bench_workers)
 from ._artifacts import REPO, build_all
 from ._context import Context
 from ._results import BenchResult, SuiteReport, format_result, format_summary, machine_info
@@ -35,6 +36,8 @@ BENCHMARKS: dict[str, ModuleType] = {
     "tenancy": bench_tenancy,
     "workers": bench_workers,
     "formula_parse": bench_formula,
+    "js": bench_js,
+    "js_engine": bench_js_engine,
 }
 RESULTS_DIR = REPO / "results"
 

@@ -109,6 +109,8 @@ class Host(Closeable):
 
                 config = FetchConfig(allow_http=self.settings.allow_http,
                                      host_map=dict(self.settings.host_map),
+                                     ca_file=(str(self.settings.ca_file)
+                                              if self.settings.ca_file else None),
                                      **({"resolver": self._resolver} if self._resolver else {}))
                 self._fetch_cache = FetchCache(self.settings.data_dir / "fetch-cache",
                                                map_size=self.settings.fetch_cache_bytes)

@@ -31,10 +31,14 @@ class Settings:
     packs: tuple[Path, ...] = ()
     #: Let packs fetch plain http:// URLs (for local development; https only otherwise).
     allow_http: bool = False
-    #: Exact host name -> IP address; mapped names may resolve to private addresses. A name
+    #: Exact host name -> IP address, optionally with a port (`api.example.com=127.0.0.1:8443`:
+    #: its https URLs go to that port); mapped names may resolve to private addresses. A name
     #: mapped to a loopback address is a test mapping: with allow_http, credentials may go
-    #: to it over plain http (to no other http URL).
+    #: to it over plain http (to no other http URL). For tests and development.
     host_map: Mapping[str, str] = field(default_factory=dict)
+    #: A PEM file of CA certificates trusted for fetches instead of the certifi bundle (for
+    #: tests and development: a local TLS stand-in of a real API, `CORRAL_CA_FILE`).
+    ca_file: Path | None = None
     #: Size of the LMDB map holding cached formula results (eviction keeps them within it).
     result_cache_bytes: int = 256 * 1024 * 1024
     #: Size of the LMDB map holding cached GET responses.
@@ -218,6 +222,8 @@ def _convert(name: str, raw: Any, default: Any, source: str) -> Any:
         if name == "packs":
             items = raw.split(os.pathsep) if isinstance(raw, str) else list(raw)
             return tuple(Path(p) for p in items if p)
+        if name == "ca_file":
+            return Path(raw) if raw not in ("", None) else None
         if name == "call_path":
             return call_path_setting(raw, source=source)
         if name == "default_timezone":

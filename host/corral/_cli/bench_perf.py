@@ -25,7 +25,7 @@ def suite_dir() -> Path:
 
 
 def perf_command(quick: bool, json_path: str | os.PathLike[str] | None,
-                 plot_path: str | os.PathLike[str] | None, only: str | None = None) -> list[str]:
+                 plot_path: str | os.PathLike[str] | None, only: str = "") -> list[str]:
     """The command line that runs the suite (paths made absolute: the child's cwd differs)."""
     command = [sys.executable, "-m", SUITE_MODULE]
     if quick:
@@ -40,7 +40,7 @@ def perf_command(quick: bool, json_path: str | os.PathLike[str] | None,
 
 
 def run_perf(quick: bool, json_path: str | os.PathLike[str] | None = None,
-             plot_path: str | os.PathLike[str] | None = None, only: str | None = None) -> int:
+             plot_path: str | os.PathLike[str] | None = None, *, only: str = "") -> int:
     """Run the suite, printing its table; JSON and PNG default to ``results/perf.*``."""
     if not (suite_dir() / "__main__.py").is_file():
         raise ConfigError(f"the performance suite is not in this installation (looked in "

@@ -212,10 +212,7 @@ def pack_from_bytes(wasm: bytes, *, sandbox: Sandbox | None = None, source: str 
     """Validate and compile a pack from its ``.wasm`` bytes."""
     manifest = read_manifest(wasm, source=source)
     sandbox = sandbox or default_sandbox()
-    compiled = sandbox.compile(wasm, name=manifest.name)
-    if manifest.wasi:
-        raise ManifestError("WASI packs are not supported by this host yet", field="pack.wasi",
-                            rule="unsupported", source=source)
+    compiled = sandbox.compile(wasm, name=manifest.name, wasi=manifest.wasi)
     return Pack(wasm, manifest, compiled, sandbox, path=path)
 
 

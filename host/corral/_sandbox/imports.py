@@ -25,6 +25,7 @@ from .._errors import (
 from .._pack import abi as _abi
 from .._pack.manifest import MAX_IO_BYTES
 from . import fastcall as _fastcall
+from . import wasi_subset
 from .state import CallState, current, pack_slice
 
 Caller = wasmtime.Caller | int
@@ -37,6 +38,7 @@ BLOB_REQUEST_CAP = MAX_IO_BYTES + 4096
 def make_linker(engine: wasmtime.Engine, *, native: bool) -> wasmtime.Linker:
     """A linker defining the ABI's host imports for the chosen call path."""
     linker = wasmtime.Linker(engine)
+    wasi_subset.define(linker)  # only packs with pack.wasi may import it (check_imports)
     if native:
         _fastcall.define_import(linker, _abi.IMPORT_MODULE, "fetch", 2, True, host_fetch)
         _fastcall.define_import(linker, _abi.IMPORT_MODULE, "log", 3, False, host_log)

@@ -14,8 +14,9 @@ from typing import Any
 
 from .._errors import ArgumentError, ManifestError
 from .._pack.manifest import NAME_RE
+from .scaffold_js import typescript_files
 
-LANGUAGES = ("zig", "c", "assemblyscript")
+LANGUAGES = ("zig", "c", "assemblyscript", "typescript")
 _PLACEHOLDER = "__NAME__"
 
 
@@ -265,27 +266,31 @@ def new_pack(name: str, language: str, directory: str | Path | None = None) -> P
     if not NAME_RE.match(name):
         raise ManifestError(f"{name!r} must start with a letter and hold only letters, digits "
                             "and '_' (at most 64)", field="pack.name", rule="name")
-    if language not in _LANGUAGES:
+    if language not in LANGUAGES:
         raise ArgumentError(f"--lang {language!r} is not one of {', '.join(LANGUAGES)}",
                             parameter="lang")
     target = Path(directory) if directory is not None else Path(name)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ArgumentError(f"{target} already exists and is not an empty directory; choose "
                             "another with --dir", parameter="dir")
-    spec = _LANGUAGES[language]
-    values = {"name": name, "language": language, "source": spec.source,
-              "sdk_doc": spec.sdk_doc}
-    files = {
-        "pack.toml": _fill(_PACK_TOML, **values),
-        spec.source: _fill(spec.code, **values),
-        "README.md": _fill(_README, **values),
-        f"test_{name}.py": _fill(_TEST, **values),
-    }
+    files = typescript_files(name) if language == "typescript" else _files(name, language)
     for relative, text in files.items():
         path = target / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return target
+
+
+def _files(name: str, language: str) -> dict[str, str]:
+    spec = _LANGUAGES[language]
+    values = {"name": name, "language": language, "source": spec.source,
+              "sdk_doc": spec.sdk_doc}
+    return {
+        "pack.toml": _fill(_PACK_TOML, **values),
+        spec.source: _fill(spec.code, **values),
+        "README.md": _fill(_README, **values),
+        f"test_{name}.py": _fill(_TEST, **values),
+    }
 
 
 def cmd_new(args: argparse.Namespace) -> int:
@@ -297,7 +302,7 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def register_new_command(subparsers: Any) -> None:
-    """Add ``corral new NAME --lang zig|c|assemblyscript [--dir D]`` to the CLI."""
+    """Add ``corral new NAME --lang zig|c|assemblyscript|typescript [--dir D]`` to the CLI."""
     parser = subparsers.add_parser("new", help="scaffold a pack (source, pack.toml, README, test)")
     parser.add_argument("name", help="the pack's name: a letter, then letters, digits or _")
     parser.add_argument("--lang", required=True, choices=LANGUAGES, help="the guest language")
