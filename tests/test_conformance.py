@@ -153,10 +153,10 @@ def test_the_three_manifests_are_the_same_but_for_the_build() -> None:
     assert manifests["assemblyscript"] == manifests["zig"]
 
 
-def test_the_module_imports_only_corral_fetch_and_log(wasm_path: Path) -> None:
+def test_the_module_imports_only_corral_fetch_log_and_blob(wasm_path: Path) -> None:
     module = wasmtime.Module.from_file(wasmtime.Engine(), str(wasm_path))
     imports = {(i.module, i.name) for i in module.imports}
-    assert imports <= {("corral", "fetch"), ("corral", "log")}, imports
+    assert imports <= {("corral", "fetch"), ("corral", "log"), ("corral", "blob")}, imports
     exports = {e.name for e in module.exports}
     assert {"memory", "corral_alloc", "corral_call", "corral_abi_v1"} <= exports
 
@@ -600,3 +600,152 @@ def test_a_formulas_own_timeout_ends_its_endless_loop(pack: corral.Pack,
     # The same loop, ending on its own, runs under the pack's 5 s deadline.
     assert pack.call("Countdown", 2000) == 2000
     assert harness.call("Countdown", 2000) == 2000
+
+# -- the execution context: time zone, invocation location, temporary blobs --------------
+
+BLOB_CAP = 64
+BLOB_QUOTA = 150
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(40))
+
+
+class MovableClock:
+    """The host's wall clock, moved by the test (no sleeps)."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def blob_api() -> Iterator[FixtureServer]:
+    with FixtureServer() as server:
+        server.route("GET", "/pic", body=PNG, headers={"Content-Type": "image/png"})
+        server.route("GET", "/big", body=b"x" * (BLOB_CAP + 1),
+                     headers={"Content-Type": "text/plain"})
+        server.route("GET", "/gone", status=404, json={"message": "no"})
+        yield server
+
+
+@pytest.fixture(scope="module")
+def context_host(wasm_path: Path, blob_api: FixtureServer,
+                 call_path: str) -> Iterator[tuple[PackHarness, MovableClock, Any]]:
+    from fastapi.testclient import TestClient
+
+    clock = MovableClock()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CORRAL_CALL_PATH", call_path)
+        running = PackHarness(wasm_path, server=blob_api, clock=clock, settings={
+            "blob_max_bytes": BLOB_CAP, "blob_quota_bytes_per_principal": BLOB_QUOTA,
+            "public_url": "https://corral.example.net", "default_timezone": "Pacific/Auckland"})
+    with running, TestClient(corral.create_app(running.host)) as client:
+        yield running, clock, client
+
+
+def _path_of(url: str) -> str:
+    assert url.startswith("https://corral.example.net/v1/blobs/"), url
+    return url[len("https://corral.example.net"):]
+
+
+def test_the_timezone_is_the_callers_or_the_hosts_default(context_host: Any) -> None:
+    harness, _, _ = context_host
+    assert harness.call("CtxTimezone") == "Pacific/Auckland"
+    assert harness.call("CtxTimezone", timezone="Europe/Paris") == "Europe/Paris"
+    with pytest.raises(corral.ArgumentError) as info:
+        harness.call("CtxTimezone", timezone="Mars/Olympus_Mons")
+    assert info.value.details["field"] == "timezone"
+
+
+def test_two_timezones_do_not_share_a_cached_result(context_host: Any) -> None:
+    harness, _, _ = context_host
+    hits = harness.host.result_cache.stats().hits
+    assert harness.call("CtxTimezone", timezone="Asia/Tokyo") == "Asia/Tokyo"
+    assert harness.call("CtxTimezone", timezone="America/Lima") == "America/Lima"
+    assert harness.call("CtxTimezone", timezone="Asia/Tokyo") == "Asia/Tokyo"
+    assert harness.host.result_cache.stats().hits == hits + 1  # only the repeat was cached
+
+
+def test_the_invocation_location_names_the_host_and_the_document(context_host: Any) -> None:
+    harness, _, _ = context_host
+    assert harness.call("CtxLocation", doc_id="doc-42") == {
+        "protocol_and_host": "https://corral.example.net", "doc_id": "doc-42"}
+    assert harness.call("CtxLocation") == {"protocol_and_host": "https://corral.example.net",
+                                           "doc_id": None}
+
+
+def test_a_stored_blob_is_served_over_http_until_it_expires(context_host: Any) -> None:
+    harness, clock, client = context_host
+    stored = harness.call("CtxStoreBlob", "<script>alert(document.cookie)</script>", "text/html")
+    path = _path_of(stored["url"])
+    response = client.get(path)  # no API key: the URL is the capability
+    assert response.status_code == 200
+    assert response.content == b"<script>alert(document.cookie)</script>"
+    assert response.headers["content-type"].startswith("text/html")
+    # An html blob cannot script the host's origin: never sniffed, downloaded, sandboxed.
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-disposition"] == "attachment"
+    assert response.headers["content-security-policy"].startswith("sandbox")
+    assert "script-src" not in response.headers["content-security-policy"]
+    assert stored["expires_at"].endswith("Z")
+    clock.now += harness.host.settings.blob_ttl_s + 1
+    expired = client.get(path)
+    assert expired.status_code == 410
+    assert expired.json()["kind"] == "blob_expired"
+    assert client.get(path).status_code == 404  # and then purged for good
+
+
+def test_a_blob_from_a_declared_url_keeps_its_content_type(context_host: Any) -> None:
+    harness, _, client = context_host
+    stored = harness.call("CtxStoreUrl", "https://conformance.test/pic")
+    response = client.get(_path_of(stored["url"]))
+    assert response.content == PNG
+    assert response.headers["content-type"] == "image/png"
+    assert response.headers["content-disposition"] == "inline"  # a raster image may show
+
+
+def test_store_url_is_held_to_the_fetch_policy(context_host: Any) -> None:
+    harness, _, _ = context_host
+    with pytest.raises(FetchDenied) as undeclared:
+        harness.call("CtxStoreUrl", "https://elsewhere.test/pic")
+    assert undeclared.value.rule == "undeclared_domain"
+    with pytest.raises(FetchDenied) as loopback:
+        harness.call("CtxStoreUrl", "https://127.0.0.1/pic")
+    assert loopback.value.rule == "ip_literal"
+    with pytest.raises(corral.BlobError) as missing:
+        harness.call("CtxStoreUrl", "https://conformance.test/gone")
+    assert missing.value.details["status"] == 404
+
+
+def test_a_blob_over_the_cap_is_refused(context_host: Any) -> None:
+    harness, _, _ = context_host
+    with pytest.raises(corral.BlobTooLarge, match="blob_max_bytes"):
+        harness.call("CtxStoreBlob", "y" * (BLOB_CAP + 1), "text/plain")
+    with pytest.raises(corral.BlobTooLarge):
+        harness.call("CtxStoreUrl", "https://conformance.test/big")
+
+
+def test_a_callers_blobs_are_held_to_its_quota(context_host: Any) -> None:
+    harness, clock, _ = context_host
+    clock.now += harness.host.settings.blob_ttl_s + 1  # earlier tests' blobs expire
+    for _ in range(BLOB_QUOTA // BLOB_CAP):
+        harness.call("CtxStoreBlob", "z" * BLOB_CAP, "text/plain")
+    with pytest.raises(corral.BlobQuotaExceeded):
+        harness.call("CtxStoreBlob", "z" * BLOB_CAP, "text/plain")
+    clock.now += harness.host.settings.blob_ttl_s + 1  # expired blobs free the quota
+    assert harness.call("CtxStoreBlob", "z", "text/plain")["url"]
+
+
+def test_a_bad_content_type_is_the_packs_bad_request(context_host: Any) -> None:
+    harness, _, _ = context_host
+    with pytest.raises(corral.BlobError) as info:
+        harness.call("CtxStoreBlob", "x", "text/html\r\nSet-Cookie: a=b")
+    assert info.value.rule == "bad_request"
+
+
+def test_a_pack_called_without_a_host_sees_the_default_context(pack: corral.Pack) -> None:
+    assert pack.call("CtxTimezone") == "UTC"
+    assert pack.call("CtxLocation") == {"protocol_and_host": "", "doc_id": None}
+    with pytest.raises(corral.BlobError) as info:  # no host, so no blob store
+        pack.call("CtxStoreBlob", "x", "text/plain")
+    assert info.value.rule == "no_store"

@@ -17,9 +17,11 @@ def write_plot(report: SuiteReport, path: Path) -> None:
     by_id = {r.id: r for r in report.results}
     panels = [("invoke", _invoke), ("cold_start", _cold_start), ("result_cache", _cache),
               ("http", _http), ("scheduler", _scheduler), ("fuel", _fuel), ("memory", _memory),
-              ("workers", _http)]
+              ("workers", _http), ("formula_parse", _formula)]
     figure, axes = plt.subplots(3, 4, figsize=(22, 15))
     flat = list(axes.flat)
+    for spare in flat[len(panels):-1]:
+        spare.axis("off")
     for ax, (bench_id, draw) in zip(flat, panels):
         result = by_id.get(bench_id)
         if result is None or result.error is not None:
@@ -104,6 +106,13 @@ def _memory(ax: Any, result: BenchResult) -> None:
     ax.plot(result.series["in_flight"], result.series["extra_rss_kib"], marker="o")
     ax.set_xlabel("calls in flight")
     ax.set_ylabel("extra resident KiB")
+
+
+def _formula(ax: Any, result: BenchResult) -> None:
+    """us per token of the 2,300-character formula, one bar per parser configuration."""
+    by_config = {name: sizes["2,300 chars"] for name, sizes in result.series.items()}
+    _bars(ax, [name[:40] for name in by_config], list(by_config.values()), "us per token (log)",
+          log=True, limit=2.0)
 
 
 def _targets(ax: Any, report: SuiteReport) -> None:

@@ -18,8 +18,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Sequence
 
-from . import (bench_cache, bench_cold_start, bench_fuel, bench_http, bench_invoke, bench_memory,
-               bench_scheduler, bench_tenancy, bench_workers)
+from . import (bench_cache, bench_cold_start, bench_formula, bench_fuel, bench_http, bench_invoke,
+               bench_js, bench_js_engine, bench_memory, bench_scheduler, bench_tenancy,
+               bench_workers)
 from ._artifacts import REPO, build_all
 from ._context import Context
 from ._results import BenchResult, SuiteReport, format_result, format_summary, machine_info
@@ -34,6 +35,9 @@ BENCHMARKS: dict[str, ModuleType] = {
     "memory": bench_memory,
     "tenancy": bench_tenancy,
     "workers": bench_workers,
+    "formula_parse": bench_formula,
+    "js": bench_js,
+    "js_engine": bench_js_engine,
 }
 RESULTS_DIR = REPO / "results"
 

@@ -38,7 +38,8 @@ def run(ctx: Context) -> BenchResult:
         ran = host.scheduler.stats().started - started
         if ran:
             raise AssertionError(f"{ran} cached calls ran the pack; the cache did not answer")
-        key = result_key(pack.name, pack.sha256, "AddCached", [1, 2], None)
+        key = result_key(pack.name, pack.sha256, "AddCached", [1, 2], None,
+                         context=host.invocation().cache_scope())
         cache = host.result_cache
         if cache.get(key) is None:
             raise AssertionError("the result cache has no entry under the expected key")

@@ -26,7 +26,7 @@ from ._measure import median
 from ._results import BenchResult, Target
 
 TITLE = "4. HTTP invoke over uvicorn vs a bare FastAPI endpoint"
-THROUGHPUT_RATIO_LIMIT = 0.60
+THROUGHPUT_RATIO_LIMIT = 0.9  # issue 18: the invoke path at 0.9x a bare endpoint
 INVOKE_PATH = "/v1/packs/perfbench/formulas/Add"
 BARE_PATH = "/bare"
 STARTUP_TIMEOUT_S = 20.0

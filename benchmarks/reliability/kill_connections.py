@@ -76,6 +76,8 @@ class CachedCalls:
     def __init__(self, pack_sha256: str) -> None:
         self.pack_sha256 = pack_sha256
         self.acknowledged: list[int] = []
+        #: call -> the base URL it was made to: part of its cache key (ctx.invocation_location).
+        self.base_urls: dict[int, str] = {}
         self.counter = 0
 
     def step(self, api: Api, tally: Tally) -> Answer:
@@ -85,6 +87,7 @@ class CachedCalls:
         tally.attempt(ok)
         if ok:
             self.acknowledged.append(self.counter)
+            self.base_urls[self.counter] = api.base_url.rstrip("/")
         elif answer.ok:
             tally.broke("errors", f"{CACHE_PACK}.F answered {answer.body!r}")
         return answer
@@ -106,11 +109,14 @@ class CachedCalls:
             self.acknowledged = [n for n in self.acknowledged if n not in missing]
 
     def _entry(self, cache: ResultCache, n: int) -> object:
-        found = cache.get(result_key(CACHE_PACK, self.pack_sha256, "F", [n], None))
+        context = ("UTC", self.base_urls.get(n, ""), "")  # the server's default time zone
+        found = cache.get(result_key(CACHE_PACK, self.pack_sha256, "F", [n], None,
+                                     context=context))
         return None if found is None else found.value
 
     def reset(self) -> None:
         self.acknowledged = []
+        self.base_urls = {}
 
 
 def run_cache(ctx: Context) -> Tally:

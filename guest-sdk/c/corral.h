@@ -51,6 +51,9 @@ __attribute__((import_module("corral"), import_name("fetch")))
 int64_t corral_raw_fetch(const uint8_t *ptr, uint32_t len);
 __attribute__((import_module("corral"), import_name("log")))
 void corral_raw_log(int32_t level, const uint8_t *ptr, uint32_t len);
+/* Imported only by a pack that stores blobs (corral_store_blob / corral_store_url). */
+__attribute__((import_module("corral"), import_name("blob")))
+int64_t corral_raw_blob(const uint8_t *ptr, uint32_t len);
 
 /* ---- values ------------------------------------------------------------------------ */
 
@@ -94,6 +97,7 @@ typedef struct {
     double retry_after_s;
     const char **missing_scopes; /* set by corral_fail_missing_scopes */
     uint32_t missing_scope_count;
+    const char *blob_kind;      /* set when a blob could not be stored (too_large, quota...) */
 } corral_ctx;
 
 enum { CORRAL_DEBUG = 0, CORRAL_INFO = 1, CORRAL_WARN = 2, CORRAL_ERROR = 3 };
@@ -135,6 +139,24 @@ const corral_value *corral_ctx_field(corral_ctx *ctx, const char *name);
 bool corral_connection_id(corral_ctx *ctx, const char **ptr, uint32_t *len);
 /* A dynamic table's URL (`sync`, `sync_update` and `dynamic_schema` of a dynamic table). */
 bool corral_dynamic_url(corral_ctx *ctx, const char **ptr, uint32_t *len);
+/* The caller's IANA time zone (ctx.timezone, e.g. "Europe/Paris"); "UTC" if the host gave none. */
+void corral_timezone(corral_ctx *ctx, const char **ptr, uint32_t *len);
+/* The invocation location: the host's base URL (ctx.invocation_location.protocol_and_host,
+ * "" if none) and the caller's document id (false when it gave none). */
+void corral_protocol_and_host(corral_ctx *ctx, const char **ptr, uint32_t *len);
+bool corral_doc_id(corral_ctx *ctx, const char **ptr, uint32_t *len);
+
+/* Temporary blob storage (ABI.md 4.1): the host keeps the bytes for a while and serves
+ * them at `url` until `expires_at` (ISO 8601, UTC). Each returns 0, or -1 with
+ * ctx->blob_kind and ctx->message set, so `return -1` reports the blob error. */
+typedef struct {
+    const char *url; uint32_t url_len;
+    const char *expires_at; uint32_t expires_at_len;
+} corral_blob;
+int corral_store_blob(corral_ctx *ctx, const uint8_t *bytes, uint32_t len, const char *content_type,
+                      corral_blob *out);
+/* The host fetches `url` under the pack's fetch policy and stores what it answered. */
+int corral_store_url(corral_ctx *ctx, const char *url, corral_blob *out);
 
 /* Building values (for corral_write_value, json_body, pages). */
 corral_value corral_new_nil(void);
@@ -630,6 +652,7 @@ static int corral__vfail(corral_ctx *ctx, const char *fmt, va_list ap) {
     char *text = corral__vformat(fmt, ap);
     ctx->message = text ? text : "error";
     ctx->fetch_kind = NULL;
+    ctx->blob_kind = NULL;
     ctx->upstream_status = 0;
     ctx->has_retry_after = false;
     ctx->missing_scopes = NULL;
@@ -869,6 +892,75 @@ int corral_fetch(corral_ctx *ctx, const corral_fetch_request *req, corral_respon
     return 0;
 }
 
+/* ---- context and blobs -------------------------------------------------------------- */
+
+static bool corral__str_of(const corral_value *v, const char **ptr, uint32_t *len) {
+    if (!v || v->type != CORRAL_STR) return false;
+    *ptr = v->as.s.ptr; *len = v->as.s.len;
+    return true;
+}
+
+void corral_timezone(corral_ctx *ctx, const char **ptr, uint32_t *len) {
+    if (!corral__str_of(corral_ctx_field(ctx, "timezone"), ptr, len)) { *ptr = "UTC"; *len = 3; }
+}
+
+void corral_protocol_and_host(corral_ctx *ctx, const char **ptr, uint32_t *len) {
+    const corral_value *location = corral_ctx_field(ctx, "invocation_location");
+    if (!corral__str_of(corral_get(location, "protocol_and_host"), ptr, len)) { *ptr = ""; *len = 0; }
+}
+
+bool corral_doc_id(corral_ctx *ctx, const char **ptr, uint32_t *len) {
+    return corral__str_of(corral_get(corral_ctx_field(ctx, "invocation_location"), "doc_id"), ptr, len);
+}
+
+static int corral__blob_failed(corral_ctx *ctx, const char *kind, const char *message, uint32_t len) {
+    char *copy = corral__strndup(message, len);
+    ctx->message = copy ? copy : "the blob could not be stored";
+    ctx->fetch_kind = NULL;
+    ctx->blob_kind = kind;
+    return -1;
+}
+
+static int corral__blob(corral_ctx *ctx, corral_writer *w, corral_blob *out) {
+    if (w->failed) return corral_fail(ctx, "out of memory building a blob request");
+    int64_t packed = corral_raw_blob(w->data, w->len);
+    uint32_t ptr = (uint32_t)((uint64_t)packed >> 32), len = (uint32_t)packed;
+    corral_value *reply = calloc(1, sizeof(corral_value));
+    if (!reply || !corral__decode((const uint8_t *)(uintptr_t)ptr, len, reply)) {
+        const char *text = "the host's blob response could not be decoded";
+        return corral__blob_failed(ctx, "unavailable", text, (uint32_t)strlen(text));
+    }
+    const corral_value *err = corral_get(reply, "err");
+    if (err) {
+        const corral_value *kind = corral_get(err, "kind"), *msg = corral_get(err, "message");
+        const char *kind_text = kind && kind->type == CORRAL_STR ? corral__strndup(kind->as.s.ptr, kind->as.s.len) : NULL;
+        bool has_msg = msg && msg->type == CORRAL_STR;
+        return corral__blob_failed(ctx, kind_text ? kind_text : "unavailable", has_msg ? msg->as.s.ptr : "",
+                                   has_msg ? msg->as.s.len : 0);
+    }
+    const corral_value *ok = corral_get(reply, "ok");
+    out->url = ""; out->url_len = 0; out->expires_at = ""; out->expires_at_len = 0;
+    corral__str_of(corral_get(ok, "url"), &out->url, &out->url_len);
+    corral__str_of(corral_get(ok, "expires_at"), &out->expires_at, &out->expires_at_len);
+    return 0;
+}
+
+int corral_store_blob(corral_ctx *ctx, const uint8_t *bytes, uint32_t len, const char *content_type,
+                      corral_blob *out) {
+    corral_writer w = {0};
+    corral_write_map(&w, 2);
+    corral_write_str(&w, "bytes"); corral_write_bin(&w, bytes, len);
+    corral_write_str(&w, "content_type"); corral_write_str(&w, content_type ? content_type : "");
+    return corral__blob(ctx, &w, out);
+}
+
+int corral_store_url(corral_ctx *ctx, const char *url, corral_blob *out) {
+    corral_writer w = {0};
+    corral_write_map(&w, 1);
+    corral_write_str(&w, "url"); corral_write_str(&w, url ? url : "");
+    return corral__blob(ctx, &w, out);
+}
+
 /* ---- exports ----------------------------------------------------------------------- */
 
 __attribute__((export_name("corral_abi_v1"))) void corral_abi_v1(void) {}
@@ -957,6 +1049,7 @@ __attribute__((export_name("corral_call"))) int64_t corral_call(const uint8_t *p
         corral_write_str(&w, "ok");
         if (e->handler(&ctx, args, &w) != 0) {
             if (ctx.fetch_kind) return corral__error(&w, "fetch", ctx.message, ctx.fetch_kind);
+            if (ctx.blob_kind) return corral__error(&w, "blob", ctx.message, NULL);
             return corral__user_error(&w, &ctx);
         }
         if (w.failed) return corral__error(&w, "internal", "OutOfMemory", NULL);

@@ -8,6 +8,11 @@ pub extern "corral" fn fetch(ptr: [*]const u8, len: u32) i64;
 /// Module `corral`, function `log`: level 0 debug, 1 info, 2 warn, 3 error.
 pub extern "corral" fn log(level: i32, ptr: [*]const u8, len: u32) void;
 
+/// Module `corral`, function `blob`: a blob request map in (`{bytes, content_type}` or
+/// `{url}`), `{ok: {url, expires_at}}` or `{err}` out, like `fetch`. Imported only by a
+/// pack that stores blobs.
+pub extern "corral" fn blob(ptr: [*]const u8, len: u32) i64;
+
 /// Pack a guest buffer into the i64 that `corral_call` and `fetch` return.
 pub fn packSlice(bytes: []const u8) i64 {
     const ptr: u64 = @intCast(@intFromPtr(bytes.ptr));

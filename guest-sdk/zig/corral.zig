@@ -26,6 +26,11 @@
 //! and `Retry-After` (the host retries a 429, 502, 503 or 504 within the call's deadline),
 //! `ctx.failUpstream(status, retry_after_s, fmt, args)` does so by hand, and
 //! `ctx.failMissingScopes(scopes, fmt, args)` tells the caller to reconnect granting them.
+//!
+//! The call's context: `ctx.timezone()` (the caller's IANA time zone) and
+//! `ctx.invocationLocation()` (the host's base URL and the caller's document id).
+//! `ctx.storeBlob(bytes, content_type)` and `ctx.storeUrl(url)` hand the host a temporary
+//! blob and return the URL it serves it at, until `expires_at`.
 
 const std = @import("std");
 pub const abi = @import("abi.zig");
@@ -78,7 +83,18 @@ pub const abi_version = 1;
 /// Errors a pack function may return besides its own: `UserError` carries the message
 /// set by `Context.fail` (and the upstream status, Retry-After or missing scopes set by
 /// its siblings), `FetchFailed` the host's fetch error.
-pub const PackError = error{ UserError, FetchFailed, BadArgument, OutOfMemory };
+pub const PackError = error{ UserError, FetchFailed, BlobFailed, BadArgument, OutOfMemory };
+
+/// Where the call was made from (ABI.md §3.1 `ctx.invocation_location`).
+pub const InvocationLocation = struct {
+    /// The host's public base URL, e.g. `https://corral.example.net` ("" if none).
+    protocol_and_host: []const u8,
+    /// The caller's document (or other location) id, if it gave one.
+    doc_id: ?[]const u8,
+};
+
+/// A blob the host stored: the URL it serves it at, and when that ends (ISO 8601, UTC).
+pub const StoredBlob = struct { url: []const u8, expires_at: []const u8 };
 
 pub const LogLevel = enum(i32) { debug = 0, info = 1, warn = 2, err = 3 };
 
@@ -147,6 +163,8 @@ pub const Context = struct {
     request: Value,
     message: []const u8 = "",
     fetch_kind: []const u8 = "",
+    /// Set when `storeBlob` / `storeUrl` fail: `too_large`, `quota`, `limit`, `denied`...
+    blob_kind: []const u8 = "",
     /// Set by `failUpstream` / `failResponse`: the upstream's status and Retry-After.
     upstream_status: ?u16 = null,
     retry_after_s: ?f64 = null,
@@ -158,6 +176,61 @@ pub const Context = struct {
     pub fn field(self: *Context, name: []const u8) ?Value {
         const ctx = self.request.get("ctx") orelse return null;
         return ctx.get(name);
+    }
+
+    /// The caller's IANA time zone (`ctx.timezone`, e.g. "Europe/Paris"); "UTC" if none.
+    pub fn timezone(self: *Context) []const u8 {
+        const value = self.field("timezone") orelse return "UTC";
+        return value.asStr() orelse "UTC";
+    }
+
+    /// The host's base URL and the caller's document id (`ctx.invocation_location`).
+    pub fn invocationLocation(self: *Context) InvocationLocation {
+        const location = self.field("invocation_location") orelse Value.nil;
+        const host = location.get("protocol_and_host") orelse Value{ .str = "" };
+        const doc = location.get("doc_id") orelse Value.nil;
+        return .{ .protocol_and_host = host.asStr() orelse "", .doc_id = doc.asStr() };
+    }
+
+    /// Hand the host `bytes` as a temporary blob of `content_type`; the URL it serves
+    /// them at. Failures return `error.BlobFailed` with `blob_kind` and `message` set.
+    pub fn storeBlob(self: *Context, bytes: []const u8, content_type: []const u8) PackError!StoredBlob {
+        var out = Writer.init(self.arena);
+        out.beginMap(2) catch return error.OutOfMemory;
+        out.writeStr("bytes") catch return error.OutOfMemory;
+        out.writeBin(bytes) catch return error.OutOfMemory;
+        out.writeStr("content_type") catch return error.OutOfMemory;
+        out.writeStr(content_type) catch return error.OutOfMemory;
+        return self.blobRequest(out.bytes());
+    }
+
+    /// Have the host fetch `url` (under the pack's fetch policy) and keep the answer as a
+    /// temporary blob; the URL it serves it at.
+    pub fn storeUrl(self: *Context, url: []const u8) PackError!StoredBlob {
+        var out = Writer.init(self.arena);
+        out.beginMap(1) catch return error.OutOfMemory;
+        out.writeStr("url") catch return error.OutOfMemory;
+        out.writeStr(url) catch return error.OutOfMemory;
+        return self.blobRequest(out.bytes());
+    }
+
+    fn blobRequest(self: *Context, request: []const u8) PackError!StoredBlob {
+        const raw = abi.unpackSlice(abi.blob(request.ptr, @intCast(request.len)));
+        const reply = msgpack.decode(self.arena, raw) catch {
+            self.blob_kind = "unavailable";
+            self.message = "the host's blob response could not be decoded";
+            return error.BlobFailed;
+        };
+        if (reply.get("err")) |err| {
+            self.blob_kind = (err.get("kind") orelse Value{ .str = "unavailable" }).asStr() orelse "unavailable";
+            self.message = (err.get("message") orelse Value{ .str = "" }).asStr() orelse "";
+            return error.BlobFailed;
+        }
+        const ok = reply.get("ok") orelse Value.nil;
+        return .{
+            .url = (ok.get("url") orelse Value{ .str = "" }).asStr() orelse "",
+            .expires_at = (ok.get("expires_at") orelse Value{ .str = "" }).asStr() orelse "",
+        };
     }
 
     /// A dynamic table's URL (`sync` and `dynamic_schema` of a dynamic table).
@@ -382,6 +455,7 @@ fn writeFailure(out: *Writer, ctx: *Context, err: anyerror) !void {
         error.UserError => try writeUserError(out, ctx),
         error.BadArgument => try writeError(out, "bad_args", "an argument has the wrong type"),
         error.NotFound => try writeError(out, "not_found", ctx.message),
+        error.BlobFailed => try writeError(out, "blob", ctx.message),
         error.FetchFailed => {
             try out.beginMap(1);
             try out.writeStr("err");

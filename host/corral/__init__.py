@@ -23,6 +23,11 @@ from ._errors import (
     ArgumentError,
     AuthFlowError,
     BadOutput,
+    BlobError,
+    BlobExpired,
+    BlobLimitExceeded,
+    BlobQuotaExceeded,
+    BlobTooLarge,
     BuildError,
     CacheError,
     Closed,
@@ -77,7 +82,7 @@ from ._pack.parse import load_manifest_file, parse_manifest
 from ._runtime.pack import Pack, load_pack, pack_from_bytes, read_manifest, validate_pack
 from ._sandbox.sandbox import CallStats, Sandbox, SandboxConfig
 from ._settings import Settings, load_settings
-from ._types import CallRequest, Credentials
+from ._types import CallRequest, Credentials, Invocation
 
 __version__ = "0.1.0"
 
@@ -106,6 +111,7 @@ _LAZY = {
     "SchedulerConfig": "._calls.scheduler",
     "ResolvedFormula": "._calls.scheduler",
     "ResultCache": "._calls.result_cache",
+    "BlobStore": "._stores.blobs",
     "RowUpdateResult": "._runtime.tables",
     "Registry": "._runtime.registry",
     "Metrics": "._metrics",
@@ -128,7 +134,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "MANIFEST_SECTION", "AbiViolation", "AccessDenied", "ArgumentError", "AuthFlowError",
-    "AuthSpec", "BadOutput", "BuildError", "BuildResult", "CacheError",
+    "AuthSpec", "BadOutput", "BlobError", "BlobExpired", "BlobLimitExceeded",
+    "BlobQuotaExceeded", "BlobStore", "BlobTooLarge", "BuildError", "BuildResult", "CacheError",
     "CallRequest", "CallStats", "CheckedURL", "Closed", "ConfigError", "Conflict",
     "ConnectionCredentials", "ConnectionExpired", "ConnectionInfo", "ConnectionStore",
     "CorralError", "CredentialError", "Credentials", "DeadlineExceeded", "DeclaredDomain",
@@ -137,7 +144,8 @@ __all__ = [
     "FetchLimitExceeded", "FetchNetworkError", "FetchTimeout", "FetchTooLarge",
     "FormulaDeadlineExceeded", "FormulaDef", "FormulaError", "FormulaEvalError",
     "FormulaSyntaxError", "FuelExhausted", "GuestError", "GuestTrap", "Host", "InputTooLarge",
-    "InvalidParameters", "InvocationError", "KeyRing", "LimitExceeded", "Limits", "Manifest", "ManifestError",
+    "InvalidParameters", "Invocation", "InvocationError", "KeyRing", "LimitExceeded", "Limits",
+    "Manifest", "ManifestError",
     "MemoryLimitExceeded", "Metrics", "MissingScopes", "QuotaExceeded", "NotFoundError", "OutputTooLarge",
     "Overloaded", "Pack",
     "PackValidationError", "ParamDef", "PayloadTooLarge", "PinnedTransport", "Registry",

@@ -40,6 +40,11 @@ A fetch error also carries an ``abi_kind``: the kind a guest reads in a fetch's
     │   ├── FetchTooLarge        fetch_too_large
     │   ├── FetchNetworkError    fetch_network
     │   └── FetchLimitExceeded   fetch_limit         too many fetches in one call
+    ├── BlobError                blob                a pack's temporary blob could not be stored
+    │   ├── BlobTooLarge         blob_too_large      over blob_max_bytes
+    │   ├── BlobQuotaExceeded    blob_quota          the principal's live blobs are at their quota
+    │   ├── BlobLimitExceeded    blob_limit          more blobs in one call than max_blobs
+    │   └── BlobExpired          blob_expired        a blob URL whose time is up (410)
     ├── CredentialError          credential          connections and their secrets
     │   ├── SecretKeyError       secret_key          missing / wrong key, tampered ciphertext
     │   ├── ConnectionExpired    connection_expired  refresh failed: reconnect
@@ -267,6 +272,39 @@ class FetchNetworkError(FetchError):
 class FetchLimitExceeded(FetchError):
     kind = "fetch_limit"
     abi_kind = "limit"
+
+
+class BlobError(CorralError):
+    """A pack's ``corral.blob`` request failed; ``abi_kind`` is the kind the guest reads in
+    the blob reply's ``{err}`` map (ABI.md §4.1)."""
+
+    kind = "blob"
+    abi_kind = "unavailable"
+
+    def __init__(self, message: str, *, rule: str | None = None, **details: Any) -> None:
+        super().__init__(message, rule=rule, **details)
+        self.rule = rule
+
+
+class BlobTooLarge(BlobError):
+    kind = "blob_too_large"
+    abi_kind = "too_large"
+
+
+class BlobQuotaExceeded(BlobError):
+    kind = "blob_quota"
+    abi_kind = "quota"
+
+
+class BlobLimitExceeded(BlobError):
+    kind = "blob_limit"
+    abi_kind = "limit"
+
+
+class BlobExpired(BlobError):
+    """A blob URL whose time is up: the blob is gone for good."""
+
+    kind = "blob_expired"
 
 
 class CredentialError(CorralError):

@@ -26,7 +26,7 @@ from ._runtime.pack import Pack
 from ._runtime.registry import Registry
 from ._sandbox.sandbox import Sandbox, SandboxConfig
 from ._settings import Settings, load_settings
-from ._types import CallRequest
+from ._types import CallRequest, Invocation, check_doc_id, check_timezone
 
 log = logging.getLogger("corral.host")
 
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from ._fetch.cache import FetchCache
     from ._calls.result_cache import ResultCache
     from ._calls.scheduler import ResolvedFormula, Scheduler
+    from ._stores.blobs import BlobStore
 
 
 log = logging.getLogger("corral.host")
@@ -52,6 +53,7 @@ class Host(Closeable):
     def __init__(self, settings: Settings | None = None, *, fetch_transport: Any = None,
                  resolver: Any = None, clock: Any = None) -> None:
         self.settings = settings or Settings()
+        check_timezone(self.settings.default_timezone, field="default_timezone")
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.sandbox = Sandbox(SandboxConfig(cache_dir=self.settings.module_cache_dir,
                                              call_path=self.settings.call_path))
@@ -70,9 +72,11 @@ class Host(Closeable):
         self._evaluator: Evaluator | None = None
         self._result_cache: ResultCache | None = None
         self._cache_retry_at = 0.0
+        self._blobs: BlobStore | None = None
         self.calls = Calls(self.registry, self.metrics, fetch_client=lambda: self.fetch_client,
                            connections=lambda: self.connections,
-                           default_deadline_s=self.settings.evaluate_deadline_s)
+                           default_deadline_s=self.settings.evaluate_deadline_s,
+                           blobs=lambda: self.blobs, invocation=self.invocation)
         for path in self.settings.packs:
             self.register_path(path)
 
@@ -86,7 +90,7 @@ class Host(Closeable):
         """Release the pools, caches and stores."""
         with self._lock:  # no part is being made while they are released
             parts = (self._scheduler, self._fetch_client, self._fetch_cache,
-                     self._result_cache, self._connections)
+                     self._result_cache, self._connections, self._blobs)
         for part in parts:
             if part is not None:
                 part.close()
@@ -105,6 +109,8 @@ class Host(Closeable):
 
                 config = FetchConfig(allow_http=self.settings.allow_http,
                                      host_map=dict(self.settings.host_map),
+                                     ca_file=(str(self.settings.ca_file)
+                                              if self.settings.ca_file else None),
                                      **({"resolver": self._resolver} if self._resolver else {}))
                 self._fetch_cache = FetchCache(self.settings.data_dir / "fetch-cache",
                                                map_size=self.settings.fetch_cache_bytes)
@@ -195,6 +201,38 @@ class Host(Closeable):
             log.warning("calls run uncached: %s", exc)
             return None
 
+    def clock(self) -> float:
+        """The host's wall clock (injectable: ``Host(clock=...)``)."""
+        return float(self._clock())
+
+    @property
+    def blobs(self) -> BlobStore:
+        """The temporary blobs packs store (``corral.blob``), served at ``/v1/blobs/<id>``."""
+        with self._lock:
+            self._check_open()
+            if self._blobs is None:
+                from ._stores.blobs import BlobStore
+
+                settings = self.settings
+                self._blobs = BlobStore(settings.data_dir / "blobs", ttl_s=settings.blob_ttl_s,
+                                        max_bytes=settings.blob_max_bytes,
+                                        quota_bytes=settings.blob_quota_bytes_per_principal,
+                                        map_size=settings.blob_map_bytes,
+                                        max_map_size=settings.blob_map_max_bytes,
+                                        clock=self._clock)
+            return self._blobs
+
+    def invocation(self, *, timezone: str | None = None, doc_id: str | None = None,
+                   base_url: str | None = None) -> Invocation:
+        """A call's context with the host's defaults filled in: the time zone
+        (``default_timezone``) and the base URL (``public_url``, else the URL the host
+        listens on; the HTTP service passes the request's), each checked."""
+        zone = check_timezone(timezone if timezone is not None
+                              else self.settings.default_timezone)
+        base = (self.settings.public_url or base_url
+                or f"http://{self.settings.host}:{self.settings.port}")
+        return Invocation(zone, base.rstrip("/"), check_doc_id(doc_id))
+
     @property
     def scheduler(self) -> Scheduler:
         cache = self._result_cache_if_it_opens()
@@ -270,56 +308,71 @@ class Host(Closeable):
     # -- calling --------------------------------------------------------------------------
 
     def call(self, pack: str, formula: str, *args: Any, connection: str | None = None,
-             principal: str | None = None, deadline_s: float | None = None) -> Any:
-        """Call a formula or action with coercion, caching and retries."""
+             principal: str | None = None, deadline_s: float | None = None,
+             timezone: str | None = None, invocation: Invocation | None = None) -> Any:
+        """Call a formula or action with coercion, caching and retries. ``timezone`` is
+        the caller's (default: ``default_timezone``); ``invocation`` gives the whole
+        context (see :meth:`invocation`)."""
         return self.submit_call(pack, formula, *args, connection=connection,
-                                principal=principal, deadline_s=deadline_s).result()
+                                principal=principal, deadline_s=deadline_s,
+                                timezone=timezone, invocation=invocation).result()
 
     def submit_call(self, pack: str, formula: str, *args: Any, connection: str | None = None,
-                    principal: str | None = None,
-                    deadline_s: float | None = None) -> Future[Any]:
+                    principal: str | None = None, deadline_s: float | None = None,
+                    timezone: str | None = None,
+                    invocation: Invocation | None = None) -> Future[Any]:
         """Like :meth:`call`, but returns at once with a future of the result (arguments
         are checked before it returns); an event loop can await it without a thread."""
         return self.submit_resolved(self.resolve(pack, formula), *args, connection=connection,
-                                    principal=principal, deadline_s=deadline_s)
+                                    principal=principal, deadline_s=deadline_s,
+                                    invocation=invocation or self.invocation(timezone=timezone))
 
     def submit_resolved(self, resolved: ResolvedFormula, *args: Any,
                         connection: str | None = None, principal: str | None = None,
-                        deadline_s: float | None = None) -> Future[Any]:
+                        deadline_s: float | None = None,
+                        invocation: Invocation | None = None) -> Future[Any]:
         """:meth:`submit_call` for a call resolved already (by :meth:`resolve`): it runs
         exactly that version."""
         coerced = coerce_args(resolved.formula, args, pack=resolved.pack)
         request = CallRequest(resolved.pack, resolved.formula.name, coerced, connection,
-                              principal)
+                              principal, invocation or self.invocation())
         deadline = time.monotonic() + (deadline_s or self.settings.evaluate_deadline_s)
         return self.scheduler.submit(request, resolved, deadline)
 
     def evaluate(self, text: str, *, principal: str | None = None,
                  connections: Mapping[str, str] | None = None,
-                 deadline_s: float | None = None) -> Any:
-        """Evaluate a formula such as ``=hello.Greet("Ada") & "!"``."""
+                 deadline_s: float | None = None, timezone: str | None = None,
+                 invocation: Invocation | None = None,
+                 variables: Mapping[str, Any] | None = None) -> Any:
+        """Evaluate a formula such as ``=hello.Greet("Ada") & "!"``; ``variables`` binds its
+        ``$$[variable:NAME]`` references, ``timezone`` (IANA) is its dates' zone."""
         return self.evaluator.evaluate(text, principal=principal, connections=connections,
-                                       deadline_s=deadline_s)
+                                       deadline_s=deadline_s, variables=variables,
+                                       invocation=invocation or self.invocation(timezone=timezone))
 
     def sync(self, pack: str, table: str, *args: Any, connection: str | None = None,
              principal: str | None = None, deadline_s: float | None = None,
-             max_pages: int | None = None,
-             dynamic_url: str | None = None) -> Iterator[list[dict[str, Any]]]:
+             max_pages: int | None = None, dynamic_url: str | None = None,
+             timezone: str | None = None,
+             invocation: Invocation | None = None) -> Iterator[list[dict[str, Any]]]:
         """Run a sync table, yielding validated pages of rows as they arrive."""
         from ._runtime.tables import run_sync
 
         return run_sync(self.calls, self.registry.get(pack), table, list(args), connection=connection,
                         principal=principal, deadline_s=deadline_s, max_pages=max_pages,
-                        dynamic_url=dynamic_url)
+                        dynamic_url=dynamic_url,
+                        invocation=invocation or self.invocation(timezone=timezone))
 
     def sync_update(self, pack: str, table: str, updates: Sequence[Mapping[str, Any]],
                     *args: Any, connection: str | None = None, principal: str | None = None,
-                    dynamic_url: str | None = None) -> list[Any]:
+                    dynamic_url: str | None = None,
+                    invocation: Invocation | None = None) -> list[Any]:
         """Two-way sync: send edited rows back; one result per update, in order."""
         from ._runtime.tables import sync_update
 
         return sync_update(self.calls, self.registry.get(pack), table, updates, list(args),
-                           connection=connection, principal=principal, dynamic_url=dynamic_url)
+                           connection=connection, principal=principal, dynamic_url=dynamic_url,
+                           invocation=invocation)
 
     def dynamic_urls(self, pack: str, table: str, *, connection: str | None = None,
                      principal: str | None = None) -> list[dict[str, str]]:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from ._errors import ConfigError
+from ._errors import ArgumentError, ConfigError
+from ._types import check_timezone
 
 CallPath = Literal["auto", "native", "public"]
 #: ``auto`` runs calls on the native helper if it can be used, else on wasmtime-py's public
@@ -30,10 +31,14 @@ class Settings:
     packs: tuple[Path, ...] = ()
     #: Let packs fetch plain http:// URLs (for local development; https only otherwise).
     allow_http: bool = False
-    #: Exact host name -> IP address; mapped names may resolve to private addresses. A name
+    #: Exact host name -> IP address, optionally with a port (`api.example.com=127.0.0.1:8443`:
+    #: its https URLs go to that port); mapped names may resolve to private addresses. A name
     #: mapped to a loopback address is a test mapping: with allow_http, credentials may go
-    #: to it over plain http (to no other http URL).
+    #: to it over plain http (to no other http URL). For tests and development.
     host_map: Mapping[str, str] = field(default_factory=dict)
+    #: A PEM file of CA certificates trusted for fetches instead of the certifi bundle (for
+    #: tests and development: a local TLS stand-in of a real API, `CORRAL_CA_FILE`).
+    ca_file: Path | None = None
     #: Size of the LMDB map holding cached formula results (eviction keeps them within it).
     result_cache_bytes: int = 256 * 1024 * 1024
     #: Size of the LMDB map holding cached GET responses.
@@ -72,6 +77,19 @@ class Settings:
     rate_limit_burst: int = 400
     #: The service's public base URL, for OAuth2 redirect URIs; unset: the request's own URL.
     public_url: str | None = None
+    #: The caller's time zone (an IANA name) when a call gives none: the guest's
+    #: ``ctx.timezone``.
+    default_timezone: str = "UTC"
+    #: How long a blob a pack stores (``corral.blob``) is served, in seconds.
+    blob_ttl_s: float = 900.0
+    #: The largest blob a pack may store, in bytes.
+    blob_max_bytes: int = 10 * 1024 * 1024
+    #: Per principal: bytes of blobs stored and not yet expired.
+    blob_quota_bytes_per_principal: int = 100 * 1024 * 1024
+    #: First size of the LMDB map holding blobs.
+    blob_map_bytes: int = 64 * 1024 * 1024
+    #: Ceiling the blob map grows to; past it, storing a blob fails with storage_full.
+    blob_map_max_bytes: int = 4 * 1024 * 1024 * 1024
     #: How pack calls cross into wasmtime: ``native`` (the helper), ``public``
     #: (wasmtime-py's API) or ``auto``; unset, ``CORRAL_CALL_PATH`` or ``auto``.
     call_path: CallPath = field(default_factory=lambda: call_path_from_env())
@@ -204,8 +222,12 @@ def _convert(name: str, raw: Any, default: Any, source: str) -> Any:
         if name == "packs":
             items = raw.split(os.pathsep) if isinstance(raw, str) else list(raw)
             return tuple(Path(p) for p in items if p)
+        if name == "ca_file":
+            return Path(raw) if raw not in ("", None) else None
         if name == "call_path":
             return call_path_setting(raw, source=source)
+        if name == "default_timezone":
+            return check_timezone(str(raw), field="default_timezone")
         if name == "host_map":
             if isinstance(raw, str):
                 pairs = (item.split("=", 1) for item in raw.split(",") if item.strip())
@@ -220,6 +242,8 @@ def _convert(name: str, raw: Any, default: Any, source: str) -> Any:
         if isinstance(default, float):
             return float(raw)
         return None if raw in ("", None) else str(raw)
+    except ArgumentError as exc:
+        raise ConfigError(f"{source}: {exc.message}", setting=name) from exc
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{source}: setting {name!r} has an invalid value: {exc}",
                           setting=name) from exc

@@ -2,11 +2,72 @@
 
 from __future__ import annotations
 
+import functools
+import zoneinfo
 from dataclasses import dataclass
 from typing import Any, Protocol, Union, runtime_checkable
 
+from ._errors import ArgumentError
+
 JSON = Union[None, bool, int, float, str, bytes, list["JSON"], dict[str, "JSON"]]
 """A value that crosses the ABI: MessagePack's data model (bytes included)."""
+
+
+#: The longest document id a caller may give (it is an opaque label for the pack).
+MAX_DOC_ID_CHARS = 256
+
+
+@functools.lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones()) | {"UTC"}
+
+
+def check_timezone(name: Any, *, field: str = "timezone") -> str:
+    """``name`` if it is an IANA time zone this host knows (``Europe/Paris``, ``UTC``),
+    else an ArgumentError naming ``field``. Only names from the zone database are taken,
+    never a path or a POSIX TZ string."""
+    if isinstance(name, str) and name in _zone_names():
+        return name
+    shown = repr(name)[:80]
+    raise ArgumentError(f"{field} must be an IANA time zone name such as 'Europe/Paris' or "
+                        f"'UTC', not {shown}", field=field)
+
+
+def check_doc_id(value: Any, *, field: str = "doc_id") -> str | None:
+    """A caller's document id: None, or 1-256 printable characters."""
+    if value is None:
+        return None
+    if (isinstance(value, str) and 0 < len(value) <= MAX_DOC_ID_CHARS
+            and value.isprintable()):
+        return value
+    raise ArgumentError(f"{field} must be 1 to {MAX_DOC_ID_CHARS} printable characters",
+                        field=field)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """Where and for whom a call runs, beyond its arguments: the ``timezone`` and
+    ``invocation_location`` of the guest's ``ctx`` (ABI.md §3.1). Part of every cache
+    key, since a pack may answer differently for each."""
+
+    #: The caller's IANA time zone.
+    timezone: str = "UTC"
+    #: The host's public base URL (scheme, host and port, no trailing slash).
+    protocol_and_host: str = ""
+    #: The caller's document (or other location) id, if it gave one.
+    doc_id: str | None = None
+
+    def ctx(self) -> dict[str, Any]:
+        location: dict[str, Any] = {"protocol_and_host": self.protocol_and_host}
+        if self.doc_id is not None:
+            location["doc_id"] = self.doc_id
+        return {"timezone": self.timezone, "invocation_location": location}
+
+    def cache_scope(self) -> tuple[str, str, str]:
+        return (self.timezone, self.protocol_and_host, self.doc_id or "")
+
+
+DEFAULT_INVOCATION = Invocation()
 
 
 @dataclass(frozen=True)
@@ -18,6 +79,7 @@ class CallRequest:
     args: tuple[Any, ...]
     connection_id: str | None = None
     principal: str | None = None
+    invocation: Invocation = DEFAULT_INVOCATION
 
 
 class Credentials(Protocol):

@@ -44,6 +44,9 @@ def test_key_depends_on_every_part() -> None:
         result_key("P", "h1", "F", [1], "conn-1"),
         result_key("P", "h1", "F", ["1"], None),
         result_key("P", "h1", "F", [1.5], None),
+        result_key("P", "h1", "F", [1], None, context=("Europe/Paris", "", "")),
+        result_key("P", "h1", "F", [1], None, context=("UTC", "https://a.example", "")),
+        result_key("P", "h1", "F", [1], None, context=("UTC", "", "doc-1")),
     ]
     assert len({base, *variants}) == len(variants) + 1
 

@@ -441,7 +441,7 @@ EXPECTED_ENDPOINTS = {
     ("/v1/connections/{connection_id}", "delete"), ("/v1/oauth2/{pack}/start", "get"),
     ("/v1/oauth2/{pack}/start", "post"), ("/v1/oauth2/callback", "get"), ("/v1/keys", "post"),
     ("/v1/keys", "get"), ("/v1/keys/{key_id}", "delete"), ("/healthz", "get"),
-    ("/readyz", "get"), ("/metrics", "get"),
+    ("/readyz", "get"), ("/metrics", "get"), ("/v1/blobs/{blob_id}", "get"),
     ("/v1/console/session", "post"), ("/v1/console/session", "get"),
     ("/v1/console/session", "delete"),
 }
@@ -462,6 +462,7 @@ def test_openapi_documents_every_endpoint_with_its_models(service: Service) -> N
     assert "application/wasm" in upload["requestBody"]["content"]
     assert {"409", "413", "422"} <= set(upload["responses"])
     assert "security" not in paths["/v1/oauth2/callback"]["get"]
+    assert "security" not in paths["/v1/blobs/{blob_id}"]["get"]  # the URL is the capability
     assert "application/x-ndjson" in paths["/v1/packs/{pack}/tables/{table}/sync"]["post"][
         "responses"]["200"]["content"]
 

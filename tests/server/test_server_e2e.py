@@ -312,7 +312,14 @@ def test_metrics_count_http_requests_sync_rows_and_fetches(env: Env) -> None:
                                                  "secret": {"token": TOKEN}}).json()["id"]
         sync_lines(bob, "/v1/packs/github/tables/Issues/sync",
                    {"args": [REPO_NAME, 3], "connection": conn, "max_pages": 1})
+        # A streamed response is counted once its last byte is sent, which may be just
+        # after the client has read it: wait for the count, without a deadline on speed.
+        deadline = time.monotonic() + 30
         after = anonymous.get("/metrics")
+        while metric(after.text, requests) == metric(before, requests) and (
+                time.monotonic() < deadline):
+            time.sleep(0.05)
+            after = anonymous.get("/metrics")
     assert after.headers["content-type"].startswith("text/plain")
     assert metric(after.text, rows) - metric(before, rows) == 3
     assert metric(after.text, fetches) - metric(before, fetches) == 1

@@ -19,7 +19,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-@pytest.mark.parametrize("language", LANGUAGES)
+TOML_LANGUAGES = [lang for lang in LANGUAGES if lang != "typescript"]
+
+
+@pytest.mark.parametrize("language", TOML_LANGUAGES)
 def test_a_new_pack_builds_and_its_generated_test_passes(language: str, tmp_path: Path) -> None:
     args = _parser().parse_args(["new", "starter", "--lang", language,
                                  "--dir", str(tmp_path / "starter")])
@@ -38,7 +41,31 @@ def test_a_new_pack_builds_and_its_generated_test_passes(language: str, tmp_path
                           str(pack_dir)], cwd=tmp_path, capture_output=True, text=True,
                          timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "4 passed" in run.stdout  # with Invite's test, and test_examples (pack.toml's)
+    assert "5 passed" in run.stdout  # Greet x2, Invite, Zone, and test_examples (pack.toml)
+
+
+def test_a_new_typescript_pack_is_a_coda_pack_that_builds_and_passes_its_test(
+        tmp_path: Path) -> None:
+    args = _parser().parse_args(["new", "starter", "--lang", "typescript",
+                                 "--dir", str(tmp_path / "starter")])
+    assert args.func(args) == 0
+    pack_dir = tmp_path / "starter"
+    assert {p.name for p in pack_dir.iterdir()} == {"pack.ts", "tsconfig.json", "README.md",
+                                                     "test_starter.py"}
+    assert 'import * as coda from "@codahq/packs-sdk"' in (pack_dir / "pack.ts").read_text()
+
+    result = build_pack(pack_dir)
+    assert result.manifest.name == "starter"
+    assert result.manifest.build["language"] == "typescript"
+    assert result.manifest.formula("Greet").cache_ttl_s == 3600
+    assert result.path.read_bytes()[:4] == b"\0asm"
+    assert build_pack(pack_dir).cached
+
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          str(pack_dir)], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "2 passed" in run.stdout
 
 
 def test_the_default_directory_is_the_pack_name(tmp_path: Path,

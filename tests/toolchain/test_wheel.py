@@ -125,7 +125,7 @@ def test_a_new_pack_builds_and_passes_its_test_outside_the_checkout(
         assert list(Path(env["CORRAL_ASSEMBLYSCRIPT_DIR"]).glob("*/node_modules/.bin/asc"))
     tested = _run([str(venv_dir / "bin" / "python"), "-m", "pytest", "-q", "-p",
                    "no:cacheprovider", name], cwd=tmp_path, env=env)
-    assert "4 passed" in tested.stdout  # with Invite's test, and test_examples (pack.toml's)
+    assert "5 passed" in tested.stdout  # Greet x2, Invite, Zone, and test_examples
 
 
 def test_serve_without_example_packs_says_so(installed: tuple[Path, dict[str, str]],

@@ -89,7 +89,7 @@ def _nested(depth: int) -> str:
 def _deep_pack_call(depth: int, evaluate: bool = False) -> Callable[[Bench], Any]:
     def run(bench: Bench) -> Any:
         name = register_deep(bench, depth)
-        path, body = ((f"/v1/evaluate", {"formula": f"={name}.Call()"}) if evaluate
+        path, body = (("/v1/evaluate", {"formula": f"={name}.Call()"}) if evaluate
                       else (f"/v1/packs/{name}/formulas/Call", {"args": []}))
         return _post("alice", path, body)(bench)
     return run

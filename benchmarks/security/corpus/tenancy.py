@@ -13,7 +13,7 @@ from typing import Any, Callable
 import httpx
 
 from ..harness import Attack, Bench, Observation
-from ..service import Answered, RunningService, service
+from ..service import RunningService, service
 from ..world import register, with_manifest
 
 #: The gate under attack: 4 running and 4 waiting in all, 2 and 2 per principal.

@@ -1,7 +1,8 @@
 """A bounded, persistent cache of pack call results in LMDB.
 
 Keys are sha256 digests (:func:`result_key`) of the pack, its wasm hash, the formula,
-the canonical MessagePack of the arguments and the connection id, so raw arguments
+the canonical MessagePack of the arguments, the connection id and the call's context
+(time zone, invocation location), so raw arguments
 never sit in the key and two connections never share an entry. Values are MessagePack
 ``[version, expires_at, stored_at, value]`` with wall-clock times (they outlive a
 restart). The cache never fails a call: a corrupt entry, a value MessagePack cannot
@@ -64,14 +65,18 @@ def _canonical(value: Any) -> Any:
 
 
 def result_key(pack: str, pack_hash: str, formula: str, args: Sequence[Any],
-               connection_id: str | None, principal: str | None = None) -> bytes:
+               connection_id: str | None, principal: str | None = None,
+               context: Sequence[str] = ()) -> bytes:
     """The cache and single-flight key of one call.
 
     With a connection, the principal is part of the key too: a caller naming somebody
     else's connection id must reach the runtime's access check, not a cached answer.
+    ``context`` is what else the guest's ``ctx`` tells it that may change its answer
+    (the caller's time zone, the invocation location: ``Invocation.cache_scope``).
     """
     scope = (principal or "") if connection_id else ""
-    items = [_KEY_DOMAIN, pack, pack_hash, formula, list(args), connection_id or "", scope]
+    items = [_KEY_DOMAIN, pack, pack_hash, formula, list(args), connection_id or "", scope,
+             *context]
     plain = all(type(arg) in _PLAIN_TYPES for arg in args)  # then already canonical
     material = _encode_arguments(items) if plain else canonical_msgpack(items)
     return hashlib.sha256(material).digest()

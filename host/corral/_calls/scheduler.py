@@ -161,7 +161,8 @@ class Scheduler(Closeable):
             key = None
         elif key is None:
             key = result_key(resolved.pack, resolved.pack_hash, formula.name, call.args,
-                             call.connection_id, call.principal)
+                             call.connection_id, call.principal,
+                             call.invocation.cache_scope())
         if key is not None and formula.cacheable and self.cache is not None:
             cached = self._cache_get(key)
             if cached is not None:

@@ -59,7 +59,7 @@ def _register_security(bench: Any) -> None:
 def _run_perf(args: argparse.Namespace) -> int:
     from .bench_perf import run_perf
 
-    return run_perf(args.quick, args.json, args.plot)
+    return run_perf(args.quick, args.json, args.plot, only=args.only)
 
 
 def _register_perf(bench: Any) -> None:
@@ -70,6 +70,8 @@ def _register_perf(bench: Any) -> None:
                         help="write the results as JSON (default results/perf.json)")
     parser.add_argument("--plot", type=Path, default=None, metavar="PATH",
                         help="write a PNG plot (default results/perf.png)")
+    parser.add_argument("--only", default="", metavar="NAMES",
+                        help="comma-separated benchmarks to run (e.g. js; default: all)")
     parser.set_defaults(func=_run_perf)
 
 

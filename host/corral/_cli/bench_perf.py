@@ -25,11 +25,13 @@ def suite_dir() -> Path:
 
 
 def perf_command(quick: bool, json_path: str | os.PathLike[str] | None,
-                 plot_path: str | os.PathLike[str] | None) -> list[str]:
+                 plot_path: str | os.PathLike[str] | None, only: str = "") -> list[str]:
     """The command line that runs the suite (paths made absolute: the child's cwd differs)."""
     command = [sys.executable, "-m", SUITE_MODULE]
     if quick:
         command.append("--quick")
+    if only:
+        command += ["--only", only]
     if json_path is not None:
         command += ["--json", str(Path(json_path).resolve())]
     if plot_path is not None:
@@ -38,11 +40,11 @@ def perf_command(quick: bool, json_path: str | os.PathLike[str] | None,
 
 
 def run_perf(quick: bool, json_path: str | os.PathLike[str] | None = None,
-             plot_path: str | os.PathLike[str] | None = None) -> int:
+             plot_path: str | os.PathLike[str] | None = None, *, only: str = "") -> int:
     """Run the suite, printing its table; JSON and PNG default to ``results/perf.*``."""
     if not (suite_dir() / "__main__.py").is_file():
         raise ConfigError(f"the performance suite is not in this installation (looked in "
                           f"{suite_dir()}); run it from a source checkout",
                           setting="benchmarks")
-    done = subprocess.run(perf_command(quick, json_path, plot_path), cwd=repo_root())
+    done = subprocess.run(perf_command(quick, json_path, plot_path, only), cwd=repo_root())
     return done.returncode

@@ -4,6 +4,7 @@ inside each command."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -48,8 +49,9 @@ def cmd_call(args: argparse.Namespace) -> int:
 
     with Host.from_settings(data_dir=args.data_dir, packs=[]) as host:
         pack = host.register_file(args.wasm)
+        invocation = host.invocation(timezone=args.timezone, doc_id=args.doc_id)
         result = host.call(pack.name, args.formula, *[json_arg(a) for a in args.args],
-                           connection=args.connection)
+                           connection=args.connection, invocation=invocation)
     print_json(result)
     return 0
 
@@ -73,10 +75,27 @@ def _connections_arg(items: list[str] | None) -> dict[str, str]:
     return pairs
 
 
+def _variables_arg(items: list[str] | None) -> dict[str, Any]:
+    """``--var NAME=VALUE``: the value as JSON, or as text when it is not JSON."""
+    variables: dict[str, Any] = {}
+    for item in items or []:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise CorralError(f"--var takes NAME=VALUE (VALUE as JSON, or text), not {item!r}")
+        try:
+            variables[name] = json.loads(raw)
+        except ValueError:
+            variables[name] = raw
+    return variables
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     with _open_host(args) as host:
         result = host.evaluate(args.formula, principal=args.principal,
-                               connections=_connections_arg(args.connection))
+                               connections=_connections_arg(args.connection),
+                               variables=_variables_arg(args.var),
+                               invocation=host.invocation(timezone=args.timezone,
+                                                          doc_id=args.doc_id))
     print_json(result)
     return 0
 
@@ -99,6 +118,15 @@ def _connect_target(host: Any, target: str) -> str:
     if target.endswith(".wasm") or Path(target).is_dir():
         return str(host.register_path(target).name)
     return target
+
+
+def _add_context_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--timezone", metavar="IANA",
+                        help="the caller's IANA time zone, e.g. Europe/Paris, which formulas "
+                             "read dates in and packs see (default: the host's "
+                             "default_timezone)")
+    parser.add_argument("--doc-id", help="the caller's document id, in "
+                        "ctx.invocation_location")
 
 
 def _add_host_options(parser: argparse.ArgumentParser) -> None:
@@ -131,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("args", nargs="*")
     call.add_argument("--connection", help="connection id to authenticate with")
     call.add_argument("--data-dir", help="host data directory (default ./.corral)")
+    _add_context_options(call)
     call.set_defaults(func=cmd_call)
 
     evaluate = sub.add_parser("eval", help="evaluate a formula such as '=hello.Greet(\"Ada\")'")
@@ -138,7 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--pack", action="append", help="register this pack dir or .wasm first")
     evaluate.add_argument("--connection", action="append", metavar="PACK=ID",
                           help="the connection to use for a pack's calls")
+    evaluate.add_argument("--var", action="append", metavar="NAME=VALUE",
+                          help="bind $$[variable:NAME] to VALUE (JSON, or else text)")
     _add_host_options(evaluate)
+    _add_context_options(evaluate)
     evaluate.set_defaults(func=cmd_eval)
 
     connect = sub.add_parser("connect", help="store a connection (credentials) for a pack")

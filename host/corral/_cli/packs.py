@@ -42,7 +42,7 @@ def _host(args: argparse.Namespace) -> Any:
 def cmd_packs_list(args: argparse.Namespace) -> int:
     with _host(args) as host:
         for pack in host.registry.packs():
-            print(json.dumps({"name": pack.name, "version": pack.version,
+            print(json.dumps({"name": pack.name, "id": pack.pack_id, "version": pack.version,
                               "sha256": pack.sha256}))
     return 0
 

@@ -28,6 +28,7 @@ from .._toolchain.build import BUILD_KEYS
 from .reference_hints import hints_section
 from .reference_metadata import FORMULA_METADATA, FORMULA_METADATA_NOTES
 from .reference_auth import auth_examples_section
+from .reference_formulas import formula_functions_section
 
 PACKAGE = Path(__file__).resolve().parents[1]
 ENV_NAME = re.compile(r"CORRAL_[A-Z0-9_]+")
@@ -268,7 +269,7 @@ def render() -> str:
            "A pack's manifest, beside its source. Unknown keys are refused, naming the key.", ""]
     for section in SECTIONS:
         out += _section(section)
-    out += _settings_section() + _environment_section()
+    out += _settings_section() + _environment_section() + formula_functions_section()
     return "\n".join(out).rstrip("\n") + "\n"
 
 

@@ -24,6 +24,9 @@ def register_sync_command(subparsers: Any) -> None:
     sync.add_argument("--url", dest="dynamic_url", help="a dynamic table's URL")
     sync.add_argument("--max-pages", type=int, help="stop quietly after this many pages")
     sync.add_argument("--data-dir", help="host data directory (default ./.corral)")
+    sync.add_argument("--timezone", help="the caller's IANA time zone, e.g. Europe/Paris "
+                      "(default: the host's default_timezone)")
+    sync.add_argument("--doc-id", help="the caller's document id, in ctx.invocation_location")
     sync.set_defaults(func=cmd_sync)
 
 
@@ -36,7 +39,9 @@ def cmd_sync(args: argparse.Namespace, out: TextIO | None = None) -> int:
         pack = host.register_file(args.wasm)
         pages = run_sync(host.calls, pack, args.table, [json_arg(a) for a in args.args],
                          connection=args.connection, principal=args.principal,
-                         max_pages=args.max_pages, dynamic_url=args.dynamic_url)
+                         max_pages=args.max_pages, dynamic_url=args.dynamic_url,
+                         invocation=host.invocation(timezone=args.timezone,
+                                                    doc_id=args.doc_id))
         for page in pages:
             for row in page:
                 stream.write(to_json(row) + "\n")

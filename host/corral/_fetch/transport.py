@@ -17,6 +17,7 @@ import contextvars
 import functools
 import ipaddress
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -78,8 +79,15 @@ class FetchConfig:
     user_agent: str = "corral"
     max_connections: int = 100
 
+    host_ports: Mapping[str, int] = field(default_factory=dict)
+    """Derived from ``host_map`` entries written ``ip:port``: where a mapped name's
+    connections go instead of the URL's port (a local stand-in of a real API)."""
+
     def __post_init__(self) -> None:
-        object.__setattr__(self, "host_map", MappingProxyType(_normalized_host_map(self.host_map)))
+        addresses, ports = _split_ports(self.host_map)
+        object.__setattr__(self, "host_map", MappingProxyType(_normalized_host_map(addresses)))
+        object.__setattr__(self, "host_ports", MappingProxyType(
+            {normalize_host(k.strip()): v for k, v in ports.items()}))
         for name in ("max_redirects", "max_response_bytes", "max_request_bytes",
                      "max_response_headers", "max_request_headers", "max_header_bytes",
                      "max_connections"):
@@ -91,6 +99,26 @@ class FetchConfig:
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"must be a positive number of seconds, not {value!r}",
                                   setting=name)
+
+
+def _split_ports(host_map: Mapping[str, str]) -> tuple[dict[str, str], dict[str, int]]:
+    """``name -> ip[:port]`` (IPv6 as ``[ip]:port``) into addresses and ports."""
+    addresses: dict[str, str] = {}
+    ports: dict[str, int] = {}
+    for name, value in host_map.items():
+        text = str(value).strip()
+        match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([0-9.]+):(\d{1,5})", text)
+        if match is None:
+            addresses[name] = text.strip("[]")
+            continue
+        ip, port = (match.group(1), match.group(2)) if match.group(1) else (match.group(3),
+                                                                           match.group(4))
+        if not 0 < int(port) < 65536:
+            raise ConfigError(f"{name!r} -> {value!r}: the port must be 1-65535",
+                              setting="host_map")
+        addresses[name] = ip
+        ports[name] = int(port)
+    return addresses, ports
 
 
 def _normalized_host_map(host_map: Mapping[str, str]) -> dict[str, str]:
@@ -205,6 +233,7 @@ class PinnedBackend(httpcore.NetworkBackend):
                     local_address: str | None = None,
                     socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
         addresses = self.checked_addresses(host, port, timeout)
+        port = self._config.host_ports.get(host, port)
         failure: Exception | None = None
         for address in addresses:
             try:

@@ -10,20 +10,21 @@ be used to build a value that eats the host's memory, nor ``List`` one nested pa
 
 ``If``, ``And`` and ``Or`` are *lazy*: the evaluator runs them, because only it can
 leave an untaken branch's pack calls unstarted. Their entries here carry arity only.
+The text, math, date and list functions live in ``builtins_text``, ``builtins_math``,
+``builtins_dates`` and ``builtins_lists``; this table gathers them.
 """
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Mapping
 
+from . import builtins_dates, builtins_lists, builtins_math, builtins_text
+from .builtin_kit import Builtin, flatten, list_arg, numbers, text_arg
 from .values import (
     CallSite,
     check_list,
-    check_value,
     divide,
     is_number,
     join_text,
@@ -35,73 +36,7 @@ from .values import (
     values_equal,
 )
 
-BuiltinFn = Callable[[CallSite, list[Any]], Any]
-
-
-@dataclass(frozen=True)
-class Builtin:
-    name: str
-    fn: BuiltinFn | None  # None for the lazy ones the evaluator runs itself
-    min_args: int
-    max_args: int | None  # None: any number
-
-    @property
-    def lazy(self) -> bool:
-        return self.fn is None
-
-    def call(self, site: CallSite, args: list[Any]) -> Any:
-        """Run the built-in; what it returns is held to the text and list caps (``Upper``
-        of capped text can still grow it: "ß" is "SS")."""
-        assert self.fn is not None, f"{self.name} is run by the evaluator"
-        return check_value(self.fn(site, args), site)
-
-    def check_arity(self, count: int, site: CallSite) -> None:
-        if count < self.min_args or (self.max_args is not None and count > self.max_args):
-            raise site.error(f"takes {self._arity_text()} arguments, got {count}")
-
-    def _arity_text(self) -> str:
-        if self.max_args is None:
-            return f"at least {self.min_args}"
-        if self.min_args == self.max_args:
-            return str(self.min_args)
-        return f"{self.min_args} to {self.max_args}"
-
-
-# -- the functions -----------------------------------------------------------------------
-
-
-def _text_arg(value: Any, site: CallSite, arg: int) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise site.error(f"expects text, got {type_name(value)}", arg=arg)
-    return value
-
-
-def _list_arg(value: Any, site: CallSite, arg: int) -> list[Any]:
-    if not isinstance(value, list):
-        raise site.error(f"expects a list, got {type_name(value)}", arg=arg)
-    return value
-
-
-def _flatten(args: Iterable[Any]) -> list[Any]:
-    out: list[Any] = []
-    for value in args:
-        out.extend(value if isinstance(value, list) else [value])
-    return out
-
-
-def _numbers(site: CallSite, args: list[Any]) -> list[int | float]:
-    """Numbers of the arguments, lists flattened one level, blanks skipped."""
-    out: list[int | float] = []
-    for value in _flatten(args):
-        if value is None:
-            continue
-        if not is_number(value):
-            raise site.error(f"expects numbers, got {type_name(value)}")
-        out.append(value)
-    return out
-
+__all__ = ["BUILTINS", "GROUPS", "Builtin", "lookup_builtin"]
 
 def _not(site: CallSite, args: list[Any]) -> bool:
     return not truthy(args[0], site, arg=1)
@@ -121,20 +56,20 @@ def _len(site: CallSite, args: list[Any]) -> int:
 
 
 def _upper(site: CallSite, args: list[Any]) -> str:
-    return _text_arg(args[0], site, 1).upper()
+    return text_arg(args[0], site, 1).upper()
 
 
 def _lower(site: CallSite, args: list[Any]) -> str:
-    return _text_arg(args[0], site, 1).lower()
+    return text_arg(args[0], site, 1).lower()
 
 
 def _trim(site: CallSite, args: list[Any]) -> str:
-    return _text_arg(args[0], site, 1).strip()
+    return text_arg(args[0], site, 1).strip()
 
 
 def _split(site: CallSite, args: list[Any]) -> list[str]:
-    text = _text_arg(args[0], site, 1)
-    separator = _text_arg(args[1], site, 2)
+    text = text_arg(args[0], site, 1)
+    separator = text_arg(args[1], site, 2)
     limit = site.limits.max_list_items
     if separator == "":
         parts = list(text[:limit + 1])
@@ -144,8 +79,8 @@ def _split(site: CallSite, args: list[Any]) -> list[str]:
 
 
 def _join(site: CallSite, args: list[Any]) -> str:
-    separator = _text_arg(args[0], site, 1)
-    values = _flatten(args[1:])
+    separator = text_arg(args[0], site, 1)
+    values = flatten(args[1:])
     check_list(values, site)
     return join_text(separator, values, site)
 
@@ -153,38 +88,38 @@ def _join(site: CallSite, args: list[Any]) -> str:
 def _contains(site: CallSite, args: list[Any]) -> bool:
     container, needle = args
     if isinstance(container, str):
-        return _text_arg(needle, site, 2) in container
+        return text_arg(needle, site, 2) in container
     if isinstance(container, list):
         return any(values_equal(item, needle) for item in container)
     raise site.error(f"expects text or a list, got {type_name(container)}", arg=1)
 
 
 def _sum(site: CallSite, args: list[Any]) -> int | float:
-    numbers = _numbers(site, args)
-    return normalize_number(math.fsum(numbers) if any(isinstance(n, float) for n in numbers)
-                            else sum(numbers), site)
+    values = numbers(site, args)
+    return normalize_number(math.fsum(values) if any(isinstance(n, float) for n in values)
+                            else sum(values), site)
 
 
 def _average(site: CallSite, args: list[Any]) -> int | float:
-    numbers = _numbers(site, args)
-    if not numbers:
+    values = numbers(site, args)
+    if not values:
         raise site.error("needs at least one number")
-    total = _sum(site, list(numbers))
-    return divide(total, len(numbers), site)
+    total = _sum(site, list(values))
+    return divide(total, len(values), site)
 
 
 def _min(site: CallSite, args: list[Any]) -> int | float:
-    numbers = _numbers(site, args)
-    if not numbers:
+    values = numbers(site, args)
+    if not values:
         raise site.error("needs at least one number")
-    return min(numbers)
+    return min(values)
 
 
 def _max(site: CallSite, args: list[Any]) -> int | float:
-    numbers = _numbers(site, args)
-    if not numbers:
+    values = numbers(site, args)
+    if not values:
         raise site.error("needs at least one number")
-    return max(numbers)
+    return max(values)
 
 
 def _round(site: CallSite, args: list[Any]) -> int | float:
@@ -209,21 +144,21 @@ def _abs(site: CallSite, args: list[Any]) -> int | float:
 
 
 def _count(site: CallSite, args: list[Any]) -> int:
-    return sum(1 for value in _flatten(args) if value is not None)
+    return sum(1 for value in flatten(args) if value is not None)
 
 
 def _first(site: CallSite, args: list[Any]) -> Any:
-    items = _list_arg(args[0], site, 1)
+    items = list_arg(args[0], site, 1)
     return items[0] if items else None
 
 
 def _last(site: CallSite, args: list[Any]) -> Any:
-    items = _list_arg(args[0], site, 1)
+    items = list_arg(args[0], site, 1)
     return items[-1] if items else None
 
 
 def _nth_fn(site: CallSite, args: list[Any]) -> Any:
-    return nth(_list_arg(args[0], site, 1), args[1], site, arg=2)
+    return nth(list_arg(args[0], site, 1), args[1], site, arg=2)
 
 
 def _list(site: CallSite, args: list[Any]) -> list[Any]:
@@ -232,6 +167,23 @@ def _list(site: CallSite, args: list[Any]) -> list[Any]:
 
 def _is_blank(site: CallSite, args: list[Any]) -> bool:
     return args[0] is None or args[0] == "" or args[0] == []
+
+
+def _is_not_blank(site: CallSite, args: list[Any]) -> bool:
+    return not _is_blank(site, args)
+
+
+def _if_blank(site: CallSite, args: list[Any]) -> Any:
+    return args[1] if _is_blank(site, args[:1]) else args[0]
+
+
+def _switch(site: CallSite, args: list[Any]) -> Any:
+    """``Switch(value, case1, result1, ..., [default])``: the result of the first equal case."""
+    value, rest = args[0], args[1:]
+    for i in range(0, len(rest) - 1, 2):
+        if values_equal(value, rest[i]):
+            return rest[i + 1]
+    return rest[-1] if len(rest) % 2 else None
 
 
 def _to_text(site: CallSite, args: list[Any]) -> str:
@@ -260,48 +212,62 @@ def _to_number(site: CallSite, args: list[Any]) -> int | float:
     raise site.error(f"expects text or a number, got {type_name(value)}", arg=1)
 
 
-def _now(site: CallSite, args: list[Any]) -> str:
-    moment = datetime.fromtimestamp(site.clock(), tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _today(site: CallSite, args: list[Any]) -> str:
-    return datetime.fromtimestamp(site.clock(), tz=timezone.utc).strftime("%Y-%m-%d")
-
-
-_TABLE: tuple[Builtin, ...] = (
-    Builtin("If", None, 2, 3),
-    Builtin("And", None, 1, None),
-    Builtin("Or", None, 1, None),
-    Builtin("Not", _not, 1, 1),
-    Builtin("Concatenate", _concatenate, 0, None),
-    Builtin("Len", _len, 1, 1),
-    Builtin("Upper", _upper, 1, 1),
-    Builtin("Lower", _lower, 1, 1),
-    Builtin("Trim", _trim, 1, 1),
-    Builtin("Split", _split, 2, 2),
-    Builtin("Join", _join, 1, None),
-    Builtin("Contains", _contains, 2, 2),
-    Builtin("Sum", _sum, 0, None),
-    Builtin("Average", _average, 1, None),
-    Builtin("Min", _min, 1, None),
-    Builtin("Max", _max, 1, None),
-    Builtin("Round", _round, 1, 2),
-    Builtin("Abs", _abs, 1, 1),
-    Builtin("Count", _count, 0, None),
-    Builtin("First", _first, 1, 1),
-    Builtin("Last", _last, 1, 1),
-    Builtin("Nth", _nth_fn, 2, 2),
-    Builtin("List", _list, 0, None),
-    Builtin("IsBlank", _is_blank, 1, 1),
-    Builtin("ToText", _to_text, 1, 1),
-    Builtin("ToNumber", _to_number, 1, 1),
-    Builtin("Now", _now, 0, 0),
-    Builtin("Today", _today, 0, 0),
+_CORE: tuple[Builtin, ...] = (
+    Builtin("If", None, 2, 3, "If(condition, then, [else]): then or else; only the branch "
+            "taken runs"),
+    Builtin("And", None, 1, None, "And(a, b, ...): true if every one is; stops at the first "
+            "false"),
+    Builtin("Or", None, 1, None, "Or(a, b, ...): true if any one is; stops at the first true"),
+    Builtin("Not", _not, 1, 1, "Not(value): the opposite boolean"),
+    Builtin("Concatenate", _concatenate, 0, None, "Concatenate(a, b, ...): the values as "
+            "text, joined"),
+    Builtin("Len", _len, 1, 1, "Len(text or list): characters in text, items in a list"),
+    Builtin("Length", _len, 1, 1, "Length(text or list): the same as Len"),
+    Builtin("Upper", _upper, 1, 1, "Upper(text): in upper case"),
+    Builtin("Lower", _lower, 1, 1, "Lower(text): in lower case"),
+    Builtin("Trim", _trim, 1, 1, "Trim(text): without leading and trailing whitespace"),
+    Builtin("Split", _split, 2, 2, "Split(text, separator): a list of the parts"),
+    Builtin("Join", _join, 1, None, "Join(separator, values...): the values as text, "
+            "separated"),
+    Builtin("Contains", _contains, 2, 2, "Contains(text or list, value): whether it holds "
+            "value"),
+    Builtin("Sum", _sum, 0, None, "Sum(numbers...): their total; lists count, blanks do not"),
+    Builtin("Average", _average, 1, None, "Average(numbers...): their mean"),
+    Builtin("Min", _min, 1, None, "Min(numbers...): the smallest"),
+    Builtin("Max", _max, 1, None, "Max(numbers...): the largest"),
+    Builtin("Round", _round, 1, 2, "Round(number, [digits]): rounded half away from zero"),
+    Builtin("Abs", _abs, 1, 1, "Abs(number): without its sign"),
+    Builtin("Count", _count, 0, None, "Count(values...): how many are not blank"),
+    Builtin("First", _first, 1, 1, "First(list): its first item, or blank"),
+    Builtin("Last", _last, 1, 1, "Last(list): its last item, or blank"),
+    Builtin("Nth", _nth_fn, 2, 2, "Nth(list, n): item n, counting from 1 (-1 is the last)"),
+    Builtin("List", _list, 0, None, "List(values...): a list of them"),
+    Builtin("IsBlank", _is_blank, 1, 1, "IsBlank(value): whether it is blank, empty text or "
+            "an empty list"),
+    Builtin("IsNotBlank", _is_not_blank, 1, 1, "IsNotBlank(value): the opposite of IsBlank"),
+    Builtin("IfBlank", _if_blank, 2, 2, "IfBlank(value, fallback): value, or fallback if it "
+            "is blank"),
+    Builtin("Switch", _switch, 3, None, "Switch(value, case1, result1, ..., [default]): the "
+            "result of the first case equal to value"),
+    Builtin("ToText", _to_text, 1, 1, "ToText(value): the value as text"),
+    Builtin("ToNumber", _to_number, 1, 1, "ToNumber(value): text or a boolean as a number"),
 )
+
+GROUPS: tuple[tuple[str, tuple[Builtin, ...]], ...] = (
+    ("Logic, core text, numbers and lists", _CORE),
+    ("Text", builtins_text.TABLE),
+    ("Math", builtins_math.TABLE),
+    ("Dates and times", builtins_dates.TABLE),
+    ("Lists", builtins_lists.TABLE),
+)
+"""Every built-in, by the group the reference lists it under."""
+
+_TABLE = tuple(builtin for _, group in GROUPS for builtin in group)
 
 BUILTINS: Mapping[str, Builtin] = {b.name.lower(): b for b in _TABLE}
 """Built-ins by lower-cased name: function names are case-insensitive."""
+
+assert len(BUILTINS) == len(_TABLE), "two built-ins share a name"
 
 
 def lookup_builtin(name: str) -> Builtin | None:

@@ -14,11 +14,14 @@ has started.
 
 from __future__ import annotations
 
+import dataclasses
+
 import functools
 import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Future, wait
+from datetime import tzinfo
 from typing import Any, Callable, Mapping
 
 from .builtins import lookup_builtin
@@ -28,12 +31,14 @@ from .._pack.coerce import coerce_args
 from .._errors import (ArgumentError, CorralError, FormulaDeadlineExceeded, FormulaEvalError,
                       FormulaError)
 from .._formula.parser import (Binary, Call, ConnectionRef, Index, ListExpr, Literal, Node, PackCall,
-                       Property, Unary, parse_formula, walk)
+                       Property, Unary, Variable, parse_formula, walk)
 from .._formula.memo import FormulaMemo
+from .._formula.variables import bind_variables, check_bound, lookup
+from .._formula.zones import zone
 from .._pack.manifest import FormulaDef
 from .._calls.result_cache import result_key
 from .._calls.scheduler import PackCatalog, ResolvedFormula, Scheduler
-from .._types import CallRequest
+from .._types import DEFAULT_INVOCATION, CallRequest, Invocation
 
 Pending = Any
 """A plain value or a ``Future`` of one."""
@@ -63,7 +68,7 @@ class Evaluator:
             if tree is not None:
                 self._parsed.move_to_end(text)
                 return tree
-        tree = parse_formula(text)
+        tree = parse_formula(text, cache=False)  # this LRU is the evaluator's own bound
         with self._parse_lock:
             self._parsed[text] = tree
             while len(self._parsed) > self._parse_cache_size:
@@ -72,18 +77,29 @@ class Evaluator:
 
     def evaluate(self, text: str, *, principal: str | None = None,
                  connections: Mapping[str, str] | None = None,
-                 deadline_s: float | None = None) -> Any:
-        """Evaluate ``text``; ``connections`` maps a pack name to the caller's connection id."""
+                 deadline_s: float | None = None,
+                 invocation: Invocation = DEFAULT_INVOCATION,
+                 variables: Mapping[str, Any] | None = None,
+                 timezone: str | None = None) -> Any:
+        """Evaluate ``text``; ``connections`` maps a pack name to the caller's connection id;
+        ``invocation`` is the caller's time zone (the one its dates and times are read in)
+        and location, for every pack call (``timezone`` replaces its zone); ``variables``
+        binds its ``$$[variable:NAME]`` references to JSON values."""
+        if timezone is not None:
+            invocation = dataclasses.replace(invocation, timezone=timezone)
         tree = self.parse(text)
         budget = self.scheduler.config.default_deadline_s if deadline_s is None else deadline_s
         if not budget > 0:
             raise ArgumentError(f"the deadline must be a positive number of seconds, got {budget}")
         links = dict(connections or {})
-        memo_key = FormulaMemo.key(text, principal, links)
+        bound = bind_variables(variables, self.limits)
+        tz = zone(invocation.timezone)
+        memo_key = FormulaMemo.key(text, principal, links, bound, invocation.cache_scope())
         found, value = self.memo.get(memo_key)
         if found:
             return value
-        run = _Run(self, principal, links, self._monotonic() + budget)
+        check_bound(tree, bound)
+        run = _Run(self, principal, links, self._monotonic() + budget, bound, tz, invocation)
         run.plan(tree)
         outcome = run.eval(tree)
         if isinstance(outcome, Future):
@@ -99,11 +115,16 @@ class _Run:
     """One evaluation: its caller, its deadline, its resolved calls and what is in flight."""
 
     def __init__(self, evaluator: Evaluator, principal: str | None,
-                 connections: dict[str, str], deadline: float) -> None:
+                 connections: dict[str, str], deadline: float,
+                 variables: dict[str, Any], tz: tzinfo,
+                 invocation: Invocation = DEFAULT_INVOCATION) -> None:
         self.ev = evaluator
         self.principal = principal
+        self.invocation = invocation
         self.connections = connections
         self.deadline = deadline
+        self.variables = variables
+        self.tz = tz
         self.resolved: dict[int, ResolvedFormula] = {}
         self._plan_nodes: list[PackCall] = []
         self._lock = threading.Lock()
@@ -154,11 +175,13 @@ class _Run:
 
     def site(self, name: str, node: Node) -> CallSite:
         return CallSite(name=name, line=node.line, column=node.column, clock=self.ev.clock,
-                        limits=self.ev.limits)
+                        limits=self.ev.limits, timezone=self.tz)
 
     def eval(self, node: Node) -> Pending:
         if isinstance(node, Literal):
             return node.value
+        if isinstance(node, Variable):
+            return lookup(self.variables, node.name)  # check_bound() made sure it is bound
         if isinstance(node, Binary):
             site = self.site(f"operator {node.op}", node)
             return gather([self.eval(node.left), self.eval(node.right)],
@@ -240,7 +263,8 @@ class _Run:
         except ArgumentError as exc:
             raise _located(exc, node) from None
         call = CallRequest(pack=resolved.pack, formula=resolved.formula.name, args=args,
-                           connection_id=connection_id, principal=self.principal)
+                           connection_id=connection_id, principal=self.principal,
+                           invocation=self.invocation)
         future = self._run_once(call, resolved)
         with self._lock:
             self._pending[id(node)] = node
@@ -257,7 +281,7 @@ class _Run:
         if resolved.formula.is_action:
             return self.ev.scheduler.submit(call, resolved, self.deadline)
         key = result_key(resolved.pack, resolved.pack_hash, call.formula, call.args,
-                         call.connection_id, call.principal)
+                         call.connection_id, call.principal, call.invocation.cache_scope())
         with self._lock:
             future = self._calls.get(key)
             if future is None:

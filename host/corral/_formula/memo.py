@@ -2,7 +2,7 @@
 
 A formula whose every pack call is cacheable (a formula with a cache TTL, never an
 action) and that reads no clock (``Now``, ``Today``) gives the same answer, for the same
-caller and connections, while each pack it calls is still the same wasm and its cached
+caller, connections, bound variables and timezone, while each pack it calls is still the same wasm and its cached
 call results live. Such results are kept here for at most ``max_age_s`` (a few seconds,
 and never longer than the shortest TTL), so a burst of identical ``evaluate`` calls skips
 the plan, the futures and the LMDB reads. Because a call result may already have been
@@ -17,19 +17,20 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack
 
 from .._formula.parser import Call, Node, walk
+from .._formula.variables import memo_part
 from .._calls.scheduler import PackCatalog, ResolvedFormula
 
 #: Built-ins whose value changes with time: a formula that uses one is never memoised.
 VOLATILE_BUILTINS = frozenset({"now", "today"})
 
-MemoKey = tuple[str, str | None, tuple[tuple[str, str], ...]]
+MemoKey = tuple[str, str | None, tuple[tuple[str, str], ...], str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,9 @@ class _Entry:
 
 
 class FormulaMemo:
-    """Formula results by (text, principal, connections); thread-safe; LRU-bounded."""
+    """Formula results by (text, principal, connections, variables, context);
+    thread-safe; LRU-bounded. The bound variables and the context (time zone, invocation
+    location) are in the key because either can change the answer."""
 
     def __init__(self, catalog: PackCatalog, clock: Callable[[], float],
                  max_entries: int = 1024, max_age_s: float = 5.0) -> None:
@@ -53,8 +56,11 @@ class FormulaMemo:
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(text: str, principal: str | None, connections: dict[str, str]) -> MemoKey:
-        return text, principal, tuple(sorted(connections.items()))
+    def key(text: str, principal: str | None, connections: Mapping[str, str],
+            variables: Mapping[str, Any] | None = None,
+            context: tuple[str, ...] = ()) -> MemoKey:
+        return (text, principal, tuple(sorted(connections.items())),
+                memo_part(variables or {}), tuple(context))
 
     def get(self, key: MemoKey) -> tuple[bool, Any]:
         """``(True, value)`` for a live entry whose packs are unchanged, else ``(False, None)``."""

@@ -1,188 +1,168 @@
-"""The formula AST and its parser.
+"""The formula parser: formula text to a tree of :mod:`nodes <corral._formula.nodes>`.
 
-``parse_formula(text)`` turns formula text into a tree of frozen dataclass nodes, each
-carrying the 1-based ``line`` and ``column`` where it starts (operators point at the
-operator). The grammar lives in ``formula.lark``; the LALR parser is built once and
-runs the Transformer while it parses, so no intermediate parse tree is kept and
-nothing in parsing recurses on the input's nesting. Every failure is a
-:class:`FormulaSyntaxError` with a caret under the source; the length and depth caps
-keep hostile input from reaching a ``RecursionError`` later on.
+The grammar lives in ``formula.lark``. Lark builds the LALR tables (cached on disk with
+``cache=True``); :mod:`.lexer` tokenizes with one regex match a token; :mod:`.lalr` runs
+the table, calling the Transformer as it reduces, so no parse tree is kept; and an
+expression arrives as one flat run of operands and operators that :func:`_precedence`
+folds into the tree with an operator stack. Nothing recurses on the input's nesting, every node carries its depth,
+and parsed formulas are kept in a bounded LRU keyed by their text (trees are frozen, so
+callers share them). Every failure is a :class:`FormulaSyntaxError` with a caret under
+the source; the length and depth caps keep hostile input from reaching a
+``RecursionError`` later on.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
-from typing import Any, Iterator, cast
+from typing import Any, cast
 
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark import Lark, Transformer, v_args
+from lark.exceptions import UnexpectedInput, UnexpectedToken
 
 from .._errors import FormulaSyntaxError, caret_context
+from .lalr import LalrDriver, UnexpectedTok
+from .lexer import Tok, TokenProblem, tokens
+from .nodes import (
+    Binary,
+    Call,
+    ConnectionRef,
+    Index,
+    ListExpr,
+    Literal,
+    Node,
+    PackCall,
+    Property,
+    Unary,
+    Variable,
+    depth,
+    walk,
+)
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_FORMULA_CHARS",
+    "Binary",
+    "Call",
+    "ConnectionRef",
+    "Index",
+    "ListExpr",
+    "Literal",
+    "Node",
+    "PackCall",
+    "Property",
+    "Unary",
+    "Variable",
+    "depth",
+    "lark_parser",
+    "parse_formula",
+    "source_context",
+    "tree_to_ast",
+    "walk",
+]
+
+Token = Any
+"""A token: the lexer's :class:`Tok`, or lark's ``Token`` when lark parses (the baseline)."""
 
 MAX_FORMULA_CHARS = 20_000
 MAX_DEPTH = 100
+PARSE_CACHE_SIZE = 1024
 _MAX_EXACT_INT_DIGITS = 18
 
 
-@dataclass(frozen=True, kw_only=True)
-class Node:
-    line: int
-    column: int
-
-    def children(self) -> tuple[Node, ...]:
-        return ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class Literal(Node):
-    """A number, string or boolean written in the formula."""
-
-    value: int | float | str | bool
-
-
-@dataclass(frozen=True, kw_only=True)
-class ListExpr(Node):
-    items: tuple[Node, ...]
-
-    def children(self) -> tuple[Node, ...]:
-        return self.items
-
-
-@dataclass(frozen=True, kw_only=True)
-class Unary(Node):
-    op: str  # "-" or "+"
-    operand: Node
-
-    def children(self) -> tuple[Node, ...]:
-        return (self.operand,)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Binary(Node):
-    op: str  # one of + - * / ^ & = != < <= > >=
-    left: Node
-    right: Node
-
-    def children(self) -> tuple[Node, ...]:
-        return (self.left, self.right)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Property(Node):
-    target: Node
-    name: str
-
-    def children(self) -> tuple[Node, ...]:
-        return (self.target,)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Index(Node):
-    target: Node
-    index: Node
-
-    def children(self) -> tuple[Node, ...]:
-        return (self.target, self.index)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Call(Node):
-    """A built-in function call such as ``Upper("x")``."""
-
-    name: str
-    args: tuple[Node, ...]
-
-    def children(self) -> tuple[Node, ...]:
-        return self.args
-
-
-@dataclass(frozen=True, kw_only=True)
-class PackCall(Node):
-    """``Pack.Formula(args)`` or the canonical ``$$[pack:ID:…]::Formula(args)``."""
-
-    pack: str
-    formula: str
-    args: tuple[Node, ...]
-    canonical: bool = False
-
-    def children(self) -> tuple[Node, ...]:
-        return self.args
-
-    @property
-    def label(self) -> str:
-        return f"{self.pack}.{self.formula}"
-
-
-@dataclass(frozen=True, kw_only=True)
-class ConnectionRef(Node):
-    """``$$[packConnectionReference:connId:packId:…]``: a connection chosen explicitly."""
-
-    connection_id: str
-    pack: str
-
-
-def walk(root: Node) -> Iterator[Node]:
-    """Every node of the tree, parents before children, without recursion."""
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(reversed(node.children()))
-
-
-def depth(root: Node) -> tuple[int, Node]:
-    """The depth of the tree and its deepest node, without recursion."""
-    deepest, where = 0, root
-    stack = [(root, 1)]
-    while stack:
-        node, level = stack.pop()
-        if level > deepest:
-            deepest, where = level, node
-        stack.extend((child, level + 1) for child in node.children())
-    return deepest, where
-
-
-# -- parsing -----------------------------------------------------------------------------
-
-
-class _Problem(Exception):
+class _Problem(TokenProblem):
     """A semantic problem with one token, raised inside the Transformer."""
 
     def __init__(self, message: str, token: Token, offset: int = 0) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = token.line or 1
-        self.column = (token.column or 1) + offset
+        super().__init__(message, token.line or 1, (token.column or 1) + offset)
 
 
-def _binary(op: str) -> Any:
-    def build(self: _ToAst, left: Node, token: Token, right: Node) -> Binary:
-        return Binary(op=op, left=left, right=right, line=token.line or 1,
-                      column=token.column or 1)
-    return build
+# -- operator precedence -------------------------------------------------------------------
+
+#: Each operator as written -> (the AST's operator, its binding strength); prefix - and +
+#: bind at 5, between * and ^, and comparisons (strength 1) do not chain.
+_BINARY = {"=": ("=", 1), "==": ("=", 1), "!=": ("!=", 1), "<>": ("!=", 1), "<": ("<", 1),
+           "<=": ("<=", 1), ">": (">", 1), ">=": (">=", 1), "&": ("&", 2), "+": ("+", 3),
+           "-": ("-", 3), "*": ("*", 4), "/": ("/", 4), "^": ("^", 6)}
+_PREFIX_LEVEL = 5
 
 
-def _unary(op: str) -> Any:
-    def build(self: _ToAst, token: Token, operand: Node) -> Unary:
-        return Unary(op=op, operand=operand, line=token.line or 1, column=token.column or 1)
-    return build
+def _precedence(items: tuple[Any, ...]) -> Node:
+    """Fold a run ``[prefix…] operand (op [prefix…] operand)…`` into a tree (shunting-yard).
+
+    ``^`` is right-associative and binds tighter than a prefix sign (``-2^2`` is
+    ``-(2^2)``); the others are left-associative; a second comparison in one run is
+    refused, because comparisons do not chain.
+    """
+    operands: list[Node] = []
+    pending: list[tuple[int, Token, bool]] = []  # (level, operator, is_prefix)
+    expect_operand = True
+    compared = False
+    for item in items:
+        if isinstance(item, Node):
+            operands.append(item)
+            expect_operand = False
+            continue
+        if expect_operand:
+            pending.append((_PREFIX_LEVEL, item, True))
+            continue
+        level = _BINARY[str(item)][1]
+        if level == 1:
+            if compared:
+                raise _Problem(f"unexpected {str(item)!r}: comparisons do not chain "
+                               "(write And(a < b, b < c))", item)
+            compared = True
+        while pending and (pending[-1][0] > level or pending[-1][0] == level and level != 6):
+            _apply(pending.pop(), operands)
+        pending.append((level, item, False))
+        expect_operand = True
+    while pending:
+        _apply(pending.pop(), operands)
+    return operands[0]
+
+
+def _apply(entry: tuple[int, Token, bool], operands: list[Node]) -> None:
+    _, token, prefix = entry
+    op = _BINARY[str(token)][0]
+    line, column = token.line or 1, token.column or 1
+    right = operands.pop()
+    if prefix:
+        operands.append(Unary(op=op, operand=right, line=line, column=column,
+                              depth=right.depth + 1))
+        return
+    left = operands.pop()
+    operands.append(Binary(op=op, left=left, right=right, line=line, column=column,
+                           depth=max(left.depth, right.depth) + 1))
+
+
+def _depth_over(nodes: tuple[Node, ...]) -> int:
+    return max([node.depth for node in nodes], default=0) + 1
+
+
+def _optional_args(rest: tuple[Any, ...]) -> tuple[Node, ...]:
+    """The ``[args]`` of a call: present, or absent (only the closing token is left)."""
+    return cast(tuple[Node, ...], rest[0]) if len(rest) == 2 else ()
+
+
+# -- the Transformer -----------------------------------------------------------------------
 
 
 @v_args(inline=True)
 class _ToAst(Transformer[Token, Node]):
     """Builds AST nodes as the parser reduces; stateless, so one instance serves all threads."""
 
-    eq, ne, lt, le, gt, ge = (_binary(op) for op in ("=", "!=", "<", "<=", ">", ">="))
-    concat, add, sub, mul, div, pow = (_binary(op) for op in ("&", "+", "-", "*", "/", "^"))
-    neg, pos = _unary("-"), _unary("+")
-
     def start(self, *children: Any) -> Node:
         node: Node = children[-1]
         return node
 
-    def args(self, *items: Node) -> tuple[Node, ...]:
-        return items
+    def expr(self, *items: Any) -> Node:
+        return _precedence(items)
+
+    def args(self, *items: Any) -> tuple[Node, ...]:
+        return cast(tuple[Node, ...], items[::2])  # every other item is a comma
+
+    def group(self, _open: Token, inner: Node, _close: Token) -> Node:
+        return inner
 
     def number(self, token: Token) -> Literal:
         return Literal(value=_number_value(token), line=token.line or 1, column=token.column or 1)
@@ -196,32 +176,39 @@ class _ToAst(Transformer[Token, Node]):
     def false(self, token: Token) -> Literal:
         return Literal(value=False, line=token.line or 1, column=token.column or 1)
 
-    def list(self, open_: Token, items: tuple[Node, ...] | None, _close: Token) -> ListExpr:
-        return ListExpr(items=items or (), line=open_.line or 1, column=open_.column or 1)
+    def list(self, open_: Token, *rest: Any) -> ListExpr:
+        items = _optional_args(rest)
+        return ListExpr(items=items, line=open_.line or 1, column=open_.column or 1,
+                        depth=_depth_over(items))
 
     def property(self, target: Node, _dot: Token, name: Token) -> Property:
         return Property(target=target, name=str(name), line=name.line or 1,
-                        column=name.column or 1)
+                        column=name.column or 1, depth=target.depth + 1)
 
     def index(self, target: Node, open_: Token, index: Node, _close: Token) -> Index:
-        return Index(target=target, index=index, line=open_.line or 1, column=open_.column or 1)
+        return Index(target=target, index=index, line=open_.line or 1, column=open_.column or 1,
+                     depth=max(target.depth, index.depth) + 1)
 
-    def call(self, name: Token, args: tuple[Node, ...] | None) -> Call:
-        return Call(name=str(name), args=args or (), line=name.line or 1,
-                    column=name.column or 1)
+    def call(self, name: Token, _open: Token, *rest: Any) -> Call:
+        args = _optional_args(rest)
+        return Call(name=str(name), args=args, line=name.line or 1, column=name.column or 1,
+                    depth=_depth_over(args))
 
-    def pack_call(self, pack: Token, _dot: Token, formula: Token,
-                  args: tuple[Node, ...] | None) -> PackCall:
-        return PackCall(pack=str(pack), formula=str(formula), args=args or (),
-                        line=pack.line or 1, column=pack.column or 1)
+    def pack_call(self, pack: Token, _dot: Token, formula: Token, _open: Token,
+                  *rest: Any) -> PackCall:
+        args = _optional_args(rest)
+        return PackCall(pack=str(pack), formula=str(formula), args=args,
+                        line=pack.line or 1, column=pack.column or 1, depth=_depth_over(args))
 
-    def reference_call(self, ref: Token, formula: Token,
-                       args: tuple[Node, ...] | None) -> PackCall:
+    def reference_call(self, ref: Token, _colons: Token, formula: Token, _open: Token,
+                       *rest: Any) -> PackCall:
         segments = _reference_segments(ref, "pack")
-        if not segments or not segments[0]:
+        if not segments or not segments[0].strip():
             raise _Problem("a pack reference needs a pack id: $$[pack:ID]", ref)
-        return PackCall(pack=segments[0], formula=str(formula), args=args or (), canonical=True,
-                        line=ref.line or 1, column=ref.column or 1)
+        args = _optional_args(rest)
+        return PackCall(pack=segments[0].strip(), formula=str(formula), args=args,
+                        canonical=True, line=ref.line or 1, column=ref.column or 1,
+                        depth=_depth_over(args))
 
     def connection_ref(self, ref: Token) -> ConnectionRef:
         segments = _reference_segments(ref, "packConnectionReference")
@@ -230,6 +217,13 @@ class _ToAst(Transformer[Token, Node]):
                            "$$[packConnectionReference:connId:packId]", ref)
         return ConnectionRef(connection_id=segments[0], pack=segments[1],
                              line=ref.line or 1, column=ref.column or 1)
+
+    def variable(self, ref: Token) -> Variable:
+        segments = _reference_segments(ref, "variable")
+        name = segments[0].strip() if segments else ""
+        if not name:
+            raise _Problem("a variable reference needs a name: $$[variable:NAME]", ref)
+        return Variable(name=name, line=ref.line or 1, column=ref.column or 1)
 
 
 def _reference_segments(token: Token, kind: str) -> list[str]:
@@ -250,11 +244,13 @@ def _number_value(token: Token) -> int | float:
 
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "n": "\n", "t": "\t", "r": "\r", "b": "\b",
             "f": "\f"}
-_ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.S)
+_ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
 
 
 def _unescape(token: Token) -> str:
     body = str(token)[1:-1]
+    if "\\" not in body:
+        return body
     out: list[str] = []
     last = 0
     for match in _ESCAPE_RE.finditer(body):
@@ -282,61 +278,92 @@ def _pair_surrogates(text: str, token: Token) -> str:
         raise _Problem("a string holds an unpaired UTF-16 surrogate", token) from None
 
 
-_PARSER = Lark.open("formula.lark", rel_to=__file__, parser="lalr", transformer=_ToAst(),
-                    maybe_placeholders=True)
+# -- the parsers ---------------------------------------------------------------------------
+
+
+def lark_parser(*, inline: bool = False) -> Lark:
+    """Lark's own LALR parser of ``formula.lark``, with its contextual lexer: building a
+    parse tree that :func:`tree_to_ast` transforms (lark's defaults), or with the
+    Transformer run inline (``inline``). :func:`parse_formula` uses only its tables; the
+    perf suite measures these beside it."""
+    if inline:
+        return Lark.open("formula.lark", rel_to=__file__, parser="lalr", transformer=_ToAst(),
+                         maybe_placeholders=False)
+    return Lark.open("formula.lark", rel_to=__file__, parser="lalr", maybe_placeholders=False)
+
+
+def tree_to_ast(tree: Any) -> Node:
+    """The AST of a parse tree from ``lark_parser()``."""
+    node: Node = _ToAst().transform(tree)
+    return node
+
+
+_TABLES = Lark.open("formula.lark", rel_to=__file__, parser="lalr", lexer="basic",
+                    maybe_placeholders=False, cache=True)
+_DRIVER = LalrDriver(_TABLES, _ToAst())
 
 _TERMINAL_TEXT = {
-    "EQ": "=", "NE": "!=", "LE": "<=", "GE": ">=", "LT": "<", "GT": ">", "AMP": "&",
-    "PLUS": "+", "MINUS": "-", "STAR": "*", "SLASH": "/", "CARET": "^", "DOT": ".",
-    "LSQB": "[", "RSQB": "]", "LPAR": "(", "RPAR": ")", "COMMA": ",", "TRUE": "true",
-    "FALSE": "false", "NAME": "a name", "NUMBER": "a number", "STRING": "a string",
-    "PACK_REF": "a $$[pack:…] reference", "CONNECTION_REF": "a connection reference",
+    "EQ": "=", "BINOP": "an operator", "PLUS": "+", "MINUS": "-", "DOT": ".",
+    "LSQB": "[", "RSQB": "]", "LPAR": "(", "RPAR": ")", "COMMA": ",", "COLONS": "::",
+    "TRUE": "true", "FALSE": "false", "NAME": "a name", "NUMBER": "a number",
+    "STRING": "a string", "PACK_REF": "a $$[pack:…] reference",
+    "CONNECTION_REF": "a connection reference", "VARIABLE_REF": "a $$[variable:…] reference",
     "$END": "the end of the formula",
 }
 
 
-def parse_formula(text: str) -> Node:
-    """Parse formula text into an AST, or raise :class:`FormulaSyntaxError`."""
+def parse_formula(text: str, *, cache: bool = True) -> Node:
+    """Parse formula text into an AST, or raise :class:`FormulaSyntaxError`.
+
+    ``cache=False`` parses afresh instead of answering from the LRU of parsed formulas.
+    """
     if len(text) > MAX_FORMULA_CHARS:
         raise FormulaSyntaxError(f"the formula is longer than {MAX_FORMULA_CHARS} characters",
                                  line=1, column=1, source=text[:200])
+    return _cached_parse(text) if cache else _parse(text)
+
+
+def _parse(text: str) -> Node:
     try:
-        root = cast(Node, _PARSER.parse(text))
-    except _Problem as exc:
+        root = cast(Node, _DRIVER.parse(tokens(text)))
+    except TokenProblem as exc:
         raise FormulaSyntaxError(exc.message, line=exc.line, column=exc.column, source=text,
                                  context=source_context(text, exc.line, exc.column)) from None
-    except UnexpectedInput as exc:
-        raise _syntax_error(exc, text) from None
-    levels, deepest = depth(root)
-    if levels > MAX_DEPTH:
+    except UnexpectedTok as exc:
+        raise _syntax_error(exc.token, exc.expected, text) from None
+    if root.depth > MAX_DEPTH:
+        _, deepest = depth(root)
         raise FormulaSyntaxError(f"the formula nests deeper than {MAX_DEPTH} levels",
                                  line=deepest.line, column=deepest.column, source=text,
                                  context=source_context(text, deepest.line, deepest.column))
     return root
 
 
-def _syntax_error(exc: UnexpectedInput, text: str) -> FormulaSyntaxError:
-    line, column = _position(exc, text)
-    if isinstance(exc, UnexpectedCharacters):
-        pos = exc.pos_in_stream or 0
-        char = text[pos] if 0 <= pos < len(text) else ""
-        message = "unterminated string" if char == '"' else f"unexpected character {char!r}"
-    elif isinstance(exc, UnexpectedToken):
-        found = "end of the formula" if exc.token.type == "$END" else repr(str(exc.token))
-        expected = sorted({_TERMINAL_TEXT.get(t, t) for t in exc.expected})
-        message = f"unexpected {found}; expected {_one_of(expected)}"
+_cached_parse = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(_parse)
+
+
+def _syntax_error(token: Tok, expected: set[str], text: str) -> FormulaSyntaxError:
+    if token.type == "$END":
+        lines = text.splitlines() or [""]
+        line, column = len(lines), len(lines[-1]) + 1
+        found = "end of the formula"
     else:
-        message = "unexpected end of the formula"
-    return FormulaSyntaxError(message, line=line, column=column, source=text,
+        line, column, found = token.line, token.column, repr(str(token))
+    names = sorted({_TERMINAL_TEXT.get(t, t) for t in expected})
+    return FormulaSyntaxError(f"unexpected {found}; expected {_one_of(names)}", line=line,
+                              column=column, source=text,
                               context=source_context(text, line, column))
 
 
-def _position(exc: UnexpectedInput, text: str) -> tuple[int, int]:
+def lark_syntax_error(exc: UnexpectedInput, text: str) -> FormulaSyntaxError:
+    """The error of :func:`_syntax_error` for a failure of lark's own parser."""
     token = getattr(exc, "token", None)
-    if token is not None and token.type == "$END" or exc.line is None or exc.line < 1:
-        lines = text.splitlines() or [""]
-        return len(lines), len(lines[-1]) + 1
-    return exc.line, exc.column
+    if isinstance(exc, UnexpectedToken) and token is not None:
+        tok = Tok(token.type, str(token), token.line or 1, token.column or 1)
+        return _syntax_error(tok, set(exc.expected), text)
+    line, column = exc.line or 1, exc.column or 1
+    return FormulaSyntaxError("unexpected input", line=line, column=column, source=text,
+                              context=source_context(text, line, column))
 
 
 def source_context(text: str, line: int, column: int, width: int = 72) -> str:

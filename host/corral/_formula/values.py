@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from datetime import timezone, tzinfo
 from typing import Any, Callable, Mapping
 
 from .._errors import FormulaEvalError
@@ -37,13 +38,13 @@ class CallSite:
     column: int
     clock: Callable[[], float] = field(default=lambda: 0.0)
     limits: ValueLimits = field(default_factory=ValueLimits)
+    #: The caller's timezone: what dates and times without an offset are read in.
+    timezone: tzinfo = timezone.utc
 
     def error(self, message: str, *, arg: int | None = None) -> FormulaEvalError:
         which = f" argument {arg}" if arg is not None else ""
         return FormulaEvalError(f"{self.name}{which}: {message}", line=self.line,
                                 column=self.column, function=self.name, argument=arg)
-
-
 
 
 # -- value helpers -----------------------------------------------------------------------

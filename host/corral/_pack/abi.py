@@ -31,6 +31,7 @@ IMPORT_MODULE = "corral"
 HOST_IMPORTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "fetch": (("i32", "i32"), ("i64",)),
     "log": (("i32", "i32", "i32"), ()),
+    "blob": (("i32", "i32"), ("i64",)),
 }
 
 OPS = ("formula", "action", "sync", "sync_update", "autocomplete", "dynamic_urls",

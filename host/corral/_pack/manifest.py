@@ -50,6 +50,7 @@ MAX_MEMORY_BYTES = 512 * 1024 * 1024
 MAX_TIMEOUT_MS = 120_000
 MAX_IO_BYTES = 64 * 1024 * 1024
 MAX_FETCHES = 1000
+MAX_BLOBS = 1000
 
 
 @dataclass(frozen=True)
@@ -70,12 +71,15 @@ class Limits:
     max_log_bytes: int = 64 * 1024
     #: Pages one sync may run; a sync with more to come fails with `limit`.
     max_sync_pages: int = 1000
+    #: Temporary blobs (`corral.blob`) one call may store.
+    max_blobs: int = 16
 
 
 LIMIT_CEILINGS = {
     "fuel": MAX_FUEL, "memory_bytes": MAX_MEMORY_BYTES, "timeout_ms": MAX_TIMEOUT_MS,
     "max_input_bytes": MAX_IO_BYTES, "max_output_bytes": MAX_IO_BYTES,
     "max_fetches": MAX_FETCHES, "max_log_bytes": MAX_IO_BYTES, "max_sync_pages": 100_000,
+    "max_blobs": MAX_BLOBS,
 }
 
 

@@ -19,19 +19,21 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from .._calls.scheduler import ResolvedFormula
-from .._errors import (ArgumentError, CredentialError, DeadlineExceeded, InlineAbandoned,
+from .._errors import (ArgumentError, BlobError, CredentialError, DeadlineExceeded, InlineAbandoned,
                        NotFoundError)
 from .._fetch.guest import GuestFetch
 from .._metrics import Metrics
 from .._pack.schema import check_result
 from .._sandbox.sandbox import CallStats, HostCalls
-from .._types import CallRequest, Credentials
+from .._types import DEFAULT_INVOCATION, CallRequest, Credentials, Invocation
+from .blobs import GuestBlobs
 from .pack import Pack
 from .registry import Registry
 
 if TYPE_CHECKING:
     from .._connections.store import ConnectionStore
     from .._fetch.client import FetchClient
+    from .._stores.blobs import BlobStore
 
 _INVOCATION_PREFIX = secrets.token_hex(8)
 _invocation_counter = itertools.count(1)
@@ -52,14 +54,22 @@ def _pack_logger(pack: str) -> logging.Logger:
 
 
 class PackHostCalls:
-    """The host functions of one pack call: fetch through the policy, logs to logging."""
+    """The host functions of one pack call: fetch through the policy, logs to logging,
+    blobs to the blob store."""
 
-    def __init__(self, fetch: Callable[[], GuestFetch], pack: str) -> None:
+    def __init__(self, fetch: Callable[[], GuestFetch], pack: str,
+                 blobs: GuestBlobs | None = None) -> None:
         self._fetch = fetch
         self._log = _pack_logger(pack)
+        self._blobs = blobs
 
     def fetch(self, request: dict[str, Any], deadline: float) -> dict[str, Any]:
         return self._fetch().fetch(request, deadline)
+
+    def blob(self, request: dict[str, Any], deadline: float) -> dict[str, Any]:
+        if self._blobs is None:
+            raise BlobError("this host has no blob store", rule="no_store")
+        return self._blobs.store(request, deadline)
 
     def log(self, level: str, message: str) -> None:
         self._log.log(_LEVELS.get(level, logging.INFO), "%s", message)
@@ -76,6 +86,9 @@ class _InlineHostCalls:
 
     def fetch(self, request: dict[str, Any], deadline: float) -> dict[str, Any]:
         raise InlineAbandoned("the call fetches, so it runs on the pool")
+
+    def blob(self, request: dict[str, Any], deadline: float) -> dict[str, Any]:
+        raise InlineAbandoned("the call stores a blob, so it runs on the pool")
 
     def log(self, level: str, message: str) -> None:
         self._logs.append((level, message))
@@ -97,6 +110,7 @@ class CallSession:
     ctx: dict[str, Any]
     deadline: float
     principal: str | None = None
+    invocation: Invocation = DEFAULT_INVOCATION
 
     def invoke(self, op: str, name: str, args: Sequence[Any],
                extra: Mapping[str, Any] | None = None) -> Any:
@@ -106,7 +120,7 @@ class CallSession:
         try:
             return self.pack.invoke(op, name, list(args), ctx=self.ctx,
                                     host=self.calls.host_calls(self.pack, self.credentials,
-                                                               self.principal),
+                                                               self.principal, self.invocation),
                                     deadline=self.deadline, stats=stats, extra=extra)
         except Exception as exc:
             outcome = getattr(exc, "kind", "error")
@@ -121,8 +135,13 @@ class Calls:
     def __init__(self, registry: Registry, metrics: Metrics, *,
                  fetch_client: Callable[[], FetchClient],
                  connections: Callable[[], ConnectionStore],
-                 default_deadline_s: float) -> None:
+                 default_deadline_s: float,
+                 blobs: Callable[[], BlobStore] | None = None,
+                 invocation: Callable[..., Invocation] | None = None) -> None:
         self.registry = registry
+        self._blobs = blobs
+        #: Fills in the host's defaults (time zone, base URL) of a call's invocation.
+        self.invocation = invocation or (lambda **_: DEFAULT_INVOCATION)
         self.metrics = metrics
         self._fetch_client = fetch_client
         self._connections = connections
@@ -167,9 +186,10 @@ class Calls:
         definition = resolved.formula
         credentials = self.credentials(pack, definition.connection, call.connection_id,
                                        call.principal)
-        ctx = _with_connection_facts(self.guest_ctx(call.connection_id, pack), credentials)
+        ctx = _with_connection_facts(self.guest_ctx(call.connection_id, pack, call.invocation),
+                                     credentials)
         op = "action" if definition.is_action else "formula"
-        host_calls = self.host_calls(pack, credentials, call.principal)
+        host_calls = self.host_calls(pack, credentials, call.principal, call.invocation)
         guest_host: HostCalls = host_calls
         limit = deadline
         if inline_budget_s is not None:
@@ -214,10 +234,12 @@ class Calls:
 
     # -- what a call carries ----------------------------------------------------------------
 
-    def guest_ctx(self, connection_id: str | None, pack: Pack) -> dict[str, Any]:
+    def guest_ctx(self, connection_id: str | None, pack: Pack,
+                  invocation: Invocation = DEFAULT_INVOCATION) -> dict[str, Any]:
         """What every op's request carries in ``ctx`` (never a secret)."""
         ctx: dict[str, Any] = {"invocation_id": _invocation_id(),
-                               "domains": pack.manifest.network_domains}
+                               "domains": pack.manifest.network_domains,
+                               **invocation.ctx()}
         if connection_id:
             ctx["connection"] = {"id": connection_id}
         return ctx
@@ -238,25 +260,33 @@ class Calls:
         return creds
 
     def host_calls(self, pack: Pack, credentials: Credentials | None,
-                   principal: str | None) -> PackHostCalls:
-        """The host functions of one call; the fetch client is made on the first fetch."""
+                   principal: str | None,
+                   invocation: Invocation = DEFAULT_INVOCATION) -> PackHostCalls:
+        """The host functions of one call; the fetch client is made on the first fetch,
+        the blob store on the first blob."""
         def fetch() -> GuestFetch:
             return GuestFetch(self._fetch_client(), self.metrics, pack=pack.name,
                               pack_hash=pack.sha256, principal=principal or "",
                               domains=pack.manifest.network_domains, credentials=credentials,
                               approved_domains=pack.approved_domains)
 
-        return PackHostCalls(fetch, pack.name)
+        blobs = (GuestBlobs(self._blobs, fetch, principal=principal or "local",
+                            base_url=invocation.protocol_and_host)
+                 if self._blobs is not None else None)
+        return PackHostCalls(fetch, pack.name, blobs)
 
     def session(self, pack: Pack, mode: str, connection: str | None, principal: str | None,
-                deadline_s: float | None) -> CallSession:
+                deadline_s: float | None,
+                invocation: Invocation | None = None) -> CallSession:
         """A session for several ops of ``pack`` under one connection and deadline."""
         if deadline_s is not None and deadline_s <= 0:
             raise ArgumentError(f"deadline_s must be positive, got {deadline_s}")
         credentials = self.credentials(pack, mode, connection, principal)
         seconds = deadline_s if deadline_s is not None else self.default_deadline_s
-        ctx = _with_connection_facts(self.guest_ctx(connection, pack), credentials)
-        return CallSession(self, pack, credentials, ctx, time.monotonic() + seconds, principal)
+        invocation = invocation or self.invocation()
+        ctx = _with_connection_facts(self.guest_ctx(connection, pack, invocation), credentials)
+        return CallSession(self, pack, credentials, ctx, time.monotonic() + seconds, principal,
+                           invocation)
 
     def connection_name(self, principal: str, pack: Pack, connection_id: str) -> str | None:
         """Ask the pack (through its ``connection_name`` op) what to call a connection."""

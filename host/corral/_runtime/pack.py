@@ -15,7 +15,6 @@ from .._errors import (
     BadOutput,
     FetchDenied,
     GuestError,
-    ManifestError,
     MemoryLimitExceeded,
     MissingScopes,
     NotFoundError,
@@ -28,6 +27,7 @@ from .._pack.validation import check_validation
 from .._sandbox.sandbox import CallStats, CompiledPack, HostCalls, Sandbox, SandboxConfig
 from .._pack.schema import check_result
 from .._pack.wasm import MANIFEST_SECTION, custom_sections
+from .._types import DEFAULT_INVOCATION
 
 log = logging.getLogger("corral.pack")
 
@@ -75,11 +75,14 @@ class Pack:
         #: Declared domains the operator approved for calls that hold a connection, beyond
         #: the auth domains (set by the registry; see corral._runtime.registry).
         self.approved_domains: tuple[str, ...] = ()
+        #: The registry's stable numeric id of this pack's name (None until registered).
+        self.pack_id: int | None = None
         self._offline = OfflineHost(manifest.name)
         self._formulas = {f.name: f for f in manifest.formulas}
+        # A call through Host/Calls adds the caller's own context over these defaults.
         self._limits = {f.name: formula_limits(f, manifest.limits) for f in manifest.formulas}
         self._base_ctx = {"pack": manifest.name, "version": manifest.version,
-                          "abi": _abi.ABI_VERSION}
+                          "abi": _abi.ABI_VERSION, **DEFAULT_INVOCATION.ctx()}
 
     @property
     def name(self) -> str:
@@ -142,6 +145,10 @@ class Pack:
             error = stats.last_fetch_error
             error.details.update(pack=self.name, formula=name)
             return error
+        if reply.error_kind == "blob" and stats.last_blob_error is not None:
+            blob_error = stats.last_blob_error
+            blob_error.details.update(pack=self.name, formula=name)
+            return blob_error
         if reply.error_kind == "internal" and "OutOfMemory" in reply.message:
             limit = self.manifest.limits.memory_bytes
             return MemoryLimitExceeded(f"the guest ran out of memory under its limit of {limit} "
@@ -204,10 +211,7 @@ def pack_from_bytes(wasm: bytes, *, sandbox: Sandbox | None = None, source: str 
     """Validate and compile a pack from its ``.wasm`` bytes."""
     manifest = read_manifest(wasm, source=source)
     sandbox = sandbox or default_sandbox()
-    compiled = sandbox.compile(wasm, name=manifest.name)
-    if manifest.wasi:
-        raise ManifestError("WASI packs are not supported by this host yet", field="pack.wasi",
-                            rule="unsupported", source=source)
+    compiled = sandbox.compile(wasm, name=manifest.name, wasi=manifest.wasi)
     return Pack(wasm, manifest, compiled, sandbox, path=path)
 
 

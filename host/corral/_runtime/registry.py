@@ -25,6 +25,12 @@ parameter). Approvals are recorded per version in LMDB, in the same transaction 
 pointer, and every process sees them as it sees pointers. They name declared
 ``network_domains`` entries only; anything else is refused before anything is stored.
 
+**Numeric ids.** Each pack name gets a number the first time it is registered (from 1001
+up, counted in LMDB in the same transaction as its first pointer), kept across versions,
+restarts and removal, and never given to another name: ``get("1013")`` finds the pack
+whose id is 1013, which is how a formula's ``$$[pack:1013]::Formula()`` resolves (a pack
+name starts with a letter, so a number is never a name).
+
 The pointer map grows up to ``registry_map_max_bytes``; past it, or on a full disk,
 registering raises StorageFull.
 """
@@ -54,7 +60,10 @@ log = logging.getLogger("corral.registry")
 _DB_ACTIVE = b"active"
 _DB_META = b"meta"
 _DB_APPROVALS = b"approvals"
+_DB_IDS = b"ids"
 _GENERATION = b"generation"
+_NEXT_ID = b"next_id"
+FIRST_PACK_ID = 1001
 _MAP_BYTES = 64 * 1024 * 1024
 _MAX_MAP_BYTES = 1024 * 1024 * 1024
 _LEGACY_MARKER = "ACTIVE"
@@ -104,15 +113,18 @@ class Registry:
         self._generation = -1
         self._lock = threading.RLock()
         self._shared: SharedEnv | None = None
+        self._memory_ids: dict[str, int] = {}  # the ids of a registry without a directory
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
-            self._shared = open_shared(directory / ".registry", map_size=map_size, max_dbs=4,
+            self._shared = open_shared(directory / ".registry", map_size=map_size, max_dbs=5,
                                        max_map_size=max_map_size, name="pack registry",
                                        setting="registry_map_max_bytes")
             self._active_db = self._shared.env.open_db(_DB_ACTIVE)
             self._meta_db = self._shared.env.open_db(_DB_META)
             self._approvals_db = self._shared.env.open_db(_DB_APPROVALS)
+            self._ids_db = self._shared.env.open_db(_DB_IDS)
             self._adopt_legacy_markers()
+            self._number_unnumbered()
             self._sync()
 
     def close(self) -> None:
@@ -124,11 +136,17 @@ class Registry:
     # -- reading ----------------------------------------------------------------------------
 
     def get(self, name: str) -> Pack:
+        """The active pack named ``name`` (or, for digits, the one with that numeric id)."""
         self._sync()
         with self._lock:
             pack = self._active.get(name)
             if pack is not None:
                 return pack
+            if name.isdigit():
+                numbered = [p for p in self._active.values() if p.pack_id == int(name)]
+                if numbered:
+                    return numbered[0]
+                raise NotFoundError(f"no pack with id {name} is registered", pack=name)
             folded = [p for n, p in self._active.items() if n.lower() == name.lower()]
         if len(folded) == 1:
             return folded[0]
@@ -174,10 +192,13 @@ class Registry:
                 self._active[pack.name] = pack  # so the sync below keeps it, not a reload
             self._sync()
             pack.approved_domains = self._read()[2].get(f"{pack.name}/{pack.path.name}", ())
+            pack.pack_id = self._ids().get(pack.name)
             return pack
 
     def _register_in_memory(self, pack: Pack, activate: bool,
                             approvals: tuple[str, ...] | None) -> Pack:
+        pack.pack_id = self._memory_ids.setdefault(pack.name,
+                                                   FIRST_PACK_ID + len(self._memory_ids))
         current = self._active.get(pack.name)
         if approvals is None and current is not None and current.sha256 == pack.sha256:
             approvals = current.approved_domains
@@ -196,6 +217,7 @@ class Registry:
                                        source=str(wasm_file), path=wasm_file)
                 with self._lock:
                     self._write_pointer(pack.name, entry.file)
+                    pack.pack_id = self._ids().get(pack.name)
                     self._active[pack.name] = pack
                     self._sync()
                     return pack
@@ -251,6 +273,7 @@ class Registry:
         def write(txn: lmdb.Transaction) -> bool:
             point = not (only_if_absent
                          and txn.get(name.encode(), db=self._active_db) is not None)
+            self._number(txn, name)
             if point:
                 txn.put(name.encode(), file.encode(), db=self._active_db)
             if approvals is not None:
@@ -275,6 +298,39 @@ class Registry:
 
         self._store_or_raise().write(delete, frees=True)
 
+    def _ids(self) -> dict[str, int]:
+        """Every pack name's numeric id (removed packs' too: an id is never reused)."""
+        if self._shared is None:
+            return dict(self._memory_ids)
+
+        def read(txn: lmdb.Transaction) -> dict[str, int]:
+            return {bytes(k).decode(): struct.unpack("<Q", v)[0]
+                    for k, v in txn.cursor(db=self._ids_db)}
+
+        return self._shared.read(read)
+
+    def _number(self, txn: lmdb.Transaction, name: str) -> None:
+        """Give ``name`` the next numeric id, unless it has one."""
+        if txn.get(name.encode(), db=self._ids_db) is not None:
+            return
+        raw = txn.get(_NEXT_ID, db=self._meta_db)
+        next_id = struct.unpack("<Q", raw)[0] if raw else FIRST_PACK_ID
+        txn.put(name.encode(), struct.pack("<Q", next_id), db=self._ids_db)
+        txn.put(_NEXT_ID, struct.pack("<Q", next_id + 1), db=self._meta_db)
+
+    def _number_unnumbered(self) -> None:
+        """Packs registered before ids existed get theirs, in name order, once."""
+        pointers = self._pointers()
+        if all(name in self._ids() for name in pointers):
+            return
+
+        def write(txn: lmdb.Transaction) -> None:
+            for name in sorted(pointers):
+                self._number(txn, name)
+            self._bump_generation(txn)
+
+        self._store_or_raise().write(write)
+
     def _bump_generation(self, txn: lmdb.Transaction) -> None:
         raw = txn.get(_GENERATION, db=self._meta_db)
         current = struct.unpack("<Q", raw)[0] if raw else 0
@@ -287,6 +343,7 @@ class Registry:
             return
         with self._lock:
             generation, pointers, approvals = self._read()
+            ids = self._ids()
             loaded = {}
             for name, file in pointers.items():
                 current = self._active.get(name)
@@ -295,6 +352,7 @@ class Registry:
                     pack = self._load(name, file)
                 if pack is not None:
                     pack.approved_domains = approvals.get(f"{name}/{file}", ())
+                    pack.pack_id = ids.get(name)
                     loaded[name] = pack
             self._active = loaded
             self._generation = generation

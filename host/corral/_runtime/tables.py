@@ -25,6 +25,7 @@ from .._pack.hints import blank_update_problem, normalise
 from .._pack.schema import schema_errors, type_name
 
 if TYPE_CHECKING:
+    from .._types import Invocation
     from .calls import Calls, CallSession
     from .pack import Pack
 
@@ -58,7 +59,8 @@ def _bad(message: str, pack: Pack, name: str, path: str, **details: Any) -> BadO
 def run_sync(calls: Calls, pack: Pack, table: str, args: Sequence[Any], *,
              connection: str | None = None, principal: str | None = None,
              deadline_s: float | None = None, max_pages: int | None = None,
-             dynamic_url: str | None = None) -> Iterator[list[Row]]:
+             dynamic_url: str | None = None,
+             invocation: Invocation | None = None) -> Iterator[list[Row]]:
     """Run a sync table, yielding each page's checked rows as it arrives.
 
     Arguments, the connection and (for a dynamic table) the schema are checked before
@@ -72,7 +74,7 @@ def run_sync(calls: Calls, pack: Pack, table: str, args: Sequence[Any], *,
         raise ArgumentError(f"max_pages must be a positive integer, got {max_pages}")
     _check_dynamic_url(pack, definition, dynamic_url)
     session = calls.session(pack, definition.connection, connection, principal,
-                            deadline_s)
+                            deadline_s, invocation)
     schema = (_fetch_dynamic_schema(session, definition, dynamic_url) if dynamic_url
               else definition.schema)
     return _pages(session, definition, coerced, schema, max_pages, dynamic_url)
@@ -176,7 +178,8 @@ class _RowChecker:
 def sync_update(calls: Calls, pack: Pack, table: str, updates: Sequence[Mapping[str, Any]],
                 args: Sequence[Any] = (), *, connection: str | None = None,
                 principal: str | None = None, deadline_s: float | None = None,
-                dynamic_url: str | None = None) -> list[RowUpdateResult]:
+                dynamic_url: str | None = None,
+                invocation: Invocation | None = None) -> list[RowUpdateResult]:
     """Send edited rows back through the pack; one result per update, in order.
 
     Each update is ``{previous: row, new: row}`` with an optional ``updated_fields``
@@ -190,7 +193,7 @@ def sync_update(calls: Calls, pack: Pack, table: str, updates: Sequence[Mapping[
     _check_dynamic_url(pack, definition, dynamic_url)
     coerced = coerce_args(_as_formula(definition), args, pack=pack.name) if args else ()
     session = calls.session(pack, definition.connection, connection, principal,
-                            deadline_s)
+                            deadline_s, invocation)
     schema = (_fetch_dynamic_schema(session, definition, dynamic_url) if dynamic_url
               else definition.schema)
     if not isinstance(updates, (list, tuple)):

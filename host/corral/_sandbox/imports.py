@@ -1,5 +1,5 @@
-"""The host imports a guest may call (``corral.fetch``, ``corral.log``) and their access
-to guest memory.
+"""The host imports a guest may call (``corral.fetch``, ``corral.log``, ``corral.blob``)
+and their access to guest memory.
 
 On the native path the imports are unchecked callbacks that get the raw
 ``wasmtime_caller_t`` pointer and reach guest memory through the helper; on the public
@@ -9,28 +9,48 @@ they raise traps the guest, and the sandbox re-raises it as the original Corral 
 
 from __future__ import annotations
 
+import msgpack
 import wasmtime
 
-from .._errors import AbiViolation, FetchError, FetchLimitExceeded, FetchTooLarge
+from .._errors import (
+    AbiViolation,
+    BlobError,
+    BlobLimitExceeded,
+    BlobTooLarge,
+    CorralError,
+    FetchError,
+    FetchLimitExceeded,
+    FetchTooLarge,
+)
 from .._pack import abi as _abi
+from .._pack.manifest import MAX_IO_BYTES
 from . import fastcall as _fastcall
+from . import wasi_subset
 from .state import CallState, current, pack_slice
 
 Caller = wasmtime.Caller | int
+
+#: The largest blob request read from a guest: the host's ceiling on any one transfer.
+#: The blob store then holds the blob to its own, lower cap (``blob_max_bytes``).
+BLOB_REQUEST_CAP = MAX_IO_BYTES + 4096
 
 
 def make_linker(engine: wasmtime.Engine, *, native: bool) -> wasmtime.Linker:
     """A linker defining the ABI's host imports for the chosen call path."""
     linker = wasmtime.Linker(engine)
+    wasi_subset.define(linker)  # only packs with pack.wasi may import it (check_imports)
     if native:
         _fastcall.define_import(linker, _abi.IMPORT_MODULE, "fetch", 2, True, host_fetch)
         _fastcall.define_import(linker, _abi.IMPORT_MODULE, "log", 3, False, host_log)
+        _fastcall.define_import(linker, _abi.IMPORT_MODULE, "blob", 2, True, host_blob)
         return linker
     i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
     linker.define_func(_abi.IMPORT_MODULE, "fetch", wasmtime.FuncType([i32, i32], [i64]),
                        host_fetch, access_caller=True)
     linker.define_func(_abi.IMPORT_MODULE, "log", wasmtime.FuncType([i32, i32, i32], []),
                        host_log, access_caller=True)
+    linker.define_func(_abi.IMPORT_MODULE, "blob", wasmtime.FuncType([i32, i32], [i64]),
+                       host_blob, access_caller=True)
     return linker
 
 
@@ -45,6 +65,26 @@ def host_fetch(caller: Caller, ptr: int, length: int) -> int:
         else:
             raw = _read_guest(caller, ptr, length, state, "fetch request")
             reply = _fetch_reply(raw, state)
+        return _write_to_guest(caller, reply, state)
+    except BaseException as exc:
+        state.host_error = exc
+        raise
+
+
+def host_blob(caller: Caller, ptr: int, length: int) -> int:
+    """``corral.blob``: store a temporary blob the host serves for a while (ABI.md §4.1).
+    The request may carry the blob's bytes, so its size cap is the blob cap, not
+    ``max_input_bytes`` (the host refuses it past that with ``too_large``)."""
+    state = current()
+    try:
+        cap = BLOB_REQUEST_CAP
+        if length > cap:
+            reply = _blob_failed(state, BlobTooLarge(
+                f"the blob request is {length} bytes, over the limit of {cap}",
+                rule="blob_max_bytes"))
+        else:
+            raw = _read_guest(caller, ptr, length, state, "blob request")
+            reply = _blob_reply(raw, state)
         return _write_to_guest(caller, reply, state)
     except BaseException as exc:
         state.host_error = exc
@@ -87,6 +127,44 @@ def _fetch_reply(raw: bytes, state: CallState) -> bytes:
         state.stats.last_fetch_error = exc
         return _abi.err_map(exc.abi_kind, exc.message, **({"rule": exc.rule} if exc.rule else {}))
     return _abi.ok_map(response)
+
+
+def _blob_reply(raw: bytes, state: CallState) -> bytes:
+    state.stats.blobs += 1
+    if state.stats.blobs > state.limits.max_blobs:
+        return _blob_failed(state, BlobLimitExceeded(
+            f"more than {state.limits.max_blobs} blobs in one call (max_blobs)",
+            rule="max_blobs"))
+    try:
+        request = _abi.decode(raw, max_items=16)
+    except (ValueError, TypeError, msgpack.UnpackException):
+        return _abi.err_map("bad_request", "the blob request is not valid MessagePack")
+    if not isinstance(request, dict):
+        return _abi.err_map("bad_request", "the blob request must be a map")
+    store = getattr(state.host, "blob", None)
+    if store is None:
+        return _blob_failed(state, BlobError("this host has no blob store", rule="no_store"))
+    try:
+        stored = store(request, state.deadline)
+    except (BlobError, FetchError) as exc:
+        return _blob_failed(state, exc)
+    return _abi.ok_map(stored)
+
+
+def _blob_failed(state: CallState, error: CorralError) -> bytes:
+    """The guest's ``{err}`` for a failed blob; kept, so a pack that gives up with kind
+    ``blob`` reports this error."""
+    state.stats.last_blob_error = error
+    rule = getattr(error, "rule", None)
+    extra: dict[str, object] = {"rule": rule} if rule else {}
+    if error.details.get("status") is not None:
+        extra["status"] = error.details["status"]
+    kind = getattr(error, "abi_kind", "unavailable")
+    if rule in ("bad_request", "content_type"):
+        kind = "bad_request"
+    elif rule == "status":
+        kind = "upstream"
+    return _abi.err_map(kind, error.message, **extra)
 
 
 # -- guest memory ---------------------------------------------------------------------------

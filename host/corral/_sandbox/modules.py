@@ -20,6 +20,7 @@ from .._errors import PackValidationError
 from .._pack import abi as _abi
 from .._pack.manifest import MAX_MEMORY_BYTES
 from . import fastcall as _fastcall
+from . import wasi_subset
 from .artifacts import ArtifactStore, refuse
 from .engine import TABLE_ELEMENTS, SandboxConfig, engine_fingerprint
 
@@ -50,8 +51,9 @@ class ModuleCache:
         self._compiled: dict[str, CompiledPack] = {}
         self._lock = threading.Lock()
 
-    def compile(self, wasm: bytes, *, name: str) -> CompiledPack:
-        """Compile (or load from the precompiled cache), check and link a pack's module."""
+    def compile(self, wasm: bytes, *, name: str, wasi: bool = False) -> CompiledPack:
+        """Compile (or load from the precompiled cache), check and link a pack's module;
+        ``wasi`` (the manifest's ``pack.wasi``) admits the narrow WASI subset's imports."""
         digest = hashlib.sha256(wasm).hexdigest()
         with self._lock:
             cached = self._compiled.get(digest)
@@ -59,7 +61,7 @@ class ModuleCache:
             return cached
         started = time.perf_counter()
         module, from_cache = self._load_module(wasm, digest, name)
-        check_imports(module, name, wasi=False)
+        check_imports(module, name, wasi=wasi)
         check_exports(module, name)
         try:
             instance_pre = self._linker.instantiate_pre(module)
@@ -137,8 +139,30 @@ def check_imports(module: wasmtime.Module, name: str, *, wasi: bool) -> None:
                     f"({', '.join(expected[0])}) -> ({', '.join(expected[1])})",
                     pack=name, import_name=where)
             continue
+        if imp.module == wasi_subset.MODULE:
+            _check_wasi_import(imp, name, wasi=wasi)
+            continue
         raise PackValidationError(f"pack {name!r} imports {where}, which the Corral ABI does not "
                                   "define", pack=name, import_name=where)
+
+
+def _check_wasi_import(imp: wasmtime.ImportType, name: str, *, wasi: bool) -> None:
+    where = f"{imp.module}.{imp.name}"
+    if not wasi:
+        raise PackValidationError(f"pack {name!r} imports {where}, but its manifest does not "
+                                  "set pack.wasi (the Corral ABI defines no WASI otherwise)",
+                                  pack=name, import_name=where)
+    expected = wasi_subset.SIGNATURES.get(imp.name or "")
+    if expected is None:
+        offered = ", ".join(sorted(wasi_subset.SIGNATURES))
+        raise PackValidationError(f"pack {name!r} imports {where}, which is outside the WASI "
+                                  f"subset this host offers ({offered})",
+                                  pack=name, import_name=where)
+    if not isinstance(imp.type, wasmtime.FuncType) or _signature(imp.type) != expected:
+        raise PackValidationError(
+            f"pack {name!r} imports {where} with the wrong signature; WASI defines "
+            f"({', '.join(expected[0])}) -> ({', '.join(expected[1])})",
+            pack=name, import_name=where)
 
 
 def _signature(ftype: wasmtime.FuncType) -> tuple[tuple[str, ...], tuple[str, ...]]:

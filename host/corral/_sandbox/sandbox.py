@@ -69,9 +69,10 @@ class Sandbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def compile(self, wasm: bytes, *, name: str = "pack") -> CompiledPack:
-        """Compile (or load from the precompiled cache) and link a pack's module."""
-        return self._modules.compile(wasm, name=name)
+    def compile(self, wasm: bytes, *, name: str = "pack", wasi: bool = False) -> CompiledPack:
+        """Compile (or load from the precompiled cache) and link a pack's module; ``wasi``
+        admits the narrow WASI subset (``wasi_subset.py``)."""
+        return self._modules.compile(wasm, name=name, wasi=wasi)
 
     # -- calls ----------------------------------------------------------------------------
 

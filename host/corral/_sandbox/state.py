@@ -11,7 +11,13 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from .._errors import AbiViolation, FetchError, MemoryLimitExceeded, OutputTooLarge
+from .._errors import (
+    AbiViolation,
+    CorralError,
+    FetchError,
+    MemoryLimitExceeded,
+    OutputTooLarge,
+)
 from .._pack.manifest import Limits
 
 WASM_PAGE = 65536
@@ -24,6 +30,9 @@ class HostCalls(Protocol):
 
     def log(self, level: str, message: str) -> None: ...
 
+    # A host with a blob store also defines ``blob(request, deadline) -> {url,
+    # expires_at}`` for ``corral.blob``; without it the guest reads ``unavailable``.
+
 
 @dataclass(slots=True)
 class CallStats:
@@ -32,6 +41,9 @@ class CallStats:
     log_bytes: int = 0
     logs: list[tuple[str, str]] = field(default_factory=list)
     last_fetch_error: FetchError | None = None
+    blobs: int = 0
+    #: The last failed ``corral.blob`` (a BlobError, or the FetchError of a ``{url}``).
+    last_blob_error: CorralError | None = None
 
 
 @dataclass(slots=True)

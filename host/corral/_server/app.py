@@ -31,10 +31,12 @@ from .._settings import Settings
 from .apikeys import ApiKeyStore
 from .console_page import add_console
 from .docs import add_offline_docs, problem_responses_only
+from .fast_calls import CorralApp
 from .guard import Guard
 from .models import CallBody
-from .problems import internal_problem, problem, problem_for
+from .problems import internal_problem, problem, problem_for, validation_problem
 from .routes_accounts import accounts
+from .routes_blobs import blobs
 from .routes_calls import calls
 from .routes_console import console_api, session_security
 from .routes_ops import ops
@@ -63,7 +65,7 @@ def create_app(host: Host, settings: Settings | None = None, *,
         yield
         service.ready = False
 
-    app = FastAPI(title="Corral", version=_version(), lifespan=lifespan,
+    app = CorralApp(title="Corral", version=_version(), lifespan=lifespan,
                   docs_url=None, redoc_url=None,  # /docs is served offline, below
                   description="Sandboxed WebAssembly packs: formulas, actions, sync tables "
                               "and connections over HTTP.")
@@ -72,6 +74,7 @@ def create_app(host: Host, settings: Settings | None = None, *,
     app.include_router(accounts)
     app.include_router(ops)
     app.include_router(console_api)
+    app.include_router(blobs)
     _add_error_handlers(app)
     app.add_middleware(Guard, service=service)
     app.add_middleware(_RequestMetrics, service=service)  # outermost: counts refusals too
@@ -117,12 +120,8 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     async def bad_request(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        # Never echo the input: a rejected body may hold a secret.
-        errors = [{"loc": [str(part) for part in err.get("loc", ())], "msg": err.get("msg", "")}
-                  for err in exc.errors()]
-        where = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
-        return problem_response(problem(400, "bad_request", f"invalid request: {where}",
-                                         instance=request.url.path, errors=errors))
+        return problem_response(validation_problem(list(exc.errors()),
+                                                   instance=request.url.path))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

@@ -3,13 +3,13 @@
 An ASGI middleware that runs before any route reads a byte of the body (FastAPI parses
 model-typed bodies before it solves dependencies, so a dependency would be too late):
 
-* ``/v1`` routes (but the OAuth2 callback and the console's sign-in) need a valid API
-  key, or a console session cookie (``sessions.py``: for a state-changing method with
-  the session's CSRF token, else 403); a missing or unknown key or session is answered
-  401 at once, and its caller's rate limit is checked (429).
+* ``/v1`` routes (but the OAuth2 callback, blob reads and the console's sign-in) need a
+  valid API key, or a console session cookie (``sessions.py``: for a state-changing
+  method with the session's CSRF token, else 403); a missing or unknown key or session is
+  answered 401 at once, and its caller's rate limit is checked (429).
 * Routes without a key (health, metrics, docs, the console's page and sign-in, the
-  OAuth2 callback) and failed key or session checks take a token from a bucket per
-  client address.
+  OAuth2 callback, blob URLs) and failed key or session checks take a token from a bucket
+  per client address.
 * A body is capped before it is parsed: a declared ``Content-Length`` over the cap is
   answered 413 without reading, and a streamed body is read here, up to the cap (413
   past it), and handed to the app whole.
@@ -29,6 +29,8 @@ from .service import PRINCIPAL_STATE, Service, problem_response
 from .sessions import COOKIE_NAME, CSRF_HEADER, admit_session
 
 CALLBACK_PATH = "/v1/oauth2/callback"
+#: Blob URLs are capabilities: no key, the per-address bucket (see routes_blobs.py).
+BLOB_PREFIX = "/v1/blobs/"
 UPLOAD_PATH = "/v1/packs"
 SESSION_PATH = "/v1/console/session"
 
@@ -45,10 +47,10 @@ class Guard:
         try:
             await self._admit(scope)
             cap = self._cap(scope)
-            declared = _header(scope, b"content-length")
+            declared = scope_header(scope, b"content-length")
             if declared is not None and (not declared.isdigit() or int(declared) > cap):
                 raise _too_large(cap)
-            body = await _read_body(receive, cap)
+            body = await read_body(receive, cap)
         except CorralError as exc:
             await problem_response(problem_for(exc, instance=scope["path"]))(
                 scope, receive, send)
@@ -57,7 +59,8 @@ class Guard:
 
     async def _admit(self, scope: Scope) -> None:
         path: str = scope["path"]
-        if not path.startswith("/v1/") or path == CALLBACK_PATH or _signing_in(scope):
+        if not path.startswith("/v1/") or path == CALLBACK_PATH or _signing_in(scope) or (
+                path.startswith(BLOB_PREFIX) and scope["method"] in ("GET", "HEAD")):
             await self._limit_address(scope)
             return
         try:
@@ -79,7 +82,7 @@ class Guard:
         if session_id is None:
             return self.service.keys.authenticate(key)
         return admit_session(self.service.sessions, self.service.keys, session_id,
-                             scope["method"], _header(scope, CSRF_HEADER.encode()))
+                             scope["method"], scope_header(scope, CSRF_HEADER.encode()))
 
     async def _limit_address(self, scope: Scope) -> None:
         client = scope.get("client")
@@ -97,7 +100,7 @@ class Guard:
         return settings.max_body_bytes
 
 
-async def _read_body(receive: Receive, cap: int) -> bytes:
+async def read_body(receive: Receive, cap: int) -> bytes:
     """The whole request body, refused as soon as it passes ``cap`` bytes."""
     chunks: list[bytes] = []
     size = 0
@@ -134,7 +137,7 @@ def _too_large(cap: int) -> PayloadTooLarge:
                            field="body", limit_value=cap)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def scope_header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key.lower() == name:
             return str(value.decode("latin-1")).strip()
@@ -146,11 +149,11 @@ def _signing_in(scope: Scope) -> bool:
 
 
 def _cookie(scope: Scope, name: str) -> str | None:
-    raw = _header(scope, b"cookie")
+    raw = scope_header(scope, b"cookie")
     return cookie_parser(raw).get(name) if raw else None
 
 
 def _bearer(scope: Scope) -> str | None:
-    scheme, _, key = (_header(scope, b"authorization") or "").partition(" ")
+    scheme, _, key = (scope_header(scope, b"authorization") or "").partition(" ")
     return key.strip() if scheme.lower() == "bearer" and key.strip() else None
 

@@ -26,9 +26,16 @@ class ProblemDocument(BaseModel):
     instance: str | None = None
 
 
+_TIMEZONE_DOC = ("The caller's IANA time zone (e.g. Europe/Paris), the guest's ctx.timezone; "
+                 "else the Corral-Timezone header, else the host's default_timezone.")
+_DOC_ID_DOC = "The caller's document (or other location) id, in ctx.invocation_location."
+
+
 class CallBody(BaseModel):
     args: list[Any] = Field(default_factory=list, description="Positional arguments.")
     connection: str | None = Field(None, description="Id of one of the caller's connections.")
+    timezone: str | None = Field(None, description=_TIMEZONE_DOC)
+    doc_id: str | None = Field(None, description=_DOC_ID_DOC)
 
 
 class CallResult(BaseModel):
@@ -39,12 +46,20 @@ class EvaluateBody(BaseModel):
     formula: str = Field(description='A formula such as =hello.Greet("Ada") & "!"')
     connections: dict[str, str] = Field(default_factory=dict,
                                         description="Pack name -> the caller's connection id.")
+    variables: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Values of the formula's $$[variable:NAME] references: name -> a JSON "
+                    "value (text, number, boolean, null, list or object).")
+    timezone: str | None = Field(None, description=_TIMEZONE_DOC)
+    doc_id: str | None = Field(None, description=_DOC_ID_DOC)
 
 
 class SyncBody(BaseModel):
     args: list[Any] = Field(default_factory=list)
     connection: str | None = None
     max_pages: int | None = Field(None, ge=1)
+    timezone: str | None = Field(None, description=_TIMEZONE_DOC)
+    doc_id: str | None = Field(None, description=_DOC_ID_DOC)
 
 
 class UpdateBody(BaseModel):
@@ -53,6 +68,8 @@ class UpdateBody(BaseModel):
     args: list[Any] = Field(default_factory=list, description="The table's arguments.")
     connection: str | None = None
     dynamic_url: str | None = Field(None, description="The table's URL, for a dynamic table.")
+    timezone: str | None = Field(None, description=_TIMEZONE_DOC)
+    doc_id: str | None = Field(None, description=_DOC_ID_DOC)
 
 
 class UpdateResults(BaseModel):
@@ -87,6 +104,8 @@ class SchemaOut(BaseModel):
 
 class PackSummary(BaseModel):
     name: str
+    id: int | None = Field(None, description="The registry's stable numeric id of the pack, "
+                                             "as in a formula's $$[pack:ID]::Formula().")
     version: str
     description: str
     sha256: str
@@ -108,6 +127,7 @@ class PackVersionInfo(BaseModel):
 
 class PackDetail(BaseModel):
     name: str
+    id: int | None = Field(None, description="The registry's stable numeric id of the pack.")
     version: str
     sha256: str
     manifest: dict[str, Any]

@@ -19,6 +19,8 @@ says nothing about the cause. Each error kind is its own problem type,
 ``urn:corral:problem:<kind>``. An error that carries ``retry_after_s`` (overload, or an
 upstream's ``Retry-After`` that a pack reported) is answered with a ``Retry-After``
 header whatever its status; a pack-reported upstream status is ``upstream_status``.
+A pack's blob over its size cap or call limit is the pack's (502); over the caller's
+blob quota, 409; a blob URL whose time is up, 410.
 No room to store a write (a store at its size ceiling, or a full disk): 507, naming the
 store, never LMDB's or the OS's own words.
 
@@ -39,6 +41,11 @@ from .._errors import (
     ArgumentError,
     AuthFlowError,
     BadOutput,
+    BlobError,
+    BlobExpired,
+    BlobLimitExceeded,
+    BlobQuotaExceeded,
+    BlobTooLarge,
     BuildError,
     CacheError,
     Closed,
@@ -100,6 +107,8 @@ STATUS_BY_CLASS: dict[type[CorralError], int] = {
     BadOutput: 502, GuestError: 502, InlineAbandoned: 502, Overloaded: 429,
     FetchError: 502, FetchDenied: 502, FetchTimeout: 504, FetchTooLarge: 502,
     FetchNetworkError: 502, FetchLimitExceeded: 502,
+    BlobError: 502, BlobTooLarge: 502, BlobQuotaExceeded: 409, BlobLimitExceeded: 502,
+    BlobExpired: 410,
     CredentialError: 400, SecretKeyError: 500, ConnectionExpired: 409,
     AuthFlowError: 400, MissingScopes: 403,
     FormulaError: 400, FormulaSyntaxError: 400, FormulaEvalError: 400,
@@ -111,10 +120,10 @@ STATUS_BY_CLASS: dict[type[CorralError], int] = {
 
 _SAFE_DETAILS = ("quota", "limit", "limit_value", "rule", "line", "column", "field",
                  "connection", "setting", "guest_kind", "retry_after_s", "missing_scopes",
-                 "store", "parameter", "parameters", "field_errors")
+                 "store", "parameter", "parameters", "field_errors", "variable")
 
 _TITLES = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found",
-           409: "Conflict", 413: "Payload too large", 422: "Invalid pack",
+           409: "Conflict", 410: "Gone", 413: "Payload too large", 422: "Invalid pack",
            429: "Too many requests", 500: "Internal error", 502: "Pack or upstream failure",
            503: "Unavailable", 504: "Timed out", 507: "Insufficient storage"}
 
@@ -215,3 +224,13 @@ def _headers_for(error: CorralError, status: int) -> dict[str, str]:
     elif isinstance(retry_after, (int, float)) and math.isfinite(retry_after):
         headers["Retry-After"] = str(max(0, math.ceil(retry_after)))
     return headers
+
+
+def validation_problem(errors: list[dict[str, Any]], *, instance: str) -> Problem:
+    """A 400 for a body that failed validation, naming each field and never echoing the
+    input: a rejected body may hold a secret."""
+    named = [{"loc": [str(part) for part in err.get("loc", ())], "msg": err.get("msg", "")}
+             for err in errors]
+    where = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in named[:5])
+    return problem(400, "bad_request", f"invalid request: {where}", instance=instance,
+                   errors=named)

@@ -10,16 +10,13 @@ from functools import partial
 from typing import Any, AsyncIterator, Iterator
 
 from fastapi import APIRouter, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import ValidationError
 
 from .._errors import ArgumentError, Conflict, CorralError, NotFoundError
 from .._host import Host
 from .._runtime.pack import Pack, read_manifest, wasm_sha256
 from .models import (
     AutocompleteBody,
-    CallBody,
     CallResult,
     DynamicSchemaBody,
     DynamicUrls,
@@ -33,6 +30,7 @@ from .models import (
     UpdateBody,
     UpdateResults,
 )
+from .calling import call_value
 from .problems import internal_problem, problem_for
 from .service import (
     PROBLEM_RESPONSES,
@@ -143,10 +141,14 @@ async def delete_pack(pack: str, service: ServiceDep, _: AdminDep) -> Response:
 
 
 @calls.post("/evaluate", response_model=CallResult, summary="Evaluate a formula")
-async def evaluate(body: EvaluateBody, service: ServiceDep, principal: CallerDep) -> CallResult:
+async def evaluate(body: EvaluateBody, request: Request, service: ServiceDep,
+                   principal: CallerDep) -> CallResult:
+    invocation = service.invocation(request, body.timezone, body.doc_id)
     run = partial(service.host.evaluate, body.formula, principal=principal.name,
-                  connections=body.connections)
-    memo = service.memo_answer(body.formula, principal.name, body.connections)
+                  connections=body.connections, invocation=invocation,
+                  variables=body.variables)
+    memo = service.memo_answer(body.formula, principal.name, body.connections, invocation,
+                               body.variables)
     return CallResult(result=to_json(await service.run(principal.name, run, probe=memo)))
 
 
@@ -159,7 +161,8 @@ async def evaluate(body: EvaluateBody, service: ServiceDep, principal: CallerDep
 async def sync_table(pack: str, table: str, body: SyncBody, request: Request,
                      service: ServiceDep, principal: CallerDep) -> StreamingResponse:
     start = partial(service.host.sync, pack, table, *body.args, connection=body.connection,
-                    principal=principal.name, max_pages=body.max_pages)
+                    principal=principal.name, max_pages=body.max_pages,
+                    invocation=service.invocation(request, body.timezone, body.doc_id))
     pages = await service.run(principal.name, start)
     # The first page is read before answering, so a call that cannot start gets its
     # proper status code rather than a 200 with an error line.
@@ -171,11 +174,12 @@ async def sync_table(pack: str, table: str, body: SyncBody, request: Request,
 
 @calls.post("/packs/{pack}/tables/{table}/update", response_model=UpdateResults,
          summary="Two-way sync: send edited rows back through the pack")
-async def update_rows(pack: str, table: str, body: UpdateBody, service: ServiceDep,
-                      principal: CallerDep) -> UpdateResults:
+async def update_rows(pack: str, table: str, body: UpdateBody, request: Request,
+                      service: ServiceDep, principal: CallerDep) -> UpdateResults:
     run = partial(service.host.sync_update, pack, table, body.updates, *body.args,
                   connection=body.connection, principal=principal.name,
-                  dynamic_url=body.dynamic_url)
+                  dynamic_url=body.dynamic_url,
+                  invocation=service.invocation(request, body.timezone, body.doc_id))
     results = await service.run(principal.name, run)
     return UpdateResults(results=[to_json(r.to_dict()) for r in results])
 
@@ -212,35 +216,9 @@ async def autocomplete(pack: str, name: str, body: AutocompleteBody, service: Se
 
 
 async def _call(request: Request, pack: str, name: str, *, action: bool) -> Response:
-    service: Service = request.app.state.corral
-    principal = principal_of(request)
-    body = await _call_body(request)
-    resolved = service.host.resolve(pack, name)
-    definition = resolved.formula
-    if definition.is_action != action:
-        what, path = ("an action", "actions") if definition.is_action else ("a formula",
-                                                                            "formulas")
-        raise ArgumentError(f"{pack}.{definition.name} is {what}: POST it to "
-                            f"/v1/packs/{pack}/{path}/{definition.name}", pack=pack,
-                            formula=definition.name)
-    submit = partial(service.host.submit_resolved, resolved, *body.args,
-                     connection=body.connection, principal=principal.name)
-    cached = service.cached_call(resolved, body.args, body.connection, principal.name)
-    value = to_json(await service.await_future(principal.name, submit, probe=cached))
+    value = await call_value(request.app.state.corral, request, principal_of(request), pack,
+                             name, await request.body(), action=action)
     return JSONResponse({"result": value})
-
-
-async def _call_body(request: Request) -> CallBody:
-    """The JSON body of a call, validated as FastAPI would (an empty body means no
-    arguments); errors name the field, never echo the input."""
-    raw = await request.body()
-    if not raw.strip():
-        return CallBody(connection=None)
-    try:
-        return CallBody.model_validate_json(raw)
-    except ValidationError as exc:
-        raise RequestValidationError([{**err, "loc": ("body", *err["loc"])}
-                                      for err in exc.errors(include_input=False)]) from None
 
 
 def _register_upload(host: Host, wasm: bytes, activate: bool,
@@ -262,8 +240,9 @@ def _register_upload(host: Host, wasm: bytes, activate: bool,
 
 def _pack_summary(pack: Pack) -> PackSummary:
     manifest = pack.manifest
-    return PackSummary(name=pack.name, version=pack.version, description=manifest.description,
-                       sha256=pack.sha256, network_domains=list(manifest.network_domains),
+    return PackSummary(name=pack.name, id=pack.pack_id, version=pack.version,
+                       description=manifest.description, sha256=pack.sha256,
+                       network_domains=list(manifest.network_domains),
                        auth_kind=manifest.auth.kind,
                        formulas=[f.name for f in manifest.formulas if not f.is_action],
                        actions=[f.name for f in manifest.formulas if f.is_action],
@@ -274,7 +253,7 @@ def _pack_detail(host: Host, pack: Pack) -> PackDetail:
     versions = [PackVersionInfo(version=v.version, sha256_prefix=v.sha256, active=v.active,
                                 approved_domains=list(v.approved_domains))
                 for v in host.registry.versions(pack.name)]
-    return PackDetail(name=pack.name, version=pack.version, sha256=pack.sha256,
+    return PackDetail(name=pack.name, id=pack.pack_id, version=pack.version, sha256=pack.sha256,
                       manifest=pack.manifest.to_dict(), versions=versions,
                       approved_domains=list(pack.approved_domains))
 

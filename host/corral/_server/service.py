@@ -35,6 +35,7 @@ from .._host import Host
 from .._pack.abi import MAX_DEPTH, exceeds_depth
 from .._pack.coerce import coerce_args
 from .._settings import Settings
+from .._types import Invocation
 from .admission import CallGate, Probe, RateLimiter
 from .apikeys import ApiKeyStore, Principal
 from .models import ProblemDocument
@@ -43,6 +44,9 @@ from .sessions import SessionStore
 
 
 T = TypeVar("T")
+
+#: The request header naming the caller's time zone, when the body gives none.
+TIMEZONE_HEADER = "corral-timezone"
 
 
 class Service:
@@ -90,8 +94,21 @@ class Service:
         if delay > 0:
             await self.sleep(delay)
 
+    def host_clock(self) -> float:
+        """The host's wall clock (the one blob expiry is measured on)."""
+        return self.host.clock()
+
+    def invocation(self, request: Request, timezone: str | None,
+                   doc_id: str | None) -> Invocation:
+        """The call's context: the body's time zone, else the ``Corral-Timezone`` header,
+        else the host's default; the base URL is ``public_url``, else the request's."""
+        zone = timezone if timezone is not None else request.headers.get(TIMEZONE_HEADER)
+        return self.host.invocation(timezone=zone, doc_id=doc_id,
+                                    base_url=str(request.base_url))
+
     def cached_call(self, resolved: ResolvedFormula, args: Sequence[Any],
-                    connection: str | None, principal: str) -> Probe:
+                    connection: str | None, principal: str,
+                    invocation: Invocation) -> Probe:
         """A probe answering a pack call from the result cache (the key the scheduler
         would use), for a call that would otherwise wait for a slot."""
         def probe() -> tuple[bool, Any]:
@@ -100,7 +117,7 @@ class Service:
                 return False, None
             coerced = coerce_args(formula, list(args), pack=resolved.pack)
             key = result_key(resolved.pack, resolved.pack_hash, formula.name, coerced,
-                             connection, principal)
+                             connection, principal, invocation.cache_scope())
             try:
                 hit = self.host.result_cache.get(key)
             except CacheError:
@@ -113,11 +130,13 @@ class Service:
         return probe
 
     def memo_answer(self, text: str, principal: str,
-                    connections: Mapping[str, str] | None) -> Probe:
+                    connections: Mapping[str, str] | None, invocation: Invocation,
+                    variables: Mapping[str, Any] | None = None) -> Probe:
         """A probe answering a formula from the evaluator's memo."""
         def probe() -> tuple[bool, Any]:
             memo = self.host.evaluator.memo
-            return memo.get(FormulaMemo.key(text, principal, dict(connections or {})))
+            return memo.get(FormulaMemo.key(text, principal, dict(connections or {}),
+                                            variables, invocation.cache_scope()))
 
         return probe
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,11 @@ from .._errors import BuildError, ManifestError
 from .._pack.manifest import Manifest
 from .._pack.parse import load_manifest_file
 from .._pack.wasm import MANIFEST_SECTION, set_custom_section
-from .sdk import assemblyscript_compiler, sdk_dir, zig_cache_dir
+from .js_build import build_js, js_entry
+from .sdk import assemblyscript_compiler, sdk_dir
 from .sdk import repo_root as repo_root  # the benchmarks and tests import it from here
+from .tools import run_tool as _run
+from .tools import toolchain_version as _toolchain_version
 
 LANGUAGES = ("zig", "c", "assemblyscript")
 _SOURCE_SUFFIXES = {"zig": (".zig",), "c": (".c", ".h"), "assemblyscript": (".ts", ".json")}
@@ -31,7 +33,6 @@ BUILD_KEYS = {
     "source": "The entry source file, relative to the pack directory (default: "
               + ", ".join(f"{path} for {lang}" for lang, path in _DEFAULT_SOURCE.items()) + ").",
 }
-BUILD_TIMEOUT_S = 600
 #: The guest's shadow stack. Small, so a call touches few pages (each page fault costs more
 #: than zeroing a kept page); deep recursion is still caught by wasmtime's native stack.
 GUEST_STACK_BYTES = 256 * 1024
@@ -42,11 +43,19 @@ class BuildResult:
     path: Path
     manifest: Manifest
     cached: bool
+    #: Coda features a JavaScript pack declares that Corral only approximates.
+    warnings: tuple[str, ...] = ()
 
 
 def build_pack(pack_dir: str | os.PathLike[str], output: str | os.PathLike[str] | None = None,
                *, optimize: str = "ReleaseSmall", force: bool = False) -> BuildResult:
-    """Build ``pack_dir`` (holding ``pack.toml``) into one self-describing ``.wasm``."""
+    """Build ``pack_dir`` (holding ``pack.toml``, or a Coda ``pack.ts``/``pack.js``, or that
+    file itself) into one self-describing ``.wasm``."""
+    entry = js_entry(pack_dir)
+    if entry is not None:
+        path, js_manifest, cached, warnings = build_js(
+            entry, Path(output) if output else None, force=force)
+        return BuildResult(path, js_manifest, cached, warnings)
     directory = Path(pack_dir).resolve()
     manifest = load_manifest_file(directory / "pack.toml")
     language = _language(manifest, directory)
@@ -100,32 +109,6 @@ def _input_digest(directory: Path, source_dir: Path, language: str, manifest: Ma
                 h.update(str(path.relative_to(root)).encode())
                 h.update(path.read_bytes())
     return h.hexdigest()
-
-
-def _toolchain_version(language: str) -> str:
-    if language in ("zig", "c"):
-        try:
-            from importlib.metadata import version
-
-            return "ziglang-" + version("ziglang")
-        except Exception:
-            return "ziglang-unknown"
-    return "asc"
-
-
-def _run(command: list[str], *, cwd: Path, what: str) -> None:
-    env = dict(os.environ)
-    env.setdefault("ZIG_GLOBAL_CACHE_DIR", str(zig_cache_dir()))
-    try:
-        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True,
-                              timeout=BUILD_TIMEOUT_S, env=env)
-    except FileNotFoundError as exc:
-        raise BuildError(f"{what}: the toolchain is not installed ({command[0]})") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise BuildError(f"{what}: the compiler ran longer than {BUILD_TIMEOUT_S} s") from exc
-    if done.returncode != 0:
-        output = (done.stderr or done.stdout).strip()
-        raise BuildError(f"{what} failed:\n{output[-4000:]}", exit_code=done.returncode)
 
 
 def _zig_flags(optimize: str) -> list[str]:

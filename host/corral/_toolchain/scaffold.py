@@ -14,8 +14,9 @@ from typing import Any
 
 from .._errors import ArgumentError, ManifestError
 from .._pack.manifest import NAME_RE
+from .scaffold_js import typescript_files
 
-LANGUAGES = ("zig", "c", "assemblyscript")
+LANGUAGES = ("zig", "c", "assemblyscript", "typescript")
 _PLACEHOLDER = "__NAME__"
 
 
@@ -33,7 +34,7 @@ comptime {
     corral.exportPack(@This());
 }
 
-pub const formulas = .{ .Greet = greet, .Invite = invite };
+pub const formulas = .{ .Greet = greet, .Invite = invite, .Zone = zone };
 
 // Failing when an upstream API answered an error (after `ctx.fetch`):
 //     return ctx.failResponse(response, "the API answered {d}", .{response.status});
@@ -48,6 +49,13 @@ fn greet(ctx: *corral.Context, name: []const u8) ![]const u8 {
 // an array as a slice; a sparse array (`sparse = true`) as a slice of optionals.
 fn invite(ctx: *corral.Context, day: corral.DateTime, guests: []const []const u8) ![]const u8 {
     return ctx.print("{d} guest(s) on {d:0>4}-{d:0>2}-{d:0>2}", .{ guests.len, day.year, day.month, day.day });
+}
+
+// The call's context: the caller's time zone (an IANA name such as "Europe/Paris"; the
+// host's default_timezone when the caller gives none) and `ctx.invocationLocation()`.
+// `ctx.storeBlob(bytes, "image/png")` hands the host a temporary blob and returns its URL.
+fn zone(ctx: *corral.Context) ![]const u8 {
+    return ctx.print("It is {s} time for the caller", .{ctx.timezone()});
 }
 """
 
@@ -76,9 +84,21 @@ static int invite(corral_ctx *ctx, const corral_value *args, corral_writer *out)
     return 0;
 }
 
+/* The call's context: the caller's time zone (an IANA name such as "Europe/Paris"; the
+ * host's default_timezone when the caller gives none), corral_protocol_and_host() and
+ * corral_doc_id(). corral_store_blob() hands the host a temporary blob and returns its URL. */
+static int zone(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    (void)args;
+    const char *tz; uint32_t len;
+    corral_timezone(ctx, &tz, &len);
+    corral_write_fmt(out, "It is %.*s time for the caller", (int)len, tz);
+    return 0;
+}
+
 CORRAL_PACK(
     CORRAL_FORMULA("Greet", greet),
     CORRAL_FORMULA("Invite", invite),
+    CORRAL_FORMULA("Zone", zone),
 )
 """
 
@@ -107,8 +127,16 @@ function invite(ctx: Context): Value {
   return Value.ofString(guests.length.toString() + " guest(s) on " + date);
 }
 
+// The call's context: the caller's time zone (an IANA name such as "Europe/Paris"; the
+// host's default_timezone when the caller gives none), ctx.protocolAndHost(), ctx.docId().
+// ctx.storeBlob(bytes, "image/png") hands the host a temporary blob and returns its URL.
+function zone(ctx: Context): Value {
+  return Value.ofString("It is " + ctx.timezone() + " time for the caller");
+}
+
 corral.formula("Greet", greet);
 corral.formula("Invite", invite);
+corral.formula("Zone", zone);
 """
 
 _LANGUAGES: dict[str, _Language] = {
@@ -151,6 +179,11 @@ params = [
   { name = "guests", type = "array", items = "string", default = [] },
 ]
 result = { type = "string" }
+
+[[formulas]]
+name = "Zone"
+description = "Says which time zone the caller is in (ctx.timezone)."
+result = { type = "string" }
 """
 
 _README = """# __NAME__
@@ -162,9 +195,11 @@ documented in __SDK_DOC__).
 | --- | --- |
 | `Greet(name)` | `"Hello, <name>!"`; fails with "Greet needs a name" on an empty name |
 | `Invite(day, guests)` | `"<n> guest(s) on <YYYY-MM-DD>"`: a date and an array parameter |
+| `Zone()` | `"It is <time zone> time for the caller"`: the caller's `ctx.timezone` |
 
     corral build .                      # -> build/__NAME__.wasm
     corral call build/__NAME__.wasm Greet '"Ada"'
+    corral call build/__NAME__.wasm Zone --timezone Europe/Paris
     corral validate --examples build/__NAME__.wasm   # runs the examples in pack.toml
     python -m pytest test___NAME__.py   # builds from source and calls it
 
@@ -182,7 +217,7 @@ from pathlib import Path
 import pytest
 
 from corral import GuestError
-from corral.testing import run_examples, run_formula
+from corral.testing import PackHarness, run_examples, run_formula
 
 PACK = Path(__file__).resolve().parent
 
@@ -207,6 +242,12 @@ def test_invite_reads_a_date_and_an_array() -> None:
     assert run_formula(PACK, "Invite", "2026-12-02T23:30:00-02:00", ["Ada", "Grace"]) == \
         "2 guest(s) on 2026-12-03"
     assert run_formula(PACK, "Invite", "2026-12-02") == "0 guest(s) on 2026-12-02"
+
+
+def test_zone_is_the_callers_time_zone() -> None:
+    with PackHarness(PACK) as harness:
+        assert harness.call("Zone", timezone="Europe/Paris") == "It is Europe/Paris time for the caller"
+        assert harness.call("Zone") == "It is UTC time for the caller"  # the host's default
 '''
 
 
@@ -225,27 +266,31 @@ def new_pack(name: str, language: str, directory: str | Path | None = None) -> P
     if not NAME_RE.match(name):
         raise ManifestError(f"{name!r} must start with a letter and hold only letters, digits "
                             "and '_' (at most 64)", field="pack.name", rule="name")
-    if language not in _LANGUAGES:
+    if language not in LANGUAGES:
         raise ArgumentError(f"--lang {language!r} is not one of {', '.join(LANGUAGES)}",
                             parameter="lang")
     target = Path(directory) if directory is not None else Path(name)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ArgumentError(f"{target} already exists and is not an empty directory; choose "
                             "another with --dir", parameter="dir")
-    spec = _LANGUAGES[language]
-    values = {"name": name, "language": language, "source": spec.source,
-              "sdk_doc": spec.sdk_doc}
-    files = {
-        "pack.toml": _fill(_PACK_TOML, **values),
-        spec.source: _fill(spec.code, **values),
-        "README.md": _fill(_README, **values),
-        f"test_{name}.py": _fill(_TEST, **values),
-    }
+    files = typescript_files(name) if language == "typescript" else _files(name, language)
     for relative, text in files.items():
         path = target / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return target
+
+
+def _files(name: str, language: str) -> dict[str, str]:
+    spec = _LANGUAGES[language]
+    values = {"name": name, "language": language, "source": spec.source,
+              "sdk_doc": spec.sdk_doc}
+    return {
+        "pack.toml": _fill(_PACK_TOML, **values),
+        spec.source: _fill(spec.code, **values),
+        "README.md": _fill(_README, **values),
+        f"test_{name}.py": _fill(_TEST, **values),
+    }
 
 
 def cmd_new(args: argparse.Namespace) -> int:
@@ -257,7 +302,7 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def register_new_command(subparsers: Any) -> None:
-    """Add ``corral new NAME --lang zig|c|assemblyscript [--dir D]`` to the CLI."""
+    """Add ``corral new NAME --lang zig|c|assemblyscript|typescript [--dir D]`` to the CLI."""
     parser = subparsers.add_parser("new", help="scaffold a pack (source, pack.toml, README, test)")
     parser.add_argument("name", help="the pack's name: a letter, then letters, digits or _")
     parser.add_argument("--lang", required=True, choices=LANGUAGES, help="the guest language")

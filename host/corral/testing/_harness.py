@@ -71,12 +71,15 @@ class PackHarness:
     ``server`` receives every domain the pack declares; ``domains_map`` maps declared
     domains to servers (or ports) one by one. With ``secret``, a connection is created
     for the pack's auth kind (``{"token": ...}`` for bearer) and used for every call.
+    ``settings`` overrides host settings (``blob_ttl_s``, ``default_timezone``...);
+    ``clock`` is the host's wall clock (blob expiry, cache TTLs), for tests that move time.
     """
 
     def __init__(self, pack: str | Path | bytes, *, server: FixtureServer | None = None,
                  domains_map: Mapping[str, Target] | None = None,
                  secret: Mapping[str, Any] | None = None, principal: str = "test",
-                 deadline_s: float = 30.0) -> None:
+                 deadline_s: float = 30.0, settings: Mapping[str, Any] | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
         from .._host import Host
         from .._settings import Settings
 
@@ -92,7 +95,8 @@ class PackHarness:
         self.servers = [t for t in targets.values() if isinstance(t, FixtureServer)]
         ports = {_host_part(d): (t.port if isinstance(t, LocalServer) else int(t))
                  for d, t in targets.items()}
-        self.host: Host = Host(Settings(data_dir=self._dir), fetch_transport=LoopbackRouter(ports))
+        self.host: Host = Host(Settings(data_dir=self._dir, **dict(settings or {})),
+                               fetch_transport=LoopbackRouter(ports), clock=clock)
         try:
             self.pack: Pack = self.host.register_bytes(wasm, source="corral.testing")
             self.connection: str | None = None
@@ -104,11 +108,14 @@ class PackHarness:
             self.close()
             raise
 
-    def call(self, formula: str, *args: Any) -> Any:
-        """Call a formula or action and return its checked result."""
+    def call(self, formula: str, *args: Any, timezone: str | None = None,
+             doc_id: str | None = None) -> Any:
+        """Call a formula or action and return its checked result; ``timezone`` and
+        ``doc_id`` are the caller's (``ctx.timezone``, ``ctx.invocation_location``)."""
+        invocation = self.host.invocation(timezone=timezone, doc_id=doc_id)
         return self._checked(lambda: self.host.call(
             self.pack.name, formula, *args, connection=self.connection,
-            principal=self.principal, deadline_s=self.deadline_s))
+            principal=self.principal, deadline_s=self.deadline_s, invocation=invocation))
 
     def sync(self, table: str, *args: Any, max_pages: int | None = None,
              dynamic_url: str | None = None) -> list[dict[str, Any]]:

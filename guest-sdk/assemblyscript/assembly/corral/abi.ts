@@ -10,6 +10,12 @@ export declare function rawFetch(ptr: usize, len: u32): i64;
 @external("corral", "log")
 export declare function rawLog(level: i32, ptr: usize, len: u32): void;
 
+/** Module `corral`, function `blob`: a blob request map in (`{bytes, content_type}` or
+ *  `{url}`), `{ok: {url, expires_at}}` or `{err}` out, like `fetch`. Imported only by a
+ *  pack that stores blobs. */
+@external("corral", "blob")
+export declare function rawBlob(ptr: usize, len: u32): i64;
+
 /** Pack a guest buffer into the i64 that `corral_call` and `fetch` return. */
 export function packSlice(ptr: usize, len: u32): i64 {
   return ((<u64>ptr) << 32 | <u64>len) as i64;

@@ -6,7 +6,7 @@
 // `Retry-After` (the host retries a 429, 502, 503 or 504 within the call's deadline),
 // `ctx.failUpstream(status, retryAfterS, message)` does so by hand, and
 // `ctx.failMissingScopes(scopes, message)` tells the caller to reconnect granting them.
-import { rawFetch, rawLog, sliceLen, slicePtr } from "./abi";
+import { rawBlob, rawFetch, rawLog, sliceLen, slicePtr } from "./abi";
 import { parseDate } from "./dates";
 import { retryAfterSeconds } from "./http";
 import { Kind, Value, Writer, decode } from "./msgpack";
@@ -100,6 +100,11 @@ export class Response {
   }
 }
 
+/** A blob the host stored: the URL it serves it at, until `expiresAt` (ISO 8601, UTC). */
+export class StoredBlob {
+  constructor(public url: string, public expiresAt: string) {}
+}
+
 export class Context {
   /** The decoded request map: `op`, `name`, `args`, `ctx` and the op's own keys. */
   request: Value;
@@ -116,6 +121,9 @@ export class Context {
   retryAfterS: f64 = -1;
   /** Set by `failMissingScopes`. */
   missingScopes: string[] = [];
+  /** Kind and message of the last failed `storeBlob` / `storeUrl` (`too_large`, ...). */
+  blobKind: string = "";
+  blobMessage: string = "";
 
   constructor(request: Value) {
     this.request = request;
@@ -172,6 +180,26 @@ export class Context {
   field(name: string): Value | null {
     const ctx = this.request.get("ctx");
     return ctx !== null ? ctx.get(name) : null;
+  }
+
+  /** The caller's IANA time zone (`ctx.timezone`, e.g. "Europe/Paris"); "UTC" if none. */
+  timezone(): string {
+    const zone = this.field("timezone");
+    return zone !== null && zone.isString ? zone.s : "UTC";
+  }
+
+  /** The host's base URL (`ctx.invocation_location.protocol_and_host`; "" if none). */
+  protocolAndHost(): string {
+    const location = this.field("invocation_location");
+    const host = location !== null ? location.get("protocol_and_host") : null;
+    return host !== null && host.isString ? host.s : "";
+  }
+
+  /** The caller's document id (`ctx.invocation_location.doc_id`), or null. */
+  docId(): string | null {
+    const location = this.field("invocation_location");
+    const doc = location !== null ? location.get("doc_id") : null;
+    return doc !== null && doc.isString ? doc.s : null;
   }
 
   /** The caller's connection id, or null when the call has no connection. */
@@ -274,6 +302,55 @@ export class Context {
   // -- host calls -------------------------------------------------------------------------
 
   log(level: LogLevel, text: string): void { log(level, text); }
+
+  /** Hand the host `bytes` as a temporary blob of `contentType`. Null when it could not
+   *  be stored; then `blobKind` and `blobMessage` say why, and `failWithBlobError()`
+   *  passes it on. */
+  storeBlob(bytes: Uint8Array, contentType: string): StoredBlob | null {
+    const out = new Writer();
+    out.beginMap(2);
+    out.writeString("bytes"); out.writeBytes(bytes);
+    out.writeString("content_type"); out.writeString(contentType);
+    return this.blobRequest(out);
+  }
+
+  /** Have the host fetch `url` (under the pack's fetch policy) and keep the answer as a
+   *  temporary blob. Null on failure, as for `storeBlob`. */
+  storeUrl(url: string): StoredBlob | null {
+    const out = new Writer();
+    out.beginMap(1);
+    out.writeString("url"); out.writeString(url);
+    return this.blobRequest(out);
+  }
+
+  /** End the call with the last blob failure (reported to the caller as that error). */
+  failWithBlobError(): Value {
+    this.errorKind = "blob";
+    this.message = this.blobMessage;
+    return Value.nil();
+  }
+
+  private blobRequest(out: Writer): StoredBlob | null {
+    const packed = rawBlob(out.ptr, <u32>out.len);
+    const reply = decode(slicePtr(packed), <usize>sliceLen(packed));
+    if (reply === null) {
+      this.blobKind = "unavailable";
+      this.blobMessage = "the host's blob response could not be decoded";
+      return null;
+    }
+    const err = reply.get("err");
+    if (err !== null) {
+      const kind = err.get("kind"), message = err.get("message");
+      this.blobKind = kind !== null ? kind.asString("unavailable") : "unavailable";
+      this.blobMessage = message !== null ? message.asString() : "";
+      return null;
+    }
+    const ok = reply.get("ok");
+    const url = ok !== null ? ok.get("url") : null;
+    const expires = ok !== null ? ok.get("expires_at") : null;
+    return new StoredBlob(url !== null ? url.asString() : "",
+                          expires !== null ? expires.asString() : "");
+  }
 
   /** Fetch through the host. Null when the host refused or the fetch failed; then
    *  `fetchKind` and `fetchMessage` say why, and `failWithFetchError()` passes it on. */

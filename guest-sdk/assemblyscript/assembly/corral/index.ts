@@ -14,7 +14,7 @@
 // Build with `corral build` (it passes `--path guest-sdk/assemblyscript/assembly` so
 // `import ... from "corral"` finds this package, and routes `abort` to corralAbort).
 export { Kind, Entry, Value, Writer, decode, encode } from "./msgpack";
-export { Context, FetchRequest, Response, LogLevel, log } from "./context";
+export { Context, FetchRequest, Response, LogLevel, StoredBlob, log } from "./context";
 export {
   Handler, formula, action, syncTable, syncUpdate, autocomplete, dynamicUrls, dynamicSchema,
   connectionName, validateParameters, corral_alloc, corral_call, corral_abi_v1,

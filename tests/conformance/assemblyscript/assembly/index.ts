@@ -353,3 +353,39 @@ corral.formula("Span", span);
 corral.validateParameters("Span", validateSpan);
 corral.formula("Endless", endless);
 corral.formula("Countdown", countdown);
+
+// -- the execution context: time zone, invocation location, temporary blobs --------------
+
+function ctxTimezone(ctx: Context): Value {
+  return Value.ofString(ctx.timezone());
+}
+
+function ctxLocation(ctx: Context): Value {
+  const doc = ctx.docId();
+  return Value.map()
+    .set("protocol_and_host", Value.ofString(ctx.protocolAndHost()))
+    .set("doc_id", doc !== null ? Value.ofString(doc) : Value.nil());
+}
+
+function storedBlob(ctx: Context, blob: corral.StoredBlob | null): Value {
+  if (blob === null) return ctx.failWithBlobError();
+  return Value.map().set("url", Value.ofString(blob.url))
+    .set("expires_at", Value.ofString(blob.expiresAt));
+}
+
+function ctxStoreBlob(ctx: Context): Value {
+  const text = ctx.argString(0), contentType = ctx.argString(1);
+  if (ctx.failed) return Value.nil();
+  return storedBlob(ctx, ctx.storeBlob(Uint8Array.wrap(String.UTF8.encode(text)), contentType));
+}
+
+function ctxStoreUrl(ctx: Context): Value {
+  const url = ctx.argString(0);
+  if (ctx.failed) return Value.nil();
+  return storedBlob(ctx, ctx.storeUrl(url));
+}
+
+corral.formula("CtxTimezone", ctxTimezone);
+corral.formula("CtxLocation", ctxLocation);
+corral.formula("CtxStoreBlob", ctxStoreBlob);
+corral.formula("CtxStoreUrl", ctxStoreUrl);

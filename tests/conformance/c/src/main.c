@@ -490,6 +490,57 @@ static int countdown(corral_ctx *ctx, const corral_value *args, corral_writer *o
     return 0;
 }
 
+/* -- the execution context: time zone, invocation location, temporary blobs ----------- */
+
+static int ctx_timezone(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    (void)args;
+    const char *zone; uint32_t len;
+    corral_timezone(ctx, &zone, &len);
+    corral_write_strn(out, zone, len);
+    return 0;
+}
+
+static int ctx_location(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    (void)args;
+    const char *host, *doc; uint32_t host_len, doc_len;
+    corral_protocol_and_host(ctx, &host, &host_len);
+    corral_write_map(out, 2);
+    corral_write_str(out, "protocol_and_host"); corral_write_strn(out, host, host_len);
+    corral_write_str(out, "doc_id");
+    if (corral_doc_id(ctx, &doc, &doc_len)) corral_write_strn(out, doc, doc_len); else corral_write_nil(out);
+    return 0;
+}
+
+static void write_blob(corral_writer *out, const corral_blob *blob) {
+    corral_write_map(out, 2);
+    corral_write_str(out, "url"); corral_write_strn(out, blob->url, blob->url_len);
+    corral_write_str(out, "expires_at"); corral_write_strn(out, blob->expires_at, blob->expires_at_len);
+}
+
+static int ctx_store_blob(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    const char *text, *type; uint32_t text_len, type_len;
+    if (!corral_arg_str(ctx, args, 0, &text, &text_len) || !corral_arg_str(ctx, args, 1, &type, &type_len)) return -1;
+    char *content_type = calloc(type_len + 1, 1);
+    if (!content_type) return corral_fail(ctx, "out of memory");
+    memcpy(content_type, type, type_len);
+    corral_blob blob;
+    if (corral_store_blob(ctx, (const uint8_t *)text, text_len, content_type, &blob) != 0) return -1;
+    write_blob(out, &blob);
+    return 0;
+}
+
+static int ctx_store_url(corral_ctx *ctx, const corral_value *args, corral_writer *out) {
+    const char *url; uint32_t url_len;
+    if (!corral_arg_str(ctx, args, 0, &url, &url_len)) return -1;
+    char *copy = calloc(url_len + 1, 1);
+    if (!copy) return corral_fail(ctx, "out of memory");
+    memcpy(copy, url, url_len);
+    corral_blob blob;
+    if (corral_store_url(ctx, copy, &blob) != 0) return -1;
+    write_blob(out, &blob);
+    return 0;
+}
+
 CORRAL_PACK(
     CORRAL_FORMULA("Echo", echo),
     CORRAL_FORMULA("Build", build),
@@ -534,4 +585,9 @@ CORRAL_PACK(
     CORRAL_VALIDATE_PARAMETERS("Span", validate_span),
     CORRAL_FORMULA("Endless", endless),
     CORRAL_FORMULA("Countdown", countdown),
+    /* the execution context */
+    CORRAL_FORMULA("CtxTimezone", ctx_timezone),
+    CORRAL_FORMULA("CtxLocation", ctx_location),
+    CORRAL_FORMULA("CtxStoreBlob", ctx_store_blob),
+    CORRAL_FORMULA("CtxStoreUrl", ctx_store_url),
 )

@@ -43,6 +43,11 @@ pub const formulas = .{
     .Span = span,
     .Endless = endless,
     .Countdown = countdown,
+    // the execution context (the block at the end of this file)
+    .CtxTimezone = ctxTimezone,
+    .CtxLocation = ctxLocation,
+    .CtxStoreBlob = ctxStoreBlob,
+    .CtxStoreUrl = ctxStoreUrl,
 };
 pub const actions = .{ .Bump = bump };
 pub const sync_tables = .{ .Items = items, .Dyn = dyn };
@@ -368,4 +373,28 @@ fn countdown(n: i64) i64 {
     var i: i64 = 0;
     while (i < n) : (i += 1) turn();
     return n;
+}
+
+// -- the execution context: time zone, invocation location, temporary blobs --------------
+
+fn ctxTimezone(ctx: *Context) []const u8 {
+    return ctx.timezone();
+}
+
+fn ctxLocation(ctx: *Context) !Value {
+    const location = ctx.invocationLocation();
+    const doc: Value = if (location.doc_id) |id| .{ .str = id } else .nil;
+    return object(ctx, &.{ entry("protocol_and_host", .{ .str = location.protocol_and_host }), entry("doc_id", doc) });
+}
+
+fn storedBlob(ctx: *Context, blob: corral.StoredBlob) !Value {
+    return object(ctx, &.{ entry("url", .{ .str = blob.url }), entry("expires_at", .{ .str = blob.expires_at }) });
+}
+
+fn ctxStoreBlob(ctx: *Context, text: []const u8, content_type: []const u8) !Value {
+    return storedBlob(ctx, try ctx.storeBlob(text, content_type));
+}
+
+fn ctxStoreUrl(ctx: *Context, url: []const u8) !Value {
+    return storedBlob(ctx, try ctx.storeUrl(url));
 }

@@ -1,0 +1,185 @@
+"""The JavaScript engine: QuickJS-NG built from its pinned sdist, a hand-written bundle
+snapshotted with Wizer, and the snapshot run as an ordinary ABI v1 pack.
+
+The first engine build compiles QuickJS (minutes); it is cached under build/js-engine,
+so later runs reuse it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import wasmtime
+from corral import Sandbox
+from corral._errors import (
+    BuildError,
+    DeadlineExceeded,
+    FuelExhausted,
+    GuestError,
+    ManifestError,
+    MemoryLimitExceeded,
+    StackOverflow,
+)
+from corral._runtime.calls import CallStats
+from corral._runtime.pack import Pack, pack_from_bytes
+from corral._toolchain import js_engine
+from corral._toolchain.js_snapshot import snapshot_js_pack
+from corral.testing import FixtureServer, PackHarness
+
+HELLO_JS = Path(__file__).with_name("js") / "hello.js"
+FORMULAS = ["Hello", "Counter", "Log", "Fail", "Reject", "Later", "Never", "NotBytes", "Now",
+            "Random", "Fetch", "Spin", "HeapBomb", "Recurse"]
+
+
+def js_manifest(name: str = "jshello", **limits: Any) -> dict[str, Any]:
+    return {
+        "pack": {"name": name, "version": "0.1.0", "network_domains": ["api.example.test"]},
+        "limits": {"fuel": 200_000_000, "memory_mb": 32, "timeout_ms": 10_000, **limits},
+        "formulas": [{"name": f, "params": [{"name": "x", "type": "string", "optional": True}],
+                      "result": {"type": "any"}} for f in FORMULAS],
+    }
+
+
+@pytest.fixture(scope="session")
+def js_wasm() -> bytes:
+    return snapshot_js_pack(HELLO_JS.read_text(), js_manifest())
+
+
+@pytest.fixture
+def js_pack(js_wasm: bytes, path_sandbox: Sandbox) -> Pack:
+    return pack_from_bytes(js_wasm, sandbox=path_sandbox)
+
+
+# -- the engine -----------------------------------------------------------------------------
+
+
+def test_engine_is_built_once_and_imports_only_the_clock_and_random() -> None:
+    path = js_engine.build_js_engine()
+    assert path == js_engine.build_js_engine()  # the second call is the cached file
+    module = wasmtime.Module(wasmtime.Engine(), path.read_bytes())
+    imports = {(i.module, i.name) for i in module.imports}
+    assert imports == {("corral", "fetch"), ("corral", "log"),
+                       ("wasi_snapshot_preview1", "clock_time_get"),
+                       ("wasi_snapshot_preview1", "random_get")}
+    exports = {e.name for e in module.exports}
+    assert {"memory", "corral_abi_v1", "corral_alloc", "corral_call",
+            "wizer.initialize"} <= exports
+
+
+def test_an_sdist_whose_sha256_differs_from_the_pin_is_refused(tmp_path: Path) -> None:
+    forged = tmp_path / f"quickjs_ng-{js_engine.QUICKJS_NG_VERSION}.tar.gz"
+    forged.write_bytes(b"not the sdist")
+    with pytest.raises(BuildError, match="not the pinned"):
+        js_engine._check_sha256(forged)
+    assert not forged.exists()
+
+
+def test_the_snapshot_is_cached_and_keeps_its_manifest(js_wasm: bytes) -> None:
+    again = snapshot_js_pack(HELLO_JS.read_text(), js_manifest())
+    assert again == js_wasm
+    pack = pack_from_bytes(js_wasm)
+    assert pack.manifest.name == "jshello" and pack.manifest.wasi is True
+    module = wasmtime.Module(wasmtime.Engine(), js_wasm)
+    assert "wizer.initialize" not in {e.name for e in module.exports}
+
+
+def test_a_bundle_that_throws_while_evaluated_fails_the_build() -> None:
+    with pytest.raises(BuildError, match="threw while it was evaluated: ReferenceError"):
+        snapshot_js_pack("globalThis.x = 1;\nnoSuchThing();\n", js_manifest("broken"))
+
+
+def test_a_manifest_that_breaks_a_rule_fails_before_any_snapshot() -> None:
+    with pytest.raises(ManifestError, match="pack.name"):
+        snapshot_js_pack("", {"pack": {"version": "0.1.0"}})
+
+
+# -- calls ----------------------------------------------------------------------------------
+
+
+def test_hello(js_pack: Pack) -> None:
+    assert js_pack.call("Hello", "Ada") == "Hello, Ada!"
+    assert js_pack.call("Hello", "Zoë 🦊") == "Hello, Zoë 🦊!"
+
+
+def test_async_formula_settles_through_the_job_queue(js_pack: Pack) -> None:
+    assert js_pack.call("Later", "Ada") == "later, Ada"
+
+
+def test_state_does_not_survive_between_calls(js_pack: Pack) -> None:
+    assert [js_pack.call("Counter") for _ in range(3)] == [1, 1, 1]
+
+
+def test_log_reaches_the_pack_log(js_pack: Pack) -> None:
+    stats = CallStats()
+    assert js_pack.call("Log", "hi", stats=stats) == "logged"
+    assert stats.logs == [("info", "hi"), ("error", "second: hi")]
+
+
+def test_clock_is_real_time_and_random_differs_per_call(js_pack: Pack) -> None:
+    before = time.time() * 1000
+    now = js_pack.call("Now")
+    assert before - 1 <= now <= time.time() * 1000 + 1
+    values = {js_pack.call("Random") for _ in range(4)}
+    assert len(values) == 4 and all(0 <= v < 1 for v in values)
+
+
+def test_a_thrown_error_is_internal_with_its_stack(js_pack: Pack) -> None:
+    with pytest.raises(GuestError) as caught:
+        js_pack.call("Fail", "boom")
+    assert caught.value.details["guest_kind"] == "internal"
+    assert "Error: boom" in str(caught.value) and "at Fail (pack.js:" in str(caught.value)
+
+
+def test_a_rejected_promise_is_internal(js_pack: Pack) -> None:
+    with pytest.raises(GuestError, match="TypeError: nope"):
+        js_pack.call("Reject", "nope")
+
+
+def test_a_promise_that_never_settles_is_reported(js_pack: Pack) -> None:
+    with pytest.raises(GuestError, match="the call's promise never settled"):
+        js_pack.call("Never")
+
+
+def test_dispatch_returning_no_bytes_is_reported(js_pack: Pack) -> None:
+    with pytest.raises(GuestError, match="must return a Uint8Array"):
+        js_pack.call("NotBytes")
+
+
+def test_fetch_goes_through_the_host_to_a_fixture_server(js_wasm: bytes) -> None:
+    with FixtureServer() as api:
+        api.route("GET", "/greeting", body="hello from the fixture")
+        with PackHarness(js_wasm, server=api) as harness:
+            assert harness.call("Fetch", "https://api.example.test/greeting") == \
+                "200 hello from the fixture"
+            denied = harness.call("Fetch", "https://elsewhere.example.test/x")
+    assert denied.startswith("fetch failed: denied")
+
+
+# -- limits ---------------------------------------------------------------------------------
+
+
+def test_an_endless_loop_stops_on_fuel(js_pack: Pack) -> None:
+    with pytest.raises(FuelExhausted):
+        js_pack.call("Spin")
+
+
+def test_an_endless_loop_stops_on_the_deadline(path_sandbox: Sandbox) -> None:
+    wasm = snapshot_js_pack(HELLO_JS.read_text(), js_manifest(fuel=10**10, timeout_ms=200))
+    with pytest.raises(DeadlineExceeded):
+        pack_from_bytes(wasm, sandbox=path_sandbox).call("Spin")
+
+
+def test_a_heap_bomb_stops_on_the_memory_cap(js_pack: Pack) -> None:
+    with pytest.raises(MemoryLimitExceeded):
+        js_pack.call("HeapBomb")
+    assert js_pack.call("Hello", "again") == "Hello, again!"
+
+
+def test_deep_recursion_stops_on_the_stack(js_pack: Pack) -> None:
+    with pytest.raises((StackOverflow, GuestError)) as caught:
+        js_pack.call("Recurse")
+    if isinstance(caught.value, GuestError):
+        assert "RangeError" in str(caught.value)
