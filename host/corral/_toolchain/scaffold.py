@@ -178,7 +178,9 @@ params = [
   { name = "day", type = "date", suggested = 2026-12-02, description = "Any ISO 8601 date or date-time." },
   { name = "guests", type = "array", items = "string", default = [] },
 ]
-result = { type = "string" }
+# A hint says what a result is, and the host checks and normalises it: date, datetime,
+# time, duration, url, image, email, percent, currency, markdown, ... (docs/reference.md).
+result = { type = "string", hint = "markdown" }
 
 [[formulas]]
 name = "Zone"
