@@ -174,3 +174,24 @@ def test_workers_below_one_is_a_config_error(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "http_workers" in done.stderr + done.stdout and "at least 1" in (
         done.stderr + done.stdout)
+
+
+@pytest.mark.timeout(240)
+def test_a_console_session_made_on_one_worker_holds_on_the_other_until_signed_out(
+        two_workers: tuple[subprocess.Popen[str], str]) -> None:
+    server, url = two_workers
+    first, second = sorted(wait_for_workers(server.pid, 2))
+    with only(server, first):
+        signed = httpx.post(f"{url}/v1/console/session", json={"key": ADMIN_KEY})
+        assert signed.status_code == 201, signed.text
+    cookie = {"corral_session": signed.cookies["corral_session"]}
+    csrf = {"X-CSRF-Token": signed.json()["csrf_token"]}
+    with only(server, second):
+        assert httpx.get(f"{url}/v1/packs", cookies=cookie).status_code == 200
+        made = httpx.post(f"{url}/v1/keys", json={"name": "carol"}, cookies=cookie,
+                          headers=csrf)
+        assert made.status_code == 201, made.text
+        out = httpx.delete(f"{url}/v1/console/session", cookies=cookie, headers=csrf)
+        assert out.status_code == 204
+    with only(server, first):
+        assert httpx.get(f"{url}/v1/packs", cookies=cookie).status_code == 401

@@ -8,10 +8,13 @@ is never stored, in the browser or here: a session holds the key's *id*, and eve
 looks the key up again, so a key revoked after sign-in stops its sessions at once (and a
 changed role shows at once too).
 
-Sessions live in this process's memory, keyed by the SHA-256 of their id (a lookup
-says nothing about other ids, and a memory dump holds no usable cookie). They end at
-sign-out, after ``SESSION_TTL_S``, or when the server restarts (the console then asks
-to sign in again); at most ``MAX_SESSIONS`` are kept, the oldest dropped first.
+Sessions live in the data directory (an LMDB store, ``console-sessions/``), so every
+worker process of ``corral serve --workers N`` and a restarted server know them. A
+session is stored under the SHA-256 of its id (the store holds no usable cookie) with only
+the key's id and its expiry on the wall clock; its CSRF token is not stored at all but
+derived from the id (a hash apart from the store's), so only the holder of the cookie can
+learn it from ``GET /v1/console/session``. Sessions end at sign-out or after
+``SESSION_TTL_S``; at most ``MAX_SESSIONS`` are kept, the soonest to expire dropped first.
 
 A request that carries the cookie is admitted by :func:`admit_session` (called by the
 guard): for any method but GET, HEAD and OPTIONS it must also carry the session's CSRF
@@ -20,14 +23,20 @@ token, compared in constant time, or it is refused 403.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import secrets
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+import lmdb
+
+from .._closing import Closeable
+from .._stores.lmdb_env import open_shared
 
 from .._errors import AccessDenied, Unauthenticated
 from .apikeys import ApiKeyStore, Principal
@@ -38,6 +47,8 @@ CSRF_HEADER = "x-csrf-token"
 SESSION_TTL_S = 8 * 3600.0
 MAX_SESSIONS = 10_000
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_MAP_BYTES = 4 * 1024 * 1024
+_MAP_MAX_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -46,60 +57,76 @@ class Session:
 
     key_id: str
     csrf_token: str
-    expires_at: float  # on the store's clock
+    expires_at: float  # on the store's clock (the wall clock: processes share it)
 
 
-class SessionStore:
-    """Console sessions in memory; safe to share between threads."""
+class SessionStore(Closeable):
+    """Console sessions in the data directory; safe to share between threads and
+    processes."""
 
-    def __init__(self, *, ttl_s: float = SESSION_TTL_S, max_sessions: int = MAX_SESSIONS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    closeable_name = "console session store"
+
+    def __init__(self, path: Path, *, ttl_s: float = SESSION_TTL_S,
+                 max_sessions: int = MAX_SESSIONS,
+                 clock: Callable[[], float] = time.time) -> None:
         self.ttl_s = ttl_s
         self.max_sessions = max_sessions
         self.clock = clock
-        self._sessions: OrderedDict[bytes, Session] = OrderedDict()
-        self._lock = threading.Lock()
+        self._env = open_shared(path, map_size=_MAP_BYTES, max_map_size=_MAP_MAX_BYTES,
+                                max_dbs=0, name="console session store")
+
+    def _close(self) -> None:
+        self._env.close()
 
     def create(self, principal: Principal) -> tuple[str, Session]:
         """A new session for the key ``principal`` signed in with: its cookie value
         (given to the browser, not kept) and the session."""
         session_id = secrets.token_urlsafe(32)
-        session = Session(principal.key_id, secrets.token_urlsafe(32),
-                          self.clock() + self.ttl_s)
-        with self._lock:
-            self._drop_expired()
-            while len(self._sessions) >= self.max_sessions:
-                self._sessions.popitem(last=False)
-            self._sessions[_digest(session_id)] = session
-        return session_id, session
+        expires_at = self.clock() + self.ttl_s
+        record = json.dumps({"key_id": principal.key_id, "expires_at": expires_at}).encode()
+
+        def add(txn: lmdb.Transaction) -> None:
+            self._make_room(txn)
+            txn.put(_digest(session_id), record)
+
+        self._env.write(add)
+        return session_id, Session(principal.key_id, _csrf_token(session_id), expires_at)
 
     def get(self, session_id: str | None) -> Session | None:
         """The live session of a cookie value; None if unknown, ended or expired."""
         if not session_id:
             return None
-        digest = _digest(session_id)
-        with self._lock:
-            session = self._sessions.get(digest)
-            if session is not None and session.expires_at <= self.clock():
-                del self._sessions[digest]
-                return None
-            return session
+        raw = self._env.read(lambda txn: txn.get(_digest(session_id)))
+        if raw is None:
+            return None
+        record = json.loads(bytes(raw))
+        if float(record["expires_at"]) <= self.clock():
+            self.end(session_id)
+            return None
+        return Session(str(record["key_id"]), _csrf_token(session_id),
+                       float(record["expires_at"]))
 
     def end(self, session_id: str | None) -> None:
         """Sign out: the cookie value is refused from now on."""
         if session_id:
-            with self._lock:
-                self._sessions.pop(_digest(session_id), None)
+            self._env.write(lambda txn: txn.delete(_digest(session_id)), frees=True)
 
     def __len__(self) -> int:
-        with self._lock:
-            self._drop_expired()
-            return len(self._sessions)
-
-    def _drop_expired(self) -> None:
         now = self.clock()
-        for digest in [d for d, s in self._sessions.items() if s.expires_at <= now]:
-            del self._sessions[digest]
+        return int(self._env.read(lambda txn: sum(
+            1 for _, raw in txn.cursor() if float(json.loads(bytes(raw))["expires_at"]) > now)))
+
+    def _make_room(self, txn: lmdb.Transaction) -> None:
+        """Drop expired sessions, then the soonest to expire while the store is full."""
+        now = self.clock()
+        entries = [(float(json.loads(bytes(raw))["expires_at"]), bytes(key))
+                   for key, raw in txn.cursor()]
+        live = sorted((expiry, key) for expiry, key in entries if expiry > now)
+        for expiry, key in entries:
+            if expiry <= now:
+                txn.delete(key)
+        for _, key in live[:max(0, len(live) - self.max_sessions + 1)]:
+            txn.delete(key)
 
 
 def admit_session(sessions: SessionStore, keys: ApiKeyStore, session_id: str,
@@ -124,6 +151,11 @@ def admit_session(sessions: SessionStore, keys: ApiKeyStore, session_id: str,
 
 def _same_token(expected: str, given: str | None) -> bool:
     return given is not None and hmac.compare_digest(expected.encode(), given.encode())
+
+
+def _csrf_token(session_id: str) -> str:
+    material = hashlib.sha256(b"corral console csrf\0" + session_id.encode("utf-8", "replace"))
+    return base64.urlsafe_b64encode(material.digest()).decode().rstrip("=")
 
 
 def _digest(session_id: str) -> bytes:
