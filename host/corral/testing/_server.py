@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json as jsonlib
 import re
-import socket
 import ssl
 import threading
 from dataclasses import dataclass, field
@@ -21,6 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable, Mapping, Self, Sequence, Union
 from urllib.parse import parse_qs, urlsplit
+
+from ._sockets import CutsConnections, serve_tls
 
 Headers = Union[Mapping[str, str], Sequence[tuple[str, str]]]
 
@@ -175,9 +176,7 @@ class LocalServer:
         self._httpd = _Httpd(self)
         self.scheme = "http"
         if tls is not None:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(str(tls[0]), str(tls[1]))
-            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
+            serve_tls(self._httpd, tls)
             self.scheme = "https"
         self._thread = threading.Thread(target=self._httpd.serve_forever, name=name,
                                         kwargs={"poll_interval": 0.02}, daemon=True)
@@ -287,35 +286,14 @@ class LocalServer:
             exchange.reply(reply)
 
 
-class _Httpd(ThreadingHTTPServer):
+class _Httpd(CutsConnections, ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     request_queue_size = 256  # many concurrent connects must not overflow the backlog
 
     def __init__(self, owner: LocalServer) -> None:
         self.owner = owner
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _RequestHandler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def cut_connections(self) -> None:
-        with self._open_lock:
-            still_open, self._open = list(self._open), set()
-        for sock in still_open:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # clients hang up mid-response on purpose (caps, timeouts, closing tests)
