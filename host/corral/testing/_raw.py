@@ -25,12 +25,11 @@ import io
 import socketserver
 import threading
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Callable, Iterable, Iterator, Mapping, Self
+from typing import Any, Callable, Iterable, Iterator, Mapping
 from urllib.parse import parse_qs, urlsplit
 
 from ._server import FixtureRequest
-from ._sockets import CutsConnections, serve_tls
+from ._sockets import BackgroundServer, CutsConnections
 
 #: A route: the request in, the bytes to write out (one write per item).
 RawRoute = Callable[[FixtureRequest], Iterable[bytes]]
@@ -62,7 +61,7 @@ def endless(first: bytes, then: bytes) -> Iterator[bytes]:
         yield then
 
 
-class RawServer:
+class RawServer(BackgroundServer):
     """Serves ``routes`` (path -> :data:`RawRoute`) on 127.0.0.1 on an ephemeral port, over
     TLS with ``tls`` = (cert.pem, key.pem); records every request. Use as a context manager
     (or :meth:`start` and :meth:`close`). A path without a route gets a 404."""
@@ -73,23 +72,7 @@ class RawServer:
         self._routes: dict[str, RawRoute] = dict(routes or {})
         self._requests: list[FixtureRequest] = []
         self._lock = threading.Lock()
-        self._tcp = _Tcp(self)
-        self.scheme = "http"
-        if tls is not None:
-            serve_tls(self._tcp, tls)
-            self.scheme = "https"
-        self._thread = threading.Thread(target=self._tcp.serve_forever, name=name,
-                                        kwargs={"poll_interval": 0.02}, daemon=True)
-        self._started = self._closed = False
-
-    # -- addresses -------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        return int(self._tcp.server_address[1])
-
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"{self.scheme}://{host}:{self.port}{path}"
+        super().__init__(_Tcp(self), tls=tls, name=name)
 
     # -- routes and what arrived -----------------------------------------------------------
 
@@ -109,33 +92,6 @@ class RawServer:
     def hits(self, path: str | None = None) -> int:
         """How many requests arrived (for ``path``, if given)."""
         return sum(1 for r in self.requests if path is None or r.path == path)
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        """Serve in a background thread (idempotent)."""
-        if not self._started:
-            self._started = True
-            self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop serving and cut every open connection. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._started:
-            self._tcp.shutdown()
-            self._thread.join(timeout=5)
-        self._tcp.server_close()
-        self._tcp.cut_connections()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     # -- serving ---------------------------------------------------------------------------
 

@@ -17,11 +17,10 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Callable, Mapping, Self, Sequence, Union
+from typing import Any, Callable, Mapping, Sequence, Union
 from urllib.parse import parse_qs, urlsplit
 
-from ._sockets import CutsConnections, serve_tls
+from ._sockets import BackgroundServer, CutsConnections
 
 Headers = Union[Mapping[str, str], Sequence[tuple[str, str]]]
 
@@ -158,7 +157,7 @@ def _canned(responder: Responder) -> Handler:
     return lambda exchange: responder
 
 
-class LocalServer:
+class LocalServer(BackgroundServer):
     """A threaded HTTP/1.1 server on 127.0.0.1; use as a context manager.
 
     ``tls`` is ``(cert.pem, key.pem)`` to serve HTTPS. ``record=False`` keeps no request
@@ -173,27 +172,8 @@ class LocalServer:
         self._requests: list[FixtureRequest] = []
         self._routes: list[_Route] = []
         self._lock = threading.Lock()
-        self._httpd = _Httpd(self)
-        self.scheme = "http"
-        if tls is not None:
-            serve_tls(self._httpd, tls)
-            self.scheme = "https"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=name,
-                                        kwargs={"poll_interval": 0.02}, daemon=True)
-        self._started = self._closed = False
-
-    # -- addresses -------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.port}"
-
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"{self.scheme}://{host}:{self.port}{path}"
+        super().__init__(_Httpd(self), tls=tls, name=name)
+        self._httpd = self._served  # the name subclasses written before BackgroundServer use
 
     # -- routes ----------------------------------------------------------------------------
 
@@ -238,31 +218,10 @@ class LocalServer:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> Self:
-        """Serve in a background thread (idempotent)."""
-        if not self._started:
-            self._started = True
-            self._thread.start()
-        return self
-
     def close(self) -> None:
-        """Stop serving and cut every open connection. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
+        """Stop serving and cut every open connection (handlers see :attr:`stopping`)."""
         self.stopping.set()
-        if self._started:
-            self._httpd.shutdown()
-            self._thread.join(timeout=5)
-        self._httpd.server_close()
-        self._httpd.cut_connections()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
+        super().close()
 
     # -- serving ---------------------------------------------------------------------------
 

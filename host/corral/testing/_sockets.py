@@ -1,5 +1,6 @@
-"""What every local test server does with its sockets: serve TLS on its listening socket,
-and cut the connections still open when it closes, so no handler outlives its server."""
+"""What every local test server shares: a socket server on 127.0.0.1 (plain or TLS, an
+ephemeral port) served by a background thread, that cuts the connections still open when
+it closes, so no handler outlives its server."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import socketserver
 import ssl
 import threading
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 
 def serve_tls(server: socketserver.TCPServer, tls: tuple[Path, Path]) -> None:
@@ -18,8 +20,9 @@ def serve_tls(server: socketserver.TCPServer, tls: tuple[Path, Path]) -> None:
     server.socket = context.wrap_socket(server.socket, server_side=True)
 
 
-class CutsConnections(socketserver.BaseServer):
-    """A server mixin that knows its open connections and can cut them all."""
+class CutsConnections(socketserver.TCPServer):
+    """A TCP server (mixed in before a threading one) that knows its open connections and
+    can cut them all."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._open: set[socket.socket] = set()
@@ -44,3 +47,55 @@ class CutsConnections(socketserver.BaseServer):
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+
+class BackgroundServer:
+    """Runs ``server`` in a background thread; use as a context manager (or :meth:`start`
+    and :meth:`close`). ``tls`` is ``(cert.pem, key.pem)`` to serve HTTPS."""
+
+    def __init__(self, server: CutsConnections, *, tls: tuple[Path, Path] | None, name: str
+                 ) -> None:
+        self._served = server
+        self.scheme = "http"
+        if tls is not None:
+            serve_tls(server, tls)
+            self.scheme = "https"
+        self._thread = threading.Thread(target=server.serve_forever, name=name,
+                                        kwargs={"poll_interval": 0.02}, daemon=True)
+        self._started = self._closed = False
+
+    @property
+    def port(self) -> int:
+        return int(self._served.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"{self.scheme}://{host}:{self.port}{path}"
+
+    def start(self) -> Self:
+        """Serve in a background thread (idempotent)."""
+        if not self._started:
+            self._started = True
+            self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop serving and cut every open connection. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._started:
+            self._served.shutdown()
+            self._thread.join(timeout=5)
+        self._served.server_close()
+        self._served.cut_connections()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
