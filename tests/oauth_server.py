@@ -70,10 +70,6 @@ class OAuthServer(LocalServer):
         self.handle("GET", "/api/{name}", self._serve_api)
 
     @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
-
-    @property
     def token_domain(self) -> str:
         """What a pack declares to reach ``token_url``."""
         return f"{TOKEN_HOST}:{self.port}"

@@ -24,6 +24,8 @@ from typing import Any, Iterable
 
 import httpcore
 
+from corral.testing import CountingConnector
+
 PUBLIC_ADDRESS = "93.184.216.34"
 """A globally routable address: the policy admits it, the egress guard never dials it."""
 ROUTED_ADDRESS = "93.184.216.80"
@@ -81,19 +83,15 @@ class ScriptedResolver:
         return list(extra if extra is not None else _ANSWERS.get(name, []))
 
 
-class LoopbackOnly(httpcore.NetworkBackend):
-    """Connects to loopback addresses only; records every other address it was given."""
+class LoopbackOnly(CountingConnector):
+    """Connects to loopback addresses only; records every other address it was given, and
+    counts the bytes read (``bytes_read``)."""
 
     def __init__(self) -> None:
-        self._inner = httpcore.SyncBackend()
+        super().__init__()
         self._lock = threading.Lock()
         self.blocked: list[tuple[str, int]] = []
         self.connected: list[tuple[str, int]] = []
-        self.bytes_read = 0
-
-    def count(self, size: int) -> None:
-        with self._lock:
-            self.bytes_read += size
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                     local_address: str | None = None,
@@ -106,42 +104,10 @@ class LoopbackOnly(httpcore.NetworkBackend):
                                         "off the network")
         with self._lock:
             self.connected.append((host, port))
-        stream = self._inner.connect_tcp("127.0.0.1" if routed else host, port,
-                                         timeout=timeout, local_address=local_address,
-                                         socket_options=socket_options)
-        return _Counted(stream, self)
+        return super().connect_tcp("127.0.0.1" if routed else host, port, timeout=timeout,
+                                   local_address=local_address, socket_options=socket_options)
 
     def connect_unix_socket(self, path: str, timeout: float | None = None,
                             socket_options: Iterable[Any] | None = None
                             ) -> httpcore.NetworkStream:
         raise httpcore.ConnectError("unix sockets are not part of the benchmark")
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
-class _Counted(httpcore.NetworkStream):
-    """A connection whose reads are counted by its :class:`LoopbackOnly`."""
-
-    def __init__(self, inner: httpcore.NetworkStream, owner: LoopbackOnly) -> None:
-        self._inner = inner
-        self._owner = owner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        data = self._inner.read(max_bytes, timeout)
-        self._owner.count(len(data))
-        return data
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, timeout)
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
-        return _Counted(self._inner.start_tls(ssl_context, server_hostname, timeout),
-                        self._owner)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)

@@ -16,11 +16,12 @@ from corral._host import Host
 from corral._pack.wasm import MANIFEST_SECTION, set_custom_section
 from corral._runtime.pack import read_manifest
 from corral._settings import Settings
+from corral.testing import RawServer, raw_response
 
 from ..conftest import TEST_PACKS, built
 from ..fetch_servers import TEST_HOST, ApiServer
+from .test_encoding import gzipped
 from .test_no_response_crosses import first_then_extra, second
-from .wire_server import WireServer, gzipped, response
 
 TOKEN = "tok-SECRET-77ab3e"
 
@@ -32,12 +33,12 @@ def api() -> Iterator[ApiServer]:
 
 
 @pytest.fixture(scope="module")
-def wire() -> Iterator[WireServer]:
-    twice = response(gzipped(gzipped(b'{"a": 1}')), headers=[("Content-Encoding", "gzip"),
+def wire() -> Iterator[RawServer]:
+    twice = raw_response(gzipped(gzipped(b'{"a": 1}')), headers=[("Content-Encoding", "gzip"),
                                                               ("Content-Encoding", "gzip")])
     routes = {"/first": first_then_extra, "/second": second,
               "/stacked": lambda request: [twice]}
-    with WireServer(routes) as server:
+    with RawServer(routes) as server:
         yield server
 
 
@@ -49,7 +50,7 @@ def host(tmp_path: Path) -> Iterator[Host]:
         yield opened
 
 
-def fetcher(host: Host, api: ApiServer, wire: WireServer, *, version: str = "0.1.0",
+def fetcher(host: Host, api: ApiServer, wire: RawServer, *, version: str = "0.1.0",
             auth: dict[str, Any] | None = None) -> None:
     wasm = built(TEST_PACKS / "fetcher").read_bytes()
     manifest = read_manifest(wasm).to_dict()
@@ -61,12 +62,12 @@ def fetcher(host: Host, api: ApiServer, wire: WireServer, *, version: str = "0.1
 
 
 def test_a_coding_the_host_did_not_offer_never_reaches_the_guest(
-        host: Host, api: ApiServer, wire: WireServer) -> None:
+        host: Host, api: ApiServer, wire: RawServer) -> None:
     fetcher(host, api, wire)
     with pytest.raises(FetchNetworkError) as info:
-        host.call("fetcher", "Fetch", wire.url("/stacked"))
+        host.call("fetcher", "Fetch", wire.url("/stacked", TEST_HOST))
     assert info.value.rule == "content_encoding"
-    assert host.call("fetcher", "Status", wire.url("/stacked")) == "error:network", \
+    assert host.call("fetcher", "Status", wire.url("/stacked", TEST_HOST)) == "error:network", \
         "the guest sees a failed fetch, not the raw bytes"
     with pytest.raises(FetchDenied) as refused:
         host.call("fetcher", "FetchWithHeader", api.url("/echo"), "Accept-Encoding", "br")
@@ -74,7 +75,7 @@ def test_a_coding_the_host_did_not_offer_never_reaches_the_guest(
 
 
 def test_one_principal_never_receives_anothers_unrequested_response(
-        host: Host, api: ApiServer, wire: WireServer) -> None:
+        host: Host, api: ApiServer, wire: RawServer) -> None:
     fetcher(host, api, wire, auth={"kind": "bearer", "domains": [TEST_HOST]})
     manifest = host.pack("fetcher").manifest
     alice = host.connections.create(principal="alice", pack=manifest, name="a",
@@ -82,9 +83,9 @@ def test_one_principal_never_receives_anothers_unrequested_response(
     bob = host.connections.create(principal="bob", pack=manifest, name="b",
                                   secret={"token": "bob-token"})
     for _ in range(3):
-        first = host.call("fetcher", "Fetch", wire.url("/first"), connection=alice.id,
+        first = host.call("fetcher", "Fetch", wire.url("/first", TEST_HOST), connection=alice.id,
                           principal="alice")
-        answer = host.call("fetcher", "Fetch", wire.url("/second"), connection=bob.id,
+        answer = host.call("fetcher", "Fetch", wire.url("/second", TEST_HOST), connection=bob.id,
                            principal="bob")
         assert first["body"] == "first"
         assert answer["body"] == "second"
@@ -92,7 +93,7 @@ def test_one_principal_never_receives_anothers_unrequested_response(
 
 
 def test_a_new_version_is_never_answered_from_the_old_versions_cache(
-        host: Host, api: ApiServer, wire: WireServer) -> None:
+        host: Host, api: ApiServer, wire: RawServer) -> None:
     url = api.url("/json?versioned=1")
     fetcher(host, api, wire, version="0.1.0")
     assert host.call("fetcher", "Cached", url, 600)["status"] == 200
@@ -105,7 +106,7 @@ def test_a_new_version_is_never_answered_from_the_old_versions_cache(
 
 
 def test_a_reflected_token_never_lies_in_the_cache_file(
-        host: Host, api: ApiServer, wire: WireServer) -> None:
+        host: Host, api: ApiServer, wire: RawServer) -> None:
     fetcher(host, api, wire, auth={"kind": "bearer", "domains": [TEST_HOST]})
     conn = host.connections.create(principal="ada", pack=host.pack("fetcher").manifest,
                                    name="c", secret={"token": TOKEN})

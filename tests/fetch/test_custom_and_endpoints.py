@@ -32,10 +32,6 @@ class Echo(LocalServer):
                 "target": r.raw_target, "headers": r.headers, "body": r.body.decode(),
                 "host": r.host}))
 
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
-
 
 @pytest.fixture
 def echo() -> Iterator[Echo]:

@@ -4,6 +4,7 @@ by the bytes read off the socket, never by how long anything took."""
 
 from __future__ import annotations
 
+import gzip
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,13 +17,16 @@ from corral._errors import FetchDenied, FetchNetworkError, FetchTooLarge
 from corral._fetch.client import FetchClient, FetchConfig, PinnedTransport
 from corral._fetch.response import ACCEPT_ENCODING, BodyReader
 from corral._fetch.transport import wire_limit
+from corral.testing import CountingConnector, RawServer, endless, raw_response
 from tests.fetch_servers import TEST_HOST
-
-from .wire_server import CountingConnector, WireServer, endless, gzipped, response
 
 READ_SIZE = 64 * 1024  # what httpcore asks the socket for at a time
 DATA = b'{"text": "' + b"payload " * 4000 + b'"}'
 REFLECTED = "tok-SECRET-reflected"
+
+
+def gzipped(data: bytes) -> bytes:
+    return gzip.compress(data, mtime=0)
 
 
 def raw_deflate(data: bytes) -> bytes:
@@ -31,9 +35,9 @@ def raw_deflate(data: bytes) -> bytes:
 
 
 @contextmanager
-def serving(*chunks: bytes) -> Iterator[WireServer]:
+def serving(*chunks: bytes) -> Iterator[RawServer]:
     """An upstream whose /x writes ``chunks``, one write each."""
-    with WireServer({"/x": lambda request: chunks}) as server:
+    with RawServer({"/x": lambda request: chunks}) as server:
         yield server
 
 
@@ -42,20 +46,20 @@ def client_for(connector: CountingConnector | None = None, **settings: Any) -> F
     return FetchClient(config, transport=PinnedTransport(config, connector=connector))
 
 
-def get(client: FetchClient, server: WireServer, **request: Any) -> dict[str, Any]:
-    return client.fetch({"url": server.url("/x"), **request}, pack="Test", pack_hash="0" * 64,
-                        domains=[f"example.test:{server.port}"])
+def get(client: FetchClient, server: RawServer, **request: Any) -> dict[str, Any]:
+    return client.fetch({"url": server.url("/x", TEST_HOST), **request}, pack="Test",
+                        pack_hash="0" * 64, domains=[f"example.test:{server.port}"])
 
 
 def coded(body: bytes, *codings: str) -> bytes:
-    return response(body, headers=[("Content-Encoding", c) for c in codings])
+    return raw_response(body, headers=[("Content-Encoding", c) for c in codings])
 
 
 # -- what the host asks for and what the guest may set ------------------------------------
 
 
 def test_the_host_asks_only_for_the_codings_it_decodes() -> None:
-    with serving(response(b"ok")) as server, client_for() as client:
+    with serving(raw_response(b"ok")) as server, client_for() as client:
         get(client, server)
     assert server.requests[0].headers["accept-encoding"] == ACCEPT_ENCODING == "gzip, deflate, br"
 
@@ -63,7 +67,7 @@ def test_the_host_asks_only_for_the_codings_it_decodes() -> None:
 @pytest.mark.parametrize("name", ["Accept-Encoding", "accept-encoding", "ACCEPT-ENCODING"])
 @pytest.mark.parametrize("value", ["br", "identity", "zstd", ""])
 def test_a_guest_may_not_choose_the_coding(name: str, value: str) -> None:
-    with serving(response(b"ok")) as server, client_for() as client, \
+    with serving(raw_response(b"ok")) as server, client_for() as client, \
             pytest.raises(FetchDenied) as info:
         get(client, server, headers={name: value})
     assert info.value.rule == "header"
@@ -169,12 +173,12 @@ def test_an_endless_body_after_a_tiny_gzip_member_is_cut_by_the_bytes_read(
     cap = 256 * 1024
     connector = CountingConnector()
     body = endless(CLOSE_DELIMITED_GZIP + gzipped(b'{"ok": true}'), then)
-    with WireServer({"/x": lambda request: body}) as server, \
+    with RawServer({"/x": lambda request: body}) as server, \
             client_for(connector, max_response_bytes=cap, read_timeout_s=60,
                        total_timeout_s=120) as client, pytest.raises(error) as info:
         get(client, server)
     assert getattr(info.value, "rule") == rule
-    assert connector.read <= cap + 2 * READ_SIZE, f"{connector.read} bytes were read"
+    assert connector.bytes_read <= cap + 2 * READ_SIZE, f"{connector.bytes_read} bytes were read"
 
 
 @pytest.mark.parametrize("coding, bomb", [
@@ -189,7 +193,7 @@ def test_bombs_are_cut_at_the_decoded_cap(coding: str, bomb: bytes) -> None:
             pytest.raises(FetchTooLarge, match="after decompression") as info:
         get(client, server)
     assert info.value.rule == "response_body"
-    assert connector.read <= len(bomb) + READ_SIZE
+    assert connector.bytes_read <= len(bomb) + READ_SIZE
 
 
 @pytest.mark.parametrize("first, then", [
@@ -200,11 +204,11 @@ def test_bombs_are_cut_at_the_decoded_cap(coding: str, bomb: bytes) -> None:
 def test_framing_cannot_stretch_the_bytes_an_exchange_reads(first: bytes, then: bytes) -> None:
     connector = CountingConnector()
     config = dict(max_response_bytes=64 * 1024, read_timeout_s=60, total_timeout_s=120)
-    with WireServer({"/x": lambda request: endless(first, then)}) as server, \
+    with RawServer({"/x": lambda request: endless(first, then)}) as server, \
             client_for(connector, **config) as client, pytest.raises(FetchTooLarge) as info:
         get(client, server)
     assert info.value.rule == "response_wire"
-    assert connector.read <= wire_limit(FetchConfig(**config)) + READ_SIZE
+    assert connector.bytes_read <= wire_limit(FetchConfig(**config)) + READ_SIZE
 
 
 def test_a_head_response_may_declare_any_length() -> None:

@@ -14,10 +14,10 @@ import pytest
 
 from corral._fetch.client import FetchClient, FetchConfig, PinnedTransport
 from corral._fetch.pool import THREAD_POOLS
+from corral.testing import CountingConnector, FixtureRequest, RawServer, raw_response
 from tests.fetch_servers import TEST_HOST, ApiServer, make_tls_files
 
 from .bearer import Bearer
-from .wire_server import CountingConnector, WireRequest, WireServer, response
 
 PACK_HASH = "0" * 64
 
@@ -26,20 +26,20 @@ ALICE = Bearer("alice-SECRET-token", "conn-alice")
 BOB = Bearer("bob-token", "conn-bob")
 
 
-def first_then_extra(request: WireRequest) -> list[bytes]:
+def first_then_extra(request: FixtureRequest) -> list[bytes]:
     """The real answer and, in the same write, an answer nobody asked for: it reflects the
     request's credentials, as a hostile or merely echoing upstream would."""
     reflected = request.headers.get("authorization", "none").encode()
-    return [response(b"first") + response(b"STALE " + reflected)]
+    return [raw_response(b"first") + raw_response(b"STALE " + reflected)]
 
 
-def second(request: WireRequest) -> list[bytes]:
-    return [response(b"second")]
+def second(request: FixtureRequest) -> list[bytes]:
+    return [raw_response(b"second")]
 
 
 @pytest.fixture
-def upstream() -> Iterator[WireServer]:
-    with WireServer({"/first": first_then_extra, "/second": second}) as server:
+def upstream() -> Iterator[RawServer]:
+    with RawServer({"/first": first_then_extra, "/second": second}) as server:
         yield server
 
 
@@ -57,7 +57,7 @@ def get(client: FetchClient, port: int, path: str, *, principal: str = "",
                         domains=[f"example.test:{port}"], credentials=credentials)
 
 
-def test_an_unrequested_response_is_never_read_as_the_next_answer(upstream: WireServer) -> None:
+def test_an_unrequested_response_is_never_read_as_the_next_answer(upstream: RawServer) -> None:
     connector = CountingConnector()
     with client_for(connector) as client:
         assert get(client, upstream.port, "/first", principal="ada")["body"] == "first"
@@ -73,19 +73,19 @@ def test_over_tls_an_unrequested_response_is_never_read_either(tmp_path: Path,
     the socket or in the TLS layer: neither is read as the next answer)."""
     ca, cert, key = make_tls_files(tmp_path, [TEST_HOST])
 
-    def extra(request: WireRequest) -> list[bytes]:
-        parts = [response(b"first"), response(b"STALE")]
+    def extra(request: FixtureRequest) -> list[bytes]:
+        parts = [raw_response(b"first"), raw_response(b"STALE")]
         return [b"".join(parts)] if writes == 1 else parts
 
     connector = CountingConnector()
-    with WireServer({"/first": extra, "/second": second}, tls=(cert, key)) as server, \
+    with RawServer({"/first": extra, "/second": second}, tls=(cert, key)) as server, \
             client_for(connector, allow_http=False, ca_file=str(ca)) as client:
         assert get(client, server.port, "/first", scheme="https")["body"] == "first"
         assert get(client, server.port, "/second", scheme="https")["body"] == "second"
     assert connector.connections == 2
 
 
-def test_another_principal_never_receives_an_unrequested_response(upstream: WireServer) -> None:
+def test_another_principal_never_receives_an_unrequested_response(upstream: RawServer) -> None:
     with client_for() as client:
         assert get(client, upstream.port, "/first", principal="alice",
                    credentials=ALICE)["body"] == "first"
@@ -94,17 +94,17 @@ def test_another_principal_never_receives_an_unrequested_response(upstream: Wire
     assert ALICE.token not in repr(answer)
 
 
-def test_an_unrequested_response_that_arrives_later_is_never_read(upstream: WireServer) -> None:
+def test_an_unrequested_response_that_arrives_later_is_never_read(upstream: RawServer) -> None:
     sent = threading.Event()
     go = threading.Event()
 
-    def late_extra(request: WireRequest) -> Iterator[bytes]:
-        yield response(b"first")
+    def late_extra(request: FixtureRequest) -> Iterator[bytes]:
+        yield raw_response(b"first")
         go.wait(10)
-        yield response(b"STALE")
+        yield raw_response(b"STALE")
         sent.set()
 
-    with WireServer({"/first": late_extra, "/second": second}) as server, client_for() as client:
+    with RawServer({"/first": late_extra, "/second": second}) as server, client_for() as client:
         assert get(client, server.port, "/first")["body"] == "first"
         go.set()
         assert sent.wait(10)

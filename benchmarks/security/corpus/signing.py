@@ -37,10 +37,6 @@ class _Echo(LocalServer):
             self.route(method, "/{path}", lambda r: Reply(json={
                 "target": r.raw_target, "headers": r.headers, "body": r.body.decode()}))
 
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
-
 
 def _world(bench: Bench) -> dict[str, Any]:
     if "signing" in bench.extras:

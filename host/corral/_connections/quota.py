@@ -2,9 +2,8 @@
 
 Each principal may hold at most ``max_connections`` connections and ``max_bytes`` of
 stored records and sealed secrets, so one caller cannot fill the LMDB map for everyone.
-Usage is kept per principal in the store's ``usage`` database, updated in the same
-transaction as every write (and counted from the records once for a store made before
-it existed).
+Usage is read from the per-principal index of :mod:`.usage`, kept in the same
+transaction as every write, so checking a quota never scans the records.
 
 LMDB needs free pages even to delete, so the map is never filled: new data is refused
 while less than ``reserve`` of the map is free, updates of existing connections (a
@@ -13,13 +12,13 @@ token refresh) while less than half of it is, and deletes always go through.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import lmdb
 
 from .._errors import QuotaExceeded
+from .usage import Usage, UsageIndex
 
 DEFAULT_MAX_CONNECTIONS = 100
 DEFAULT_MAX_BYTES = 1024 * 1024
@@ -36,38 +35,33 @@ class Quotas:
     reserve_fraction: float = 0.1
 
 
-@dataclass(frozen=True)
-class Usage:
-    count: int = 0
-    bytes: int = 0
-
-
 class UsageBook:
-    """Reads and updates per-principal usage inside the store's write transactions."""
+    """Checks and records per-principal usage inside the store's write transactions."""
 
-    def __init__(self, quotas: Quotas, env: lmdb.Environment, *, usage_db: Any,
-                 records_db: Any, secrets_db: Any, other_dbs: Sequence[Any],
-                 owner_of: Callable[[bytes], str]) -> None:
+    def __init__(self, quotas: Quotas, env: lmdb.Environment, index: UsageIndex, *,
+                 dbs: Sequence[Any]) -> None:
         self.quotas = quotas
+        self.index = index
         self._env = env
-        self._usage_db = usage_db
-        self._records_db = records_db
-        self._secrets_db = secrets_db
-        self._all_dbs = [usage_db, records_db, secrets_db, *other_dbs]
-        self._owner_of = owner_of  # raw record -> the principal that owns it
+        self._all_dbs = list(dbs)  # every database of the map, for the headroom check
 
     def usage(self, txn: lmdb.Transaction, principal: str) -> Usage:
-        raw = txn.get(principal.encode(), db=self._usage_db)
-        if raw is not None:
-            data = json.loads(bytes(raw))
-            return Usage(int(data["count"]), int(data["bytes"]))
-        return self._count(txn, principal)
+        return self.index.get(txn, principal)
 
-    def charge(self, txn: lmdb.Transaction, principal: str, *, count: int, size: int) -> None:
+    def charge(self, txn: lmdb.Transaction, principal: str, *, count: int, size: int,
+               enforce: bool = True) -> None:
         """Record a write of ``count`` more connections and ``size`` more bytes (either
-        may be negative), refusing one that grows past the principal's quota."""
+        may be negative), refusing one that grows past the principal's quota unless
+        ``enforce`` is off (a write the store makes on its own: expiry, key rotation)."""
         before = self.usage(txn, principal)
         after = Usage(max(0, before.count + count), max(0, before.bytes + size))
+        if enforce:
+            self._check(after, count=count, size=size)
+            if count > 0 or size > 0:
+                self.check_headroom(txn, new=count > 0)
+        self.index.put(txn, principal, after)
+
+    def _check(self, after: Usage, *, count: int, size: int) -> None:
         if count > 0 and after.count > self.quotas.max_connections:
             raise QuotaExceeded(f"at most {self.quotas.max_connections} connections per "
                                 "caller; delete one first", quota="connections",
@@ -76,11 +70,6 @@ class UsageBook:
             raise QuotaExceeded(f"the caller's connections would take {after.bytes} bytes; "
                                 f"at most {self.quotas.max_bytes} are allowed per caller",
                                 quota="secret_bytes", limit=self.quotas.max_bytes)
-        if count > 0 or size > 0:
-            self.check_headroom(txn, new=count > 0)
-        txn.put(principal.encode(), json.dumps({"count": after.count,
-                                                "bytes": after.bytes}).encode(),
-                db=self._usage_db)
 
     def check_headroom(self, txn: lmdb.Transaction, *, new: bool) -> None:
         """Refuse a growing write when the map is nearly full (see the module docstring)."""
@@ -90,15 +79,6 @@ class UsageBook:
             raise QuotaExceeded("the connection store is nearly full and keeps its last "
                                 "space for refreshes and deletes; delete connections or "
                                 "raise connections_map_bytes", quota="store")
-
-    def _count(self, txn: lmdb.Transaction, principal: str) -> Usage:
-        count = size = 0
-        for key, raw in txn.cursor(db=self._records_db):
-            if self._owner_of(bytes(raw)) == principal:
-                blob = txn.get(bytes(key), db=self._secrets_db)
-                count += 1
-                size += len(raw) + (len(blob) if blob is not None else 0)
-        return Usage(count, size)
 
 
 def stored_size(txn: lmdb.Transaction, key: bytes, records_db: Any, secrets_db: Any) -> int:

@@ -9,7 +9,8 @@ Three LMDB databases live in one environment directory:
 * ``oauth_states``: SHA-256 of an OAuth2 ``state`` -> the pending authorization, its
   PKCE verifier and client secret sealed, and the SHA-256 of the browser binding (the
   value of the cookie the HTTP service set in the browser that started the flow).
-* ``usage``: principal -> how many connections and bytes it holds (``_quota.py``).
+* ``usage``: principal -> how many connections and bytes it holds (``usage.py``), kept
+  in the same transaction as every write and built once for an older store.
 
 Ownership: every connection belongs to one principal. Asking for someone else's
 connection answers :class:`NotFoundError`, exactly as for an id that does not exist, so
@@ -81,6 +82,7 @@ from .records import (
     token_fields,
     token_secret,
 )
+from .usage import UsageIndex
 
 log = logging.getLogger("corral.connections")
 #: Names a connection just made (the pack's ``connection_name`` op, through the host).
@@ -121,14 +123,15 @@ class ConnectionStore(Closeable):
             self._env = self._shared.env
             self._dbs = {name: self._env.open_db(name)
                          for name in (_DB_CONNECTIONS, _DB_SECRETS, _DB_STATES, _DB_USAGE)}
+            index = UsageIndex(usage_db=self._dbs[_DB_USAGE],
+                               records_db=self._dbs[_DB_CONNECTIONS],
+                               secrets_db=self._dbs[_DB_SECRETS],
+                               owner_of=lambda raw: Record.from_bytes(raw).principal)
+            index.migrate(self._shared)
         except (lmdb.Error, OSError) as exc:
             raise CredentialError(f"cannot open the connection store at {self._path}: "
                                   f"{type(exc).__name__}: {exc}") from exc
-        self._book = UsageBook(quotas, self._env, usage_db=self._dbs[_DB_USAGE],
-                               records_db=self._dbs[_DB_CONNECTIONS],
-                               secrets_db=self._dbs[_DB_SECRETS],
-                               other_dbs=[self._dbs[_DB_STATES]],
-                               owner_of=lambda raw: Record.from_bytes(raw).principal)
+        self._book = UsageBook(quotas, self._env, index, dbs=list(self._dbs.values()))
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -235,8 +238,10 @@ class ConnectionStore(Closeable):
             for key, blob in all_items(txn, secrets_db):
                 if self._keyring.needs_reseal(blob):
                     record = self._record_in(txn, key.decode())
-                    plain = self._keyring.open(blob, record.aad)
-                    txn.put(key, self._keyring.seal(plain, record.aad), db=secrets_db)
+                    sealed = self._keyring.seal(self._keyring.open(blob, record.aad), record.aad)
+                    self._book.charge(txn, record.principal, count=0,
+                                      size=len(sealed) - len(blob), enforce=False)
+                    txn.put(key, sealed, db=secrets_db)
                     count += 1
             for key, raw in all_items(txn, states_db):
                 pending = json.loads(raw)
@@ -420,11 +425,8 @@ class ConnectionStore(Closeable):
                 enforce: bool = True) -> None:
         is_new = txn.get(key, db=self._dbs[_DB_CONNECTIONS]) is None
         old_size = stored_size(txn, key, self._dbs[_DB_CONNECTIONS], self._dbs[_DB_SECRETS])
-        delta = new_size - old_size
-        if enforce:
-            self._book.charge(txn, record.principal, count=int(is_new), size=delta)
-        else:
-            self._book.charge(txn, record.principal, count=int(is_new), size=min(0, delta))
+        self._book.charge(txn, record.principal, count=int(is_new), size=new_size - old_size,
+                          enforce=enforce)
 
     def _open(self, record: Record, blob: bytes | None) -> dict[str, Any]:
         if blob is None:

@@ -24,6 +24,10 @@ The servers, one family: :class:`LocalServer` (a threaded HTTP/1.1 server on 127
 plain or TLS, that records requests and answers registered routes) is the base;
 :class:`FixtureServer` refuses every request nobody declared; :class:`HostileServer`
 serves redirects, bombs, stalls and dropped connections, to see how a pack copes.
+:class:`RawServer` writes exactly the bytes a route scripts (malformed status lines and
+headers, answers nobody asked for, endless bodies), for hostile upstreams no HTTP library
+would produce; :class:`CountingConnector` under the host's transport counts the bytes
+read, so a cap is judged by bytes, not time.
 :func:`make_tls_files` writes a throwaway CA and certificate for HTTPS tests.
 :func:`run_examples` runs the ``examples`` of every formula in a pack's manifest and fails
 with a diff for each that gives another result.
@@ -35,10 +39,12 @@ way AWS and Google do.
 
 from __future__ import annotations
 
+from ._counting import CountingConnector, CountingStream
 from ._examples import ExampleFailed, run_examples
 from ._fixture import FixtureServer, UnexpectedRequestError
 from ._harness import LoopbackRouter, PackHarness, run_formula, run_sync
 from ._hostile import HostileServer
+from ._raw import RawRoute, RawServer, chunk, endless, raw_response
 from ._server import Exchange, FixtureRequest, LocalServer, Reply
 from ._signing import (AwsServer, GoogleTokenServer, ServiceAccount, SignatureError,
                        new_service_account, verify_sigv4)
@@ -49,4 +55,6 @@ __all__ = [
     "LoopbackRouter", "PackHarness", "Reply", "UnexpectedRequestError", "make_tls_files",
     "run_examples", "run_formula", "run_sync", "AwsServer", "GoogleTokenServer",
     "ServiceAccount", "SignatureError", "new_service_account", "verify_sigv4",
+    "CountingConnector", "CountingStream", "RawRoute", "RawServer", "chunk", "endless",
+    "raw_response",
 ]

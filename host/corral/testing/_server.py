@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import json as jsonlib
 import re
-import socket
 import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Callable, Mapping, Self, Sequence, Union
+from typing import Any, Callable, Mapping, Sequence, Union
 from urllib.parse import parse_qs, urlsplit
+
+from ._sockets import BackgroundServer, CutsConnections
 
 Headers = Union[Mapping[str, str], Sequence[tuple[str, str]]]
 
@@ -157,7 +157,7 @@ def _canned(responder: Responder) -> Handler:
     return lambda exchange: responder
 
 
-class LocalServer:
+class LocalServer(BackgroundServer):
     """A threaded HTTP/1.1 server on 127.0.0.1; use as a context manager.
 
     ``tls`` is ``(cert.pem, key.pem)`` to serve HTTPS. ``record=False`` keeps no request
@@ -172,29 +172,8 @@ class LocalServer:
         self._requests: list[FixtureRequest] = []
         self._routes: list[_Route] = []
         self._lock = threading.Lock()
-        self._httpd = _Httpd(self)
-        self.scheme = "http"
-        if tls is not None:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(str(tls[0]), str(tls[1]))
-            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
-            self.scheme = "https"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=name,
-                                        kwargs={"poll_interval": 0.02}, daemon=True)
-        self._started = self._closed = False
-
-    # -- addresses -------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.port}"
-
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"{self.scheme}://{host}:{self.port}{path}"
+        super().__init__(_Httpd(self), tls=tls, name=name)
+        self._httpd = self._served  # the name subclasses written before BackgroundServer use
 
     # -- routes ----------------------------------------------------------------------------
 
@@ -239,31 +218,10 @@ class LocalServer:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> Self:
-        """Serve in a background thread (idempotent)."""
-        if not self._started:
-            self._started = True
-            self._thread.start()
-        return self
-
     def close(self) -> None:
-        """Stop serving and cut every open connection. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
+        """Stop serving and cut every open connection (handlers see :attr:`stopping`)."""
         self.stopping.set()
-        if self._started:
-            self._httpd.shutdown()
-            self._thread.join(timeout=5)
-        self._httpd.server_close()
-        self._httpd.cut_connections()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
+        super().close()
 
     # -- serving ---------------------------------------------------------------------------
 
@@ -287,35 +245,14 @@ class LocalServer:
             exchange.reply(reply)
 
 
-class _Httpd(ThreadingHTTPServer):
+class _Httpd(CutsConnections, ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     request_queue_size = 256  # many concurrent connects must not overflow the backlog
 
     def __init__(self, owner: LocalServer) -> None:
         self.owner = owner
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _RequestHandler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def cut_connections(self) -> None:
-        with self._open_lock:
-            still_open, self._open = list(self._open), set()
-        for sock in still_open:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # clients hang up mid-response on purpose (caps, timeouts, closing tests)

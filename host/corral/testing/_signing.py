@@ -155,10 +155,6 @@ class AwsServer(LocalServer):
         for method in ("GET", "POST", "PUT", "DELETE"):
             self.handle(method, "/api/{name}", self._serve_api)
 
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
-
     def add_key(self, key_id: str, secret: str, **extra: Any) -> None:
         self.keys[key_id] = Key(secret, **extra)
 
@@ -263,10 +259,6 @@ class GoogleTokenServer(LocalServer):
         self._lock = threading.Lock()
         self.handle("POST", "/token", self._serve_token)
         self.handle("GET", "/api/{name}", self._serve_api)
-
-    @property
-    def port(self) -> int:
-        return int(self._httpd.server_address[1])
 
     @property
     def token_uri(self) -> str:
