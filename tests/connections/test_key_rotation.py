@@ -138,6 +138,8 @@ def test_a_running_server_keeps_its_connections_through_a_rotation(tmp_path: Pat
                 statuses.extend(served.use(conn_id) for conn_id in before)
                 if len(during) < MAX_MADE_DURING:  # however fast creating is, within quota
                     during.append(served.create(f"d{len(during)}"))
+                else:
+                    stop.wait(0.05)  # paced below the caller's rate limit (200 a second)
 
         user = threading.Thread(target=keep_using)
         user.start()

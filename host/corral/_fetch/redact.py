@@ -212,10 +212,46 @@ def _forms(secret: str, flags: int = 0) -> list[_Form]:
             core = _base64_core(alphabet, data, shift)
             if len(core) >= MIN_SUBSTRING_CHARS:
                 inside.append(_base64_form(core))
+    if any(mark in secret for mark in _INTRODUCERS):
+        whole.append(_mixed_form(secret))
     short = len(secret) < MIN_SUBSTRING_CHARS
     forms = {form: short for form in whole}
     forms.update({form: False for form in inside if form not in forms})
     return [_Form(re.compile(form, flags), token) for form, token in forms.items()]
+
+
+#: Characters that start an escape: a secret holding one may have it read together with
+#: the text after it (``\\`` then ``]`` reads as ``\\]``), so no decoded view holds it.
+_INTRODUCERS = ("\\", "%", "&")
+_NAMED = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "apos"}
+
+
+def _mixed_form(secret: str) -> str:
+    """The secret with any of its characters in any one-layer escape (HTML, percent, JSON,
+    ``\\x``, a backslash before punctuation) and the rest as they are: how an API writes
+    it when it escapes some characters and leaves the secret's escape introducers alone."""
+    return "".join(_char_form(char) for char in secret)
+
+
+def _char_form(char: str) -> str:
+    code = ord(char)
+    utf8 = char.encode("utf-8", "surrogatepass")
+    alternatives = ["[ +]" if char == " " else re.escape(char),
+                    f"&\\#0*{code};?", f"&\\#[xX]0*{_any_case(f'{code:x}')};?",
+                    "".join(f"%{_any_case(f'{b:02x}')}" for b in utf8),
+                    "".join(f"\\\\x{_any_case(f'{b:02x}')}" for b in utf8)]
+    units = char.encode("utf-16-be", "surrogatepass")
+    alternatives.append("".join(f"\\\\u{_any_case(units[i:i + 2].hex())}"
+                                for i in range(0, len(units), 2)))
+    if char in _NAMED:
+        alternatives.append(f"&{_NAMED[char]};?")
+    if not char.isalnum() and char.isascii() and char.isprintable():
+        alternatives.append("\\\\" + re.escape(char))
+    return "(?:" + "|".join(alternatives) + ")"
+
+
+def _any_case(hex_digits: str) -> str:
+    return "".join(f"[{d.lower()}{d.upper()}]" if d.isalpha() else d for d in hex_digits)
 
 
 def _text_form(secret: str) -> str:
