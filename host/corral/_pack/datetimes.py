@@ -87,7 +87,7 @@ def _from_text(text: str) -> dt.datetime:
     try:
         return _aware(dt.datetime.fromisoformat(_iso_ready(text)))
     except ValueError:
-        pass
+        pass  # not extended ISO 8601: the forms below are tried next
     basic = _BASIC.match(text)
     if basic:
         return _from_basic(text, basic)

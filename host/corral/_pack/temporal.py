@@ -156,13 +156,13 @@ def _read_datetime(text: str, what: str) -> datetime:
     try:
         return datetime.fromisoformat(stripped)
     except ValueError:
-        pass
+        pass  # not ISO 8601: the looser forms below are tried next
     found = _month_name_form(stripped)
     if found is None and _RFC_2822.fullmatch(stripped):
         try:
             found = parsedate_to_datetime(stripped)  # e-mail and HTTP dates
         except (TypeError, ValueError, IndexError):
-            pass
+            pass  # shaped like one but not a date: refused below with the others
     if found is None:
         raise TemporalError(f"is not a {what} (write ISO 8601, e.g. "
                             f"{'2024-03-03' if what == 'date' else '2024-03-03T17:24:00Z'})")
