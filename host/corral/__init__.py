@@ -66,6 +66,7 @@ from ._errors import (
     SecretKeyError,
     StackOverflow,
     StorageFull,
+    StoreUnavailable,
     Unauthenticated,
 )
 from ._pack.manifest import (
@@ -152,6 +153,7 @@ __all__ = [
     "ResolvedFormula", "ResultCache", "RowUpdateResult", "Sandbox", "SandboxConfig",
     "Scheduler", "SchedulerConfig", "Schema", "SecretKeyError", "Settings", "StackOverflow",
     "StorageFull",
+    "StoreUnavailable",
     "SyncTableDef", "Unauthenticated", "build_pack", "check_url", "create_app",
     "load_manifest_file", "load_pack", "load_settings", "new_pack", "open_host",
     "pack_from_bytes", "parse_formula", "parse_manifest", "read_manifest", "serve",

@@ -56,7 +56,8 @@ A fetch error also carries an ``abi_kind``: the kind a guest reads in a fetch's
     │   └── FormulaDeadlineExceeded  formula_timeout
     ├── CacheError               cache               internal to the caches; never fails a call
     ├── ConfigError              config              the host's configuration is invalid
-    └── StorageFull              storage_full        a store reached its size ceiling, or the disk is full
+    ├── StorageFull              storage_full        a store reached its size ceiling, or the disk is full
+    └── StoreUnavailable         store_unavailable   PostgreSQL or Redis cannot be reached now (503, retry)
 
 No message ever contains a secret: callers build messages from names, never values
 of credentials.
@@ -389,6 +390,17 @@ def caret_context(source: str, line: int, column: int) -> str:
     text = lines[min(max(line, 1), len(lines)) - 1]
     return f"{text}\n{' ' * max(column - 1, 0)}^"
 
+
+class StoreUnavailable(CorralError):
+    """A shared store (PostgreSQL for durable state, Redis for strict rate limits) cannot
+    be reached now; the request may be retried after ``retry_after_s``."""
+
+    kind = "store_unavailable"
+    retryable = True
+
+    def __init__(self, message: str, *, store: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(message, store=store, retry_after_s=retry_after_s)
+        self.retry_after_s = retry_after_s
 
 class MissingScopes(CredentialError):
     """The pack found that the caller's connection lacks OAuth scopes the upstream needs:

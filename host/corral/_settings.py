@@ -146,6 +146,17 @@ class Settings:
     registry_map_bytes: int = 64 * 1024 * 1024
     #: Ceiling the registry map grows to; past it, an upload answers 507.
     registry_map_max_bytes: int = 1024 * 1024 * 1024
+    #: Where durable state lives when nodes share it: a ``postgresql://`` URL puts the
+    #: registry, connections (sealed), API keys, quotas, sessions, blobs and automations in
+    #: PostgreSQL; unset, they stay in LMDB in the data dir. May hold a password: never logged.
+    store_url: str | None = field(default=None, repr=False)
+    #: A ``redis://`` URL for the fast state nodes share: result and GET caches, memo
+    #: invalidation, rate limits, admission counters and single-flight; unset, in-process
+    #: and LMDB. May hold a password: never logged.
+    cache_url: str | None = field(default=None, repr=False)
+    #: With ``cache_url``: refuse calls (503) while Redis is unreachable instead of running
+    #: them without the shared rate limit.
+    rate_limit_strict: bool = False
 
     @property
     def module_cache_dir(self) -> Path:

@@ -85,6 +85,7 @@ from .._errors import (
     SecretKeyError,
     StackOverflow,
     StorageFull,
+    StoreUnavailable,
     Unauthenticated,
 )
 
@@ -116,6 +117,7 @@ STATUS_BY_CLASS: dict[type[CorralError], int] = {
     CacheError: 500,
     ConfigError: 500,
     StorageFull: 507,
+    StoreUnavailable: 503,
 }
 
 _SAFE_DETAILS = ("quota", "limit", "limit_value", "rule", "line", "column", "field",

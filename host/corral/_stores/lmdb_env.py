@@ -146,6 +146,10 @@ class SharedEnv:
             del _open[self.path]
         env.close()
 
+    def open_db(self, name: bytes) -> Any:
+        """The named sub-database ``name`` (made if missing)."""
+        return self.env.open_db(name)
+
     # -- transactions -----------------------------------------------------------------------
 
     def read(self, fn: Callable[[lmdb.Transaction], T]) -> T:
