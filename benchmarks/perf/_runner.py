@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Sequence
 
-from . import (bench_cache, bench_cold_start, bench_formula, bench_fuel, bench_http, bench_invoke,
+from . import (bench_cache, bench_cluster, bench_cold_start, bench_formula, bench_fuel, bench_http, bench_invoke,
                bench_js, bench_js_engine, bench_memory, bench_scheduler, bench_tenancy,
                bench_workers)
 from ._artifacts import REPO, build_all
@@ -35,6 +35,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "memory": bench_memory,
     "tenancy": bench_tenancy,
     "workers": bench_workers,
+    "cluster": bench_cluster,
     "formula_parse": bench_formula,
     "js": bench_js,
     "js_engine": bench_js_engine,
