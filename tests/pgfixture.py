@@ -20,6 +20,8 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -116,10 +118,21 @@ def _run_as() -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
+@contextmanager
+def running_postgres() -> Iterator[PrivatePostgres]:
+    """A private server in a new directory of its own (outside pytest's temp dirs, which
+    only root may enter), running; stopped and deleted afterwards."""
+    directory = Path(tempfile.mkdtemp(prefix="corral-pg-"))
+    try:
+        os.chmod(directory, 0o755)
+        with PrivatePostgres(directory) as server:
+            yield server
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 @pytest.fixture
-def private_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivatePostgres]:
+def private_postgres() -> Iterator[PrivatePostgres]:
     """A private server of this test's own, running; stopped (and deleted) after it."""
-    directory = tmp_path_factory.mktemp("postgres")
-    os.chmod(directory, 0o755)
-    with PrivatePostgres(directory) as server:
+    with running_postgres() as server:
         yield server

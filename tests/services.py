@@ -23,7 +23,7 @@ import psycopg
 import pytest
 from psycopg import conninfo
 
-from tests.pgfixture import PrivatePostgres
+from tests.pgfixture import running_postgres
 
 POSTGRES_URL_ENV = "CORRAL_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -62,15 +62,13 @@ def fresh_database(server_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server_url() -> Iterator[str]:
     """A PostgreSQL server URL for the session (the configured one, or a private one)."""
     url = os.environ.get(POSTGRES_URL_ENV) or DEFAULT_POSTGRES_URL
     if answers(url):
         yield url
         return
-    directory = tmp_path_factory.mktemp("session-postgres")
-    os.chmod(directory, 0o755)
-    with PrivatePostgres(directory) as server:
+    with running_postgres() as server:
         yield server.url
 
 
