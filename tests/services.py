@@ -53,12 +53,12 @@ def fresh_database(server_url: str) -> Iterator[str]:
     """A new, empty database on the server of ``server_url``; dropped afterwards."""
     name = f"corral_test_{secrets.token_hex(6)}"
     with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+        conn.execute(f'CREATE DATABASE "{name}"')
     try:
         yield with_database(server_url, name)
     finally:
         with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
