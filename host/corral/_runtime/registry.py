@@ -51,7 +51,7 @@ import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol, Sequence, cast
+from typing import Any, Iterable, Sequence
 
 from .._domains import DeclaredDomain
 from .._errors import ArgumentError, CorralError, ManifestError, NotFoundError
@@ -59,7 +59,7 @@ from .._pack.manifest import Manifest
 from .._sandbox.sandbox import Sandbox
 from .._stores.files import write_file_atomically
 from .._stores.kv import KvStore
-from .._stores.opening import open_kv
+from .._stores.opening import WatchedKv, open_kv, watched
 from .pack import Pack, pack_from_bytes
 
 log = logging.getLogger("corral.registry")
@@ -124,15 +124,6 @@ def _keys_under(txn: Any, db: Any, prefix: bytes) -> list[bytes]:
     return keys
 
 
-class _Watched(Protocol):
-    """What a shared store adds to :class:`KvStore`: word of other nodes' changes."""
-
-    @property
-    def listening(self) -> bool: ...
-
-    def on_change(self, callback: Callable[[], None]) -> Callable[[], None]: ...
-
-
 class Registry:
     """Packs by name; lookups are exact first, then a unique case-insensitive match."""
 
@@ -147,7 +138,7 @@ class Registry:
         self._shared: KvStore | None = None
         #: Shared store only: whether another node may have changed it since the last read.
         self._stale = True
-        self._watched: _Watched | None = None
+        self._watched: WatchedKv | None = None
         self._memory_ids: dict[str, int] = {}  # the ids of a registry without a directory
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
@@ -158,10 +149,10 @@ class Registry:
             self._meta_db = self._shared.open_db(_DB_META)
             self._approvals_db = self._shared.open_db(_DB_APPROVALS)
             self._ids_db = self._shared.open_db(_DB_IDS)
-            if store_url:
+            self._watched = watched(self._shared)
+            if self._watched is not None:
                 self._wasm_db = self._shared.open_db(_DB_WASM)
                 self._versions_db = self._shared.open_db(_DB_VERSIONS)
-                self._watched = cast(_Watched, self._shared)
                 self._watched.on_change(self._changed)
             else:
                 self._adopt_legacy_markers()

@@ -33,7 +33,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 
-from .._errors import CorralError
+from .._errors import Closed, CorralError
 from .pg_backend import UNREACHABLE, Backend, Connection, acquire, release
 from .pg_notify import CHANNEL
 
@@ -218,7 +218,7 @@ class PgKv:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise CorralError(f"the {self.name} is closed")
+            raise Closed(f"the {self.name} is closed")
 
     def _run(self, fn: Callable[[PgTxn], T], *, write: bool) -> T:
         conflicts = 0

@@ -124,10 +124,29 @@ class Backend:
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
-        """A pooled connection, once the server is believed reachable."""
+        """A pooled connection, once the server is believed reachable. StoreUnavailable
+        when none frees up in time: the server is gone, or every connection is busy."""
         self.ensure_reachable()
-        with self.pool.connection() as conn:
+        try:
+            conn = self.pool.getconn()
+        except PoolTimeout as exc:
+            raise self._timed_out(exc) from exc
+        try:
             yield conn
+        finally:
+            self.pool.putconn(conn)
+
+    def _timed_out(self, exc: PoolTimeout) -> StoreUnavailable:
+        try:
+            self.connect().close()
+        except UNREACHABLE as probe:
+            self.lost(probe)
+            return self.unavailable(probe, "reaching")
+        log.warning("all %d connections to PostgreSQL at %s stayed busy for %.0f s",
+                    POOL_MAX, self.where, POOL_WAIT_S)
+        return StoreUnavailable(f"the PostgreSQL store at {self.where} is busy (all "
+                                f"{POOL_MAX} connections of this node are in use); retry "
+                                "shortly", store="postgresql", retry_after_s=RETRY_AFTER_S)
 
     def ensure_reachable(self) -> None:
         """Nothing while the server is up; while it is down, StoreUnavailable at once,
@@ -152,14 +171,16 @@ class Backend:
     def lost(self, exc: BaseException) -> None:
         """An operation found the server unreachable."""
         if self._healthy:
-            log.warning("PostgreSQL at %s is unreachable: %s", self.where,
-                        scrubbed(str(exc), self.url).strip() or type(exc).__name__)
+            log.warning("PostgreSQL at %s is unreachable: %s", self.where, self._reason(exc))
         self._healthy = False
         self._next_probe = 0.0  # the next caller probes at once: the pool may just be stale
 
+    def _reason(self, exc: BaseException) -> str:
+        """The first line of ``exc``'s message, without the password."""
+        return (scrubbed(str(exc), self.url).strip().splitlines() or [type(exc).__name__])[0]
+
     def unavailable(self, exc: BaseException | None, doing: str) -> StoreUnavailable:
-        reason = "it did not answer" if exc is None else (
-            scrubbed(str(exc), self.url).strip().splitlines() or [type(exc).__name__])[0]
+        reason = ("it was unreachable a moment ago" if exc is None else self._reason(exc))
         return StoreUnavailable(f"the PostgreSQL store at {self.where} is unavailable "
                                 f"({doing} it failed: {reason}); retry shortly",
                                 store="postgresql", retry_after_s=RETRY_AFTER_S)
