@@ -153,7 +153,9 @@ class Backend:
         except for the one caller whose turn it is to probe it."""
         if self._healthy:
             return
-        with self._probe_lock:
+        if not self._probe_lock.acquire(blocking=False):  # another caller is probing
+            raise self.unavailable(None, "reaching")
+        try:
             if self._healthy:
                 return
             now = time.monotonic()
@@ -164,9 +166,11 @@ class Backend:
                 self.connect().close()
             except UNREACHABLE as exc:
                 raise self.unavailable(exc, "reaching") from exc
+            self.pool.check()  # drop the connections the outage broke
             self._healthy = True
             log.info("PostgreSQL at %s is reachable again", self.where)
-        self.pool.check()  # drop the connections the outage broke
+        finally:
+            self._probe_lock.release()
 
     def lost(self, exc: BaseException) -> None:
         """An operation found the server unreachable."""
