@@ -18,6 +18,7 @@ import pytest
 import wasmtime
 
 from corral import MANIFEST_SECTION, Sandbox, SandboxConfig, build_pack, set_custom_section
+from tests.services import postgres_server_url, postgres_url  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parents[1]
 PACKS = REPO / "packs"
