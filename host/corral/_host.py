@@ -124,20 +124,16 @@ class Host(Closeable):
         with self._lock:
             self._check_open()
             if self._connections is None:
-                from ._connections.crypto import KeyRing
-                from ._connections.sealed import count_sealed
+                from ._connections.ring_source import keyring_for
                 from ._connections.store import ConnectionStore
 
-                store_dir = self.settings.data_dir / "connections"
-                map_size = self.settings.connections_map_bytes
-                keyring = KeyRing.from_env_or_file(
-                    self.settings.data_dir / "secret.key", env_key=self.settings.secret_key,
-                    sealed_records=lambda: count_sealed(store_dir, map_size=map_size))
                 self._connections = ConnectionStore(
-                    store_dir, keyring, http=self._oauth_http_client(), map_size=map_size,
+                    self.settings.data_dir / "connections", keyring_for(self.settings),
+                    http=self._oauth_http_client(),
+                    map_size=self.settings.connections_map_bytes,
                     quotas=self._connection_quotas(),
                     max_map_size=self.settings.connections_map_max_bytes,
-                    minting=self._mint_settings())
+                    minting=self._mint_settings(), store_url=self.settings.store_url)
             return self._connections
 
     def _mint_settings(self) -> Any:
@@ -220,7 +216,7 @@ class Host(Closeable):
                                         quota_bytes=settings.blob_quota_bytes_per_principal,
                                         map_size=settings.blob_map_bytes,
                                         max_map_size=settings.blob_map_max_bytes,
-                                        clock=self._clock)
+                                        clock=self._clock, store_url=settings.store_url)
             return self._blobs
 
     def invocation(self, *, timezone: str | None = None, doc_id: str | None = None,

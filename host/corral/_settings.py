@@ -60,6 +60,9 @@ class Settings:
     evaluate_deadline_s: float = 30.0
     #: The key sealing connection secrets (base64url of 32 bytes); unset: the data dir's key file.
     secret_key: str | None = None
+    #: The key file sealing connection secrets when secret_key is unset; unset: the data
+    #: dir's `secret.key`. With store_url, every node must read the same file.
+    secret_key_file: Path | None = None
     #: The admin API key `corral serve` accepts; unset: one is made and printed once.
     admin_key: str | None = None
     #: Address `corral serve` listens on.
@@ -233,7 +236,7 @@ def _convert(name: str, raw: Any, default: Any, source: str) -> Any:
         if name == "packs":
             items = raw.split(os.pathsep) if isinstance(raw, str) else list(raw)
             return tuple(Path(p) for p in items if p)
-        if name == "ca_file":
+        if name in ("ca_file", "secret_key_file"):
             return Path(raw) if raw not in ("", None) else None
         if name == "call_path":
             return call_path_setting(raw, source=source)

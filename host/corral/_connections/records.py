@@ -10,10 +10,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import lmdb
-
 from .._connections.oauth import TokenSet
 from .._errors import ArgumentError, ConnectionExpired
+from .._stores.kv import KvTxn
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ def state_key(state: str) -> bytes:
     return hashlib.sha256(state.encode()).hexdigest().encode()
 
 
-def all_items(txn: lmdb.Transaction, db: Any) -> list[tuple[bytes, bytes]]:
+def all_items(txn: KvTxn, db: Any) -> list[tuple[bytes, bytes]]:
     """Every (key, value) of one database, copied out of the transaction."""
     return [(bytes(key), bytes(value)) for key, value in txn.cursor(db=db)]
 

@@ -1,6 +1,7 @@
-"""The connection store: who may use which credentials, kept sealed in LMDB.
+"""The connection store: who may use which credentials, kept sealed.
 
-Three LMDB databases live in one environment directory:
+Its databases live in one LMDB environment directory, or in the ``connections`` space
+of PostgreSQL when ``store_url`` is set (:mod:`.space`); the code is the same on both:
 
 * ``connections``: connection id -> JSON metadata (owner, pack, name, kind, status,
   times, a generation counter). Nothing secret.
@@ -11,6 +12,8 @@ Three LMDB databases live in one environment directory:
   value of the cookie the HTTP service set in the browser that started the flow).
 * ``usage``: principal -> how many connections and bytes it holds (``usage.py``), kept
   in the same transaction as every write and built once for an older store.
+* ``key_ids``: the ids of the keys the sealed records need (``key_ids.py``); a node
+  opening a shared store refuses to start when its key ring lacks one.
 
 Ownership: every connection belongs to one principal. Asking for someone else's
 connection answers :class:`NotFoundError`, exactly as for an id that does not exist, so
@@ -18,8 +21,8 @@ ids cannot be probed.
 
 Refreshes are serialised per connection by an in-process lock and a generation counter:
 whoever holds the lock re-reads the record and skips the token request when another
-thread already renewed it. (One process per store directory; LMDB itself allows more,
-but the refresh lock does not reach across processes.)
+thread already renewed it. The lock does not reach across processes: two nodes may
+both renew one token at once, and the later write wins (both tokens were issued).
 """
 
 from __future__ import annotations
@@ -62,11 +65,12 @@ from .._errors import (
     NotFoundError,
 )
 from .._pack.manifest import AuthSpec, Manifest
-from .._stores.lmdb_env import open_shared
+from .._stores.kv import KvTxn
 from .._types import Clock
+from .key_ids import blob_key_id, state_key_id
 from .pending import new_flow, open_flow, stale_flows, token_route
 from .minted import Minter, MintSettings
-from .quota import Quotas, UsageBook, stored_size
+from .quota import Quotas, stored_size
 from .records import (
     ConnectionInfo,
     Record,
@@ -82,7 +86,10 @@ from .records import (
     token_fields,
     token_secret,
 )
-from .usage import UsageIndex
+from .space import DB_CONNECTIONS as _DB_CONNECTIONS
+from .space import DB_SECRETS as _DB_SECRETS
+from .space import DB_STATES as _DB_STATES
+from .space import open_space
 
 log = logging.getLogger("corral.connections")
 #: Names a connection just made (the pack's ``connection_name`` op, through the host).
@@ -92,21 +99,22 @@ ACTIVE = "active"
 EXPIRED = "expired"
 DEFAULT_STATE_TTL_S = 600.0
 
-_DB_CONNECTIONS = b"connections"
-_DB_SECRETS = b"secrets"
-_DB_STATES = b"oauth_states"
-_DB_USAGE = b"usage"
-
 
 class ConnectionStore(Closeable):
-    """Create, list, use, test and delete connections; run OAuth2 flows into them."""
+    """Create, list, use, test and delete connections; run OAuth2 flows into them.
+
+    With ``store_url`` the store is PostgreSQL's (``path`` is then only its name in
+    messages) and, unless ``check_key_ring`` is False, opening it fails with
+    SecretKeyError when ``keyring`` lacks a key its sealed records need. On LMDB a
+    missing key shows when a secret is opened (``check_key_ring=True`` checks at once)."""
 
     closeable_name = "connection store"
 
     def __init__(self, path: Path | str, keyring: KeyRing, *, http: TokenClient | None = None,
                  clock: Clock = time.time, refresh_skew_s: float = DEFAULT_REFRESH_SKEW_S,
                  map_size: int = 64 * 1024 * 1024, quotas: Quotas = Quotas(),
-                 max_map_size: int = 4 << 30, minting: MintSettings | None = None) -> None:
+                 max_map_size: int = 4 << 30, minting: MintSettings | None = None,
+                 store_url: str | None = None, check_key_ring: bool | None = None) -> None:
         self._path = Path(path)
         self._minter = Minter(self._require_http, minting or MintSettings(), clock)
         self._keyring = keyring
@@ -115,28 +123,16 @@ class ConnectionStore(Closeable):
         self._skew = refresh_skew_s
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        try:
-            self._path.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._shared = open_shared(self._path, max_dbs=5, map_size=map_size,
-                                       max_map_size=max_map_size, name="connection store",
-                                       setting="connections_map_max_bytes")
-            self._env = self._shared.env
-            self._dbs = {name: self._env.open_db(name)
-                         for name in (_DB_CONNECTIONS, _DB_SECRETS, _DB_STATES, _DB_USAGE)}
-            index = UsageIndex(usage_db=self._dbs[_DB_USAGE],
-                               records_db=self._dbs[_DB_CONNECTIONS],
-                               secrets_db=self._dbs[_DB_SECRETS],
-                               owner_of=lambda raw: Record.from_bytes(raw).principal)
-            index.migrate(self._shared)
-        except (lmdb.Error, OSError) as exc:
-            raise CredentialError(f"cannot open the connection store at {self._path}: "
-                                  f"{type(exc).__name__}: {exc}") from exc
-        self._book = UsageBook(quotas, self._env, index, dbs=list(self._dbs.values()))
+        space = open_space(self._path, store_url, quotas=quotas, map_size=map_size,
+                           max_map_size=max_map_size, keyring=keyring,
+                           check_key_ring=check_key_ring)
+        self._shared, self._dbs, self._book = space.kv, space.dbs, space.book
+        self._key_ids, self.where = space.key_ids, space.where
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def _close(self) -> None:
-        """Close the LMDB environment and the token client the store was given."""
+        """Close the store's backend and the token client the store was given."""
         self._shared.close()
         http, self._http = self._http, None
         if http is not None:
@@ -144,7 +140,7 @@ class ConnectionStore(Closeable):
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
-        return f"ConnectionStore(path={str(self._path)!r}, {state})"
+        return f"ConnectionStore({self.where!r}, {state})"
 
     # -- connections ---------------------------------------------------------------------
 
@@ -252,6 +248,7 @@ class ConnectionStore(Closeable):
                     pending["sealed"] = base64.b64encode(sealed).decode()
                     txn.put(key, json.dumps(pending).encode(), db=states_db)
                     count += 1
+            self._key_ids.rebuild(txn)  # the old keys' ids go once nothing needs them
         log.info("re-sealed %d secrets under key %s", count, self._keyring.current_key_id)
         return count
 
@@ -291,6 +288,7 @@ class ConnectionStore(Closeable):
                                    max_open=self._book.quotas.max_pending_flows):
                 txn.delete(key, db=states)
             self._book.check_headroom(txn, new=True)
+            self._key_ids.note(txn, state_key_id(flow.raw))
             txn.put(flow.key, flow.raw, db=states)
         return flow.url, flow.state
 
@@ -395,24 +393,27 @@ class ConnectionStore(Closeable):
                                dev_token_hosts=self._minter.settings.dev_token_hosts)
 
     @contextmanager
-    def _txn(self, write: bool = False) -> Iterator[lmdb.Transaction]:
+    def _txn(self, write: bool = False) -> Iterator[KvTxn]:
         self._check_open()
         try:
-            with self._shared.txn(write=write) as txn:  # grows the map; StorageFull past it
+            # LMDB: grows the map, StorageFull past it; PostgreSQL: StoreUnavailable (503)
+            # while it cannot be reached.
+            with self._shared.txn(write=write) as txn:
                 yield txn
         except lmdb.Error as exc:
             raise CredentialError(f"connection store error: {type(exc).__name__}: {exc}") \
                 from exc
 
-    def _put(self, txn: lmdb.Transaction, record: Record, values: Mapping[str, Any]) -> None:
+    def _put(self, txn: KvTxn, record: Record, values: Mapping[str, Any]) -> None:
         """Write a record and its sealed secret, charged to its principal's quota."""
         sealed = self._keyring.seal(json.dumps(dict(values)).encode(), record.aad)
         key = record.id.encode()
         self._charge(txn, record, key, len(record.to_bytes()) + len(sealed))
+        self._key_ids.note(txn, blob_key_id(sealed))
         txn.put(key, record.to_bytes(), db=self._dbs[_DB_CONNECTIONS])
         txn.put(key, sealed, db=self._dbs[_DB_SECRETS])
 
-    def _put_record(self, txn: lmdb.Transaction, record: Record, *,
+    def _put_record(self, txn: KvTxn, record: Record, *,
                     enforce: bool = True) -> None:
         """Write a record whose secret stays as it is."""
         key = record.id.encode()
@@ -421,7 +422,7 @@ class ConnectionStore(Closeable):
         self._charge(txn, record, key, new_size, enforce=enforce)
         txn.put(key, record.to_bytes(), db=self._dbs[_DB_CONNECTIONS])
 
-    def _charge(self, txn: lmdb.Transaction, record: Record, key: bytes, new_size: int, *,
+    def _charge(self, txn: KvTxn, record: Record, key: bytes, new_size: int, *,
                 enforce: bool = True) -> None:
         is_new = txn.get(key, db=self._dbs[_DB_CONNECTIONS]) is None
         old_size = stored_size(txn, key, self._dbs[_DB_CONNECTIONS], self._dbs[_DB_SECRETS])
@@ -434,7 +435,7 @@ class ConnectionStore(Closeable):
         values: dict[str, Any] = json.loads(self._keyring.open(blob, record.aad))
         return values
 
-    def _record_in(self, txn: lmdb.Transaction, connection_id: str) -> Record:
+    def _record_in(self, txn: KvTxn, connection_id: str) -> Record:
         raw = bytes_or_none(txn.get(connection_id.encode(), db=self._dbs[_DB_CONNECTIONS]))
         if raw is None:
             raise NotFoundError(f"no connection {connection_id!r}", connection=connection_id)
@@ -444,7 +445,7 @@ class ConnectionStore(Closeable):
         with self._txn() as txn:
             return self._record_in(txn, connection_id)
 
-    def _owned_in(self, txn: lmdb.Transaction, principal: str,
+    def _owned_in(self, txn: KvTxn, principal: str,
                   connection_id: str) -> Record:
         check_principal(principal)
         record = self._record_in(txn, connection_id)

@@ -1,7 +1,7 @@
 """The per-principal usage index: how many connections and bytes each principal holds.
 
 It lives in the store's ``usage`` database (principal -> ``{"count", "bytes"}``) and is
-written in the same LMDB transaction as every record and secret it accounts for, so it is
+written in the same transaction as every record and secret it accounts for, so it is
 exact and a crash (even ``kill -9``) keeps or loses both together. A principal without an
 entry holds nothing, so reading anyone's usage is one lookup, never a scan of the records.
 
@@ -18,9 +18,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import lmdb
-
-from .._stores.lmdb_env import SharedEnv
+from .._stores.kv import KvStore, KvTxn
 
 log = logging.getLogger("corral.connections")
 
@@ -45,11 +43,11 @@ class UsageIndex:
         self._secrets_db = secrets_db
         self._owner_of = owner_of  # raw record -> the principal that owns it
 
-    def get(self, txn: lmdb.Transaction, principal: str) -> Usage:
+    def get(self, txn: KvTxn, principal: str) -> Usage:
         raw = txn.get(principal.encode(), db=self._usage_db)
         return Usage() if raw is None else _decoded(bytes(raw))
 
-    def put(self, txn: lmdb.Transaction, principal: str, usage: Usage) -> None:
+    def put(self, txn: KvTxn, principal: str, usage: Usage) -> None:
         """Store ``usage``; a principal left holding nothing loses its entry."""
         key = principal.encode()
         if usage == Usage():
@@ -58,12 +56,12 @@ class UsageIndex:
             txn.put(key, json.dumps({"count": usage.count, "bytes": usage.bytes}).encode(),
                     db=self._usage_db)
 
-    def entries(self, txn: lmdb.Transaction) -> dict[str, Usage]:
+    def entries(self, txn: KvTxn) -> dict[str, Usage]:
         """Every principal's entry, as the index holds it."""
         return {bytes(key).decode(): _decoded(bytes(raw))
                 for key, raw in txn.cursor(db=self._usage_db) if bytes(key) != _VERSION_KEY}
 
-    def counted(self, txn: lmdb.Transaction) -> dict[str, Usage]:
+    def counted(self, txn: KvTxn) -> dict[str, Usage]:
         """Every principal's usage counted from the records and secrets (one pass)."""
         totals: dict[str, Usage] = {}
         for key, raw in txn.cursor(db=self._records_db):
@@ -74,26 +72,27 @@ class UsageIndex:
             totals[principal] = Usage(before.count + 1, before.bytes + size)
         return totals
 
-    def is_current(self, txn: lmdb.Transaction) -> bool:
+    def is_current(self, txn: KvTxn) -> bool:
         raw = txn.get(_VERSION_KEY, db=self._usage_db)
         return raw is not None and int(bytes(raw)) >= INDEX_VERSION
 
-    def rebuild(self, txn: lmdb.Transaction) -> int:
+    def rebuild(self, txn: KvTxn) -> int:
         """Replace every entry by a fresh count and mark the index current; returns how
         many principals hold something."""
-        txn.drop(self._usage_db, delete=False)
+        for key in [bytes(key) for key, _ in txn.cursor(db=self._usage_db)]:
+            txn.delete(key, db=self._usage_db)
         totals = self.counted(txn)
         for principal, usage in totals.items():
             self.put(txn, principal, usage)
         txn.put(_VERSION_KEY, str(INDEX_VERSION).encode(), db=self._usage_db)
         return len(totals)
 
-    def migrate(self, shared: SharedEnv) -> bool:
+    def migrate(self, shared: KvStore) -> bool:
         """Build the index if the store lacks a current one; whether it had to."""
         if shared.read(self.is_current):
             return False
 
-        def build(txn: lmdb.Transaction) -> bool:
+        def build(txn: KvTxn) -> bool:
             if self.is_current(txn):  # another opener built it meanwhile
                 return False
             principals = self.rebuild(txn)

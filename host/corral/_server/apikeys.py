@@ -1,15 +1,16 @@
-"""API keys for the HTTP service: stored hashed in LMDB, each with an owner and a role.
+"""API keys for the HTTP service: stored hashed, each with an owner and a role.
 
 A key looks like ``corral_<id>_<43 url-safe characters>`` (32 random bytes). Only the
 SHA-256 of the whole key is stored, beside the key id, the owner and the role, in an LMDB
-environment in the data directory (``api-keys/``, files mode 0600). The owner is the
+environment in the data directory (``api-keys/``, files mode 0600), or in the
+``api-keys`` space of PostgreSQL when ``store_url`` is set. The owner is the
 *principal*: connections belong to it. Roles: ``admin`` (may also upload and delete packs
 and make keys) and ``caller``.
 
-Every process on a data dir (servers, ``corral keys``) opens the same environment. Making
-or revoking a key is one write transaction, so no process's change is lost to another's;
-checking a key is one read transaction, so a key revoked anywhere is refused everywhere
-from the next request on. A key is found by its hash (a key has 256 bits of entropy, so
+Every process on a data dir (servers, ``corral keys``), and every node on one
+``store_url``, opens the same store. Making or revoking a key is one write transaction, so
+no process's change is lost to another's; checking a key is one read transaction, so a
+key revoked anywhere is refused everywhere from the next request on. A key is found by its hash (a key has 256 bits of entropy, so
 where a lookup lands says nothing useful about other keys); the record found is then
 compared in constant time. A key given from outside (``CORRAL_ADMIN_KEY``) may have any
 shape of at least 16 characters.
@@ -33,12 +34,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
-import lmdb
-
 from .._closing import Closeable
 from .._errors import ArgumentError, ConfigError, NotFoundError, Unauthenticated
 from .._settings import Settings
-from .._stores.lmdb_env import SharedEnv, open_shared
+from .._stores.kv import KvStore, KvTxn
+from .._stores.opening import open_kv
 
 log = logging.getLogger("corral.server")
 
@@ -107,7 +107,8 @@ class _StoredKey:
 
 
 class ApiKeyStore(Closeable):
-    """Hashed API keys in LMDB; safe to share between threads and processes.
+    """Hashed API keys in LMDB (or PostgreSQL: ``store_url``); safe to share between
+    threads, processes and nodes.
 
     ``path`` is the store's directory. A path ending in ``.json`` names an earlier
     release's key file: the store is then the same path without the suffix."""
@@ -115,24 +116,24 @@ class ApiKeyStore(Closeable):
     closeable_name = "API key store"
 
     def __init__(self, path: Path | str, *, map_size: int = _MAP_BYTES,
-                 max_map_size: int = _MAX_MAP_BYTES) -> None:
+                 max_map_size: int = _MAX_MAP_BYTES, store_url: str | None = None) -> None:
         path = Path(path)
         self.path = path.with_suffix("") if path.suffix == ".json" else path
         self.legacy_file = self.path.with_name(self.path.name + ".json")
-        self._store: SharedEnv = open_shared(
-            self.path, map_size=map_size, max_map_size=max_map_size, max_dbs=4,
-            name="API key store", setting="api_keys_map_max_bytes", mode=0o600)
-        env = self._store.env
-        self._keys_db = env.open_db(_DB_KEYS)
-        self._ids_db = env.open_db(_DB_IDS)
-        self._meta_db = env.open_db(_DB_META)
+        self._store: KvStore = open_kv(
+            store_url, KEY_STORE, lmdb_dir=self.path, map_size=map_size,
+            max_map_size=max_map_size, max_dbs=4, name="API key store",
+            setting="api_keys_map_max_bytes", mode=0o600)
+        self._keys_db = self._store.open_db(_DB_KEYS)
+        self._ids_db = self._store.open_db(_DB_IDS)
+        self._meta_db = self._store.open_db(_DB_META)
         self._migrate_legacy_file()
 
     @classmethod
     def for_settings(cls, settings: Settings) -> ApiKeyStore:
         """The key store of a data dir, sized by the settings."""
         return cls(settings.data_dir / KEY_STORE, map_size=settings.api_keys_map_bytes,
-                   max_map_size=settings.api_keys_map_max_bytes)
+                   max_map_size=settings.api_keys_map_max_bytes, store_url=settings.store_url)
 
     def _close(self) -> None:
         self._store.close()
@@ -167,7 +168,7 @@ class ApiKeyStore(Closeable):
         key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
         record = self._new_record(key_id, ADMIN_OWNER, ADMIN, key)
 
-        def add_unless_an_admin_exists(txn: lmdb.Transaction) -> bool:
+        def add_unless_an_admin_exists(txn: KvTxn) -> bool:
             if any(k.role == ADMIN for k in self._records_in(txn)):
                 return False
             self._put_new(txn, record)
@@ -177,7 +178,7 @@ class ApiKeyStore(Closeable):
 
     def revoke(self, key_id: str) -> None:
         """Remove a key; every process refuses it from its next request on."""
-        def remove(txn: lmdb.Transaction) -> bool:
+        def remove(txn: KvTxn) -> bool:
             digest = txn.pop(key_id.encode(), db=self._ids_db)
             if digest is None:
                 return False
@@ -206,7 +207,7 @@ class ApiKeyStore(Closeable):
     def principal_for_id(self, key_id: str) -> Principal | None:
         """The principal of the key with this id, read afresh (None once it is revoked):
         a console session holds the key's id, never the key, and checks it each request."""
-        def find(txn: lmdb.Transaction) -> bytes | memoryview | None:
+        def find(txn: KvTxn) -> bytes | memoryview | None:
             digest = txn.get(key_id.encode(), db=self._ids_db)
             return None if digest is None else txn.get(digest, db=self._keys_db)
 
@@ -231,7 +232,7 @@ class ApiKeyStore(Closeable):
 
     def _add(self, record: _StoredKey) -> ApiKeyInfo:
         """Store ``record``; the stored one if its key is already known."""
-        def add(txn: lmdb.Transaction) -> _StoredKey:
+        def add(txn: KvTxn) -> _StoredKey:
             known = txn.get(bytes.fromhex(record.sha256), db=self._keys_db)
             if known is not None:
                 return _StoredKey.from_bytes(known)
@@ -239,7 +240,7 @@ class ApiKeyStore(Closeable):
 
         return self._write(add).info
 
-    def _put_new(self, txn: lmdb.Transaction, record: _StoredKey) -> _StoredKey:
+    def _put_new(self, txn: KvTxn, record: _StoredKey) -> _StoredKey:
         digest = bytes.fromhex(record.sha256)
         while not txn.put(record.id.encode(), digest, db=self._ids_db, overwrite=False):
             record = _StoredKey(secrets.token_hex(4), record.owner, record.role,
@@ -247,15 +248,15 @@ class ApiKeyStore(Closeable):
         txn.put(digest, record.to_bytes(), db=self._keys_db)
         return record
 
-    def _records_in(self, txn: lmdb.Transaction) -> Iterable[_StoredKey]:
+    def _records_in(self, txn: KvTxn) -> Iterable[_StoredKey]:
         for _, raw in txn.cursor(db=self._keys_db):
             yield _StoredKey.from_bytes(raw)
 
-    def _read(self, fn: Callable[[lmdb.Transaction], T]) -> T:
+    def _read(self, fn: Callable[[KvTxn], T]) -> T:
         self._check_open()
         return self._store.read(fn)
 
-    def _write(self, fn: Callable[[lmdb.Transaction], T], *, frees: bool = False) -> T:
+    def _write(self, fn: Callable[[KvTxn], T], *, frees: bool = False) -> T:
         self._check_open()
         return self._store.write(fn, frees=frees)
 
@@ -266,7 +267,7 @@ class ApiKeyStore(Closeable):
             return
         keys = _read_legacy_file(self.legacy_file)
 
-        def import_once(txn: lmdb.Transaction) -> int:
+        def import_once(txn: KvTxn) -> int:
             if txn.get(_MIGRATED, db=self._meta_db) is not None:
                 return -1  # imported before: what it held may have been revoked since
             added = 0
@@ -294,7 +295,7 @@ class ApiKeyStore(Closeable):
 
 @functools.lru_cache(maxsize=4096)
 def _decoded(raw: bytes) -> _StoredKey:
-    # Every check reads the record from LMDB (a revocation shows at once); only the
+    # Every check reads the record from the store (a revocation shows at once); only the
     # decoding of a record seen before is saved.
     return _StoredKey(**json.loads(raw))
 

@@ -116,6 +116,8 @@ def _prepare(settings: Settings, out: TextIO) -> tuple[Any, Any]:
     host = Host(settings)
     if embedded:
         _register_examples(host, out)
+    if settings.store_url:
+        host.connections  # noqa: B018 - a node lacking a key the others seal with stops here
     keys = ApiKeyStore.for_settings(settings)
     new_key = keys.ensure_admin(settings.admin_key)
     if new_key is not None:
@@ -218,18 +220,13 @@ def rotate_secret_key(settings: Settings, *,
     time (a lock beside the key file). With ``CORRAL_SECRET_KEY`` the operator has already
     set the new key (and the old one in ``CORRAL_SECRET_KEY_OLD``); this only re-seals.
     """
-    from .._connections.crypto import KeyRing, rotation_lock
-    from .._connections.sealed import count_sealed
+    from .._connections.crypto import rotation_lock
+    from .._connections.ring_source import key_file_for, keyring_for
     from .._host import Host
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    key_file = settings.data_dir / "secret.key"
-    store_dir = settings.data_dir / "connections"
-    with rotation_lock(key_file), Host(replace(settings, packs=())) as host:
-        ring = KeyRing.from_env_or_file(
-            key_file, env_key=settings.secret_key,
-            sealed_records=lambda: count_sealed(store_dir,
-                                                map_size=settings.connections_map_bytes))
+    with rotation_lock(key_file_for(settings)), Host(replace(settings, packs=())) as host:
+        ring = keyring_for(settings)
         if ring.path is None:
             return host.connections.rotate_keys(), 0
         ring.rotate_to_new_key()

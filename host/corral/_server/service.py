@@ -63,7 +63,8 @@ class Service:
         self.rate = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst, clock)
         self.public_rate = RateLimiter(settings.public_rate_limit_per_s,
                                        settings.public_rate_limit_burst, clock)
-        self.sessions = SessionStore(settings.data_dir / "console-sessions")
+        self.sessions = SessionStore(settings.data_dir / "console-sessions",
+                                     store_url=settings.store_url)
         self.ready = False
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 

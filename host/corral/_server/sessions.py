@@ -8,8 +8,9 @@ is never stored, in the browser or here: a session holds the key's *id*, and eve
 looks the key up again, so a key revoked after sign-in stops its sessions at once (and a
 changed role shows at once too).
 
-Sessions live in the data directory (an LMDB store, ``console-sessions/``), so every
-worker process of ``corral serve --workers N`` and a restarted server know them. A
+Sessions live in the data directory (an LMDB store, ``console-sessions/``), or in the
+``console-sessions`` space of PostgreSQL when ``store_url`` is set, so every worker
+process of ``corral serve --workers N``, every node and a restarted server know them. A
 session is stored under the SHA-256 of its id (the store holds no usable cookie) with only
 the key's id and its expiry on the wall clock; its CSRF token is not stored at all but
 derived from the id (a hash apart from the store's), so only the holder of the cookie can
@@ -33,10 +34,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import lmdb
-
 from .._closing import Closeable
-from .._stores.lmdb_env import open_shared
+from .._stores.kv import KvTxn
+from .._stores.opening import open_kv
 
 from .._errors import AccessDenied, Unauthenticated
 from .apikeys import ApiKeyStore, Principal
@@ -68,12 +68,13 @@ class SessionStore(Closeable):
 
     def __init__(self, path: Path, *, ttl_s: float = SESSION_TTL_S,
                  max_sessions: int = MAX_SESSIONS,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, store_url: str | None = None) -> None:
         self.ttl_s = ttl_s
         self.max_sessions = max_sessions
         self.clock = clock
-        self._env = open_shared(path, map_size=_MAP_BYTES, max_map_size=_MAP_MAX_BYTES,
-                                max_dbs=0, name="console session store")
+        self._env = open_kv(store_url, "console-sessions", lmdb_dir=path, map_size=_MAP_BYTES,
+                            max_map_size=_MAP_MAX_BYTES, max_dbs=0,
+                            name="console session store")
 
     def _close(self) -> None:
         self._env.close()
@@ -85,7 +86,7 @@ class SessionStore(Closeable):
         expires_at = self.clock() + self.ttl_s
         record = json.dumps({"key_id": principal.key_id, "expires_at": expires_at}).encode()
 
-        def add(txn: lmdb.Transaction) -> None:
+        def add(txn: KvTxn) -> None:
             self._make_room(txn)
             txn.put(_digest(session_id), record)
 
@@ -116,7 +117,7 @@ class SessionStore(Closeable):
         return int(self._env.read(lambda txn: sum(
             1 for _, raw in txn.cursor() if float(json.loads(bytes(raw))["expires_at"]) > now)))
 
-    def _make_room(self, txn: lmdb.Transaction) -> None:
+    def _make_room(self, txn: KvTxn) -> None:
         """Drop expired sessions, then the soonest to expire while the store is full."""
         now = self.clock()
         entries = [(float(json.loads(bytes(raw))["expires_at"]), bytes(key))

@@ -8,8 +8,10 @@ rest in the store.
 
 Each principal's live (unexpired) blobs count against a quota of bytes; one blob is
 capped at ``max_bytes``. Expired blobs are purged in expiry order, a batch at a time,
-by every write, and on :meth:`BlobStore.purge`. The map grows like every Corral store
-(``lmdb_env.py``); past its ceiling a write raises StorageFull (507).
+by every write, and on :meth:`BlobStore.purge`. The blobs live in LMDB in the data dir,
+whose map grows like every Corral store's (``lmdb_env.py``; past its ceiling a write
+raises StorageFull, 507), or in the ``blobs`` space of PostgreSQL when ``store_url`` is
+set, so a blob stored through one node is served by every other.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import lmdb
 import msgpack
 
 from .._closing import Closeable
@@ -36,7 +37,8 @@ from .._errors import (
     BlobTooLarge,
     NotFoundError,
 )
-from .lmdb_env import SharedEnv, open_shared
+from .kv import KvStore, KvTxn
+from .opening import open_kv
 
 _FORMAT = 1
 _DB_BLOBS = b"blobs"    # sha256(id) -> msgpack [format, principal, content_type, expires, data]
@@ -88,16 +90,16 @@ class BlobStore(Closeable):
                  max_bytes: int = 10 * 1024 * 1024,
                  quota_bytes: int = 100 * 1024 * 1024, map_size: int = 64 * 1024 * 1024,
                  max_map_size: int | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, store_url: str | None = None) -> None:
         if ttl_s <= 0 or max_bytes <= 0 or quota_bytes <= 0:
             raise ValueError("blob ttl, size cap and quota must be positive")
-        self._shared: SharedEnv = open_shared(
-            Path(path), map_size=map_size, max_map_size=max_map_size or 64 * map_size,
-            max_dbs=4, name="blob store", setting="blob_map_max_bytes")
-        env = self._shared.env
-        self._blobs = env.open_db(_DB_BLOBS)
-        self._expiry = env.open_db(_DB_EXPIRY)
-        self._usage = env.open_db(_DB_USAGE)
+        self._shared: KvStore = open_kv(
+            store_url, "blobs", lmdb_dir=Path(path), map_size=map_size,
+            max_map_size=max_map_size or 64 * map_size, max_dbs=4, name="blob store",
+            setting="blob_map_max_bytes")
+        self._blobs = self._shared.open_db(_DB_BLOBS)
+        self._expiry = self._shared.open_db(_DB_EXPIRY)
+        self._usage = self._shared.open_db(_DB_USAGE)
         self.ttl_s = ttl_s
         self.max_bytes = max_bytes
         self.quota_bytes = quota_bytes
@@ -126,7 +128,7 @@ class BlobStore(Closeable):
                                use_bin_type=True)
         owner = principal.encode()
 
-        def write(txn: lmdb.Transaction) -> None:
+        def write(txn: KvTxn) -> None:
             self._purge_in(txn, now, PURGE_BATCH)
             used = _int(txn.get(owner, db=self._usage))
             if used + size > self.quota_bytes:
@@ -186,18 +188,16 @@ class BlobStore(Closeable):
 
     # -- internals ------------------------------------------------------------------------
 
-    def _open_env(self) -> SharedEnv:
+    def _open_env(self) -> KvStore:
         self._check_open()
         return self._shared
 
-    def _purge_in(self, txn: lmdb.Transaction, now: float, limit: int) -> int:
-        cursor = txn.cursor(db=self._expiry)
+    def _purge_in(self, txn: KvTxn, now: float, limit: int) -> int:
         doomed: list[tuple[bytes, bytes]] = []
-        if cursor.first():
-            for key, value in cursor:
-                if len(doomed) >= limit or struct.unpack(">Q", key[:8])[0] > now * 1000:
-                    break
-                doomed.append((bytes(key), bytes(value)))
+        for key, value in txn.cursor(db=self._expiry):  # soonest to expire first
+            if len(doomed) >= limit or struct.unpack(">Q", key[:8])[0] > now * 1000:
+                break
+            doomed.append((bytes(key), bytes(value)))
         for key, value in doomed:
             owner, size = value[8:], struct.unpack(">Q", value[:8])[0]
             txn.delete(key, db=self._expiry)
