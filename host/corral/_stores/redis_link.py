@@ -26,6 +26,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 import redis.asyncio
+import redis.asyncio.retry
+import redis.retry
+from redis.backoff import NoBackoff
 
 from .._closing import Closeable
 from .._errors import ConfigError, StoreUnavailable
@@ -76,11 +79,13 @@ class RedisLink(Closeable):
         self.prefix = prefix
         self.timeout_s = timeout_s
         self._retry_s = retry_s
+        # No retries inside redis-py: an outage must cost one short timeout, not several.
         options: dict[str, Any] = dict(socket_timeout=timeout_s,
                                        socket_connect_timeout=timeout_s,
                                        health_check_interval=0, retry_on_timeout=False)
-        self.sync = redis.Redis.from_url(url, max_connections=max_connections, **options)
-        self._async_options = options
+        self.sync = redis.Redis.from_url(url, max_connections=max_connections,
+                                         retry=redis.retry.Retry(NoBackoff(), 0), **options)
+        self._async_options = dict(options, retry=redis.asyncio.retry.Retry(NoBackoff(), 0))
         #: One asyncio client per event loop: its connections belong to the loop.
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
                                                redis.asyncio.Redis] = weakref.WeakKeyDictionary()
