@@ -106,7 +106,7 @@ class RedisResultCache(Closeable):
             return None
         name = self._link.key(_KIND, key)
         try:
-            raw: bytes | None = self._link.call(lambda r: r.get(name))
+            raw = _as_bytes(self._link.call(lambda r: r.get(name)))
         except StoreUnavailable:
             return None
         return raw
@@ -134,3 +134,7 @@ class RedisResultCache(Closeable):
 def _waited_too_long() -> DeadlineExceeded:
     return DeadlineExceeded("the deadline passed waiting for the same call on another node",
                             limit="deadline")
+
+
+def _as_bytes(raw: object) -> bytes | None:
+    return raw if isinstance(raw, bytes) else None

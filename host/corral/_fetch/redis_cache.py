@@ -48,7 +48,7 @@ class RedisFetchCache(LocalFlights):
             return None
         name = self._link.key(_KIND, key)
         try:
-            raw: bytes | None = self._link.call(lambda r: r.get(name))
+            raw = _as_bytes(self._link.call(lambda r: r.get(name)))
         except StoreUnavailable:
             return None
         entry = _decode(raw) if raw is not None else None
@@ -81,9 +81,9 @@ class RedisFetchCache(LocalFlights):
             self._store(key, result, ttl_s)
             return result
 
-        def lookup() -> tuple[bool, GuestResponse | None]:
+        def lookup() -> tuple[bool, GuestResponse]:
             hit = self._cached(key)
-            return hit is not None, hit
+            return (True, hit) if hit is not None else (False, {})
 
         result: GuestResponse = self._flight.run_once(key, lead, lookup, deadline=deadline,
                                                       timed_out=_waited_too_long)
@@ -93,3 +93,7 @@ class RedisFetchCache(LocalFlights):
 def _waited_too_long() -> FetchTimeout:
     return FetchTimeout("timed out waiting for an identical fetch in flight on another node",
                         rule="total_timeout")
+
+
+def _as_bytes(raw: object) -> bytes | None:
+    return raw if isinstance(raw, bytes) else None

@@ -72,7 +72,7 @@ class SharedFlight:
             except StoreUnavailable:
                 return produce()
             if found:
-                return value
+                return value  # type: ignore[return-value]  # found: a T
             if deadline is not None and time.monotonic() >= deadline:
                 raise timed_out()
 
@@ -134,7 +134,8 @@ class SharedFlight:
     def _follow(self, lock: str, channel: str, lookup: Lookup[T],
                 deadline: float | None) -> tuple[bool, T | None]:
         """Wait for the leader's wake-up (or its lease to run out); the cache's answer."""
-        pubsub = self._link.call(lambda r: r.pubsub(ignore_subscribe_messages=True))
+        pubsub = self._link.call(
+            lambda r: r.pubsub(ignore_subscribe_messages=True))  # type: ignore[no-untyped-call]
         try:
             try:
                 pubsub.subscribe(channel)
