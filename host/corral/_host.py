@@ -34,8 +34,9 @@ if TYPE_CHECKING:
     from ._connections.store import ConnectionStore
     from ._formula.evaluator import Evaluator
     from ._fetch.client import FetchClient
-    from ._fetch.cache import FetchCache
-    from ._calls.result_cache import ResultCache
+    from ._fetch.flights import LocalFlights
+    from ._calls.result_store import ResultStore
+    from ._stores.redis_link import RedisLink
     from ._calls.scheduler import ResolvedFormula, Scheduler
     from ._stores.blobs import BlobStore
 
@@ -67,11 +68,12 @@ class Host(Closeable):
         self._clock = clock or time.time
         self._lock = threading.RLock()
         self._fetch_client: FetchClient | None = None
-        self._fetch_cache: FetchCache | None = None
+        self._fetch_cache: LocalFlights | None = None
         self._connections: ConnectionStore | None = None
         self._scheduler: Scheduler | None = None
         self._evaluator: Evaluator | None = None
-        self._result_cache: ResultCache | None = None
+        self._result_cache: ResultStore | None = None
+        self._redis: RedisLink | None = None
         self._cache_retry_at = 0.0
         self._blobs: BlobStore | None = None
         self.calls = Calls(self.registry, self.metrics, fetch_client=lambda: self.fetch_client,
@@ -95,6 +97,8 @@ class Host(Closeable):
         for part in parts:
             if part is not None:
                 part.close()
+        if self._redis is not None:
+            self._redis.close()
         self.registry.close()
         self.sandbox.close()
 
@@ -106,15 +110,14 @@ class Host(Closeable):
             self._check_open()
             if self._fetch_client is None:
                 from ._fetch.client import FetchClient, FetchConfig
-                from ._fetch.cache import FetchCache
+                from ._calls.cache_backend import open_fetch_cache
 
                 config = FetchConfig(allow_http=self.settings.allow_http,
                                      host_map=dict(self.settings.host_map),
                                      ca_file=(str(self.settings.ca_file)
                                               if self.settings.ca_file else None),
                                      **({"resolver": self._resolver} if self._resolver else {}))
-                self._fetch_cache = FetchCache(self.settings.data_dir / "fetch-cache",
-                                               map_size=self.settings.fetch_cache_bytes)
+                self._fetch_cache = open_fetch_cache(self.settings, self.redis_link)
                 self._fetch_client = FetchClient(config, cache=self._fetch_cache,
                                                  transport=self._fetch_transport)
             return self._fetch_client
@@ -172,19 +175,29 @@ class Host(Closeable):
                       max_bytes=self.settings.max_connection_bytes_per_principal)
 
     @property
-    def result_cache(self) -> ResultCache:
+    def result_cache(self) -> ResultStore:
         with self._lock:
             self._check_open()
             if self._result_cache is None:
-                from ._calls.result_cache import ResultCache
+                from ._calls.cache_backend import open_result_cache
 
-                self._result_cache = ResultCache(self.settings.data_dir / "result-cache",
-                                                 map_size=self.settings.result_cache_bytes,
-                                                 max_map_size=self.settings.result_cache_max_bytes,
-                                                 clock=self._clock)
+                self._result_cache = open_result_cache(self.settings, self.redis_link,
+                                                       clock=self._clock)
             return self._result_cache
 
-    def _result_cache_if_it_opens(self) -> ResultCache | None:
+    @property
+    def redis_link(self) -> RedisLink | None:
+        """The link to the Redis nodes share (``cache_url``), or None; its ``ping()`` says
+        whether the cache is reachable (readiness)."""
+        with self._lock:
+            self._check_open()
+            if self._redis is None and self.settings.cache_url:
+                from ._calls.cache_backend import open_redis_link
+
+                self._redis = open_redis_link(self.settings)
+            return self._redis
+
+    def _result_cache_if_it_opens(self) -> ResultStore | None:
         """The result cache, or None while it cannot open (a full disk, say): a cache
         that cannot open makes calls uncached, never failed. It is tried again at most
         every ``_CACHE_RETRY_S``."""

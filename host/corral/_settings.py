@@ -160,6 +160,12 @@ class Settings:
     #: With ``cache_url``: refuse calls (503) while Redis is unreachable instead of running
     #: them without the shared rate limit.
     rate_limit_strict: bool = False
+    #: With ``cache_url``: what every Redis key of this deployment starts with (nodes
+    #: sharing state use the same prefix; deployments sharing one Redis, different ones).
+    cache_key_prefix: str = "corral:"
+    #: With ``cache_url``: calls one principal may run at once across all the nodes
+    #: (refused with 429 past it); 0 leaves only each node's ``principal_concurrency``.
+    cluster_principal_concurrency: int = 0
 
     @property
     def module_cache_dir(self) -> Path:

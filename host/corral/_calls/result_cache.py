@@ -82,6 +82,24 @@ def result_key(pack: str, pack_hash: str, formula: str, args: Sequence[Any],
     return hashlib.sha256(material).digest()
 
 
+def encode_entry(now: float, ttl_s: float, value: Any) -> bytes:
+    """An entry's bytes (wall-clock times); TypeError/ValueError/OverflowError if
+    MessagePack cannot hold ``value``."""
+    blob: bytes = msgpack.packb([_FORMAT, now + ttl_s, now, value], use_bin_type=True)
+    return blob
+
+
+def decode_entry(raw: bytes | memoryview) -> tuple[float, float, Any] | None:
+    """``(expires_at, stored_at, value)``, or None for bytes this version did not write."""
+    try:
+        entry = msgpack.unpackb(raw, raw=False, strict_map_key=False)
+    except (ValueError, TypeError, msgpack.UnpackException):
+        return None
+    valid = (isinstance(entry, list) and len(entry) == 4 and entry[0] == _FORMAT
+             and all(isinstance(t, (int, float)) for t in entry[1:3]))
+    return (float(entry[1]), float(entry[2]), entry[3]) if valid else None
+
+
 @dataclass(frozen=True)
 class CachedValue:
     value: Any
@@ -151,9 +169,8 @@ class ResultCache(Closeable):
         env = self._open_env()
         if ttl_s <= 0:
             return False
-        now = self._clock()
         try:
-            blob = msgpack.packb([_FORMAT, now + ttl_s, now, value], use_bin_type=True)
+            blob = encode_entry(self._clock(), ttl_s, value)
         except (TypeError, ValueError, OverflowError) as exc:
             self._warn_once("encode", "a result MessagePack cannot hold was not cached: %s", exc)
             return False
@@ -180,6 +197,11 @@ class ResultCache(Closeable):
         with self._lock:
             self._evictions += removed
         return removed
+
+    def run_once(self, key: bytes, produce: Callable[[], Any], *,
+                 deadline: float | None) -> Any:
+        """``produce()``: one node's own flights are the scheduler's (see RedisResultCache)."""
+        return produce()
 
     def stats(self) -> CacheStats:
         env = self._open_env()
@@ -209,15 +231,7 @@ class ResultCache(Closeable):
             self._warned.add(what)
             log.warning(message, *args)
 
-    @staticmethod
-    def _decode(raw: bytes | memoryview) -> tuple[float, float, Any] | None:
-        try:
-            entry = msgpack.unpackb(raw, raw=False, strict_map_key=False)
-        except (ValueError, TypeError, msgpack.UnpackException):
-            return None
-        valid = (isinstance(entry, list) and len(entry) == 4 and entry[0] == _FORMAT
-                 and all(isinstance(t, (int, float)) for t in entry[1:3]))
-        return (float(entry[1]), float(entry[2]), entry[3]) if valid else None
+    _decode = staticmethod(decode_entry)
 
     def _used_fraction(self, env: SharedEnv) -> float:
         stat = env.stat()

@@ -40,7 +40,8 @@ from .._closing import Closeable
 from .._errors import (CacheError, Closed, CorralError, DeadlineExceeded, GuestError,
                       InlineAbandoned, InvocationError, Overloaded)
 from .._pack.manifest import FormulaDef
-from .._calls.result_cache import ResultCache, result_key
+from .._calls.result_cache import result_key
+from .._calls.result_store import ResultStore
 from .._settings import Settings
 from .._types import CallRequest
 
@@ -113,6 +114,7 @@ class _Task:
     future: Future[Any]
     key: bytes | None  # single-flight key; None for actions, which always run
     attempt: int = 0
+    stored: bool = False  # its result is in the cache already
 
 
 class Scheduler(Closeable):
@@ -120,7 +122,7 @@ class Scheduler(Closeable):
 
     closeable_name = "scheduler"
 
-    def __init__(self, catalog: PackCatalog, cache: ResultCache | None = None,
+    def __init__(self, catalog: PackCatalog, cache: ResultStore | None = None,
                  config: SchedulerConfig = SchedulerConfig(), *,
                  monotonic: Callable[[], float] = time.monotonic,
                  on_cache_lookup: Callable[[bool], None] | None = None) -> None:
@@ -268,7 +270,7 @@ class Scheduler(Closeable):
         value: Any = None
         error: CorralError | None = None
         try:
-            value = self.catalog.invoke(task.call, task.resolved, deadline=task.deadline)
+            value = self._invoke(task)
         except CorralError as exc:
             error = exc
         except Exception as exc:  # a runtime bug must still complete the future
@@ -276,6 +278,22 @@ class Scheduler(Closeable):
         finally:
             self._release(task)
         self._complete(task, value, error)
+
+    def _invoke(self, task: _Task) -> Any:
+        """Run the call; a cacheable one through the cache's ``run_once``, so identical
+        calls on other nodes sharing the cache run once."""
+        cache, formula = self.cache, task.resolved.formula
+        if cache is None or task.key is None or not formula.cacheable:
+            return self.catalog.invoke(task.call, task.resolved, deadline=task.deadline)
+
+        def produce() -> Any:
+            value = self.catalog.invoke(task.call, task.resolved, deadline=task.deadline)
+            self._cache_put(task, value)
+            return value
+
+        value = cache.run_once(task.key, produce, deadline=task.deadline)
+        task.stored = True  # by this call or by the one it waited for
+        return value
 
     def _complete(self, task: _Task, value: Any, error: CorralError | None) -> None:
         if error is None:
@@ -414,7 +432,7 @@ class Scheduler(Closeable):
 
     def _cache_put(self, task: _Task, value: Any) -> None:
         formula = task.resolved.formula
-        if self.cache is None or task.key is None or not formula.cacheable:
+        if self.cache is None or task.key is None or not formula.cacheable or task.stored:
             return
         try:
             self.cache.put(task.key, value, formula.cache_ttl_s)

@@ -30,33 +30,16 @@ from typing import Any, Callable, Iterable, Mapping
 import lmdb
 import msgpack
 
-from .._closing import Closeable
-from .._errors import CacheError, Closed, FetchTimeout
+from .._errors import CacheError, Closed
 from .._stores.lmdb_env import reserve_lock_file
+from .flights import GuestResponse, LocalFlights, cacheable
 
 log = logging.getLogger("corral.fetch.cache")
 
 _FORMAT = 2  # 1 stored the raw exchange; its entries read as misses
 _PURGE_MARK = b"corral:purged"  # not a sha256 digest, so never an entry's key
 
-#: A response as the guest receives it: ``{"status", "headers", "body"}`` and, for a
-#: JSON fetch, ``"json"``. Followers of a flight share the leader's object: read-only.
-GuestResponse = dict[str, Any]
-
-
-def cacheable(response: Mapping[str, Any]) -> bool:
-    status = response.get("status")
-    return isinstance(status, int) and 200 <= status < 300
-
-
 _MAX_READERS = 256
-
-
-@dataclass
-class _Flight:
-    done: threading.Event = field(default_factory=threading.Event)
-    result: GuestResponse | None = None
-    followers: int = 0
 
 
 #: How many entries' last use a process remembers for eviction.
@@ -64,7 +47,7 @@ _MAX_TRACKED = 100_000
 _FULL_WARNING_EVERY_S = 60.0
 
 
-class FetchCache(Closeable):
+class FetchCache(LocalFlights):
     """LMDB-backed GET cache shared by all fetches of a host; thread-safe."""
 
     closeable_name = "fetch cache"
@@ -74,7 +57,7 @@ class FetchCache(Closeable):
         self._max_entry_bytes = max_entry_bytes
         self._clock = clock
         self._lock = threading.Lock()
-        self._flights: dict[bytes, _Flight] = {}
+        self._flights = {}
         #: When this process last used each entry (monotonic); what eviction goes by.
         self._used: dict[bytes, float] = {}
         self._last_full_warning = -_FULL_WARNING_EVERY_S
@@ -199,33 +182,6 @@ class FetchCache(Closeable):
             log.warning("fetch cache purge failed: %s", exc)
         return deleted
 
-    def fetch_once(self, key: bytes, ttl_s: float, produce: Callable[[], GuestResponse], *,
-                   deadline: float | None = None) -> GuestResponse:
-        """A cached response, or ``produce()`` run once for all concurrent callers of ``key``.
-
-        A follower waits at most until ``deadline`` (a ``time.monotonic()`` instant). If the
-        leader fails, its error is its own: a follower then runs the request itself.
-        """
-        if self.closed:
-            return produce()
-        hit = self._cached(key)
-        if hit is not None:
-            return hit
-        while True:
-            flight, leader = self._join_flight(key)
-            if leader:
-                return self._lead(key, flight, ttl_s, produce)
-            try:
-                arrived = flight.done.wait(_seconds_until(deadline))
-            finally:
-                with self._lock:
-                    flight.followers -= 1
-            if not arrived:
-                raise FetchTimeout("timed out waiting for an identical fetch in flight",
-                                   rule="total_timeout")
-            if flight.result is not None:
-                return flight.result
-
     def _close(self) -> None:
         # A closed cache is bypassed by ``fetch_once``.
         self._env.close()
@@ -233,38 +189,6 @@ class FetchCache(Closeable):
     def _open_env(self) -> lmdb.Environment:
         self._check_open()
         return self._env
-
-    def followers_waiting(self) -> int:
-        """How many callers are waiting on an identical request in flight (for tests, metrics)."""
-        with self._lock:
-            return sum(flight.followers for flight in self._flights.values())
-
-    def _join_flight(self, key: bytes) -> tuple[_Flight, bool]:
-        with self._lock:
-            flight = self._flights.get(key)
-            if flight is not None:
-                flight.followers += 1
-                return flight, False
-            flight = self._flights[key] = _Flight()
-            return flight, True
-
-    def _lead(self, key: bytes, flight: _Flight, ttl_s: float,
-              produce: Callable[[], GuestResponse]) -> GuestResponse:
-        try:
-            # A flight that ended between our miss and our joining may have filled the cache.
-            cached = self._cached(key)
-            result = cached if cached is not None else produce()
-            flight.result = result
-            if cached is None:
-                try:
-                    self.put(key, result, ttl_s)
-                except (CacheError, Closed):
-                    pass  # a cache that cannot store never fails the fetch itself
-            return result
-        finally:
-            with self._lock:
-                del self._flights[key]
-            flight.done.set()
 
     @staticmethod
     def _advance_txn(env: lmdb.Environment) -> bool:
@@ -275,12 +199,6 @@ class FetchCache(Closeable):
         except lmdb.Error:
             return False
         return True
-
-    def _cached(self, key: bytes) -> GuestResponse | None:
-        try:
-            return self.get(key)
-        except (CacheError, Closed):
-            return None
 
     def _delete(self, key: bytes) -> None:
         try:
@@ -318,7 +236,3 @@ def _decode(raw: bytes) -> tuple[float, GuestResponse] | None:
 def _is_stale(raw: bytes, now: float) -> bool:
     entry = _decode(raw)
     return entry is None or entry[0] <= now
-
-
-def _seconds_until(deadline: float | None) -> float | None:
-    return None if deadline is None else max(0.0, deadline - time.monotonic())

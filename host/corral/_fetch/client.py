@@ -29,6 +29,7 @@ import httpx
 from .._closing import Closeable
 from .._errors import FetchDenied, FetchError, FetchNetworkError, FetchTimeout, FetchTooLarge
 from .._fetch.cache import FetchCache
+from .._fetch.flights import LocalFlights
 from .._fetch.transport import (POOL_KEY, FetchConfig, OpenResponse, PinnedBackend,
                                PinnedTransport, Resolver, _deadline, system_resolver, wire_limit,
                                wire_meter)
@@ -161,7 +162,7 @@ class FetchClient(Closeable):
 
     closeable_name = "fetch client"
 
-    def __init__(self, config: FetchConfig, *, cache: FetchCache | None = None,
+    def __init__(self, config: FetchConfig, *, cache: LocalFlights | None = None,
                  transport: httpx.BaseTransport | None = None) -> None:
         self._config = config
         self._cache = cache

@@ -25,7 +25,7 @@ import time
 from collections import OrderedDict, deque
 from concurrent.futures import Future
 from functools import partial
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -38,6 +38,15 @@ T = TypeVar("T")
 Probe = Callable[[], "tuple[bool, Any]"]
 
 
+class SharedCounter(Protocol):
+    """Each principal's running calls counted across the nodes (``redis_admission``)."""
+
+    async def take(self, who: str) -> str | None:
+        """A slot id; "" when ``who`` holds its share; None when the count is unreachable."""
+
+    async def give_back(self, who: str, slot: str | None) -> None: ...
+
+
 class CallGate:
     """Runs blocking calls on worker threads, or awaits submitted ones, with running and
     waiting slots counted per principal (see the module docstring).
@@ -46,7 +55,9 @@ class CallGate:
     the loop, and a freed slot passes straight to a waiter (no barging)."""
 
     def __init__(self, capacity: int, max_queue: int, *, share: int | None = None,
-                 share_queue: int | None = None) -> None:
+                 share_queue: int | None = None, shared: SharedCounter | None = None) -> None:
+        #: With several nodes, ``share`` also holds across them (a slot taken there too).
+        self._shared = shared
         self._capacity = max(1, capacity)
         self._threads = anyio.CapacityLimiter(self._capacity)
         self._max_queue = max(0, max_queue)
@@ -72,10 +83,12 @@ class CallGate:
         found, value = await self._enter(who, probe)
         if found:
             return value  # type: ignore[no-any-return]
+        slot = await self._take_shared(who)
         try:
             return await anyio.to_thread.run_sync(partial(fn, *args), limiter=self._threads)
         finally:
             self._release(who)
+            await self._give_back_shared(who, slot)
 
     async def await_future(self, who: str, submit: Callable[[], Future[T]], *,
                            probe: Probe | None = None) -> T:
@@ -84,6 +97,7 @@ class CallGate:
         found, value = await self._enter(who, probe)
         if found:
             return value  # type: ignore[no-any-return]
+        slot = await self._take_shared(who)
         try:
             future = submit()
             if future.done():  # answered at once (cache, inline): no trip through the loop
@@ -91,6 +105,26 @@ class CallGate:
             return await asyncio.wrap_future(future)
         finally:
             self._release(who)
+            await self._give_back_shared(who, slot)
+
+    async def _take_shared(self, who: str) -> str | None:
+        """A slot in the count across the nodes (None without one); refused past the
+        share there, after giving this node's slot back."""
+        if self._shared is None:
+            return None
+        try:
+            slot = await self._shared.take(who)
+        except BaseException:
+            self._release(who)
+            raise
+        if slot == "":
+            self._release(who)
+            raise self._refusal(who)
+        return slot
+
+    async def _give_back_shared(self, who: str, slot: str | None) -> None:
+        if self._shared is not None and slot:
+            await self._shared.give_back(who, slot)
 
     async def _enter(self, who: str, probe: Probe | None) -> tuple[bool, Any]:
         """Take a slot for ``who`` (``(False, None)``), or return the probe's answer."""
@@ -211,6 +245,10 @@ class RateLimiter:
             if who not in self._buckets and len(self._buckets) >= self._max_tracked:
                 self._forget_full_buckets(now)
             self._buckets[who] = (tokens - 1.0, now)
+
+    async def acheck(self, who: str) -> None:
+        """``check`` for the event loop (a limiter shared by nodes asks Redis there)."""
+        self.check(who)
 
     def _forget_full_buckets(self, now: float) -> None:
         """Drop buckets that have refilled (they hold nothing a new bucket would not), so

@@ -69,7 +69,7 @@ class Guard:
             await self._limit_address(scope)  # key guessing costs the address its budget
             raise
         try:
-            self.service.rate.check(principal.name)
+            await self.service.rate.acheck(principal.name)
         except Overloaded as exc:
             await self.service.refused("rate_limit", exc)
             raise
@@ -88,7 +88,7 @@ class Guard:
         client = scope.get("client")
         address = str(client[0]) if client else "unknown"
         try:
-            self.service.public_rate.check(address)
+            await self.service.public_rate.acheck(address)
         except Overloaded as exc:
             await self.service.refused("public_rate_limit", exc)
             raise

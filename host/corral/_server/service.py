@@ -36,7 +36,8 @@ from .._pack.abi import MAX_DEPTH, exceeds_depth
 from .._pack.coerce import coerce_args
 from .._settings import Settings
 from .._types import Invocation
-from .admission import CallGate, Probe, RateLimiter
+from .admission import CallGate, Probe
+from .redis_admission import rate_limiter, shared_slots
 from .apikeys import ApiKeyStore, Principal
 from .models import ProblemDocument
 from .problems import PROBLEM_MEDIA_TYPE, Problem
@@ -57,12 +58,17 @@ class Service:
         self.host = host
         self.settings = settings
         self.keys = keys
+        link, strict = host.redis_link, settings.rate_limit_strict
         self.gate = CallGate(settings.global_concurrency, settings.max_queue,
                              share=settings.principal_concurrency,
-                             share_queue=settings.principal_queue)
-        self.rate = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst, clock)
-        self.public_rate = RateLimiter(settings.public_rate_limit_per_s,
-                                       settings.public_rate_limit_burst, clock)
+                             share_queue=settings.principal_queue,
+                             shared=shared_slots(link, settings.cluster_principal_concurrency,
+                                                 lease_s=settings.evaluate_deadline_s + 5))
+        self.rate = rate_limiter(link, settings.rate_limit_per_s, settings.rate_limit_burst,
+                                 scope="key", strict=strict, clock=clock)
+        self.public_rate = rate_limiter(link, settings.public_rate_limit_per_s,
+                                        settings.public_rate_limit_burst, scope="address",
+                                        strict=strict, clock=clock)
         self.sessions = SessionStore(settings.data_dir / "console-sessions",
                                      store_url=settings.store_url)
         self.ready = False
