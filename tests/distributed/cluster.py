@@ -27,6 +27,7 @@ ADMIN_KEY = "cluster-admin-key-0123456789abcdefgh"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 SECRET_KEY_ENV = "CORRAL_SECRET_KEY"
 STARTUP_TIMEOUT_S = 60.0
+PUBLIC_URL = "https://corral.example.test"
 
 
 def free_port() -> int:
@@ -108,7 +109,10 @@ class Cluster:
 
     def __init__(self, root: Path, *, store_url: str, cache_url: str, secret_key: str,
                  count: int = 3, extra_env: Mapping[str, str] | None = None) -> None:
+        # One public URL, as behind a load balancer: it is part of a call's context (and
+        # of its cache key), so nodes answering on their own ports would never share one.
         env = node_env({"CORRAL_STORE_URL": store_url, "CORRAL_CACHE_URL": cache_url,
+                        "CORRAL_PUBLIC_URL": PUBLIC_URL,
                         SECRET_KEY_ENV: secret_key, **(extra_env or {})})
         self.nodes = [Node(name, root / f"node-{name}", dict(env))
                       for name in "ABCDEFGH"[:count]]

@@ -47,7 +47,8 @@ def upstream() -> Iterator[RawServer]:
     def answer(request: FixtureRequest) -> list[bytes]:
         if "slow" in request.path:
             slow.wait(1.0)  # holds the first caller so a second one arrives meanwhile
-        return [raw_response(b'{"value": "from upstream"}',
+        body = f'{{"path": "{request.path}", "ok": true}}'.encode()
+        return [raw_response(body,
                              headers=[("Content-Type", "application/json")])]
 
     with RawServer({"/data": answer, "/slow": answer, "/seen": answer}) as server:
@@ -59,7 +60,7 @@ def cluster(tmp_path: Path, postgres_url: str, redis_cache_url: str,
             upstream: RawServer) -> Iterator[Cluster]:
     key = encode_key(os.urandom(32))
     port = upstream.port
-    env = {"CORRAL_HOST_MAP": f"api.example.test=127.0.0.1:{port},"
+    env = {"CORRAL_ALLOW_HTTP": "1", "CORRAL_HOST_MAP": f"api.example.test=127.0.0.1:{port},"
                               f"auth.example.test=127.0.0.1:{port}",
            "CORRAL_RATE_LIMIT_PER_S": "0.001", "CORRAL_RATE_LIMIT_BURST": "1000"}
     with Cluster(tmp_path, store_url=postgres_url, cache_url=redis_cache_url,
@@ -145,7 +146,7 @@ def test_a_connection_made_on_a_is_listed_and_used_on_c(
     answer = call(c.url, key, "authed", "Get", "http://auth.example.test/seen",
                   connection=connection)
     assert answer.status_code == 200, answer.text
-    seen = [r for r in upstream.requests() if r.path == "/seen"]
+    seen = [r for r in upstream.requests if r.path == "/seen"]
     assert seen and seen[-1].headers.get("authorization") == f"Bearer {TOKEN}"
     assert TOKEN not in answer.text
 
