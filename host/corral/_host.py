@@ -232,6 +232,23 @@ class Host(Closeable):
                                         clock=self._clock, store_url=settings.store_url)
             return self._blobs
 
+    def unreachable_stores(self) -> list[str]:
+        """The shared stores this node cannot reach now (``postgresql``, ``redis``), for
+        readiness; it probes each, so it blocks for at most their short timeouts."""
+        from ._errors import StoreUnavailable
+
+        unreachable = []
+        if self.settings.store_url:
+            try:
+                self.registry.check_reachable()
+            except StoreUnavailable:
+                unreachable.append("postgresql")
+        if self.settings.cache_url:
+            link = self.redis_link
+            if link is None or not link.ping():
+                unreachable.append("redis")
+        return unreachable
+
     def invocation(self, *, timezone: str | None = None, doc_id: str | None = None,
                    base_url: str | None = None) -> Invocation:
         """A call's context with the host's defaults filled in: the time zone

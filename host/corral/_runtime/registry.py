@@ -213,6 +213,12 @@ class Registry:
             lambda txn: _keys_under(txn, self._versions_db, prefix))
         return [key[len(prefix):].decode() for key in keys]
 
+    def check_reachable(self) -> None:
+        """One read of the store (for readiness): StoreUnavailable while a shared store
+        cannot be reached."""
+        if self._shared is not None:
+            self._read_generation()
+
     # -- writing ----------------------------------------------------------------------------
 
     def register(self, wasm: bytes, *, source: str | None = None, activate: bool = True,
