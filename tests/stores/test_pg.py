@@ -216,7 +216,7 @@ def test_a_store_that_never_answered_is_unavailable(tmp_path: Path) -> None:
     assert SECRET not in str(down.value) and "nothing" in str(down.value)
 
 
-def test_the_registry_in_an_outage_answers_503_material_then_serves_again(
+def test_the_registry_fails_fast_in_an_outage_then_serves_again(
         private_postgres: PrivatePostgres, tmp_path: Path) -> None:
     url = private_postgres.url
     with Host(Settings(data_dir=tmp_path / "a", store_url=url)) as host:

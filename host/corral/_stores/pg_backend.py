@@ -53,8 +53,18 @@ _CONNECT_OPTIONS: dict[str, Any] = {
     # a node that vanished mid-transaction must not hold its space's write lock for long
     "options": "-c idle_in_transaction_session_timeout=60000 -c lock_timeout=30000",
 }
-#: Errors that mean the server could not be reached or went away.
+#: Errors that mean the server cannot serve now (gone, or refusing for the moment).
 UNREACHABLE = (psycopg.OperationalError, PoolTimeout, PoolClosed)
+#: SQLSTATE classes of a lost server: connection exceptions, operator intervention.
+_OUTAGE_CLASSES = ("08", "57")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` means the server went away (not, say, a lock wait timing out)."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    return state is None or state[:2] in _OUTAGE_CLASSES
 
 
 def describe(url: str) -> str:
