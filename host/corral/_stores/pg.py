@@ -238,8 +238,8 @@ class PgKv:
                 time.sleep(random.uniform(0, min(_CONFLICT_BACKOFF_MAX_S,
                                                  _CONFLICT_BACKOFF_S * 2 ** conflicts)))
             except psycopg.Error as exc:
-                if (not is_outage(exc) or reconnected
-                        or (txn is not None and txn.committing)):
+                unknown = write and txn is not None and txn.committing  # it may have committed
+                if not is_outage(exc) or reconnected or unknown:
                     raise self._translated(exc) from exc
                 self._backend.lost(exc)
                 reconnected = True  # perhaps only a connection the pool kept went stale

@@ -95,13 +95,14 @@ class Backend:
         self.where = describe(url)
         self.users = 0
         self._healthy = True
+        self._outage_logged = False
         self._next_probe = 0.0
         self._probe_lock = threading.Lock()
         self.pool: ConnectionPool[Connection] = ConnectionPool(
             url, min_size=POOL_MIN, max_size=POOL_MAX, timeout=POOL_WAIT_S,
             reconnect_timeout=CONNECT_TIMEOUT_S, kwargs={**_CONNECT_OPTIONS, "autocommit": True},
             name=f"corral-{self.where}", open=False)
-        self.listener = Listener(self.connect, self.where)
+        self.listener = Listener(self.connect, self.where, on_lost=self.suspect)
 
     def start(self) -> None:
         """Open the pool, migrate and listen; StoreUnavailable if the server is away."""
@@ -175,23 +176,36 @@ class Backend:
             try:
                 self.connect().close()
             except UNREACHABLE as exc:
+                self._log_outage(exc)
                 raise self.unavailable(exc, "reaching") from exc
             self.pool.check()  # drop the connections the outage broke
             self._healthy = True
-            log.info("PostgreSQL at %s is reachable again", self.where)
+            if self._outage_logged:
+                log.info("PostgreSQL at %s is reachable again", self.where)
+                self._outage_logged = False
         finally:
             self._probe_lock.release()
 
     def lost(self, exc: BaseException) -> None:
         """An operation found the server unreachable."""
-        if self._healthy:
-            log.warning("PostgreSQL at %s is unreachable: %s", self.where, self._reason(exc))
+        self._log_outage(exc)
         self._healthy = False
         self._next_probe = 0.0  # the next caller probes at once: the pool may just be stale
 
     def _reason(self, exc: BaseException) -> str:
         """The first line of ``exc``'s message, without the password."""
         return (scrubbed(str(exc), self.url).strip().splitlines() or [type(exc).__name__])[0]
+
+    def _log_outage(self, exc: BaseException) -> None:
+        if not self._outage_logged:
+            self._outage_logged = True
+            log.warning("PostgreSQL at %s is unreachable: %s", self.where, self._reason(exc))
+
+    def suspect(self) -> None:
+        """The listener lost its connection: before the next operation, probe the server
+        and drop the pooled connections a restart would have broken."""
+        self._healthy = False
+        self._next_probe = 0.0
 
     def unavailable(self, exc: BaseException | None, doing: str) -> StoreUnavailable:
         reason = ("it was unreachable a moment ago" if exc is None else self._reason(exc))
