@@ -229,3 +229,22 @@ def test_the_registry_fails_fast_in_an_outage_then_serves_again(
             host.call("versions", "Which")
         private_postgres.start()
         assert eventually(lambda: host.call("versions", "Which"), "serves again") == "one"
+
+
+def test_a_listener_cut_off_reconnects_and_tells_every_subscriber(postgres_url: str) -> None:
+    kv = open_pg_space(postgres_url, "cut", name="test store")
+    heard = threading.Event()
+    try:
+        kv.on_change(heard.set)
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            ended = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                "datname = current_database() AND query LIKE 'LISTEN%%'").fetchall()
+        assert ended, "found the listener's session"
+        assert heard.wait(WAIT_S), "subscribers were told they may have missed changes"
+        eventually(lambda: kv.listening, "the listener is back")
+        heard.clear()
+        kv.write(lambda txn: txn.put(b"k", b"v"))
+        assert heard.wait(WAIT_S), "and notifications flow again"
+    finally:
+        kv.close()
