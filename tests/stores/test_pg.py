@@ -248,3 +248,24 @@ def test_a_listener_cut_off_reconnects_and_tells_every_subscriber(postgres_url: 
         assert heard.wait(WAIT_S), "and notifications flow again"
     finally:
         kv.close()
+
+
+def corral_sessions(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                           "current_database() AND application_name = 'corral'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_spaces_share_one_pool_which_closes_with_its_last_user(postgres_url: str) -> None:
+    one = open_pg_space(postgres_url, "one", name="test store")
+    two = open_pg_space(postgres_url, "two", name="test store")
+    one.write(lambda txn: txn.put(b"k", b"1"))
+    two.write(lambda txn: txn.put(b"k", b"2"))
+    assert one._backend is two._backend
+    one.close()
+    assert two.read(lambda txn: txn.get(b"k")) == b"2"
+    with pytest.raises(CorralError, match="closed"):
+        one.read(lambda txn: txn.get(b"k"))
+    two.close()
+    eventually(lambda: corral_sessions(postgres_url) == 0, "every session of the pool ends")
