@@ -171,7 +171,10 @@ def test_an_outage_fails_fast_and_the_store_recovers_by_itself(
     try:
         kv.write(lambda txn: txn.put(b"k", b"before"))
         kv.on_change(woken.set)
+        kv.ping()
         private_postgres.stop()
+        with pytest.raises(StoreUnavailable):
+            kv.ping()
         for _ in range(3):
             with pytest.raises(StoreUnavailable) as down:
                 kv.read(lambda txn: txn.get(b"k"))

@@ -192,6 +192,11 @@ class PgKv:
         self._unsubscribes.append(unsubscribe)
         return unsubscribe
 
+    def ping(self) -> None:
+        """One round trip to the server (a readiness probe); StoreUnavailable if it is
+        away."""
+        self.read(lambda txn: None)
+
     def close(self) -> None:
         if self._closed:
             return
