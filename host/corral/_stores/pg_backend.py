@@ -50,13 +50,15 @@ _CONNECT_OPTIONS: dict[str, Any] = {
     "connect_timeout": CONNECT_TIMEOUT_S, "keepalives": 1, "keepalives_idle": 5,
     "keepalives_interval": 2, "keepalives_count": 2, "tcp_user_timeout": 10_000,
     "application_name": "corral",
-    # a node that vanished mid-transaction must not hold its space's write lock for long
-    "options": "-c idle_in_transaction_session_timeout=60000 -c lock_timeout=30000",
+    # a node that vanished mid-transaction must not hold its space's write lock for long,
+    # nor a stalled server a request
+    "options": "-c idle_in_transaction_session_timeout=60000 -c lock_timeout=30000 "
+               "-c statement_timeout=30000",
 }
 #: Errors that mean the server cannot serve now (gone, or refusing for the moment).
 UNREACHABLE = (psycopg.OperationalError, PoolTimeout, PoolClosed)
-#: SQLSTATE classes of a lost server: connection exceptions, operator intervention.
-_OUTAGE_CLASSES = ("08", "57")
+#: SQLSTATEs of a lost server: admin or crash shutdown, starting up (and class 08).
+_OUTAGE_STATES = frozenset({"57P01", "57P02", "57P03"})
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -64,7 +66,7 @@ def is_outage(exc: BaseException) -> bool:
     if not isinstance(exc, psycopg.OperationalError):
         return False
     state = exc.sqlstate
-    return state is None or state[:2] in _OUTAGE_CLASSES
+    return state is None or state.startswith("08") or state in _OUTAGE_STATES
 
 
 def describe(url: str) -> str:
@@ -76,6 +78,16 @@ def describe(url: str) -> str:
     host = parts.get("host") or "localhost"
     port = parts.get("port") or "5432"
     return f"{host}:{port}/{parts.get('dbname') or parts.get('user') or ''}"
+
+
+def _connect_options(url: str) -> dict[str, Any]:
+    """Our libpq options, after any server options the URL sets itself."""
+    try:
+        theirs = conninfo.conninfo_to_dict(url).get("options")
+    except psycopg.ProgrammingError:
+        theirs = None
+    ours = str(_CONNECT_OPTIONS["options"])
+    return {**_CONNECT_OPTIONS, "options": f"{theirs} {ours}" if theirs else ours}
 
 
 def scrubbed(text: str, url: str) -> str:
@@ -93,6 +105,7 @@ class Backend:
     def __init__(self, url: str) -> None:
         self.url = url
         self.where = describe(url)
+        self._options = _connect_options(url)
         self.users = 0
         self._healthy = True
         self._outage_logged = False
@@ -100,7 +113,7 @@ class Backend:
         self._probe_lock = threading.Lock()
         self.pool: ConnectionPool[Connection] = ConnectionPool(
             url, min_size=POOL_MIN, max_size=POOL_MAX, timeout=POOL_WAIT_S,
-            reconnect_timeout=CONNECT_TIMEOUT_S, kwargs={**_CONNECT_OPTIONS, "autocommit": True},
+            reconnect_timeout=CONNECT_TIMEOUT_S, kwargs={**self._options, "autocommit": True},
             name=f"corral-{self.where}", open=False)
         self.listener = Listener(self.connect, self.where, on_lost=self.suspect)
 
@@ -123,7 +136,7 @@ class Backend:
 
     def connect(self, *, autocommit: bool = False) -> Connection:
         """A new connection outside the pool (the listener's, probes, migrations)."""
-        return psycopg.connect(self.url, autocommit=autocommit, **_CONNECT_OPTIONS)
+        return psycopg.connect(self.url, autocommit=autocommit, **self._options)
 
     @contextmanager
     def direct(self) -> Iterator[Connection]:
