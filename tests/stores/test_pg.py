@@ -272,3 +272,30 @@ def test_spaces_share_one_pool_which_closes_with_its_last_user(postgres_url: str
         one.read(lambda txn: txn.get(b"k"))
     two.close()
     eventually(lambda: corral_sessions(postgres_url) == 0, "every session of the pool ends")
+
+
+def test_more_threads_than_pooled_connections_all_get_served(postgres_url: str) -> None:
+    kv = open_pg_space(postgres_url, "crowd", name="test store")
+    threads_count, rounds = 24, 10
+    failures: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        key = b"t%d" % index
+        try:
+            for _ in range(rounds):
+                kv.write(lambda txn: txn.put(key, str(int(txn.get(key, b"0")) + 1).encode()))
+                kv.read(lambda txn: txn.get(key))
+        except BaseException as exc:  # reported below, with the thread's own error
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(threads_count)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not failures, failures[:3]
+        counts = kv.read(lambda txn: [int(v) for _, v in txn.cursor()])
+        assert counts == [rounds] * threads_count
+    finally:
+        kv.close()

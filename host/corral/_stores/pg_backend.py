@@ -41,7 +41,8 @@ CONNECT_TIMEOUT_S = 2
 #: How long a request waits for a free pooled connection while the server is up.
 POOL_WAIT_S = 5.0
 POOL_MIN = 1
-POOL_MAX = 16
+#: Per process: three nodes of two workers stay well inside PostgreSQL's default 100.
+POOL_MAX = 10
 #: While the server is unreachable, at most one request per this interval tries it.
 PROBE_EVERY_S = 0.5
 RETRY_AFTER_S = 1
