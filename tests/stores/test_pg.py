@@ -299,3 +299,19 @@ def test_more_threads_than_pooled_connections_all_get_served(postgres_url: str) 
         assert counts == [rounds] * threads_count
     finally:
         kv.close()
+
+
+def test_a_role_that_may_not_create_tables_gets_a_clear_error(postgres_url: str) -> None:
+    role = "corral_reader_" + postgres_url.rsplit("_", 1)[-1]
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}")
+    try:
+        url = postgres_url.replace("postgres@", f"{role}@", 1)
+        with pytest.raises(CorralError, match="could not be prepared") as refused:
+            open_pg_space(url, "denied", name="test store")
+        assert "InsufficientPrivilege" in str(refused.value)
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")

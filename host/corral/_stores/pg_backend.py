@@ -29,7 +29,7 @@ import psycopg
 from psycopg import conninfo
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
-from .._errors import StoreUnavailable
+from .._errors import CorralError, StoreUnavailable
 from .pg_notify import Listener
 from .pg_schema import migrate
 
@@ -128,6 +128,11 @@ class Backend:
         except UNREACHABLE as exc:
             self.close()
             raise self.unavailable(exc, "opening") from exc
+        except psycopg.Error as exc:  # no right to create tables, a broken schema, ...
+            self.close()
+            raise CorralError(f"the PostgreSQL store at {self.where} could not be prepared: "
+                              f"{type(exc).__name__}: {self._reason(exc)}",
+                              store="postgresql") from exc
 
     def close(self) -> None:
         self.listener.stop()
