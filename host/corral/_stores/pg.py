@@ -34,7 +34,8 @@ from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 
 from .._errors import Closed, CorralError
-from .pg_backend import UNREACHABLE, Backend, Connection, acquire, release
+from .disk import disk_full
+from .pg_backend import UNREACHABLE, Backend, Connection, acquire, is_outage, release
 from .pg_notify import CHANNEL
 
 T = TypeVar("T")
@@ -56,6 +57,8 @@ _INSERT = ("INSERT INTO corral_kv (space, db, key, value) VALUES (%s, %s, %s, %s
            "ON CONFLICT (space, db, key) DO NOTHING RETURNING 1")
 _DELETE = "DELETE FROM corral_kv WHERE space = %s AND db = %s AND key = %s RETURNING 1"
 _POP = "DELETE FROM corral_kv WHERE space = %s AND db = %s AND key = %s RETURNING value"
+_DROP = ("WITH gone AS (DELETE FROM corral_kv WHERE space = %s AND db = %s RETURNING 1) "
+         "SELECT 1 FROM gone LIMIT 1")
 _COUNT = "SELECT count(*) FROM corral_kv WHERE space = %s AND db = %s"
 _PAGE_FROM = ("SELECT key, value FROM corral_kv WHERE space = %s AND db = %s AND key >= %s "
               "ORDER BY key LIMIT %s")
@@ -150,6 +153,11 @@ class PgTxn:
         self._changed(row)
         return None if row is None else bytes(row[0])
 
+    def drop(self, db: Any, delete: bool = True) -> None:
+        """Empty ``db`` (py-lmdb's ``drop``; a sub-database has no existence apart from
+        its keys here, so ``delete`` changes nothing)."""
+        self._changed(self._change(_DROP, (_db_name(db),)).fetchone())
+
     def cursor(self, db: Any = None) -> PgCursor:
         return PgCursor(self, _db_name(db))
 
@@ -190,6 +198,15 @@ class PgKv:
         unsubscribe = self._backend.listener.subscribe(self.space, callback)
         self._unsubscribes.append(unsubscribe)
         return unsubscribe
+
+    def sync(self) -> None:
+        """Nothing: a commit is durable once it returns (LMDB's ``sync`` flushes writes
+        of an environment opened without it)."""
+
+    def ping(self) -> None:
+        """One round trip to the server (a readiness probe); StoreUnavailable if it is
+        away."""
+        self.read(lambda txn: None)
 
     def close(self) -> None:
         if self._closed:
@@ -236,13 +253,12 @@ class PgKv:
                     raise self._failed(exc) from exc
                 time.sleep(random.uniform(0, min(_CONFLICT_BACKOFF_MAX_S,
                                                  _CONFLICT_BACKOFF_S * 2 ** conflicts)))
-            except UNREACHABLE as exc:
-                self._backend.lost(exc)
-                if reconnected or (txn is not None and txn.committing):
-                    raise self._unavailable(exc) from exc
-                reconnected = True  # perhaps only a connection the pool kept went stale
             except psycopg.Error as exc:
-                raise self._failed(exc) from exc
+                unknown = write and txn is not None and txn.committing  # it may have committed
+                if not is_outage(exc) or reconnected or unknown:
+                    raise self._translated(exc) from exc
+                self._backend.lost(exc)
+                reconnected = True  # perhaps only a connection the pool kept went stale
 
     @contextmanager
     def _block(self, write: bool) -> Iterator[PgTxn]:
@@ -250,11 +266,8 @@ class PgKv:
             with self._connection(write) as conn:
                 with self._transaction(conn, write) as txn:
                     yield txn
-        except UNREACHABLE as exc:
-            self._backend.lost(exc)
-            raise self._unavailable(exc) from exc
         except psycopg.Error as exc:
-            raise self._failed(exc) from exc
+            raise self._translated(exc) from exc
 
     @contextmanager
     def _connection(self, write: bool) -> Iterator[Connection]:
@@ -290,8 +303,16 @@ class PgKv:
             _roll_back(conn)
             raise
 
-    def _unavailable(self, exc: BaseException) -> CorralError:
-        return self._backend.unavailable(exc, f"using the {self.name} on")
+    def _translated(self, exc: psycopg.Error) -> CorralError:
+        """The Corral error for a driver's: StoreUnavailable when the server is away or
+        refuses for now (a lock wait timed out), StorageFull when its disk is full."""
+        if is_outage(exc):
+            self._backend.lost(exc)
+        if isinstance(exc, pg_errors.DiskFull):
+            return disk_full(self.name)
+        if isinstance(exc, UNREACHABLE):
+            return self._backend.unavailable(exc, f"using the {self.name} on")
+        return self._failed(exc)
 
     def _failed(self, exc: psycopg.Error) -> CorralError:
         first = (str(exc).strip().splitlines() or [""])[0]
