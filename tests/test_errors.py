@@ -12,7 +12,7 @@ import corral
 import corral._errors as errors_module
 from corral import (CorralError, FetchDenied, FetchError, FetchLimitExceeded,
                     FetchNetworkError, FetchTimeout, FetchTooLarge, FormulaSyntaxError,
-                    LimitExceeded)
+                    LimitExceeded, StoreUnavailable)
 from corral._server import app as _app  # noqa: F401  (loads every module that may define errors)
 from corral._server.problems import (STATUS_BY_CLASS, TYPE_PREFIX, problem_for, problem_type,
                                      status_of)
@@ -39,6 +39,8 @@ def sample(cls: type[CorralError]) -> CorralError:
         return cls("boom", limit="some_limit")
     if issubclass(cls, FormulaSyntaxError):
         return cls("boom", line=1, column=1, source="=1")
+    if issubclass(cls, StoreUnavailable):
+        return cls("boom", store="postgresql", retry_after_s=2)
     return cls("boom")
 
 
@@ -120,3 +122,12 @@ def test_fetch_errors_keep_the_abi_kinds_a_guest_reads() -> None:
         assert f"| `{cls.abi_kind}` |" in section and f"| `{cls.kind}` |" in section, cls
     assert {cls.abi_kind for cls in error_classes() if issubclass(cls, FetchError)} \
         == ABI_FETCH_KINDS
+
+
+def test_a_store_outage_is_a_503_with_retry_after() -> None:
+    found = problem_for(StoreUnavailable("the durable store cannot be reached now",
+                                         store="postgresql", retry_after_s=2.5),
+                        instance="/v1/x")
+    assert found.status == 503
+    assert found.headers["Retry-After"] == "3"
+    assert found.body["kind"] == "store_unavailable" and found.body["store"] == "postgresql"
