@@ -104,9 +104,8 @@ class SharedRateLimiter(RateLimiter):
 
     def _degraded(self, who: str) -> None:
         if self._strict:
-            raise StoreUnavailable(f"the shared rate limit is unavailable: Redis at "
-                                   f"{self._link.where} is unreachable", store="redis",
-                                   retry_after_s=1.0)
+            raise StoreUnavailable("the shared rate limit (Redis) cannot be reached now; "
+                                   "retry shortly", store="redis", retry_after_s=1.0)
         super().check(who)
 
 

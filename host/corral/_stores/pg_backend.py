@@ -174,9 +174,9 @@ class Backend:
             return self.unavailable(probe, "reaching")
         log.warning("all %d connections to PostgreSQL at %s stayed busy for %.0f s",
                     POOL_MAX, self.where, POOL_WAIT_S)
-        return StoreUnavailable(f"the PostgreSQL store at {self.where} is busy (all "
-                                f"{POOL_MAX} connections of this node are in use); retry "
-                                "shortly", store="postgresql", retry_after_s=RETRY_AFTER_S)
+        return StoreUnavailable(f"the durable store (PostgreSQL) is busy: all {POOL_MAX} "
+                                "connections of this node are in use; retry shortly",
+                                store="postgresql", retry_after_s=RETRY_AFTER_S)
 
     def ensure_reachable(self) -> None:
         """Nothing while the server is up; while it is down, StoreUnavailable at once,
@@ -227,10 +227,13 @@ class Backend:
         self._next_probe = 0.0
 
     def unavailable(self, exc: BaseException | None, doing: str) -> StoreUnavailable:
-        reason = ("it was unreachable a moment ago" if exc is None else self._reason(exc))
-        return StoreUnavailable(f"the PostgreSQL store at {self.where} is unavailable "
-                                f"({doing} it failed: {reason}); retry shortly",
-                                store="postgresql", retry_after_s=RETRY_AFTER_S)
+        """The error a caller sees: it names neither the server's address nor the
+        driver's words (the log line of :meth:`lost` has both)."""
+        if exc is not None:
+            log.debug("%s PostgreSQL at %s failed: %s", doing, self.where, self._reason(exc))
+        return StoreUnavailable("the durable store (PostgreSQL) cannot be reached now; "
+                                "retry shortly", store="postgresql",
+                                retry_after_s=RETRY_AFTER_S)
 
 
 _lock = threading.Lock()

@@ -176,7 +176,7 @@ class RedisLink(Closeable):
                 log.warning("Redis at %s answers again; shared caching resumes", self.where)
 
     def _unavailable(self) -> StoreUnavailable:
-        return StoreUnavailable(f"Redis at {self.where} is unreachable", store="redis",
+        return StoreUnavailable("the shared cache (Redis) cannot be reached now", store="redis",
                                 retry_after_s=max(1.0, self._retry_s))
 
     def _async_client(self) -> redis.asyncio.Redis:
