@@ -152,6 +152,15 @@ class RedisLink(Closeable):
         self._up()
         return True
 
+    async def aping(self) -> bool:
+        """``ping`` for the event loop (``/readyz``)."""
+        try:
+            await self._async_client().ping()
+        except REDIS_ERRORS:
+            return False
+        self._up()
+        return True
+
     def healthy(self) -> bool:
         """Whether the last command reached Redis (no I/O)."""
         return not self._down
