@@ -51,6 +51,11 @@ def redacted(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
+def as_bytes(raw: object) -> bytes | None:
+    """A GET's answer as bytes (the clients do not decode), None for anything else."""
+    return raw if isinstance(raw, bytes) else None
+
+
 def split_prefix(url: str, default: str) -> tuple[str, str]:
     """A ``?prefix=`` in the URL (one Redis, several deployments or test runs) replaces
     ``default``; the URL redis-py is given has it removed."""
@@ -69,7 +74,7 @@ class RedisLink(Closeable):
     closeable_name = "Redis link"
 
     def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX, timeout_s: float = 0.25,
-                 retry_s: float = 1.0, max_connections: int = 64) -> None:
+                 retry_s: float = 1.0, max_connections: int = 128) -> None:
         if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
             raise ConfigError("cache_url must be a redis://, rediss:// or unix:// URL, got "
                               f"{redacted(url)!r}", setting="cache_url")
@@ -182,7 +187,7 @@ class RedisLink(Closeable):
             with self._lock:
                 was_down, self._down = self._down, False
             if was_down:
-                log.warning("Redis at %s answers again; shared caching resumes", self.where)
+                log.info("Redis at %s answers again; shared caching resumes", self.where)
 
     def _unavailable(self) -> StoreUnavailable:
         return StoreUnavailable(f"Redis at {self.where} is unreachable", store="redis",
