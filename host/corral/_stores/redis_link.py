@@ -12,7 +12,7 @@ and no call path (the event loop least of all) waits for it again. The outage is
 logged once when it starts and once when Redis answers again; the URL's password never
 reaches a log.
 
-Keys are ``prefix`` (``cache_key_prefix``, or the URL's ``?prefix=``) ``+ kind + ":" + hex digest``: digests of what they stand for, never a
+Keys are ``prefix`` (``cache_prefix``, or the URL's ``?prefix=``) ``+ kind + ":" + hex digest``: digests of what they stand for, never a
 secret or a caller's raw argument.
 """
 
