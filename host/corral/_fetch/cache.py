@@ -1,4 +1,6 @@
-"""The GET cache of host-mediated fetches, in LMDB, with single-flight for identical GETs.
+"""The GET cache of host-mediated fetches, in LMDB, with single-flight for identical GETs
+(:class:`~corral._fetch.flights.LocalFlights`; the Redis cache nodes share is
+:mod:`corral._fetch.redis_cache`).
 
 An entry is what a guest may see: the response after JSON decoding and redaction, never
 the raw exchange (an echoed token would lie in clear in the file) and never a response
@@ -23,7 +25,6 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
