@@ -142,12 +142,9 @@ class Service:
         the event loop without blocking it: ``(found, value)``. None when the cache is the
         node's own (the scheduler looks it up, in microseconds) or the call is uncacheable."""
         formula = resolved.formula
-        if formula.is_action or not formula.cacheable:
+        if self.host.redis_link is None or formula.is_action or not formula.cacheable:
             return None
-        try:
-            aget = getattr(self.host.result_cache, "aget", None)
-        except CacheError:
-            return None
+        aget = getattr(self.host.result_cache, "aget", None)
         if aget is None:
             return None
         coerced = coerce_args(formula, list(args), pack=resolved.pack)
