@@ -56,6 +56,11 @@ class PrivateRedis:
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._process: subprocess.Popen[bytes] | None = None
 
+    @staticmethod
+    def unused_port() -> int:
+        """A port nothing listens on (for a Redis that is not there)."""
+        return free_port()
+
     def start(self) -> PrivateRedis:
         log = open(self._dir / "redis.log", "ab")
         self._process = subprocess.Popen(

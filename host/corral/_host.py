@@ -357,14 +357,15 @@ class Host(Closeable):
     def submit_resolved(self, resolved: ResolvedFormula, *args: Any,
                         connection: str | None = None, principal: str | None = None,
                         deadline_s: float | None = None,
-                        invocation: Invocation | None = None) -> Future[Any]:
+                        invocation: Invocation | None = None,
+                        looked_up: bool = False) -> Future[Any]:
         """:meth:`submit_call` for a call resolved already (by :meth:`resolve`): it runs
-        exactly that version."""
+        exactly that version. ``looked_up``: the caller found it in no cache already."""
         coerced = coerce_args(resolved.formula, args, pack=resolved.pack)
         request = CallRequest(resolved.pack, resolved.formula.name, coerced, connection,
                               principal, invocation or self.invocation())
         deadline = time.monotonic() + (deadline_s or self.settings.evaluate_deadline_s)
-        return self.scheduler.submit(request, resolved, deadline)
+        return self.scheduler.submit(request, resolved, deadline, look_up=not looked_up)
 
     def evaluate(self, text: str, *, principal: str | None = None,
                  connections: Mapping[str, str] | None = None,

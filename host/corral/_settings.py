@@ -162,7 +162,7 @@ class Settings:
     rate_limit_strict: bool = False
     #: With ``cache_url``: what every Redis key of this deployment starts with (nodes
     #: sharing state use the same prefix; deployments sharing one Redis, different ones).
-    cache_key_prefix: str = "corral:"
+    cache_prefix: str = "corral:"
     #: With ``cache_url``: calls one principal may run at once across all the nodes
     #: (refused with 429 past it); 0 leaves only each node's ``principal_concurrency``.
     cluster_principal_concurrency: int = 0

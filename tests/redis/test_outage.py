@@ -115,3 +115,17 @@ def test_over_http_a_strict_limit_answers_503_with_retry_after_and_a_lax_one_ser
                     assert int(answer.headers["retry-after"]) >= 1
                 else:
                     assert answer.status_code == 200, answer.text
+
+
+def test_the_password_in_cache_url_never_reaches_an_error_or_a_log(
+        caplog: pytest.LogCaptureFixture) -> None:
+    port = PrivateRedis.unused_port()
+    link = RedisLink(f"redis://user:hunter2-secret@127.0.0.1:{port}/0")
+    with caplog.at_level(logging.DEBUG):
+        with pytest.raises(StoreUnavailable) as refused:
+            link.call(lambda r: r.get("x"))
+        assert not link.ping()
+    assert f"127.0.0.1:{port}" in str(refused.value)
+    assert "hunter2" not in str(refused.value) and "hunter2" not in caplog.text
+    assert "user" not in str(refused.value)
+    link.close()

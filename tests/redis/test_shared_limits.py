@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import Future
 
 import pytest
 
 from corral._errors import Overloaded
+from corral._server.admission import CallGate
 from corral._server.redis_admission import SharedRateLimiter, SharedSlots
 from corral._stores.redis_link import RedisLink
 
@@ -88,3 +90,35 @@ def test_the_slots_of_a_killed_node_free_themselves(redis_space: RedisSpace) -> 
 
     asyncio.run(scenario())
     link.close()
+
+
+def test_two_gates_hold_a_principal_to_its_share_across_the_nodes(
+        redis_space: RedisSpace) -> None:
+    a_link, b_link = links(redis_space)
+    a = CallGate(8, 8, shared=SharedSlots(a_link, 1, lease_s=30))
+    b = CallGate(8, 8, shared=SharedSlots(b_link, 1, lease_s=30))
+
+    async def scenario() -> None:
+        started, release = asyncio.Event(), asyncio.Event()
+
+        async def hold() -> str:
+            started.set()
+            await release.wait()
+            return "done"
+
+        def submit() -> Future[str]:
+            return asyncio.run_coroutine_threadsafe(hold(), loop)  # type: ignore[return-value]
+
+        loop = asyncio.get_running_loop()
+        holding = asyncio.ensure_future(a.await_future("linus", submit))
+        await started.wait()
+        with pytest.raises(Overloaded):
+            await b.run("linus", lambda: "never")
+        assert await b.run("ada", lambda: "ada runs") == "ada runs"
+        release.set()
+        assert await holding == "done"
+        assert await b.run("linus", lambda: "now") == "now", "the slot came back"
+
+    asyncio.run(scenario())
+    a_link.close()
+    b_link.close()

@@ -3,6 +3,7 @@ call's result, a GET) is a hit on the other, and nothing secret lies in Redis.""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from corral._calls.redis_results import RedisResultCache
@@ -63,3 +64,13 @@ def test_entries_carry_their_ttl_as_a_redis_expiry(tmp_path: Path, redis_space: 
         ttls = [redis_space.client.pttl(key) for key in redis_space.keys()
                 if b":f:" in key]
         assert ttls and all(0 < ttl <= 1000 for ttl in ttls), ttls
+
+
+def test_the_event_loop_reads_the_same_entries(tmp_path: Path, redis_space: RedisSpace) -> None:
+    with upstream() as server, hosts(tmp_path, redis_space.url, server.port) as (a, b):
+        cache = b.result_cache
+        assert isinstance(cache, RedisResultCache)
+        a.result_cache.put(b"k" * 32, {"rows": [1, 2]}, 60)
+        hit = asyncio.run(cache.aget(b"k" * 32))
+        assert hit is not None and hit.value == {"rows": [1, 2]}
+        assert asyncio.run(cache.aget(b"m" * 32)) is None

@@ -74,3 +74,20 @@ def test_a_follower_takes_over_from_a_leader_that_died(
         assert future.result(DEADLINE_S) == "/data is ok"  # once the lease ran out
         assert server.hits("/data") == 1
         assert redis_space.client.get(lock) is None, "the new leader let go of its lock"
+
+
+def test_a_leader_that_runs_past_its_lease_keeps_it_while_it_lives(
+        tmp_path: Path, redis_space: RedisSpace) -> None:
+    release = threading.Event()
+    # evaluate_deadline_s=6 makes the lease 1 s: the leader below runs for 2.5 s.
+    with upstream(release) as server, hosts(tmp_path, redis_space.url, server.port,
+                                            evaluate_deadline_s=6) as (a, b):
+        url = f"http://{API}/slow"
+        first = a.submit_call("fetcher", "Summary", url)
+        eventually(lambda: server.hits("/slow") == 1, "A's request reached the upstream")
+        second = b.submit_call("fetcher", "Summary", url)
+        eventually(lambda: followers(redis_space) == 1, "B waits for A's flight")
+        time.sleep(2.5)  # past two leases: only renewal keeps B from taking over
+        release.set()
+        assert first.result(DEADLINE_S) == second.result(DEADLINE_S) == "/slow is ok"
+        assert server.hits("/slow") == 1

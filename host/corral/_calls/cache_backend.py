@@ -15,7 +15,7 @@ def open_redis_link(settings: Settings) -> RedisLink | None:
     """The link to ``cache_url``, or None when the fast state is local."""
     if not settings.cache_url:
         return None
-    return RedisLink(settings.cache_url, prefix=settings.cache_key_prefix)
+    return RedisLink(settings.cache_url, prefix=settings.cache_prefix)
 
 
 def open_result_cache(settings: Settings, link: RedisLink | None, *,

@@ -23,7 +23,7 @@ from .._closing import Closeable
 from .._errors import DeadlineExceeded, StoreUnavailable
 from .._calls.result_cache import CachedValue, CacheStats, decode_entry, encode_entry
 from .._stores.redis_flight import SharedFlight
-from .._stores.redis_link import RedisLink
+from .._stores.redis_link import RedisLink, as_bytes
 
 log = logging.getLogger("corral.cache")
 
@@ -48,13 +48,20 @@ class RedisResultCache(Closeable):
 
     def get(self, key: bytes) -> CachedValue | None:
         self._check_open()
-        raw = self._read(key)
-        entry = decode_entry(raw) if raw is not None else None
-        if entry is None or entry[0] <= self._clock():
-            self._count(hit=False)
-            return None
-        self._count(hit=True)
-        return CachedValue(value=entry[2], expires_at=entry[0])
+        return self._entry(self._read(key))
+
+    async def aget(self, key: bytes) -> CachedValue | None:
+        """``get`` on the event loop (redis-py's asyncio client): for a server path that
+        looks the cache up before it hands the call to a thread."""
+        self._check_open()
+        raw = None
+        if self._link.available:
+            name = self._link.key(_KIND, key)
+            try:
+                raw = as_bytes(await self._link.acall(lambda r: r.get(name)))
+            except StoreUnavailable:
+                raw = None
+        return self._entry(raw)
 
     def put(self, key: bytes, value: Any, ttl_s: float) -> bool:
         self._check_open()
@@ -101,12 +108,20 @@ class RedisResultCache(Closeable):
 
     # -- internals ------------------------------------------------------------------------
 
+    def _entry(self, raw: bytes | None) -> CachedValue | None:
+        entry = decode_entry(raw) if raw is not None else None
+        if entry is None or entry[0] <= self._clock():
+            self._count(hit=False)
+            return None
+        self._count(hit=True)
+        return CachedValue(value=entry[2], expires_at=entry[0])
+
     def _read(self, key: bytes) -> bytes | None:
         if not self._link.available:
             return None
         name = self._link.key(_KIND, key)
         try:
-            raw = _as_bytes(self._link.call(lambda r: r.get(name)))
+            raw = as_bytes(self._link.call(lambda r: r.get(name)))
         except StoreUnavailable:
             return None
         return raw
@@ -134,7 +149,3 @@ class RedisResultCache(Closeable):
 def _waited_too_long() -> DeadlineExceeded:
     return DeadlineExceeded("the deadline passed waiting for the same call on another node",
                             limit="deadline")
-
-
-def _as_bytes(raw: object) -> bytes | None:
-    return raw if isinstance(raw, bytes) else None

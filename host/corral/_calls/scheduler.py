@@ -152,10 +152,12 @@ class Scheduler(Closeable):
     # -- public ---------------------------------------------------------------------------
 
     def submit(self, call: CallRequest, resolved: ResolvedFormula,
-               deadline: float | None = None, *, key: bytes | None = None) -> Future[Any]:
+               deadline: float | None = None, *, key: bytes | None = None,
+               look_up: bool = True) -> Future[Any]:
         """A future of the call's result; never blocks on the call itself.
 
-        ``key`` is the call's :func:`result_key` when the caller has it already.
+        ``key`` is the call's :func:`result_key` when the caller has it already;
+        ``look_up=False`` when the caller found it in no cache a moment ago.
         """
         self._check_open()
         formula = resolved.formula
@@ -165,7 +167,7 @@ class Scheduler(Closeable):
             key = result_key(resolved.pack, resolved.pack_hash, formula.name, call.args,
                              call.connection_id, call.principal,
                              call.invocation.cache_scope())
-        if key is not None and formula.cacheable and self.cache is not None:
+        if look_up and key is not None and formula.cacheable and self.cache is not None:
             cached = self._cache_get(key)
             if cached is not None:
                 return cached

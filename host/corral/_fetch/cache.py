@@ -1,4 +1,6 @@
-"""The GET cache of host-mediated fetches, in LMDB, with single-flight for identical GETs.
+"""The GET cache of host-mediated fetches, in LMDB, with single-flight for identical GETs
+(:class:`~corral._fetch.flights.LocalFlights`; the Redis cache nodes share is
+:mod:`corral._fetch.redis_cache`).
 
 An entry is what a guest may see: the response after JSON decoding and redaction, never
 the raw exchange (an echoed token would lie in clear in the file) and never a response
@@ -23,7 +25,6 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -89,7 +90,7 @@ class FetchCache(LocalFlights):
             return None
         if raw is None:
             return None
-        entry = _decode(raw)
+        entry = decode_entry(raw)
         if entry is None:
             self._delete(key)
             return None
@@ -106,7 +107,7 @@ class FetchCache(LocalFlights):
         larger than ``max_entry_bytes`` is not stored."""
         if not cacheable(response) or ttl_s <= 0:
             return False
-        value = _encode(self._clock() + ttl_s, response)
+        value = encode_entry(self._clock() + ttl_s, response)
         if value is None or len(value) > self._max_entry_bytes:
             return False
         env = self._open_env()
@@ -208,7 +209,7 @@ class FetchCache(LocalFlights):
             log.warning("fetch cache delete failed: %s", exc)
 
 
-def _encode(expires: float, response: Mapping[str, Any]) -> bytes | None:
+def encode_entry(expires: float, response: Mapping[str, Any]) -> bytes | None:
     try:
         packed: bytes = msgpack.packb({"v": _FORMAT, "expires": expires,
                                        "response": dict(response)}, use_bin_type=True)
@@ -217,7 +218,7 @@ def _encode(expires: float, response: Mapping[str, Any]) -> bytes | None:
     return packed
 
 
-def _decode(raw: bytes) -> tuple[float, GuestResponse] | None:
+def decode_entry(raw: bytes) -> tuple[float, GuestResponse] | None:
     """An entry, or None for anything this version did not write."""
     try:
         data: Any = msgpack.unpackb(raw, raw=False)
@@ -234,5 +235,5 @@ def _decode(raw: bytes) -> tuple[float, GuestResponse] | None:
 
 
 def _is_stale(raw: bytes, now: float) -> bool:
-    entry = _decode(raw)
+    entry = decode_entry(raw)
     return entry is None or entry[0] <= now

@@ -20,8 +20,8 @@ from typing import Any, Callable, Mapping
 
 from .._errors import FetchTimeout, StoreUnavailable
 from .._stores.redis_flight import SharedFlight
-from .._stores.redis_link import RedisLink
-from .cache import FetchCache, _decode, _encode
+from .._stores.redis_link import RedisLink, as_bytes
+from .cache import FetchCache, decode_entry, encode_entry
 from .flights import GuestResponse, LocalFlights, cacheable
 
 _KIND = "f"
@@ -48,10 +48,10 @@ class RedisFetchCache(LocalFlights):
             return None
         name = self._link.key(_KIND, key)
         try:
-            raw = _as_bytes(self._link.call(lambda r: r.get(name)))
+            raw = as_bytes(self._link.call(lambda r: r.get(name)))
         except StoreUnavailable:
             return None
-        entry = _decode(raw) if raw is not None else None
+        entry = decode_entry(raw) if raw is not None else None
         if entry is None or entry[0] <= self._clock():
             return None
         return entry[1]
@@ -60,7 +60,7 @@ class RedisFetchCache(LocalFlights):
         self._check_open()
         if not cacheable(response) or ttl_s <= 0 or not self._link.available:
             return False
-        value = _encode(self._clock() + ttl_s, response)
+        value = encode_entry(self._clock() + ttl_s, response)
         if value is None or len(value) > self._max_entry_bytes:
             return False
         name = self._link.key(_KIND, key)
@@ -93,7 +93,3 @@ class RedisFetchCache(LocalFlights):
 def _waited_too_long() -> FetchTimeout:
     return FetchTimeout("timed out waiting for an identical fetch in flight on another node",
                         rule="total_timeout")
-
-
-def _as_bytes(raw: object) -> bytes | None:
-    return raw if isinstance(raw, bytes) else None

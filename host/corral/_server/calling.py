@@ -43,9 +43,13 @@ async def call_value(service: Service, request: Request, principal: Principal, p
                             f"/v1/packs/{pack}/{path}/{definition.name}", pack=pack,
                             formula=definition.name)
     invocation = service.invocation(request, body.timezone, body.doc_id)
+    shared = await service.shared_cache_answer(resolved, body.args, body.connection,
+                                               principal.name, invocation)
+    if shared is not None and shared[0]:
+        return to_json(shared[1])
     submit = partial(service.host.submit_resolved, resolved, *body.args,
                      connection=body.connection, principal=principal.name,
-                     invocation=invocation)
-    cached = service.cached_call(resolved, body.args, body.connection, principal.name,
-                                 invocation)
+                     invocation=invocation, looked_up=shared is not None)
+    cached = None if shared is not None else service.cached_call(
+        resolved, body.args, body.connection, principal.name, invocation)
     return to_json(await service.await_future(principal.name, submit, probe=cached))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 import uuid
 from typing import Callable
 
@@ -64,8 +65,8 @@ class SharedRateLimiter(RateLimiter):
     """A token bucket per caller in Redis; this node's own bucket while Redis is away."""
 
     def __init__(self, link: RedisLink, rate_per_s: float, burst: int, *, scope: str,
-                 strict: bool = False) -> None:
-        super().__init__(rate_per_s, burst)
+                 strict: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(rate_per_s, burst, clock)  # the fallback's clock
         self._link = link
         self._scope = scope
         self._strict = strict
@@ -160,7 +161,7 @@ def rate_limiter(link: RedisLink | None, rate_per_s: float, burst: int, *, scope
     """The node's own bucket without Redis; the nodes' shared one with it."""
     if link is None:
         return RateLimiter(rate_per_s, burst, clock)
-    return SharedRateLimiter(link, rate_per_s, burst, scope=scope, strict=strict)
+    return SharedRateLimiter(link, rate_per_s, burst, scope=scope, strict=strict, clock=clock)
 
 
 def shared_slots(link: RedisLink | None, share: int, *, lease_s: float) -> SharedSlots | None:

@@ -136,6 +136,24 @@ class Service:
 
         return probe
 
+    async def shared_cache_answer(self, resolved: ResolvedFormula, args: Sequence[Any],
+                                  connection: str | None, principal: str,
+                                  invocation: Invocation) -> tuple[bool, Any] | None:
+        """With a result cache the nodes share (Redis), the call's cached answer read on
+        the event loop without blocking it: ``(found, value)``. None when the cache is the
+        node's own (the scheduler looks it up, in microseconds) or the call is uncacheable."""
+        formula = resolved.formula
+        if self.host.redis_link is None or formula.is_action or not formula.cacheable:
+            return None
+        aget = getattr(self.host.result_cache, "aget", None)
+        if aget is None:
+            return None
+        coerced = coerce_args(formula, list(args), pack=resolved.pack)
+        hit = await aget(result_key(resolved.pack, resolved.pack_hash, formula.name, coerced,
+                                    connection, principal, invocation.cache_scope()))
+        self.host.metrics.cache_lookup(hit is not None)
+        return (True, hit.value) if hit is not None else (False, None)
+
     def memo_answer(self, text: str, principal: str,
                     connections: Mapping[str, str] | None, invocation: Invocation,
                     variables: Mapping[str, Any] | None = None) -> Probe:

@@ -6,11 +6,13 @@ or :meth:`RedisLink.acall` (the event loop, its asyncio API). Sockets have short
 timeouts, so an outage fails a command in a fraction of a second, never hangs a call.
 
 An outage is remembered: after a failed command the link answers "unavailable" at once
-(no socket touched) until ``retry_s`` has passed, then the next command tries again, so
-a dead Redis costs one timeout per ``retry_s``, not one per call. It is logged once when
-it starts and once when Redis answers again; the URL's password never reaches a log.
+(no socket touched) while a probe thread sends one PING every ``retry_s``; its first
+answer ends the outage. So a dead Redis costs one timeout in all, never one per call,
+and no call path (the event loop least of all) waits for it again. The outage is
+logged once when it starts and once when Redis answers again; the URL's password never
+reaches a log.
 
-Keys are ``prefix`` (``cache_key_prefix``, or the URL's ``?prefix=``) ``+ kind + ":" + hex digest``: digests of what they stand for, never a
+Keys are ``prefix`` (``cache_prefix``, or the URL's ``?prefix=``) ``+ kind + ":" + hex digest``: digests of what they stand for, never a
 secret or a caller's raw argument.
 """
 
@@ -19,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 import weakref
 from typing import Any, Awaitable, Callable, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -51,6 +52,11 @@ def redacted(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
+def as_bytes(raw: object) -> bytes | None:
+    """A GET's answer as bytes (the clients do not decode), None for anything else."""
+    return raw if isinstance(raw, bytes) else None
+
+
 def split_prefix(url: str, default: str) -> tuple[str, str]:
     """A ``?prefix=`` in the URL (one Redis, several deployments or test runs) replaces
     ``default``; the URL redis-py is given has it removed."""
@@ -69,7 +75,7 @@ class RedisLink(Closeable):
     closeable_name = "Redis link"
 
     def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX, timeout_s: float = 0.25,
-                 retry_s: float = 1.0, max_connections: int = 64) -> None:
+                 retry_s: float = 1.0, max_connections: int = 128) -> None:
         if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
             raise ConfigError("cache_url must be a redis://, rediss:// or unix:// URL, got "
                               f"{redacted(url)!r}", setting="cache_url")
@@ -90,8 +96,9 @@ class RedisLink(Closeable):
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
                                                redis.asyncio.Redis] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
-        self._down_until = 0.0
         self._down = False
+        self._prober: threading.Thread | None = None
+        self._stop = threading.Event()
 
     # -- keys ---------------------------------------------------------------------------
 
@@ -107,7 +114,7 @@ class RedisLink(Closeable):
     @property
     def available(self) -> bool:
         """False during a remembered outage (no socket is touched to say so)."""
-        return not self._down or time.monotonic() >= self._down_until
+        return not self._down
 
     def call(self, fn: Callable[[redis.Redis], T]) -> T:
         """``fn(client)`` on the sync client; :class:`StoreUnavailable` on an outage."""
@@ -152,6 +159,15 @@ class RedisLink(Closeable):
         self._up()
         return True
 
+    async def aping(self) -> bool:
+        """``ping`` for the event loop (``/readyz``)."""
+        try:
+            await self._async_client().ping()
+        except REDIS_ERRORS:
+            return False
+        self._up()
+        return True
+
     def healthy(self) -> bool:
         """Whether the last command reached Redis (no I/O)."""
         return not self._down
@@ -161,7 +177,10 @@ class RedisLink(Closeable):
         with self._lock:
             started = not self._down
             self._down = True
-            self._down_until = time.monotonic() + self._retry_s
+            if started and not self._closed:
+                self._prober = threading.Thread(target=self._probe_until_up, daemon=True,
+                                                name="corral-redis-probe")
+                self._prober.start()
         if started:
             log.warning("Redis at %s is unreachable (%s); caching runs uncached and shared "
                         "limits fall back to this node until it returns",
@@ -173,7 +192,14 @@ class RedisLink(Closeable):
             with self._lock:
                 was_down, self._down = self._down, False
             if was_down:
-                log.warning("Redis at %s answers again; shared caching resumes", self.where)
+                log.info("Redis at %s answers again; shared caching resumes", self.where)
+
+    def _probe_until_up(self) -> None:
+        """During an outage, one PING every ``retry_s`` off the call paths: no call ever
+        waits for a timeout after the first, and the link comes back by itself."""
+        while not self._stop.wait(self._retry_s):
+            if self.ping():
+                return
 
     def _unavailable(self) -> StoreUnavailable:
         return StoreUnavailable("the shared cache (Redis) cannot be reached now", store="redis",
@@ -188,6 +214,7 @@ class RedisLink(Closeable):
         return client
 
     def _close(self) -> None:
+        self._stop.set()
         self.sync.close()
         self._async.clear()  # their connections close with the loops that made them
 
