@@ -44,7 +44,8 @@ def run(ctx: Context) -> BenchResult:
     rows: dict[str, list[float]] = {}
     with _database() as store_url, _redis_prefix() as (cache_url, prefix):
         shared = {"CORRAL_STORE_URL": store_url, "CORRAL_CACHE_URL": cache_url,
-                  "CORRAL_CACHE_KEY_PREFIX": prefix,
+                  "CORRAL_CACHE_PREFIX": prefix,
+                  "CORRAL_PUBLIC_URL": "https://corral.example.test",
                   "CORRAL_SECRET_KEY": secrets.token_urlsafe(32)}
         with _node(ctx, wasm, "a", shared) as a, _node(ctx, wasm, "b", shared) as b, \
                 _node(ctx, wasm, "lmdb", {}) as local:
