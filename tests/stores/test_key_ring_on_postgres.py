@@ -181,3 +181,16 @@ def test_corral_serve_on_a_shared_store_without_the_keys_in_use_exits_before_ser
         assert ENV_KEY in output and "secret_key_file" in output
     assert key_id_for(sealing) in outcomes["another key"][1]
     assert encode_key(sealing) not in "".join(o for _, o in outcomes.values())
+
+
+def test_sealed_records_are_counted_on_the_shared_store(
+        postgres_url: str, tmp_path: Path, opened: list[ConnectionStore]) -> None:
+    from corral._connections.sealed import count_sealed
+
+    store_dir = tmp_path / "a" / "connections"
+    assert count_sealed(store_dir, map_size=1 << 20, store_url=postgres_url) == 0
+    store = node(postgres_url, tmp_path, "a", ring(os.urandom(32)), opened)
+    for name in ("one", "two"):
+        store.create(principal="p", pack=BEARER, name=name, secret={"token": "t"})
+    assert count_sealed(store_dir, map_size=1 << 20, store_url=postgres_url) == 2
+    assert not store_dir.exists()
