@@ -23,7 +23,7 @@ import psycopg
 import pytest
 from psycopg import conninfo
 
-from tests.pgfixture import PrivatePostgres
+from tests.pgfixture import running_postgres
 
 POSTGRES_URL_ENV = "CORRAL_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -53,24 +53,22 @@ def fresh_database(server_url: str) -> Iterator[str]:
     """A new, empty database on the server of ``server_url``; dropped afterwards."""
     name = f"corral_test_{secrets.token_hex(6)}"
     with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+        conn.execute(f'CREATE DATABASE "{name}"')
     try:
         yield with_database(server_url, name)
     finally:
         with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server_url() -> Iterator[str]:
     """A PostgreSQL server URL for the session (the configured one, or a private one)."""
     url = os.environ.get(POSTGRES_URL_ENV) or DEFAULT_POSTGRES_URL
     if answers(url):
         yield url
         return
-    directory = tmp_path_factory.mktemp("session-postgres")
-    os.chmod(directory, 0o755)
-    with PrivatePostgres(directory) as server:
+    with running_postgres() as server:
         yield server.url
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Sequence
 
-from . import (bench_cache, bench_cluster, bench_cold_start, bench_formula, bench_fuel, bench_http, bench_invoke,
-               bench_js, bench_js_engine, bench_memory, bench_scheduler, bench_tenancy,
-               bench_workers)
+from . import (bench_cache, bench_cluster, bench_cold_start, bench_formula, bench_fuel,
+               bench_http, bench_invoke, bench_js, bench_js_engine, bench_memory,
+               bench_scheduler, bench_store, bench_tenancy, bench_workers)
 from ._artifacts import REPO, build_all
 from ._context import Context
 from ._results import BenchResult, SuiteReport, format_result, format_summary, machine_info
@@ -39,6 +39,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "formula_parse": bench_formula,
     "js": bench_js,
     "js_engine": bench_js_engine,
+    "store": bench_store,
 }
 RESULTS_DIR = REPO / "results"
 

@@ -59,7 +59,8 @@ class Host(Closeable):
                                              call_path=self.settings.call_path))
         self.registry = Registry(self.settings.data_dir / "packs", self.sandbox,
                                  map_size=self.settings.registry_map_bytes,
-                                 max_map_size=self.settings.registry_map_max_bytes)
+                                 max_map_size=self.settings.registry_map_max_bytes,
+                                 store_url=self.settings.store_url)
         self.metrics = Metrics()
         self._fetch_transport = fetch_transport
         self._resolver = resolver

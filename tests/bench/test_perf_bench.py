@@ -22,7 +22,7 @@ from benchmarks.perf._results import BenchResult, SuiteReport, Target, format_ro
 from corral._toolchain.build import repo_root
 
 BENCHMARK_IDS = {"invoke", "cold_start", "result_cache", "http", "scheduler", "fuel", "memory",
-                 "tenancy", "workers", "formula_parse", "js", "js_engine"}
+                 "tenancy", "workers", "formula_parse", "js", "js_engine", "store"}
 TARGET_IDS = {"invoke_p50", "invoke_vs_extism", "cached_evaluate_p50", "http_throughput_ratio",
               "scheduler_32_vs_1", "load_precompiled_hello", "load_precompiled_textstats",
               "workers_2_vs_1", "formula_parse_us_per_token", "formula_parse_cached_us_per_token"}

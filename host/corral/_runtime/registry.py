@@ -33,6 +33,14 @@ name starts with a letter, so a number is never a name).
 
 The pointer map grows up to ``registry_map_max_bytes``; past it, or on a full disk,
 registering raises StorageFull.
+
+**On PostgreSQL** (``store_url``) the pointers, approvals and ids live in the shared
+store, and so do the bytes of every version (sub-database ``wasm``, key ``name/file``,
+written in the transaction that records the version), so a pack uploaded on one node
+runs on every other: a node that lacks a version's file writes it into its own
+directory from the store before loading it (each node keeps its own compiled modules).
+A lookup costs no round trip: the registry re-reads the store only when the store's
+change listener says the registry changed (on any node), or while it is not listening.
 """
 
 from __future__ import annotations
@@ -43,16 +51,15 @@ import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
-
-import lmdb
+from typing import Any, Iterable, Sequence
 
 from .._domains import DeclaredDomain
 from .._errors import ArgumentError, CorralError, ManifestError, NotFoundError
 from .._pack.manifest import Manifest
 from .._sandbox.sandbox import Sandbox
 from .._stores.files import write_file_atomically
-from .._stores.lmdb_env import SharedEnv, open_shared
+from .._stores.kv import KvStore
+from .._stores.opening import WatchedKv, open_kv, watched
 from .pack import Pack, pack_from_bytes
 
 log = logging.getLogger("corral.registry")
@@ -61,6 +68,8 @@ _DB_ACTIVE = b"active"
 _DB_META = b"meta"
 _DB_APPROVALS = b"approvals"
 _DB_IDS = b"ids"
+_DB_WASM = b"wasm"  # shared stores only: name/file -> the version's bytes
+_DB_VERSIONS = b"versions"  # shared stores only: name/file -> b""
 _GENERATION = b"generation"
 _NEXT_ID = b"next_id"
 FIRST_PACK_ID = 1001
@@ -102,28 +111,51 @@ def _approval_key(name: str, file: str) -> bytes:
     return f"{name}/{file}".encode()
 
 
+def _keys_under(txn: Any, db: Any, prefix: bytes) -> list[bytes]:
+    """The keys of ``db`` that start with ``prefix``, in order."""
+    cursor = txn.cursor(db=db)
+    if not cursor.set_range(prefix):
+        return []
+    keys = []
+    for key, _ in cursor:
+        if not bytes(key).startswith(prefix):
+            break
+        keys.append(bytes(key))
+    return keys
+
+
 class Registry:
     """Packs by name; lookups are exact first, then a unique case-insensitive match."""
 
     def __init__(self, directory: Path | None, sandbox: Sandbox, *,
-                 map_size: int = _MAP_BYTES, max_map_size: int = _MAX_MAP_BYTES) -> None:
+                 map_size: int = _MAP_BYTES, max_map_size: int = _MAX_MAP_BYTES,
+                 store_url: str | None = None) -> None:
         self.directory = directory
         self.sandbox = sandbox
         self._active: dict[str, Pack] = {}
         self._generation = -1
         self._lock = threading.RLock()
-        self._shared: SharedEnv | None = None
+        self._shared: KvStore | None = None
+        #: Shared store only: whether another node may have changed it since the last read.
+        self._stale = True
+        self._watched: WatchedKv | None = None
         self._memory_ids: dict[str, int] = {}  # the ids of a registry without a directory
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
-            self._shared = open_shared(directory / ".registry", map_size=map_size, max_dbs=5,
-                                       max_map_size=max_map_size, name="pack registry",
-                                       setting="registry_map_max_bytes")
-            self._active_db = self._shared.env.open_db(_DB_ACTIVE)
-            self._meta_db = self._shared.env.open_db(_DB_META)
-            self._approvals_db = self._shared.env.open_db(_DB_APPROVALS)
-            self._ids_db = self._shared.env.open_db(_DB_IDS)
-            self._adopt_legacy_markers()
+            self._shared = open_kv(store_url, "registry", lmdb_dir=directory / ".registry",
+                                   map_size=map_size, max_dbs=5, max_map_size=max_map_size,
+                                   name="pack registry", setting="registry_map_max_bytes")
+            self._active_db = self._shared.open_db(_DB_ACTIVE)
+            self._meta_db = self._shared.open_db(_DB_META)
+            self._approvals_db = self._shared.open_db(_DB_APPROVALS)
+            self._ids_db = self._shared.open_db(_DB_IDS)
+            self._watched = watched(self._shared)
+            if self._watched is not None:
+                self._wasm_db = self._shared.open_db(_DB_WASM)
+                self._versions_db = self._shared.open_db(_DB_VERSIONS)
+                self._watched.on_change(self._changed)
+            else:
+                self._adopt_legacy_markers()
             self._number_unnumbered()
             self._sync()
 
@@ -165,11 +197,21 @@ class Registry:
         _, pointers, approvals = self._read()
         active = pointers.get(pack.name, "")
         out = []
-        for file in sorted((self.directory / pack.name).glob("*.wasm")):
-            version, _, digest = file.stem.rpartition("-")
-            out.append(PackVersion(pack.name, version, digest, file.name, file.name == active,
-                                   approvals.get(f"{pack.name}/{file.name}", ())))
+        for file in self._version_files(pack.name):
+            version, _, digest = Path(file).stem.rpartition("-")
+            out.append(PackVersion(pack.name, version, digest, file, file == active,
+                                   approvals.get(f"{pack.name}/{file}", ())))
         return out
+
+    def _version_files(self, name: str) -> list[str]:
+        """The file names of every stored version of ``name``, sorted."""
+        assert self.directory is not None
+        if self._watched is None:
+            return sorted(file.name for file in (self.directory / name).glob("*.wasm"))
+        prefix = f"{name}/".encode()
+        keys = self._store_or_raise().read(
+            lambda txn: _keys_under(txn, self._versions_db, prefix))
+        return [key[len(prefix):].decode() for key in keys]
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -188,7 +230,8 @@ class Registry:
                 return self._register_in_memory(pack, activate, approvals)
             pack.path = self._store(pack, wasm)
             if self._write_pointer(pack.name, pack.path.name, only_if_absent=not activate,
-                                   approvals=approvals):
+                                   approvals=approvals,
+                                   wasm=wasm if self._watched is not None else None):
                 self._active[pack.name] = pack  # so the sync below keeps it, not a reload
             self._sync()
             pack.approved_domains = self._read()[2].get(f"{pack.name}/{pack.path.name}", ())
@@ -211,8 +254,10 @@ class Registry:
         """Make a stored ``version`` of ``name`` the active one (a rollback is the same)."""
         for entry in self.versions(name):
             if entry.version == version:
-                assert self.directory is not None
-                wasm_file = self.directory / entry.name / entry.file
+                wasm_file = self._local_file(entry.name, entry.file)
+                if wasm_file is None:
+                    raise NotFoundError(f"pack {name!r}: version {version!r} was removed "
+                                        "meanwhile", pack=name)
                 pack = pack_from_bytes(wasm_file.read_bytes(), sandbox=self.sandbox,
                                        source=str(wasm_file), path=wasm_file)
                 with self._lock:
@@ -230,17 +275,21 @@ class Registry:
             if self.directory is None:
                 return
             self._delete_pointer(pack.name)
-            folder = self.directory / pack.name
-            for file in folder.glob("*"):
-                file.unlink(missing_ok=True)
-            try:
-                folder.rmdir()
-            except OSError:  # another process stored a version meanwhile; it keeps it
-                pass
+            self._forget_files(pack.name)
+
+    def _forget_files(self, name: str) -> None:
+        assert self.directory is not None
+        folder = self.directory / name
+        for file in folder.glob("*"):
+            file.unlink(missing_ok=True)
+        try:
+            folder.rmdir()
+        except OSError:  # another process stored a version meanwhile; it keeps it
+            pass
 
     # -- the shared pointers ------------------------------------------------------------------
 
-    def _store_or_raise(self) -> SharedEnv:
+    def _store_or_raise(self) -> KvStore:
         if self._shared is None:
             raise CorralError("the pack registry is closed")
         return self._shared
@@ -251,8 +300,7 @@ class Registry:
     def _read(self) -> tuple[int, dict[str, str], dict[str, tuple[str, ...]]]:
         """The generation, every active pointer and every version's approved domains
         (by ``name/file``), read in one transaction."""
-        def read(txn: lmdb.Transaction
-                 ) -> tuple[int, dict[str, str], dict[str, tuple[str, ...]]]:
+        def read(txn: Any) -> tuple[int, dict[str, str], dict[str, tuple[str, ...]]]:
             raw = txn.get(_GENERATION, db=self._meta_db)
             pointers = {bytes(k).decode(): bytes(v).decode()
                         for k, v in txn.cursor(db=self._active_db)}
@@ -267,49 +315,59 @@ class Registry:
         return struct.unpack("<Q", raw)[0] if raw else 0
 
     def _write_pointer(self, name: str, file: str, *, only_if_absent: bool = False,
-                       approvals: tuple[str, ...] | None = None) -> bool:
-        """Point ``name`` at ``file`` (unless ``only_if_absent`` and it points somewhere) and
-        record ``file``'s approvals (unless None), in one transaction; True if it pointed."""
-        def write(txn: lmdb.Transaction) -> bool:
+                       approvals: tuple[str, ...] | None = None,
+                       wasm: bytes | None = None) -> bool:
+        """Point ``name`` at ``file`` (unless ``only_if_absent`` and it points somewhere),
+        record ``file``'s approvals (unless None) and its ``wasm`` bytes (shared stores),
+        in one transaction; True if it pointed."""
+        def write(txn: Any) -> bool:
             point = not (only_if_absent
                          and txn.get(name.encode(), db=self._active_db) is not None)
             self._number(txn, name)
+            if wasm is not None:
+                txn.put(_approval_key(name, file), wasm, db=self._wasm_db, overwrite=False)
+                txn.put(_approval_key(name, file), b"", db=self._versions_db)
             if point:
                 txn.put(name.encode(), file.encode(), db=self._active_db)
             if approvals is not None:
                 txn.put(_approval_key(name, file), json.dumps(list(approvals)).encode(),
                         db=self._approvals_db)
-            if point or approvals is not None:
+            if point or approvals is not None or wasm is not None:
                 self._bump_generation(txn)
             return point
 
-        return self._store_or_raise().write(write)
+        pointed = self._store_or_raise().write(write)
+        self._stale = True
+        return pointed
 
     def _delete_pointer(self, name: str) -> None:
         prefix = f"{name}/".encode()
 
-        def delete(txn: lmdb.Transaction) -> None:
+        def delete(txn: Any) -> None:
             txn.delete(name.encode(), db=self._active_db)
-            stale = [bytes(k) for k, _ in txn.cursor(db=self._approvals_db)
-                     if bytes(k).startswith(prefix)]
-            for key in stale:
+            for key in _keys_under(txn, self._approvals_db, prefix):
                 txn.delete(key, db=self._approvals_db)
+            if self._watched is not None:
+                for key in _keys_under(txn, self._versions_db, prefix):
+                    txn.delete(key, db=self._versions_db)
+                    txn.delete(key, db=self._wasm_db)
             self._bump_generation(txn)
 
         self._store_or_raise().write(delete, frees=True)
+        self._stale = True
 
     def _ids(self) -> dict[str, int]:
         """Every pack name's numeric id (removed packs' too: an id is never reused)."""
         if self._shared is None:
             return dict(self._memory_ids)
 
-        def read(txn: lmdb.Transaction) -> dict[str, int]:
+        def read(txn: Any) -> dict[str, int]:
             return {bytes(k).decode(): struct.unpack("<Q", v)[0]
                     for k, v in txn.cursor(db=self._ids_db)}
 
         return self._shared.read(read)
 
-    def _number(self, txn: lmdb.Transaction, name: str) -> None:
+    def _number(self, txn: Any, name: str) -> None:
         """Give ``name`` the next numeric id, unless it has one."""
         if txn.get(name.encode(), db=self._ids_db) is not None:
             return
@@ -324,22 +382,32 @@ class Registry:
         if all(name in self._ids() for name in pointers):
             return
 
-        def write(txn: lmdb.Transaction) -> None:
+        def write(txn: Any) -> None:
             for name in sorted(pointers):
                 self._number(txn, name)
             self._bump_generation(txn)
 
         self._store_or_raise().write(write)
 
-    def _bump_generation(self, txn: lmdb.Transaction) -> None:
+    def _bump_generation(self, txn: Any) -> None:
         raw = txn.get(_GENERATION, db=self._meta_db)
         current = struct.unpack("<Q", raw)[0] if raw else 0
         txn.put(_GENERATION, struct.pack("<Q", current + 1), db=self._meta_db)
 
+    def _changed(self) -> None:
+        """The shared store's listener: the registry changed somewhere (or may have)."""
+        self._stale = True
+
     def _sync(self) -> None:
         """Load what other processes changed since this one last looked (one read txn when
-        nothing did)."""
-        if self._shared is None or self._read_generation() == self._generation:
+        nothing did; on a shared store, nothing while its listener reports no change)."""
+        if self._shared is None:
+            return
+        if self._watched is not None:
+            if not self._stale and self._watched.listening:
+                return
+            self._stale = False  # before reading: a change announced meanwhile reads again
+        if self._read_generation() == self._generation:
             return
         with self._lock:
             generation, pointers, approvals = self._read()
@@ -354,19 +422,38 @@ class Registry:
                     pack.approved_domains = approvals.get(f"{name}/{file}", ())
                     pack.pack_id = ids.get(name)
                     loaded[name] = pack
+            if self._watched is not None:  # the store is the truth: forget removed packs
+                for name in set(self._active) - set(pointers):
+                    self._forget_files(name)
             self._active = loaded
             self._generation = generation
 
     def _load(self, name: str, file: str) -> Pack | None:
-        assert self.directory is not None
-        wasm_file = self.directory / name / file
         try:
+            wasm_file = self._local_file(name, file)
+            if wasm_file is None:
+                raise NotFoundError("its bytes are not in the store", pack=name)
             return pack_from_bytes(wasm_file.read_bytes(), sandbox=self.sandbox,
                                    source=str(wasm_file), path=wasm_file)
         except (OSError, CorralError) as exc:
             log.error("pack %s: cannot load its active version %s (%s); it is not served",
                       name, file, exc)
             return None
+
+    def _local_file(self, name: str, file: str) -> Path | None:
+        """This node's copy of a version's file, written from the shared store if it has
+        none yet; None if the store has no such version."""
+        assert self.directory is not None
+        path = self.directory / name / file
+        if self._watched is None or path.exists():
+            return path
+        key = _approval_key(name, file)
+        wasm = self._store_or_raise().read(lambda txn: txn.get(key, db=self._wasm_db))
+        if wasm is None:
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_file_atomically(path, bytes(wasm), store="pack store")
+        return path
 
     def _store(self, pack: Pack, wasm: bytes) -> Path:
         assert self.directory is not None

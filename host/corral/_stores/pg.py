@@ -33,8 +33,9 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 
-from .._errors import CorralError
-from .pg_backend import UNREACHABLE, Backend, Connection, acquire, release
+from .._errors import Closed, CorralError
+from .disk import disk_full
+from .pg_backend import UNREACHABLE, Backend, Connection, acquire, is_outage, release
 from .pg_notify import CHANNEL
 
 T = TypeVar("T")
@@ -218,7 +219,7 @@ class PgKv:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise CorralError(f"the {self.name} is closed")
+            raise Closed(f"the {self.name} is closed")
 
     def _run(self, fn: Callable[[PgTxn], T], *, write: bool) -> T:
         conflicts = 0
@@ -236,13 +237,12 @@ class PgKv:
                     raise self._failed(exc) from exc
                 time.sleep(random.uniform(0, min(_CONFLICT_BACKOFF_MAX_S,
                                                  _CONFLICT_BACKOFF_S * 2 ** conflicts)))
-            except UNREACHABLE as exc:
-                self._backend.lost(exc)
-                if reconnected or (txn is not None and txn.committing):
-                    raise self._unavailable(exc) from exc
-                reconnected = True  # perhaps only a connection the pool kept went stale
             except psycopg.Error as exc:
-                raise self._failed(exc) from exc
+                unknown = write and txn is not None and txn.committing  # it may have committed
+                if not is_outage(exc) or reconnected or unknown:
+                    raise self._translated(exc) from exc
+                self._backend.lost(exc)
+                reconnected = True  # perhaps only a connection the pool kept went stale
 
     @contextmanager
     def _block(self, write: bool) -> Iterator[PgTxn]:
@@ -250,11 +250,8 @@ class PgKv:
             with self._connection(write) as conn:
                 with self._transaction(conn, write) as txn:
                     yield txn
-        except UNREACHABLE as exc:
-            self._backend.lost(exc)
-            raise self._unavailable(exc) from exc
         except psycopg.Error as exc:
-            raise self._failed(exc) from exc
+            raise self._translated(exc) from exc
 
     @contextmanager
     def _connection(self, write: bool) -> Iterator[Connection]:
@@ -290,8 +287,16 @@ class PgKv:
             _roll_back(conn)
             raise
 
-    def _unavailable(self, exc: BaseException) -> CorralError:
-        return self._backend.unavailable(exc, f"using the {self.name} on")
+    def _translated(self, exc: psycopg.Error) -> CorralError:
+        """The Corral error for a driver's: StoreUnavailable when the server is away or
+        refuses for now (a lock wait timed out), StorageFull when its disk is full."""
+        if is_outage(exc):
+            self._backend.lost(exc)
+        if isinstance(exc, pg_errors.DiskFull):
+            return disk_full(self.name)
+        if isinstance(exc, UNREACHABLE):
+            return self._backend.unavailable(exc, f"using the {self.name} on")
+        return self._failed(exc)
 
     def _failed(self, exc: psycopg.Error) -> CorralError:
         first = (str(exc).strip().splitlines() or [""])[0]

@@ -53,8 +53,18 @@ _CONNECT_OPTIONS: dict[str, Any] = {
     # a node that vanished mid-transaction must not hold its space's write lock for long
     "options": "-c idle_in_transaction_session_timeout=60000 -c lock_timeout=30000",
 }
-#: Errors that mean the server could not be reached or went away.
+#: Errors that mean the server cannot serve now (gone, or refusing for the moment).
 UNREACHABLE = (psycopg.OperationalError, PoolTimeout, PoolClosed)
+#: SQLSTATE classes of a lost server: connection exceptions, operator intervention.
+_OUTAGE_CLASSES = ("08", "57")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` means the server went away (not, say, a lock wait timing out)."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    return state is None or state[:2] in _OUTAGE_CLASSES
 
 
 def describe(url: str) -> str:
@@ -85,13 +95,14 @@ class Backend:
         self.where = describe(url)
         self.users = 0
         self._healthy = True
+        self._outage_logged = False
         self._next_probe = 0.0
         self._probe_lock = threading.Lock()
         self.pool: ConnectionPool[Connection] = ConnectionPool(
             url, min_size=POOL_MIN, max_size=POOL_MAX, timeout=POOL_WAIT_S,
             reconnect_timeout=CONNECT_TIMEOUT_S, kwargs={**_CONNECT_OPTIONS, "autocommit": True},
             name=f"corral-{self.where}", open=False)
-        self.listener = Listener(self.connect, self.where)
+        self.listener = Listener(self.connect, self.where, on_lost=self.suspect)
 
     def start(self) -> None:
         """Open the pool, migrate and listen; StoreUnavailable if the server is away."""
@@ -124,17 +135,38 @@ class Backend:
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
-        """A pooled connection, once the server is believed reachable."""
+        """A pooled connection, once the server is believed reachable. StoreUnavailable
+        when none frees up in time: the server is gone, or every connection is busy."""
         self.ensure_reachable()
-        with self.pool.connection() as conn:
+        try:
+            conn = self.pool.getconn()
+        except PoolTimeout as exc:
+            raise self._timed_out(exc) from exc
+        try:
             yield conn
+        finally:
+            self.pool.putconn(conn)
+
+    def _timed_out(self, exc: PoolTimeout) -> StoreUnavailable:
+        try:
+            self.connect().close()
+        except UNREACHABLE as probe:
+            self.lost(probe)
+            return self.unavailable(probe, "reaching")
+        log.warning("all %d connections to PostgreSQL at %s stayed busy for %.0f s",
+                    POOL_MAX, self.where, POOL_WAIT_S)
+        return StoreUnavailable(f"the PostgreSQL store at {self.where} is busy (all "
+                                f"{POOL_MAX} connections of this node are in use); retry "
+                                "shortly", store="postgresql", retry_after_s=RETRY_AFTER_S)
 
     def ensure_reachable(self) -> None:
         """Nothing while the server is up; while it is down, StoreUnavailable at once,
         except for the one caller whose turn it is to probe it."""
         if self._healthy:
             return
-        with self._probe_lock:
+        if not self._probe_lock.acquire(blocking=False):  # another caller is probing
+            raise self.unavailable(None, "reaching")
+        try:
             if self._healthy:
                 return
             now = time.monotonic()
@@ -144,22 +176,39 @@ class Backend:
             try:
                 self.connect().close()
             except UNREACHABLE as exc:
+                self._log_outage(exc)
                 raise self.unavailable(exc, "reaching") from exc
+            self.pool.check()  # drop the connections the outage broke
             self._healthy = True
-            log.info("PostgreSQL at %s is reachable again", self.where)
-        self.pool.check()  # drop the connections the outage broke
+            if self._outage_logged:
+                log.info("PostgreSQL at %s is reachable again", self.where)
+                self._outage_logged = False
+        finally:
+            self._probe_lock.release()
 
     def lost(self, exc: BaseException) -> None:
         """An operation found the server unreachable."""
-        if self._healthy:
-            log.warning("PostgreSQL at %s is unreachable: %s", self.where,
-                        scrubbed(str(exc), self.url).strip() or type(exc).__name__)
+        self._log_outage(exc)
         self._healthy = False
         self._next_probe = 0.0  # the next caller probes at once: the pool may just be stale
 
+    def _reason(self, exc: BaseException) -> str:
+        """The first line of ``exc``'s message, without the password."""
+        return (scrubbed(str(exc), self.url).strip().splitlines() or [type(exc).__name__])[0]
+
+    def _log_outage(self, exc: BaseException) -> None:
+        if not self._outage_logged:
+            self._outage_logged = True
+            log.warning("PostgreSQL at %s is unreachable: %s", self.where, self._reason(exc))
+
+    def suspect(self) -> None:
+        """The listener lost its connection: before the next operation, probe the server
+        and drop the pooled connections a restart would have broken."""
+        self._healthy = False
+        self._next_probe = 0.0
+
     def unavailable(self, exc: BaseException | None, doing: str) -> StoreUnavailable:
-        reason = "it did not answer" if exc is None else (
-            scrubbed(str(exc), self.url).strip().splitlines() or [type(exc).__name__])[0]
+        reason = ("it was unreachable a moment ago" if exc is None else self._reason(exc))
         return StoreUnavailable(f"the PostgreSQL store at {self.where} is unavailable "
                                 f"({doing} it failed: {reason}); retry shortly",
                                 store="postgresql", retry_after_s=RETRY_AFTER_S)

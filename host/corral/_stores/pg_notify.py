@@ -39,9 +39,11 @@ Callback = Callable[[], None]
 class Listener:
     """Calls subscribers when their space changes on any node."""
 
-    def __init__(self, connect: Callable[..., psycopg.Connection[Any]], where: str) -> None:
+    def __init__(self, connect: Callable[..., psycopg.Connection[Any]], where: str, *,
+                 on_lost: Callable[[], None] = lambda: None) -> None:
         self._connect = connect
         self._where = where
+        self._on_lost = on_lost
         self._subscribers: dict[str, dict[int, Callback]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -110,6 +112,7 @@ class Listener:
                     log.warning("change notifications from %s stopped: %s", self._where,
                                 type(exc).__name__)
                     self._listening = False
+                    self._on_lost()
                     self._notify_all()
                 self._ready.set()  # the opener need not wait: it finds out by itself
                 connected_before = True
