@@ -14,7 +14,8 @@ import httpx
 import psycopg
 import pytest
 
-from corral import ConnectionStore, KeyRing, NotFoundError, QuotaExceeded
+from corral import ConnectionExpired, ConnectionStore, KeyRing, NotFoundError, QuotaExceeded
+from corral._connections.pending import token_route
 from corral._connections.crypto import encode_key
 from corral._connections.quota import Quotas
 from corral._errors import AuthFlowError, BlobQuotaExceeded, Unauthenticated
@@ -111,6 +112,25 @@ def test_an_oauth_flow_started_on_one_node_completes_on_another_once(
     assert call_with(b.credentials("alice", info.id, pack), server.base_url + "/api/oauth") == 200
     assert call_with(a.credentials("alice", info.id, pack), server.base_url + "/api/oauth") == 200
     assert len(server.issued_access) == 2
+
+
+def test_a_refresh_refused_because_another_node_renewed_first_marks_nothing_expired(
+        nodes: Callable[..., ConnectionStore], server: OAuthServer) -> None:
+    a, b = nodes("a"), nodes("b")
+    pack = oauth_pack(server)
+    url, state = a.start_authorization(pack=pack, principal="alice",
+                                       client_id=server.client_id, redirect_uri=REDIRECT,
+                                       client_secret=server.client_secret)
+    with httpx.Client(trust_env=False) as http:
+        code = parse_qs(urlsplit(http.get(url).headers["location"]).query)["code"][0]
+    info = a.complete_authorization(state, code)
+    seen_by_b = (b._record(info.id), b._load_secret(info.id).values)  # b is about to renew
+    server.expire_access_tokens()
+    assert call_with(a.credentials("alice", info.id, pack), server.base_url + "/api/oauth") == 200
+    with pytest.raises(ConnectionExpired):  # b's refresh token was used up by a's renewal
+        b._new_tokens(seen_by_b[0], pack.auth, token_route(pack), seen_by_b[1])
+    assert b.get("alice", info.id).status == "active"
+    assert call_with(b.credentials("alice", info.id, pack), server.base_url + "/api/oauth") == 200
 
 
 def test_quotas_hold_across_nodes(nodes: Callable[..., ConnectionStore]) -> None:

@@ -22,7 +22,8 @@ ids cannot be probed.
 Refreshes are serialised per connection by an in-process lock and a generation counter:
 whoever holds the lock re-reads the record and skips the token request when another
 thread already renewed it. The lock does not reach across processes: two nodes may
-both renew one token at once, and the later write wins (both tokens were issued).
+both renew one token, and the later write wins; a refusal (a refresh token the other
+node's renewal used up) marks nothing expired once the record has moved on.
 """
 
 from __future__ import annotations
@@ -86,10 +87,8 @@ from .records import (
     token_fields,
     token_secret,
 )
-from .space import DB_CONNECTIONS as _DB_CONNECTIONS
-from .space import DB_SECRETS as _DB_SECRETS
-from .space import DB_STATES as _DB_STATES
-from .space import open_space
+from .space import (DB_CONNECTIONS as _DB_CONNECTIONS, DB_SECRETS as _DB_SECRETS,
+                    DB_STATES as _DB_STATES, open_space)
 
 log = logging.getLogger("corral.connections")
 #: Names a connection just made (the pack's ``connection_name`` op, through the host).
@@ -103,10 +102,8 @@ DEFAULT_STATE_TTL_S = 600.0
 class ConnectionStore(Closeable):
     """Create, list, use, test and delete connections; run OAuth2 flows into them.
 
-    With ``store_url`` the store is PostgreSQL's (``path`` is then only its name in
-    messages) and, unless ``check_key_ring`` is False, opening it fails with
-    SecretKeyError when ``keyring`` lacks a key its sealed records need. On LMDB a
-    missing key shows when a secret is opened (``check_key_ring=True`` checks at once)."""
+    With ``store_url`` (PostgreSQL; ``path`` then unused) opening fails with SecretKeyError
+    when ``keyring`` lacks a key the sealed records need (``check_key_ring``)."""
 
     closeable_name = "connection store"
 
@@ -350,7 +347,12 @@ class ConnectionStore(Closeable):
             if loaded.generation != seen_generation:
                 return  # another caller renewed it while we waited for the lock
             record = self._record(connection_id)
-            tokens = self._new_tokens(record, spec, route, loaded.values)
+            try:
+                tokens = self._new_tokens(record, spec, route, loaded.values)
+            except ConnectionExpired:
+                if self._record(connection_id).generation != record.generation:
+                    return  # another node renewed it meanwhile: its tokens are current
+                raise
             values = {**loaded.values, **token_fields(tokens)}
             with self._txn(write=True) as txn:
                 current = self._record_in(txn, connection_id)
@@ -382,7 +384,8 @@ class ConnectionStore(Closeable):
     def _mark_expired(self, record: Record, why: str) -> ConnectionExpired:
         with self._txn(write=True) as txn:
             current = self._record_in(txn, record.id)
-            self._put_record(txn, replace(current, status=EXPIRED), enforce=False)
+            if current.generation == record.generation:  # else renewed by another node
+                self._put_record(txn, replace(current, status=EXPIRED), enforce=False)
         log.warning("connection %s (pack %s) expired: %s", record.id, record.pack, why)
         return expired_error(record, why)
 
@@ -396,8 +399,7 @@ class ConnectionStore(Closeable):
     def _txn(self, write: bool = False) -> Iterator[KvTxn]:
         self._check_open()
         try:
-            # LMDB: grows the map, StorageFull past it; PostgreSQL: StoreUnavailable (503)
-            # while it cannot be reached.
+            # LMDB grows the map (StorageFull past it); PostgreSQL may be StoreUnavailable.
             with self._shared.txn(write=write) as txn:
                 yield txn
         except lmdb.Error as exc:
