@@ -116,7 +116,7 @@ function shownProperties(value, schema) {
 
 /**
  * @param {string} href
- * @param {string} text
+ * @param {string | HTMLElement} text
  * @param {string} kind
  */
 function link(href, text, kind) {
@@ -132,7 +132,9 @@ function image(src, schema) {
   if (schema.width) size.width = schema.width;
   if (schema.height) size.height = schema.height;
   const shape = schema.image_shape_style === "circle" ? " circle" : "";
-  return h("img", { class: `value image${shape}`, src, alt: src, ...size });
+  const img = h("img", { class: `value image${shape}`, src, alt: src, ...size });
+  // The page's CSP shows only images of this server or data: URLs; the link opens others.
+  return /^data:/i.test(src) ? img : link(src, img, "image");
 }
 
 /**
