@@ -240,7 +240,7 @@ def test_the_runs_page_lists_the_calls(page: Any, console: Console) -> None:
     failed.click()
     details = page.locator(f'#runs tr.run-details[data-run="{failed.get_attribute("data-run")}"]')
     expect(details).to_be_visible()
-    expect(details.locator(".run-args")).to_have_text('"the sky is falling"')
+    expect(details.locator(".run-args")).to_have_text('=conformance.Fail("the sky is falling")')
     expect(details.locator(".run-error")).to_contain_text("the sky is falling")
     snap(page, "24-runs")
 

@@ -13,8 +13,8 @@ const FILTERS = ["pack", "formula", "outcome"];
 const COLUMNS = ["When", "Pack", "Formula", "Kind", "Outcome", "Duration", "Fuel", "Fetches", "Cache"];
 
 /**
- * @typedef {{id: string, at: string, pack: string, formula: string, kind: string,
- *            args: unknown[], outcome: string, error: {kind: string, message: string} | null,
+ * @typedef {{id: string, at: string | number, pack: string | null, formula: string | null, kind: string,
+ *            args: unknown, outcome: string, error: {kind: string, message: string} | null,
  *            duration_ms: number, fuel: number | null, fetches: number | null,
  *            cache_hit: boolean, logs: unknown[], automation: string | null}} Run
  */
@@ -96,8 +96,8 @@ function runRows(run) {
       if (/** @type {KeyboardEvent} */ (event).key === "Enter") toggle();
     } },
   h("td", {}, when(run.at)),
-  h("td", {}, run.pack),
-  h("td", {}, h("code", {}, run.formula)),
+  h("td", {}, run.pack || ""),
+  h("td", {}, h("code", {}, run.formula || "")),
   h("td", {}, run.kind, run.automation ? h("span", { class: "muted" }, " (automation)") : null),
   h("td", { class: `outcome-${run.outcome}` }, run.outcome),
   h("td", { class: "number" }, `${formatMs(run.duration_ms)}`),
@@ -113,13 +113,35 @@ function runDetails(run) {
     run.error ? h("div", { class: "error run-error" },
       h("strong", {}, run.error.kind), ": ", run.error.message) : null,
     h("h3", {}, "Arguments"),
-    h("pre", { class: "run-args" }, (run.args || []).map((arg) => JSON.stringify(arg)).join(", ") || "(none)"),
+    h("pre", { class: "run-args" }, argsText(run.args)),
     h("h3", {}, "Logs"),
     run.logs && run.logs.length
       ? h("ol", { class: "run-logs" }, run.logs.map((line) => h("li", {}, logText(line))))
       : h("p", { class: "muted" }, "No logs."),
     run.automation ? h("p", { class: "muted" }, `Run by automation ${run.automation}.`) : null,
     h("p", { class: "muted" }, `Run ${run.id}`));
+}
+
+/**
+ * A run's arguments as the log keeps them: a list, a call's {args, connection}, an
+ * evaluated formula's {formula, variables, connections}, or a truncated preview.
+ * @param {unknown} args
+ * @returns {string}
+ */
+function argsText(args) {
+  if (Array.isArray(args)) return args.map((arg) => JSON.stringify(arg)).join(", ") || "(none)";
+  if (!args || typeof args !== "object") return args === undefined || args === null ? "(none)" : JSON.stringify(args);
+  const logged = /** @type {Record<string, any>} */ (args);
+  const parts = [];
+  if (typeof logged.formula === "string") parts.push(logged.formula);
+  if (Array.isArray(logged.args)) parts.push(argsText(logged.args));
+  if (typeof logged.truncated === "string") parts.push(`${logged.truncated}…`);
+  for (const [name, value] of Object.entries(logged)) {
+    if (["formula", "args", "truncated"].includes(name) || value === null || value === undefined) continue;
+    if (typeof value === "object" && Object.keys(value).length === 0) continue;
+    parts.push(`${name}: ${JSON.stringify(value)}`);
+  }
+  return parts.join("\n") || "(none)";
 }
 
 /** @param {unknown} line */
@@ -132,11 +154,14 @@ function logText(line) {
   return JSON.stringify(line);
 }
 
-/** @param {string} at */
+/**
+ * When a run started (ISO 8601, or Unix seconds), in the caller's zone.
+ * @param {string | number} at
+ */
 function when(at) {
-  const instant = new Date(at);
-  if (Number.isNaN(instant.getTime())) return at;
-  return h("time", { datetime: at, title: at },
+  const instant = new Date(typeof at === "number" ? at * 1000 : at);
+  if (Number.isNaN(instant.getTime())) return String(at);
+  return h("time", { datetime: instant.toISOString(), title: instant.toISOString() },
     new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" }).format(instant));
 }
 
