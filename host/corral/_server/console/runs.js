@@ -90,14 +90,14 @@ function runRows(run) {
     details.hidden = !details.hidden;
     row.setAttribute("aria-expanded", String(!details.hidden));
   };
-  const row = h("tr", { class: `run ${run.outcome}`, "data-run": run.id, "data-outcome": run.outcome,
+  const row = h("tr", { class: `run run-${run.outcome}`, "data-run": run.id, "data-outcome": run.outcome,
     tabindex: 0, "aria-expanded": "false", onclick: toggle,
     onkeydown: (/** @type {Event} */ event) => {
       if (/** @type {KeyboardEvent} */ (event).key === "Enter") toggle();
     } },
   h("td", {}, when(run.at)),
   h("td", {}, run.pack || ""),
-  h("td", {}, h("code", {}, run.formula || "")),
+  h("td", {}, h("code", {}, run.formula || evaluated(run.args))),
   h("td", {}, run.kind, run.automation ? h("span", { class: "muted" }, " (automation)") : null),
   h("td", { class: `outcome-${run.outcome}` }, run.outcome),
   h("td", { class: "number" }, `${formatMs(run.duration_ms)}`),
@@ -142,6 +142,16 @@ function argsText(args) {
     parts.push(`${name}: ${JSON.stringify(value)}`);
   }
   return parts.join("\n") || "(none)";
+}
+
+/**
+ * The formula text of an evaluate run that named no pack formula (the memo answered it, or
+ * it failed before any pack code ran).
+ * @param {unknown} args
+ */
+function evaluated(args) {
+  const text = args && typeof args === "object" ? /** @type {Record<string, unknown>} */ (args).formula : null;
+  return typeof text === "string" ? text : "";
 }
 
 /** @param {unknown} line */
