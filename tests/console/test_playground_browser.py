@@ -11,6 +11,7 @@ and the calls it made on the runs page (``GET /v1/runs``).
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -251,4 +252,38 @@ def test_the_runs_page_lists_the_calls(page: Any, console: Console) -> None:
     outcomes = page.locator("#runs tr.run td:nth-child(5)").all_inner_texts()
     assert outcomes and set(outcomes) == {"error"}, outcomes
     assert page.script_errors == []
+
+
+def test_the_runs_page_pages_through_older_runs(page: Any, console: Console) -> None:
+    auth = {"Authorization": f"Bearer {console.caller_key}"}
+    for n in range(30):
+        added = httpx.post(f"{console.url}/v1/packs/hello/formulas/Add", headers=auth,
+                           json={"args": [n, 1000]})
+        assert added.json() == {"result": n + 1000}
+    _wait_for_runs(console, auth, "Add", 30)  # the log writes its runs off the call path
+    sign_in_to_playground(page, console, console.caller_key)
+    page.goto(console.url + "/#/runs?formula=Add")
+    rows = page.locator("#runs tr.run")
+    expect(rows).to_have_count(25)  # one page
+    expect(rows.first.locator("td").nth(2)).to_have_text("Add")
+    rows.first.click()
+    expect(page.locator("#runs tr.run-details .run-args").first).to_have_text("29, 1000")
+    page.click("#runs-more")
+    expect(rows).to_have_count(30)
+    expect(page.locator("#runs-more")).to_be_hidden()  # no older page
+    expect(page.locator("#runs-formula")).to_have_value("Add")
+    snap(page, "25-runs-paged")
+    assert page.script_errors == []
+
+
+def _wait_for_runs(console: Console, auth: dict[str, str], formula: str, count: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = httpx.get(f"{console.url}/v1/runs", headers=auth,
+                          params={"formula": formula, "limit": 50})
+        assert found.status_code == 200, found.text
+        if len(found.json()["runs"]) >= count:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"the execution log did not show {count} runs of {formula} in 30 s")
 
