@@ -71,29 +71,29 @@ EVALUATE_HEADERS = {
 async def evaluate_formula(service: Service, request: Request, principal: Principal,
                            body: EvaluateBody) -> tuple[Any, dict[str, str]]:
     """Evaluate ``body.formula`` for ``principal``: its value as JSON, and the
-    :data:`EVALUATE_HEADERS`. The memo is asked first, on the loop: a memoised answer
-    needs no worker thread, and the caller learns it was one."""
+    :data:`EVALUATE_HEADERS`. The memo is asked first, on the worker thread (or by the
+    gate's probe), so the answer says whether it was memoised."""
     invocation = service.invocation(request, body.timezone, body.doc_id)
-    run = partial(service.host.evaluate, body.formula, principal=principal.name,
-                  connections=body.connections, invocation=invocation,
-                  variables=body.variables)
     memo = service.memo_answer(body.formula, principal.name, body.connections, invocation,
                                body.variables)
-    answered: list[bool] = []
+
+    def evaluated() -> tuple[Any, bool, str | None]:
+        found, value = memo()
+        if not found:
+            value = service.host.evaluate(body.formula, principal=principal.name,
+                                          connections=body.connections,
+                                          invocation=invocation, variables=body.variables)
+        return value, found, single_pack_call(service, body.formula)
 
     def probe() -> tuple[bool, Any]:
         found, value = memo()
-        answered.append(found)
-        return found, value
+        return found, (value, True, single_pack_call(service, body.formula) if found else None)
 
     started = time.perf_counter()
-    hit, value = probe()
-    if not hit:
-        value = await service.run(principal.name, run, probe=probe)
+    value, hit, result_of = await service.run(principal.name, evaluated, probe=probe)
     elapsed_ms = (time.perf_counter() - started) * 1000
     headers = {"Server-Timing": f"evaluate;dur={elapsed_ms:.3f}",
-               CACHE_HEADER: "hit" if any(answered) else "miss"}
-    result_of = single_pack_call(service, body.formula)
+               CACHE_HEADER: "hit" if hit else "miss"}
     if result_of is not None:
         headers[RESULT_OF_HEADER] = result_of
     return to_json(value), headers
