@@ -222,8 +222,11 @@ def test_a_syntax_error_is_shown_at_its_caret(page: Any, console: Console) -> No
     expect(error.locator("pre.caret")).to_have_text("  2 3)\n    ^")
     caret = formula.index("3")
     assert page.evaluate("document.getElementById('formula').selectionStart") == caret
+    expect(page.locator("#formula")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#result")).to_have_count(0)
     snap(page, "23-playground-syntax-error")
+    page.locator("#formula").press_sequentially(",")  # editing clears the mark
+    expect(page.locator("#formula")).not_to_have_attribute("aria-invalid", "true")
 
 
 def test_the_runs_page_lists_the_calls(page: Any, console: Console) -> None:

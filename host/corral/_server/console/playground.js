@@ -30,6 +30,7 @@ export function showPlayground(view, initial) {
     h("p", { class: "muted" }, "Tab completes a pack or formula name, or a suggested argument; ",
       "Ctrl+Enter runs it. Dates are shown in ", h("span", { id: "timezone" }, callerTimezone()), "."),
     button, output));
+  editor.addEventListener("input", () => editor.removeAttribute("aria-invalid"));
   editor.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
@@ -46,6 +47,7 @@ export function showPlayground(view, initial) {
     event.preventDefault();
     const formula = editor.value;
     button.disabled = true;
+    editor.removeAttribute("aria-invalid");
     replace(output, h("p", { class: "muted" }, "Running…"));
     const started = performance.now();
     try {
@@ -106,7 +108,11 @@ function describeFailure(failure, formula, editor) {
   }
   const problem = failure.problem;
   const where = typeof problem.line === "number" && typeof problem.column === "number";
-  if (where) placeCaret(editor, formula, problem.line, problem.column);
+  if (where) {
+    placeCaret(editor, formula, problem.line, problem.column);
+    editor.setAttribute("aria-invalid", "true");
+    editor.setAttribute("aria-errormessage", "error");
+  }
   const firstLine = String(problem.detail || "").split("\n")[0];
   return h("div", { id: "error", class: "error", role: "alert", "data-kind": problem.kind || "" },
     h("strong", {}, where
