@@ -30,7 +30,7 @@ from .models import (
     UpdateBody,
     UpdateResults,
 )
-from .calling import call_value
+from .calling import EVALUATE_HEADERS, call_value, evaluate_formula
 from .problems import internal_problem, problem_for
 from .service import (
     PROBLEM_RESPONSES,
@@ -140,16 +140,13 @@ async def delete_pack(pack: str, service: ServiceDep, _: AdminDep) -> Response:
     return Response(status_code=204)
 
 
-@calls.post("/evaluate", response_model=CallResult, summary="Evaluate a formula")
+@calls.post("/evaluate", response_model=CallResult, summary="Evaluate a formula",
+            responses={200: {"headers": {name: {"description": doc, "schema": {"type": "string"}}
+                                         for name, doc in EVALUATE_HEADERS.items()}}})
 async def evaluate(body: EvaluateBody, request: Request, service: ServiceDep,
-                   principal: CallerDep) -> CallResult:
-    invocation = service.invocation(request, body.timezone, body.doc_id)
-    run = partial(service.host.evaluate, body.formula, principal=principal.name,
-                  connections=body.connections, invocation=invocation,
-                  variables=body.variables)
-    memo = service.memo_answer(body.formula, principal.name, body.connections, invocation,
-                               body.variables)
-    return CallResult(result=to_json(await service.run(principal.name, run, probe=memo)))
+                   principal: CallerDep) -> JSONResponse:
+    value, headers = await evaluate_formula(service, request, principal, body)
+    return JSONResponse({"result": value}, headers=headers)
 
 
 @calls.post("/packs/{pack}/tables/{table}/sync",

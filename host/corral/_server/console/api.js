@@ -36,6 +36,17 @@ export class ApiError extends Error {
  * @returns {Promise<any>}
  */
 export async function call(method, path, body) {
+  return (await exchange(method, path, body)).data;
+}
+
+/**
+ * Like ``call``, with the answer's headers too (the playground reads Server-Timing).
+ * @param {string} method
+ * @param {string} path
+ * @param {unknown} [body]
+ * @returns {Promise<{data: any, headers: Headers}>}
+ */
+export async function exchange(method, path, body) {
   /** @type {Record<string, string>} */
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -47,11 +58,11 @@ export async function call(method, path, body) {
     credentials: "same-origin",
     cache: "no-store",
   });
-  if (response.status === 204) return null;
+  if (response.status === 204) return { data: null, headers: response.headers };
   const text = await response.text();
   const data = text ? JSON.parse(text) : null;
   if (!response.ok) throw new ApiError(response.status, data || {});
-  return data;
+  return { data, headers: response.headers };
 }
 
 /**

@@ -9,6 +9,7 @@ import { ApiError, currentSession, signOut } from "./api.js";
 import { byId, h, replace } from "./dom.js";
 import { showPack, showPacks } from "./packs.js";
 import { showPlayground } from "./playground.js";
+import { showRuns } from "./runs.js";
 import { showSignIn } from "./signin.js";
 
 /** @type {import("./api.js").Session | null} */
@@ -47,6 +48,8 @@ async function route() {
   try {
     if (parts[0] === "playground") {
       showPlayground(target, new URLSearchParams(query || "").get("formula") || undefined);
+    } else if (parts[0] === "runs") {
+      await showRuns(target, new URLSearchParams(query || ""));
     } else if (parts[0] === "packs" && parts[1]) {
       await showPack(target, parts[1], session.role === "admin");
     } else {

@@ -1,13 +1,15 @@
 // @ts-check
 /**
  * The formula playground: a formula such as =hello.Greet("Ada") evaluated by
- * POST /v1/evaluate, its result rendered, a syntax error shown at its line and column
- * (the caret is put there too), and how long the call took, as the browser saw it.
+ * POST /v1/evaluate in the browser's time zone, its result rendered by the schema of the
+ * pack formula it is (the Corral-Result-Of header names it), a syntax error shown at its
+ * line and column (the caret is put there too), how long the server took (Server-Timing)
+ * and whether the formula memo answered (Corral-Cache).
  */
-import { ApiError, call } from "./api.js";
+import { ApiError, exchange } from "./api.js";
 import { h, replace } from "./dom.js";
-import { attachCompletion } from "./completion.js";
-import { renderValue } from "./render.js";
+import { attachCompletion, forgetPackDetails, packDetail } from "./completion.js";
+import { callerTimezone, renderValue } from "./render.js";
 
 /**
  * @param {HTMLElement} view
@@ -22,11 +24,13 @@ export function showPlayground(view, initial) {
   const suggestions = h("ul", { id: "suggestions", class: "suggestions", hidden: true });
   const output = h("div", { id: "outcome", class: "outcome", "aria-live": "polite" });
   const button = /** @type {HTMLButtonElement} */ (h("button", { id: "run", type: "submit" }, "Run"));
-  const form = h("form", { id: "playground", class: "panel", onsubmit: run },
+  const form = /** @type {HTMLFormElement} */ (h("form", { id: "playground", class: "panel", onsubmit: run },
     h("h1", {}, "Formula playground"),
     h("label", { for: "formula" }, "Formula"), editor, suggestions,
-    h("p", { class: "muted" }, "Tab completes a pack or formula name; Ctrl+Enter runs it."),
-    button, output);
+    h("p", { class: "muted" }, "Tab completes a pack or formula name, or a suggested argument; ",
+      "Ctrl+Enter runs it. Dates are shown in ", h("span", { id: "timezone" }, callerTimezone()), "."),
+    button, output));
+  editor.addEventListener("input", () => editor.removeAttribute("aria-invalid"));
   editor.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
@@ -34,6 +38,7 @@ export function showPlayground(view, initial) {
     }
   });
   replace(view, form);
+  forgetPackDetails();  // a pack may have a new version since the last visit
   editor.focus();
   void attachCompletion(editor, suggestions).catch(() => { suggestions.hidden = true; });
 
@@ -42,24 +47,54 @@ export function showPlayground(view, initial) {
     event.preventDefault();
     const formula = editor.value;
     button.disabled = true;
+    editor.removeAttribute("aria-invalid");
     replace(output, h("p", { class: "muted" }, "Running…"));
     const started = performance.now();
     try {
-      const answer = await call("POST", "v1/evaluate", { formula });
-      replace(output, h("div", { id: "result", class: "result" }, renderValue(answer.result)),
-        took(started));
+      const answer = await exchange("POST", "v1/evaluate", { formula, timezone: callerTimezone() });
+      const schema = await resultSchema(answer.headers.get("Corral-Result-Of"));
+      replace(output, h("div", { id: "result", class: "result" }, renderValue(answer.data.result, schema)),
+        timing(answer.headers, started));
     } catch (failure) {
-      replace(output, describeFailure(failure, formula, editor), took(started));
+      replace(output, describeFailure(failure, formula, editor), timing(null, started));
     } finally {
       button.disabled = false;
     }
   }
 }
 
-/** @param {number} started */
-function took(started) {
-  const ms = performance.now() - started;
-  return h("p", { id: "duration", class: "muted" }, `Took ${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`);
+/**
+ * The declared result schema of ``pack.Formula`` (from the pack's manifest), if any.
+ * @param {string | null} resultOf
+ * @returns {Promise<Record<string, any> | undefined>}
+ */
+async function resultSchema(resultOf) {
+  if (!resultOf) return undefined;
+  const [pack, name] = resultOf.split(".");
+  try {
+    const manifest = (await packDetail(pack)).manifest;
+    const found = [...(manifest.formulas || []), ...(manifest.actions || [])]
+      .find((/** @type {Record<string, any>} */ f) => f.name === name);
+    return found ? found.result : undefined;
+  } catch {
+    return undefined;  // shown without its schema, as plain values
+  }
+}
+
+/**
+ * How long the call took (the server's Server-Timing, else as the browser saw it) and
+ * whether the memo answered it.
+ * @param {Headers | null} headers
+ * @param {number} started
+ */
+function timing(headers, started) {
+  const server = headers && /dur=([0-9.]+)/.exec(headers.get("Server-Timing") || "");
+  const ms = server ? Number(server[1]) : performance.now() - started;
+  const cache = headers && headers.get("Corral-Cache");
+  return h("p", { class: "muted timing" },
+    h("span", { id: "duration" }, `Took ${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`),
+    cache ? [" · ", h("span", { id: "cache", class: `cache ${cache}`, "data-cache": cache },
+      cache === "hit" ? "cache hit" : "cache miss")] : null);
 }
 
 /**
@@ -73,7 +108,11 @@ function describeFailure(failure, formula, editor) {
   }
   const problem = failure.problem;
   const where = typeof problem.line === "number" && typeof problem.column === "number";
-  if (where) placeCaret(editor, formula, problem.line, problem.column);
+  if (where) {
+    placeCaret(editor, formula, problem.line, problem.column);
+    editor.setAttribute("aria-invalid", "true");
+    editor.setAttribute("aria-errormessage", "error");
+  }
   const firstLine = String(problem.detail || "").split("\n")[0];
   return h("div", { id: "error", class: "error", role: "alert", "data-kind": problem.kind || "" },
     h("strong", {}, where
