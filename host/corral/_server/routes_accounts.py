@@ -4,7 +4,9 @@ The OAuth2 flow is bound to the browser that starts it: the start route sets a
 short-lived cookie (HttpOnly, ``SameSite=Lax``, scoped to the callback's path, Secure
 under an https ``public_url``) holding a random binding value, and the store keeps only
 its hash with the pending state. The callback completes the flow only when that cookie
-comes back, and only into the account of the principal that started it. ``Lax``, not
+comes back, and only into the account of the principal that started it; a browser is
+then sent on to the console's connections page, an API client gets the connection as
+JSON. ``Lax``, not
 ``Strict``: the callback is a top-level navigation the provider's site starts (a
 redirect), and browsers send ``Strict`` cookies on none of those.
 The ``redirect_uri`` is built from the ``public_url`` setting alone, never from the
@@ -18,10 +20,10 @@ import hashlib
 import secrets
 from functools import partial
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from .._connections.store import DEFAULT_STATE_TTL_S
 from .._errors import ArgumentError, AuthFlowError
@@ -116,6 +118,8 @@ async def oauth_start_confidential(pack: str, body: OAuthStartBody, service: Ser
 
 
 @accounts.get("/oauth2/callback", response_model=ConnectionOut, name="oauth2_callback",
+        responses={303: {"description": "A browser (Accept: text/html) is sent on to the "
+                                        "console's connections page instead"}},
         summary="Where the provider sends the user back (no API key: the state and the "
                 "browser cookie set by the start are the proof)")
 async def oauth_callback(request: Request, service: ServiceDep,
@@ -130,7 +134,9 @@ async def oauth_callback(request: Request, service: ServiceDep,
     who = f"address:{client.host if client else 'unknown'}"
     info = await service.run(who, partial(service.host.complete_authorization, state, code,
                                           browser_binding=request.cookies.get(cookie)))
-    done = JSONResponse(ConnectionOut(**info.to_dict()).model_dump())
+    done: Response = JSONResponse(ConnectionOut(**info.to_dict()).model_dump())
+    if _from_a_browser(request):
+        done = RedirectResponse(_console_after_connect(service, info.id), status_code=303)
     done.delete_cookie(cookie, path=_callback_path(service), httponly=True, samesite="lax")
     return done
 
@@ -176,6 +182,19 @@ async def _oauth_start(service: Service, principal: Principal, pack: str,
                        path=urlsplit(redirect_uri).path, secure=redirect_uri.startswith("https:"),
                        httponly=True, samesite="lax")
     return started
+
+
+def _from_a_browser(request: Request) -> bool:
+    """A page navigation (the provider's redirect) rather than an API client: browsers
+    ask for HTML first, API clients for JSON or anything."""
+    accept = request.headers.get("accept", "")
+    return accept.startswith("text/html") or request.headers.get("sec-fetch-mode") == "navigate"
+
+
+def _console_after_connect(service: Service, connection_id: str) -> str:
+    """The console's connections page, told which connection was just made."""
+    public = (service.settings.public_url or "").rstrip("/")
+    return f"{public}/#/connections?connected={quote(connection_id, safe='')}"
 
 
 def _callback_path(service: Service) -> str:
