@@ -129,7 +129,7 @@ async function streamGrid(synced, grid, status) {
   const body = h("tbody", {});
   replace(grid, h("table", { class: "grid sync" },
     h("thead", {}, h("tr", {}, columns.map(([column, prop]) => h("th", { "data-column": column },
-      column, prop.mutable && synced.table.updatable ? h("span", { class: "muted" }, " ✎") : null)), h("th", {}, "Result"))),
+      column, prop.mutable && synced.table.updatable ? h("span", { class: "muted" }, " ✎") : null)), h("th", { class: "row-result" }, "Result"))),
     body));
   status.className = "muted";
   status.setAttribute("role", "status");
@@ -154,13 +154,17 @@ async function streamGrid(synced, grid, status) {
 }
 
 /**
- * The schema's columns: the id first, then the display column, then the rest as declared.
+ * The schema's columns: the id first, then the display column, the featured ones in
+ * their order, then the rest as listed.
  * @param {Record<string, any>} schema
  * @returns {Array<[string, Record<string, any>]>}
  */
 function columnsOf(schema) {
   const entries = Object.entries(schema.properties || {});
-  const rank = (/** @type {string} */ name) => (name === schema.id_property ? 0 : name === schema.display_property ? 1 : 2);
+  /** @type {string[]} */
+  const featured = schema.featured || [];
+  const rank = (/** @type {string} */ name) => (name === schema.id_property ? -2
+    : name === schema.display_property ? -1 : featured.includes(name) ? featured.indexOf(name) : featured.length);
   return entries.map((entry, i) => /** @type {[number, number, [string, Record<string, any>]]} */ ([rank(entry[0]), i, entry]))
     .sort((a, b) => a[0] - b[0] || a[1] - b[1]).map((item) => item[2]);
 }
