@@ -314,6 +314,11 @@ def test_sync_a_table_page_by_page_and_edit_a_cell(
     assert stage.api.data.repos[REPO_NAME][1]["state"] == "open"
     snap(page, "27-sync-cell-refused")
     assert csrf_checked.count("POST /v1/packs/github/tables/Issues/update") == 2
+
+    page.fill("#sync-arg-repo", "octo/missing")  # the sync cannot start: its problem shows
+    page.click("#sync")
+    expect(page.locator("#sync-status")).to_have_attribute("role", "alert")
+    expect(page.locator("#sync-status")).to_contain_text("not found")
     assert "POST /v1/packs/github/tables/Issues/sync" in csrf_checked
     assert page.script_errors == []
 
@@ -360,6 +365,9 @@ def test_press_a_button_and_see_its_result_or_error(
     page.click('li[data-action="github.CreateIssue"] a')
     expect(page.locator('#button [data-param="body"] label')).to_contain_text("optional")
     page.select_option("#connection", connection)
+    page.locator("#arg-repo").press_sequentially("octo/con")  # the pack's autocomplete op
+    expect(page.locator(f'#arg-repo-options option[value="{REPO_NAME}"]')).to_have_count(1)
+    expect(page.locator(f'#arg-repo-options option[value="{GATED_REPO}"]')).to_have_count(0)
     page.fill("#arg-repo", REPO_NAME)
     page.fill("#arg-title", "Pressed in the console")
     snap(page, "29-button-form")

@@ -15,19 +15,67 @@ import { connectionPicker } from "./connections.js";
  */
 
 /**
+ * @typedef {{pack: string, name: string, connection: () => string | null}} Completing
+ *   where a parameter that declares ``autocomplete`` asks for suggestions
+ */
+
+/**
  * Inputs for a formula's, action's or sync table's parameters.
  * @param {string} prefix  ids are ``<prefix>-<parameter>``
  * @param {Array<Record<string, any>>} params
+ * @param {Completing} [completing]
  * @returns {ParamForm}
  */
-export function paramForm(prefix, params) {
+export function paramForm(prefix, params, completing) {
   const inputs = params.map((param) => paramInput(`${prefix}-${param.name}`, param));
-  const element = h("div", { class: "param-form" }, params.map((param, i) => h("div", { class: "field", "data-param": param.name },
-    h("label", { for: `${prefix}-${param.name}` }, param.name, " ",
-      h("span", { class: "muted" }, typeName(param), param.optional ? ", optional" : "")),
-    inputs[i],
-    param.description ? h("p", { class: "muted hint" }, param.description) : null)));
-  return { element, values: () => argumentValues(params, inputs) };
+  const values = () => argumentValues(params, inputs);
+  const element = h("div", { class: "param-form" }, params.map((param, i) => {
+    const id = `${prefix}-${param.name}`;
+    const options = completing && param.autocomplete && param.type === "string"
+      ? suggestions(id, param.name, inputs[i], completing, values) : null;
+    return h("div", { class: "field", "data-param": param.name },
+      h("label", { for: id }, param.name, " ",
+        h("span", { class: "muted" }, typeName(param), param.optional ? ", optional" : "")),
+      inputs[i], options,
+      param.description ? h("p", { class: "muted hint" }, param.description) : null);
+  }));
+  return { element, values };
+}
+
+/**
+ * The pack's suggestions for a parameter, offered as the input's list as the user types.
+ * @param {string} id
+ * @param {string} param
+ * @param {HTMLInputElement | HTMLTextAreaElement} input
+ * @param {Completing} completing
+ * @param {() => unknown[]} values
+ */
+function suggestions(id, param, input, completing, values) {
+  const list = h("datalist", { id: `${id}-options` });
+  input.setAttribute("list", `${id}-options`);
+  let asked = 0;
+  const ask = async () => {
+    const mine = ++asked;
+    /** @type {unknown[]} */
+    let args = [];
+    try {
+      args = values();
+    } catch {
+      // another parameter's text is not a value yet: complete without the arguments
+    }
+    try {
+      const answer = await call("POST", `v1/packs/${encodeURIComponent(completing.pack)}/autocomplete/${encodeURIComponent(completing.name)}`,
+        { param, search: input.value, args, connection: completing.connection() });
+      if (mine !== asked) return;  // a later keystroke's answer is the one to show
+      replace(list, answer.options.map((/** @type {{display: string, value: unknown}} */ o) =>
+        h("option", { value: String(o.value) }, o.display)));
+    } catch {
+      replace(list);  // no suggestions; the form still takes any text
+    }
+  };
+  input.addEventListener("input", () => void ask());
+  input.addEventListener("focus", () => void ask(), { once: true });
+  return list;
 }
 
 /**
@@ -128,8 +176,8 @@ export async function showButton(view, pack, name) {
   const detail = await call("GET", `v1/packs/${encodeURIComponent(pack)}`);
   const action = (detail.manifest.actions || []).find((/** @type {Record<string, any>} */ a) => a.name === name);
   if (!action) throw new Error(`pack ${pack} has no action named ${name}`);
-  const form = paramForm("arg", action.params || []);
   const picker = await connectionPicker(pack, action.connection || "none");
+  const form = paramForm("arg", action.params || [], { pack, name, connection: picker.value });
   const outcome = h("div", { id: "outcome", class: "outcome" });
   const press = /** @type {HTMLButtonElement} */ (h("button", { id: "press", type: "submit" }, name));
   replace(view, h("section", { id: "button", class: "panel", "data-action": `${pack}.${name}` },

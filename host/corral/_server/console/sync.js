@@ -47,8 +47,8 @@ export async function showSync(view, pack, name) {
   const detail = await call("GET", `v1/packs/${encodeURIComponent(pack)}`);
   const table = (detail.manifest.sync_tables || []).find((/** @type {Record<string, any>} */ t) => t.name === name);
   if (!table) throw new Error(`pack ${pack} has no sync table named ${name}`);
-  const form = paramForm("sync-arg", table.params || []);
   const picker = await connectionPicker(pack, table.connection || "none");
+  const form = paramForm("sync-arg", table.params || [], { pack, name, connection: picker.value });
   const urls = /** @type {HTMLSelectElement} */ (h("select", { id: "dynamic-url" }));
   const urlField = table.dynamic ? h("div", { class: "field" }, h("label", { for: "dynamic-url" }, "Table"), urls) : null;
   const status = h("p", { id: "sync-status", class: "muted", role: "status" });
