@@ -204,11 +204,29 @@ def test_a_flow_started_by_someone_else_is_refused_in_this_browser(
     query = dict(parse_qsl(urlsplit(started.json()["authorize_url"]).query))
     status, headers = stage.oauth.authorize(query)
     assert status == 302
-    answer = page.goto(headers["Location"])
-    assert answer is not None and answer.status == 400
-    expect(page.locator("body")).to_contain_text("another browser session")
+    statuses: list[int] = []
+    page.on("response", lambda r: statuses.append(r.status)
+            if urlsplit(r.url).path == "/v1/oauth2/callback" else None)
+    page.goto(headers["Location"])
+    expect(page.locator("#oauth-failed")).to_contain_text(
+        "No account was connected: the authorization did not complete.")
+    assert statuses == [303]
+    assert "#/connections?oauth_failed=auth_flow" in page.url
     snap(page, "22-oauth-refused")
     assert {who: len(stage.connections(who)) for who in ("carol", "bob")} == before
+    with httpx.Client(base_url=stage.url) as api_client:  # not a browser: the problem itself
+        again = api_client.get(urlsplit(headers["Location"]).path,
+                               params=dict(parse_qsl(urlsplit(headers["Location"]).query)))
+    assert again.status_code == 400 and again.json()["kind"] == "auth_flow"
+    assert "unknown or already used" in again.json()["detail"]
+
+
+def test_a_crafted_failure_address_shows_no_text_of_its_own(page: Any, stage: Stage) -> None:
+    sign_in(page, stage, "carol")
+    page.goto(stage.url + "/#/connections?oauth_failed=Call%20555-0100%20now")
+    expect(page.locator("#oauth-failed")).to_have_text(
+        "No account was connected: the server could not finish the authorization. "
+        "Start it again below.")
 
 
 def test_create_test_and_delete_a_key_connection_from_the_packs_auth(

@@ -5,8 +5,8 @@ short-lived cookie (HttpOnly, ``SameSite=Lax``, scoped to the callback's path, S
 under an https ``public_url``) holding a random binding value, and the store keeps only
 its hash with the pending state. The callback completes the flow only when that cookie
 comes back, and only into the account of the principal that started it; a browser is
-then sent on to the console's connections page, an API client gets the connection as
-JSON. ``Lax``, not
+then sent on to the console's connections page (also when the flow fails, with only the
+error's kind), an API client gets the connection as JSON (or the problem). ``Lax``, not
 ``Strict``: the callback is a top-level navigation the provider's site starts (a
 redirect), and browsers send ``Strict`` cookies on none of those.
 The ``redirect_uri`` is built from the ``public_url`` setting alone, never from the
@@ -26,7 +26,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from .._connections.store import DEFAULT_STATE_TTL_S
-from .._errors import ArgumentError, AuthFlowError
+from .._connections.records import ConnectionInfo
+from .._errors import ArgumentError, AuthFlowError, CorralError
 from .apikeys import Principal
 from .guard import CALLBACK_PATH
 from .models import (
@@ -119,26 +120,44 @@ async def oauth_start_confidential(pack: str, body: OAuthStartBody, service: Ser
 
 @accounts.get("/oauth2/callback", response_model=ConnectionOut, name="oauth2_callback",
         responses={303: {"description": "A browser (Accept: text/html) is sent on to the "
-                                        "console's connections page instead"}},
+                                        "console's connections page instead, after a "
+                                        "success or a failure"}},
         summary="Where the provider sends the user back (no API key: the state and the "
                 "browser cookie set by the start are the proof)")
 async def oauth_callback(request: Request, service: ServiceDep,
                          state: Annotated[str, Query(min_length=1, max_length=512)],
                          code: str | None = None, error: str | None = None) -> Response:
+    try:
+        info = await _complete_authorization(request, service, state, code, error)
+    except CorralError as exc:
+        if not _from_a_browser(request):
+            raise
+        # Only the error's kind goes into the address: the console says what it means in
+        # its own words, so a crafted link cannot make it show someone else's text.
+        done: Response = RedirectResponse(_console_connections(service, "oauth_failed",
+                                                               exc.kind), status_code=303)
+    else:
+        done = JSONResponse(ConnectionOut(**info.to_dict()).model_dump())
+        if _from_a_browser(request):
+            done = RedirectResponse(_console_connections(service, "connected", info.id),
+                                    status_code=303)
+    done.delete_cookie(_cookie_name(state), path=_callback_path(service), httponly=True,
+                       samesite="lax")
+    return done
+
+
+async def _complete_authorization(request: Request, service: Service, state: str,
+                                  code: str | None, error: str | None) -> ConnectionInfo:
     if error is not None:
         raise AuthFlowError(f"the provider did not authorize the connection: {error[:100]}")
     if not code:
         raise ArgumentError("the callback needs a code", field="code")
-    cookie = _cookie_name(state)
     client = request.client
     who = f"address:{client.host if client else 'unknown'}"
-    info = await service.run(who, partial(service.host.complete_authorization, state, code,
-                                          browser_binding=request.cookies.get(cookie)))
-    done: Response = JSONResponse(ConnectionOut(**info.to_dict()).model_dump())
-    if _from_a_browser(request):
-        done = RedirectResponse(_console_after_connect(service, info.id), status_code=303)
-    done.delete_cookie(cookie, path=_callback_path(service), httponly=True, samesite="lax")
-    return done
+    binding = request.cookies.get(_cookie_name(state))
+    info: ConnectionInfo = await service.run(who, partial(
+        service.host.complete_authorization, state, code, browser_binding=binding))
+    return info
 
 
 # -- API keys -----------------------------------------------------------------------------
@@ -191,10 +210,11 @@ def _from_a_browser(request: Request) -> bool:
     return accept.startswith("text/html") or request.headers.get("sec-fetch-mode") == "navigate"
 
 
-def _console_after_connect(service: Service, connection_id: str) -> str:
-    """The console's connections page, told which connection was just made."""
+def _console_connections(service: Service, name: str, value: str) -> str:
+    """The console's connections page, told how the flow ended (``connected=<id>`` or
+    ``oauth_failed=<error kind>``)."""
     public = (service.settings.public_url or "").rstrip("/")
-    return f"{public}/#/connections?connected={quote(connection_id, safe='')}"
+    return f"{public}/#/connections?{name}={quote(value, safe='')}"
 
 
 def _callback_path(service: Service) -> str:

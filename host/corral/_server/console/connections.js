@@ -104,6 +104,8 @@ export async function showConnections(view, query) {
   replace(view, h("section", { id: "connections", class: "panel" },
     h("h1", {}, "Connections"),
     just ? h("p", { id: "connected", class: "notice", role: "status" }, `Connected: ${just.name} (${just.pack}).`) : null,
+    query.has("oauth_failed") ? h("p", { id: "oauth-failed", class: "error", role: "alert" },
+      flowFailure(query.get("oauth_failed") || "")) : null,
     mine.length === 0 ? h("p", { id: "no-connections", class: "muted" }, "You have no connections yet.")
       : h("table", { class: "grid" },
         h("thead", {}, h("tr", {}, ["Name", "Pack", "Kind", "Status", "Created", ""].map((t) => h("th", {}, t)))),
@@ -111,6 +113,20 @@ export async function showConnections(view, query) {
     h("h2", {}, "New connection"),
     authPacks.length === 0 ? h("p", { class: "muted" }, "No installed pack takes a connection.")
       : h("div", {}, h("label", { for: "new-connection-pack" }, "Pack"), select, creating)));
+}
+
+/**
+ * What an OAuth2 flow's failure means, in the console's own words: the address carries
+ * only the error's kind, and anyone can make such an address.
+ * @param {string} kind
+ */
+function flowFailure(kind) {
+  if (kind === "auth_flow") {
+    return "No account was connected: the authorization did not complete. It was declined at the provider, " +
+      "took too long, was used already, or was started in another browser. Start it again below.";
+  }
+  const named = /^[a-z_]{1,40}$/.test(kind) ? ` (${kind})` : "";
+  return `No account was connected: the server could not finish the authorization${named}. Start it again below.`;
 }
 
 /**
