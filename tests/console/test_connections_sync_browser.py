@@ -185,6 +185,20 @@ def test_connect_an_oauth2_account_through_the_provider(
     row.locator("button.test").click()
     expect(row.locator(".row-note")).to_have_text(" works")
     snap(page, "21-oauth-connected")
+
+    # Tokens gone stale upstream: reconnecting renews the same connection.
+    stage.oauth.expire_access_tokens()
+    row.locator("button.reconnect").click()
+    expect(page.locator("#oauth-connect h3")).to_have_text("Reconnect my provider account")
+    page.fill("#oauth-client-id", stage.oauth.client_id)
+    with page.expect_request(lambda r: r.url.startswith(stage.url + "/v1/oauth2/callback?")):
+        page.click("#oauth-start")  # the page comes back to the address it left
+    expect(page.locator("#connected")).to_have_text(
+        "Connected: my provider account (oauthdemo).", timeout=15_000)
+    assert stage.oauth.counts["authorization_code"] == exchanged + 2
+    assert [c["id"] for c in stage.connections("carol")
+            if c["name"] == "my provider account"] == [made[0]["id"]]
+    assert stage.oauth.is_live(stage.oauth.issued_access[-1])
     assert "POST /v1/oauth2/oauthdemo/start" in csrf_checked
     assert page.script_errors == []
     for token in stage.oauth.issued_access:
@@ -324,7 +338,8 @@ def test_sync_a_table_page_by_page_and_edit_a_cell(
     snap(page, "26-sync-cell-saved")
 
     second = page.locator('#grid tr[data-row-id="2"]')
-    second.locator('td[data-column="state"]').click()
+    second.locator('td[data-column="state"]').focus()  # by keyboard this time
+    page.keyboard.press("Enter")
     second.locator('td[data-column="state"] input').fill("archived")
     second.locator('td[data-column="state"] input').press("Enter")
     expect(second.locator(".row-result")).to_contain_text("Validation Failed")

@@ -95,8 +95,14 @@ export async function showConnections(view, query) {
   const authPacks = packs.filter((/** @type {Record<string, any>} */ p) => p.auth_kind && p.auth_kind !== "none");
   const connected = query.get("connected");
   const just = connected ? mine.find((/** @type {Record<string, any>} */ c) => c.id === connected) : undefined;
-  const list = h("tbody", {}, mine.map((/** @type {Record<string, any>} */ c) => connectionRow(c, view, query)));
   const creating = h("div", { id: "new-connection-fields" });
+  /** @param {Record<string, any>} connection  an OAuth2 connection to authorize again */
+  const reconnect = (connection) => {
+    select.value = connection.pack;
+    void drawCreate(creating, connection.pack, view, connection);
+    creating.scrollIntoView();
+  };
+  const list = h("tbody", {}, mine.map((/** @type {Record<string, any>} */ c) => connectionRow(c, view, query, reconnect)));
   const select = /** @type {HTMLSelectElement} */ (h("select", { id: "new-connection-pack",
     onchange: () => void drawCreate(creating, select.value, view) },
   h("option", { value: "" }, "Choose a pack…"),
@@ -133,8 +139,9 @@ function flowFailure(kind) {
  * @param {Record<string, any>} connection
  * @param {HTMLElement} view
  * @param {URLSearchParams} query
+ * @param {(connection: Record<string, any>) => void} reconnect
  */
-function connectionRow(connection, view, query) {
+function connectionRow(connection, view, query, reconnect) {
   const status = h("td", { class: "status" }, connection.status);
   const note = h("span", { class: "row-note", role: "status" });
   const test = async () => {
@@ -165,7 +172,9 @@ function connectionRow(connection, view, query) {
     h("td", {}, connection.name), h("td", {}, connection.pack), h("td", {}, connection.kind), status,
     h("td", {}, new Date(connection.created_at * 1000).toLocaleString()),
     h("td", {}, h("button", { type: "button", class: "test", onclick: test }, "Test"), " ",
-      h("button", { type: "button", class: "delete", onclick: remove }, "Delete"), note));
+      h("button", { type: "button", class: "delete", onclick: remove }, "Delete"),
+      connection.kind === "oauth2_code" ? [" ", h("button", { type: "button", class: "reconnect",
+        onclick: () => reconnect(connection) }, "Reconnect")] : null, note));
 }
 
 /**
@@ -173,15 +182,16 @@ function connectionRow(connection, view, query) {
  * @param {HTMLElement} target
  * @param {string} pack
  * @param {HTMLElement} view
+ * @param {Record<string, any>} [again]  an OAuth2 connection to authorize again
  */
-async function drawCreate(target, pack, view) {
+async function drawCreate(target, pack, view, again) {
   replace(target);
   if (!pack) return;
   /** @type {Record<string, any>} */
   const detail = await call("GET", `v1/packs/${encodeURIComponent(pack)}`);
   const auth = detail.manifest.auth || { kind: "none" };
   if (!target.isConnected) return;
-  replace(target, auth.kind === "oauth2_code" ? oauthForm(pack, auth) : secretForm(pack, auth, view));
+  replace(target, auth.kind === "oauth2_code" ? oauthForm(pack, auth, again) : secretForm(pack, auth, view));
 }
 
 /** @param {string} id @param {string} label @param {boolean} [optional] */
@@ -238,11 +248,12 @@ function secretForm(pack, auth, view) {
 
 /**
  * OAuth2 authorization code: the app's client id (and secret, for a confidential client),
- * then off to the provider.
+ * then off to the provider. Given ``again``, the flow renews that connection's tokens.
  * @param {string} pack
  * @param {Record<string, any>} auth
+ * @param {Record<string, any>} [again]
  */
-function oauthForm(pack, auth) {
+function oauthForm(pack, auth, again) {
   const name = nameField("oauth-name", "Name");
   const clientId = /** @type {HTMLInputElement} */ (h("input", { id: "oauth-client-id", type: "text", required: true, autocomplete: "off" }));
   const clientSecret = /** @type {HTMLInputElement} */ (h("input", { id: "oauth-client-secret", type: "password", autocomplete: "off" }));
@@ -253,7 +264,7 @@ function oauthForm(pack, auth) {
     try {
       const started = await call("POST", `v1/oauth2/${encodeURIComponent(pack)}/start`, {
         client_id: clientId.value.trim(), client_secret: clientSecret.value || undefined,
-        name: name.input.value.trim() || undefined });
+        name: again ? undefined : name.input.value.trim() || undefined, connection_id: again ? again.id : undefined });
       const target = new URL(started.authorize_url);
       if (target.protocol !== "https:" && target.protocol !== "http:") throw new Error("the provider's address is not a web address");
       location.assign(target.href);
@@ -262,12 +273,13 @@ function oauthForm(pack, auth) {
       error.hidden = false;
     }
   };
-  return h("form", { id: "oauth-connect", "data-kind": auth.kind, onsubmit: submit },
+  return h("form", { id: "oauth-connect", "data-kind": auth.kind, "data-reconnect": again ? again.id : undefined, onsubmit: submit },
+    again ? h("h3", {}, `Reconnect ${again.name}`) : null,
     h("p", { class: "muted" }, `${pack} signs in with OAuth2 at ${new URL(auth.authorize_url).host}`,
       auth.pkce ? " (PKCE)" : "", ". You will be sent there to approve, then back here."),
-    name.element,
+    again ? null : name.element,
     h("div", { class: "field" }, h("label", { for: "oauth-client-id" }, "Client id"), clientId),
     h("div", { class: "field" }, h("label", { for: "oauth-client-secret" }, "Client secret ",
       h("span", { class: "muted" }, "optional: only for a confidential client")), clientSecret),
-    h("button", { id: "oauth-start", type: "submit" }, "Connect"), error);
+    h("button", { id: "oauth-start", type: "submit" }, again ? "Reconnect" : "Connect"), error);
 }

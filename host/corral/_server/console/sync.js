@@ -184,8 +184,15 @@ function rowElement(synced, columns, row) {
     const td = h("td", { "data-column": column }, cell(current.row[column], prop));
     if (synced.table.updatable && prop.mutable && EDITABLE_TYPES.has(prop.type)) {
       td.classList.add("editable");
-      td.title = "Click to edit";
+      td.title = "Click (or Enter) to edit";
+      td.tabIndex = 0;
       td.addEventListener("click", () => edit(td, column, prop));
+      td.addEventListener("keydown", (event) => {
+        if ((event.key === "Enter" || event.key === "F2") && event.target === td) {
+          event.preventDefault();
+          edit(td, column, prop);
+        }
+      });
     }
     return td;
   }), result);
