@@ -372,6 +372,16 @@ def test_rows_show_as_each_page_arrives(page: Any, stage: Stage) -> None:
     stage.api.gate.set()
     expect(page.locator("#sync-status")).to_have_text(f"{ISSUES} rows in 3 pages.")
     expect(page.locator("#grid tbody tr")).to_have_count(ISSUES)
+    expect(page.locator("#stop-sync")).to_be_hidden()
+
+    stage.api.gate.clear()  # again, and this time stop it while page 3 is held
+    page.click("#sync")
+    expect(page.locator("#sync-status")).to_have_text("Page 2: 6 rows so far…")
+    page.click("#stop-sync")
+    expect(page.locator("#sync-status")).to_have_text("Stopped: 6 rows shown.")
+    stage.api.gate.set()
+    expect(page.locator("#grid tbody tr")).to_have_count(6)
+    assert page.script_errors == []
 
 
 def test_a_dynamic_table_picks_its_url_from_the_packs_list(page: Any, stage: Stage) -> None:

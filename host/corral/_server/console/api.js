@@ -60,11 +60,13 @@ export async function call(method, path, body) {
  * @param {string} path
  * @param {unknown} body
  * @param {(value: any) => void} onLine
+ * @param {AbortSignal} [signal]  aborting it stops the stream (and the call upstream)
  * @returns {Promise<void>}
  */
-export async function streamLines(path, body, onLine) {
+export async function streamLines(path, body, onLine, signal) {
   const response = await fetch(path, {
     method: "POST",
+    signal,
     headers: { "Content-Type": "application/json", Accept: "application/x-ndjson",
       ...(csrfToken ? { "X-CSRF-Token": csrfToken } : {}) },
     body: JSON.stringify(body),

@@ -54,6 +54,10 @@ export async function showSync(view, pack, name) {
   const status = h("p", { id: "sync-status", class: "muted", role: "status" });
   const grid = h("div", { id: "grid", class: "grid-wrap" });
   const start = /** @type {HTMLButtonElement} */ (h("button", { id: "sync", type: "submit" }, "Sync"));
+  /** @type {AbortController | null} */
+  let running = null;
+  const stop = /** @type {HTMLButtonElement} */ (h("button", { id: "stop-sync", type: "button", class: "secondary", hidden: true,
+    onclick: () => running?.abort() }, "Stop"));
   replace(view, h("section", { id: "sync-table", class: "panel", "data-table": `${pack}.${name}` },
     h("p", {}, h("a", { href: "#/sync" }, "← All sync tables")),
     h("h1", {}, h("code", {}, `${pack}.${name}`), table.updatable ? h("span", { class: "muted" }, " two-way") : null),
@@ -61,7 +65,7 @@ export async function showSync(view, pack, name) {
     h("form", { id: "sync-form", onsubmit: (/** @type {Event} */ event) => {
       event.preventDefault();
       void run();
-    } }, picker.element, urlField, form.element, start),
+    } }, picker.element, urlField, form.element, start, " ", stop),
     status, grid));
   if (table.dynamic) {
     await loadUrls(pack, name, urls, picker.value(), status);
@@ -71,6 +75,10 @@ export async function showSync(view, pack, name) {
 
   async function run() {
     start.disabled = true;
+    running?.abort();
+    const mine = running = new AbortController();
+    window.addEventListener("hashchange", () => mine.abort(), { once: true });  // left the page
+    stop.hidden = false;
     try {
       const url = table.dynamic ? urls.value || null : null;
       /** @type {Synced} */
@@ -80,11 +88,16 @@ export async function showSync(view, pack, name) {
           { url, connection: synced.connection });
         synced.schema = answer.schema;
       }
-      await streamGrid(synced, grid, status);
+      await streamGrid(synced, grid, status, mine.signal);
     } catch (failure) {
-      failed(status, failure);
+      if (mine.signal.aborted) {
+        replace(status, `Stopped: ${grid.querySelectorAll("tbody tr").length} rows shown.`);
+      } else {
+        failed(status, failure);
+      }
     } finally {
       start.disabled = false;
+      stop.hidden = true;
     }
   }
 }
@@ -123,8 +136,9 @@ function failed(status, failure) {
  * @param {Synced} synced
  * @param {HTMLElement} grid
  * @param {HTMLElement} status
+ * @param {AbortSignal} signal
  */
-async function streamGrid(synced, grid, status) {
+async function streamGrid(synced, grid, status, signal) {
   const columns = columnsOf(synced.schema);
   const body = h("tbody", {});
   replace(grid, h("table", { class: "grid sync" },
@@ -150,7 +164,7 @@ async function streamGrid(synced, grid, status) {
       for (const row of line.rows) body.append(rowElement(synced, columns, row));
       grid.setAttribute("data-pages-so-far", String(pages));
       replace(status, `Page ${pages}: ${rows} rows so far…`);
-    });
+    }, signal);
 }
 
 /**
