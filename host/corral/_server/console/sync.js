@@ -143,7 +143,7 @@ async function streamGrid(synced, grid, status, signal) {
   const body = h("tbody", {});
   replace(grid, h("table", { class: "grid sync" },
     h("thead", {}, h("tr", {}, columns.map(([column, prop]) => h("th", { "data-column": column },
-      column, prop.mutable && synced.table.updatable ? h("span", { class: "muted" }, " ✎") : null)), h("th", { class: "row-result" }, "Result"))),
+      column, prop.mutable && synced.table.updatable ? h("span", { class: "muted" }, " ✎") : null)), synced.table.updatable ? h("th", { class: "row-result" }, "Result") : null)),
     body));
   status.className = "muted";
   status.setAttribute("role", "status");
@@ -209,7 +209,7 @@ function rowElement(synced, columns, row) {
       });
     }
     return td;
-  }), result);
+  }), synced.table.updatable ? result : null);
 
   /**
    * @param {HTMLElement} td
