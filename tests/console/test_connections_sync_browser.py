@@ -415,7 +415,12 @@ def test_press_a_button_and_see_its_result_or_error(
     page.fill("#arg-repo", REPO_NAME)
     page.fill("#arg-title", "Pressed in the console")
     snap(page, "29-button-form")
-    page.click("#press")
+    with page.expect_request(lambda r: r.url.endswith("/actions/CreateIssue")) as pressed:
+        page.click("#press")
+    sent = pressed.value.post_data_json
+    assert sent["args"] == [REPO_NAME, "Pressed in the console"]  # the blank body left out
+    assert sent["connection"] == connection
+    assert sent["timezone"] == page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")
     result = page.locator("#result .card")
     expect(result.locator(".card-title")).to_have_text("Pressed in the console")
     issue = stage.api.data.repos[REPO_NAME][-1]

@@ -14,6 +14,11 @@ import { connectionPicker } from "./connections.js";
  *   whose text is not a value of its type.
  */
 
+/** The browser's IANA time zone, sent as the call's (the pack's ctx.timezone). */
+export function browserTimezone() {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone;
+}
+
 /**
  * @typedef {{pack: string, name: string, connection: () => string | null}} Completing
  *   where a parameter that declares ``autocomplete`` asks for suggestions
@@ -194,7 +199,7 @@ export async function showButton(view, pack, name) {
     press.disabled = true;
     replace(outcome, h("p", { class: "muted" }, "Running…"));
     try {
-      const body = { args: form.values(), connection: picker.value() };
+      const body = { args: form.values(), connection: picker.value(), timezone: browserTimezone() };
       const started = performance.now();
       const answer = await call("POST", `v1/packs/${encodeURIComponent(pack)}/actions/${encodeURIComponent(name)}`, body);
       replace(outcome, h("h2", {}, "Result"),

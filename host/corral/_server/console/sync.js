@@ -8,7 +8,7 @@
  */
 import { ApiError, call, streamLines } from "./api.js";
 import { h, replace } from "./dom.js";
-import { paramForm } from "./buttons.js";
+import { browserTimezone, paramForm } from "./buttons.js";
 import { connectionPicker } from "./connections.js";
 
 /**
@@ -151,7 +151,7 @@ async function streamGrid(synced, grid, status, signal) {
   let rows = 0;
   let pages = 0;
   const path = `v1/packs/${encodeURIComponent(synced.pack)}/tables/${encodeURIComponent(synced.table.name)}/sync`;
-  await streamLines(path, { args: synced.args, connection: synced.connection, dynamic_url: synced.url ?? undefined },
+  await streamLines(path, { args: synced.args, connection: synced.connection, dynamic_url: synced.url ?? undefined, timezone: browserTimezone() },
     (line) => {
       if (line.error) throw new ApiError(line.error.status || 500, line.error);
       if (line.done) {
@@ -254,7 +254,7 @@ function rowElement(synced, columns, row) {
     try {
       const answer = await call("POST", `v1/packs/${encodeURIComponent(synced.pack)}/tables/${encodeURIComponent(synced.table.name)}/update`, {
         updates: [{ previous, new: edited, updated_fields: [column] }], args: synced.args,
-        connection: synced.connection, dynamic_url: synced.url ?? undefined });
+        connection: synced.connection, dynamic_url: synced.url ?? undefined, timezone: browserTimezone() });
       const [outcome] = answer.results;
       if (outcome.ok) {
         current.row = outcome.ok;
