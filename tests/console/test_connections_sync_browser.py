@@ -451,3 +451,27 @@ def test_the_pages_tell_when_a_connection_is_needed(page: Any, stage: Stage,
               and not u.startswith(f"http://localhost:{stage.oauth.port}/")
               and not u.startswith("http://127.0.0.1:")]
     assert others == [], others
+
+
+def test_the_sync_route_takes_a_dynamic_tables_url(stage: Stage) -> None:
+    """What the grid relies on, over plain HTTP: `dynamic_url` in the sync body."""
+    with httpx.Client(base_url=stage.url, headers=bearer(stage.keys["carol"])) as carol:
+        made = carol.post("/v1/connections", json={"pack": "github", "name": "http dynamic",
+                                                   "secret": {"token": TOKEN}})
+        connection = made.json()["id"]
+        urls = carol.get("/v1/packs/github/tables/ProjectItems/urls",
+                         params={"connection": connection}).json()["urls"]
+        roadmap = next(u["url"] for u in urls if u["display"] == "Roadmap")
+        sync = "/v1/packs/github/tables/ProjectItems/sync"
+        with carol.stream("POST", sync, json={"connection": connection,
+                                              "dynamic_url": roadmap}) as answer:
+            assert answer.status_code == 200
+            lines = [line for line in answer.iter_lines() if line]
+        assert '"Title":"Ship it"' in lines[0] and lines[-1].startswith('{"done":true')
+        missing = carol.post(sync, json={"connection": connection})
+        assert missing.status_code == 400 and "is a dynamic table" in missing.json()["detail"]
+        extra = carol.post("/v1/packs/github/tables/Issues/sync",
+                           json={"args": [REPO_NAME], "connection": connection,
+                                 "dynamic_url": roadmap})
+        assert extra.status_code == 400
+        assert "is not a dynamic table" in extra.json()["detail"]
