@@ -65,6 +65,20 @@ class ServerAt(RunningServer):
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
 
+#: Packs whose auth kinds the connection form is made from: (name, auth, domains).
+KIND_PACKS: list[tuple[str, dict[str, Any], list[str]]] = [
+    ("basicdemo", {"kind": "basic"}, ["api.basic.test"]),
+    ("headersdemo", {"kind": "headers", "headers": ["X-Api-Key", {"name": "X-Team",
+                                                                  "prefix": "Team"}]},
+     ["api.headers.test"]),
+    ("querydemo", {"kind": "query", "param": "api_key"}, ["api.query.test"]),
+    ("awsdemo", {"kind": "aws_access_key", "service": "execute-api", "region": "eu-west-1"},
+     ["execute-api.eu-west-1.amazonaws.com"]),
+    ("endpointdemo", {"kind": "bearer", "requires_endpoint_url": True},
+     ["acme.example.net"]),
+]
+
+
 @dataclass
 class Stage:
     url: str
@@ -113,6 +127,8 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
             host.register_bytes(hello_as("keydemo", {"kind": "custom", "params": [
                 {"name": "api_key", "description": "The key from the dashboard."},
                 {"name": "team", "places": ["query"]}]}, ["api.keydemo.test"]))
+            for name, auth, domains in KIND_PACKS:
+                host.register_bytes(hello_as(name, auth, domains))
             store = ApiKeyStore.for_settings(settings)
             keys = {"admin": store.ensure_admin() or "", "carol": store.create("carol")[1],
                     "bob": store.create("bob")[1]}
@@ -475,3 +491,42 @@ def test_the_sync_route_takes_a_dynamic_tables_url(stage: Stage) -> None:
                                  "dynamic_url": roadmap})
         assert extra.status_code == 400
         assert "is not a dynamic table" in extra.json()["detail"]
+
+
+def test_the_secret_form_follows_each_packs_auth_kind(page: Any, stage: Stage) -> None:
+    sign_in(page, stage, "carol")
+    expected = {
+        "basicdemo": [("username", "User name", "text"), ("password", "Password optional",
+                                                          "password")],
+        "headersdemo": [("values.X-Api-Key", "X-Api-Key header", "password"),
+                        ("values.X-Team", "X-Team header", "password")],
+        "querydemo": [("value", "api_key query parameter", "password")],
+        "awsdemo": [("access_key_id", "Access key id", "text"),
+                    ("secret_access_key", "Secret access key", "password"),
+                    ("session_token", "Session token optional", "password")],
+        "endpointdemo": [("endpoint", "Endpoint URL", "text"), ("token", "Token", "password")],
+    }
+    for pack, fields in expected.items():
+        choose_pack(page, pack)
+        form = page.locator("#new-connection")
+        expect(form.locator("[data-secret]")).to_have_count(len(fields))
+        for path, label, kind in fields:
+            field = form.locator(f'[data-secret="{path}"]')
+            expect(field.locator("label")).to_have_text(label)
+            assert field.locator("input").get_attribute("type") == kind, (pack, path)
+    snap(page, "32-endpoint-connection-form")
+
+    # Two of them made for real: the server takes the shapes the forms send.
+    page.fill("#secret-endpoint", "https://tenant.acme.example.net")
+    page.fill("#secret-token", "t0ken-for-acme")
+    page.fill("#new-connection-name", "acme tenant")
+    page.click("#new-connection button[type=submit]")
+    expect(page.locator("#connected")).to_have_text("Connected: acme tenant (endpointdemo).")
+    acme, = [c for c in stage.connections("carol") if c["name"] == "acme tenant"]
+    assert acme["endpoint"] == "https://tenant.acme.example.net"
+    choose_pack(page, "basicdemo")
+    page.fill("#secret-username", "ada")
+    page.fill("#new-connection-name", "ada basic")
+    page.click("#new-connection button[type=submit]")  # the optional password left blank
+    expect(page.locator("#connected")).to_have_text("Connected: ada basic (basicdemo).")
+    assert page.script_errors == []
