@@ -403,7 +403,9 @@ def test_rows_show_as_each_page_arrives(page: Any, stage: Stage) -> None:
 def test_a_dynamic_table_picks_its_url_from_the_packs_list(page: Any, stage: Stage) -> None:
     sign_in(page, stage, "carol")
     connection = github_connection(page, stage, "dynamic github")
-    page.goto(stage.url + "/#/sync/github/ProjectItems")
+    page.goto(stage.url + "/#/packs/github")  # the pack's page links to the grid
+    page.click('#tables article[data-table="ProjectItems"] a.open-grid')
+    expect(page.locator("#sync-table h1")).to_have_text("github.ProjectItems")
     page.select_option("#connection", connection)
     expect(page.locator("#dynamic-url option")).to_have_text(["Roadmap", "Bugs"])
     page.select_option("#dynamic-url", label="Bugs")
@@ -422,7 +424,9 @@ def test_press_a_button_and_see_its_result_or_error(
     sign_in(page, stage, "carol")
     connection = github_connection(page, stage, "button github")
     page.goto(stage.url + "/#/buttons")
-    page.click('li[data-action="github.CreateIssue"] a')
+    expect(page.locator('li[data-action="github.CreateIssue"] a')).to_be_visible()
+    page.goto(stage.url + "/#/packs/github")  # the pack's page links to the button
+    page.click('#actions article[data-formula="CreateIssue"] a.press')
     expect(page.locator('#button [data-param="body"] label')).to_contain_text("optional")
     page.select_option("#connection", connection)
     page.locator("#arg-repo").press_sequentially("octo/con")  # the pack's autocomplete op
