@@ -58,6 +58,8 @@ class SyncBody(BaseModel):
     args: list[Any] = Field(default_factory=list)
     connection: str | None = None
     max_pages: int | None = Field(None, ge=1)
+    dynamic_url: str | None = Field(None, description="The table's URL, for a dynamic table "
+                                                      "(GET .../urls lists them).")
     timezone: str | None = Field(None, description=_TIMEZONE_DOC)
     doc_id: str | None = Field(None, description=_DOC_ID_DOC)
 

@@ -4,7 +4,9 @@ The OAuth2 flow is bound to the browser that starts it: the start route sets a
 short-lived cookie (HttpOnly, ``SameSite=Lax``, scoped to the callback's path, Secure
 under an https ``public_url``) holding a random binding value, and the store keeps only
 its hash with the pending state. The callback completes the flow only when that cookie
-comes back, and only into the account of the principal that started it. ``Lax``, not
+comes back, and only into the account of the principal that started it; a browser is
+then sent on to the console's connections page (also when the flow fails, with only the
+error's kind), an API client gets the connection as JSON (or the problem). ``Lax``, not
 ``Strict``: the callback is a top-level navigation the provider's site starts (a
 redirect), and browsers send ``Strict`` cookies on none of those.
 The ``redirect_uri`` is built from the ``public_url`` setting alone, never from the
@@ -18,13 +20,14 @@ import hashlib
 import secrets
 from functools import partial
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from .._connections.store import DEFAULT_STATE_TTL_S
-from .._errors import ArgumentError, AuthFlowError
+from .._connections.records import ConnectionInfo
+from .._errors import ArgumentError, AuthFlowError, CorralError
 from .apikeys import Principal
 from .guard import CALLBACK_PATH
 from .models import (
@@ -116,23 +119,45 @@ async def oauth_start_confidential(pack: str, body: OAuthStartBody, service: Ser
 
 
 @accounts.get("/oauth2/callback", response_model=ConnectionOut, name="oauth2_callback",
+        responses={303: {"description": "A browser (Accept: text/html) is sent on to the "
+                                        "console's connections page instead, after a "
+                                        "success or a failure"}},
         summary="Where the provider sends the user back (no API key: the state and the "
                 "browser cookie set by the start are the proof)")
 async def oauth_callback(request: Request, service: ServiceDep,
                          state: Annotated[str, Query(min_length=1, max_length=512)],
                          code: str | None = None, error: str | None = None) -> Response:
+    try:
+        info = await _complete_authorization(request, service, state, code, error)
+    except CorralError as exc:
+        if not _from_a_browser(request):
+            raise
+        # Only the error's kind goes into the address: the console says what it means in
+        # its own words, so a crafted link cannot make it show someone else's text.
+        done: Response = RedirectResponse(_console_connections(service, "oauth_failed",
+                                                               exc.kind), status_code=303)
+    else:
+        done = JSONResponse(ConnectionOut(**info.to_dict()).model_dump())
+        if _from_a_browser(request):
+            done = RedirectResponse(_console_connections(service, "connected", info.id),
+                                    status_code=303)
+    done.delete_cookie(_cookie_name(state), path=_callback_path(service), httponly=True,
+                       samesite="lax")
+    return done
+
+
+async def _complete_authorization(request: Request, service: Service, state: str,
+                                  code: str | None, error: str | None) -> ConnectionInfo:
     if error is not None:
         raise AuthFlowError(f"the provider did not authorize the connection: {error[:100]}")
     if not code:
         raise ArgumentError("the callback needs a code", field="code")
-    cookie = _cookie_name(state)
     client = request.client
     who = f"address:{client.host if client else 'unknown'}"
-    info = await service.run(who, partial(service.host.complete_authorization, state, code,
-                                          browser_binding=request.cookies.get(cookie)))
-    done = JSONResponse(ConnectionOut(**info.to_dict()).model_dump())
-    done.delete_cookie(cookie, path=_callback_path(service), httponly=True, samesite="lax")
-    return done
+    binding = request.cookies.get(_cookie_name(state))
+    info: ConnectionInfo = await service.run(who, partial(
+        service.host.complete_authorization, state, code, browser_binding=binding))
+    return info
 
 
 # -- API keys -----------------------------------------------------------------------------
@@ -176,6 +201,20 @@ async def _oauth_start(service: Service, principal: Principal, pack: str,
                        path=urlsplit(redirect_uri).path, secure=redirect_uri.startswith("https:"),
                        httponly=True, samesite="lax")
     return started
+
+
+def _from_a_browser(request: Request) -> bool:
+    """A page navigation (the provider's redirect) rather than an API client: browsers
+    ask for HTML first, API clients for JSON or anything."""
+    accept = request.headers.get("accept", "")
+    return accept.startswith("text/html") or request.headers.get("sec-fetch-mode") == "navigate"
+
+
+def _console_connections(service: Service, name: str, value: str) -> str:
+    """The console's connections page, told how the flow ended (``connected=<id>`` or
+    ``oauth_failed=<error kind>``)."""
+    public = (service.settings.public_url or "").rstrip("/")
+    return f"{public}/#/connections?{name}={quote(value, safe='')}"
 
 
 def _callback_path(service: Service) -> str:

@@ -159,6 +159,7 @@ async def sync_table(pack: str, table: str, body: SyncBody, request: Request,
                      service: ServiceDep, principal: CallerDep) -> StreamingResponse:
     start = partial(service.host.sync, pack, table, *body.args, connection=body.connection,
                     principal=principal.name, max_pages=body.max_pages,
+                    dynamic_url=body.dynamic_url,
                     invocation=service.invocation(request, body.timezone, body.doc_id))
     pages = await service.run(principal.name, start)
     # The first page is read before answering, so a call that cannot start gets its

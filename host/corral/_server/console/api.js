@@ -66,6 +66,42 @@ export async function exchange(method, path, body) {
 }
 
 /**
+ * A POST whose answer is NDJSON, one JSON value a line (a sync's pages): each value is
+ * handed to ``onLine`` as it arrives. Rejects with an ApiError when the call cannot start.
+ * @param {string} path
+ * @param {unknown} body
+ * @param {(value: any) => void} onLine
+ * @param {AbortSignal} [signal]  aborting it stops the stream (and the call upstream)
+ * @returns {Promise<void>}
+ */
+export async function streamLines(path, body, onLine, signal) {
+  const response = await fetch(path, {
+    method: "POST",
+    signal,
+    headers: { "Content-Type": "application/json", Accept: "application/x-ndjson",
+      ...(csrfToken ? { "X-CSRF-Token": csrfToken } : {}) },
+    body: JSON.stringify(body),
+    credentials: "same-origin",
+    cache: "no-store",
+  });
+  if (!response.ok || !response.body) {
+    const text = await response.text();
+    throw new ApiError(response.status, text ? JSON.parse(text) : {});
+  }
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let pending = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    pending += value;
+    const lines = pending.split("\n");
+    pending = lines.pop() || "";
+    for (const line of lines) if (line.trim()) onLine(JSON.parse(line));
+  }
+  if (pending.trim()) onLine(JSON.parse(pending));
+}
+
+/**
  * Upload a pack's .wasm (admins): the file is the request body, as `curl --data-binary`.
  * @param {File} file
  * @returns {Promise<Record<string, any>>} the pack detail

@@ -10,6 +10,9 @@ import { byId, h, replace } from "./dom.js";
 import { showPack, showPacks } from "./packs.js";
 import { showPlayground } from "./playground.js";
 import { showRuns } from "./runs.js";
+import { showButton, showButtons } from "./buttons.js";
+import { showConnections } from "./connections.js";
+import { showSync, showSyncTables } from "./sync.js";
 import { showSignIn } from "./signin.js";
 
 /** @type {import("./api.js").Session | null} */
@@ -46,7 +49,13 @@ async function route() {
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   markCurrent(parts[0] || "packs");
   try {
-    if (parts[0] === "playground") {
+    if (parts[0] === "connections") {
+      await showConnections(target, new URLSearchParams(query || ""));
+    } else if (parts[0] === "sync") {
+      await (parts[2] ? showSync(target, parts[1], parts[2]) : showSyncTables(target));
+    } else if (parts[0] === "buttons") {
+      await (parts[2] ? showButton(target, parts[1], parts[2]) : showButtons(target));
+    } else if (parts[0] === "playground") {
       showPlayground(target, new URLSearchParams(query || "").get("formula") || undefined);
     } else if (parts[0] === "runs") {
       await showRuns(target, new URLSearchParams(query || ""));

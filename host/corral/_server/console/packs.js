@@ -77,7 +77,7 @@ export async function showPack(view, name, admin) {
     section("Actions", "actions", (manifest.actions || []).map(
       (/** @type {Record<string, any>} */ action) => formulaCard(detail.name, action, false))),
     section("Sync tables", "tables", (manifest.sync_tables || []).map(
-      (/** @type {Record<string, any>} */ table) => tableCard(table)))));
+      (/** @type {Record<string, any>} */ table) => tableCard(detail.name, table)))));
 }
 
 /**
@@ -122,14 +122,18 @@ function paramsTable(params) {
       h("td", {}, param.description || "")))));
 }
 
-/** @param {Record<string, any>} table */
-function tableCard(table) {
+/**
+ * @param {string} pack
+ * @param {Record<string, any>} table
+ */
+function tableCard(pack, table) {
   /** @type {Record<string, Record<string, any>>} */
   const columns = (table.schema && table.schema.properties) || {};
   const kinds = [table.dynamic ? "dynamic" : null, table.updatable ? "two-way" : null,
     table.connection === "required" ? "needs a connection" : null].filter(Boolean);
   return h("article", { class: "formula", "data-table": table.name },
-    h("h3", {}, h("code", {}, table.name), kinds.length ? h("span", { class: "muted" }, ` ${kinds.join(", ")}`) : null),
+    h("h3", {}, h("code", {}, table.name), kinds.length ? h("span", { class: "muted" }, ` ${kinds.join(", ")}`) : null, " ",
+      h("a", { class: "open-grid", href: `#/sync/${encodeURIComponent(pack)}/${encodeURIComponent(table.name)}` }, "Open the grid")),
     table.description ? h("p", {}, table.description) : null,
     paramsTable(table.params || []),
     h("table", { class: "params" },
@@ -150,7 +154,8 @@ function formulaCard(pack, formula, playable) {
   const tryIt = `#/playground?formula=${encodeURIComponent(exampleFormula(pack, formula))}`;
   return h("article", { class: "formula", "data-formula": formula.name },
     h("h3", {}, h("code", {}, `${pack}.${formula.name}`), " ",
-      playable ? h("a", { class: "try", href: tryIt }, "Try it") : null,
+      playable ? h("a", { class: "try", href: tryIt }, "Try it")
+        : h("a", { class: "press", href: `#/buttons/${encodeURIComponent(pack)}/${encodeURIComponent(formula.name)}` }, "Press it"),
       formula.connection === "required" ? h("span", { class: "muted" }, " needs a connection") : null),
     formula.description ? h("p", {}, formula.description) : null,
     paramsTable(formula.params || []),
