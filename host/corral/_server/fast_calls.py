@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from .._errors import CorralError, Overloaded, Unauthenticated
+from .._errors import CorralError, Overloaded, StoreUnavailable, Unauthenticated
 from .apikeys import Principal
 from .calling import call_value
 from .guard import read_body, scope_header
@@ -109,8 +109,8 @@ def _admitted(service: Service, scope: Scope) -> Principal | None:
     try:
         principal = service.keys.authenticate(key.strip())
         service.rate.check(principal.name)
-    except (Unauthenticated, Overloaded):
-        return None  # the whole app refuses it again, with the guard's answer
+    except (Unauthenticated, Overloaded, StoreUnavailable):
+        return None  # the whole app refuses it again, with the guard's answer (or a 503)
     return principal
 
 
