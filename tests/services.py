@@ -18,6 +18,7 @@ import os
 import secrets
 from contextlib import contextmanager
 from typing import Iterator
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -32,10 +33,9 @@ DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 def with_database(url: str, dbname: str) -> str:
     """``url`` naming database ``dbname`` instead."""
     parts = conninfo.conninfo_to_dict(url)
-    parts["dbname"] = dbname
-    user = parts.get("user") or "postgres"
-    password = f":{parts['password']}" if parts.get("password") else ""
-    host = parts.get("host") or "127.0.0.1"
+    user = quote(str(parts.get("user") or "postgres"), safe="")
+    password = f":{quote(str(parts['password']), safe='')}" if parts.get("password") else ""
+    host = quote(str(parts.get("host") or "127.0.0.1"), safe="")  # a socket dir is a path
     port = parts.get("port") or "5432"
     return f"postgresql://{user}{password}@{host}:{port}/{dbname}"
 

@@ -183,3 +183,14 @@ def test_concurrent_increments_are_never_lost(kv: KvStore) -> None:
     for thread in threads:
         thread.join()
     assert kv.read(lambda txn: txn.get(b"n", db=db)) == str(2 * rounds).encode()
+
+
+def test_drop_empties_a_sub_database(kv: KvStore) -> None:
+    kept, emptied = kv.open_db(b"kept"), kv.open_db(b"emptied")
+    kv.write(lambda txn: [txn.put(b"%d" % i, b"v", db=db) for i in range(5)
+                          for db in (kept, emptied)])
+    kv.write(lambda txn: txn.drop(emptied, delete=False))
+    assert kv.read(lambda txn: (txn.stat(kept)["entries"], txn.stat(emptied)["entries"])) == (
+        5, 0)
+    kv.write(lambda txn: txn.put(b"again", b"v", db=emptied))  # the handle still works
+    assert kv.read(lambda txn: txn.get(b"again", db=emptied)) == b"v"

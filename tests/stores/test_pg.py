@@ -171,7 +171,10 @@ def test_an_outage_fails_fast_and_the_store_recovers_by_itself(
     try:
         kv.write(lambda txn: txn.put(b"k", b"before"))
         kv.on_change(woken.set)
+        kv.ping()
         private_postgres.stop()
+        with pytest.raises(StoreUnavailable):
+            kv.ping()
         for _ in range(3):
             with pytest.raises(StoreUnavailable) as down:
                 kv.read(lambda txn: txn.get(b"k"))
@@ -229,3 +232,86 @@ def test_the_registry_fails_fast_in_an_outage_then_serves_again(
             host.call("versions", "Which")
         private_postgres.start()
         assert eventually(lambda: host.call("versions", "Which"), "serves again") == "one"
+
+
+def test_a_listener_cut_off_reconnects_and_tells_every_subscriber(postgres_url: str) -> None:
+    kv = open_pg_space(postgres_url, "cut", name="test store")
+    heard = threading.Event()
+    try:
+        kv.on_change(heard.set)
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            ended = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                "datname = current_database() AND query LIKE 'LISTEN%%'").fetchall()
+        assert ended, "found the listener's session"
+        assert heard.wait(WAIT_S), "subscribers were told they may have missed changes"
+        eventually(lambda: kv.listening, "the listener is back")
+        heard.clear()
+        kv.write(lambda txn: txn.put(b"k", b"v"))
+        assert heard.wait(WAIT_S), "and notifications flow again"
+    finally:
+        kv.close()
+
+
+def corral_sessions(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                           "current_database() AND application_name = 'corral'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_spaces_share_one_pool_which_closes_with_its_last_user(postgres_url: str) -> None:
+    one = open_pg_space(postgres_url, "one", name="test store")
+    two = open_pg_space(postgres_url, "two", name="test store")
+    one.write(lambda txn: txn.put(b"k", b"1"))
+    two.write(lambda txn: txn.put(b"k", b"2"))
+    assert one._backend is two._backend
+    one.close()
+    assert two.read(lambda txn: txn.get(b"k")) == b"2"
+    with pytest.raises(CorralError, match="closed"):
+        one.read(lambda txn: txn.get(b"k"))
+    two.close()
+    eventually(lambda: corral_sessions(postgres_url) == 0, "every session of the pool ends")
+
+
+def test_more_threads_than_pooled_connections_all_get_served(postgres_url: str) -> None:
+    kv = open_pg_space(postgres_url, "crowd", name="test store")
+    threads_count, rounds = 24, 10
+    failures: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        key = b"t%d" % index
+        try:
+            for _ in range(rounds):
+                kv.write(lambda txn: txn.put(key, str(int(txn.get(key, b"0")) + 1).encode()))
+                kv.read(lambda txn: txn.get(key))
+        except BaseException as exc:  # reported below, with the thread's own error
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(threads_count)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not failures, failures[:3]
+        counts = kv.read(lambda txn: [int(v) for _, v in txn.cursor()])
+        assert counts == [rounds] * threads_count
+    finally:
+        kv.close()
+
+
+def test_a_role_that_may_not_create_tables_gets_a_clear_error(postgres_url: str) -> None:
+    role = "corral_reader_" + postgres_url.rsplit("_", 1)[-1]
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}")
+    try:
+        url = postgres_url.replace("postgres@", f"{role}@", 1)
+        with pytest.raises(CorralError, match="could not be prepared") as refused:
+            open_pg_space(url, "denied", name="test store")
+        assert "InsufficientPrivilege" in str(refused.value)
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")

@@ -4,6 +4,10 @@ into its own data dir and compiles its own module."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -12,6 +16,7 @@ import pytest
 
 from corral import Host, NotFoundError, Settings
 
+from ..conftest import REPO
 from ..runtime.test_calls import constant_pack
 
 WAIT_S = 10.0
@@ -93,3 +98,30 @@ def test_a_third_node_started_later_serves_what_is_stored(tmp_path: Path,
     with Host(Settings(data_dir=tmp_path / "c", store_url=postgres_url)) as c:
         assert c.call("versions", "Which") == "one"
         assert [p.name for p in c.registry.packs()] == ["versions"]
+
+
+def test_a_pack_uploaded_by_another_process_is_served_here(tmp_path: Path,
+                                                           postgres_url: str) -> None:
+    wasm = tmp_path / "v.wasm"
+    with Host(Settings(data_dir=tmp_path / "here", store_url=postgres_url)) as here:
+        wasm.write_bytes(constant_pack("1.0.0", "one"))
+        in_another_process(tmp_path / "there", postgres_url, f"host.register_file({str(wasm)!r})")
+        eventually(lambda: here.call("versions", "Which") == "one", "here runs its upload")
+        wasm.write_bytes(constant_pack("2.0.0", "two"))
+        in_another_process(tmp_path / "there", postgres_url, f"host.register_file({str(wasm)!r})")
+        eventually(lambda: here.call("versions", "Which") == "two", "here runs version 2")
+        in_another_process(tmp_path / "elsewhere", postgres_url,
+                           "host.registry.activate('versions', '1.0.0')")
+        eventually(lambda: here.call("versions", "Which") == "one", "here follows a rollback")
+
+
+def in_another_process(data_dir: Path, store_url: str, statement: str) -> None:
+    code = textwrap.dedent(f"""
+        from pathlib import Path
+        from corral import Host, Settings
+        settings = Settings(data_dir=Path({str(data_dir)!r}), store_url={store_url!r})
+        with Host(settings) as host:
+            {statement}
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120,
+                   env={**os.environ, "PYTHONPATH": str(REPO / "host")})

@@ -40,6 +40,10 @@ class KvTxn(Protocol):
 
     def stat(self, db: Any = None) -> Mapping[str, Any]: ...
 
+    def drop(self, db: Any, delete: bool = True) -> None:
+        """Empty ``db`` (``delete=False`` keeps the handle usable, as LMDB needs)."""
+        ...
+
 
 class KvStore(Protocol):
     """A store's handle on its backend."""

@@ -57,6 +57,8 @@ _INSERT = ("INSERT INTO corral_kv (space, db, key, value) VALUES (%s, %s, %s, %s
            "ON CONFLICT (space, db, key) DO NOTHING RETURNING 1")
 _DELETE = "DELETE FROM corral_kv WHERE space = %s AND db = %s AND key = %s RETURNING 1"
 _POP = "DELETE FROM corral_kv WHERE space = %s AND db = %s AND key = %s RETURNING value"
+_DROP = ("WITH gone AS (DELETE FROM corral_kv WHERE space = %s AND db = %s RETURNING 1) "
+         "SELECT 1 FROM gone LIMIT 1")
 _COUNT = "SELECT count(*) FROM corral_kv WHERE space = %s AND db = %s"
 _PAGE_FROM = ("SELECT key, value FROM corral_kv WHERE space = %s AND db = %s AND key >= %s "
               "ORDER BY key LIMIT %s")
@@ -151,6 +153,11 @@ class PgTxn:
         self._changed(row)
         return None if row is None else bytes(row[0])
 
+    def drop(self, db: Any, delete: bool = True) -> None:
+        """Empty ``db`` (py-lmdb's ``drop``; a sub-database has no existence apart from
+        its keys here, so ``delete`` changes nothing)."""
+        self._changed(self._change(_DROP, (_db_name(db),)).fetchone())
+
     def cursor(self, db: Any = None) -> PgCursor:
         return PgCursor(self, _db_name(db))
 
@@ -191,6 +198,15 @@ class PgKv:
         unsubscribe = self._backend.listener.subscribe(self.space, callback)
         self._unsubscribes.append(unsubscribe)
         return unsubscribe
+
+    def sync(self) -> None:
+        """Nothing: a commit is durable once it returns (LMDB's ``sync`` flushes writes
+        of an environment opened without it)."""
+
+    def ping(self) -> None:
+        """One round trip to the server (a readiness probe); StoreUnavailable if it is
+        away."""
+        self.read(lambda txn: None)
 
     def close(self) -> None:
         if self._closed:

@@ -29,7 +29,7 @@ import psycopg
 from psycopg import conninfo
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
-from .._errors import StoreUnavailable
+from .._errors import CorralError, StoreUnavailable
 from .pg_notify import Listener
 from .pg_schema import migrate
 
@@ -41,7 +41,8 @@ CONNECT_TIMEOUT_S = 2
 #: How long a request waits for a free pooled connection while the server is up.
 POOL_WAIT_S = 5.0
 POOL_MIN = 1
-POOL_MAX = 16
+#: Per process: three nodes of two workers stay well inside PostgreSQL's default 100.
+POOL_MAX = 10
 #: While the server is unreachable, at most one request per this interval tries it.
 PROBE_EVERY_S = 0.5
 RETRY_AFTER_S = 1
@@ -50,13 +51,15 @@ _CONNECT_OPTIONS: dict[str, Any] = {
     "connect_timeout": CONNECT_TIMEOUT_S, "keepalives": 1, "keepalives_idle": 5,
     "keepalives_interval": 2, "keepalives_count": 2, "tcp_user_timeout": 10_000,
     "application_name": "corral",
-    # a node that vanished mid-transaction must not hold its space's write lock for long
-    "options": "-c idle_in_transaction_session_timeout=60000 -c lock_timeout=30000",
+    # a node that vanished mid-transaction must not hold its space's write lock for long,
+    # nor a stalled server a request
+    "options": "-c idle_in_transaction_session_timeout=60000 -c lock_timeout=30000 "
+               "-c statement_timeout=30000",
 }
 #: Errors that mean the server cannot serve now (gone, or refusing for the moment).
 UNREACHABLE = (psycopg.OperationalError, PoolTimeout, PoolClosed)
-#: SQLSTATE classes of a lost server: connection exceptions, operator intervention.
-_OUTAGE_CLASSES = ("08", "57")
+#: SQLSTATEs of a lost server: admin or crash shutdown, starting up (and class 08).
+_OUTAGE_STATES = frozenset({"57P01", "57P02", "57P03"})
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -64,7 +67,7 @@ def is_outage(exc: BaseException) -> bool:
     if not isinstance(exc, psycopg.OperationalError):
         return False
     state = exc.sqlstate
-    return state is None or state[:2] in _OUTAGE_CLASSES
+    return state is None or state.startswith("08") or state in _OUTAGE_STATES
 
 
 def describe(url: str) -> str:
@@ -76,6 +79,16 @@ def describe(url: str) -> str:
     host = parts.get("host") or "localhost"
     port = parts.get("port") or "5432"
     return f"{host}:{port}/{parts.get('dbname') or parts.get('user') or ''}"
+
+
+def _connect_options(url: str) -> dict[str, Any]:
+    """Our libpq options, after any server options the URL sets itself."""
+    try:
+        theirs = conninfo.conninfo_to_dict(url).get("options")
+    except psycopg.ProgrammingError:
+        theirs = None
+    ours = str(_CONNECT_OPTIONS["options"])
+    return {**_CONNECT_OPTIONS, "options": f"{theirs} {ours}" if theirs else ours}
 
 
 def scrubbed(text: str, url: str) -> str:
@@ -93,6 +106,7 @@ class Backend:
     def __init__(self, url: str) -> None:
         self.url = url
         self.where = describe(url)
+        self._options = _connect_options(url)
         self.users = 0
         self._healthy = True
         self._outage_logged = False
@@ -100,7 +114,7 @@ class Backend:
         self._probe_lock = threading.Lock()
         self.pool: ConnectionPool[Connection] = ConnectionPool(
             url, min_size=POOL_MIN, max_size=POOL_MAX, timeout=POOL_WAIT_S,
-            reconnect_timeout=CONNECT_TIMEOUT_S, kwargs={**_CONNECT_OPTIONS, "autocommit": True},
+            reconnect_timeout=CONNECT_TIMEOUT_S, kwargs={**self._options, "autocommit": True},
             name=f"corral-{self.where}", open=False)
         self.listener = Listener(self.connect, self.where, on_lost=self.suspect)
 
@@ -114,6 +128,11 @@ class Backend:
         except UNREACHABLE as exc:
             self.close()
             raise self.unavailable(exc, "opening") from exc
+        except psycopg.Error as exc:  # no right to create tables, a broken schema, ...
+            self.close()
+            raise CorralError(f"the PostgreSQL store at {self.where} could not be prepared: "
+                              f"{type(exc).__name__}: {self._reason(exc)}",
+                              store="postgresql") from exc
 
     def close(self) -> None:
         self.listener.stop()
@@ -123,7 +142,7 @@ class Backend:
 
     def connect(self, *, autocommit: bool = False) -> Connection:
         """A new connection outside the pool (the listener's, probes, migrations)."""
-        return psycopg.connect(self.url, autocommit=autocommit, **_CONNECT_OPTIONS)
+        return psycopg.connect(self.url, autocommit=autocommit, **self._options)
 
     @contextmanager
     def direct(self) -> Iterator[Connection]:
