@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
@@ -160,18 +161,32 @@ def test_an_api_key_made_on_one_node_works_on_another_until_revoked_there(
             ApiKeyStore(tmp_path / "b" / "api-keys", store_url=postgres_url) as b:
         info, key = a.create("alice")
         assert b.authenticate(key).name == "alice"
+        assert a.authenticate(key).name == "alice"  # both nodes may remember it now
         assert [k.id for k in b.list_keys()] == [info.id]
         assert b.principal_for_id(info.id) is not None
         made = [a.ensure_admin(), b.ensure_admin()]
         assert sum(k is not None for k in made) == 1  # one admin key between the nodes
         b.revoke(info.id)
         with pytest.raises(Unauthenticated):
-            a.authenticate(key)
+            b.authenticate(key)
+        assert refused_soon(a, key), "a key revoked on b is still accepted by a"
         assert a.principal_for_id(info.id) is None
         with pytest.raises(NotFoundError):
             a.revoke(info.id)
         assert [k.role for k in a.list_keys()] == [ADMIN]
     assert not (tmp_path / "a" / "api-keys").exists()
+
+
+def refused_soon(store: ApiKeyStore, key: str, within_s: float = 10.0) -> bool:
+    """Whether ``store`` refuses ``key`` once word of the change has reached it."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            store.authenticate(key)
+        except Unauthenticated:
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def test_a_console_session_made_on_one_node_is_known_and_ended_on_another(

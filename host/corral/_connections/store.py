@@ -384,8 +384,9 @@ class ConnectionStore(Closeable):
     def _mark_expired(self, record: Record, why: str) -> ConnectionExpired:
         with self._txn(write=True) as txn:
             current = self._record_in(txn, record.id)
-            if current.generation == record.generation:  # else renewed by another node
-                self._put_record(txn, replace(current, status=EXPIRED), enforce=False)
+            if current.generation != record.generation:
+                return expired_error(record, why)  # another node renewed it meanwhile
+            self._put_record(txn, replace(current, status=EXPIRED), enforce=False)
         log.warning("connection %s (pack %s) expired: %s", record.id, record.pack, why)
         return expired_error(record, why)
 

@@ -10,7 +10,9 @@ and make keys) and ``caller``.
 Every process on a data dir (servers, ``corral keys``), and every node on one
 ``store_url``, opens the same store. Making or revoking a key is one write transaction, so
 no process's change is lost to another's; checking a key is one read transaction, so a
-key revoked anywhere is refused everywhere from the next request on. A key is found by its hash (a key has 256 bits of entropy, so
+key revoked anywhere is refused everywhere from the next request on (on PostgreSQL a
+node remembers keys it found until word of any change to the store reaches it, well
+within a second: ``key_cache.py``). A key is found by its hash (a key has 256 bits of entropy, so
 where a lookup lands says nothing useful about other keys); the record found is then
 compared in constant time. A key given from outside (``CORRAL_ADMIN_KEY``) may have any
 shape of at least 16 characters.
@@ -38,7 +40,8 @@ from .._closing import Closeable
 from .._errors import ArgumentError, ConfigError, NotFoundError, Unauthenticated
 from .._settings import Settings
 from .._stores.kv import KvStore, KvTxn
-from .._stores.opening import open_kv
+from .._stores.opening import open_kv, watched
+from .key_cache import KeyCache
 
 log = logging.getLogger("corral.server")
 
@@ -127,6 +130,9 @@ class ApiKeyStore(Closeable):
         self._keys_db = self._store.open_db(_DB_KEYS)
         self._ids_db = self._store.open_db(_DB_IDS)
         self._meta_db = self._store.open_db(_DB_META)
+        shared = watched(self._store)
+        # A shared store says when any node changed it, so lookups may be remembered.
+        self._cache = KeyCache(shared) if shared is not None else None
         self._migrate_legacy_file()
 
     @classmethod
@@ -219,7 +225,11 @@ class ApiKeyStore(Closeable):
 
     def _match(self, key: str) -> _StoredKey | None:
         digest = _digest(key)
-        raw = self._read(lambda txn: txn.get(digest, db=self._keys_db))
+
+        def read() -> bytes | None:
+            return self._read(lambda txn: bytes_or_none(txn.get(digest, db=self._keys_db)))
+
+        raw = read() if self._cache is None else self._cache.lookup(digest, read)
         if raw is None:
             return None
         stored = _StoredKey.from_bytes(raw)
@@ -258,7 +268,11 @@ class ApiKeyStore(Closeable):
 
     def _write(self, fn: Callable[[KvTxn], T], *, frees: bool = False) -> T:
         self._check_open()
-        return self._store.write(fn, frees=frees)
+        try:
+            return self._store.write(fn, frees=frees)
+        finally:
+            if self._cache is not None:
+                self._cache.forget()  # this node's own change: at once, not on word of it
 
     # -- the file of earlier releases -------------------------------------------------
 
@@ -295,8 +309,9 @@ class ApiKeyStore(Closeable):
 
 @functools.lru_cache(maxsize=4096)
 def _decoded(raw: bytes) -> _StoredKey:
-    # Every check reads the record from the store (a revocation shows at once); only the
-    # decoding of a record seen before is saved.
+    # Every check reads the record from the store, or on a shared store from what was read
+    # since its last change (key_cache.py), so a revocation shows; only the decoding of a
+    # record seen before is saved here.
     return _StoredKey(**json.loads(raw))
 
 
@@ -314,6 +329,10 @@ def _read_legacy_file(path: Path) -> list[_StoredKey]:
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"the API key file {path} is damaged: {exc}",
                           setting="data_dir") from exc
+
+
+def bytes_or_none(raw: bytes | memoryview | None) -> bytes | None:
+    return None if raw is None else bytes(raw)
 
 
 def _digest(key: str) -> bytes:
