@@ -40,6 +40,7 @@ from .routes_blobs import blobs
 from .routes_calls import calls
 from .routes_console import console_api, session_security
 from .routes_ops import ops
+from .routes_runs import runs
 from .service import Service, problem_response
 
 log = logging.getLogger("corral.server")
@@ -64,6 +65,7 @@ def create_app(host: Host, settings: Settings | None = None, *,
         service.ready = True
         yield
         service.ready = False
+        service.runs.close()  # writes what is queued
 
     app = CorralApp(title="Corral", version=_version(), lifespan=lifespan,
                   docs_url=None, redoc_url=None,  # /docs is served offline, below
@@ -75,6 +77,7 @@ def create_app(host: Host, settings: Settings | None = None, *,
     app.include_router(ops)
     app.include_router(console_api)
     app.include_router(blobs)
+    app.include_router(runs)
     _add_error_handlers(app)
     app.add_middleware(Guard, service=service)
     app.add_middleware(_RequestMetrics, service=service)  # outermost: counts refusals too

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from .._errors import ArgumentError
 from .apikeys import Principal
 from .models import CallBody
+from .runs import PendingRun
 from .service import Service, to_json
 
 
@@ -34,18 +35,37 @@ async def call_value(service: Service, request: Request, principal: Principal, p
     the arguments in ``raw_body``; the result as JSON-ready data. ``request`` gives the
     call's context (its ``Corral-Timezone`` header, its base URL)."""
     body = parse_call_body(raw_body)
+    run = service.runs.begin(principal.name, "action" if action else "formula", pack, name,
+                             _logged_args(body))
+    try:
+        value = await _run_call(service, request, principal, pack, name, body, action, run)
+    except BaseException as exc:
+        service.runs.finish(run, exc)
+        raise
+    service.runs.finish(run)
+    return value
+
+
+async def _run_call(service: Service, request: Request, principal: Principal, pack: str,
+                    name: str, body: CallBody, action: bool, run: PendingRun) -> Any:
     resolved = service.host.resolve(pack, name)
     definition = resolved.formula
+    run.formula = definition.name
     if definition.is_action != action:
         what, path = ("an action", "actions") if definition.is_action else ("a formula",
                                                                             "formulas")
         raise ArgumentError(f"{pack}.{definition.name} is {what}: POST it to "
                             f"/v1/packs/{pack}/{path}/{definition.name}", pack=pack,
                             formula=definition.name)
-    invocation = service.invocation(request, body.timezone, body.doc_id)
+    invocation = run.invocation(service.invocation(request, body.timezone, body.doc_id))
     submit = partial(service.host.submit_resolved, resolved, *body.args,
                      connection=body.connection, principal=principal.name,
                      invocation=invocation)
     cached = service.cached_call(resolved, body.args, body.connection, principal.name,
                                  invocation)
     return to_json(await service.await_future(principal.name, submit, probe=cached))
+
+
+def _logged_args(body: CallBody) -> dict[str, Any]:
+    """What the execution log keeps of a call's body: its arguments and connection id."""
+    return {"args": body.args, "connection": body.connection}

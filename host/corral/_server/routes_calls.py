@@ -31,6 +31,7 @@ from .models import (
     UpdateResults,
 )
 from .calling import call_value
+from .runs import PendingRun
 from .problems import internal_problem, problem_for
 from .service import (
     PROBLEM_RESPONSES,
@@ -143,13 +144,21 @@ async def delete_pack(pack: str, service: ServiceDep, _: AdminDep) -> Response:
 @calls.post("/evaluate", response_model=CallResult, summary="Evaluate a formula")
 async def evaluate(body: EvaluateBody, request: Request, service: ServiceDep,
                    principal: CallerDep) -> CallResult:
-    invocation = service.invocation(request, body.timezone, body.doc_id)
+    logged = service.runs.begin(principal.name, "formula", None, None, {
+        "formula": body.formula, "variables": body.variables, "connections": body.connections})
+    invocation = logged.invocation(service.invocation(request, body.timezone, body.doc_id))
     run = partial(service.host.evaluate, body.formula, principal=principal.name,
                   connections=body.connections, invocation=invocation,
                   variables=body.variables)
     memo = service.memo_answer(body.formula, principal.name, body.connections, invocation,
                                body.variables)
-    return CallResult(result=to_json(await service.run(principal.name, run, probe=memo)))
+    try:
+        result = to_json(await service.run(principal.name, run, probe=memo))
+    except BaseException as exc:
+        service.runs.finish(logged, exc)
+        raise
+    service.runs.finish(logged)
+    return CallResult(result=result)
 
 
 @calls.post("/packs/{pack}/tables/{table}/sync",
@@ -160,15 +169,23 @@ async def evaluate(body: EvaluateBody, request: Request, service: ServiceDep,
          response_class=StreamingResponse, summary="Run a sync table, streaming NDJSON pages")
 async def sync_table(pack: str, table: str, body: SyncBody, request: Request,
                      service: ServiceDep, principal: CallerDep) -> StreamingResponse:
+    logged = service.runs.begin(principal.name, "sync", pack, table,
+                                {"args": body.args, "connection": body.connection})
     start = partial(service.host.sync, pack, table, *body.args, connection=body.connection,
                     principal=principal.name, max_pages=body.max_pages,
-                    invocation=service.invocation(request, body.timezone, body.doc_id))
-    pages = await service.run(principal.name, start)
-    # The first page is read before answering, so a call that cannot start gets its
-    # proper status code rather than a 200 with an error line.
-    first = await service.run(principal.name, next, pages, None)
+                    invocation=logged.invocation(
+                        service.invocation(request, body.timezone, body.doc_id)))
+    try:
+        pages = await service.run(principal.name, start)
+        # The first page is read before answering, so a call that cannot start gets its
+        # proper status code rather than a 200 with an error line.
+        first = await service.run(principal.name, next, pages, None)
+    except BaseException as exc:
+        service.runs.finish(logged, exc)
+        raise
     lines = _sync_lines(service, principal.name, pages, first,
-                        labels={"pack": pack, "table": table}, instance=request.url.path)
+                        labels={"pack": pack, "table": table}, instance=request.url.path,
+                        logged=logged)
     return StreamingResponse(lines, media_type="application/x-ndjson")
 
 
@@ -260,9 +277,10 @@ def _pack_detail(host: Host, pack: Pack) -> PackDetail:
 
 async def _sync_lines(service: Service, who: str, pages: Iterator[list[dict[str, Any]]],
                       first: list[dict[str, Any]] | None, *, labels: dict[str, str],
-                      instance: str) -> AsyncIterator[bytes]:
+                      instance: str, logged: PendingRun) -> AsyncIterator[bytes]:
     number = total = 0
     page = first
+    failure: BaseException | None = None
     try:
         while page is not None:
             number += 1
@@ -272,11 +290,14 @@ async def _sync_lines(service: Service, who: str, pages: Iterator[list[dict[str,
             page = await service.run(who, next, pages, None)
         yield _line({"done": True, "rows": total, "pages": number})
     except CorralError as exc:
+        failure = exc
         yield _line({"error": problem_for(exc, instance=instance).body})
-    except Exception:
+    except Exception as exc:
+        failure = exc
         log.exception("sync of %s failed", instance)
         yield _line({"error": internal_problem(instance=instance).body})
     finally:
+        service.runs.finish(logged, failure)
         close = getattr(pages, "close", None)
         if close is not None:
             close()

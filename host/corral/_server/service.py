@@ -40,6 +40,7 @@ from .admission import CallGate, Probe, RateLimiter
 from .apikeys import ApiKeyStore, Principal
 from .models import ProblemDocument
 from .problems import PROBLEM_MEDIA_TYPE, Problem
+from .runs import open_execution_log
 from .sessions import SessionStore
 
 
@@ -64,6 +65,7 @@ class Service:
         self.public_rate = RateLimiter(settings.public_rate_limit_per_s,
                                        settings.public_rate_limit_burst, clock)
         self.sessions = SessionStore(settings.data_dir / "console-sessions")
+        self.runs = open_execution_log(settings, host.metrics, clock=host.clock)
         self.ready = False
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
