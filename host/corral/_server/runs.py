@@ -104,13 +104,34 @@ class ExecutionLog(Closeable):
 
     closeable_name = "execution log"
 
-    def __init__(self, store: RunStore, metrics: Metrics, *, queue_size: int = 10_000) -> None:
-        self.store = store
+    def __init__(self, open_store: Callable[[], RunStore], metrics: Metrics, *,
+                 queue_size: int = 10_000) -> None:
+        self._open_store = open_store
+        self._store: RunStore | None = None
         self._metrics = metrics
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, queue_size))
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
         self.dropped = 0
-        self._thread = threading.Thread(target=self._drain, name="corral-runs", daemon=True)
-        self._thread.start()
+
+    @property
+    def store(self) -> RunStore:
+        """The store, opened on first use (an app that never logs a run opens nothing)."""
+        self._check_open()
+        return self._opened()
+
+    def _opened(self) -> RunStore:
+        with self._lock:
+            if self._store is None:
+                self._store = self._open_store()
+            return self._store
+
+    def _start_writer(self) -> None:
+        with self._lock:
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(target=self._drain, name="corral-runs",
+                                                daemon=True)
+                self._thread.start()
 
     def begin(self, principal: str, kind: str, pack: str | None, formula: str | None,
               args: Any, *, automation: str | None = None) -> PendingRun:
@@ -124,6 +145,8 @@ class ExecutionLog(Closeable):
         if self._closed:
             self._drop(1)
             return record
+        if self._thread is None:
+            self._start_writer()
         try:
             self._queue.put_nowait((run.principal, record))
         except queue.Full:
@@ -161,19 +184,23 @@ class ExecutionLog(Closeable):
         if not runs:
             return
         try:
-            self.store.write_batch(runs)
+            self._opened().write_batch(runs)
             self._metrics.inc("corral_runs_recorded_total", len(runs))
         except Exception as exc:  # the log must never take the service down
             log.warning("the execution log could not write %d runs: %s", len(runs), exc)
             self._drop(len(runs))
 
     def _close(self) -> None:
-        self._queue.put(_STOP)
-        self._thread.join(timeout=30)
-        self.store.close()
+        with self._lock:
+            thread, store = self._thread, self._store
+        if thread is not None:
+            self._queue.put(_STOP)
+            thread.join(timeout=30)
+        if store is not None:
+            store.close()
 
 
 def open_execution_log(settings: Any, metrics: Metrics, *,
                        clock: Callable[[], float] = time.time) -> ExecutionLog:
-    return ExecutionLog(RunStore.for_settings(settings, clock=clock), metrics,
+    return ExecutionLog(lambda: RunStore.for_settings(settings, clock=clock), metrics,
                         queue_size=settings.runs_queue_size)
