@@ -40,6 +40,7 @@ from .admission import CallGate, Probe, RateLimiter
 from .apikeys import ApiKeyStore, Principal
 from .models import ProblemDocument
 from .problems import PROBLEM_MEDIA_TYPE, Problem
+from .automations import Automations
 from .runs import open_execution_log
 from .sessions import SessionStore
 
@@ -66,6 +67,7 @@ class Service:
                                        settings.public_rate_limit_burst, clock)
         self.sessions = SessionStore(settings.data_dir / "console-sessions")
         self.runs = open_execution_log(settings, host.metrics, clock=host.clock)
+        self.automations = Automations(host, settings, self.runs)
         self.ready = False
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
