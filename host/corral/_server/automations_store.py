@@ -130,7 +130,7 @@ class AutomationStore(Closeable):
     def get(self, owner: str, automation_id: str) -> dict[str, Any]:
         return self._store.read(lambda txn: self._owned_one(txn, owner, automation_id))
 
-    def list(self, owner: str) -> list[dict[str, Any]]:
+    def owned_by(self, owner: str) -> list[dict[str, Any]]:
         found = self._store.read(lambda txn: self._owned(txn, owner))
         return sorted(found, key=lambda r: r["created_at"])
 

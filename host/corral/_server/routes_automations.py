@@ -28,14 +28,14 @@ from .service import PROBLEM_RESPONSES, CallerDep, Service, ServiceDep
 
 automations = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 HOOK_PREFIX = "/v1/hooks/"
-_CONFLICT = {409: PROBLEM_RESPONSES[400] | {"description": "Over the automation quota, or "
+_CONFLICT: dict[int | str, dict[str, Any]] = {409: PROBLEM_RESPONSES[400] | {"description": "Over the automation quota, or "
                                                            "the automation is disabled"}}
 
 
 @automations.get("/automations", response_model=AutomationList,
                  summary="Your automations")
 async def list_automations(service: ServiceDep, principal: CallerDep) -> AutomationList:
-    found = await _blocking(service.automations.store.list, principal.name)
+    found = await _blocking(service.automations.store.owned_by, principal.name)
     return AutomationList(automations=[AutomationOut.model_validate(shown(r)) for r in found])
 
 
