@@ -105,8 +105,9 @@ class ExecutionLog(Closeable):
     closeable_name = "execution log"
 
     def __init__(self, open_store: Callable[[], RunStore], metrics: Metrics, *,
-                 queue_size: int = 10_000) -> None:
+                 queue_size: int = 10_000, clock: Callable[[], float] = time.time) -> None:
         self._open_store = open_store
+        self._clock = clock
         self._store: RunStore | None = None
         self._metrics = metrics
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, queue_size))
@@ -135,7 +136,7 @@ class ExecutionLog(Closeable):
 
     def begin(self, principal: str, kind: str, pack: str | None, formula: str | None,
               args: Any, *, automation: str | None = None) -> PendingRun:
-        return PendingRun(principal, kind, pack, formula, args, automation)
+        return PendingRun(principal, kind, pack, formula, args, automation, at=self._clock())
 
     def finish(self, run: PendingRun, error: BaseException | None = None) -> dict[str, Any]:
         """Record ``run`` (queued; dropped and counted if the queue is full)."""
@@ -203,4 +204,4 @@ class ExecutionLog(Closeable):
 def open_execution_log(settings: Any, metrics: Metrics, *,
                        clock: Callable[[], float] = time.time) -> ExecutionLog:
     return ExecutionLog(lambda: RunStore.for_settings(settings, clock=clock), metrics,
-                        queue_size=settings.runs_queue_size)
+                        queue_size=settings.runs_queue_size, clock=clock)

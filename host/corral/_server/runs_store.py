@@ -11,6 +11,7 @@ runs past the age limit are hidden from reads too, before a write removes them.
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import secrets
 import time
@@ -29,9 +30,13 @@ _DB_INDEX = b"index"
 MAX_PAGE = 200
 
 
+_sequence = itertools.count()
+
+
 def new_run_id(at: float) -> str:
-    """A run id that sorts by time: milliseconds, then randomness."""
-    return f"r{int(at * 1000):013x}{secrets.token_hex(5)}"
+    """A run id that sorts by time: milliseconds, then this process's sequence (runs in
+    one millisecond keep their order), then randomness (no two processes collide)."""
+    return f"r{int(at * 1000):013x}{next(_sequence) % 0x1000000:06x}{secrets.token_hex(2)}"
 
 
 @dataclass(frozen=True)
