@@ -26,7 +26,9 @@ log = logging.getLogger("corral.automations")
 class Fired:
     """What one firing did: the run's id in the log (None when none was recorded)."""
 
-    def __init__(self, run: str | None, outcome: str, error: dict[str, str] | None) -> None:
+    def __init__(self, automation: str, run: str | None, outcome: str,
+                 error: dict[str, str] | None) -> None:
+        self.automation = automation
         self.run = run
         self.outcome = outcome
         self.error = error
@@ -47,7 +49,7 @@ class AutomationRunner:
         self.store.finish(record["id"], self.store.clock(), fired.error)
         return fired
 
-    def run_due(self, record: dict[str, Any]) -> list[Fired]:
+    def run_due(self, record: dict[str, Any], now: float) -> list[Fired]:
         """A claimed scheduled run (a schedule, or a look at a table for new rows)."""
         kind = record["definition"]["trigger"]["type"]
         try:
@@ -57,7 +59,7 @@ class AutomationRunner:
         except Exception as exc:
             fired = [self._failed_look(record, exc)]
         errors = [f.error for f in fired if f.error is not None]
-        self.store.finish(record["id"], self.store.clock(), errors[0] if errors else None)
+        self.store.finish(record["id"], now, errors[0] if errors else None)
         return fired
 
     # -- one firing -------------------------------------------------------------------
@@ -74,11 +76,11 @@ class AutomationRunner:
             if not isinstance(exc, CorralError):
                 log.error("automation %s failed unexpectedly", record["id"], exc_info=exc)
             run = self.runs.finish(pending, exc)
-            return Fired(run["id"], "error", describe_error(exc))
+            return Fired(record["id"], run["id"], "error", describe_error(exc))
         if results is None:
-            return Fired(None, "skipped", None)
+            return Fired(record["id"], None, "skipped", None)
         pending.args = {**shown, "results": results}
-        return Fired(self.runs.finish(pending)["id"], "ok", None)
+        return Fired(record["id"], self.runs.finish(pending)["id"], "ok", None)
 
     def _steps(self, record: dict[str, Any], variables: dict[str, Any],
                pending: Any) -> list[Any] | None:
@@ -134,7 +136,7 @@ class AutomationRunner:
                                   trigger.get("table"), {"trigger": trigger["type"]},
                                   automation=record["id"])
         run = self.runs.finish(pending, exc)
-        return Fired(run["id"], "error", describe_error(exc))
+        return Fired(record["id"], run["id"], "error", describe_error(exc))
 
     def _trigger(self, record: dict[str, Any]) -> dict[str, Any]:
         return {"type": record["definition"]["trigger"]["type"], "at": self.store.clock(),

@@ -48,7 +48,7 @@ class AutomationScheduler:
                 break
             claimed = store.claim(record["id"], now)
             if claimed is not None:
-                fired.extend(self.runner.run_due(claimed))
+                fired.extend(self.runner.run_due(claimed, now))
         return fired
 
     def _loop(self) -> None:
