@@ -18,7 +18,7 @@ from .service import PROBLEM_RESPONSES, CallerDep, ServiceDep
 
 runs = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 
-_CURSOR = re.compile(r"r[0-9a-f]{23}")
+_CURSOR = re.compile(r"r[0-9a-f]{25}")
 
 
 class RunError(BaseModel):

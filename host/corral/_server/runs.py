@@ -20,7 +20,7 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .._closing import Closeable
@@ -55,7 +55,8 @@ class PendingRun:
 
     def invocation(self, invocation: Invocation) -> Invocation:
         """``invocation`` with this run's tally on it."""
-        return replace(invocation, tally=self.tally)
+        return Invocation(invocation.timezone, invocation.protocol_and_host,
+                          invocation.doc_id, self.tally)
 
     def record(self, error: BaseException | None) -> dict[str, Any]:
         tally = self.tally
@@ -63,7 +64,7 @@ class PendingRun:
         return {
             "id": new_run_id(self.at), "at": self.at,
             "pack": self.pack or first[0], "formula": self.formula or first[1],
-            "kind": self.kind, "args": capped_args(self.args),
+            "kind": self.kind, "args": self.args,  # capped by the writer, off the call path
             "outcome": "ok" if error is None else "error",
             "error": None if error is None else describe_error(error),
             "duration_ms": round((time.perf_counter() - self.started) * 1000, 3),
@@ -184,6 +185,8 @@ class ExecutionLog(Closeable):
     def _write(self, runs: list[tuple[str, dict[str, Any]]]) -> None:
         if not runs:
             return
+        for _, run in runs:
+            run["args"] = capped_args(run["args"])
         try:
             self._opened().write_batch(runs)
             self._metrics.inc("corral_runs_recorded_total", len(runs))
