@@ -5,6 +5,7 @@ a failing one backing off and then disabled; a due run claimed once."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,7 +46,9 @@ def automation_runs(env: RunsEnv, who: str, automation: str) -> list[dict[str, A
     return runs
 
 
-def test_a_webhook_runs_its_actions_with_the_payload(env: RunsEnv) -> None:
+def test_a_webhook_runs_its_actions_with_the_payload(
+        env: RunsEnv, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="corral.access")
     with env.client("alice") as alice:
         made = create(alice, name="shout on hook", trigger={"type": "webhook"},
                       condition="=$$[variable:payload].loud",
@@ -73,6 +76,8 @@ def test_a_webhook_runs_its_actions_with_the_payload(env: RunsEnv) -> None:
     assert run["args"]["payload"] == {"loud": True, "text": "ship it"}
     assert run["args"]["results"] == ["SHIP IT SHIP IT"]
     assert run["logs"] == [{"level": "info", "message": "shouted 2 times"}]
+    hook_lines = [r.getMessage() for r in caplog.records if "/v1/hooks/" in r.getMessage()]
+    assert len(hook_lines) == 3 and not any(secret in line for line in hook_lines)
     for stored in (stored_bytes(env.data_dir / "runs"),
                    stored_bytes(env.data_dir / "automations")):
         assert secret.encode() not in stored
@@ -98,6 +103,20 @@ def test_a_schedule_runs_when_the_scheduler_finds_it_due(env: RunsEnv) -> None:
                                           "results": ["Hello, every minute!"]}]
     state = env.service.automations.store.get("bob", made["id"])
     assert state["next_run_at"] == env.clock.now + 60 and state["last_run_at"] == env.clock.now
+
+
+def test_its_owner_may_run_a_scheduled_automation_at_once(env: RunsEnv) -> None:
+    with env.client("bob") as bob, env.client("alice") as alice:
+        made = create(bob, name="on demand", trigger={"type": "schedule", "every_s": 3600})
+        ran = bob.post(f"/v1/automations/{made['id']}/run")
+        assert ran.status_code == 200, ran.text
+        assert [r["outcome"] for r in ran.json()["runs"]] == ["ok"]
+        assert alice.post(f"/v1/automations/{made['id']}/run").status_code == 404
+        hook = create(bob, name="hooked", trigger={"type": "webhook"})
+        refused = bob.post(f"/v1/automations/{hook['id']}/run")
+        assert refused.status_code == 400 and refused.json()["field"] == "trigger.type"
+    runs = automation_runs(env, "bob", made["id"])
+    assert [r["id"] for r in runs] == [ran.json()["runs"][0]["run"]]
 
 
 def test_a_failing_automation_backs_off_and_is_then_disabled(env: RunsEnv) -> None:

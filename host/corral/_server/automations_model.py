@@ -177,3 +177,8 @@ def _next_daily(daily_at: str, zone: str, now: float) -> float:
 def _days_from(start: datetime) -> Iterator[datetime]:
     for offset in range(3):
         yield start + timedelta(days=offset)
+
+
+class AutomationRun(BaseModel):
+    runs: list[HookAccepted] = Field(description="One per firing (a rows trigger fires once "
+                                                 "per new row; none on its first look).")

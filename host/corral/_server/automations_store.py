@@ -147,11 +147,12 @@ class AutomationStore(Closeable):
         """Scheduled automations whose time has come and which no run holds."""
         return [r for r in self._store.read(self._all) if _is_due(r, now)]
 
-    def claim(self, automation_id: str, now: float, *, webhook: bool = False
-              ) -> dict[str, Any] | None:
+    def claim(self, automation_id: str, now: float, *, webhook: bool = False,
+              at_once: bool = False) -> dict[str, Any] | None:
         """Take the automation's next run (compare-and-set on its lease), or None when
         it is not due, is disabled or backing off, or another run holds it. A webhook
-        run is due whenever it is not backing off, and several may run at once."""
+        run is due whenever it is not backing off, and several may run at once;
+        ``at_once`` (its owner asked) takes a scheduled run before its time."""
         def write(txn: Any) -> dict[str, Any] | None:
             record = self._record(txn, automation_id)
             if record is None or record["status"] == "disabled":
@@ -159,7 +160,7 @@ class AutomationStore(Closeable):
             if webhook:
                 waiting = record["status"] == "failing" and (record["next_run_at"] or 0) > now
                 return None if waiting else record
-            if not _is_due(record, now):
+            if (record.get("lease_until") or 0) > now or not (at_once or _is_due(record, now)):
                 return None
             record["lease_until"] = now + LEASE_S
             self._put(txn, record)

@@ -21,6 +21,7 @@ from .automations_model import (
     AutomationIn,
     AutomationList,
     AutomationOut,
+    AutomationRun,
     HookAccepted,
     check_definition,
 )
@@ -73,6 +74,27 @@ async def delete_automation(automation_id: str, service: ServiceDep,
                             principal: CallerDep) -> Response:
     await _blocking(service.automations.store.delete, principal.name, automation_id)
     return Response(status_code=204)
+
+
+@automations.post("/automations/{automation_id}/run", response_model=AutomationRun,
+                  responses=_CONFLICT, summary="Run a scheduled or rows automation now")
+async def run_automation(automation_id: str, service: ServiceDep,
+                         principal: CallerDep) -> AutomationRun:
+    store = service.automations.store
+    record = await _blocking(store.get, principal.name, automation_id)
+    if record["definition"]["trigger"]["type"] == "webhook":
+        raise ArgumentError("a webhook automation runs when its URL is called",
+                            field="trigger.type")
+    now = store.clock()
+    claimed = await _blocking(store.claim, automation_id, now, at_once=True)
+    if claimed is None:
+        if record["status"] == "disabled":
+            _refuse(record, now)
+        raise Conflict("a run of this automation is under way", field="automation")
+    fired = await service.run(principal.name, service.automations.runner.run_due, claimed,
+                              now)
+    return AutomationRun(runs=[HookAccepted.model_validate(
+        {"run": f.run, "outcome": f.outcome}) for f in fired])
 
 
 @automations.post("/hooks/{secret}", response_model=HookAccepted, responses=_CONFLICT,

@@ -70,6 +70,15 @@ export async function showAutomation(view, id) {
         await call("DELETE", `v1/automations/${encodeURIComponent(current.id)}`);
         location.hash = "#/automations";
       } }, "Delete"));
+    if (current.trigger.type !== "webhook") {
+      panel.appendChild(h("button", { id: "run-now", type: "button", onclick: async () => {
+        try {
+          await call("POST", `v1/automations/${encodeURIComponent(current.id)}/run`);
+        } finally {
+          await drawRuns(runs, current.id);
+        }
+      } }, "Run now"));
+    }
     await drawRuns(runs, current.id);
   }
 }
