@@ -8,12 +8,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
+from corral._server.automations_model import next_run
 from corral._server.automations_store import AutomationStore
 from corral._stores.lmdb_env import open_shared
 
@@ -231,6 +234,17 @@ def test_automations_belong_to_their_owner(env: RunsEnv) -> None:
         assert alice.delete(f"/v1/automations/{made['id']}").status_code == 204
         assert alice.get(f"/v1/automations/{made['id']}").status_code == 404
         assert httpx.post(edited.json()["webhook_url"], json={}).status_code == 404
+
+
+def test_a_daily_time_is_the_next_such_time_in_its_zone() -> None:
+    paris = ZoneInfo("Europe/Paris")
+    now = datetime(2026, 3, 28, 8, 0, tzinfo=paris).timestamp()  # the eve of summer time
+    trigger = {"type": "schedule", "daily_at": "07:30", "timezone": "Europe/Paris"}
+    first = next_run(trigger, now)
+    assert first is not None
+    assert datetime.fromtimestamp(first, paris) == datetime(2026, 3, 29, 7, 30, tzinfo=paris)
+    assert first - now == 23.5 * 3600 - 3600  # the night is an hour shorter
+    assert next_run({"type": "webhook"}, now) is None
 
 
 def test_a_due_run_is_claimed_once(tmp_path: Path) -> None:

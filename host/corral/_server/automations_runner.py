@@ -66,6 +66,12 @@ class AutomationRunner:
 
     def _fire(self, record: dict[str, Any], variables: dict[str, Any],
               shown: dict[str, Any]) -> Fired:
+        fired = self._fire_once(record, variables, shown)
+        self.host.metrics.inc("corral_automation_runs_total", outcome=fired.outcome)
+        return fired
+
+    def _fire_once(self, record: dict[str, Any], variables: dict[str, Any],
+                   shown: dict[str, Any]) -> Fired:
         definition = record["definition"]
         first = definition["actions"][0]
         pending = self.runs.begin(record["owner"], "automation", first["pack"], first["name"],
