@@ -56,3 +56,31 @@ def test_create_a_webhook_automation_and_see_its_run(page: Any, console: Console
     assert url.count() == 0  # the secret URL is not shown again
     assert "wh_" not in page.content()
     assert not page.script_errors, page.script_errors
+
+
+def test_run_a_scheduled_automation_now_and_see_it_failing(page: Any, console: Console) -> None:
+    sign_in(page, console, console.caller_key)
+    expect(page.locator("#who-name")).to_have_text("carol")
+    page.goto(console.url + "/#/automations/new")
+    page.fill("#auto-name", "Hourly sum")
+    page.select_option("#auto-trigger", "schedule")
+    page.fill("#auto-every", "3600")
+    page.fill("#auto-actions", '[{"pack": "hello", "name": "Add", "args": [2, "=1 + 2"]}]')
+    page.click("#save-automation")
+    expect(page.locator("#no-runs")).to_be_visible()
+    page.reload()  # the saved automation's own page, with its buttons
+    page.click("#run-now")
+    run = page.locator('#runs-table tr[data-outcome="ok"]')
+    expect(run.locator(".run-details")).to_have_text("[5]")
+
+    page.fill("#auto-actions", '[{"pack": "hello", "name": "Add", "args": ["two", 2]}]')
+    page.click("#save-automation")
+    page.reload()
+    page.click("#run-now")
+    expect(page.locator('#runs-table tr[data-outcome="error"] .run-details')
+           ).to_contain_text("bad_args")
+    page.reload()
+    expect(page.locator("#automation-status [data-status]")).to_have_text("failing (1)")
+    expect(page.locator("#last-error")).to_contain_text("bad_args")
+    snap(page, "automations-04-failing")
+    assert not page.script_errors, page.script_errors

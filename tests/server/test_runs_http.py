@@ -176,3 +176,12 @@ def _run(at: float, n: int) -> dict[str, object]:
     from corral._server.runs_store import new_run_id
 
     return {"id": new_run_id(at + n / 1000), "at": at, "args": n}
+
+
+def test_a_caller_reads_back_the_call_it_just_made(env: RunsEnv) -> None:
+    with env.client("bob") as bob:
+        for n in range(5):
+            made = bob.post("/v1/packs/hello/formulas/Shout", json={"args": [f"now {n}"]})
+            assert made.status_code == 200
+            newest = bob.get("/v1/runs", params={"limit": 1}).json()["runs"][0]
+            assert newest["args"]["args"] == [f"now {n}"]

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from .._errors import AccessDenied, ArgumentError
 from .runs_store import MAX_PAGE, RunFilter
-from .service import PROBLEM_RESPONSES, CallerDep, ServiceDep
+from .service import PROBLEM_RESPONSES, CallerDep, Service, ServiceDep
 
 runs = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
 
@@ -72,6 +72,14 @@ async def list_runs(service: ServiceDep, principal: CallerDep,
         whose = of
     where = RunFilter(pack=pack, formula=formula, outcome=outcome, automation=automation)
     found, after = await anyio.to_thread.run_sync(partial(
-        service.runs.store.page, whose, limit=limit, cursor=cursor, where=where))
+        _settled_page, service, whose, limit=limit, cursor=cursor, where=where))
     return RunPage(runs=[Run.model_validate(run) for run in found], next=after)
 
+
+
+def _settled_page(service: Service, whose: str, **query: Any
+                  ) -> tuple[list[dict[str, Any]], str | None]:
+    """A page that includes the runs this process queued before the request (this
+    node's own calls are read back at once; another node's are as soon as it wrote them)."""
+    service.runs.settle()
+    return service.runs.store.page(whose, **query)

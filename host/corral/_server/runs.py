@@ -115,6 +115,9 @@ class ExecutionLog(Closeable):
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.dropped = 0
+        #: Runs queued and runs handled (written or dropped) so far, for :meth:`settle`.
+        self._queued = self._handled = 0
+        self._progress = threading.Condition()
 
     @property
     def store(self) -> RunStore:
@@ -151,9 +154,17 @@ class ExecutionLog(Closeable):
             self._start_writer()
         try:
             self._queue.put_nowait((run.principal, record))
+            self._queued += 1  # only a read of it in settle() races, and that is harmless
         except queue.Full:
             self._drop(1)
         return record
+
+    def settle(self, timeout_s: float = 0.5) -> None:
+        """Wait (at most ``timeout_s``) until the runs queued before now are handled: a
+        reader then sees the calls it has just made."""
+        target = self._queued
+        with self._progress:
+            self._progress.wait_for(lambda: self._handled >= target, timeout=timeout_s)
 
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Wait until every queued run is written (for tests and shutdown)."""
@@ -177,6 +188,9 @@ class ExecutionLog(Closeable):
             stop = any(item is _STOP for item in batch)
             runs = [item for item in batch if item is not _STOP]
             self._write(runs)
+            with self._progress:
+                self._handled += len(runs)
+                self._progress.notify_all()
             for _ in batch:
                 self._queue.task_done()
             if stop:
