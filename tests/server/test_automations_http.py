@@ -6,6 +6,8 @@ a failing one backing off and then disabled; a due run claimed once."""
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import datetime
@@ -20,6 +22,7 @@ from corral._server.automations_model import next_run
 from corral._server.automations_store import AutomationStore
 from corral._stores.lmdb_env import open_shared
 
+from ..conftest import REPO
 from .runs_env import REPO_NAME, Clock, RunsEnv, poll, runs_env, stored_bytes
 
 GREET = {"pack": "hello", "name": "Greet", "args": ["=$$[variable:trigger].name"]}
@@ -265,6 +268,21 @@ def test_a_due_run_is_claimed_once(tmp_path: Path) -> None:
         assert store.due(due) == []  # held by the claim until the run finishes
         store.finish(record["id"], due, None)
         assert store.get("ann", record["id"])["next_run_at"] == due + 5
+
+
+def test_a_due_run_is_claimed_once_among_processes(tmp_path: Path) -> None:
+    store_dir = tmp_path / "a"
+    with AutomationStore(open_shared(store_dir, map_size=1 << 20, max_dbs=4)) as store:
+        record, _ = store.create("ann", {"name": "n", "enabled": True, "actions": [GREET],
+                                         "trigger": {"type": "schedule", "every_s": 5}})
+    go = tmp_path / "go"
+    workers = [subprocess.Popen(
+        [sys.executable, "-m", "tests.server.claim_worker", str(store_dir), record["id"],
+         repr(record["next_run_at"]), str(go)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+        for _ in range(4)]
+    go.touch()
+    said = sorted(worker.communicate(timeout=120)[0].strip() for worker in workers)
+    assert said == ["lost", "lost", "lost", "won"]
 
 
 def test_the_openapi_document_describes_automations(env: RunsEnv) -> None:
