@@ -48,9 +48,15 @@ def test_create_a_webhook_automation_and_see_its_run(page: Any, console: Console
     expect(page.locator("#automation-status")).to_contain_text("ok")
     snap(page, "automations-03-run")
 
+    page.fill("#auto-name", "Greeter, renamed")
+    page.click("#save-automation")  # saving again edits the automation just made
+    expect(page.locator("#automation-saved")).to_have_attribute("data-saves", "2")
+    expect(page.locator("#automation-title")).to_have_text("Greeter, renamed")
+    expect(page.locator("#automation-error")).to_be_hidden()
     page.click('#automation a[href="#/automations"]')
     listed = page.locator("#automations tr[data-automation]")
     expect(listed).to_have_count(1)
+    expect(listed).to_contain_text("Greeter, renamed")
     expect(listed).to_contain_text("Greeter")
     expect(listed).to_contain_text("webhook")
     assert url.count() == 0  # the secret URL is not shown again
@@ -67,6 +73,7 @@ def test_run_a_scheduled_automation_now_and_see_it_failing(page: Any, console: C
     page.fill("#auto-every", "3600")
     page.fill("#auto-actions", '[{"pack": "hello", "name": "Add", "args": [2, "=1 + 2"]}]')
     page.click("#save-automation")
+    expect(page.locator("#automation-title")).to_have_text("Hourly sum")
     expect(page.locator("#no-runs")).to_be_visible()
     page.reload()  # the saved automation's own page, with its buttons
     page.click("#run-now")
@@ -75,6 +82,7 @@ def test_run_a_scheduled_automation_now_and_see_it_failing(page: Any, console: C
 
     page.fill("#auto-actions", '[{"pack": "hello", "name": "Add", "args": ["two", 2]}]')
     page.click("#save-automation")
+    expect(page.locator("#automation-saved")).to_have_attribute("data-saves", "1")
     page.reload()
     page.click("#run-now")
     expect(page.locator('#runs-table tr[data-outcome="error"] .run-details')

@@ -42,27 +42,37 @@ export async function showAutomations(view) {
  */
 export async function showAutomation(view, id) {
   const current = id ? await call("GET", `v1/automations/${encodeURIComponent(id)}`) : null;
+  let editing = id;  // once a new one is made, saving the form again edits it
+  let saves = 0;
+  const savedNote = h("p", { id: "automation-saved", class: "muted", "data-saves": "0", hidden: true },
+    "Saved.");
   const form = automationForm(current, async (body) => {
-    const saved = id
-      ? await call("PUT", `v1/automations/${encodeURIComponent(id)}`, body)
+    const saved = editing
+      ? await call("PUT", `v1/automations/${encodeURIComponent(editing)}`, body)
       : await call("POST", "v1/automations", body);
     if (saved.webhook_url) showHookUrl(view, saved.webhook_url);
-    if (!id) history.replaceState(null, "", `#/automations/${encodeURIComponent(saved.id)}`);
+    if (!editing) history.replaceState(null, "", `#/automations/${encodeURIComponent(saved.id)}`);
+    editing = saved.id;
     await drawRuns(runs, saved.id);
     replace(state, statusBadge(saved));
+    replace(title, saved.name);
+    saves += 1;
+    savedNote.setAttribute("data-saves", String(saves));
+    savedNote.hidden = false;
     return saved.id;
   });
   const state = h("span", { id: "automation-status" }, current ? statusBadge(current) : "new");
   const runs = h("div", { id: "automation-runs" });
+  const title = h("span", { id: "automation-title" }, current ? current.name : "New automation");
   const panel = h("section", { id: "automation", class: "panel" },
     h("p", {}, h("a", { href: "#/automations" }, "← All automations")),
-    h("h1", {}, current ? current.name : "New automation", " ", state),
+    h("h1", {}, title, " ", state),
     current && current.last_error
       ? h("p", { id: "last-error", class: "error" },
         `Last error (${current.last_error.kind}): ${current.last_error.message}`)
       : null,
     h("div", { id: "hook-url" }),
-    form, runs);
+    form, savedNote, runs);
   replace(view, panel);
   if (current) {
     panel.appendChild(h("button", { id: "delete-automation", type: "button",
