@@ -181,6 +181,7 @@ def test_new_rows_of_a_sync_table_each_run_the_actions(env: RunsEnv) -> None:
     runs = automation_runs(env, "dave", made["id"])
     assert [r["args"]["results"] for r in runs] == [["Hello, Fresh one!"]]
     assert runs[0]["args"]["row"]["title"] == "Fresh one"
+    assert runs[0]["fetches"] >= 1  # reading the table is part of the first new row's run
 
 
 def test_the_servers_own_scheduler_runs_a_schedule(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from .._errors import CorralError
 from .._host import Host
+from .._types import CallTally, Invocation
 from .automations_model import is_formula
 from .automations_store import AutomationStore
 from .runs import ExecutionLog, describe_error
@@ -65,17 +66,20 @@ class AutomationRunner:
     # -- one firing -------------------------------------------------------------------
 
     def _fire(self, record: dict[str, Any], variables: dict[str, Any],
-              shown: dict[str, Any]) -> Fired:
-        fired = self._fire_once(record, variables, shown)
+              shown: dict[str, Any], look: CallTally | None = None) -> Fired:
+        fired = self._fire_once(record, variables, shown, look)
         self.host.metrics.inc("corral_automation_runs_total", outcome=fired.outcome)
         return fired
 
     def _fire_once(self, record: dict[str, Any], variables: dict[str, Any],
-                   shown: dict[str, Any]) -> Fired:
+                   shown: dict[str, Any], look: CallTally | None) -> Fired:
         definition = record["definition"]
         first = definition["actions"][0]
         pending = self.runs.begin(record["owner"], "automation", first["pack"], first["name"],
                                   shown, automation=record["id"])
+        if look is not None:  # what reading the table cost goes with the first new row
+            pending.tally.add(first["pack"], first["name"], look.fuel, look.fetches,
+                              [(line["level"], line["message"]) for line in look.logs])
         try:
             results = self._steps(record, variables, pending)
         except Exception as exc:
@@ -112,7 +116,8 @@ class AutomationRunner:
 
     def _new_rows(self, record: dict[str, Any]) -> list[Fired]:
         trigger = record["definition"]["trigger"]
-        rows = self._table_rows(record)
+        look = CallTally()
+        rows = self._table_rows(record, look)
         id_property = self.host.pack(trigger["pack"]).manifest.sync_table(
             trigger["table"]).schema.id_property
         keyed = [(_row_id(row, id_property), row) for row in rows]
@@ -122,17 +127,21 @@ class AutomationRunner:
         self.store.remember_rows(record["id"], known)
         return [self._fire(record, {"row": row, "rows": new,
                                     "trigger": self._trigger(record)},
-                           {"trigger": "rows", "table": trigger["table"], "row": row})
-                for row in new]
+                           {"trigger": "rows", "table": trigger["table"], "row": row},
+                           look if n == 0 else None)
+                for n, row in enumerate(new)]
 
-    def _table_rows(self, record: dict[str, Any]) -> list[dict[str, Any]]:
+    def _table_rows(self, record: dict[str, Any], look: CallTally) -> list[dict[str, Any]]:
         definition = record["definition"]
         trigger = definition["trigger"]
         links = definition.get("connections") or {}
+        base = self.host.invocation()
         rows: list[dict[str, Any]] = []
         for page in self.host.sync(trigger["pack"], trigger["table"], *trigger["args"],
                                    connection=links.get(trigger["pack"]),
-                                   principal=record["owner"]):
+                                   principal=record["owner"],
+                                   invocation=Invocation(base.timezone, base.protocol_and_host,
+                                                         base.doc_id, look)):
             rows.extend(page)
         return rows
 

@@ -63,7 +63,8 @@ class AutomationStore(Closeable):
                      clock: Callable[[], float] = time.time) -> AutomationStore:
         store = open_kv(settings.store_url, "automations",
                         lmdb_dir=settings.data_dir / "automations", map_size=16 * 1024 * 1024,
-                        max_dbs=4, max_map_size=1024 * 1024 * 1024, name="automation store")
+                        max_dbs=4, max_map_size=1024 * 1024 * 1024, name="automation store",
+                        mode=0o600)
         return cls(store, max_per_principal=settings.automations_max_per_principal,
                    max_failures=settings.automations_max_failures,
                    backoff_s=settings.automations_backoff_s,

@@ -75,7 +75,7 @@ class RunStore(Closeable):
         store = open_kv(settings.store_url, "runs", lmdb_dir=settings.data_dir / "runs",
                         map_size=settings.runs_map_bytes, max_dbs=4,
                         max_map_size=max(settings.runs_map_bytes * 16, settings.runs_map_bytes),
-                        name="execution log", setting="runs_map_bytes")
+                        name="execution log", setting="runs_map_bytes", mode=0o600)
         return cls(store, max_per_principal=settings.runs_max_per_principal,
                    max_age_s=settings.runs_max_age_s, clock=clock)
 
