@@ -166,6 +166,25 @@ class Settings:
     #: With ``cache_url``: calls one principal may run at once across all the nodes
     #: (refused with 429 past it); 0 leaves only each node's ``principal_concurrency``.
     cluster_principal_concurrency: int = 0
+    #: The execution log keeps at most this many runs per principal (the oldest go first).
+    runs_max_per_principal: int = 1000
+    #: The execution log forgets runs older than this many seconds.
+    runs_max_age_s: float = 7 * 24 * 3600.0
+    #: Runs waiting to be written; past it a run is dropped (counted), never a call slowed.
+    runs_queue_size: int = 10_000
+    #: First size of the LMDB map holding the execution log.
+    runs_map_bytes: int = 64 * 1024 * 1024
+    #: Automations one principal may have.
+    automations_max_per_principal: int = 100
+    #: An automation failing this many times in a row is disabled.
+    automations_max_failures: int = 5
+    #: The first retry of a failing automation waits this long; each further failure
+    #: doubles it, up to automations_backoff_max_s.
+    automations_backoff_s: float = 30.0
+    #: The longest a failing automation waits before its next attempt.
+    automations_backoff_max_s: float = 3600.0
+    #: How often the server's automation scheduler looks for due runs, in seconds.
+    automations_tick_s: float = 1.0
 
     @property
     def module_cache_dir(self) -> Path:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+import threading
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, Union, runtime_checkable
 
 from ._errors import ArgumentError
@@ -56,6 +57,9 @@ class Invocation:
     protocol_and_host: str = ""
     #: The caller's document (or other location) id, if it gave one.
     doc_id: str | None = None
+    #: Where the calls made under this invocation add up what they cost (the execution
+    #: log's); not part of the call's identity.
+    tally: CallTally | None = field(default=None, compare=False, repr=False)
 
     def ctx(self) -> dict[str, Any]:
         location: dict[str, Any] = {"protocol_and_host": self.protocol_and_host}
@@ -68,6 +72,34 @@ class Invocation:
 
 
 DEFAULT_INVOCATION = Invocation()
+
+
+class CallTally:
+    """What the pack calls of one request cost: fuel, fetches, log lines (capped), and
+    the first pack op that ran. Thread-safe: the calls run on worker threads."""
+
+    MAX_LOGS = 50
+    MAX_LOG_CHARS = 500
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.fuel = 0
+        self.fetches = 0
+        self.logs: list[dict[str, str]] = []
+        self.first: tuple[str, str] | None = None
+
+    def add(self, pack: str, name: str, fuel: int, fetches: int,
+            logs: list[tuple[str, str]]) -> None:
+        with self._lock:
+            self.calls += 1
+            self.fuel += fuel
+            self.fetches += fetches
+            if self.first is None:
+                self.first = (pack, name)
+            room = self.MAX_LOGS - len(self.logs)
+            self.logs.extend({"level": level, "message": text[:self.MAX_LOG_CHARS]}
+                             for level, text in logs[:max(room, 0)])
 
 
 @dataclass(frozen=True)

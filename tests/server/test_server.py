@@ -443,7 +443,10 @@ EXPECTED_ENDPOINTS = {
     ("/v1/keys", "get"), ("/v1/keys/{key_id}", "delete"), ("/healthz", "get"),
     ("/readyz", "get"), ("/metrics", "get"), ("/v1/blobs/{blob_id}", "get"),
     ("/v1/console/session", "post"), ("/v1/console/session", "get"),
-    ("/v1/console/session", "delete"),
+    ("/v1/console/session", "delete"), ("/v1/runs", "get"), ("/v1/automations", "get"),
+    ("/v1/automations", "post"), ("/v1/automations/{automation_id}", "get"),
+    ("/v1/automations/{automation_id}", "put"), ("/v1/automations/{automation_id}", "delete"),
+    ("/v1/automations/{automation_id}/run", "post"), ("/v1/hooks/{secret}", "post"),
 }
 
 
@@ -463,6 +466,7 @@ def test_openapi_documents_every_endpoint_with_its_models(service: Service) -> N
     assert {"409", "413", "422"} <= set(upload["responses"])
     assert "security" not in paths["/v1/oauth2/callback"]["get"]
     assert "security" not in paths["/v1/blobs/{blob_id}"]["get"]  # the URL is the capability
+    assert "security" not in paths["/v1/hooks/{secret}"]["post"]  # so is a webhook's
     assert "application/x-ndjson" in paths["/v1/packs/{pack}/tables/{table}/sync"]["post"][
         "responses"]["200"]["content"]
 

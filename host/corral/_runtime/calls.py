@@ -25,7 +25,7 @@ from .._fetch.guest import GuestFetch
 from .._metrics import Metrics
 from .._pack.schema import check_result
 from .._sandbox.sandbox import CallStats, HostCalls
-from .._types import DEFAULT_INVOCATION, CallRequest, Credentials, Invocation
+from .._types import DEFAULT_INVOCATION, CallRequest, CallTally, Credentials, Invocation
 from .blobs import GuestBlobs
 from .pack import Pack
 from .registry import Registry
@@ -126,7 +126,8 @@ class CallSession:
             outcome = getattr(exc, "kind", "error")
             raise
         finally:
-            self.calls.record(self.pack.name, name, outcome, started, stats)
+            self.calls.record(self.pack.name, name, outcome, started, stats,
+                              tally=self.invocation.tally)
 
 
 class Calls:
@@ -221,16 +222,19 @@ class Calls:
             raise
         finally:
             if outcome is not None:  # the call completed (an abandoned attempt did not)
-                self.record(pack.name, definition.name, outcome, started, stats)
+                self.record(pack.name, definition.name, outcome, started, stats,
+                            tally=call.invocation.tally)
                 if isinstance(guest_host, _InlineHostCalls):
                     guest_host.release_logs()
         return value
 
     def record(self, pack: str, name: str, outcome: str, started: float,
-               stats: CallStats) -> None:
-        """The one place call metrics are recorded."""
+               stats: CallStats, *, tally: CallTally | None = None) -> None:
+        """The one place call metrics are recorded (and added to the request's tally)."""
         self.metrics.call_done(pack, name, outcome, time.perf_counter() - started,
                                stats.fuel_used)
+        if tally is not None:
+            tally.add(pack, name, stats.fuel_used, stats.fetches, stats.logs)
 
     # -- what a call carries ----------------------------------------------------------------
 

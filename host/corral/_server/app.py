@@ -40,6 +40,8 @@ from .routes_blobs import blobs
 from .routes_calls import calls
 from .routes_console import console_api, session_security
 from .routes_ops import ops
+from .routes_automations import automations, shown_path
+from .routes_runs import runs
 from .service import Service, problem_response
 
 log = logging.getLogger("corral.server")
@@ -62,8 +64,11 @@ def create_app(host: Host, settings: Settings | None = None, *,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service.ready = True
+        service.automations.start()
         yield
         service.ready = False
+        service.automations.close()
+        service.runs.close()  # writes what is queued
 
     app = CorralApp(title="Corral", version=_version(), lifespan=lifespan,
                   docs_url=None, redoc_url=None,  # /docs is served offline, below
@@ -75,6 +80,8 @@ def create_app(host: Host, settings: Settings | None = None, *,
     app.include_router(ops)
     app.include_router(console_api)
     app.include_router(blobs)
+    app.include_router(runs)
+    app.include_router(automations)
     _add_error_handlers(app)
     app.add_middleware(Guard, service=service)
     app.add_middleware(_RequestMetrics, service=service)  # outermost: counts refusals too
@@ -113,9 +120,10 @@ def _add_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, CorralError)
         found = problem_for(exc, instance=request.url.path)
         if found.status in (503, 507):  # the service's own limits: no traceback to read
-            log.warning("request %s refused: %s", request.url.path, exc)
+            log.warning("request %s refused: %s", shown_path(request.url.path), exc)
         elif found.status >= 500 and found.status not in (502, 504):
-            log.error("request %s failed: %s", request.url.path, exc, exc_info=exc)
+            log.error("request %s failed: %s", shown_path(request.url.path), exc,
+                      exc_info=exc)
         return problem_response(found)
 
     async def bad_request(request: Request, exc: Exception) -> Response:
@@ -166,7 +174,7 @@ class _ContainFailures:
             if started:
                 raise
             path = scope.get("path", "")
-            log.error("request %s failed unexpectedly", path, exc_info=exc)
+            log.error("request %s failed unexpectedly", shown_path(path), exc_info=exc)
             await problem_response(internal_problem(instance=path))(scope, receive, send)
 
 
@@ -198,5 +206,6 @@ class _RequestMetrics:
             self.service.host.metrics.inc_sorted("corral_http_requests_total", (
                 ("method", scope["method"]), ("route", route), ("status", str(status))))
             if access_log.isEnabledFor(logging.INFO):
-                access_log.info("%s %s %d %.1f ms", scope["method"], scope.get("path", ""),
+                access_log.info("%s %s %d %.1f ms", scope["method"],
+                                shown_path(scope.get("path", "")),
                                 status, (time.perf_counter() - started) * 1e3)

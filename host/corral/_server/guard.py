@@ -33,6 +33,8 @@ CALLBACK_PATH = "/v1/oauth2/callback"
 BLOB_PREFIX = "/v1/blobs/"
 UPLOAD_PATH = "/v1/packs"
 SESSION_PATH = "/v1/console/session"
+#: Webhook URLs are capabilities too (routes_automations.py): no key, the address bucket.
+HOOK_PREFIX = "/v1/hooks/"
 
 
 class Guard:
@@ -60,7 +62,8 @@ class Guard:
     async def _admit(self, scope: Scope) -> None:
         path: str = scope["path"]
         if not path.startswith("/v1/") or path == CALLBACK_PATH or _signing_in(scope) or (
-                path.startswith(BLOB_PREFIX) and scope["method"] in ("GET", "HEAD")):
+                path.startswith(BLOB_PREFIX) and scope["method"] in ("GET", "HEAD")) or (
+                path.startswith(HOOK_PREFIX) and scope["method"] == "POST"):
             await self._limit_address(scope)
             return
         try:

@@ -30,7 +30,12 @@ from .models import (
     UpdateBody,
     UpdateResults,
 )
+<<<<<<< HEAD
 from .calling import EVALUATE_HEADERS, call_value, evaluate_formula
+=======
+from .calling import call_value
+from .runs import PendingRun
+>>>>>>> automations
 from .problems import internal_problem, problem_for
 from .service import (
     PROBLEM_RESPONSES,
@@ -144,9 +149,28 @@ async def delete_pack(pack: str, service: ServiceDep, _: AdminDep) -> Response:
             responses={200: {"headers": {name: {"description": doc, "schema": {"type": "string"}}
                                          for name, doc in EVALUATE_HEADERS.items()}}})
 async def evaluate(body: EvaluateBody, request: Request, service: ServiceDep,
+<<<<<<< HEAD
                    principal: CallerDep) -> JSONResponse:
     value, headers = await evaluate_formula(service, request, principal, body)
     return JSONResponse({"result": value}, headers=headers)
+=======
+                   principal: CallerDep) -> CallResult:
+    logged = service.runs.begin(principal.name, "formula", None, None, {
+        "formula": body.formula, "variables": body.variables, "connections": body.connections})
+    invocation = logged.invocation(service.invocation(request, body.timezone, body.doc_id))
+    run = partial(service.host.evaluate, body.formula, principal=principal.name,
+                  connections=body.connections, invocation=invocation,
+                  variables=body.variables)
+    memo = service.memo_answer(body.formula, principal.name, body.connections, invocation,
+                               body.variables)
+    try:
+        result = to_json(await service.run(principal.name, run, probe=memo))
+    except BaseException as exc:
+        service.runs.finish(logged, exc)
+        raise
+    service.runs.finish(logged)
+    return CallResult(result=result)
+>>>>>>> automations
 
 
 @calls.post("/packs/{pack}/tables/{table}/sync",
@@ -157,16 +181,32 @@ async def evaluate(body: EvaluateBody, request: Request, service: ServiceDep,
          response_class=StreamingResponse, summary="Run a sync table, streaming NDJSON pages")
 async def sync_table(pack: str, table: str, body: SyncBody, request: Request,
                      service: ServiceDep, principal: CallerDep) -> StreamingResponse:
+    logged = service.runs.begin(principal.name, "sync", pack, table,
+                                {"args": body.args, "connection": body.connection})
     start = partial(service.host.sync, pack, table, *body.args, connection=body.connection,
                     principal=principal.name, max_pages=body.max_pages,
+<<<<<<< HEAD
                     dynamic_url=body.dynamic_url,
                     invocation=service.invocation(request, body.timezone, body.doc_id))
     pages = await service.run(principal.name, start)
     # The first page is read before answering, so a call that cannot start gets its
     # proper status code rather than a 200 with an error line.
     first = await service.run(principal.name, next, pages, None)
+=======
+                    invocation=logged.invocation(
+                        service.invocation(request, body.timezone, body.doc_id)))
+    try:
+        pages = await service.run(principal.name, start)
+        # The first page is read before answering, so a call that cannot start gets its
+        # proper status code rather than a 200 with an error line.
+        first = await service.run(principal.name, next, pages, None)
+    except BaseException as exc:
+        service.runs.finish(logged, exc)
+        raise
+>>>>>>> automations
     lines = _sync_lines(service, principal.name, pages, first,
-                        labels={"pack": pack, "table": table}, instance=request.url.path)
+                        labels={"pack": pack, "table": table}, instance=request.url.path,
+                        logged=logged)
     return StreamingResponse(lines, media_type="application/x-ndjson")
 
 
@@ -258,9 +298,10 @@ def _pack_detail(host: Host, pack: Pack) -> PackDetail:
 
 async def _sync_lines(service: Service, who: str, pages: Iterator[list[dict[str, Any]]],
                       first: list[dict[str, Any]] | None, *, labels: dict[str, str],
-                      instance: str) -> AsyncIterator[bytes]:
+                      instance: str, logged: PendingRun) -> AsyncIterator[bytes]:
     number = total = 0
     page = first
+    failure: BaseException | None = None
     try:
         while page is not None:
             number += 1
@@ -270,11 +311,14 @@ async def _sync_lines(service: Service, who: str, pages: Iterator[list[dict[str,
             page = await service.run(who, next, pages, None)
         yield _line({"done": True, "rows": total, "pages": number})
     except CorralError as exc:
+        failure = exc
         yield _line({"error": problem_for(exc, instance=instance).body})
-    except Exception:
+    except Exception as exc:
+        failure = exc
         log.exception("sync of %s failed", instance)
         yield _line({"error": internal_problem(instance=instance).body})
     finally:
+        service.runs.finish(logged, failure)
         close = getattr(pages, "close", None)
         if close is not None:
             close()

@@ -41,6 +41,8 @@ from .redis_admission import rate_limiter, shared_slots
 from .apikeys import ApiKeyStore, Principal
 from .models import ProblemDocument
 from .problems import PROBLEM_MEDIA_TYPE, Problem
+from .automations import Automations
+from .runs import open_execution_log
 from .sessions import SessionStore
 
 
@@ -71,6 +73,8 @@ class Service:
                                         strict=strict, clock=clock)
         self.sessions = SessionStore(settings.data_dir / "console-sessions",
                                      store_url=settings.store_url)
+        self.runs = open_execution_log(settings, host.metrics, clock=host.clock)
+        self.automations = Automations(host, settings, self.runs)
         self.ready = False
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 

@@ -6,6 +6,7 @@
  * #/playground?formula=…), so the server serves one page and the browser's history works.
  */
 import { ApiError, currentSession, signOut } from "./api.js";
+import { showAutomation, showAutomations } from "./automations.js";
 import { byId, h, replace } from "./dom.js";
 import { showPack, showPacks } from "./packs.js";
 import { showPlayground } from "./playground.js";
@@ -55,6 +56,10 @@ async function route() {
       await (parts[2] ? showSync(target, parts[1], parts[2]) : showSyncTables(target));
     } else if (parts[0] === "buttons") {
       await (parts[2] ? showButton(target, parts[1], parts[2]) : showButtons(target));
+    } else if (parts[0] === "automations" && parts[1]) {
+      await showAutomation(target, parts[1] === "new" ? null : parts[1]);
+    } else if (parts[0] === "automations") {
+      await showAutomations(target);
     } else if (parts[0] === "playground") {
       showPlayground(target, new URLSearchParams(query || "").get("formula") || undefined);
     } else if (parts[0] === "runs") {
