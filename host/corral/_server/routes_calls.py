@@ -30,12 +30,8 @@ from .models import (
     UpdateBody,
     UpdateResults,
 )
-<<<<<<< HEAD
 from .calling import EVALUATE_HEADERS, call_value, evaluate_formula
-=======
-from .calling import call_value
 from .runs import PendingRun
->>>>>>> automations
 from .problems import internal_problem, problem_for
 from .service import (
     PROBLEM_RESPONSES,
@@ -149,28 +145,9 @@ async def delete_pack(pack: str, service: ServiceDep, _: AdminDep) -> Response:
             responses={200: {"headers": {name: {"description": doc, "schema": {"type": "string"}}
                                          for name, doc in EVALUATE_HEADERS.items()}}})
 async def evaluate(body: EvaluateBody, request: Request, service: ServiceDep,
-<<<<<<< HEAD
                    principal: CallerDep) -> JSONResponse:
     value, headers = await evaluate_formula(service, request, principal, body)
     return JSONResponse({"result": value}, headers=headers)
-=======
-                   principal: CallerDep) -> CallResult:
-    logged = service.runs.begin(principal.name, "formula", None, None, {
-        "formula": body.formula, "variables": body.variables, "connections": body.connections})
-    invocation = logged.invocation(service.invocation(request, body.timezone, body.doc_id))
-    run = partial(service.host.evaluate, body.formula, principal=principal.name,
-                  connections=body.connections, invocation=invocation,
-                  variables=body.variables)
-    memo = service.memo_answer(body.formula, principal.name, body.connections, invocation,
-                               body.variables)
-    try:
-        result = to_json(await service.run(principal.name, run, probe=memo))
-    except BaseException as exc:
-        service.runs.finish(logged, exc)
-        raise
-    service.runs.finish(logged)
-    return CallResult(result=result)
->>>>>>> automations
 
 
 @calls.post("/packs/{pack}/tables/{table}/sync",
@@ -185,14 +162,7 @@ async def sync_table(pack: str, table: str, body: SyncBody, request: Request,
                                 {"args": body.args, "connection": body.connection})
     start = partial(service.host.sync, pack, table, *body.args, connection=body.connection,
                     principal=principal.name, max_pages=body.max_pages,
-<<<<<<< HEAD
                     dynamic_url=body.dynamic_url,
-                    invocation=service.invocation(request, body.timezone, body.doc_id))
-    pages = await service.run(principal.name, start)
-    # The first page is read before answering, so a call that cannot start gets its
-    # proper status code rather than a 200 with an error line.
-    first = await service.run(principal.name, next, pages, None)
-=======
                     invocation=logged.invocation(
                         service.invocation(request, body.timezone, body.doc_id)))
     try:
@@ -203,7 +173,6 @@ async def sync_table(pack: str, table: str, body: SyncBody, request: Request,
     except BaseException as exc:
         service.runs.finish(logged, exc)
         raise
->>>>>>> automations
     lines = _sync_lines(service, principal.name, pages, first,
                         labels={"pack": pack, "table": table}, instance=request.url.path,
                         logged=logged)
