@@ -229,3 +229,33 @@ def test_a_callers_rate_limit_holds_across_nodes(
     assert statuses.count(200) <= RATE_BURST
     assert statuses.count(429) >= 10
     assert set(statuses) <= {200, 429}
+
+
+@pytest.mark.timeout(300)
+def test_an_automation_made_on_a_fires_by_webhook_on_b_and_its_run_is_listed_on_c(
+        cluster: Cluster) -> None:
+    """Automations and the execution log live in the shared store: the hook's secret
+    URL works on any node, and the run it records is read back from any other."""
+    a, b, c = cluster["A"], cluster["B"], cluster["C"]
+    with a.client() as admin:
+        upload(admin, built(PACKS / "hello").read_bytes())
+        _, key = make_key(admin, "hopper")
+    with a.client(key) as hopper:
+        made = hopper.post("/v1/automations", json={
+            "name": "greet on hook", "trigger": {"type": "webhook"},
+            "actions": [{"pack": "hello", "name": "Greet",
+                         "args": ["=$$[variable:payload].who"]}]})
+        assert made.status_code == 201, made.text
+    hook_path = made.json()["webhook_url"].split("/v1/hooks/", 1)[1]
+    eventually(lambda: call(b.url, key, "hello", "Greet", "x").status_code == 200,
+               "hello and the key on B")
+    fired = httpx.post(f"{b.url}/v1/hooks/{hook_path}", json={"who": "Grace"}, timeout=30)
+    assert fired.status_code == 200, fired.text
+    assert fired.json()["outcome"] == "ok"
+
+    def listed_on_c() -> bool:
+        runs = httpx.get(f"{c.url}/v1/runs", params={"automation": made.json()["id"]},
+                         headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        return [r["id"] for r in runs.json()["runs"]] == [fired.json()["run"]]
+
+    eventually(listed_on_c, "the automation's run listed on C")
