@@ -78,6 +78,7 @@ def _wanted(requests: list[dict[str, Any]]) -> list[tuple[str, str, list[tuple[s
     return out
 
 
+@pytest.mark.timeout(1800)  # 32 sample builds on a cold build cache
 def test_every_call_through_the_engine_matches_codas_runner(packs: dict[str, Path],
                                                             tmp_path: Path) -> None:
     coda_answers = run_oracle([job(c) for c in CASES], tmp_path / "oracle.json")

@@ -44,3 +44,38 @@ def test_an_internal_error_names_the_pack_ts_line(tmp_path: Path) -> None:
         with pytest.raises(GuestError, match="nothing to see") as polite:
             harness.call("Polite")
         assert polite.value.guest_kind == "user"
+
+
+BROKEN = """import * as coda from "@codahq/packs-sdk";
+export const pack = coda.newPack();
+
+pack.addFormula({
+  name: "Broken", description: "Does not parse.", parameters: [],
+  resultType: coda.ValueType.String,
+  execute: async function () {
+    const x: number = ;
+    return String(x);
+  },
+});
+"""
+
+MISSING = """import * as coda from "@codahq/packs-sdk";
+import { helper } from "./helpers";
+export const pack = coda.newPack();
+pack.addFormula({
+  name: "Helped", description: "Needs a file that is not there.", parameters: [],
+  resultType: coda.ValueType.String, execute: async () => helper(),
+});
+"""
+
+
+def test_a_build_error_points_at_the_pack_ts_line(tmp_path: Path) -> None:
+    from corral import BuildError
+    from corral._toolchain.build import build_pack
+
+    for name, text, where in (("broken", BROKEN, "pack.ts:8:"), ("missing", MISSING, "pack.ts:2:")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "pack.ts").write_text(text)
+        with pytest.raises(BuildError) as caught:
+            build_pack(tmp_path / name / "pack.ts")
+        assert where in caught.value.message, caught.value.message
