@@ -82,14 +82,18 @@ export async function runJob(pack, job) {
   context.sync = {};
   const table = (pack.syncTables || []).find((t) => t.name === job.name);
   const formula = (pack.formulas || []).find((f) => f.name === job.name);
+  // Parameters arrive already coerced by the host, as Coda coerces them before a call.
   const opts = { validateParams: false, validateResult: false };
+  // A formula's result is checked against its declared type, as `coda execute` checks it (and
+  // as Corral's host does, bad_output). Sync rows are not: Corral checks no property types.
+  const formulaOpts = { ...opts, validateResult: true };
   const schemaOf = async () => {
     if (!table.getSchema || !job.url) return undefined;
     return execution.executeMetadataFormula(table.getSchema, { formulaContext: byName(table.getter, job.args) }, context);
   };
   switch (job.op) {
     case "formula": case "action":
-      return execution.executeFormulaFromPackDef(pack, job.name, codaArgs(formula, job.args), context, opts);
+      return execution.executeFormulaFromPackDef(pack, job.name, codaArgs(formula, job.args), context, formulaOpts);
     case "sync": {
       context.sync = { continuation: job.continuation ?? undefined, dynamicUrl: job.url };
       context.sync.schema = await schemaOf();
@@ -137,6 +141,7 @@ export function errorOf(err) {
   const out = { name: e.name, message: String(e.message) };
   if (e.statusCode !== undefined) out.status = e.statusCode;
   if (e.isUserVisible) out.user_visible = true;
+  if (e.constructor && e.constructor.name === "ResultValidationException") out.result_type = true;
   return out;
 }
 

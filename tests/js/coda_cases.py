@@ -51,6 +51,26 @@ _RESPONSES = {"items": [{"submitted_at": "2024-05-01T10:00:00Z", "response_id": 
                                      {"field": {"id": "f_likes"}, "type": "choices",
                                       "choices": {"labels": ["math", "tea"]}}]}]}
 
+_NY = "https://data.ny.gov"
+_NY_VIEW = {"id": "abcd-1234", "name": "Bridges", "description": "NY bridges",
+            "attribution": "NYSDOT", "attributionLink": "https://www.dot.ny.gov",
+            "columns": [
+                {"name": "Row", "fieldName": ":id", "dataTypeName": "meta_data", "description": ""},
+                {"name": "Name", "fieldName": "name", "dataTypeName": "text", "description": "n"},
+                {"name": "Spans", "fieldName": "spans", "dataTypeName": "number",
+                 "description": "s"},
+                {"name": "Open", "fieldName": "open", "dataTypeName": "checkbox",
+                 "description": "o"},
+                {"name": "Where", "fieldName": "where", "dataTypeName": "point",
+                 "description": "w"},
+                {"name": "Page", "fieldName": "page", "dataTypeName": "url", "description": "p"}]}
+_NY_ROWS = [{":id": "row-1", "name": "Tappan Zee", "spans": 3, "open": True,
+             "where": {"type": "Point", "coordinates": [-73.9, 41.07]},
+             "page": {"url": "https://example.org/tz"}},
+            {":id": "row-2", "name": "Old One", "spans": 1, "open": False}]
+_NY_VIEWS = {"url": f"{_NY}/api/views/abcd-1234.json", "body": _NY_VIEW}
+_NY_RESOURCE = {"url": f"{_NY}/resource/abcd-1234.json", "body": _NY_ROWS}
+
 CASES: tuple[Case, ...] = (
     Case("hello_world/hello_world.ts", "formula", "Hello", ("World",)),
     Case("hello_world/minimal.ts", "formula", "Hello", ("Coda",)),
@@ -95,9 +115,14 @@ CASES: tuple[Case, ...] = (
     Case("autocomplete/greeting.ts", "autocomplete", "Greeting", ("es",), {"param": "greeting", "search": ""}),
     Case("autocomplete/ice_cream.ts", "formula", "OrderIcecream", (2, "flavor", "vanilla", "vessel", "cone")),
     Case("autocomplete/ice_cream.ts", "autocomplete", "OrderIcecream", (2,), {"param": "choice", "search": "v"}),
+    # The API answers the price as a string (as Board Game Atlas did) while the formula
+    # declares a number: Coda's `coda execute` and Corral's host both refuse that result.
     Case("autocomplete/board_game_atlas.ts", "formula", "GetPrice", ("abc",),
          responses=({"url": "https://api.boardgameatlas.com/api/search",
                      "body": {"games": [{"id": "abc", "name": "Catan", "price": "44.99"}]}},)),
+    Case("autocomplete/board_game_atlas.ts", "formula", "GetPrice", ("def",),
+         responses=({"url": "https://api.boardgameatlas.com/api/search",
+                     "body": {"games": [{"id": "def", "name": "Catacombs", "price": 30.5}]}},)),
     Case("autocomplete/board_game_atlas.ts", "autocomplete", "GetPrice", (), {"param": "gameId", "search": "cat"},
          responses=({"url": "https://api.boardgameatlas.com/api/search",
                      "body": {"games": [{"id": "abc", "name": "Catan", "price": "44.99"},
@@ -134,6 +159,16 @@ CASES: tuple[Case, ...] = (
                      "body": {"user": {"first_name": "Ada", "last_name": "Lovelace"}}},)),
     Case("action/dice.ts", "action", "RollDice", (0, 6)),
     Case("parameter/weekday.ts", "formula", "CurrentWeekday"),
+    Case("dynamic-sync-table/open_data_ny.ts", "dynamic_urls", "PublicDataset",
+         responses=({"url": f"{_NY}/api/catalog/v1/domain_categories", "body": {"results": [
+             {"domain_category": "Transportation", "count": 4},
+             {"domain_category": "Energy", "count": 2}]}},)),
+    Case("dynamic-sync-table/open_data_ny.ts", "dynamic_schema", "PublicDataset", (),
+         {"url": f"{_NY}/Transportation/Bridges/abcd-1234"},
+         responses=(_NY_VIEWS, _NY_RESOURCE)),
+    Case("dynamic-sync-table/open_data_ny.ts", "sync", "PublicDataset", (),
+         {"url": f"{_NY}/Transportation/Bridges/abcd-1234"},
+         responses=(_NY_VIEWS, _NY_RESOURCE)),
     Case("dynamic-sync-table/typeform.ts", "dynamic_urls", "FormResponses",
          responses=({"url": "https://api.typeform.com/forms", "body": _FORMS},)),
     Case("dynamic-sync-table/typeform.ts", "dynamic_schema", "FormResponses", (),
@@ -148,11 +183,26 @@ CASES: tuple[Case, ...] = (
 #: Calls whose results differ between the two runners, and why (the suite asserts exactly these).
 DIVERGENT: dict[str, str] = {}
 
+#: Calls that differ only where Corral's side is the bundle in Node (no host), and why.
+NODE_HOST_DIVERGENT: dict[str, str] = {
+    "autocomplete/board_game_atlas.ts:formula:GetPrice['abc']":
+        "Corral's host checks a result against the declared type (bad_output); the Node stand-in "
+        "host does not, so the bundle's string passes (test_engine_samples asserts the match)",
+}
+
+_AUTH_ONLY = ("declares only authentication (no formula, so Corral refuses to register it); its "
+              "auth kind's mapping is tested in test_manifest, and OAuth2 end to end in "
+              "test_end_to_end_http")
+
 #: Samples (of the folders covered) that cannot run on Corral, and why; asserted by the suite.
 CANNOT_RUN: dict[str, str] = {
     "action/dice.ts": "RollDice returns random numbers: only a call with no dice (quantity 0) is comparable",
-    "dynamic-sync-table/open_data_ny.ts": "not covered yet: it needs a stand-in of the Socrata "
-                                          "catalog and views APIs (typeform covers dynamic tables)",
     "authentication/aws.ts": "AWS Signature v4 authentication (AWSAccessKey) has no Corral auth kind",
     "authentication/vonage.ts": "Custom authentication (template substitution of secrets) has no Corral auth kind",
+    **{f"authentication/{name}.ts": _AUTH_ONLY for name in (
+        "battlenet", "coda", "copper", "giphy", "jira", "okta", "rapidapi", "salesforce", "smarty",
+        "twilio")},
 }
+
+#: Folders of the covered ones that hold no sample pack at all.
+EMPTY_FOLDERS: dict[str, str] = {"schema": "the folder holds only a README.md, no pack"}

@@ -47,6 +47,8 @@ def run_node_host(jobs: list[dict[str, Any]], path: Path) -> list[dict[str, Any]
 
 def expected_kind(coda_error: dict[str, Any]) -> str:
     """The ABI error kind Corral's dispatcher gives the error Coda's runner raised."""
+    if coda_error.get("result_type"):
+        return "bad_output"
     if coda_error.get("user_visible") or coda_error.get("status") is not None:
         return "user"
     return "internal"
@@ -62,6 +64,9 @@ def mismatch(coda: dict[str, Any], corral: dict[str, Any]) -> str | None:
     if err is None:
         return f"Coda failed ({coda['err']}), Corral answered {corral.get('ok')!r}"
     want = expected_kind(coda["err"])
+    if want == "bad_output":
+        # Both refuse a result of the wrong type, each in its own words.
+        return None if err["kind"] == want else f"Coda refused the result's type, Corral: {err}"
     if err["kind"] != want or coda["err"]["message"] not in err["message"]:
         return f"Coda error {coda['err']} != Corral error {err}"
     if coda["err"].get("status") != err.get("status"):

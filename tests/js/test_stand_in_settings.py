@@ -40,3 +40,14 @@ def test_a_real_https_url_reaches_the_local_tls_stand_in(tmp_path: Path) -> None
                                   pack_hash="0" * 64, domains=["example.com"])
         assert answer["status"] == 200
         assert server.requests[-1].headers["host"] == "api.example.com"
+
+
+def test_a_copy_of_the_fetch_config_keeps_the_mapped_ports() -> None:
+    # The host's OAuth2 token client is such a copy (dataclasses.replace): without the port,
+    # a token request to a stand-in went to port 443 and was refused.
+    from dataclasses import replace
+
+    config = FetchConfig(host_map={"api.example.com": "127.0.0.1:8443"})
+    copy = replace(config, max_redirects=0)
+    assert copy.host_ports == {"api.example.com": 8443}
+    assert copy.host_map == config.host_map

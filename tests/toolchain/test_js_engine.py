@@ -61,7 +61,7 @@ def test_engine_is_built_once_and_imports_only_the_clock_and_random() -> None:
     assert path == js_engine.build_js_engine()  # the second call is the cached file
     module = wasmtime.Module(wasmtime.Engine(), path.read_bytes())
     imports = {(i.module, i.name) for i in module.imports}
-    assert imports == {("corral", "fetch"), ("corral", "log"),
+    assert imports == {("corral", "fetch"), ("corral", "log"), ("corral", "blob"),
                        ("wasi_snapshot_preview1", "clock_time_get"),
                        ("wasi_snapshot_preview1", "random_get")}
     exports = {e.name for e in module.exports}

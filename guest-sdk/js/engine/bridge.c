@@ -144,6 +144,19 @@ static JSValue js_fetch(JSContext *c, JSValueConst this_val, int argc, JSValueCo
     return out;
 }
 
+/* __corral.blob: the same shape as fetch, over the blob import (ABI.md 4.1). */
+static JSValue js_blob(JSContext *c, JSValueConst this_val, int argc, JSValueConst *argv) {
+    (void)this_val;
+    size_t len;
+    uint8_t *bytes = argc > 0 ? JS_GetUint8Array(c, &len, argv[0]) : NULL;
+    if (!bytes) return JS_ThrowTypeError(c, "__corral.blob takes the request as a Uint8Array");
+    int64_t r = corral_raw_blob(bytes, (uint32_t)len);
+    const uint8_t *ptr = (const uint8_t *)(uintptr_t)((uint64_t)r >> 32);
+    JSValue out = JS_NewUint8ArrayCopy(c, ptr, (uint32_t)r);
+    free((void *)ptr);
+    return out;
+}
+
 static JSValue js_log(JSContext *c, JSValueConst this_val, int argc, JSValueConst *argv) {
     (void)this_val;
     int32_t level = 1;
@@ -179,6 +192,7 @@ static int define_globals(void) {
     JSValue corral = JS_NewObject(ctx);
     JS_SetPropertyStr(ctx, corral, "fetch", JS_NewCFunction(ctx, js_fetch, "fetch", 1));
     JS_SetPropertyStr(ctx, corral, "log", JS_NewCFunction(ctx, js_log, "log", 2));
+    JS_SetPropertyStr(ctx, corral, "blob", JS_NewCFunction(ctx, js_blob, "blob", 1));
     JS_SetPropertyStr(ctx, global, "__corral", corral);
     JSValue math = JS_GetPropertyStr(ctx, global, "Math");
     JS_SetPropertyStr(ctx, math, "random", JS_NewCFunction(ctx, js_random, "random", 0));

@@ -1,15 +1,10 @@
 // The Coda ExecutionContext of one call, built from the request's ctx (ABI.md 3.1).
 import { CorralFetcher } from "./fetcher.js";
+import { CorralBlobStorage } from "./blobs.js";
 
 // The values Coda's own runner gives a call outside a doc (packs-sdk testing mocks).
 const DEFAULT_TIMEZONE = "America/Los_Angeles";
 const DEFAULT_LOCATION = "https://coda.io";
-
-class BlobStorageNotAvailable {
-  async storeUrl() { throw new Error(NOT_YET); }
-  async storeBlob() { throw new Error(NOT_YET); }
-}
-const NOT_YET = "context.temporaryBlobStorage is not available yet on Corral (the host has no blob store import)";
 
 export function makeContext(pack, req, sync) {
   const ctx = req.ctx || {};
@@ -19,7 +14,7 @@ export function makeContext(pack, req, sync) {
     invocationToken: String(ctx.invocation_id ?? ""),
     endpoint: ctx.endpoint || undefined,
     fetcher: new CorralFetcher(),
-    temporaryBlobStorage: new BlobStorageNotAvailable(),
+    temporaryBlobStorage: new CorralBlobStorage(),
   };
   if (ctx.doc_id) context.invocationLocation.docId = String(ctx.doc_id);
   context.sync = sync || {};

@@ -1,5 +1,6 @@
 // Coda's errors -> the ABI error map (ABI.md 3.2).
 import { CorralFetchError } from "./fetcher.js";
+import { CorralBlobError } from "./blobs.js";
 
 export class NotFound extends Error { constructor(m) { super(m); this.name = "NotFound"; } }
 export class BadRequest extends Error { constructor(m) { super(m); this.name = "BadRequest"; } }
@@ -12,6 +13,7 @@ export function toErrorMap(err, pack) {
   if (e instanceof NotFound) return { err: { kind: "not_found", message } };
   if (e instanceof BadRequest) return { err: { kind: "bad_request", message } };
   if (e.name === "BadArgs") return { err: { kind: "bad_args", message } };
+  if (e instanceof CorralBlobError) return { err: { kind: "blob", message } };
   if (e instanceof CorralFetchError) return { err: { kind: "fetch", fetch_kind: e.fetchKind, message } };
   if (e.name === "MissingScopesError") {
     const scopes = declaredScopes(pack);

@@ -4,6 +4,7 @@
 import { Buffer } from "buffer";
 import { installTimers } from "./timers.js";
 import { installConsole } from "./console.js";
+import { installIntl } from "./intl.js";
 
 const g = globalThis;
 if (typeof g.global === "undefined") g.global = g;
@@ -38,6 +39,7 @@ if (typeof g.btoa === "undefined") g.btoa = (text) => {
 if (typeof g.process === "undefined") g.process = { env: {}, nextTick: (fn, ...args) => Promise.resolve().then(() => fn(...args)) };
 installTimers(g);
 installConsole(g);
+installIntl(g);
 
 function utf8Encode(s) {
   const out = [];

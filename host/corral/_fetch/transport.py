@@ -86,8 +86,10 @@ class FetchConfig:
     def __post_init__(self) -> None:
         addresses, ports = _split_ports(self.host_map)
         object.__setattr__(self, "host_map", MappingProxyType(_normalized_host_map(addresses)))
+        # dataclasses.replace() passes host_ports already derived, from a host_map whose
+        # ports are split off: keep them (the OAuth2 token client is such a copy).
         object.__setattr__(self, "host_ports", MappingProxyType(
-            {normalize_host(k.strip()): v for k, v in ports.items()}))
+            {**self.host_ports, **{normalize_host(k.strip()): v for k, v in ports.items()}}))
         for name in ("max_redirects", "max_response_bytes", "max_request_bytes",
                      "max_response_headers", "max_request_headers", "max_header_bytes",
                      "max_connections"):
