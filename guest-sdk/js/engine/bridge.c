@@ -28,8 +28,14 @@
 #ifndef CORRAL_JS_SLOT_BYTES
 #define CORRAL_JS_SLOT_BYTES (2u << 20)
 #endif
+/* QuickJS's own stack limit, on the engine's C shadow stack (ENGINE_STACK_BYTES in
+ * js_engine.py, 1 MiB): a JS call frame takes about 340 bytes of it, so 896 KiB is about
+ * 2,700 nested JS calls, each of which also takes about 1.3 KiB of the host's native stack
+ * (under the sandbox's max_wasm_stack of 4 MiB). Deep recursion therefore ends as a JS
+ * RangeError, which the pack can catch, before either stack overflows; past both it is a
+ * trap (StackOverflow), never a crash. */
 #ifndef CORRAL_JS_STACK_BYTES
-#define CORRAL_JS_STACK_BYTES (384u << 10)
+#define CORRAL_JS_STACK_BYTES (896u << 10)
 #endif
 
 /* [u32 length][bytes]: written by the build, read and zeroed by initialize. */
@@ -195,6 +201,18 @@ static void remember_init_error(void) {
     init_error_len = (uint32_t)r;
 }
 
+/* JS_RunGC leaves the trigger where the last automatic collection set it, often just above
+ * the snapshot's heap: the first allocations of every call would then run a full collection,
+ * whose marking writes to every object's header and so dirties (copies) every page of the
+ * snapshot's heap. QuickJS's own rule after a collection (the next one at 1.5 times the
+ * live heap) keeps a small call from collecting at all. */
+static void reset_gc_threshold(void) {
+    JSMemoryUsage usage;
+    JS_ComputeMemoryUsage(rt, &usage);
+    size_t live = (size_t)usage.malloc_size;
+    JS_SetGCThreshold(rt, live + live / 2);
+}
+
 extern void __wasm_call_ctors(void);
 
 __attribute__((export_name("wizer.initialize"))) void corral_js_initialize(void) {
@@ -214,6 +232,7 @@ __attribute__((export_name("wizer.initialize"))) void corral_js_initialize(void)
     for (JSContext *c; JS_ExecutePendingJob(rt, &c) > 0;) {}
     memset(bundle_slot, 0, 4 + (size_t)len + 1);
     JS_RunGC(rt);
+    reset_gc_threshold();
 }
 
 /* ptr << 32 | len of the slot, for the build to place the bundle; and of the error the

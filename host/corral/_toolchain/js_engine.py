@@ -30,7 +30,8 @@ _QUICKJS_SOURCES = ("quickjs.c", "libregexp.c", "libunicode.c", "dtoa.c")
 #: Speed over size for the interpreter loop; no debug info, no dumps, no assertions.
 _CFLAGS = ("-O2", "-g0", "-std=gnu11", "-D_GNU_SOURCE", "-DNDEBUG")
 #: The engine's C shadow stack. QuickJS's own limit (CORRAL_JS_STACK_BYTES in bridge.c,
-#: 384 KiB) is below it, so deep JS recursion ends as a RangeError first.
+#: 896 KiB) is below it, so deep JS recursion ends as a RangeError first; the stack is
+#: first in memory, so overflowing it anyway is an out-of-bounds trap.
 ENGINE_STACK_BYTES = 1024 * 1024
 PIP_TIMEOUT_S = 300
 #: quickjs.c alone takes a minute or two on a busy 2-core machine.
