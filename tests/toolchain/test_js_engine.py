@@ -7,6 +7,7 @@ so later runs reuse it.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,8 @@ from corral.testing import FixtureServer, PackHarness
 
 HELLO_JS = Path(__file__).with_name("js") / "hello.js"
 FORMULAS = ["Hello", "Counter", "Log", "Fail", "Reject", "Later", "Never", "NotBytes", "Now",
-            "Random", "Fetch", "Spin", "HeapBomb", "Recurse"]
+            "Random", "Fetch", "Spin", "HeapBomb", "Recurse", "Depth", "GetterRecurse",
+            "MapRecurse"]
 
 
 def js_manifest(name: str = "jshello", **limits: Any) -> dict[str, Any]:
@@ -183,3 +185,43 @@ def test_deep_recursion_stops_on_the_stack(js_pack: Pack) -> None:
         js_pack.call("Recurse")
     if isinstance(caught.value, GuestError):
         assert "RangeError" in str(caught.value)
+
+
+def test_a_few_thousand_nested_js_calls_fit(js_pack: Pack) -> None:
+    assert js_pack.call("Depth", "2500") == 2500
+    with pytest.raises(GuestError, match="RangeError"):
+        js_pack.call("Depth", "100000")  # QuickJS's own limit comes before the host's
+    assert js_pack.call("Hello", "again") == "Hello, again!"
+
+
+@pytest.mark.parametrize("formula", ["GetterRecurse", "MapRecurse", "Recurse"])
+def test_recursion_through_c_frames_ends_cleanly(js_pack: Pack, formula: str) -> None:
+    with pytest.raises((StackOverflow, GuestError)) as caught:
+        js_pack.call(formula)
+    if isinstance(caught.value, GuestError):
+        assert "RangeError" in str(caught.value)
+    assert js_pack.call("Hello", "again") == "Hello, again!"
+
+
+def test_deep_recursion_on_a_thread_with_a_small_stack_is_an_error(js_pack: Pack) -> None:
+    """The guest's 4 MiB stack limit is more than this thread's whole stack: the call runs
+    on a helper thread that has room, so the limit is still a trap, not a crashed host."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["depth"] = js_pack.call("Depth", "2500")
+            js_pack.call("GetterRecurse")
+        except (StackOverflow, GuestError) as exc:
+            outcome["error"] = exc
+
+    previous = threading.stack_size(256 * 1024)
+    try:
+        thread = threading.Thread(target=run)
+        thread.start()
+    finally:
+        threading.stack_size(previous)
+    thread.join(60)
+    assert outcome.get("depth") == 2500
+    assert isinstance(outcome.get("error"), (StackOverflow, GuestError))
+    assert js_pack.call("Hello", "again") == "Hello, again!"

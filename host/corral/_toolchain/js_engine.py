@@ -29,10 +29,12 @@ QUICKJS_NG_SHA256 = "43d2e48272208721a7aaea8e3f02d4b9318f12ef20cc4f5421b59d9a470
 _QUICKJS_SOURCES = ("quickjs.c", "libregexp.c", "libunicode.c", "dtoa.c")
 #: Speed over size for the interpreter loop; no debug info, no dumps, no assertions.
 _CFLAGS = ("-O2", "-g0", "-std=gnu11", "-D_GNU_SOURCE", "-DNDEBUG")
-#: The engine's C shadow stack. QuickJS's own limit (CORRAL_JS_STACK_BYTES in bridge.c,
-#: 896 KiB) is below it, so deep JS recursion ends as a RangeError first; the stack is
-#: first in memory, so overflowing it anyway is an out-of-bounds trap.
-ENGINE_STACK_BYTES = 1024 * 1024
+#: The engine's C shadow stack, first in memory: the bundle slot (CORRAL_JS_SLOT_BYTES in
+#: bridge.c, 2 MiB) at its bottom, read only while the snapshot is made, and 1 MiB of stack
+#: above it. QuickJS's own limit (CORRAL_JS_STACK_BYTES, 896 KiB) is below that, so deep JS
+#: recursion ends as a RangeError first; overflowing the stack anyway runs into the zeroed
+#: slot and then below address 0, an out-of-bounds trap.
+ENGINE_STACK_BYTES = 3 * 1024 * 1024
 PIP_TIMEOUT_S = 300
 #: quickjs.c alone takes a minute or two on a busy 2-core machine.
 COMPILE_TIMEOUT_S = 1200
