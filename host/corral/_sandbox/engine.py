@@ -32,10 +32,11 @@ TABLE_ELEMENTS = 100_000
 #: back in by the next call that touches it (a copy-on-write fault for a page of the
 #: memory image) and its release flushes the TLB on every core the process ran on; a kept
 #: page costs one memcpy or memset per call (about 0.03 us per KiB here). A JavaScript
-#: pack's snapshot is about 8 MiB, and a call touches a few hundred pages spread over all
-#: of it: keeping 16 MiB resident halved the CPU time of a JS call and its latency
+#: pack's snapshot is 6-8 MiB, and a call touches a few hundred pages spread over all of
+#: it: keeping 16 MiB resident halved the CPU time of a JS call and its latency
 #: (benchmarks/perf/bench_js.py), while small packs, whose memory is below the bound,
-#: only pay a memset of what they have.
+#: only pay a memset of what they have. The cost: a pooled slot keeps the pages its last
+#: call touched resident, up to this bound, until the slot is reused.
 KEEP_RESIDENT_BYTES = 16 * 1024 * 1024
 #: Wasm runs on the calling thread's own stack. QuickJS takes about 1.3 KiB of it per nested
 #: JS call, so wasmtime's default of 512 KiB stopped JS recursion at about 390 frames; 4 MiB
