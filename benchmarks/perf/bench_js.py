@@ -15,9 +15,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from typing import Any
+from functools import partial
+from typing import Any, Callable
 
 from corral import Sandbox, SandboxConfig, pack_from_bytes
+from corral._errors import CorralError
+from corral._sandbox.state import CallStats
 from corral._toolchain.build import build_pack
 from corral._toolchain.js_bundle import js_sdk_dir, node
 
@@ -49,18 +52,21 @@ def _coda(count: int) -> tuple[Latency, Latency]:
     return Latency.of(data["thunk_s"]), Latency.of(data["ivm_s"])
 
 
-def _corral(ctx: Context, wasm: bytes) -> tuple[Latency, Latency]:
-    """Calls through Pack.call, and loads of the precompiled pack in a new Sandbox."""
+def _corral(ctx: Context, wasm: bytes, fuel: dict[str, int]) -> tuple[Latency, Latency]:
+    """Calls through Pack.call, and loads of the precompiled pack in a new Sandbox; the
+    guest's fuel for one call and for a request no op answers goes into ``fuel``."""
     cache_dir = ctx.fresh_dir("js-cache")
     with Sandbox(SandboxConfig(cache_dir=cache_dir)) as sandbox:
         pack = pack_from_bytes(wasm, sandbox=sandbox)  # fills the precompiled cache
         assert pack.call("Hello", "World") == "Hello World!"
         calls = Latency.of(sample_calls(lambda: pack.call("Hello", "World"),
                                         ctx.size(300, 2000)))
+        fuel.update(hello=_fuel(lambda stats: pack.call("Hello", "World", stats=stats)),
+                    no_op=_fuel(lambda stats: pack.invoke("no_such_op", "Hello", stats=stats)))
     loads = []
     for _ in range(ctx.size(5, 20)):
         with Sandbox(SandboxConfig(cache_dir=cache_dir)) as sandbox:
-            seconds, loaded = timed(lambda s=sandbox: pack_from_bytes(wasm, sandbox=s))
+            seconds, loaded = timed(partial(pack_from_bytes, wasm, sandbox=sandbox))
         if not loaded.compiled.from_cache:
             raise AssertionError("the JS pack was not loaded from the precompiled cache")
         loads.append(seconds)
@@ -70,7 +76,8 @@ def _corral(ctx: Context, wasm: bytes) -> tuple[Latency, Latency]:
 def run(ctx: Context) -> BenchResult:
     result = BenchResult("js", TITLE)
     wasm = _built(ctx)
-    corral, load = _corral(ctx, wasm)
+    fuel: dict[str, int] = {}
+    corral, load = _corral(ctx, wasm, fuel)
     thunk, ivm = _coda(ctx.size(20, 100))
     rss_kib = memory_per_call(ctx) / 1024
     vs_ivm, vs_thunk = ivm.p50_s / corral.p50_s, corral.p50_s / thunk.p50_s
@@ -104,9 +111,22 @@ def run(ctx: Context) -> BenchResult:
         Target("js_load", "load a precompiled JS pack, p50", load.p50_s * 1e3, "<=",
                LOAD_LIMIT_MS, "ms"),
     ]
+    result.metrics.update({"hello_fuel": fuel["hello"], "no_op_fuel": fuel["no_op"]})
     result.notes.append(f"pack: {len(wasm) / 1e6:.1f} MB of wasm (engine + snapshot heap); "
                         f"{rss_kib:.0f} KiB resident per in-flight JS call")
+    result.notes.append(f"guest work: {fuel['hello']:,} fuel per Hello call, "
+                        f"{fuel['no_op']:,} for a request no op answers (the runtime's fixed "
+                        "per-call work: decoding the request, settling, encoding the reply)")
     return result
+
+
+def _fuel(call: Callable[[CallStats], Any]) -> int:
+    stats = CallStats()
+    try:
+        call(stats)
+    except CorralError:  # the no-op request is answered with not_found
+        pass
+    return stats.fuel_used
 
 
 def _row(name: str, latency: Latency, target: str = "") -> dict[str, Any]:

@@ -17,6 +17,7 @@ import gc
 import itertools
 import shutil
 import threading
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ def run(ctx: Context) -> BenchResult:
         cache_dir = ctx.fresh_dir("js-load")
         with Sandbox(SandboxConfig(cache_dir=cache_dir)) as sandbox:
             pack = pack_from_bytes(wasm, sandbox=sandbox)  # fills the precompiled cache
-            calls = Latency.of(sample_calls(lambda p=pack, f=formula: p.call(f, "Ada"), count))
+            calls = Latency.of(sample_calls(partial(pack.call, formula, "Ada"), count))
         loads = Latency.of([_load(wasm, cache_dir) for _ in range(ctx.size(5, 20))])
         key = label.split(" ")[0]
         p50[key] = calls.p50_s * 1e3
@@ -113,7 +114,7 @@ def _fresh_round(ctx: Context, base: Path, settings: dict[str, Any], api: LocalA
                  k: int) -> float:
     data_dir = ctx.fresh_dir("js-memory-round")
     shutil.copytree(base, data_dir, dirs_exist_ok=True)
-    host = Host(Settings(data_dir=data_dir, **settings))  # type: ignore[arg-type]
+    host = Host(Settings(data_dir=data_dir, **settings))
     try:
         _round(host, api, 1)  # the module is loaded and a thread exists before we count
         return _round(host, api, k)
