@@ -68,9 +68,11 @@ def default_cache_dir() -> Path:
 
 
 def engine_sources() -> list[Path]:
-    """The Corral files compiled into the engine (the bridge, its libc shim, the C SDK)."""
+    """The Corral files compiled into the engine (the bridge, its MessagePack decoder, its
+    libc shim, the C SDK)."""
     engine_dir = sdk_dir() / "js" / "engine"
-    return [engine_dir / "bridge.c", engine_dir / "libc_shim.h", sdk_dir() / "c" / "corral.h"]
+    return [engine_dir / "bridge.c", engine_dir / "msgpack.h", engine_dir / "libc_shim.h",
+            sdk_dir() / "c" / "corral.h"]
 
 
 def engine_digest() -> str:
