@@ -17,7 +17,8 @@ def write_plot(report: SuiteReport, path: Path) -> None:
     by_id = {r.id: r for r in report.results}
     panels = [("invoke", _invoke), ("cold_start", _cold_start), ("result_cache", _cache),
               ("http", _http), ("scheduler", _scheduler), ("fuel", _fuel), ("memory", _memory),
-              ("workers", _http), ("formula_parse", _formula)]
+              ("workers", _http), ("formula_parse", _formula), ("js", _js),
+              ("js_engine", _js_engine)]
     figure, axes = plt.subplots(3, 4, figsize=(22, 15))
     flat = list(axes.flat)
     for spare in flat[len(panels):-1]:
@@ -119,3 +120,15 @@ def _targets(ax: Any, report: SuiteReport) -> None:
     ax.axis("off")
     lines = [("MET      " if t.met else "NOT MET  ") + t.description[:60] for t in report.targets]
     ax.text(0, 1, "Targets\n" + "\n".join(lines), va="top", family="monospace", fontsize=8)
+
+
+def _js(ax: Any, result: BenchResult) -> None:
+    from .bench_js import plot
+
+    plot(ax, result)
+
+
+def _js_engine(ax: Any, result: BenchResult) -> None:
+    from .bench_js_engine import plot
+
+    plot(ax, result)

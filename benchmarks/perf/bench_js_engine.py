@@ -5,17 +5,23 @@ Coda SDK) snapshotted by Wizer; each call runs on a fresh instance of the snapsh
 ``Pack.call``, as for every pack. The Zig ``hello`` pack's ``Greet`` is the baseline. Pack
 load is ``pack_from_bytes`` in a new Sandbox whose precompiled cache holds the pack.
 Resident memory per in-flight call is measured as in benchmark 7: K JS calls held inside
-``__corral.fetch`` by the local API, the slope of extra RSS over K.
+``__corral.fetch`` by the local API, the slope of extra RSS over K. Each round runs on a
+fresh Host (a copy of one data directory, so the pack is registered and precompiled): a
+pooled slot keeps the pages its last call touched resident (``KEEP_RESIDENT_BYTES``), so
+on a warm Host a round would count only the slots no earlier round used.
 """
 
 from __future__ import annotations
 
 import gc
 import itertools
+import shutil
 import threading
+from functools import partial
+from pathlib import Path
 from typing import Any
 
-from corral import Host, Sandbox, SandboxConfig, pack_from_bytes
+from corral import Host, Sandbox, SandboxConfig, Settings, pack_from_bytes
 
 from ._artifacts import REPO, example_packs
 from ._context import Context
@@ -53,7 +59,7 @@ def run(ctx: Context) -> BenchResult:
         cache_dir = ctx.fresh_dir("js-load")
         with Sandbox(SandboxConfig(cache_dir=cache_dir)) as sandbox:
             pack = pack_from_bytes(wasm, sandbox=sandbox)  # fills the precompiled cache
-            calls = Latency.of(sample_calls(lambda p=pack, f=formula: p.call(f, "Ada"), count))
+            calls = Latency.of(sample_calls(partial(pack.call, formula, "Ada"), count))
         loads = Latency.of([_load(wasm, cache_dir) for _ in range(ctx.size(5, 20))])
         key = label.split(" ")[0]
         p50[key] = calls.p50_s * 1e3
@@ -71,7 +77,7 @@ def run(ctx: Context) -> BenchResult:
             result.targets.append(Target("js_engine_load_p50", "load a precompiled JS pack, p50",
                                          loads.p50_s * 1e3, "<=", LOAD_LIMIT_MS, "ms"))
     result.metrics["js_over_zig_call"] = p50["js"] / p50["zig"]
-    per_call = _memory_per_call(ctx)
+    per_call = memory_per_call(ctx)
     result.metrics["js_rss_per_call_kib"] = per_call / 1024
     result.notes.append(f"JS call p50 is {p50['js'] / p50['zig']:.1f}x the Zig pack's; "
                         f"{per_call / 1024:.0f} KiB resident per in-flight JS call (slope over "
@@ -87,19 +93,33 @@ def _load(wasm: bytes, cache_dir: Any) -> float:
     return seconds
 
 
-def _memory_per_call(ctx: Context) -> float:
+def memory_per_call(ctx: Context) -> float:
+    """Resident bytes per in-flight call of the engine pack (the slope over ``COUNTS``)."""
     with LocalApi() as api:
-        host = ctx.host("js-memory", allow_http=True, host_map={DOMAIN: "127.0.0.1"},
-                        max_workers=32, global_concurrency=32, per_pack_concurrency=32)
+        settings = {"allow_http": True, "host_map": {DOMAIN: "127.0.0.1"}, "max_workers": 32,
+                    "global_concurrency": 32, "per_pack_concurrency": 32}
+        base = ctx.fresh_dir("js-memory")
+        host = Host(Settings(data_dir=base, **settings))  # type: ignore[arg-type]
         try:
             host.register_bytes(js_wasm([f"{DOMAIN}:{api.port}"]), source="jsbench")
-            _round(host, api, max(COUNTS))  # threads and arenas exist before we count
-            extra = {k: median([_round(host, api, k) for _ in range(ctx.size(1, 3))])
-                     for k in COUNTS}
         finally:
             host.close()
+        extra = {k: median([_fresh_round(ctx, base, settings, api, k)
+                            for _ in range(ctx.size(1, 3))]) for k in COUNTS}
     slope, _ = _fit(list(extra), list(extra.values()))
     return slope
+
+
+def _fresh_round(ctx: Context, base: Path, settings: dict[str, Any], api: LocalApi,
+                 k: int) -> float:
+    data_dir = ctx.fresh_dir("js-memory-round")
+    shutil.copytree(base, data_dir, dirs_exist_ok=True)
+    host = Host(Settings(data_dir=data_dir, **settings))
+    try:
+        _round(host, api, 1)  # the module is loaded and a thread exists before we count
+        return _round(host, api, k)
+    finally:
+        host.close()
 
 
 def _round(host: Host, api: LocalApi, k: int) -> float:
@@ -128,3 +148,13 @@ def _round(host: Host, api: LocalApi, k: int) -> float:
     if outcome.get("value") != [200] * k:
         raise AssertionError(f"the round of {k} JS calls ended with {outcome!r}")
     return float(busy - idle)
+
+
+def plot(ax: Any, result: BenchResult) -> None:
+    """The panel in the suite's plot: call and load p50 of the JS and the Zig pack."""
+    from ._plot import _bars
+
+    labels = [f"{key} {what}" for key in result.series for what in ("call", "load")]
+    values = [result.series[key][f"{what}_p50_ms"] for key in result.series
+              for what in ("call", "load")]
+    _bars(ax, labels, values, "p50 ms (log)", log=True, limit=CALL_LIMIT_MS)

@@ -5,6 +5,7 @@ After every breach the same sandbox must still answer a normal call correctly.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,31 @@ def test_deep_recursion_overflows_the_stack(hostile_wasm: Path, sandbox: Sandbox
     assert pack.call("Recurse", 100) > 0, "shallow recursion is fine"
     with pytest.raises(StackOverflow):
         pack.call("Recurse", 5_000_000)
+    healthy()
+
+
+def test_deep_recursion_on_a_thread_smaller_than_the_wasm_stack_is_a_trap(
+        hostile_wasm: Path, sandbox: Sandbox, healthy) -> None:  # type: ignore[no-untyped-def]
+    """A thread whose whole stack is below max_wasm_stack would fault on its guard page
+    (ending the process) before wasmtime's limit; its calls run on a helper that has room."""
+    pack = corral.load_pack(hostile_wasm, sandbox=sandbox)
+    assert sandbox.config.max_wasm_stack > 256 * 1024
+    caught: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            pack.call("Recurse", 5_000_000)
+        except StackOverflow as exc:
+            caught.append(exc)
+
+    previous = threading.stack_size(256 * 1024)
+    try:
+        thread = threading.Thread(target=run)
+        thread.start()
+    finally:
+        threading.stack_size(previous)
+    thread.join(60)
+    assert len(caught) == 1 and caught[0].limit == "max_wasm_stack"
     healthy()
 
 

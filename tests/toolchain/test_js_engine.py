@@ -7,10 +7,13 @@ so later runs reuse it.
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 import wasmtime
 from corral import Sandbox
@@ -31,7 +34,8 @@ from corral.testing import FixtureServer, PackHarness
 
 HELLO_JS = Path(__file__).with_name("js") / "hello.js"
 FORMULAS = ["Hello", "Counter", "Log", "Fail", "Reject", "Later", "Never", "NotBytes", "Now",
-            "Random", "Fetch", "Spin", "HeapBomb", "Recurse"]
+            "Random", "Fetch", "Spin", "HeapBomb", "Recurse", "Depth", "GetterRecurse",
+            "MapRecurse", "NativeDecode"]
 
 
 def js_manifest(name: str = "jshello", **limits: Any) -> dict[str, Any]:
@@ -183,3 +187,94 @@ def test_deep_recursion_stops_on_the_stack(js_pack: Pack) -> None:
         js_pack.call("Recurse")
     if isinstance(caught.value, GuestError):
         assert "RangeError" in str(caught.value)
+
+
+def test_a_few_thousand_nested_js_calls_fit(js_pack: Pack) -> None:
+    assert js_pack.call("Depth", "2500") == 2500
+    with pytest.raises(GuestError, match="RangeError"):
+        js_pack.call("Depth", "100000")  # QuickJS's own limit comes before the host's
+    assert js_pack.call("Hello", "again") == "Hello, again!"
+
+
+@pytest.mark.parametrize("formula", ["GetterRecurse", "MapRecurse", "Recurse"])
+def test_recursion_through_c_frames_ends_cleanly(js_pack: Pack, formula: str) -> None:
+    with pytest.raises((StackOverflow, GuestError)) as caught:
+        js_pack.call(formula)
+    if isinstance(caught.value, GuestError):
+        assert "RangeError" in str(caught.value)
+    assert js_pack.call("Hello", "again") == "Hello, again!"
+
+
+def test_deep_recursion_on_a_thread_with_a_small_stack_is_an_error(js_pack: Pack) -> None:
+    """The guest's 4 MiB stack limit is more than this thread's whole stack: the call runs
+    on a helper thread that has room, so the limit is still a trap, not a crashed host."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["depth"] = js_pack.call("Depth", "2500")
+            js_pack.call("GetterRecurse")
+        except (StackOverflow, GuestError) as exc:
+            outcome["error"] = exc
+
+    previous = threading.stack_size(256 * 1024)
+    try:
+        thread = threading.Thread(target=run)
+        thread.start()
+    finally:
+        threading.stack_size(previous)
+    thread.join(60)
+    assert outcome.get("depth") == 2500
+    assert isinstance(outcome.get("error"), (StackOverflow, GuestError))
+    assert js_pack.call("Hello", "again") == "Hello, again!"
+
+
+# -- the bridge's MessagePack decoder ---------------------------------------------------------
+
+DECODED = [None, True, False, 0, 127, 128, -1, -32, -33, 255, 256, 65535, 65536, 2**32 - 1,
+           2**32, 2**53, 2**63 - 1, 2**64 - 1, -2**31, -2**31 - 1, -2**63, 1.5, -0.25, 1e300,
+           "", "ascii", "é中😀", "a" * 40, "b" * 300, b"", b"\x00\xff", [], [1, [2, [3]]],
+           list(range(20)), {}, {"a": 1, "b": {"c": [None, "x"]}}, {"é": 1, "1": 2},
+           {str(i): i for i in range(20)}, {"k": b"\x01\x02"}]
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as the JSON the engine's formula gives back (numbers are doubles)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return {"bin": list(value)}
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return {k: _plain(v) for k, v in value.items()}
+
+
+def _js_numbers(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, list):
+        return [_js_numbers(v) for v in value]
+    return {k: _js_numbers(v) for k, v in value.items()}
+
+
+@pytest.mark.parametrize("value", DECODED, ids=repr)
+def test_the_native_decoder_reads_what_msgpack_wrote(js_pack: Pack, value: Any) -> None:
+    out = js_pack.call("NativeDecode", msgpack.packb(value, use_bin_type=True).hex())
+    assert _js_numbers(json.loads(out)) == _plain(value)
+
+
+@pytest.mark.parametrize("raw", [
+    msgpack.packb(msgpack.ExtType(5, b"x")),  # an extension type
+    msgpack.packb({1: 2}),  # a key that is not a string
+    msgpack.packb({"__proto__": {"polluted": True}}),
+    msgpack.packb(1) + b"\x00",  # bytes after the value
+    msgpack.packb("abc")[:-1],  # truncated
+    msgpack.packb([0] * 3)[:-1],
+    b"\x91" * 300 + b"\xc0",  # nested deeper than the native decoder goes
+], ids=["ext", "int-key", "proto", "trailing", "truncated-str", "truncated-array", "deep"])
+def test_the_native_decoder_leaves_the_rest_to_the_js_decoder(js_pack: Pack, raw: bytes) -> None:
+    assert js_pack.call("NativeDecode", raw.hex()) == "undefined"

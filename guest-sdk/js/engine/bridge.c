@@ -3,11 +3,12 @@
  * The engine is compiled once; a pack is this engine snapshotted by Wizer after
  * `wizer.initialize` evaluated the pack's bundle. The bundle reaches the engine as a data
  * segment that the build appends over `bundle_slot` (its address and capacity come from
- * the exported `corral_js_slot`); initialize zeroes the slot again, so the snapshot does
- * not carry the source twice.
+ * the exported `corral_js_slot`), at the bottom of the C stack; initialize zeroes the slot
+ * again, so the snapshot does not carry the source twice.
  *
  * JS sees one global `__corral` with `fetch(Uint8Array) -> Uint8Array` (the MessagePack
- * fetch maps of ABI §5, passed through unchanged) and `log(level, text)`. Each
+ * fetch maps of ABI §5, passed through unchanged), `log(level, text)` and
+ * `decode(Uint8Array)` (MessagePack to values, or undefined for the JS decoder to do). Each
  * `corral_call` hands the raw request bytes to `globalThis.__corral_dispatch`, which returns
  * the raw response bytes or a promise of them; pending jobs run until it settles.
  *
@@ -20,20 +21,36 @@
 #include <wasi/api.h>
 
 #include "corral.h"
+#include "msgpack.h"
 #include "quickjs.h"
 
-/* The largest bundle. Its zeroed pages stay between the snapshot's static data and the
- * heap, inside wasmtime's copy-on-write memory image (and the precompiled file), so it
- * costs load time: 2 MiB holds a Coda pack with its SDK (about 0.6 MB) three times over. */
+/* The largest bundle, and where the build writes it: at the bottom of the engine's C
+ * stack (ENGINE_STACK_BYTES in js_engine.py holds it and 1 MiB of stack above it; the
+ * stack comes first in memory). The stack grows down from the top and only initialize
+ * reads the slot, with QuickJS's stack limit kept above it, then zeroes it: calls start
+ * from a snapshot whose memory image begins above the slot, so 2 MiB of zeroes are not
+ * carried in every precompiled pack or copied into every instance. 2 MiB holds a Coda
+ * pack with its SDK (about 0.6 MB) three times over. */
 #ifndef CORRAL_JS_SLOT_BYTES
 #define CORRAL_JS_SLOT_BYTES (2u << 20)
 #endif
+#define SLOT_ADDRESS 4096u
+/* Stack kept free below initialize's frames for C code QuickJS does not check. */
+#define INIT_STACK_MARGIN (64u << 10)
+#define INIT_STACK_MIN (256u << 10)
+/* QuickJS's own stack limit during calls: a JS call frame takes about 340 bytes of the C
+ * stack, so 896 KiB is about 2,700 nested JS calls, each of which also takes about 1.3 KiB
+ * of the host's native stack (under the sandbox's max_wasm_stack of 4 MiB). Deep
+ * recursion therefore ends as a JS RangeError, which the pack can catch, before either
+ * stack overflows; past both it is a trap (StackOverflow), never a crash. */
 #ifndef CORRAL_JS_STACK_BYTES
-#define CORRAL_JS_STACK_BYTES (384u << 10)
+#define CORRAL_JS_STACK_BYTES (896u << 10)
 #endif
 
 /* [u32 length][bytes]: written by the build, read and zeroed by initialize. */
-static uint8_t bundle_slot[CORRAL_JS_SLOT_BYTES] __attribute__((aligned(16)));
+#define bundle_slot ((uint8_t *)(uintptr_t)SLOT_ADDRESS)
+static const char layout_error[] =
+    "the engine's memory layout is not stack first with room for the bundle slot";
 
 static JSRuntime *rt;
 static JSContext *ctx;
@@ -193,6 +210,7 @@ static int define_globals(void) {
     JS_SetPropertyStr(ctx, corral, "fetch", JS_NewCFunction(ctx, js_fetch, "fetch", 1));
     JS_SetPropertyStr(ctx, corral, "log", JS_NewCFunction(ctx, js_log, "log", 2));
     JS_SetPropertyStr(ctx, corral, "blob", JS_NewCFunction(ctx, js_blob, "blob", 1));
+    JS_SetPropertyStr(ctx, corral, "decode", JS_NewCFunction(ctx, js_decode, "decode", 1));
     JS_SetPropertyStr(ctx, global, "__corral", corral);
     JSValue math = JS_GetPropertyStr(ctx, global, "Math");
     JS_SetPropertyStr(ctx, math, "random", JS_NewCFunction(ctx, js_random, "random", 0));
@@ -209,16 +227,43 @@ static void remember_init_error(void) {
     init_error_len = (uint32_t)r;
 }
 
+/* JS_RunGC leaves the trigger where the last automatic collection set it, often just above
+ * the snapshot's heap: the first allocations of every call would then run a full collection,
+ * whose marking writes to every object's header and so dirties (copies) every page of the
+ * snapshot's heap. QuickJS's own rule after a collection (the next one at 1.5 times the
+ * live heap) keeps a small call from collecting at all. */
+static void reset_gc_threshold(void) {
+    JSMemoryUsage usage;
+    JS_ComputeMemoryUsage(rt, &usage);
+    size_t live = (size_t)usage.malloc_size;
+    JS_SetGCThreshold(rt, live + live / 2);
+}
+
 extern void __wasm_call_ctors(void);
+
+/* The stack room above the slot, or 0 when the layout is not the one the slot needs (the
+ * stack first, below static data, and its top high enough above the slot). */
+static size_t init_stack_room(void) {
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    uintptr_t slot_end = SLOT_ADDRESS + CORRAL_JS_SLOT_BYTES;
+    if ((uintptr_t)&rt < sp || sp < slot_end + INIT_STACK_MARGIN + INIT_STACK_MIN) return 0;
+    return sp - slot_end - INIT_STACK_MARGIN;
+}
 
 __attribute__((export_name("wizer.initialize"))) void corral_js_initialize(void) {
     __wasm_call_ctors();
+    size_t room = init_stack_room();
+    if (!room) {
+        init_error = (char *)layout_error;
+        init_error_len = sizeof layout_error - 1;
+        return;
+    }
     uint32_t len;
     memcpy(&len, bundle_slot, 4);
     rt = JS_NewRuntime2(&malloc_functions, NULL);
     ctx = rt ? JS_NewContext(rt) : NULL;
     if (!ctx) __builtin_trap();
-    JS_SetMaxStackSize(rt, CORRAL_JS_STACK_BYTES);
+    JS_SetMaxStackSize(rt, room);  /* parsing the bundle must not reach the slot */
     define_globals();
     if (len > CORRAL_JS_SLOT_BYTES - 4) len = 0;
     /* JS_Eval needs a NUL after the source: the slot has one (the build pads it). */
@@ -227,7 +272,9 @@ __attribute__((export_name("wizer.initialize"))) void corral_js_initialize(void)
     JS_FreeValue(ctx, v);
     for (JSContext *c; JS_ExecutePendingJob(rt, &c) > 0;) {}
     memset(bundle_slot, 0, 4 + (size_t)len + 1);
+    JS_SetMaxStackSize(rt, CORRAL_JS_STACK_BYTES);
     JS_RunGC(rt);
+    reset_gc_threshold();
 }
 
 /* ptr << 32 | len of the slot, for the build to place the bundle; and of the error the

@@ -23,7 +23,7 @@ export function makeDispatcher(pack) {
 async function handle(pack, bytes) {
   let req;
   try {
-    req = decode(bytes);
+    req = decodeRequest(bytes);
   } catch (err) {
     throw new BadRequest(`the request is not MessagePack: ${err.message}`);
   }
@@ -31,6 +31,14 @@ async function handle(pack, bytes) {
   const op = OPS[req.op];
   if (!op) throw new NotFound(`this pack has no op ${req.op}`);
   return op(pack, req);
+}
+
+// The engine's native MessagePack decoder when there is one (guest-sdk/js/engine/bridge.c);
+// it answers undefined for what it leaves to @msgpack/msgpack.
+function decodeRequest(bytes) {
+  const native = globalThis.__corral && globalThis.__corral.decode;
+  const value = native ? native(bytes) : undefined;
+  return value === undefined ? decode(bytes) : value;
 }
 
 const OPS = {

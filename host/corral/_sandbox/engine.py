@@ -7,6 +7,7 @@ do not survive ``fork()``, so a child restarts the tickers it inherits.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import logging
 import os
@@ -27,16 +28,37 @@ from . import native as _native
 log = logging.getLogger("corral.sandbox")
 
 TABLE_ELEMENTS = 100_000
+#: Released pages cost more than copied ones. A page released with ``madvise`` is faulted
+#: back in by the next call that touches it (a copy-on-write fault for a page of the
+#: memory image) and its release flushes the TLB on every core the process ran on; a kept
+#: page costs one memcpy or memset per call (about 0.03 us per KiB here). A JavaScript
+#: pack's snapshot is 6-8 MiB, and a call touches a few hundred pages spread over all of
+#: it: keeping 16 MiB resident halved the CPU time of a JS call and its latency
+#: (benchmarks/perf/bench_js.py), while small packs, whose memory is below the bound,
+#: only pay a memset of what they have. The cost: a pooled slot keeps the pages its last
+#: call touched resident, up to this bound, until the slot is reused.
+KEEP_RESIDENT_BYTES = 16 * 1024 * 1024
+#: Wasm runs on the calling thread's own stack. QuickJS takes about 1.3 KiB of it per nested
+#: JS call, so wasmtime's default of 512 KiB stopped JS recursion at about 390 frames; 4 MiB
+#: allows about 3,000 (QuickJS's own limit, a RangeError, comes first at about 2,700). A
+#: thread whose stack cannot hold this much runs its calls on a helper thread that can
+#: (:mod:`.stack`), so exhausting it is always a trap, never a fault past the guard page.
+STACK_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class SandboxConfig:
     cache_dir: Path | None = None
     epoch_tick_s: float = 0.002
-    max_wasm_stack: int = 512 * 1024
+    #: Host stack the guest may use (``STACK_BYTES``): past it a call traps as StackOverflow.
+    max_wasm_stack: int = STACK_BYTES
     opt_level: str = "speed"
     #: Live instances the pooling allocator holds slots for; 0 turns pooling off.
     pool_instances: int = 64
+    #: Bytes at the start of each pooled memory slot reset in place (copied back from the
+    #: module's memory image, or zeroed) when a call ends, instead of being released to the
+    #: kernel; see ``KEEP_RESIDENT_BYTES``.
+    pool_keep_resident: int = KEEP_RESIDENT_BYTES
     #: ``auto``, ``native`` or ``public`` (see ``_settings.CALL_PATHS``); by default
     #: ``CORRAL_CALL_PATH``, else ``auto``.
     call_path: CallPath = field(default_factory=call_path_from_env)
@@ -50,6 +72,7 @@ def make_engine(config: SandboxConfig) -> wasmtime.Engine:
     settings = wasmtime.Config()
     settings.consume_fuel = True
     settings.epoch_interruption = True
+    _set_async_stack(settings, config.max_wasm_stack)
     settings.max_wasm_stack = config.max_wasm_stack
     settings.cranelift_opt_level = config.opt_level
     settings.wasm_threads = False
@@ -58,7 +81,8 @@ def make_engine(config: SandboxConfig) -> wasmtime.Engine:
         settings.memory_guard_size = _GUARD_BYTES
         _fastcall.enable_pooling(settings, instances=config.pool_instances,
                                  max_memory_bytes=MAX_MEMORY_BYTES,
-                                 table_elements=TABLE_ELEMENTS)
+                                 table_elements=TABLE_ELEMENTS,
+                                 keep_resident=config.pool_keep_resident)
     return wasmtime.Engine(settings)
 
 
@@ -75,6 +99,23 @@ def engine_fingerprint(config: SandboxConfig) -> str:
 
 
 _GUARD_BYTES = 64 * 1024 * 1024
+#: wasmtime's default async stack; it refuses a ``max_wasm_stack`` above it even though
+#: Corral never runs wasm on an async fiber.
+_ASYNC_STACK_BYTES = 2 * 1024 * 1024
+
+
+def _set_async_stack(settings: wasmtime.Config, max_wasm_stack: int) -> None:
+    if max_wasm_stack <= _ASYNC_STACK_BYTES:
+        return
+    from wasmtime import _bindings, _ffi
+
+    setter = getattr(_ffi.dll, "wasmtime_config_async_stack_size_set", None)
+    if setter is None:
+        raise ConfigError(f"max_wasm_stack is {max_wasm_stack} bytes but this wasmtime-py "
+                          f"takes at most {_ASYNC_STACK_BYTES}", setting="max_wasm_stack")
+    setter.restype = None
+    setter.argtypes = [ctypes.POINTER(_bindings.wasm_config_t), ctypes.c_size_t]
+    setter(settings.ptr(), max_wasm_stack)
 
 
 def _pools(config: SandboxConfig) -> bool:

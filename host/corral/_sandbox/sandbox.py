@@ -35,6 +35,7 @@ from . import state as _state
 from .engine import TABLE_ELEMENTS, EpochTicker, SandboxConfig, choose_call_path, make_engine
 from .imports import make_linker
 from .modules import CompiledPack, ModuleCache, check_exports, check_imports, first_line
+from .stack import StackRoom
 from .state import CallState, CallStats, HostCalls, pack_slice, unpack_slice
 
 __all__ = ["TABLE_ELEMENTS", "CallStats", "CompiledPack", "HostCalls", "Sandbox",
@@ -54,6 +55,7 @@ class Sandbox:
         self._modules = ModuleCache(self.engine, make_linker(self.engine, native=native),
                                     self.config, native=native)
         self._closed = threading.Event()
+        self._stack = StackRoom(self.config.max_wasm_stack)
         ticker = EpochTicker(self.engine, self.config.epoch_tick_s, native=native)
         # Stops the ticker on close(), or when the sandbox is collected unclosed.
         self._stop_ticker = weakref.finalize(self, ticker.stop)
@@ -62,6 +64,7 @@ class Sandbox:
         """Stop the epoch ticker. Idempotent."""
         self._closed.set()
         self._stop_ticker()  # a finalizer runs at most once
+        self._stack.close()
 
     def __enter__(self) -> Sandbox:
         return self
@@ -80,6 +83,10 @@ class Sandbox:
             pack: str, formula: str, deadline: float | None = None,
             stats: CallStats | None = None) -> bytes:
         """Run one ``corral_call`` in a fresh Store; return the raw response bytes."""
+        if not self._stack.fits():  # this thread's stack cannot hold max_wasm_stack
+            return self._stack.run_on_helper(lambda: self.run(
+                compiled, request, limits=limits, host=host, pack=pack, formula=formula,
+                deadline=deadline, stats=stats))
         if self._closed.is_set():
             # Without the epoch ticker no deadline would ever fire: refuse, do not hang.
             raise InvocationError("the sandbox is closed", pack=pack, formula=formula)

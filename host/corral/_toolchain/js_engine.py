@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -29,9 +30,22 @@ QUICKJS_NG_SHA256 = "43d2e48272208721a7aaea8e3f02d4b9318f12ef20cc4f5421b59d9a470
 _QUICKJS_SOURCES = ("quickjs.c", "libregexp.c", "libunicode.c", "dtoa.c")
 #: Speed over size for the interpreter loop; no debug info, no dumps, no assertions.
 _CFLAGS = ("-O2", "-g0", "-std=gnu11", "-D_GNU_SOURCE", "-DNDEBUG")
-#: The engine's C shadow stack. QuickJS's own limit (CORRAL_JS_STACK_BYTES in bridge.c,
-#: 384 KiB) is below it, so deep JS recursion ends as a RangeError first.
-ENGINE_STACK_BYTES = 1024 * 1024
+#: The engine's C shadow stack, first in memory: the bundle slot (CORRAL_JS_SLOT_BYTES in
+#: bridge.c, 2 MiB) at its bottom, read only while the snapshot is made, and 1 MiB of stack
+#: above it. QuickJS's own limit (CORRAL_JS_STACK_BYTES, 896 KiB) is below that, so deep JS
+#: recursion ends as a RangeError first; overflowing the stack anyway runs into the zeroed
+#: slot and then below address 0, an out-of-bounds trap.
+ENGINE_STACK_BYTES = 3 * 1024 * 1024
+#: QuickJS keeps a copy of every function's source text for Function.prototype.toString,
+#: and an inner function's text is also inside each enclosing one's: for the hello_world
+#: sample (a 0.56 MB bundle) that is 1.5 MB of the snapshot's 3.6 MB heap, carried in
+#: every precompiled pack and in the memory every call resets. The engine is built without
+#: it (the parser's two saves are patched out): toString of a function returns
+#: ``function name() { [native code] }``, as for built-ins. Class constructors keep their
+#: text, which libraries read to tell a class from a function.
+_SOURCE_SAVE = re.compile(r"fd->source = js_strndup\(ctx, \(const char \*\)ptr, "
+                          r"fd->source_len\);\s*if \(!fd->source\)\s*goto fail;")
+_SOURCE_SAVES = 2
 PIP_TIMEOUT_S = 300
 #: quickjs.c alone takes a minute or two on a busy 2-core machine.
 COMPILE_TIMEOUT_S = 1200
@@ -54,9 +68,11 @@ def default_cache_dir() -> Path:
 
 
 def engine_sources() -> list[Path]:
-    """The Corral files compiled into the engine (the bridge, its libc shim, the C SDK)."""
+    """The Corral files compiled into the engine (the bridge, its MessagePack decoder, its
+    libc shim, the C SDK)."""
     engine_dir = sdk_dir() / "js" / "engine"
-    return [engine_dir / "bridge.c", engine_dir / "libc_shim.h", sdk_dir() / "c" / "corral.h"]
+    return [engine_dir / "bridge.c", engine_dir / "msgpack.h", engine_dir / "libc_shim.h",
+            sdk_dir() / "c" / "corral.h"]
 
 
 def engine_digest() -> str:
@@ -96,7 +112,8 @@ def _objects_digest() -> str:
     """What QuickJS's own object files depend on (not the bridge: editing it relinks only)."""
     shim = sdk_dir() / "js" / "engine" / "libc_shim.h"
     return hashlib.sha256(f"{QUICKJS_NG_VERSION}|{QUICKJS_NG_SHA256}|{_CFLAGS}|"
-                          f"{_toolchain_version('c')}|".encode() + shim.read_bytes()).hexdigest()
+                          f"{_toolchain_version('c')}|{_SOURCE_SAVE.pattern}|".encode()
+                          + shim.read_bytes()).hexdigest()
 
 
 def build_js_engine(cache_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -131,7 +148,7 @@ def _compile_engine(root: Path, out: Path) -> None:
         if not obj.is_file():
             partial = obj.with_suffix(".partial")
             _run([*cc, "-c", *_CFLAGS, "-include", str(shim), f"-I{sources}", "-Wno-everything",
-                  "-o", str(partial), str(sources / name)], cwd=sources,
+                  "-o", str(partial), str(_patched(sources, name, objects))], cwd=sources,
                  what=f"compiling QuickJS-NG's {name}")
             partial.rename(obj)
         built.append(str(obj))
@@ -141,6 +158,20 @@ def _compile_engine(root: Path, out: Path) -> None:
           "-o", str(partial_out), str(sdk_dir() / "js" / "engine" / "bridge.c"), *built],
          cwd=root, what="linking the JavaScript engine")
     partial_out.rename(out)
+
+
+def _patched(sources: Path, name: str, objects: Path) -> Path:
+    """The file to compile for ``name``: quickjs.c without its function-source saves."""
+    if name != "quickjs.c":
+        return sources / name
+    text, count = _SOURCE_SAVE.subn("fd->source = NULL; fd->source_len = 0;",
+                                    (sources / name).read_text(encoding="utf-8"))
+    if count != _SOURCE_SAVES:
+        raise BuildError(f"quickjs.c saves function sources in {count} places, not the "
+                         f"{_SOURCE_SAVES} the engine build patches; its parser changed")
+    patched = objects / name
+    patched.write_text(text, encoding="utf-8")
+    return patched
 
 
 def quickjs_sources(root: Path) -> Path:

@@ -126,6 +126,16 @@
     Spin: () => { for (;;) {} },
     HeapBomb: () => { const keep = []; for (;;) keep.push(new ArrayBuffer(1 << 20)); },
     Recurse: () => { const deep = (n) => deep(n + 1) + 1; return deep(0); },
+    NativeDecode: (hex) => {
+      const value = __corral.decode(new Uint8Array(hex.match(/../g).map((h) => parseInt(h, 16))));
+      if (value === undefined) return "undefined";
+      return JSON.stringify(value, (k, v) => (v instanceof Uint8Array ? { bin: Array.from(v) } : v));
+    },
+    Depth: (n) => { const deep = (k) => (k === 0 ? 0 : deep(k - 1) + 1); return deep(Number(n)); },
+    // Recursion through C frames QuickJS does not count (a getter, a callback of map): it
+    // ends on the host's stack limit rather than on QuickJS's own.
+    GetterRecurse: () => { const o = { get x() { return this.x; } }; return o.x; },
+    MapRecurse: () => { const f = (n) => [n].map((k) => f(k + 1))[0]; return f(0); },
   };
 
   globalThis.__corral_dispatch = function (requestBytes) {
