@@ -439,7 +439,7 @@ class Scheduler(Closeable):
         if call.connection_id is None or check is None:
             return cached
         try:
-            check(call)
+            check(call.principal, call.connection_id)
         except CorralError as exc:
             refused: Future[Any] = Future()
             refused.set_running_or_notify_cancel()

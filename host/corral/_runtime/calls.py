@@ -173,11 +173,10 @@ class Calls:
         """Run one pack call in a fresh sandbox instance (no cache, no retries)."""
         return self._invoke(call, resolved, deadline, inline_budget_s=None)
 
-    def check_connection(self, call: CallRequest) -> None:
-        """NotFoundError unless the call's connection exists and is its principal's (read
-        afresh from the store): asked before a cached answer is given."""
-        if call.connection_id is not None:
-            self._connections().get(call.principal or "local", call.connection_id)
+    def check_connection(self, principal: str | None, connection_id: str) -> None:
+        """NotFoundError unless the connection exists and is ``principal``'s (read afresh
+        from the store): asked before a cached or memoised answer is given."""
+        self._connections().get(principal or "local", connection_id)
 
     def invoke_inline(self, call: CallRequest, resolved: ResolvedFormula, *,
                       deadline: float | None, budget_s: float) -> Any:
