@@ -317,6 +317,38 @@ def test_an_oauth_connection_made_across_nodes_is_adas_alone(world: World) -> No
         assert token not in used.text + refreshed.text
 
 
+# -- hostile identifiers against the shared store ------------------------------------------
+
+HOSTILE_IDS = ["%00", "a%00b", "%27%3B%20DROP%20TABLE%20t%3B--", "*", "%2A%3A%2A",
+               "x" * 3000, "%E2%80%AE", "..%2F..%2Fetc", "%F0%9F%90%84" * 200]
+
+
+@pytest.mark.timeout(300)
+def test_hostile_ids_are_4xx_problems_on_every_node_never_a_store_error(world: World) -> None:
+    user = bearer(world.bob)
+    for index, raw in enumerate(HOSTILE_IDS):
+        node = world.node("ABC"[index % 3])
+        answers = [
+            httpx.delete(f"{node}/v1/connections/{raw}", headers=user),
+            httpx.post(f"{node}/v1/connections/{raw}/test", headers=user),
+            httpx.delete(f"{node}/v1/keys/{raw}", headers=ADMIN),
+            httpx.get(f"{node}/v1/packs/{raw}", headers=user),
+            httpx.post(f"{node}/v1/packs/authed/formulas/Get", headers=user,
+                       json={"args": ["http://auth.example.test/who"],
+                             "connection": raw.replace("%00", "\u0000")}),
+            httpx.post(f"{node}/v1/console/session", json={"key": "corral_" + raw}),
+            httpx.get(f"{node}/v1/console/session",
+                      headers={"Cookie": f"corral_session={raw}"}),
+        ]
+        for answer in answers:
+            what = f"{answer.request.method} {answer.request.url.path[:80]}"
+            assert 400 <= answer.status_code < 500, (what, answer.status_code, answer.text)
+            assert answer.headers["content-type"].startswith("application/problem+json"), what
+            for telltale in ("corral_kv", "SELECT", "psycopg", "bytea", "Traceback"):
+                assert telltale not in answer.text, (what, answer.text)
+    assert all(httpx.get(f"{n.url}/readyz").status_code == 200 for n in world.cluster.nodes)
+
+
 # -- secrets at rest (runs last: after everything above left its traces) -------------------
 
 
