@@ -120,8 +120,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, postgres_server_url: str) ->
     with ExitStack() as stack:
         stack.callback(space.client.close)
         stack.callback(space.clear)
-        upstream = stack.enter_context(RawServer({f"/{p}": answer for p in (
-            "who", "who2", "who3", "gone", "data")}))
+        routes = {f"/{p}": answer for p in ("who", "who2", "who3", "gone", "data")}
+        upstream = stack.enter_context(RawServer({**routes, **REFLECTING}))
         oauth = stack.enter_context(OAuthServer(client_secret=CLIENT_SECRET))
         plain_store = stack.enter_context(fresh_database(postgres_server_url))
         store_url = with_password(plain_store, "postgres", PG_PASSWORD)
@@ -145,6 +145,28 @@ def world(tmp_path_factory: pytest.TempPathFactory, postgres_server_url: str) ->
         world.secrets |= {PG_PASSWORD, REDIS_PASSWORD, ADA_TOKEN, BOB_TOKEN, CLIENT_SECRET,
                           ADMIN_KEY, world.ada, world.bob}
         yield world
+
+
+def reflect(encode: Any, *, encoding: str | None = None) -> Any:
+    """An upstream answer that hands the caller's credential back, encoded."""
+    def answer(request: FixtureRequest) -> list[bytes]:
+        secret = request.headers.get("authorization", "").removeprefix("Bearer ")
+        body = encode(secret.encode())
+        headers = [("Content-Type", "text/plain"), ("Cache-Control", "max-age=600"),
+                   ("X-Echo", secret)]
+        if encoding:
+            headers.append(("Content-Encoding", encoding))
+        return [raw_response(body, headers=headers)]
+    return answer
+
+
+REFLECTING = {
+    "/echo": reflect(lambda s: b"token=" + s),
+    "/echo64": reflect(lambda s: base64.b64encode(s)),
+    "/echojson": reflect(lambda s: json.dumps({"t": s.decode()}).encode()),
+    "/echogz": reflect(lambda s: gzip.compress(b"token=" + s), encoding="gzip"),
+    "/echodeflate": reflect(lambda s: zlib.compress(b"token=" + s), encoding="deflate"),
+}
 
 
 def connect(world: World, node: str, key: str, token: str, pack: str = "authed",
@@ -315,6 +337,25 @@ def test_an_oauth_connection_made_across_nodes_is_adas_alone(world: World) -> No
     assert stolen.status_code in (403, 404), stolen.text
     for token in oauth.issued_access + oauth.issued_refresh:
         assert token not in used.text + refreshed.text
+
+
+@pytest.mark.timeout(300)
+def test_a_reflecting_upstream_leaves_no_token_in_any_answer_or_shared_cache(
+        world: World) -> None:
+    """The answers must not hold the token; test_zz then scans Redis for what these
+    cached (results of ``authed``, GET cache entries of ``authedget``)."""
+    token = "tok-ADA-reflected-6c2e8f0a4b"
+    conns = {pack: connect(world, "B", world.ada, token, pack=pack, name="reflected")
+             for pack in ("authed", "authedget")}
+    for index, path in enumerate(REFLECTING):
+        for pack, conn in conns.items():
+            node = world.node("ABC"[index % 3])
+            url = f"http://auth.example.test{path}"
+            for _ in range(2):  # the second is a cache hit
+                answer = call(node, world.ada, pack, "Get", url, connection=conn)
+                assert answer.status_code in (200, 502), answer.text
+                for form in (token, base64.b64encode(token.encode()).decode()):
+                    assert form not in answer.text, (pack, path, answer.text)
 
 
 # -- hostile identifiers against the shared store ------------------------------------------
@@ -526,3 +567,14 @@ def test_no_caller_drains_anothers_rate_limit_or_slots_across_nodes(
             assert mine.status_code == 200, mine.text
             release.set()
             held.result()
+
+
+def test_the_scan_finds_a_secret_hidden_in_any_of_the_forms_it_decodes() -> None:
+    secret = "tok-HIDDEN-9f8e7d"
+    hidden = [secret.encode(), gzip.compress(secret.encode()), zlib.compress(secret.encode()),
+              base64.urlsafe_b64encode(secret.encode()),
+              msgpack.packb([1, {"k": secret}]), json.dumps({"a": [secret]}).encode(),
+              base64.b64encode(gzip.compress(msgpack.packb({"x": secret.encode()})))]
+    for raw in hidden:
+        assert leaks(iter([("row", raw)]), {secret}) == [f"row: {secret}"], raw
+    assert leaks(iter([("row", b"nothing here")]), {secret}) == []
