@@ -25,10 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-import msgpack
-import psycopg
 import pytest
-import redis
 
 from corral._connections.crypto import encode_key
 from corral.testing import FixtureRequest, RawServer, raw_response
@@ -38,6 +35,7 @@ from ..oauth_server import OAuthServer
 from ..redis_services import base_url, open_space
 from ..server.test_server import with_manifest
 from ..services import fresh_database
+from .at_rest_scan import leaks, postgres_contents, redis_contents
 from .cluster import ADMIN, ADMIN_KEY, Cluster
 from .test_three_nodes import call, eventually, make_key, upload
 
@@ -390,98 +388,41 @@ def test_hostile_ids_are_4xx_problems_on_every_node_never_a_store_error(world: W
     assert all(httpx.get(f"{n.url}/readyz").status_code == 200 for n in world.cluster.nodes)
 
 
-# -- secrets at rest (runs last: after everything above left its traces) -------------------
+def oauth_flow(world: World, start: str, back: str, key: str,
+               **extra: str) -> httpx.Response:
+    """Start an ``oauthed`` flow on node ``start`` as ``key``, approve it at the provider,
+    and come back on node ``back`` with the start's browser cookie."""
+    started = httpx.post(f"{world.node(start)}/v1/oauth2/oauthed/start", headers=bearer(key),
+                         json={"client_id": world.oauth.client_id,
+                               "client_secret": CLIENT_SECRET, **extra})
+    if started.status_code != 200:
+        return started
+    query = dict(parse_qsl(urlsplit(started.json()["authorize_url"]).query))
+    _, headers = world.oauth.authorize(query)
+    location = urlsplit(headers["Location"])
+    world.secrets |= set(dict(started.cookies.items()).values())
+    return httpx.get(f"{world.node(back)}{location.path}?{location.query}",
+                     cookies=dict(started.cookies.items()))
 
 
-def decoded_forms(raw: bytes, depth: int = 0) -> Iterator[bytes]:
-    """``raw`` and what it may hide: decompressed, base64-decoded, MessagePack or JSON."""
-    yield raw
-    if depth > 3 or not raw:
-        return
-    inner: list[bytes] = []
-    for decompress in (zlib.decompress, gzip.decompress,
-                       lambda b: zlib.decompress(b, -zlib.MAX_WBITS)):
-        try:
-            inner.append(decompress(raw))
-        except (zlib.error, OSError, EOFError, ValueError):
-            pass
-    try:
-        inner.append(base64.b64decode(raw + b"=" * (-len(raw) % 4), altchars=b"-_",
-                                      validate=True))
-    except ValueError:
-        pass
-    for load in (lambda b: msgpack.unpackb(b, raw=True, strict_map_key=False),
-                 lambda b: json.loads(b)):
-        try:
-            inner.extend(flattened(load(raw)))
-        except Exception:  # noqa: BLE001 - anything undecodable is simply not that form
-            pass
-    for item in inner:
-        if item != raw:
-            yield from decoded_forms(item, depth + 1)
+@pytest.mark.timeout(300)
+def test_bob_cannot_reconnect_adas_connection_through_oauth(world: World) -> None:
+    made = oauth_flow(world, "A", "B", world.ada, name="target")
+    assert made.status_code == 200, made.text
+    ada_conn = made.json()["id"]
+    tokens_before = len(world.oauth.issued_access)
+    for start, back in (("B", "C"), ("C", "A")):
+        hijack = oauth_flow(world, start, back, world.bob, connection_id=ada_conn)
+        assert hijack.status_code in (400, 403, 404), hijack.text
+    assert len(world.oauth.issued_access) == tokens_before, "bob's flow got tokens"
+    mine = httpx.get(f"{world.node('B')}/v1/connections", headers=bearer(world.ada)).json()
+    assert [c["name"] for c in mine if c["id"] == ada_conn] == ["target"]
+    bobs = httpx.get(f"{world.node('C')}/v1/connections", headers=bearer(world.bob)).json()
+    assert ada_conn not in [c["id"] for c in bobs]
+    world.secrets |= set(world.oauth.issued_access) | set(world.oauth.issued_refresh)
 
 
-def flattened(value: Any) -> Iterator[bytes]:
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        yield bytes(value)
-    elif isinstance(value, str):
-        yield value.encode("utf-8", "surrogatepass")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from flattened(key)
-            yield from flattened(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from flattened(item)
-    elif isinstance(value, msgpack.ExtType):
-        yield value.data
-
-
-def postgres_contents(store_url: str) -> Iterator[tuple[str, bytes]]:
-    with psycopg.connect(store_url) as conn:
-        tables = [row[0] for row in conn.execute(
-            "SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) FROM "
-            "information_schema.tables WHERE table_schema NOT IN "
-            "('pg_catalog', 'information_schema')")]
-        assert tables, "no tables in the store"
-        for table in tables:
-            for row in conn.execute(f"SELECT * FROM {table}"):
-                for column in row:
-                    raw = column if isinstance(column, bytes) else str(column).encode()
-                    yield table, raw
-
-
-def redis_contents(cache_url: str, prefix: str) -> Iterator[tuple[str, bytes]]:
-    client = redis.Redis.from_url(cache_url.split("?")[0])
-    try:
-        for key in client.scan_iter(f"{prefix}*", count=1000):
-            yield "key", key
-            kind = client.type(key)
-            if kind == b"string":
-                yield "value", client.get(key) or b""
-            elif kind == b"hash":
-                for name, value in client.hgetall(key).items():
-                    yield "hash", name + b"=" + value
-            elif kind == b"zset":
-                for member, _ in client.zrange(key, 0, -1, withscores=True):
-                    yield "zset", member
-            elif kind == b"set":
-                yield from (("set", m) for m in client.smembers(key))
-            elif kind == b"list":
-                yield from (("list", m) for m in client.lrange(key, 0, -1))
-    finally:
-        client.close()
-
-
-def leaks(contents: Iterator[tuple[str, bytes]], secrets: set[str]) -> list[str]:
-    wanted = {s.encode() for s in secrets if s}
-    found = []
-    for where, raw in contents:
-        for form in decoded_forms(raw):
-            for secret in wanted:
-                if secret in form:
-                    found.append(f"{where}: {secret.decode()}")
-    return sorted(set(found))
+# -- runs last: after everything above left its traces ------------------------------------
 
 
 @pytest.mark.timeout(300)
@@ -504,77 +445,3 @@ def test_zz_no_secret_at_rest_in_postgresql_redis_or_the_logs(world: World) -> N
         assert "Traceback" not in log, log[-3000:]
         logged = sorted(s for s in secrets if s in log)
         assert not logged, f"secrets in node {node.name}'s log: {logged}"
-
-
-# -- one caller draining another's shared limits ------------------------------------------
-
-
-@pytest.mark.timeout(300)
-def test_no_caller_drains_anothers_rate_limit_or_slots_across_nodes(
-        tmp_path_factory: pytest.TempPathFactory, postgres_server_url: str) -> None:
-    """Burst 40 per caller (no refill during the test), one running call per principal in
-    the cluster: hostile names and a flood of bad keys spend only their own budgets."""
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
-    release = threading.Event()
-
-    def slow(request: FixtureRequest) -> list[bytes]:
-        release.wait(20)
-        return [raw_response(b'{"ok": true}', headers=[("Content-Type", "application/json")])]
-
-    space = open_space(base_url())
-    env = {"CORRAL_ALLOW_HTTP": "1", "CORRAL_RATE_LIMIT_PER_S": "0.001",
-           "CORRAL_RATE_LIMIT_BURST": "40", "CORRAL_PUBLIC_RATE_LIMIT_PER_S": "0.001",
-           "CORRAL_PUBLIC_RATE_LIMIT_BURST": "3", "CORRAL_CLUSTER_PRINCIPAL_CONCURRENCY": "1"}
-    with ExitStack() as stack:
-        stack.callback(space.client.close)
-        stack.callback(space.clear)
-        upstream = stack.enter_context(RawServer({"/slow": slow}))
-        stack.callback(release.set)
-        env["CORRAL_HOST_MAP"] = f"api.example.test=127.0.0.1:{upstream.port}"
-        store_url = stack.enter_context(fresh_database(postgres_server_url))
-        cluster = stack.enter_context(Cluster(
-            tmp_path_factory.mktemp("limits"), store_url=store_url, cache_url=space.url,
-            count=2, secret_key=encode_key(os.urandom(32)), extra_env=env))
-        a, b = cluster.nodes
-        with a.client() as admin:
-            upload(admin, built(PACKS / "hello").read_bytes())
-            upload(admin, built(TEST_PACKS / "fetcher").read_bytes())
-            keys = {name: make_key(admin, name)[1] for name in (
-                "ada", "ada*", "ada:", "*", "address:127.0.0.1", "rl:key:ada", "run:*")}
-        eventually(lambda: httpx.get(f"{b.url}/v1/packs/fetcher", headers=ADMIN).status_code
-                   == 200, "the packs on B")
-        for name, key in keys.items():
-            if name in ("ada", "run:*"):
-                continue
-            statuses = [call(cluster.nodes[i % 2].url, key, "hello", "Greet", str(i))
-                        .status_code for i in range(42)]
-            assert statuses.count(429) >= 2, (name, statuses)
-        for _ in range(6):  # key guessing: the address's public budget, nobody's key
-            httpx.get(f"{a.url}/v1/packs", headers=bearer("corral_guess_" + "0" * 43))
-        ada = [call(cluster.nodes[i % 2].url, keys["ada"], "hello", "Greet", str(i))
-               .status_code for i in range(5)]
-        assert ada == [200] * 5, ada
-        with ThreadPoolExecutor(2) as pool:  # a hostile name holds its one cluster slot
-            held = pool.submit(call, a.url, keys["run:*"], "fetcher", "Summary",
-                               "http://api.example.test/slow")
-            eventually(lambda: upstream.hits("/slow") == 1, "the held call upstream")
-            second = call(b.url, keys["run:*"], "fetcher", "Summary",
-                          "http://api.example.test/slow?2")
-            assert second.status_code == 429, second.text
-            mine = call(b.url, keys["ada"], "hello", "Greet", "during")
-            assert mine.status_code == 200, mine.text
-            release.set()
-            held.result()
-
-
-def test_the_scan_finds_a_secret_hidden_in_any_of_the_forms_it_decodes() -> None:
-    secret = "tok-HIDDEN-9f8e7d"
-    hidden = [secret.encode(), gzip.compress(secret.encode()), zlib.compress(secret.encode()),
-              base64.urlsafe_b64encode(secret.encode()),
-              msgpack.packb([1, {"k": secret}]), json.dumps({"a": [secret]}).encode(),
-              base64.b64encode(gzip.compress(msgpack.packb({"x": secret.encode()})))]
-    for raw in hidden:
-        assert leaks(iter([("row", raw)]), {secret}) == [f"row: {secret}"], raw
-    assert leaks(iter([("row", b"nothing here")]), {secret}) == []
