@@ -291,6 +291,44 @@ def test_a_revoked_key_ends_its_console_sessions_on_every_node(world: World) -> 
         assert call(world.node(node), key, "hello", "Greet", "x").status_code == 401
 
 
+@pytest.mark.timeout(300)
+def test_a_deleted_pack_stops_answering_cached_results_on_every_node(world: World) -> None:
+    def renamed(manifest: dict[str, Any]) -> None:
+        manifest["pack"] = {**manifest["pack"], "name": "doomedpack"}
+        for formula in manifest["formulas"]:
+            if formula["name"] == "Summary":
+                formula["cache_ttl_s"] = 600
+
+    with world.cluster["A"].client() as admin:
+        upload(admin, with_manifest(built(TEST_PACKS / "fetcher").read_bytes(), renamed))
+    url = "http://api.example.test/data?doomed=1"
+    for node in "ABC":
+        eventually(lambda: call(world.node(node), world.ada, "doomedpack", "Summary", url)
+                   .status_code == 200, f"doomedpack cached on {node}")
+    with world.cluster["C"].client() as admin:
+        assert admin.delete("/v1/packs/doomedpack").status_code == 204
+    for node in "ABC":
+        eventually(lambda: call(world.node(node), world.ada, "doomedpack", "Summary", url)
+                   .status_code == 404, f"the deleted pack refused on {node}")
+
+
+@pytest.mark.timeout(300)
+def test_a_signed_out_session_replayed_on_another_node_is_refused(world: World) -> None:
+    signed = httpx.post(f"{world.node('A')}/v1/console/session", json={"key": world.ada})
+    assert signed.status_code == 201, signed.text
+    session, csrf = signed.cookies["corral_session"], signed.json()["csrf_token"]
+    world.secrets |= {session, csrf}
+    cookies = {"corral_session": session}
+    no_csrf = httpx.delete(f"{world.node('C')}/v1/connections/nothing", cookies=cookies)
+    assert no_csrf.status_code == 403, no_csrf.text
+    out = httpx.delete(f"{world.node('B')}/v1/console/session", cookies=cookies,
+                       headers={"X-CSRF-Token": csrf})
+    assert out.status_code in (200, 204), out.text
+    for node in "ABC":
+        replay = httpx.get(f"{world.node(node)}/v1/connections", cookies=cookies)
+        assert replay.status_code == 401, (node, replay.text)
+
+
 # -- OAuth2 across nodes -----------------------------------------------------------------
 
 
