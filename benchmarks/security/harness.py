@@ -45,7 +45,7 @@ __all__ = ["PACKS_DIR", "REPO", "Attack", "Bench", "Observation", "Outcome", "CA
 CATEGORIES = ("cpu", "memory", "stack", "io", "msgpack", "abi", "fetch", "secrets",
               "neighbours", "formula", "encoding", "reflection", "at_rest", "channel",
               "crossing", "caps", "oauth", "http", "tenancy", "addresses", "cache_key",
-              "signing", "js_limits")
+              "signing", "js_limits", "revocation")
 
 Verify = Callable[["Bench", "Observation"], "str | None"]
 #: Hosts (name, port) where the Authorization header / api_key parameter is the host's own

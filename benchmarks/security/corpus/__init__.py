@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from ..harness import Attack, Bench
 from . import (abi, addresses, at_rest, cache_key, caps, channel, channels, crossing, encoding,
-               fetch, formulas, http, js_limits, neighbours, oauth, reflection, sandbox, secrets,
-               signing, tenancy)
+               fetch, formulas, http, js_limits, neighbours, oauth, reflection, revocation,
+               sandbox, secrets, signing, tenancy)
 
 
 FAMILIES = (sandbox, abi, fetch, secrets, channels, neighbours, formulas, encoding, reflection,
             at_rest, channel, crossing, caps, addresses, cache_key, http, oauth, tenancy, signing,
-            js_limits)
+            js_limits, revocation)
 
 
 def prepare(bench: Bench) -> None:

@@ -170,7 +170,7 @@ class Scheduler(Closeable):
         if look_up and key is not None and formula.cacheable and self.cache is not None:
             cached = self._cache_get(key)
             if cached is not None:
-                return cached
+                return self._if_connection_holds(call, cached)
         future: Future[Any] = Future()
         future.set_running_or_notify_cancel()  # callers may not cancel a shared call
         with self._lock:
@@ -431,6 +431,21 @@ class Scheduler(Closeable):
         future.set_running_or_notify_cancel()
         future.set_result(hit.value)
         return future
+
+    def _if_connection_holds(self, call: CallRequest, cached: Future[Any]) -> Future[Any]:
+        """A cached answer, if the call's connection still exists and is the caller's: a
+        deleted connection (on any node) must stop answering, cached or not."""
+        check = getattr(self.catalog, "check_connection", None)
+        if call.connection_id is None or check is None:
+            return cached
+        try:
+            check(call.principal, call.connection_id)
+        except CorralError as exc:
+            refused: Future[Any] = Future()
+            refused.set_running_or_notify_cancel()
+            refused.set_exception(exc)
+            return refused
+        return cached
 
     def _cache_put(self, task: _Task, value: Any) -> None:
         formula = task.resolved.formula

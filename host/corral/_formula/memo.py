@@ -23,6 +23,7 @@ from typing import Any
 
 import msgpack
 
+from .._errors import CorralError
 from .._formula.parser import Call, Node, walk
 from .._formula.variables import memo_part
 from .._calls.scheduler import PackCatalog, ResolvedFormula
@@ -70,7 +71,8 @@ class FormulaMemo:
                 self._entries.move_to_end(key)
         if entry is None:
             return False, None
-        if self._clock() >= entry.expires_at or not self._packs_unchanged(entry):
+        if (self._clock() >= entry.expires_at or not self._packs_unchanged(entry)
+                or not self._connections_live(key)):
             with self._lock:
                 self._entries.pop(key, None)
             return False, None
@@ -82,6 +84,19 @@ class FormulaMemo:
                        for pack, formula, digest in entry.depends_on)
         except Exception:  # a pack that is gone or renamed: evaluate again
             return False
+
+    def _connections_live(self, key: MemoKey) -> bool:
+        """Whether every connection the caller named still exists and is its own: a
+        connection deleted on any node must stop answering, memoised or not."""
+        check = getattr(self._catalog, "check_connection", None)
+        if check is None:
+            return True
+        try:
+            for _, connection_id in key[2]:
+                check(key[1], connection_id)
+        except CorralError:
+            return False
+        return True
 
     def put(self, key: MemoKey, tree: Node, calls: Iterable[tuple[str, str, ResolvedFormula]],
             value: Any) -> None:

@@ -174,6 +174,11 @@ class Calls:
         """Run one pack call in a fresh sandbox instance (no cache, no retries)."""
         return self._invoke(call, resolved, deadline, inline_budget_s=None)
 
+    def check_connection(self, principal: str | None, connection_id: str) -> None:
+        """NotFoundError unless the connection exists and is ``principal``'s (read afresh
+        from the store): asked before a cached or memoised answer is given."""
+        self._connections().get(principal or "local", connection_id)
+
     def invoke_inline(self, call: CallRequest, resolved: ResolvedFormula, *,
                       deadline: float | None, budget_s: float) -> Any:
         """An inline attempt of :meth:`invoke`: at most ``budget_s`` and no network.

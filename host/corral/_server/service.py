@@ -133,7 +133,7 @@ class Service:
                 hit = self.host.result_cache.get(key)
             except CacheError:
                 return False, None
-            if hit is None:
+            if hit is None or connection:  # the scheduler checks the connection first
                 return False, None
             self.host.metrics.cache_lookup(True)
             return True, hit.value
@@ -156,6 +156,9 @@ class Service:
         hit = await aget(result_key(resolved.pack, resolved.pack_hash, formula.name, coerced,
                                     connection, principal, invocation.cache_scope()))
         self.host.metrics.cache_lookup(hit is not None)
+        if hit is not None and connection:
+            # A deleted connection (on any node) must stop answering, cached or not.
+            await asyncio.to_thread(self.host.connections.get, principal, connection)
         return (True, hit.value) if hit is not None else (False, None)
 
     def memo_answer(self, text: str, principal: str,
