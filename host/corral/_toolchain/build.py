@@ -8,11 +8,14 @@ change.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from .._errors import BuildError, ManifestError
 from .._pack.manifest import Manifest
@@ -66,16 +69,41 @@ def build_pack(pack_dir: str | os.PathLike[str], output: str | os.PathLike[str] 
     out = Path(output).resolve() if output else directory / "build" / f"{manifest.name}.wasm"
     digest = _input_digest(directory, source.parent, language, manifest, optimize)
     stamp = out.with_suffix(out.suffix + ".digest")
-    if not force and out.is_file() and stamp.is_file() and stamp.read_text() == digest:
+    if not force and _is_built(out, stamp, digest):
         return BuildResult(out, manifest, cached=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    raw = out.with_suffix(".raw.wasm")
-    _COMPILERS[language](source, raw, directory, optimize)
-    wasm = set_custom_section(raw.read_bytes(), MANIFEST_SECTION, manifest.to_json())
-    raw.unlink()
-    out.write_bytes(wasm)
-    stamp.write_text(digest)
+    with _building(out):  # several processes (nodes, workers) may build one pack at once
+        if not force and _is_built(out, stamp, digest):
+            return BuildResult(out, manifest, cached=True)
+        raw = out.with_suffix(".raw.wasm")
+        _COMPILERS[language](source, raw, directory, optimize)
+        wasm = set_custom_section(raw.read_bytes(), MANIFEST_SECTION, manifest.to_json())
+        raw.unlink()
+        _write_atomically(out, wasm)
+        _write_atomically(stamp, digest.encode())
     return BuildResult(out, manifest, cached=False)
+
+
+def _is_built(out: Path, stamp: Path, digest: str) -> bool:
+    return out.is_file() and stamp.is_file() and stamp.read_text() == digest
+
+
+@contextmanager
+def _building(out: Path) -> Iterator[None]:
+    """An exclusive lock on ``out``'s build, held across processes (flock)."""
+    with open(out.with_suffix(".lock"), "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """``data`` at ``path``, so a reader sees the old file or the new one, never a part."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial.write_bytes(data)
+    os.replace(partial, path)
 
 
 def _language(manifest: Manifest, directory: Path) -> str:
