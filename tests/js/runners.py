@@ -90,9 +90,9 @@ def converted_losslessly(coda: Any, corral: Any) -> bool:
     if type(coda) is type(corral):
         return bool(coda == corral)
     if isinstance(coda, bool):
-        return corral == ("true" if coda else "false")
+        return bool(corral == ("true" if coda else "false"))
     if isinstance(coda, (int, float)) and isinstance(corral, str):
-        return float(corral) == coda and _number_text(coda) == corral
+        return _number_text(coda) == corral
     if isinstance(coda, str) and isinstance(corral, (int, float)) and not isinstance(corral, bool):
         try:
             return float(coda.strip()) == corral
