@@ -84,8 +84,9 @@ export async function runJob(pack, job) {
   const formula = (pack.formulas || []).find((f) => f.name === job.name);
   // Parameters arrive already coerced by the host, as Coda coerces them before a call.
   const opts = { validateParams: false, validateResult: false };
-  // A formula's result is checked against its declared type, as `coda execute` checks it (and
-  // as Corral's host does, bad_output). Sync rows are not: Corral checks no property types.
+  // A formula's result is checked against its declared type, as `coda execute` checks it.
+  // Sync rows are not: they come as the packs-sdk thunk hands them on (values untouched),
+  // which Corral's runtime then converts losslessly where the schema declares another type.
   const formulaOpts = { ...opts, validateResult: true };
   const schemaOf = async () => {
     if (!table.getSchema || !job.url) return undefined;

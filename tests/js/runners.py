@@ -59,7 +59,11 @@ def mismatch(coda: dict[str, Any], corral: dict[str, Any]) -> str | None:
     if "ok" in coda:
         if "ok" not in corral:
             return f"Coda answered {coda['ok']!r}, Corral failed: {corral.get('err')}"
-        return None if coda["ok"] == corral["ok"] else f"Coda {coda['ok']!r} != Corral {corral['ok']!r}"
+        if coda["ok"] == corral["ok"]:
+            return None
+        if converted_losslessly(coda["ok"], corral["ok"]):
+            return f"converted losslessly: Coda {coda['ok']!r} -> Corral {corral['ok']!r}"
+        return f"Coda {coda['ok']!r} != Corral {corral['ok']!r}"
     err = corral.get("err")
     if err is None:
         return f"Coda failed ({coda['err']}), Corral answered {corral.get('ok')!r}"
@@ -72,3 +76,31 @@ def mismatch(coda: dict[str, Any], corral: dict[str, Any]) -> str | None:
     if coda["err"].get("status") != err.get("status"):
         return f"status {coda['err'].get('status')} != {err.get('status')}"
     return None
+
+
+def converted_losslessly(coda: Any, corral: Any) -> bool:
+    """Whether ``corral`` is ``coda`` with some values converted to another type and nothing
+    lost: a number to its text, a boolean to "true"/"false", a numeric text to its number
+    (what Corral's JS runtime does where a pack declares another type than the API sent)."""
+    if isinstance(coda, dict) and isinstance(corral, dict):
+        return coda.keys() == corral.keys() and all(
+            converted_losslessly(coda[k], corral[k]) for k in coda)
+    if isinstance(coda, list) and isinstance(corral, list):
+        return len(coda) == len(corral) and all(map(converted_losslessly, coda, corral))
+    if type(coda) is type(corral):
+        return bool(coda == corral)
+    if isinstance(coda, bool):
+        return bool(corral == ("true" if coda else "false"))
+    if isinstance(coda, (int, float)) and isinstance(corral, str):
+        return _number_text(coda) == corral
+    if isinstance(coda, str) and isinstance(corral, (int, float)) and not isinstance(corral, bool):
+        try:
+            return float(coda.strip()) == corral
+        except ValueError:
+            return False
+    return False
+
+
+def _number_text(n: float) -> str:
+    """JavaScript's String(n) for the numbers JSON carries in these cases."""
+    return str(int(n)) if float(n).is_integer() and abs(n) < 1e21 else repr(float(n))

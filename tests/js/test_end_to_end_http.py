@@ -50,14 +50,11 @@ class Splitwise:
         server.route("POST", "/oauth/token", self.token)
         server.route("GET", "/api/v3.0/get_current_user", self.api(
             {"user": {"first_name": "Ada", "last_name": "Lovelace"}}))
-        # Splitwise sends id as a number and cost as a string ("12.5"), where the sample
-        # declares a string and a number: Corral's host refuses such a row (bad_output,
-        # asserted below; Coda's doc would coerce them), so the stand-in answers the types
-        # the schema declares here.
-        server.route("GET", "/api/v3.0/get_expenses", self.api(
-            {"expenses": [dict(_EXPENSE, id="7", cost=12.5)]}))
+        # Splitwise's own types: id a number and cost a string ("12.5"), where the sample
+        # declares a string and a number; the JS runtime converts both losslessly.
+        server.route("GET", "/api/v3.0/get_expenses", self.api({"expenses": [_EXPENSE]}))
         server.route("POST", "/api/v3.0/update_expense/7", self.api(
-            {"expenses": [dict(_EXPENSE, id="7", cost=12.5, description="Pizza!")]}))
+            {"expenses": [dict(_EXPENSE, description="Pizza!")]}))
         server.route("GET", "/api/emojis", json=_EMOJIS)
 
     def authorize(self, request: FixtureRequest) -> Reply:
@@ -205,15 +202,17 @@ def test_oauth2_connects_and_the_host_injects_the_token(served: Served) -> None:
     lines = _ndjson(served.client.post("/v1/packs/splitwise/tables/Expenses/sync",
                                        json={"connection": connection["id"]}))
     rows = _rows(lines)
-    assert [(r["Description"], r["Notes"], r["Cost"]) for r in rows] == [
-        ("Pizza", "with friends", 12.5)], rows
+    # Sent as {"id": 7, "cost": "12.5"}: converted to the declared string and number.
+    assert [(r["Id"], r["Description"], r["Notes"], r["Cost"]) for r in rows] == [
+        ("7", "Pizza", "with friends", 12.5)], rows
     updated = served.client.post("/v1/packs/splitwise/tables/Expenses/update", json={
         "connection": connection["id"], "updates": [
             {"previous": {"Id": "7", "Description": "Pizza", "Notes": "with friends"},
              "new": {"Id": "7", "Description": "Pizza!", "Notes": "with friends"},
              "updated_fields": ["Description"]}]})
     assert updated.status_code == 200, updated.text
-    assert "Pizza!" in updated.text
+    [row] = [r["ok"] for r in updated.json()["results"]]
+    assert (row["Id"], row["Description"], row["Cost"]) == ("7", "Pizza!", 12.5), row
     sent = [r for r in served.splitwise.server.requests if r.path.startswith("/api/v3.0/")]
     assert sent and all(r.headers["authorization"] == f"Bearer {ACCESS_TOKEN}" for r in sent)
 
@@ -226,12 +225,16 @@ def test_without_a_connection_the_api_is_never_reached_with_a_token(served: Serv
                for r in served.splitwise.server.requests[before:])
 
 
-def test_a_row_whose_value_is_not_its_declared_type_is_refused(served: Served) -> None:
+def test_a_row_whose_value_cannot_become_its_declared_type_is_refused(served: Served) -> None:
     connection = _connect(served)
     served.splitwise.server.route("GET", "/api/v3.0/get_expenses", Splitwise.api(
-        {"expenses": [_EXPENSE]}))  # cost "12.5", as Splitwise sends it
-    refused = served.client.post("/v1/packs/splitwise/tables/Expenses/sync",
-                                 json={"connection": connection["id"]})
+        {"expenses": [dict(_EXPENSE, cost="12,50")]}))  # not a number the runtime can read
+    try:
+        refused = served.client.post("/v1/packs/splitwise/tables/Expenses/sync",
+                                     json={"connection": connection["id"]})
+    finally:
+        served.splitwise.server.route("GET", "/api/v3.0/get_expenses", Splitwise.api(
+            {"expenses": [_EXPENSE]}))
     assert refused.status_code == 502, refused.text
     assert refused.json()["kind"] == "bad_output"
     assert "rows[0].Cost: expected number, got string" in refused.json()["detail"]

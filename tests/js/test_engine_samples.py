@@ -18,7 +18,7 @@ from corral._settings import Settings
 from corral._toolchain.build import build_pack, repo_root
 from corral.testing import LocalServer, make_tls_files
 
-from .coda_cases import CASES, DIVERGENT, Case
+from .coda_cases import CASES, DIVERGENT, DIVERGENT_SHOWS, Case
 from .runners import SAMPLES, job, mismatch, run_oracle
 
 #: Calls that differ in the engine only, and why (asserted exactly): none since the runtime
@@ -124,3 +124,5 @@ def test_every_call_through_the_engine_matches_codas_runner(packs: dict[str, Pat
     for label, problem in differences.items():
         print(f"  {label}: {problem}"[:600])
     assert set(differences) == set(expected), differences
+    for label, shows in DIVERGENT_SHOWS.items():
+        assert shows in differences[label], differences[label]

@@ -1,7 +1,8 @@
 // The ABI v1 request handler: one MessagePack request in, one response map out (ABI.md 3).
 // Formulas, sync tables and metadata formulas are found and run by the packs-sdk's own thunk
 // (the code Coda's runner calls inside its isolate), and results are normalised with the SDK's
-// transformBody, as `coda execute` does.
+// transformBody, as `coda execute` does; values an API sent loosely typed are then brought to
+// their declared type where nothing is lost (loose_values.js).
 import { encode, decode } from "@msgpack/msgpack";
 import { findAndExecutePackFunction } from "@codahq/packs-sdk/dist/runtime/thunk/thunk";
 import { transformBody, untransformBody } from "@codahq/packs-sdk/dist/handler_templates";
@@ -11,6 +12,7 @@ import { toErrorMap, NotFound, BadRequest } from "./errors.js";
 import { toCodaArgs, argsByName } from "./params.js";
 import { toCorralSchema } from "./corral_schema.js";
 import { settle } from "./timers.js";
+import { resultSchema, toDeclared } from "./loose_values.js";
 
 const VOCAB = typeof __CORRAL_VOCAB__ !== "undefined" ? __CORRAL_VOCAB__
   : { types: ["string", "number", "integer", "boolean", "array", "object", "any"], hints: [] };
@@ -68,7 +70,8 @@ async function runFormula(pack, req, isAction) {
   const formula = formulaDef(pack, req.name, isAction);
   const params = toCodaArgs(formula, req.args);
   const result = await run(pack, { type: FormulaType.Standard, formulaName: formula.name }, params, makeContext(pack, req));
-  return typeof result === "object" && result !== null ? transformBody(result, formula.schema) : result;
+  const shaped = typeof result === "object" && result !== null ? transformBody(result, formula.schema) : result;
+  return toDeclared(shaped, resultSchema(formula));
 }
 
 /** The schema of one row: a sync formula's schema is an array of them. */
@@ -89,7 +92,8 @@ async function runSync(pack, req) {
   context.sync.schema = schema;
   const params = toCodaArgs(table.getter, req.args);
   const page = await run(pack, { type: FormulaType.Sync, formulaName: table.name }, params, context);
-  const rows = transformBody(page.result || [], { type: "array", items: rowSchema(schema) });
+  const rowsSchema = { type: "array", items: rowSchema(schema) };
+  const rows = toDeclared(transformBody(page.result || [], rowsSchema), rowsSchema);
   const out = { rows };
   if (page.continuation !== undefined && page.continuation !== null) out.continuation = page.continuation;
   return out;
@@ -110,7 +114,7 @@ async function runSyncUpdate(pack, req) {
   const response = await run(pack, { type: FormulaType.SyncUpdate, formulaName: table.name }, params, context, updates);
   return response.result.map((r) => (r.error !== undefined
     ? { err: r.error && r.error.message !== undefined ? String(r.error.message) : String(r.error) }
-    : { ok: transformBody(r.finalValue, schema) }));
+    : { ok: toDeclared(transformBody(r.finalValue, schema), schema) }));
 }
 
 async function runAutocomplete(pack, req) {
