@@ -22,7 +22,7 @@ from benchmarks.perf._results import BenchResult, SuiteReport, Target, format_ro
 from corral._toolchain.build import repo_root
 
 BENCHMARK_IDS = {"invoke", "cold_start", "result_cache", "http", "scheduler", "fuel", "memory",
-                 "tenancy", "workers", "formula_parse", "js", "js_engine", "store"}
+                 "tenancy", "workers", "formula_parse", "js", "js_engine", "store", "cluster"}
 TARGET_IDS = {"invoke_p50", "invoke_vs_extism", "cached_evaluate_p50", "http_throughput_ratio",
               "scheduler_32_vs_1", "load_precompiled_hello", "load_precompiled_textstats",
               "workers_2_vs_1", "formula_parse_us_per_token", "formula_parse_cached_us_per_token"}
@@ -41,7 +41,7 @@ def quick_run(
     command = [sys.executable, "-m", "corral", "bench", "perf", "--quick", "--json",
                str(json_path), "--plot", str(plot_path)]
     done = subprocess.run(command, cwd=out,
-                          capture_output=True, text=True, timeout=420)
+                          capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"the suite failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     yield json.loads(json_path.read_text()), done.stdout, plot_path
 
