@@ -15,13 +15,13 @@ the request is counted and logged under the route's template, as the app would.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
@@ -73,7 +73,7 @@ async def _answer_fast(service: Service, scope: Scope, receive: Receive, send: S
         body = await read_body(receive, service.settings.max_body_bytes)
         value = await call_value(service, Request(scope), principal, pack, name, body,
                                  action=action)
-        response: Any = JSONResponse({"result": value})
+        response: Any = _Result(_encode({"result": value}).encode())
         status = 200
     except CorralError as exc:
         found = problem_for(exc, instance=scope["path"])
@@ -94,6 +94,26 @@ async def _answer_fast(service: Service, scope: Scope, receive: Receive, send: S
     finally:
         _count(service, scope, route, status, started)
     return True
+
+
+# What JSONResponse renders with, made once rather than on each response.
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None,
+                           separators=(",", ":")).encode
+
+
+class _Result:
+    """A 200 JSON body sent as JSONResponse would send it, without building one."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-length", str(len(self.body)).encode()),
+            (b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": self.body})
 
 
 def _admitted(service: Service, scope: Scope) -> Principal | None:
