@@ -142,8 +142,8 @@ def busy_pack(make_wat_pack: WatPack, iterations: int) -> bytes:
 def test_an_attempt_that_was_only_descheduled_pauses_no_inline_attempts(
         tmp_path: Path, make_wat_pack: WatPack) -> None:
     # The test stops the whole worker process for 20 ms at a time (SIGSTOP), ten times,
-    # while it runs a formula of well under 1 ms of CPU inline: an attempt caught by a
-    # stop outruns its 2 ms budget on the clock with almost no CPU. Each such attempt
+    # while it runs a formula of well under 1 ms inline: an attempt caught by a stop
+    # outruns its 2 ms budget on the clock, the one after it finishes. Each such attempt
     # reruns on the pool, but none pauses the formula's inline attempts: every pool run
     # is one of those reruns.
     wasm = tmp_path / "busy.wasm"
@@ -210,6 +210,25 @@ def test_a_call_that_outruns_the_budget_finishes_on_the_pool(tmp_path: Path,
         assert (stats.inline, stats.abandoned, stats.started) == (0, 1, 1)
         assert host.metrics.value("corral_calls_total", pack="hostile_time", formula="Spin",
                                   outcome=info.value.kind) == 1
+    finally:
+        host.close()
+
+
+def test_outrunning_the_budget_twice_in_a_row_pauses_inline_attempts(
+        tmp_path: Path, hostile_time_wasm: Path) -> None:
+    # The first overrun after a finished attempt is forgiven (a descheduled thread looks
+    # the same); the second in a row pauses the formula's attempts as a fetch does.
+    host = make_host(tmp_path, inline_budget_ms=2)
+    try:
+        host.scheduler._monotonic = lambda: 1000.0  # the pause never ends on this clock
+        host.register_bytes(hostile_time_wasm.read_bytes())
+        seen = []
+        for _ in range(3):
+            with pytest.raises(DeadlineExceeded):
+                host.call("hostile_time", "Spin")
+            stats = host.scheduler.stats()
+            seen.append((stats.abandoned, stats.started))
+        assert seen == [(1, 1), (2, 2), (2, 3)], "tried, tried again, then the pool only"
     finally:
         host.close()
 

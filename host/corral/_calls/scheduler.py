@@ -13,10 +13,12 @@ runs on the pool as if never tried, and its formula skips the inline attempt for
 while: half a second after the first abandoned attempt, doubling with each one after it
 up to ``inline_cooldown_s``, and forgotten at the first attempt that finishes (so one slow
 call, such as a cold start on a busy machine, costs half a second of pool runs, not
-a minute). An attempt that outran the budget on the clock while its thread had less
-than half of it on the CPU was descheduled, not slow: it runs on the pool but costs
-its formula no pause (on a busy machine that would send half a second of calls down
-the slower path for nothing the formula did). The limits are
+a minute). The first attempt to outrun the budget after one that finished is forgiven:
+it runs on the pool but pauses nothing, because on a busy machine a thread taken off
+the CPU mid-call outruns 2 ms too, and pausing would send half a second of calls down
+the slower path for nothing the formula did; a second one in a row pauses as above.
+(Telling the two apart by the thread's CPU time costs a system call per call, which
+on a loaded VM cost more than the call.) The limits are
 counted slots rather than semaphores held by pool threads, so a pool thread never sits
 waiting for a slot while a call of another pack could run. A retryable failure frees
 its slot and the call is queued again after an exponential backoff with jitter (or the
@@ -330,12 +332,13 @@ class Scheduler(Closeable):
         value: Any = None
         error: CorralError | None = None
         abandoned = False
-        started, cpu_started = time.perf_counter(), time.thread_time()
+        outran = False
         try:
             value = catalog.invoke_inline(task.call, task.resolved, deadline=task.deadline,
                                           budget_s=self.config.inline_budget_s)
-        except InlineAbandoned:
+        except InlineAbandoned as exc:
             abandoned = True
+            outran = isinstance(exc.__cause__, DeadlineExceeded)  # not the network
         except CorralError as exc:
             error = exc
         except Exception as exc:
@@ -343,31 +346,30 @@ class Scheduler(Closeable):
         finally:
             self._release(task)
         if abandoned:
-            budget = self.config.inline_budget_s
-            off_cpu = (time.perf_counter() - started >= budget
-                       and time.thread_time() - cpu_started < budget / 2)
-            self._hand_to_pool(task, pause=not off_cpu)
+            self._hand_to_pool(task, outran=outran)
             return
         with self._lock:
             self._inline += 1
             self._pool_only.pop((task.resolved.pack_hash, task.resolved.formula.name), None)
         self._complete(task, value, error)
 
-    def _hand_to_pool(self, task: _Task, *, pause: bool = True) -> None:
-        """Queue an abandoned attempt for the pool; ``pause`` its formula's inline
-        attempts for a while (not for an attempt that was only descheduled)."""
+    def _hand_to_pool(self, task: _Task, *, outran: bool = False) -> None:
+        """Queue an abandoned attempt for the pool and pause its formula's inline
+        attempts for a while (unless it ``outran`` the budget for the first time)."""
         with self._lock:
             self._abandoned += 1
             self._started -= 1  # the attempt had no effect; the pool run is the start
-            if pause:
-                self._pause_inline_locked(task.resolved)
+            self._pause_inline_locked(task.resolved, outran=outran)
             self._queue.append(task)
         self._pump()
 
-    def _pause_inline_locked(self, resolved: ResolvedFormula) -> None:
+    def _pause_inline_locked(self, resolved: ResolvedFormula, *, outran: bool) -> None:
         if len(self._pool_only) > 4096:
             self._pool_only.clear()
         key = (resolved.pack_hash, resolved.formula.name)
+        if outran and key not in self._pool_only:
+            self._pool_only[key] = (0.0, 0)  # forgiven once; a finished attempt forgets it
+            return
         strikes = self._pool_only.get(key, (0.0, 0))[1] + 1
         pause = min(self.config.inline_cooldown_s,
                     self.config.inline_first_cooldown_s * 2 ** min(strikes - 1, 30))
