@@ -10,10 +10,9 @@ and make keys) and ``caller``.
 Every process on a data dir (servers, ``corral keys``), and every node on one
 ``store_url``, opens the same store. Making or revoking a key is one write transaction, so
 no process's change is lost to another's; checking a key is one read transaction, so a
-key revoked anywhere is refused everywhere from the next request on (a process remembers
-keys it found until the store changes: on LMDB it sees any process's write at the next
-check, on PostgreSQL once word of the change reaches it, well within a second:
-``key_cache.py``). A key is found by its hash (a key has 256 bits of entropy, so
+key revoked anywhere is refused everywhere from the next request on (on PostgreSQL a
+node remembers keys it found until word of any change to the store reaches it, well
+within a second: ``key_cache.py``). A key is found by its hash (a key has 256 bits of entropy, so
 where a lookup lands says nothing useful about other keys); the record found is then
 compared in constant time. A key given from outside (``CORRAL_ADMIN_KEY``) may have any
 shape of at least 16 characters.
@@ -42,8 +41,7 @@ from .._errors import ArgumentError, ConfigError, NotFoundError, Unauthenticated
 from .._settings import Settings
 from .._stores.kv import KvStore, KvTxn
 from .._stores.opening import open_kv, watched
-from .._stores.lmdb_env import SharedEnv
-from .key_cache import KeyCache, TxnKeyCache
+from .key_cache import KeyCache
 
 log = logging.getLogger("corral.server")
 
@@ -133,11 +131,8 @@ class ApiKeyStore(Closeable):
         self._ids_db = self._store.open_db(_DB_IDS)
         self._meta_db = self._store.open_db(_DB_META)
         shared = watched(self._store)
-        # Lookups are remembered until the store changes: a shared store says when any
-        # node changed it; an LMDB environment's last transaction id shows any write.
-        self._cache: KeyCache | TxnKeyCache | None = (
-            KeyCache(shared) if shared is not None
-            else TxnKeyCache(self._store) if isinstance(self._store, SharedEnv) else None)
+        # A shared store says when any node changed it, so lookups may be remembered.
+        self._cache = KeyCache(shared) if shared is not None else None
         self._migrate_legacy_file()
 
     @classmethod
@@ -229,7 +224,6 @@ class ApiKeyStore(Closeable):
         return Principal(stored.owner, stored.role, stored.id)
 
     def _match(self, key: str) -> _StoredKey | None:
-        self._check_open()  # a closed store answers nothing, from memory either
         digest = _digest(key)
 
         def read() -> bytes | None:

@@ -9,12 +9,6 @@ notification arrives (well within a second). While word of changes cannot reach 
 
 Only keys found are kept (a guessed key costs its round trip, as before), at most
 ``MAX_ENTRIES``; a lookup that began before a change is not kept after it.
-
-On LMDB (:class:`TxnKeyCache`) a read transaction per request is most of a key check's
-cost. The environment's last transaction id, read from its shared map without a
-transaction, changes with every write by any process on the data dir, so what was read
-is answered while it is unchanged: a key revoked by ``corral keys revoke`` or another
-worker is refused from the next request on, as without the cache.
 """
 
 from __future__ import annotations
@@ -22,7 +16,6 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
-from .._stores.lmdb_env import SharedEnv
 from .._stores.opening import WatchedKv
 
 MAX_ENTRIES = 4096
@@ -56,42 +49,6 @@ class KeyCache:
         if raw is not None:
             with self._lock:
                 if generation == self._generation and self._store.listening:
-                    if len(self._entries) >= MAX_ENTRIES:
-                        self._entries.clear()
-                    self._entries[digest] = raw
-        return raw
-
-
-class TxnKeyCache:
-    """digest -> the stored record, valid while the LMDB environment's last transaction
-    id is the one read before the record was."""
-
-    def __init__(self, env: SharedEnv) -> None:
-        self._env = env
-        self._entries: dict[bytes, bytes] = {}
-        self._mark = -1
-        self._lock = threading.Lock()
-
-    def forget(self) -> None:
-        with self._lock:
-            self._mark = -1
-            self._entries.clear()
-
-    def lookup(self, digest: bytes, read: Callable[[], bytes | None]) -> bytes | None:
-        """The record of ``digest``: remembered since the last write anywhere, or
-        ``read()`` (and remembered)."""
-        mark = int(self._env.info()["last_txnid"])  # before the read it vouches for
-        with self._lock:
-            if mark != self._mark:
-                self._entries.clear()
-                self._mark = mark
-            found = self._entries.get(digest)
-        if found is not None:
-            return found
-        raw = read()
-        if raw is not None:
-            with self._lock:  # a write since ``mark`` shows at the next lookup anyway
-                if mark == self._mark:
                     if len(self._entries) >= MAX_ENTRIES:
                         self._entries.clear()
                     self._entries[digest] = raw
