@@ -13,12 +13,9 @@ runs on the pool as if never tried, and its formula skips the inline attempt for
 while: half a second after the first abandoned attempt, doubling with each one after it
 up to ``inline_cooldown_s``, and forgotten at the first attempt that finishes (so one slow
 call, such as a cold start on a busy machine, costs half a second of pool runs, not
-a minute). The first attempt to outrun the budget after one that finished is forgiven:
-it runs on the pool but pauses nothing, because on a busy machine a thread taken off
-the CPU mid-call outruns 2 ms too, and pausing would send half a second of calls down
-the slower path for nothing the formula did; a second one in a row pauses as above.
-(Telling the two apart by the thread's CPU time costs a system call per call, which
-on a loaded VM cost more than the call.) The limits are
+a minute). The first overrun of the budget after an attempt that finished pauses
+nothing (a thread descheduled mid-call on a busy machine overruns too); a second in a
+row pauses as above. The limits are
 counted slots rather than semaphores held by pool threads, so a pool thread never sits
 waiting for a slot while a call of another pack could run. A retryable failure frees
 its slot and the call is queued again after an exponential backoff with jitter (or the
@@ -331,8 +328,7 @@ class Scheduler(Closeable):
         catalog: InlineCatalog = self.catalog  # type: ignore[assignment]
         value: Any = None
         error: CorralError | None = None
-        abandoned = False
-        outran = False
+        abandoned = outran = False
         try:
             value = catalog.invoke_inline(task.call, task.resolved, deadline=task.deadline,
                                           budget_s=self.config.inline_budget_s)
@@ -354,8 +350,7 @@ class Scheduler(Closeable):
         self._complete(task, value, error)
 
     def _hand_to_pool(self, task: _Task, *, outran: bool = False) -> None:
-        """Queue an abandoned attempt for the pool and pause its formula's inline
-        attempts for a while (unless it ``outran`` the budget for the first time)."""
+        """Queue an abandoned attempt for the pool; pause its formula's attempts."""
         with self._lock:
             self._abandoned += 1
             self._started -= 1  # the attempt had no effect; the pool run is the start
