@@ -6,6 +6,11 @@ A separate load-generator process (``loadgen.py``) drives each for a bounded tim
 keep-alive connections. Every Corral request is ``POST /v1/packs/perfbench/formulas/Add``
 with an API key and distinct arguments, so each one runs the pack (no cache hit, no
 single-flight join). The ratio of the two request rates is the cost Corral adds.
+
+Beside the rates, each side's server CPU per request (this process's CPU time over the
+run, both servers living here but only one loaded at a time, divided by the requests
+sent) and the load generator's own CPU share: on a shared, noisy machine the CPU per
+request moves far less than the rate does.
 """
 
 from __future__ import annotations
@@ -30,6 +35,14 @@ THROUGHPUT_RATIO_LIMIT = 0.9  # issue 18: the invoke path at 0.9x a bare endpoin
 INVOKE_PATH = "/v1/packs/perfbench/formulas/Add"
 BARE_PATH = "/bare"
 STARTUP_TIMEOUT_S = 20.0
+#: Why 0.9x is out of reach, from the per-stage figures in docs/performance.md.
+GAP_NOTES = (
+    "0.9x leaves Corral ~10 us per request over the bare endpoint's ~90 us of server CPU; "
+    "a fresh wasm instance per call alone is ~13 us (Pack.invoke), the runtime around it "
+    "~7 us, the scheduler ~15 us, key, rate token, body, resolve, context and reply ~10 us",
+    "the wasm call on a pool thread (the second core) measured slower, not faster: "
+    "a thread hop each way costs more than the call, and the load generator has that core",
+)
 MIN_OK_FRACTION = 0.99
 
 
@@ -64,12 +77,18 @@ def run(ctx: Context) -> BenchResult:
         "bare_requests_per_s": bare["requests_per_s"], "bare_p50_ms": bare["p50_ms"],
         "bare_p99_ms": bare["p99_ms"], "corral_requests_per_s": corral["requests_per_s"],
         "corral_p50_ms": corral["p50_ms"], "corral_p99_ms": corral["p99_ms"],
-        "throughput_ratio": ratio})
+        "throughput_ratio": ratio,
+        "bare_server_cpu_us_per_request": bare["server_cpu_us_per_request"],
+        "corral_server_cpu_us_per_request": corral["server_cpu_us_per_request"],
+        # what the rate ratio would be with the server CPU-bound and the machine quiet
+        "server_cpu_ratio": bare["server_cpu_us_per_request"]
+        / corral["server_cpu_us_per_request"]})
     result.series["requests_per_s"] = {n: r["requests_per_s"] for n, r in summary.items()}
     result.targets.append(Target("http_throughput_ratio",
                                  "HTTP invoke throughput / bare FastAPI throughput", ratio, ">=",
                                  THROUGHPUT_RATIO_LIMIT, "x"))
     result.notes.append("both on corral serve's stack: uvicorn with uvloop and httptools")
+    result.notes.extend(GAP_NOTES)
     return result
 
 
@@ -84,7 +103,9 @@ def _summarise(name: str, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
             "p50_ms": median([o["p50_ms"] for o in outcomes]),
             "p99_ms": median([o["p99_ms"] for o in outcomes]),
             "requests": sum(o["requests"] for o in outcomes),
-            "errors": sum(o["errors"] for o in outcomes)}
+            "errors": sum(o["errors"] for o in outcomes),
+            "server_cpu_us_per_request": median([o["server_cpu_us"] for o in outcomes]),
+            "loadgen_cpu_share": median([o["cpu_s"] / o["wall_s"] for o in outcomes])}
 
 
 # -- the two apps ---------------------------------------------------------------------------
@@ -170,9 +191,11 @@ def _job(port: int, path: str, headers: dict[str, str], connections: int,
 
 def _load(job: dict[str, Any]) -> dict[str, Any]:
     timeout = job["duration_s"] + job["warmup_s"] + 60
+    cpu_before = time.process_time()
     done = subprocess.run([sys.executable, "-m", "benchmarks.perf.loadgen"], cwd=REPO,
                           input=json.dumps(job), capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"the load generator failed: {done.stderr.strip()[-2000:]}")
     outcome: dict[str, Any] = json.loads(done.stdout)
+    outcome["server_cpu_us"] = (time.process_time() - cpu_before) / max(1, outcome["sent"]) * 1e6
     return outcome

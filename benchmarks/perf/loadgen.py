@@ -103,7 +103,7 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
     measured = max(time.perf_counter() - tally.measure_from, 1e-9)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     ordered = sorted(tally.latencies)
-    return {"requests": len(ordered), "seconds": measured,
+    return {"requests": len(ordered), "seconds": measured, "sent": tally.sent,
             "per_s": len(ordered) / measured, "statuses": tally.statuses,
             "errors": tally.errors, "first_error": tally.first_error,
             "p50_ms": _nearest_rank(ordered, 0.5) * 1e3,

@@ -12,7 +12,13 @@ call that must outrun a short budget is one that never ends by itself.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +27,7 @@ import pytest
 
 from corral import DeadlineExceeded, GuestError, Host, Settings
 
-from ..conftest import HOSTILE_PACKS, TEST_PACKS, WatPack, built, simple_manifest
+from ..conftest import HOSTILE_PACKS, REPO, TEST_PACKS, WatPack, built, simple_manifest
 from ..fetch_servers import TEST_HOST, ApiServer
 from ..fetch.test_fetch_pack import with_domains
 
@@ -117,6 +123,50 @@ def test_skipping_inline_lasts_half_a_second_after_an_abandon_then_doubles(
     assert call_and_count() == (3, 5)
 
 
+def busy_pack(make_wat_pack: WatPack, iterations: int) -> bytes:
+    """``busy.Loop``: counts to ``iterations`` (CPU only, no host calls), answers 1."""
+    reply = msgpack.packb({"ok": 1})
+    escaped = "".join(f"\\{byte:02x}" for byte in reply)
+    wat = f"""(module
+      (memory (export "memory") 1) (func (export "corral_abi_v1"))
+      (data (i32.const 200) "{escaped}")
+      (func (export "corral_alloc") (param i32) (result i32) (i32.const 1024))
+      (func (export "corral_call") (param i32 i32) (result i64) (local $i i32)
+        (loop $again
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $again (i32.lt_u (local.get $i) (i32.const {iterations}))))
+        (i64.or (i64.shl (i64.const 200) (i64.const 32)) (i64.const {len(reply)}))))"""
+    return make_wat_pack(wat, simple_manifest("busy", ["Loop"]))
+
+
+def test_an_attempt_that_was_only_descheduled_pauses_no_inline_attempts(
+        tmp_path: Path, make_wat_pack: WatPack) -> None:
+    # The test stops the whole worker process for 20 ms at a time (SIGSTOP), ten times,
+    # while it runs a formula of well under 1 ms inline: an attempt caught by a stop
+    # outruns its 2 ms budget on the clock, the one after it finishes. Each such attempt
+    # reruns on the pool, but none pauses the formula's inline attempts: every pool run
+    # is one of those reruns.
+    wasm = tmp_path / "busy.wasm"
+    wasm.write_bytes(busy_pack(make_wat_pack, 300_000))
+    worker = subprocess.Popen([sys.executable, "-m", "tests.calls.inline_worker", str(wasm),
+                               str(tmp_path / "data"), "1.5"], cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
+        for _ in range(10):
+            time.sleep(0.05)
+            os.kill(worker.pid, signal.SIGSTOP)
+            time.sleep(0.02)
+            os.kill(worker.pid, signal.SIGCONT)
+        counts = json.loads(worker.stdout.readline())
+        assert worker.wait(60) == 0
+    finally:
+        worker.kill()
+    assert counts["abandoned"] >= 1, f"no stop caught a call in flight: {counts}"
+    pool_runs = counts["started"] - counts["inline"]
+    assert pool_runs == counts["abandoned"], f"inline attempts were paused: {counts}"
+
+
 def test_an_abandoned_attempt_logs_nothing(host: Host, make_wat_pack: WatPack,
                                            caplog: pytest.LogCaptureFixture) -> None:
     fetch_request = msgpack.packb({"url": "https://example.com/"})
@@ -160,6 +210,25 @@ def test_a_call_that_outruns_the_budget_finishes_on_the_pool(tmp_path: Path,
         assert (stats.inline, stats.abandoned, stats.started) == (0, 1, 1)
         assert host.metrics.value("corral_calls_total", pack="hostile_time", formula="Spin",
                                   outcome=info.value.kind) == 1
+    finally:
+        host.close()
+
+
+def test_outrunning_the_budget_twice_in_a_row_pauses_inline_attempts(
+        tmp_path: Path, hostile_time_wasm: Path) -> None:
+    # The first overrun after a finished attempt is forgiven (a descheduled thread looks
+    # the same); the second in a row pauses the formula's attempts as a fetch does.
+    host = make_host(tmp_path, inline_budget_ms=2)
+    try:
+        host.scheduler._monotonic = lambda: 1000.0  # the pause never ends on this clock
+        host.register_bytes(hostile_time_wasm.read_bytes())
+        seen = []
+        for _ in range(3):
+            with pytest.raises(DeadlineExceeded):
+                host.call("hostile_time", "Spin")
+            stats = host.scheduler.stats()
+            seen.append((stats.abandoned, stats.started))
+        assert seen == [(1, 1), (2, 2), (2, 3)], "tried, tried again, then the pool only"
     finally:
         host.close()
 

@@ -19,7 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from corral import ArgumentError, ConfigError, NotFoundError, StorageFull, Unauthenticated
+from corral import (ArgumentError, Closed, ConfigError, NotFoundError, StorageFull,
+                    Unauthenticated)
 from corral._server.apikeys import ADMIN, CALLER, ApiKeyStore
 
 from ..conftest import PACKS, REPO, built
@@ -79,6 +80,25 @@ def test_a_revoked_key_is_refused_at_once_and_an_unknown_id_is_not_found(
     assert [k.id for k in store.list_keys()] == [kept_info.id]
     with pytest.raises(NotFoundError):
         store.revoke(info.id)
+
+
+def test_a_key_checked_before_is_refused_once_any_store_object_revokes_it(
+        tmp_path: Path) -> None:
+    with ApiKeyStore(tmp_path / "api-keys") as serving, \
+            ApiKeyStore(tmp_path / "api-keys") as admin_side:
+        info, key = serving.create("frank")
+        kept_info, kept = serving.create("frank")
+        for _ in range(3):  # remembered after the first check
+            assert serving.authenticate(key).key_id == info.id
+            assert serving.authenticate(kept).key_id == kept_info.id
+        admin_side.revoke(info.id)
+        with pytest.raises(Unauthenticated):
+            serving.authenticate(key)
+        assert serving.authenticate(kept).key_id == kept_info.id
+        later_info, later = admin_side.create("grace")
+        assert serving.authenticate(later).key_id == later_info.id
+    with pytest.raises(Closed):
+        serving.authenticate(kept)  # a closed store answers nothing from memory
 
 
 def corral_keys(data_dir: Path, *args: str) -> str:

@@ -13,7 +13,9 @@ runs on the pool as if never tried, and its formula skips the inline attempt for
 while: half a second after the first abandoned attempt, doubling with each one after it
 up to ``inline_cooldown_s``, and forgotten at the first attempt that finishes (so one slow
 call, such as a cold start on a busy machine, costs half a second of pool runs, not
-a minute). The limits are
+a minute). The first overrun of the budget after an attempt that finished pauses
+nothing (a thread descheduled mid-call on a busy machine overruns too); a second in a
+row pauses as above. The limits are
 counted slots rather than semaphores held by pool threads, so a pool thread never sits
 waiting for a slot while a call of another pack could run. A retryable failure frees
 its slot and the call is queued again after an exponential backoff with jitter (or the
@@ -326,12 +328,13 @@ class Scheduler(Closeable):
         catalog: InlineCatalog = self.catalog  # type: ignore[assignment]
         value: Any = None
         error: CorralError | None = None
-        abandoned = False
+        abandoned = outran = False
         try:
             value = catalog.invoke_inline(task.call, task.resolved, deadline=task.deadline,
                                           budget_s=self.config.inline_budget_s)
-        except InlineAbandoned:
+        except InlineAbandoned as exc:
             abandoned = True
+            outran = isinstance(exc.__cause__, DeadlineExceeded)  # not the network
         except CorralError as exc:
             error = exc
         except Exception as exc:
@@ -339,27 +342,33 @@ class Scheduler(Closeable):
         finally:
             self._release(task)
         if abandoned:
-            self._hand_to_pool(task)
+            self._hand_to_pool(task, outran=outran)
             return
         with self._lock:
             self._inline += 1
             self._pool_only.pop((task.resolved.pack_hash, task.resolved.formula.name), None)
         self._complete(task, value, error)
 
-    def _hand_to_pool(self, task: _Task) -> None:
-        resolved = task.resolved
+    def _hand_to_pool(self, task: _Task, *, outran: bool = False) -> None:
+        """Queue an abandoned attempt for the pool; pause its formula's attempts."""
         with self._lock:
             self._abandoned += 1
             self._started -= 1  # the attempt had no effect; the pool run is the start
-            if len(self._pool_only) > 4096:
-                self._pool_only.clear()
-            key = (resolved.pack_hash, resolved.formula.name)
-            strikes = self._pool_only.get(key, (0.0, 0))[1] + 1
-            pause = min(self.config.inline_cooldown_s,
-                        self.config.inline_first_cooldown_s * 2 ** min(strikes - 1, 30))
-            self._pool_only[key] = (self._monotonic() + pause, strikes)
+            self._pause_inline_locked(task.resolved, outran=outran)
             self._queue.append(task)
         self._pump()
+
+    def _pause_inline_locked(self, resolved: ResolvedFormula, *, outran: bool) -> None:
+        if len(self._pool_only) > 4096:
+            self._pool_only.clear()
+        key = (resolved.pack_hash, resolved.formula.name)
+        if outran and key not in self._pool_only:
+            self._pool_only[key] = (0.0, 0)  # forgiven once; a finished attempt forgets it
+            return
+        strikes = self._pool_only.get(key, (0.0, 0))[1] + 1
+        pause = min(self.config.inline_cooldown_s,
+                    self.config.inline_first_cooldown_s * 2 ** min(strikes - 1, 30))
+        self._pool_only[key] = (self._monotonic() + pause, strikes)
 
     def _retry_delay(self, task: _Task, error: CorralError) -> float | None:
         formula = task.resolved.formula

@@ -59,6 +59,7 @@ from .._pack.manifest import Manifest
 from .._sandbox.sandbox import Sandbox
 from .._stores.files import write_file_atomically
 from .._stores.kv import KvStore
+from .._stores.lmdb_env import SharedEnv
 from .._stores.opening import WatchedKv, open_kv, watched
 from .pack import Pack, pack_from_bytes
 
@@ -134,6 +135,7 @@ class Registry:
         self.sandbox = sandbox
         self._active: dict[str, Pack] = {}
         self._generation = -1
+        self._synced_mark: int | None = None
         self._lock = threading.RLock()
         self._shared: KvStore | None = None
         #: Shared store only: whether another node may have changed it since the last read.
@@ -413,7 +415,14 @@ class Registry:
             if not self._stale and self._watched.listening:
                 return
             self._stale = False  # before reading: a change announced meanwhile reads again
+        # LMDB: no write since the last look (its last transaction id, read from the shared
+        # map before the generation it vouches for) means nothing to read.
+        mark = (self._shared.info()["last_txnid"] if isinstance(self._shared, SharedEnv)
+                else None)
+        if mark is not None and mark == self._synced_mark:
+            return
         if self._read_generation() == self._generation:
+            self._synced_mark = mark
             return
         with self._lock:
             generation, pointers, approvals = self._read()
@@ -433,6 +442,7 @@ class Registry:
                     self._forget_files(name)
             self._active = loaded
             self._generation = generation
+            self._synced_mark = mark
 
     def _load(self, name: str, file: str) -> Pack | None:
         try:

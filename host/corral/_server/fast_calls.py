@@ -15,13 +15,14 @@ the request is counted and logged under the route's template, as the app would.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from json.encoder import encode_basestring
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
@@ -73,7 +74,7 @@ async def _answer_fast(service: Service, scope: Scope, receive: Receive, send: S
         body = await read_body(receive, service.settings.max_body_bytes)
         value = await call_value(service, Request(scope), principal, pack, name, body,
                                  action=action)
-        response: Any = JSONResponse({"result": value})
+        response: Any = _Result(_result_body(value))
         status = 200
     except CorralError as exc:
         found = problem_for(exc, instance=scope["path"])
@@ -94,6 +95,46 @@ async def _answer_fast(service: Service, scope: Scope, receive: Receive, send: S
     finally:
         _count(service, scope, route, status, started)
     return True
+
+
+# What JSONResponse renders with, made once rather than on each response.
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None,
+                           separators=(",", ":")).encode
+
+
+def _result_body(value: Any) -> bytes:
+    """``{"result": value}`` as ``_encode`` writes it; a lone number, string, boolean or
+    null (most results) without the encoder's set-up for a container."""
+    kind = type(value)
+    if kind is float:  # finite: to_json turned the others into strings
+        text = float.__repr__(value)
+    elif kind is int:
+        text = int.__repr__(value)
+    elif kind is str:
+        text = encode_basestring(value)
+    elif value is None or kind is bool:
+        text = _LITERALS[value]
+    else:
+        return _encode({"result": value}).encode()
+    return b'{"result":' + text.encode() + b"}"
+
+
+_LITERALS = {None: "null", True: "true", False: "false"}
+
+
+class _Result:
+    """A 200 JSON body sent as JSONResponse would send it, without building one."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-length", str(len(self.body)).encode()),
+            (b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": self.body})
 
 
 def _admitted(service: Service, scope: Scope) -> Principal | None:

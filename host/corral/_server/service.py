@@ -50,6 +50,17 @@ T = TypeVar("T")
 
 #: The request header naming the caller's time zone, when the body gives none.
 TIMEZONE_HEADER = "corral-timezone"
+_TIMEZONE_RAW = TIMEZONE_HEADER.encode()
+#: How many distinct call contexts and base URLs are remembered before starting afresh.
+_REMEMBERED = 1024
+
+
+def _header(scope: Mapping[str, Any], name: bytes) -> str | None:
+    """A header as ``request.headers.get`` reads it (the first of that name)."""
+    for key, value in scope.get("headers", ()):
+        if key == name:  # ASGI servers give header names in lower case
+            return str(value.decode("latin-1"))
+    return None
 
 
 class Service:
@@ -76,6 +87,8 @@ class Service:
         self.runs = open_execution_log(settings, host.metrics, clock=host.clock)
         self.automations = Automations(host, settings, self.runs)
         self.ready = False
+        self._invocations: dict[tuple[str | None, str | None, str | None], Invocation] = {}
+        self._base_urls: dict[tuple[Any, ...], str] = {}
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     async def run(self, who: str, fn: Callable[..., T], *args: Any,
@@ -112,10 +125,34 @@ class Service:
     def invocation(self, request: Request, timezone: str | None,
                    doc_id: str | None) -> Invocation:
         """The call's context: the body's time zone, else the ``Corral-Timezone`` header,
-        else the host's default; the base URL is ``public_url``, else the request's."""
-        zone = timezone if timezone is not None else request.headers.get(TIMEZONE_HEADER)
-        return self.host.invocation(timezone=zone, doc_id=doc_id,
-                                    base_url=str(request.base_url))
+        else the host's default; the base URL is ``public_url``, else the request's.
+
+        Both are remembered (a few distinct ones per deployment): building a URL and
+        checking a zone each request cost more than the rest of a small call's context."""
+        scope = request.scope
+        zone = timezone if timezone is not None else _header(scope, _TIMEZONE_RAW)
+        base = None if self.settings.public_url else self._base_url(scope)
+        key = (zone, base, doc_id)
+        known = self._invocations.get(key)
+        if known is None:
+            known = self.host.invocation(timezone=zone, doc_id=doc_id, base_url=base)
+            if len(self._invocations) >= _REMEMBERED:
+                self._invocations.clear()
+            self._invocations[key] = known
+        return known
+
+    def _base_url(self, scope: Mapping[str, Any]) -> str:
+        """``str(request.base_url)``, from what Starlette builds it of."""
+        server = scope.get("server")
+        key = (scope.get("scheme"), tuple(server) if server else None, _header(scope, b"host"),
+               scope.get("app_root_path", scope.get("root_path", "")))
+        known = self._base_urls.get(key)
+        if known is None:
+            known = str(Request(dict(scope)).base_url)
+            if len(self._base_urls) >= _REMEMBERED:
+                self._base_urls.clear()
+            self._base_urls[key] = known
+        return known
 
     def cached_call(self, resolved: ResolvedFormula, args: Sequence[Any],
                     connection: str | None, principal: str,
