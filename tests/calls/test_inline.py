@@ -139,34 +139,6 @@ def busy_pack(make_wat_pack: WatPack, iterations: int) -> bytes:
     return make_wat_pack(wat, simple_manifest("busy", ["Loop"]))
 
 
-def test_an_attempt_that_was_only_descheduled_pauses_no_inline_attempts(
-        tmp_path: Path, make_wat_pack: WatPack) -> None:
-    # The test stops the whole worker process for 20 ms at a time (SIGSTOP), ten times,
-    # while it runs a formula of well under 1 ms inline: an attempt caught by a stop
-    # outruns its 2 ms budget on the clock, the one after it finishes. Each such attempt
-    # reruns on the pool, but none pauses the formula's inline attempts: every pool run
-    # is one of those reruns.
-    wasm = tmp_path / "busy.wasm"
-    wasm.write_bytes(busy_pack(make_wat_pack, 300_000))
-    worker = subprocess.Popen([sys.executable, "-m", "tests.calls.inline_worker", str(wasm),
-                               str(tmp_path / "data"), "1.5"], cwd=REPO,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
-        for _ in range(10):
-            time.sleep(0.05)
-            os.kill(worker.pid, signal.SIGSTOP)
-            time.sleep(0.02)
-            os.kill(worker.pid, signal.SIGCONT)
-        counts = json.loads(worker.stdout.readline())
-        assert worker.wait(60) == 0
-    finally:
-        worker.kill()
-    assert counts["abandoned"] >= 1, f"no stop caught a call in flight: {counts}"
-    pool_runs = counts["started"] - counts["inline"]
-    assert pool_runs == counts["abandoned"], f"inline attempts were paused: {counts}"
-
-
 def test_an_abandoned_attempt_logs_nothing(host: Host, make_wat_pack: WatPack,
                                            caplog: pytest.LogCaptureFixture) -> None:
     fetch_request = msgpack.packb({"url": "https://example.com/"})

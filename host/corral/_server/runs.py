@@ -27,7 +27,7 @@ from .._closing import Closeable
 from .._errors import CorralError, Overloaded
 from .._metrics import Metrics
 from .._types import CallTally, Invocation
-from .runs_store import RunStore, new_run_id
+from .runs_store import RunStore, jsonable, new_run_id
 
 log = logging.getLogger("corral.runs")
 
@@ -36,6 +36,8 @@ KINDS = ("formula", "action", "sync", "automation")
 MAX_ARGS_CHARS = 4000
 MAX_ERROR_CHARS = 500
 _BATCH = 256
+#: How long the writer waits for more runs after the first of a batch.
+_LINGER_S = 0.05
 _STOP = object()
 
 
@@ -76,18 +78,12 @@ class PendingRun:
 
 def capped_args(args: Any) -> Any:
     try:
-        text = json.dumps(args, ensure_ascii=False, default=_jsonable)
+        text = json.dumps(args, ensure_ascii=False, default=jsonable)
     except (TypeError, ValueError):
         return {"unrepresentable": type(args).__name__}
     if len(text) <= MAX_ARGS_CHARS:
-        return json.loads(text)
+        return args  # stored as this same JSON (the store encodes with the same fallback)
     return {"truncated": text[:MAX_ARGS_CHARS]}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"$binary_bytes": len(bytes(value))}
-    return str(value)
 
 
 def describe_error(error: BaseException) -> dict[str, str]:
@@ -179,12 +175,7 @@ class ExecutionLog(Closeable):
 
     def _drain(self) -> None:
         while True:
-            batch = [self._queue.get()]
-            while len(batch) < _BATCH:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            batch = self._next_batch()
             stop = any(item is _STOP for item in batch)
             runs = [item for item in batch if item is not _STOP]
             self._write(runs)
@@ -195,6 +186,21 @@ class ExecutionLog(Closeable):
                 self._queue.task_done()
             if stop:
                 return
+
+    def _next_batch(self) -> list[Any]:
+        """The runs queued within ``_LINGER_S`` of the first (at most ``_BATCH``): under
+        load a write then carries many runs, so the per-write cost (the principal's index,
+        the commit) is paid a few times a second, not once per call."""
+        batch = [self._queue.get()]
+        deadline = time.monotonic() + _LINGER_S
+        while len(batch) < _BATCH and batch[-1] is not _STOP:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self._queue.get(timeout=remaining) if remaining > 0
+                             else self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
 
     def _write(self, runs: list[tuple[str, dict[str, Any]]]) -> None:
         if not runs:

@@ -156,4 +156,11 @@ def _id_floor(at: float) -> str:
 
 def _encode(run: Mapping[str, Any]) -> bytes:
     return json.dumps(run, ensure_ascii=False, separators=(",", ":"),
-                      default=str).encode()
+                      default=jsonable).encode()
+
+
+def jsonable(value: Any) -> Any:
+    """What the log keeps of a value JSON cannot hold: the size of bytes, else its text."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$binary_bytes": len(bytes(value))}
+    return str(value)
