@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import msgpack
+
 from .._closing import Closeable
 from .._errors import CorralError, Overloaded
 from .._metrics import Metrics
@@ -77,12 +79,15 @@ class PendingRun:
 
 
 def capped_args(args: Any) -> Any:
+    """``args`` if they are short (measured as the store encodes them), else a truncated
+    JSON preview."""
     try:
+        size = len(msgpack.packb(args, default=jsonable, use_bin_type=True))
+        if size <= MAX_ARGS_CHARS:
+            return args
         text = json.dumps(args, ensure_ascii=False, default=jsonable)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return {"unrepresentable": type(args).__name__}
-    if len(text) <= MAX_ARGS_CHARS:
-        return args  # stored as this same JSON (the store encodes with the same fallback)
     return {"truncated": text[:MAX_ARGS_CHARS]}
 
 

@@ -1,6 +1,6 @@
 """The execution log's storage: each principal's runs, newest first, within a retention.
 
-A run is a JSON record under ``principal \\0 run id`` in the ``runs`` database; each
+A run is a MessagePack record under ``principal \\0 run id`` in the ``runs`` database; each
 principal's ``index`` entry lists its run ids oldest first (ids sort by time). Listing
 reads the index and then only the records it returns, so a page costs the same on LMDB
 and PostgreSQL (no range scans over other principals' runs). Retention
@@ -17,6 +17,8 @@ import secrets
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
+
+import msgpack
 
 from .._closing import Closeable
 from .._settings import Settings
@@ -127,7 +129,7 @@ class RunStore(Closeable):
                 if run_id < floor:
                     break
                 raw = txn.get(_run_key(principal, run_id), db=self._runs)
-                run = json.loads(bytes(raw)) if raw is not None else None
+                run = _decode(raw) if raw is not None else None
                 if run is None or not where.matches(run):
                     continue
                 if len(found) == limit:
@@ -155,8 +157,15 @@ def _id_floor(at: float) -> str:
 
 
 def _encode(run: Mapping[str, Any]) -> bytes:
-    return json.dumps(run, ensure_ascii=False, separators=(",", ":"),
-                      default=jsonable).encode()
+    """A run as MessagePack: the writer encodes every call's run, and MessagePack costs a
+    fraction of JSON's time (what the API answers is the same JSON-ready value)."""
+    packed: bytes = msgpack.packb(run, default=jsonable, use_bin_type=True)
+    return packed
+
+
+def _decode(raw: Any) -> dict[str, Any]:
+    run: dict[str, Any] = msgpack.unpackb(bytes(raw), raw=False, strict_map_key=False)
+    return run
 
 
 def jsonable(value: Any) -> Any:
