@@ -75,12 +75,7 @@ class RedisResultCache(Closeable):
         if len(blob) > self._max_entry_bytes:
             self._warn_once("large", "a result too large for the cache was not cached")
             return False
-        name = self._link.key(_KIND, key)
-        try:
-            self._link.call(lambda r: r.set(name, blob, px=max(1, int(ttl_s * 1000))))
-        except StoreUnavailable:
-            return False
-        return True
+        return self._link.put_expiring(_KIND, key, blob, ttl_s)
 
     def evict(self) -> int:
         """Nothing to do: Redis expires entries, and its ``maxmemory`` policy makes room."""

@@ -63,12 +63,7 @@ class RedisFetchCache(LocalFlights):
         value = encode_entry(self._clock() + ttl_s, response)
         if value is None or len(value) > self._max_entry_bytes:
             return False
-        name = self._link.key(_KIND, key)
-        try:
-            self._link.call(lambda r: r.set(name, value, px=max(1, int(ttl_s * 1000))))
-        except StoreUnavailable:
-            return False
-        return True
+        return self._link.put_expiring(_KIND, key, value, ttl_s)
 
     def purge_expired(self) -> int:
         """Nothing to do: Redis drops expired entries itself."""

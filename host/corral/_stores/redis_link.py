@@ -150,6 +150,16 @@ class RedisLink(Closeable):
 
         return await self.acall(run)
 
+    def put_expiring(self, kind: str, digest: bytes, value: bytes, ttl_s: float) -> bool:
+        """``value`` under ``kind``/``digest`` for ``ttl_s``; False when Redis cannot
+        take it now (an outage leaves the entry uncached, never fails the caller)."""
+        name = self.key(kind, digest)
+        try:
+            self.call(lambda r: r.set(name, value, px=max(1, int(ttl_s * 1000))))
+        except StoreUnavailable:
+            return False
+        return True
+
     def ping(self) -> bool:
         """Whether Redis answers now (for readiness); tries even during an outage."""
         try:
