@@ -12,13 +12,7 @@ call that must outrun a short budget is one that never ends by itself.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +21,7 @@ import pytest
 
 from corral import DeadlineExceeded, GuestError, Host, Settings
 
-from ..conftest import HOSTILE_PACKS, REPO, TEST_PACKS, WatPack, built, simple_manifest
+from ..conftest import HOSTILE_PACKS, TEST_PACKS, WatPack, built, simple_manifest
 from ..fetch_servers import TEST_HOST, ApiServer
 from ..fetch.test_fetch_pack import with_domains
 

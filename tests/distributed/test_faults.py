@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pytest
 from corral._connections.crypto import encode_key
 
 from ..conftest import PACKS, TEST_PACKS, built
-from .cluster import ADMIN_KEY, Cluster
+from .cluster import Cluster
 from .test_three_nodes import call, eventually, make_key, upload
 
 RECOVERY_DEADLINE_S = 30.0

@@ -5,7 +5,6 @@ and the host's refusals (the size cap, the fetch policy) reach the caller as the
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -21,7 +21,7 @@ from corral._stores.pg import open_pg_space
 from corral._stores.pg_schema import migrate, schema_version
 
 from ..conftest import REPO
-from ..pgfixture import PrivatePostgres, private_postgres  # noqa: F401  (fixture)
+from ..pgfixture import PrivatePostgres
 from ..runtime.test_calls import constant_pack
 
 WAIT_S = 15.0

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from corral import Host, Settings, create_app
 from corral._server.apikeys import ApiKeyStore
 
-from ..pgfixture import PrivatePostgres, private_postgres  # noqa: F401  (fixture)
+from ..pgfixture import PrivatePostgres
 from ..runtime.test_calls import constant_pack
 
 SECRET = "pw-that-must-not-leak"
