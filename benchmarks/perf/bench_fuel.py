@@ -15,6 +15,7 @@ import wasmtime
 
 from corral._pack import abi as _abi
 from corral import CallStats, Sandbox, SandboxConfig, pack_from_bytes
+from corral._sandbox.engine import set_wasm_stack
 from corral._sandbox.sandbox import unpack_slice
 
 from ._artifacts import perfbench_wasm
@@ -35,7 +36,7 @@ class _Runner:
         config = wasmtime.Config()
         config.consume_fuel = fuel
         config.epoch_interruption = True
-        config.max_wasm_stack = defaults.max_wasm_stack
+        set_wasm_stack(config, defaults.max_wasm_stack)
         config.cranelift_opt_level = defaults.opt_level
         config.wasm_threads = False
         self.fuel = fuel

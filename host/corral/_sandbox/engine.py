@@ -72,8 +72,7 @@ def make_engine(config: SandboxConfig) -> wasmtime.Engine:
     settings = wasmtime.Config()
     settings.consume_fuel = True
     settings.epoch_interruption = True
-    _set_async_stack(settings, config.max_wasm_stack)
-    settings.max_wasm_stack = config.max_wasm_stack
+    set_wasm_stack(settings, config.max_wasm_stack)
     settings.cranelift_opt_level = config.opt_level
     settings.wasm_threads = False
     if _pools(config):
@@ -102,6 +101,13 @@ _GUARD_BYTES = 64 * 1024 * 1024
 #: wasmtime's default async stack; it refuses a ``max_wasm_stack`` above it even though
 #: Corral never runs wasm on an async fiber.
 _ASYNC_STACK_BYTES = 2 * 1024 * 1024
+
+
+def set_wasm_stack(settings: wasmtime.Config, max_wasm_stack: int) -> None:
+    """``settings.max_wasm_stack``, with the async stack raised to match when it must be
+    (wasmtime panics on a config whose wasm stack exceeds it): every engine is made so."""
+    _set_async_stack(settings, max_wasm_stack)
+    settings.max_wasm_stack = max_wasm_stack
 
 
 def _set_async_stack(settings: wasmtime.Config, max_wasm_stack: int) -> None:
