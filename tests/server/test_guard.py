@@ -136,19 +136,26 @@ def limited_app(host: Host, tmp_path: Path, clock: Clock,
 def test_the_public_rate_limit_engages_at_its_configured_rate(door: Door,
                                                                tmp_path: Path) -> None:
     clock, held_back = Clock(), []
+
+    def callback(client: TestClient) -> int:
+        return client.get("/v1/oauth2/callback", params={"state": "s", "code": "c"}).status_code
+
     with limited_app(door.host, tmp_path, clock, held_back) as client:
-        assert [client.get("/healthz").status_code for _ in range(4)] == [200, 200, 200, 429]
+        assert [callback(client) for _ in range(4)] == [400, 400, 400, 429]
         assert held_back == [0.5], "a refusal is held back for its Retry-After, at most 1 s"
-        limited = client.get("/healthz")
+        limited = client.get("/v1/oauth2/callback", params={"state": "s", "code": "c"})
         assert limited.status_code == 429 and limited.headers["Retry-After"] == "1"
+        # probes and the console's static files spend no budget: a page load fetches many
+        assert [client.get(path).status_code for path in ("/healthz", "/readyz", "/")] == [
+            200, 200, 200]
         clock.now += 0.5  # 2 per second: one token back
-        assert [client.get("/healthz").status_code for _ in range(2)] == [200, 429]
+        assert [callback(client) for _ in range(2)] == [400, 429]
         clock.now += 100  # refilled to the burst, not beyond it
-        assert [client.get("/readyz").status_code for _ in range(4)] == [200, 200, 200, 429]
+        assert [callback(client) for _ in range(4)] == [400, 400, 400, 429]
         assert 'corral_rejected_total{reason="public_rate_limit"}' in door.host.metrics.render()
     with limited_app(door.host, tmp_path, clock) as client:
         other = TestClient(client.app, client=("203.0.113.9", 40000))
-        assert other.get("/healthz").status_code == 200, "a bucket per address"
+        assert callback(other) == 400, "a bucket per address"
 
 
 def test_the_oauth_callback_and_failed_keys_spend_the_address_budget(door: Door,
@@ -164,4 +171,4 @@ def test_the_oauth_callback_and_failed_keys_spend_the_address_budget(door: Door,
         statuses.append(client.get("/v1/oauth2/callback", params={"state": "s", "code": "c"}
                                    ).status_code)
         assert statuses == [400, 400, 401, 429, 429]
-        assert client.get("/healthz").status_code == 429
+        assert client.get("/healthz").status_code == 200  # a probe spends no budget

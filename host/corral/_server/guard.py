@@ -61,6 +61,11 @@ class Guard:
 
     async def _admit(self, scope: Scope) -> None:
         path: str = scope["path"]
+        if not path.startswith("/v1/") and scope["method"] in ("GET", "HEAD"):
+            # The console's page and its modules, /docs, probes: static and cheap, and one
+            # page load fetches a dozen of them, which must not spend the address's
+            # budget (a console loaded a few times a second went blank on a 429).
+            return
         if not path.startswith("/v1/") or path == CALLBACK_PATH or _signing_in(scope) or (
                 path.startswith(BLOB_PREFIX) and scope["method"] in ("GET", "HEAD")) or (
                 path.startswith(HOOK_PREFIX) and scope["method"] == "POST"):
