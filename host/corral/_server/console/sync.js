@@ -112,14 +112,23 @@ export async function showSync(view, pack, name) {
  */
 async function loadUrls(pack, name, select, connection, status) {
   const query = connection ? `?connection=${encodeURIComponent(connection)}` : "";
+  const mine = (urlLoads.get(select) ?? 0) + 1;
+  urlLoads.set(select, mine);
   try {
     const answer = await call("GET", `v1/packs/${encodeURIComponent(pack)}/tables/${encodeURIComponent(name)}/urls${query}`);
+    if (urlLoads.get(select) !== mine) return;  // a later load (another connection) decides
+    const kept = select.value;  // what the user picked meanwhile stays picked, if listed
     replace(select, answer.urls.map((/** @type {{display: string, url: string}} */ u) => h("option", { value: u.url }, u.display)));
+    if (kept && Array.from(select.options).some((option) => option.value === kept)) select.value = kept;
   } catch (failure) {
+    if (urlLoads.get(select) !== mine) return;
     replace(select);
     failed(status, failure);
   }
 }
+
+/** The latest load of each URL list: an answer to an earlier one is dropped. */
+const urlLoads = /** @type {WeakMap<HTMLSelectElement, number>} */ (new WeakMap());
 
 /**
  * @param {HTMLElement} status
