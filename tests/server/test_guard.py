@@ -145,9 +145,9 @@ def test_the_public_rate_limit_engages_at_its_configured_rate(door: Door,
         assert held_back == [0.5], "a refusal is held back for its Retry-After, at most 1 s"
         limited = client.get("/v1/oauth2/callback", params={"state": "s", "code": "c"})
         assert limited.status_code == 429 and limited.headers["Retry-After"] == "1"
-        # probes and the console's static files spend no budget: a page load fetches many
-        assert [client.get(path).status_code for path in ("/healthz", "/readyz", "/")] == [
-            200, 200, 200]
+        # the console's page and files spend no budget (a page load fetches many); probes do
+        assert [client.get(path).status_code for path in ("/", "/console/app.js", "/docs",
+                                                          "/healthz")] == [200, 200, 200, 429]
         clock.now += 0.5  # 2 per second: one token back
         assert [callback(client) for _ in range(2)] == [400, 429]
         clock.now += 100  # refilled to the burst, not beyond it
@@ -171,4 +171,4 @@ def test_the_oauth_callback_and_failed_keys_spend_the_address_budget(door: Door,
         statuses.append(client.get("/v1/oauth2/callback", params={"state": "s", "code": "c"}
                                    ).status_code)
         assert statuses == [400, 400, 401, 429, 429]
-        assert client.get("/healthz").status_code == 200  # a probe spends no budget
+        assert client.get("/healthz").status_code == 429

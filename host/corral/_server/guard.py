@@ -24,6 +24,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._errors import CorralError, Overloaded, PayloadTooLarge, Unauthenticated
 from .apikeys import Principal
+from .console_page import ASSETS_PATH as CONSOLE_ASSETS
+from .docs import ASSETS_PATH as DOCS_ASSETS
+from .docs import DOCS_PATH
 from .problems import problem_for
 from .service import PRINCIPAL_STATE, Service, problem_response
 from .sessions import COOKIE_NAME, CSRF_HEADER, admit_session
@@ -61,10 +64,10 @@ class Guard:
 
     async def _admit(self, scope: Scope) -> None:
         path: str = scope["path"]
-        if not path.startswith("/v1/") and scope["method"] in ("GET", "HEAD"):
-            # The console's page and its modules, /docs, probes: static and cheap, and one
-            # page load fetches a dozen of them, which must not spend the address's
-            # budget (a console loaded a few times a second went blank on a 429).
+        if _static_page(scope):
+            # One load of the console (or /docs) fetches the page and a dozen modules;
+            # they must not spend the address's budget (a console loaded a few times a
+            # second went blank on a 429). Probes and every /v1/ route still do.
             return
         if not path.startswith("/v1/") or path == CALLBACK_PATH or _signing_in(scope) or (
                 path.startswith(BLOB_PREFIX) and scope["method"] in ("GET", "HEAD")) or (
@@ -150,6 +153,14 @@ def scope_header(scope: Scope, name: bytes) -> str | None:
         if key.lower() == name:
             return str(value.decode("latin-1")).strip()
     return None
+
+
+def _static_page(scope: Scope) -> bool:
+    """A GET of the console's page or assets, or of /docs and its assets."""
+    path: str = scope["path"]
+    return scope["method"] in ("GET", "HEAD") and (
+        path == "/" or path.startswith(CONSOLE_ASSETS + "/") or path == DOCS_PATH
+        or path.startswith(DOCS_ASSETS + "/"))
 
 
 def _signing_in(scope: Scope) -> bool:
