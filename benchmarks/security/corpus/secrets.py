@@ -90,8 +90,11 @@ def attacks() -> list[Attack]:
                _register_wat("wasi_fd_read"), language="wat"),
         Attack("import of an undefined corral.get_secret", "secrets", "invalid_pack",
                _register_wat("undefined_host_import"), language="wat"),
-        Attack("manifest asking for WASI", "secrets", "manifest",
-               _register_wat("plain", pack={"wasi": True}), language="wat"),
+        # pack.wasi is allowed (the JS engine needs the subset: clock, random, an empty
+        # environment); what it must never open is the rest of WASI, files included.
+        Attack("manifest asking for WASI, importing path_open and fd_read", "secrets",
+               "invalid_pack", _register_wat("wasi_fd_read", pack={"wasi": True}),
+               language="wat"),
         Attack("another principal's connection id in a call", "secrets", "not_found",
                _mallory_uses_alices_connection, quick=True,
                verify=expect_untouched("/whoami")),
